@@ -1,0 +1,1 @@
+"""gridsight HTTP API (FastAPI app factory)."""

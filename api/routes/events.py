@@ -1,0 +1,124 @@
+"""Events: search, detail, and evidence files (paths come from the index, never the request)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import FileResponse
+
+from api.deps import ApiContext, ContextDep
+from api.schemas import EventDetail, EventPage, EventSummary
+from pipeline.store import EventQuery, EventRow
+
+router = APIRouter(prefix="/events", tags=["events"])
+
+
+class SnapshotName(StrEnum):
+    ALERT = "alert"
+    FIRST = "first"
+    END = "end"
+
+
+def _links(ctx: ApiContext, row: EventRow) -> dict[str, str]:
+    base = f"/events/{row.event_id}"
+    links = {"self": base}
+    for name, _, _ in ctx.store.evidence_for(row.event_id):
+        if name == "clip":
+            links["clip"] = f"{base}/clip.mp4"
+        else:
+            links[f"snapshot_{name}"] = f"{base}/snapshot.jpg?name={name}"
+    return links
+
+
+def _parse_time(value: str | None, field: str, tz: ZoneInfo) -> float | None:
+    if value is None:
+        return None
+    try:
+        dt = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            raise HTTPException(
+                422, f"{field}: expected ISO-8601 time or epoch seconds, got {value!r}"
+            ) from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=tz)  # a time without offset is site-local time
+    return dt.timestamp()
+
+
+@router.get("", response_model=EventPage)
+def list_events(
+    ctx: ContextDep,
+    camera_id: str | None = None,
+    event_type: str | None = None,
+    state: str | None = None,
+    since: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
+    until: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> EventPage:
+    tz = ZoneInfo(ctx.site.timezone)
+    query = EventQuery(
+        camera_id=camera_id,
+        event_type=event_type,
+        state=state,
+        since=_parse_time(since, "since", tz),
+        until=_parse_time(until, "until", tz),
+        limit=limit,
+        offset=offset,
+    )
+    rows, total = ctx.store.query_events(query)
+    items = [EventSummary.from_row(r, _links(ctx, r)) for r in rows]
+    return EventPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _row(ctx: ApiContext, event_id: str) -> EventRow:
+    row = ctx.store.get_event(event_id)
+    if row is None:
+        raise HTTPException(404, f"event {event_id!r} not found")
+    return row
+
+
+@router.get("/{event_id}", response_model=EventDetail)
+def get_event(event_id: str, ctx: ContextDep) -> EventDetail:
+    row = _row(ctx, event_id)
+    return EventDetail(summary=EventSummary.from_row(row, _links(ctx, row)), report=row.report)
+
+
+def _evidence_file(ctx: ApiContext, event_id: str, name: str) -> Path:
+    _row(ctx, event_id)
+    rel = ctx.store.evidence_path(event_id, name)
+    if rel is None:
+        raise HTTPException(404, f"event {event_id!r} has no {name} evidence (yet)")
+    root = ctx.evidence_root.resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, f"evidence file for {event_id!r}/{name} is missing")
+    return path
+
+
+@router.get(
+    "/{event_id}/clip.mp4",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
+)
+def event_clip(event_id: str, ctx: ContextDep) -> FileResponse:
+    """The original evidence clip; supports HTTP Range so browsers can seek."""
+    return FileResponse(_evidence_file(ctx, event_id, "clip"), media_type="video/mp4")
+
+
+@router.get(
+    "/{event_id}/snapshot.jpg",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def event_snapshot(
+    event_id: str, ctx: ContextDep, name: SnapshotName = SnapshotName.ALERT
+) -> FileResponse:
+    return FileResponse(_evidence_file(ctx, event_id, name.value), media_type="image/jpeg")

@@ -1,0 +1,1 @@
+"""Analyzers: one module per rule kind."""

@@ -1,0 +1,66 @@
+"""What every analyzer offers the camera pipeline, plus small shared helpers."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.types import Box, DecodeMode, Detections, EventNotice, Frame
+
+IdFactory = Callable[[float], str]
+
+
+def new_event_id(time_s: float) -> str:
+    """Time-ordered unique id: 12 hex digits of milliseconds, then 20 random hex digits."""
+    return f"{int(time_s * 1000):012x}{secrets.token_hex(10)}"
+
+
+class Analyzer(Protocol):
+    """One rule on one camera. Owned by the analysis thread: no locks inside.
+
+    Attributes:
+        rule_id: the rule's id from ``cameras.toml`` (unique per camera).
+        classes: COCO class ids it needs from the detector (empty: needs no detector).
+        decode_mode: the cheapest decoding that still serves it.
+    """
+
+    rule_id: str
+    classes: frozenset[int]
+    decode_mode: DecodeMode
+
+    def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
+        """Consume one frame (time-ordered) and its detections; return event changes."""
+        ...
+
+    def close(self, time_s: float, reason: str) -> list[EventNotice]:
+        """End every open event (stream ended, shutdown); drop all state."""
+        ...
+
+
+def iou_matrix(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.asarray(inter / np.maximum(union, 1e-6), dtype=np.float32)
+
+
+def to_rel(box: NDArray[np.float32], size: tuple[int, int]) -> Box:
+    w, h = size
+    return (
+        round(float(box[0]) / w, 5),
+        round(float(box[1]) / h, 5),
+        round(float(box[2]) / w, 5),
+        round(float(box[3]) / h, 5),
+    )

@@ -1,0 +1,75 @@
+"""Per-camera analysis state: tracker + analyzers, reset on reconnect, closed explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipeline.analyzers.base import Analyzer
+from pipeline.analyzers.parking import ParkingAnalyzer
+from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
+from pipeline.track import ByteTracker
+from pipeline.types import DecodeMode, Detections, EventNotice, Frame
+
+AnalyzerFactory = Callable[[CameraConfig, SiteConfig, EvidenceConfig], list[Analyzer]]
+
+
+def build_analyzers(camera: CameraConfig, site: SiteConfig, ev: EvidenceConfig) -> list[Analyzer]:
+    """One analyzer per configured rule (the registry is the ``match`` below)."""
+    analyzers: list[Analyzer] = []
+    for rule in camera.rules:
+        match rule.analyzer:
+            case "illegal_parking":
+                analyzers.append(
+                    ParkingAnalyzer(
+                        camera.id, rule, camera.zones, site.timezone, jpeg_quality=ev.jpeg_quality
+                    )
+                )
+    return analyzers
+
+
+def choose_decode_mode(camera: CameraConfig, analyzers: list[Analyzer]) -> DecodeMode:
+    """The cheapest decoding that serves every analyzer of the camera (unless forced)."""
+    if camera.decode != "auto":
+        return DecodeMode(camera.decode)
+    modes = {a.decode_mode for a in analyzers}
+    if DecodeMode.FULL in modes:
+        return DecodeMode.FULL
+    if DecodeMode.SAMPLED in modes:
+        return DecodeMode.SAMPLED
+    return DecodeMode.KEYFRAMES
+
+
+class CameraPipeline:
+    """Owned by the analysis thread; ``latest`` is read (never mutated) by API threads."""
+
+    def __init__(self, camera: CameraConfig, analyzers: list[Analyzer]) -> None:
+        self.camera = camera
+        self.analyzers = analyzers
+        self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
+        self.decode_mode = choose_decode_mode(camera, analyzers)
+        self._tracker = ByteTracker() if self.classes else None
+        self._epoch = -1
+        self.latest: tuple[Frame, Detections] | None = None
+
+    @property
+    def needs_detection(self) -> bool:
+        return bool(self.classes)
+
+    def process(self, frame: Frame, detections: Detections) -> list[EventNotice]:
+        if frame.epoch != self._epoch:
+            self._epoch = frame.epoch
+            if self._tracker is not None:
+                self._tracker.reset()  # ids must not link objects across a stream gap
+        if self._tracker is not None:
+            detections = self._tracker.update(detections, frame.time_s)
+        self.latest = (frame, detections)
+        notices: list[EventNotice] = []
+        for analyzer in self.analyzers:
+            notices.extend(analyzer.observe(frame, detections))
+        return notices
+
+    def close(self, time_s: float, reason: str) -> list[EventNotice]:
+        notices: list[EventNotice] = []
+        for analyzer in self.analyzers:
+            notices.extend(analyzer.close(time_s, reason))
+        return notices

@@ -1,0 +1,233 @@
+"""``gridsight`` command line: check, run, replay, serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from pipeline.config import AppConfig, check_runtime_requirements, load_config
+from pipeline.errors import ConfigError, PipelineError
+
+logger = logging.getLogger("gridsight")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s",
+    )
+
+
+def _load(path: Path) -> AppConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _print_issues(path, exc)
+        return None
+
+
+def _print_issues(path: Path, exc: ConfigError) -> None:
+    print(f"{path}: {len(exc.issues)} problem(s)", file=sys.stderr)
+    for issue in exc.issues:
+        print(f"  ✗ {issue}", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    if not args.no_env:
+        try:
+            check_runtime_requirements(cfg)
+        except ConfigError as exc:
+            _print_issues(args.config, exc)
+            return 1
+    zones = sum(len(c.zones) for c in cfg.cameras)
+    rules = sum(len(c.rules) for c in cfg.cameras)
+    print(f"{args.config}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), {rules} rule(s)")
+    for cam in cfg.cameras:
+        state = "enabled" if cam.enabled else "disabled"
+        kinds = ", ".join(r.analyzer for r in cam.rules) or "no rules"
+        print(f"  ✓ {cam.id} ({cam.name}, {state}): {cam.redacted_url} — {kinds}")
+    return 0
+
+
+def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threading.Event) -> None:
+    import uvicorn
+
+    from api.main import create_app
+    from pipeline.runtime import Runtime
+
+    assert isinstance(runtime, Runtime)
+    app = create_app(
+        store=runtime.store,
+        evidence_root=runtime.evidence_root,
+        cameras=runtime.camera_configs(),
+        site=cfg.site,
+        runtime=runtime,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    thread = threading.Thread(target=server.run, name="gridsight-api", daemon=True)
+    thread.start()
+    stop.wait()
+    server.should_exit = True
+    thread.join(10)
+
+
+def run_pipeline(cfg: AppConfig, host: str, port: int, *, api: bool = True) -> int:
+    """Start the runtime (and API) and run until SIGINT/SIGTERM."""
+    from pipeline.runtime import Runtime
+
+    try:
+        runtime = Runtime(cfg)
+    except PipelineError as exc:
+        if isinstance(exc, ConfigError):
+            _print_issues(Path("cameras.toml"), exc)
+        else:
+            print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runtime.start()
+    try:
+        if api:
+            logger.info("API on http://%s:%d (docs: /docs)", host, port)
+            _serve(runtime, cfg, host, port, stop)
+        else:
+            stop.wait()
+    finally:
+        logger.info("stopping…")
+        runtime.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    return run_pipeline(cfg, args.host or cfg.api.host, args.port or cfg.api.port, api=not args.no_api)
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pipeline.replay import replay
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    if not args.video.is_file():
+        print(f"{args.video}: no such file", file=sys.stderr)
+        return 1
+    start = datetime.fromisoformat(args.start).timestamp() if args.start else None
+    try:
+        result = replay(
+            args.video, cfg, args.camera, args.out, start_time_s=start, progress=not args.quiet
+        )
+    except ConfigError as exc:
+        _print_issues(args.config, exc)
+        return 1
+    except PipelineError as exc:
+        print(f"replay failed: {exc}", file=sys.stderr)
+        return 1
+    speed = result.duration_s / result.wall_s if result.wall_s else 0.0
+    print(
+        f"{args.video}: {result.events} event(s) → {result.jsonl} "
+        f"({result.frames} frames analysed, {result.duration_s:.1f} s of video in "
+        f"{result.wall_s:.1f} s, {speed:.1f}× real time)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """API only, over an existing evidence directory (no cameras are opened)."""
+    import uvicorn
+
+    from api.main import create_app
+    from pipeline.store import EventStore
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    root = args.evidence or cfg.evidence.root
+    app = create_app(
+        store=EventStore(root / "gridsight.db"),
+        evidence_root=root,
+        cameras=list(cfg.cameras),
+        site=cfg.site,
+    )
+    uvicorn.run(app, host=args.host or cfg.api.host, port=args.port or cfg.api.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo.run import run_demo
+
+    return run_demo(
+        workdir=args.workdir,
+        api_port=args.port,
+        rtsp_port=args.rtsp_port,
+        duration_s=args.duration,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gridsight",
+        description="gridsight: community grid video analytics (违章停车 / 高空抛物 / 占道经营 / 垃圾满溢)",
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="validate cameras.toml and print every problem")
+    c.add_argument("config", type=Path)
+    c.add_argument("--no-env", action="store_true", help="skip credential/file/model checks")
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("run", help="run all enabled cameras with the API")
+    r.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    r.add_argument("--host")
+    r.add_argument("--port", type=int)
+    r.add_argument("--no-api", action="store_true")
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="run a recorded file through the same pipeline")
+    rp.add_argument("video", type=Path)
+    rp.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    rp.add_argument("--camera", required=True, help="camera id whose zones and rules apply")
+    rp.add_argument("--out", type=Path, required=True)
+    rp.add_argument("--start", help="ISO-8601 time of the first frame (default: file tag/now)")
+    rp.add_argument("--quiet", action="store_true")
+    rp.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("serve", help="API only, over an existing evidence directory")
+    s.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    s.add_argument("--evidence", type=Path)
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    d = sub.add_parser("demo", help="local RTSP camera + pipeline + API on bundled footage")
+    d.add_argument("--workdir", type=Path, default=Path("evidence/demo"))
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--rtsp-port", type=int, default=8554)
+    d.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,500 @@
+"""``cameras.toml``: pydantic models, cross-field checks and error reporting for integrators.
+
+Every model forbids unknown keys and is frozen: derived runtime data (pixel polygons, resolved
+URLs) lives in other objects, never on the config. ``load_config`` collects *all* problems and
+raises one ``ConfigError`` whose issues name the camera id and the field path, so that
+``gridsight check`` can print them together and a bad file never starts half a pipeline.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError, ConfigIssue
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# GB/T 2260 province-level prefixes (first two digits of an administrative division code).
+_PROVINCES = frozenset((
+    "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
+    "41", "42", "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64",
+    "65", "71", "81", "82",
+))  # fmt: skip
+
+
+class Base(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ZoneKind(StrEnum):
+    NO_PARKING = "no_parking"
+    FIRE_LANE = "fire_lane"
+    WALKWAY = "walkway"
+    ROADWAY = "roadway"
+    SHOP_FRONT = "shop_front"
+    PERMITTED_STALL = "permitted_stall"
+    BIN_AREA = "bin_area"
+    FACADE = "facade"
+
+
+PARKING_ZONE_KINDS = frozenset({ZoneKind.NO_PARKING, ZoneKind.FIRE_LANE})
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+VehicleClass = Literal["car", "bus", "truck", "motorcycle", "bicycle"]
+
+
+def validate_gb28181_id(value: str) -> str:
+    """Check a GB/T 28181 20-digit device/channel id; raise ValueError saying what is wrong.
+
+    Layout: centre code (8, GB/T 2260 division padded with 0) + industry (2) + type (3) +
+    network (1) + serial (6).
+    """
+    if not re.fullmatch(r"\d{20}", value):
+        raise ValueError(f"must be exactly 20 digits (GB/T 28181), got {value!r}")
+    if value[:2] not in _PROVINCES:
+        raise ValueError(
+            f"{value!r} starts with {value[:2]!r}, which is not a GB/T 2260 province code"
+        )
+    type_code = int(value[10:13])
+    if type_code < 111:
+        raise ValueError(
+            f"{value!r} has type code {value[10:13]} (digits 11-13); device types start at 111 "
+            "(e.g. 131 camera, 132 IPC, 118 NVR)"
+        )
+    return value
+
+
+def _digits(value: str | None, n: int, what: str) -> str | None:
+    if value is not None and not re.fullmatch(rf"\d{{{n}}}", value):
+        raise ValueError(f"{what} must be {n} digits, got {value!r}")
+    return value
+
+
+class SiteConfig(Base):
+    """Who runs this installation and where (copied into every report)."""
+
+    name: str = "gridsight"
+    system_id: str = Field(default="gridsight", pattern=ID_PATTERN)
+    timezone: str = "Asia/Shanghai"
+    admin_division_code: str | None = None  # GB/T 2260, 6 digits (county level)
+    street_code: str | None = None  # 9 digits
+    community_code: str | None = None  # 12 digits
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'Asia/Shanghai')") from None
+        return v
+
+    @field_validator("admin_division_code")
+    @classmethod
+    def _adm(cls, v: str | None) -> str | None:
+        return _digits(v, 6, "admin_division_code")
+
+    @field_validator("street_code")
+    @classmethod
+    def _street(cls, v: str | None) -> str | None:
+        return _digits(v, 9, "street_code")
+
+    @field_validator("community_code")
+    @classmethod
+    def _community(cls, v: str | None) -> str | None:
+        return _digits(v, 12, "community_code")
+
+
+class ModelConfig(Base):
+    """The COCO detector shared by every camera."""
+
+    path: Path = Path("models/yolox_nano.onnx")
+    # Output layout: YOLOX [1,N,85] raw grid, Ultralytics [1,84,N]; "auto" reads the shape.
+    layout: Literal["auto", "yolox", "ultralytics"] = "auto"
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    score_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    nms_iou: float = Field(default=0.45, gt=0.0, le=1.0)
+    # onnxruntime defaults to one thread per core, which competes with decode threads.
+    intra_op_threads: int = Field(default=1, ge=1, le=64)
+    max_batch: int = Field(default=4, ge=1, le=64)
+    # How long the worker waits for more cameras' frames before running a partial batch.
+    batch_timeout_ms: float = Field(default=10.0, ge=0.0, le=1000.0)
+
+
+class EvidenceConfig(Base):
+    root: Path = Path("evidence")
+    pre_roll_s: float = Field(default=10.0, ge=0.0, le=120.0)
+    post_roll_s: float = Field(default=5.0, ge=0.0, le=120.0)
+    jpeg_quality: int = Field(default=85, ge=30, le=100)
+
+
+class IngestConfig(Base):
+    """Stream handling defaults for every camera."""
+
+    open_timeout_s: float = Field(default=10.0, gt=0.0)
+    read_timeout_s: float = Field(default=10.0, gt=0.0)
+    backoff_initial_s: float = Field(default=1.0, gt=0.0)
+    backoff_max_s: float = Field(default=60.0, gt=0.0)
+    # Backoff returns to its initial value after the stream has been healthy this long.
+    backoff_reset_after_s: float = Field(default=60.0, gt=0.0)
+    # No frame for this long on an open stream: health goes STALLED.
+    stall_after_s: float = Field(default=5.0, gt=0.0)
+    # An outage shorter than this is not recorded as a camera_offline event.
+    offline_event_after_s: float = Field(default=15.0, ge=0.0)
+    # Width of the images handed to analyzers (converted once by swscale); 0 keeps native.
+    analysis_width: int = Field(default=1280, ge=0, le=7680)
+    # Packets kept beyond pre/post roll, so that a slow writer still finds its pre-roll.
+    ring_slack_s: float = Field(default=20.0, ge=0.0)
+    queue_size: int = Field(default=2, ge=1, le=64)
+
+
+class ApiConfig(Base):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+
+class ScheduleWindow(Base):
+    """A weekly window during which a rule is enforced. ``end <= start`` spans midnight."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
+    start: time = time(0, 0)
+    end: time = time(0, 0)
+
+
+class ZoneConfig(Base):
+    id: str = Field(pattern=ID_PATTERN)
+    kind: ZoneKind
+    name: str | None = None
+    # Relative (0-1) image coordinates, clockwise or not; survives a change of resolution.
+    polygon: list[tuple[float, float]] = Field(min_length=3)
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        import shapely  # local: shapely is an adapter detail of zones
+
+        bad = [i for i, (x, y) in enumerate(v) if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0)]
+        if bad:
+            raise ValueError(
+                f"points {bad} are outside 0-1; polygons use relative image coordinates"
+            )
+        poly = shapely.Polygon(v)
+        if not poly.is_valid:
+            raise ValueError(
+                f"polygon is not simple ({shapely.is_valid_reason(poly)}); its edges must not cross"
+            )
+        if poly.area < 1e-5:
+            raise ValueError("polygon has (almost) no area")
+        return v
+
+
+def _default_vehicles() -> list[VehicleClass]:
+    return ["car", "bus", "truck", "motorcycle"]
+
+
+class ParkingRule(Base):
+    """违章停车: a vehicle standing in a no_parking / fire_lane zone for ≥ min_dwell_s."""
+
+    analyzer: Literal["illegal_parking"]
+    id: str = Field(default="illegal_parking", pattern=ID_PATTERN)
+    # Zones the rule watches; default: every no_parking and fire_lane zone of the camera.
+    zones: list[str] | None = None
+    vehicles: list[VehicleClass] = Field(default_factory=_default_vehicles, min_length=1)
+    min_dwell_s: float = Field(default=180.0, gt=0.0)
+    # A stay survives this long without a matching detection (occlusion, detector miss).
+    # Raising it bridges longer occlusions but ends events later after the vehicle left.
+    max_gap_s: float = Field(default=30.0, gt=0.0)
+    # After an event at a spot ended, a new stay there may alert only this much later.
+    cooldown_s: float = Field(default=300.0, ge=0.0)
+    # Minimum time between UPDATED notices of one event.
+    update_interval_s: float = Field(default=60.0, gt=0.0)
+    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
+    # IoU with the stay's reference box above which a detection is "the same vehicle, still
+    # standing there". Lowering it tolerates more box jitter but merges neighbours.
+    stationary_iou: float = Field(default=0.6, gt=0.0, le=1.0)
+    # A stay needs this long of consistent observations before it counts as stationary.
+    confirm_s: float = Field(default=10.0, ge=0.0)
+    anchor: Literal["bottom_center", "center"] = "bottom_center"
+    schedule: list[ScheduleWindow] = Field(default_factory=list)  # empty: always enforced
+
+
+RuleConfig = Annotated[ParkingRule, Field(discriminator="analyzer")]
+
+ANALYZER_ZONE_KINDS: Mapping[str, frozenset[ZoneKind]] = {"illegal_parking": PARKING_ZONE_KINDS}
+
+
+class CameraConfig(Base):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str
+    # rtsp://, file path or file:// URL; credentials as ${ENV_VAR} placeholders only.
+    url: str
+    transport: Literal["tcp", "udp"] = "tcp"
+    enabled: bool = True
+    loop: bool = False  # files only: start again at the end (demos)
+    # Files only: pace reading at the stream's frame rate like a live camera.
+    realtime: bool = True
+    decode: Literal["auto", "keyframes", "sampled", "full"] = "auto"
+    sample_fps: float = Field(default=2.0, gt=0.0, le=60.0)
+    gb28181_device_id: str | None = None
+    gb28181_channel_id: str | None = None
+    grid_code: str | None = Field(default=None, max_length=32)
+    community_code: str | None = None
+    address: str | None = Field(default=None, max_length=256)
+    context: Literal["road", "pavement", "compound_interior", "fire_lane"] | None = None
+    lon: float | None = Field(default=None, ge=-180.0, le=180.0)
+    lat: float | None = Field(default=None, ge=-90.0, le=90.0)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    rules: list[RuleConfig] = Field(default_factory=list)
+
+    @field_validator("gb28181_device_id", "gb28181_channel_id")
+    @classmethod
+    def _gb(cls, v: str | None) -> str | None:
+        return None if v is None else validate_gb28181_id(v)
+
+    @field_validator("community_code")
+    @classmethod
+    def _community(cls, v: str | None) -> str | None:
+        return _digits(v, 12, "community_code")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(_PLACEHOLDER.sub("x", v))
+        if parts.scheme in ("rtsp", "rtsps", "file", "") or len(parts.scheme) == 1:
+            if parts.password and parts.password != "x":
+                raise ValueError(
+                    "the URL contains a literal password; write it as ${ENV_VAR} so it never "
+                    "lands in the config file or in logs"
+                )
+            return v
+        raise ValueError(f"unsupported scheme {parts.scheme!r}; use rtsp://, rtsps:// or a file")
+
+    @model_validator(mode="after")
+    def _cross(self) -> CameraConfig:
+        problems = [
+            *verify_unique_ids([z.id for z in self.zones], "zones"),
+            *verify_unique_ids([r.id for r in self.rules], "rules"),
+            *verify_rule_zones(self),
+        ]
+        if self.loop and self.is_rtsp:
+            problems.append("loop: only files can loop; an RTSP camera reconnects instead")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def is_rtsp(self) -> bool:
+        return self.url.lower().startswith(("rtsp://", "rtsps://"))
+
+    @property
+    def redacted_url(self) -> str:
+        return redact_url(self.url)
+
+    def __repr_args__(self) -> Any:
+        # Keep even placeholder-free URLs out of reprs: query strings can carry tokens.
+        for key, value in super().__repr_args__():
+            yield key, (redact_url(value) if key == "url" else value)
+
+
+def verify_unique_ids(ids: Sequence[str], what: str) -> list[str]:
+    counts = Counter(ids)
+    return [f"{what}: duplicate id {d!r}" for d in sorted(k for k, n in counts.items() if n > 1)]
+
+
+def verify_rule_zones(camera: CameraConfig) -> list[str]:
+    """Every rule's zones exist and have a kind that rule understands; a rule has ≥ 1 zone."""
+    by_id = {z.id: z for z in camera.zones}
+    problems: list[str] = []
+    for i, rule in enumerate(camera.rules):
+        kinds = ANALYZER_ZONE_KINDS[rule.analyzer]
+        wanted = ", ".join(sorted(kinds))
+        if rule.zones is None:
+            if not any(z.kind in kinds for z in camera.zones):
+                problems.append(f"rules[{i}] ({rule.id}): no zone of kind {wanted} on this camera")
+            continue
+        for name in rule.zones:
+            zone = by_id.get(name)
+            if zone is None:
+                problems.append(f"rules[{i}].zones: unknown zone {name!r}")
+            elif zone.kind not in kinds:
+                problems.append(
+                    f"rules[{i}].zones: zone {name!r} is {zone.kind}, "
+                    f"{rule.analyzer} needs {wanted}"
+                )
+    return problems
+
+
+class AppConfig(Base):
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    cameras: list[CameraConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cameras(self) -> AppConfig:
+        problems = verify_unique_ids([c.id for c in self.cameras], "cameras")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in self.cameras) or "none"
+        raise ConfigError(
+            [ConfigIssue(f"camera {camera_id!r}", f"not configured (known: {known})")]
+        )
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info and query string, safe for logs and API output."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable url>"
+    if not parts.scheme or len(parts.scheme) == 1:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    if parts.username or parts.password:
+        host = f"***@{host}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def placeholders(text: str) -> list[str]:
+    return _PLACEHOLDER.findall(text)
+
+
+def resolve_url(camera: CameraConfig, env: Mapping[str, str]) -> str:
+    """Fill ``${VAR}`` placeholders from ``env``. The result must never be logged."""
+    missing = [name for name in placeholders(camera.url) if name not in env]
+    if missing:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    f"camera {camera.id!r} → url",
+                    f"environment variable(s) {', '.join(missing)} not set",
+                )
+            ]
+        )
+    return _PLACEHOLDER.sub(lambda m: env[m.group(1)], camera.url)
+
+
+def _location(loc: tuple[int | str, ...], raw: Mapping[str, Any]) -> str:
+    """Turn a pydantic error location into ``camera 'id' → zones[1].polygon``."""
+    parts = [p for p in loc if p not in ("illegal_parking",)]
+    prefix = ""
+    if len(parts) >= 2 and parts[0] == "cameras" and isinstance(parts[1], int):
+        cams = raw.get("cameras")
+        cam_id: Any = None
+        if isinstance(cams, list) and parts[1] < len(cams) and isinstance(cams[parts[1]], dict):
+            cam_id = cams[parts[1]].get("id")
+        prefix = f"camera {cam_id!r} (cameras[{parts[1]}])" if cam_id else f"cameras[{parts[1]}]"
+        parts = parts[2:]
+    path = ""
+    for p in parts:
+        path += f"[{p}]" if isinstance(p, int) else (f".{p}" if path else str(p))
+    if prefix and path:
+        return f"{prefix} → {path}"
+    return prefix or path or "<file>"
+
+
+def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> AppConfig:
+    """Validate a parsed TOML document; relative paths are resolved against ``base_dir``."""
+    try:
+        cfg = AppConfig.model_validate(raw)
+    except ValidationError as exc:
+        issues = [
+            ConfigIssue(
+                _location(tuple(err["loc"]), raw),
+                err["msg"].removeprefix("Value error, "),
+            )
+            for err in exc.errors()
+        ]
+        raise ConfigError(issues) from None
+    if base_dir is None:
+        return cfg
+    return cfg.model_copy(
+        update={
+            "model": cfg.model.model_copy(update={"path": _under(base_dir, cfg.model.path)}),
+            "evidence": cfg.evidence.model_copy(
+                update={"root": _under(base_dir, cfg.evidence.root)}
+            ),
+            "cameras": [
+                c.model_copy(update={"url": _file_url_under(base_dir, c.url)}) for c in cfg.cameras
+            ],
+        }
+    )
+
+
+def _under(base: Path, p: Path) -> Path:
+    return p if p.is_absolute() else (base / p).resolve()
+
+
+def _file_url_under(base: Path, url: str) -> str:
+    scheme = urlsplit(url).scheme
+    if scheme and len(scheme) > 1:
+        return url
+    return str(_under(base, Path(url)))
+
+
+def load_config(path: Path) -> AppConfig:
+    """Read and validate ``cameras.toml``; raise ConfigError listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigIssue(str(path), f"cannot read: {exc.strerror}")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigIssue(str(path), f"not valid TOML: {exc}")]) from None
+    return parse_config(raw, base_dir=path.parent.resolve())
+
+
+def check_runtime_requirements(cfg: AppConfig, env: Mapping[str, str] | None = None) -> None:
+    """Checks that need the environment: credentials resolvable, model file present.
+
+    Raises:
+        ConfigError: listing every problem.
+    """
+    env = os.environ if env is None else env
+    issues: list[ConfigIssue] = []
+    for cam in cfg.cameras:
+        if not cam.enabled:
+            continue
+        try:
+            resolve_url(cam, env)
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+        if not cam.is_rtsp:
+            path = Path(cam.url.removeprefix("file://"))
+            if not path.exists():
+                issues.append(ConfigIssue(f"camera {cam.id!r} → url", f"file {path} not found"))
+    if any(c.rules for c in cfg.cameras) and not cfg.model.path.is_file():
+        issues.append(ConfigIssue("model.path", f"model file {cfg.model.path} not found"))
+    if issues:
+        raise ConfigError(issues)

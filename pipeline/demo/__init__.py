@@ -1,0 +1,1 @@
+"""Bundled demo: generated street footage streamed by a local RTSP server."""

@@ -1,0 +1,279 @@
+"""Stage 2: COCO object detection with onnxruntime.
+
+Two output layouts are decoded:
+
+* YOLOX (Megvii export, ``[B, A, 85]``): raw grid offsets, log sizes, objectness and class
+  probabilities; boxes need the stride grid. Input is BGR 0-255, pasted top-left on a 114 canvas.
+* Ultralytics YOLOv8 (``[B, 84, A]``): decoded ``cx, cy, w, h`` plus 80 class scores, no
+  objectness. Input is RGB /255 with a centred 114 letterbox.
+
+This is the only module that imports onnxruntime (it ships no type information).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+from numpy.typing import NDArray
+
+from pipeline.errors import ModelError
+from pipeline.types import Detections
+
+logger = logging.getLogger(__name__)
+
+Layout = Literal["yolox", "ultralytics"]
+
+COCO_NAMES: tuple[str, ...] = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich", "orange",
+    "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch", "potted plant",
+    "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote", "keyboard", "cell phone",
+    "microwave", "oven", "toaster", "sink", "refrigerator", "book", "clock", "vase", "scissors",
+    "teddy bear", "hair drier", "toothbrush",
+)  # fmt: skip
+COCO_IDS: dict[str, int] = {name: i for i, name in enumerate(COCO_NAMES)}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What reports say about the detector (name, hash) and how it is fed."""
+
+    name: str
+    path: Path
+    sha256: str
+    layout: Layout
+    input_name: str
+    input_size: tuple[int, int]  # (width, height)
+    dynamic_batch: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Letterbox:
+    """How an image was fitted into the model input: ``input = image * ratio + (pad_x, pad_y)``."""
+
+    ratio: float
+    pad_x: float
+    pad_y: float
+
+
+def letterbox(
+    image: NDArray[np.uint8], size: tuple[int, int], layout: Layout
+) -> tuple[NDArray[np.uint8], Letterbox]:
+    """Resize keeping aspect ratio onto a 114-grey canvas (top-left for YOLOX, centred else)."""
+    w_in, h_in = size
+    h, w = image.shape[:2]
+    ratio = min(w_in / w, h_in / h)
+    nw, nh = max(1, round(w * ratio)), max(1, round(h * ratio))
+    resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas = np.full((h_in, w_in, 3), 114, dtype=np.uint8)
+    if layout == "yolox":
+        px, py = 0, 0
+    else:
+        px, py = (w_in - nw) // 2, (h_in - nh) // 2
+    canvas[py : py + nh, px : px + nw] = resized
+    return canvas, Letterbox(ratio=ratio, pad_x=float(px), pad_y=float(py))
+
+
+def to_tensor(canvas: NDArray[np.uint8], layout: Layout) -> NDArray[np.float32]:
+    """(H, W, 3) BGR canvas → (3, H, W) float32 in the model's channel order and scale."""
+    if layout == "yolox":
+        return canvas.transpose(2, 0, 1).astype(np.float32)  # BGR, 0-255, no normalisation
+    rgb = canvas[:, :, ::-1].transpose(2, 0, 1)
+    return rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+
+
+def yolox_grid(
+    input_size: tuple[int, int], strides: Sequence[int] = (8, 16, 32)
+) -> NDArray[np.float32]:
+    """(A, 3) rows of ``grid_x, grid_y, stride`` in YOLOX anchor order."""
+    w, h = input_size
+    rows = []
+    for s in strides:
+        gh, gw = h // s, w // s
+        ys, xs = np.meshgrid(np.arange(gh), np.arange(gw), indexing="ij")
+        rows.append(np.stack([xs.ravel(), ys.ravel(), np.full(gh * gw, s)], axis=1))
+    return np.concatenate(rows).astype(np.float32)
+
+
+def decode_yolox(
+    raw: NDArray[np.float32], grid: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32]]:
+    """YOLOX head ``(A, 5 + C)`` → boxes xyxy (input px), best-class scores, class ids."""
+    if raw.shape[0] != grid.shape[0]:
+        raise ModelError(f"YOLOX output has {raw.shape[0]} anchors, grid has {grid.shape[0]}")
+    stride = grid[:, 2:3]
+    cxy = (raw[:, 0:2] + grid[:, 0:2]) * stride
+    wh = np.exp(np.clip(raw[:, 2:4], -20.0, 20.0)) * stride
+    cls_scores = raw[:, 5:] * raw[:, 4:5]
+    class_id = cls_scores.argmax(axis=1).astype(np.int32)
+    score = cls_scores[np.arange(len(cls_scores)), class_id]
+    boxes = np.concatenate([cxy - wh / 2, cxy + wh / 2], axis=1)
+    return boxes.astype(np.float32), score.astype(np.float32), class_id
+
+
+def decode_ultralytics(
+    raw: NDArray[np.float32],
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int32]]:
+    """Ultralytics head ``(4 + C, A)`` → boxes xyxy (input px), best-class scores, class ids."""
+    pred = raw.T
+    class_id = pred[:, 4:].argmax(axis=1).astype(np.int32)
+    score = pred[np.arange(len(pred)), 4 + class_id]
+    cxy, wh = pred[:, 0:2], pred[:, 2:4]
+    boxes = np.concatenate([cxy - wh / 2, cxy + wh / 2], axis=1)
+    return boxes.astype(np.float32), score.astype(np.float32), class_id
+
+
+def postprocess(
+    boxes: NDArray[np.float32],
+    scores: NDArray[np.float32],
+    class_id: NDArray[np.int32],
+    lb: Letterbox,
+    image_size: tuple[int, int],
+    score_threshold: float,
+    nms_iou: float,
+    keep_classes: NDArray[np.bool_] | None = None,
+    max_detections: int = 300,
+) -> Detections:
+    """Threshold, class filter, undo the letterbox, clip, class-aware NMS."""
+    keep = scores >= score_threshold
+    if keep_classes is not None:
+        keep &= keep_classes[class_id]
+    if not keep.any():
+        return Detections.empty()
+    boxes, scores, class_id = boxes[keep], scores[keep], class_id[keep]
+    boxes = (boxes - np.array([lb.pad_x, lb.pad_y, lb.pad_x, lb.pad_y], np.float32)) / lb.ratio
+    w, h = image_size
+    boxes = np.clip(boxes, 0, [w, h, w, h]).astype(np.float32)
+    xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    picked = cv2.dnn.NMSBoxesBatched(
+        xywh.tolist(), scores.tolist(), class_id.tolist(), score_threshold, nms_iou
+    )
+    idx = np.asarray(picked, dtype=np.intp).reshape(-1)[:max_detections]
+    return Detections(xyxy=boxes[idx], confidence=scores[idx], class_id=class_id[idx])
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class OnnxDetector:
+    """A COCO detector on onnxruntime's CPU provider with an explicit thread budget."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        layout: Literal["auto", "yolox", "ultralytics"] = "auto",
+        score_threshold: float = 0.25,
+        nms_iou: float = 0.45,
+        intra_op_threads: int = 1,
+        classes: Collection[int] | None = None,
+        expected_sha256: str | None = None,
+    ) -> None:
+        if not path.is_file():
+            raise ModelError(f"model file {path} not found")
+        digest = sha256_file(path)
+        if expected_sha256 is not None and digest != expected_sha256:
+            raise ModelError(f"model {path} has sha256 {digest}, config expects {expected_sha256}")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_op_threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load {path}: {exc}") from exc
+        inp = self._session.get_inputs()[0]
+        out_shape = self._session.get_outputs()[0].shape
+        shape = list(inp.shape)
+        if len(shape) != 4 or shape[1] != 3:
+            raise ModelError(f"{path}: expected an NCHW image input, got {shape}")
+        h_in = shape[2] if isinstance(shape[2], int) else 640
+        w_in = shape[3] if isinstance(shape[3], int) else 640
+        resolved = _resolve_layout(layout, out_shape, path)
+        self.info = ModelInfo(
+            name=path.stem,
+            path=path,
+            sha256=digest,
+            layout=resolved,
+            input_name=inp.name,
+            input_size=(w_in, h_in),
+            dynamic_batch=not isinstance(shape[0], int),
+        )
+        self._grid = yolox_grid(self.info.input_size) if resolved == "yolox" else None
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self._keep: NDArray[np.bool_] | None = None
+        if classes is not None:
+            self._keep = np.zeros(len(COCO_NAMES), dtype=np.bool_)
+            self._keep[list(classes)] = True
+        logger.info(
+            "detector %s (%s, %dx%d, sha256 %s…, dynamic batch: %s)",
+            self.info.name, resolved, w_in, h_in, digest[:12], self.info.dynamic_batch,
+        )  # fmt: skip
+
+    def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
+        """Detect objects in BGR images; one ``Detections`` per image, in image pixels."""
+        if not images:
+            return []
+        layout = self.info.layout
+        prepared = [letterbox(img, self.info.input_size, layout) for img in images]
+        tensors = [to_tensor(canvas, layout) for canvas, _ in prepared]
+        if self.info.dynamic_batch:
+            raw_batches = [self._run(np.stack(tensors))]
+        else:
+            raw_batches = [self._run(t[None]) for t in tensors]
+        raws = [r for batch in raw_batches for r in batch]
+        results = []
+        for raw, (_, lb), img in zip(raws, prepared, images, strict=True):
+            if layout == "yolox":
+                assert self._grid is not None
+                boxes, scores, cls = decode_yolox(raw, self._grid)
+            else:
+                boxes, scores, cls = decode_ultralytics(raw)
+            size = (img.shape[1], img.shape[0])
+            results.append(
+                postprocess(
+                    boxes, scores, cls, lb, size, self.score_threshold, self.nms_iou, self._keep
+                )
+            )
+        return results
+
+    def _run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        out = self._session.run(None, {self.info.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+def _resolve_layout(
+    layout: Literal["auto", "yolox", "ultralytics"], out_shape: Sequence[object], path: Path
+) -> Layout:
+    if layout != "auto":
+        return layout
+    dims = [d if isinstance(d, int) else -1 for d in out_shape]
+    if len(dims) == 3 and dims[2] == 85:
+        return "yolox"
+    if len(dims) == 3 and dims[1] == 84:
+        return "ultralytics"
+    raise ModelError(
+        f"{path}: cannot tell the output layout from shape {list(out_shape)}; "
+        "set model.layout to 'yolox' ([1,N,85]) or 'ultralytics' ([1,84,N])"
+    )

@@ -1,0 +1,406 @@
+"""Stage 6: evidence files, event reports and the event index, in one writer thread.
+
+For each event: annotated snapshots (zone and vehicle box drawn), the clip remuxed from the
+camera's packet ring without re-encoding (starting on a keyframe, covering pre- and post-roll),
+a JSON report listing every file with its SHA-256, and a row in the SQLite index. Every file is
+written to a temporary name, fsynced and renamed, and indexed only afterwards.
+
+The queue into the writer blocks and never drops: an event is never lost because the disk was
+slow. If it is full, the producer waits and the wait is logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.codes import classify
+from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
+from pipeline.packet_ring import ClipCollector, PacketRing, StreamTemplate
+from pipeline.report import EvidenceItem, ModelIdentity, build_report
+from pipeline.store import EventStore
+from pipeline.types import Box, Event, EventNotice, EventState, ParkingDetails
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+_ZONE_COLOR = (0, 215, 255)  # amber (BGR)
+_BOX_COLOR = (0, 0, 255)
+_FIRST_COLOR = (255, 160, 0)
+
+
+def atomic_write(path: Path, data: bytes) -> tuple[int, str]:
+    """Write ``data`` to ``path`` via temp file + fsync + rename; return (size, sha256)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    return len(data), hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def hash_file(path: Path) -> tuple[int, str]:
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+            size += len(chunk)
+    return size, h.hexdigest()
+
+
+def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
+    """Write the collected packets as MP4 (stream copy, moov first for browser seeking)."""
+    template: StreamTemplate | None = collector.template
+    packets = collector.packets
+    if template is None or not packets:
+        return None
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    first = packets[0]
+    base = first.dts if first.dts is not None else (first.pts or 0)
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream_from_template(template.stream, opaque=True)
+        stream.time_base = template.time_base
+        for rec in packets:
+            pkt = av.Packet(rec.data)
+            pkt.pts = None if rec.pts is None else rec.pts - base
+            pkt.dts = None if rec.dts is None else rec.dts - base
+            pkt.time_base = template.time_base
+            pkt.is_keyframe = rec.is_keyframe
+            pkt.stream = stream
+            out.mux(pkt)
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+    size, digest = hash_file(path)
+    return EvidenceItem(
+        evidence_id="",
+        name="clip",
+        kind="video_clip",
+        role="original",
+        relpath="",
+        media_type="video/mp4",
+        size_bytes=size,
+        sha256=digest,
+        start_time_s=packets[0].time_s,
+        end_time_s=packets[-1].time_s,
+        truncated=collector.truncated,
+        codec=template.codec_name,
+        width=template.width,
+        height=template.height,
+    )
+
+
+def _wants_clip(event: Event) -> bool:
+    return isinstance(event.details, ParkingDetails)
+
+
+def _px(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    w, h = size
+    return (round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h))
+
+
+def annotate(
+    image: NDArray[np.uint8],
+    polygon_rel: list[tuple[float, float]] | None,
+    boxes: list[tuple[Box, tuple[int, int, int], str]],
+    caption: str,
+) -> NDArray[np.uint8]:
+    """Copy of ``image`` with the zone outline, labelled boxes and a caption bar."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    thick = max(1, round(w / 640))
+    scale = max(0.4, w / 1600)
+    if polygon_rel:
+        pts = (np.array(polygon_rel) * [w, h]).round().astype(np.int32)
+        overlay = out.copy()
+        cv2.fillPoly(overlay, [pts], _ZONE_COLOR)
+        cv2.addWeighted(overlay, 0.18, out, 0.82, 0, dst=out)
+        cv2.polylines(out, [pts], True, _ZONE_COLOR, thick, cv2.LINE_AA)
+    for box, color, label in boxes:
+        x1, y1, x2, y2 = _px(box, (w, h))
+        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick, cv2.LINE_AA)
+        if label:
+            cv2.putText(out, label, (x1, max(14, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX,
+                        scale, color, thick, cv2.LINE_AA)  # fmt: skip
+    bar = max(18, h // 28)
+    cv2.rectangle(out, (0, h - bar), (w, h), (0, 0, 0), -1)
+    cv2.putText(out, caption, (8, h - bar // 4), cv2.FONT_HERSHEY_SIMPLEX,
+                scale, (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+    return out
+
+
+@dataclass
+class _Open:
+    """The writer's view of one event while it may still change."""
+
+    event: Event
+    camera: CameraConfig
+    dirrel: str
+    evidence: dict[str, EvidenceItem] = field(default_factory=dict)
+    clip: ClipCollector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    events_stored: int
+    write_errors: int
+    pending_clips: int
+    queue_depth: int
+    latencies_s: tuple[float, ...]
+
+
+class EvidenceWriter:
+    def __init__(
+        self,
+        root: Path,
+        store: EventStore,
+        site: SiteConfig,
+        cameras: dict[str, CameraConfig],
+        rings: Callable[[str], PacketRing | None],
+        model: ModelIdentity | None,
+        cfg: EvidenceConfig,
+        *,
+        clock: Callable[[], float],
+        on_stored: Callable[[Event, dict[str, Any]], None] | None = None,
+        queue_size: int = 256,
+    ) -> None:
+        self.root = root
+        self._store = store
+        self._site = site
+        self._tz = ZoneInfo(site.timezone)
+        self._cameras = cameras
+        self._rings = rings
+        self._model = model
+        self._cfg = cfg
+        self._clock = clock
+        self._on_stored = on_stored
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._open: dict[str, _Open] = {}
+        self._stored = 0
+        self._errors = 0
+        self._latencies: list[float] = []
+        self._early_clips: dict[str, ClipCollector] = {}
+        self._lock = threading.Lock()
+        self.idle = threading.Event()
+
+    # -- producer side ---------------------------------------------------------------------
+
+    def submit(self, notice: EventNotice) -> None:
+        """Queue a notice; blocks (never drops) while the writer is behind.
+
+        A clip's packet collection is registered here, in the caller's thread, at the moment
+        the event is raised: waiting for the writer could let the pre-roll leave the ring.
+        """
+        ev = notice.event
+        ring = self._rings(ev.camera_id)
+        if ev.state == EventState.STARTED and ring is not None and _wants_clip(ev):
+            collector = ring.collect(
+                ev.alerted_at - self._cfg.pre_roll_s, ev.alerted_at + self._cfg.post_roll_s
+            )
+            with self._lock:
+                self._early_clips[ev.event_id] = collector
+        try:
+            self._queue.put(notice, timeout=5.0)
+        except queue.Full:
+            logger.error("evidence queue full (%d): waiting for the disk", self._queue.qsize())
+            self._queue.put(notice)
+
+    def stop(self) -> None:
+        self._queue.put(_STOP)
+
+    def stats(self) -> WriterStats:
+        with self._lock:
+            return WriterStats(
+                events_stored=self._stored,
+                write_errors=self._errors,
+                pending_clips=sum(1 for o in self._open.values() if o.clip is not None),
+                queue_depth=self._queue.qsize(),
+                latencies_s=tuple(self._latencies[-1000:]),
+            )
+
+    # -- writer thread ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Thread target. On stop, waits for no more input and finishes every open clip."""
+        while True:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            if isinstance(item, EventNotice):
+                self._guarded(item.event, partial(self._handle, item))
+            self._finish_clips(force=False)
+            if self._queue.empty() and not self._pending():
+                self.idle.set()
+            else:
+                self.idle.clear()
+        self._finish_clips(force=True)
+        self.idle.set()
+
+    def _pending(self) -> bool:
+        return any(o.clip is not None for o in self._open.values())
+
+    def _guarded(self, event: Event, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except (OSError, ValueError, av.error.FFmpegError) as exc:
+            with self._lock:
+                self._errors += 1
+            logger.error(
+                "camera %s event %s: writing evidence failed: %s",
+                event.camera_id, event.event_id, exc,
+            )  # fmt: skip
+
+    def _handle(self, notice: EventNotice) -> None:
+        ev = notice.event
+        camera = self._cameras[ev.camera_id]
+        if ev.state == EventState.STARTED or ev.event_id not in self._open:
+            day = datetime.fromtimestamp(ev.alerted_at, tz=self._tz).strftime("%Y%m%d")
+            rel = f"{ev.camera_id}/{day}/{ev.event_id}"
+            (self.root / rel).mkdir(parents=True, exist_ok=True)
+            self._open[ev.event_id] = _Open(event=ev, camera=camera, dirrel=rel)
+        state = self._open[ev.event_id]
+        state.event = ev
+        if ev.state == EventState.STARTED:
+            if notice.frame is not None:
+                self._snapshot(state, "alert", notice.frame.image, notice.frame.time_s, True)
+            if notice.first_evidence_jpeg is not None and notice.first_evidence_time_s is not None:
+                decoded = cv2.imdecode(np.frombuffer(notice.first_evidence_jpeg, np.uint8), 1)
+                if decoded is not None:
+                    img = np.asarray(decoded, dtype=np.uint8)
+                    self._snapshot(state, "first", img, notice.first_evidence_time_s, False)
+            with self._lock:
+                state.clip = self._early_clips.pop(ev.event_id, None)
+        elif ev.state == EventState.ENDED and notice.frame is not None:
+            self._snapshot(state, "end", notice.frame.image, notice.frame.time_s, False)
+        self._persist(state)
+        if ev.state == EventState.STARTED:
+            with self._lock:
+                self._latencies.append(self._clock() - ev.alerted_at)
+        self._retire_if_done(state)
+
+    def _snapshot(
+        self, state: _Open, name: str, image: NDArray[np.uint8], time_s: float, current: bool
+    ) -> None:
+        ev = state.event
+        zone = next((z for z in state.camera.zones if z.id == ev.zone_id), None)
+        boxes: list[tuple[Box, tuple[int, int, int], str]] = []
+        caption = f"{ev.camera_id} {ev.event_type.value} {name}"
+        d = ev.details
+        if isinstance(d, ParkingDetails):
+            if name == "alert":
+                boxes.append((d.box_rel, _BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
+                caption += f"  dwell {d.dwell_s / 60:.1f} min"
+            elif name == "first":
+                boxes.append((d.first_box_rel, _FIRST_COLOR, f"{d.class_name} first seen"))
+            elif name == "end":
+                boxes.append((d.box_rel, _FIRST_COLOR, "last position"))
+        stamp = datetime.fromtimestamp(time_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
+        drawn = annotate(image, zone.polygon if zone else None, boxes, f"{stamp}  {caption}")
+        ok, buf = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, self._cfg.jpeg_quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        rel = f"{state.dirrel}/{name}.jpg"
+        size, digest = atomic_write(self.root / rel, buf.tobytes())
+        h, w = drawn.shape[:2]
+        state.evidence[name] = EvidenceItem(
+            evidence_id=f"{ev.event_id}-{name}",
+            name=name,
+            kind="annotated_image",
+            role="derived",
+            relpath=rel,
+            media_type="image/jpeg",
+            size_bytes=size,
+            sha256=digest,
+            start_time_s=time_s,
+            width=w,
+            height=h,
+            derived_from=f"{ev.event_id}-clip" if current else None,
+        )
+
+    def _persist(self, state: _Open) -> None:
+        ev = state.event
+        items = sorted(state.evidence.values(), key=lambda e: e.name)
+        report = build_report(ev, state.camera, self._site, self._model, items)
+        rel = f"{state.dirrel}/report.json"
+        data = json.dumps(report, ensure_ascii=False, indent=2).encode()
+        _, digest = atomic_write(self.root / rel, data)
+        self._store.upsert_event(
+            ev,
+            classify(ev.event_type).severity,
+            report,
+            rel,
+            digest,
+            stored_at=self._clock(),
+            evidence=items,
+        )
+        with self._lock:
+            if ev.state == EventState.STARTED:
+                self._stored += 1
+        if self._on_stored is not None:
+            self._on_stored(ev, report)
+
+    def _finish_clips(self, *, force: bool) -> None:
+        for state in list(self._open.values()):
+            clip = state.clip
+            if clip is None or not (clip.done.is_set() or force):
+                continue
+            if not clip.done.is_set():
+                clip.truncated = True
+            self._guarded(state.event, partial(self._write_clip, state))
+            state.clip = None
+            self._retire_if_done(state)
+
+    def _write_clip(self, state: _Open) -> None:
+        assert state.clip is not None
+        ev = state.event
+        rel = f"{state.dirrel}/clip.mp4"
+        item = remux_clip(state.clip, self.root / rel)
+        if item is None:
+            logger.warning("camera %s event %s: no packets for a clip", ev.camera_id, ev.event_id)
+            return
+        state.evidence["clip"] = replace(
+            item,
+            evidence_id=f"{ev.event_id}-clip",
+            relpath=rel,
+            pre_roll_s=round(ev.alerted_at - item.start_time_s, 3),
+            post_roll_s=round((item.end_time_s or item.start_time_s) - ev.alerted_at, 3),
+        )
+        self._persist(state)
+
+    def _retire_if_done(self, state: _Open) -> None:
+        if state.event.state == EventState.ENDED and state.clip is None:
+            with contextlib.suppress(KeyError):
+                del self._open[state.event.event_id]

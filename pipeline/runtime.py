@@ -1,0 +1,349 @@
+"""Composition root: builds every stage from ``AppConfig`` and runs them in threads.
+
+Threads: one source per camera (demux/decode), one inference worker, one analysis loop (owns
+all per-camera state, so analyzers need no locks), one evidence writer (all file and DB I/O),
+and, for live runs, a 1 s watchdog that turns camera outages into ``camera_offline`` events.
+
+Everything that can be wrong with a configuration (credentials, files, model, zones, rules) is
+checked in ``__init__``, before any thread starts: a bad config never runs half a pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from pipeline.analyzers.base import new_event_id
+from pipeline.camera import CameraPipeline, build_analyzers
+from pipeline.config import AppConfig, CameraConfig, check_runtime_requirements, resolve_url
+from pipeline.detect import OnnxDetector
+from pipeline.evidence import EvidenceWriter, WriterStats
+from pipeline.health import HealthTracker
+from pipeline.inference import (
+    END,
+    AnalysisItem,
+    Detector,
+    InferenceStats,
+    InferenceWorker,
+    OnnxFrameDetector,
+)
+from pipeline.packet_ring import PacketRing
+from pipeline.queues import FrameHub, Watermark
+from pipeline.report import ModelIdentity
+from pipeline.source import SourceSettings, StreamSource
+from pipeline.store import EventStore
+from pipeline.types import (
+    CameraHealth,
+    CameraStatusDetails,
+    Event,
+    EventNotice,
+    EventState,
+    EventType,
+    HealthState,
+)
+
+logger = logging.getLogger(__name__)
+
+StoredCallback = Callable[[Event, dict[str, Any]], None]
+
+
+@dataclass
+class _Camera:
+    cfg: CameraConfig
+    pipeline: CameraPipeline
+    ring: PacketRing
+    health: HealthTracker
+    source: StreamSource
+    watermark: Watermark | None
+    thread: threading.Thread | None = None
+    down_since: float | None = None
+    outage: Event | None = None
+
+
+class Runtime:
+    """The running pipeline. ``start()`` once, ``stop()`` or ``wait_finished()`` once."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        *,
+        env: Mapping[str, str] | None = None,
+        detector: Detector | None = None,
+        model_identity: ModelIdentity | None = None,
+        clock: Callable[[], float] = time.time,
+        replay: bool = False,
+        start_time_s: float | None = None,
+        store_path: Path | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.replay = replay
+        self._clock = clock
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._subscribers: list[StoredCallback] = []
+        self._close_reason = "end_of_stream" if replay else "shutdown"
+        self._started = False
+
+        enabled = [c for c in cfg.cameras if c.enabled]
+        check_runtime_requirements(cfg, env)
+        env = os.environ if env is None else env
+        urls = {c.id: resolve_url(c, env) for c in enabled}
+        pipelines = {
+            c.id: CameraPipeline(c, build_analyzers(c, cfg.site, cfg.evidence)) for c in enabled
+        }
+        classes = frozenset().union(*(p.classes for p in pipelines.values()))
+        if detector is None and classes:
+            onnx = OnnxDetector(
+                cfg.model.path,
+                layout=cfg.model.layout,
+                score_threshold=cfg.model.score_threshold,
+                nms_iou=cfg.model.nms_iou,
+                intra_op_threads=cfg.model.intra_op_threads,
+                classes=classes,
+                expected_sha256=cfg.model.sha256,
+            )
+            detector = OnnxFrameDetector(onnx)
+            model_identity = ModelIdentity(onnx.info.name, onnx.info.sha256)
+        self.model = model_identity
+        self.detector = detector
+
+        self.evidence_root = cfg.evidence.root
+        self.store = EventStore(store_path or self.evidence_root / "gridsight.db")
+        self.hub = FrameHub(cfg.ingest.queue_size, block=replay)
+        self._analysis_q: queue.Queue[AnalysisItem] = queue.Queue(maxsize=64)
+        self.cameras: dict[str, _Camera] = {}
+        ing = cfg.ingest
+        ring_s = cfg.evidence.pre_roll_s + cfg.evidence.post_roll_s + ing.ring_slack_s
+        for cam in enabled:
+            pipe = pipelines[cam.id]
+            ring = PacketRing(cam.id, ring_s)
+            self.hub.register(cam.id)
+            health = HealthTracker(
+                cam.id,
+                pipe.decode_mode,
+                clock,
+                ing.stall_after_s,
+                drops=partial(self.hub.drops, cam.id),
+            )
+            settings = SourceSettings(
+                camera_id=cam.id,
+                url=urls[cam.id],
+                redacted_url=cam.redacted_url,
+                decode_mode=pipe.decode_mode,
+                transport=cam.transport,
+                sample_fps=cam.sample_fps,
+                analysis_width=ing.analysis_width,
+                open_timeout_s=ing.open_timeout_s,
+                read_timeout_s=ing.read_timeout_s,
+                backoff_initial_s=ing.backoff_initial_s,
+                backoff_max_s=ing.backoff_max_s,
+                backoff_reset_after_s=ing.backoff_reset_after_s,
+                loop=cam.loop and not replay,
+                realtime=cam.realtime and not replay,
+                start_time_s=start_time_s,
+            )
+            watermark = Watermark(ing.ring_slack_s / 2) if replay else None
+            source = StreamSource(
+                settings, ring, self.hub.put, health, self._stop, clock=clock, watermark=watermark
+            )
+            self.cameras[cam.id] = _Camera(cam, pipe, ring, health, source, watermark)
+
+        self.writer = EvidenceWriter(
+            self.evidence_root,
+            self.store,
+            cfg.site,
+            {cid: c.cfg for cid, c in self.cameras.items()},
+            lambda cid: self.cameras[cid].ring if cid in self.cameras else None,
+            self.model,
+            cfg.evidence,
+            clock=clock,
+            on_stored=self._notify,
+        )
+        self.inference = InferenceWorker(
+            self.hub,
+            detector,
+            self._analysis_q,
+            lambda cid: self.cameras[cid].pipeline.needs_detection,
+            max_batch=cfg.model.max_batch,
+            batch_wait_s=cfg.model.batch_timeout_ms / 1000.0,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._started:
+            raise RuntimeError("runtime already started")
+        self._started = True
+        self._spawn("gridsight-writer", self.writer.run)
+        self._spawn("gridsight-analysis", self._analysis_loop)
+        self._spawn("gridsight-inference", self.inference.run)
+        for cam in self.cameras.values():
+            cam.thread = self._spawn(f"gridsight-src-{cam.cfg.id}", cam.source.run)
+        if not self.replay:
+            self._spawn("gridsight-watchdog", self._watchdog)
+        logger.info("started %d camera(s)", len(self.cameras))
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+        return t
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Replay: wait until every source reached its end, then drain and stop."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for cam in self.cameras.values():
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not cam.source.finished.wait(remaining):
+                return False
+        self._drain()
+        return True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop sources, analyse what is queued, end open events, finish clips."""
+        self._stop.set()
+        for cam in self.cameras.values():
+            if cam.thread is not None:
+                cam.thread.join(timeout)
+        self._drain(timeout)
+
+    def _drain(self, timeout: float = 120.0) -> None:
+        self.hub.close()
+        self._stop.set()
+        for cam in self.cameras.values():
+            if cam.watermark is not None:
+                cam.watermark.release()
+        for t in self._threads:
+            t.join(timeout)
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            logger.error("threads still running after %.0f s: %s", timeout, ", ".join(alive))
+
+    # -- threads ---------------------------------------------------------------------------
+
+    def _analysis_loop(self) -> None:
+        last_time = 0.0
+        try:
+            while True:
+                item = self._analysis_q.get()
+                if item is END:
+                    break
+                frame, dets = item
+                last_time = max(last_time, frame.time_s)
+                cam = self.cameras.get(frame.camera_id)
+                if cam is None:
+                    continue
+                for notice in cam.pipeline.process(frame, dets):
+                    self.writer.submit(notice)
+                if cam.watermark is not None:
+                    cam.watermark.processed(frame.time_s)
+            for cam in self.cameras.values():
+                for notice in cam.pipeline.close(last_time, self._close_reason):
+                    self.writer.submit(notice)
+            for cam in self.cameras.values():
+                if cam.outage is not None:
+                    self._end_outage(cam, self._clock())
+        finally:
+            self.writer.stop()
+
+    def _watchdog(self) -> None:
+        after = self.cfg.ingest.offline_event_after_s
+        while not self._stop.wait(1.0):
+            now = self._clock()
+            for cam in self.cameras.values():
+                snap = cam.health.snapshot()
+                if snap.state == HealthState.ONLINE:
+                    cam.down_since = None
+                    if cam.outage is not None:
+                        self._end_outage(cam, now)
+                    continue
+                if snap.state == HealthState.DISABLED:
+                    continue
+                if cam.down_since is None:
+                    cam.down_since = now
+                if cam.outage is None and now - cam.down_since >= after:
+                    self._start_outage(cam, snap, now)
+
+    def _start_outage(self, cam: _Camera, snap: CameraHealth, now: float) -> None:
+        assert cam.down_since is not None
+        cam.outage = Event(
+            event_id=new_event_id(now),
+            event_type=EventType.CAMERA_OFFLINE,
+            state=EventState.STARTED,
+            camera_id=cam.cfg.id,
+            zone_id=None,
+            rule_id=None,
+            started_at=cam.down_since,
+            alerted_at=now,
+            updated_at=now,
+            ended_at=None,
+            score=1.0,
+            details=CameraStatusDetails(
+                reason=snap.last_error or snap.state.value,
+                reconnects=snap.reconnects,
+                epoch=snap.epoch,
+            ),
+        )
+        self.writer.submit(EventNotice(event=cam.outage))
+
+    def _end_outage(self, cam: _Camera, now: float) -> None:
+        assert cam.outage is not None
+        snap = cam.health.snapshot()
+        details = cam.outage.details
+        assert isinstance(details, CameraStatusDetails)
+        ended = replace(
+            cam.outage,
+            state=EventState.ENDED,
+            updated_at=now,
+            ended_at=now,
+            details=replace(details, reconnects=snap.reconnects, epoch=snap.epoch),
+        )
+        cam.outage = None
+        self.writer.submit(EventNotice(event=ended))
+
+    def _notify(self, event: Event, report: dict[str, Any]) -> None:
+        for cb in list(self._subscribers):
+            try:
+                cb(event, report)
+            except Exception:  # a broken subscriber must not stop evidence writing
+                logger.exception("event subscriber failed")
+
+    # -- read side (API) -------------------------------------------------------------------
+
+    def subscribe(self, callback: StoredCallback) -> None:
+        self._subscribers.append(callback)
+
+    def unsubscribe(self, callback: StoredCallback) -> None:
+        if callback in self._subscribers:
+            self._subscribers.remove(callback)
+
+    def camera_configs(self) -> list[CameraConfig]:
+        return [c.cfg for c in self.cameras.values()]
+
+    def health(self, camera_id: str) -> CameraHealth | None:
+        cam = self.cameras.get(camera_id)
+        return None if cam is None else cam.health.snapshot()
+
+    def snapshot_jpeg(self, camera_id: str) -> bytes | None:
+        cam = self.cameras.get(camera_id)
+        latest = None if cam is None else cam.pipeline.latest
+        if latest is None:
+            return None
+        ok, buf = cv2.imencode(".jpg", latest[0].image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return buf.tobytes() if ok else None
+
+    def writer_stats(self) -> WriterStats:
+        return self.writer.stats()
+
+    def inference_stats(self) -> InferenceStats:
+        return self.inference.stats()

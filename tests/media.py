@@ -1,0 +1,120 @@
+"""Generated test media: H.264 clips drawn from scripted scenes, with exact ground truth."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.types import Detections, Frame
+
+Box = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A box-shaped object visible from ``t0`` to ``t1`` (seconds), optionally moving.
+
+    ``box_at(t)`` gives its pixel box; a parked car has ``velocity == (0, 0)``.
+    """
+
+    box: Box
+    t0: float
+    t1: float
+    class_id: int = 2  # car
+    velocity: tuple[float, float] = (0.0, 0.0)
+    color: tuple[int, int, int] = (40, 40, 200)
+    confidence: float = 0.8
+
+    def box_at(self, t: float) -> Box | None:
+        if not (self.t0 <= t < self.t1):
+            return None
+        dx, dy = self.velocity[0] * (t - self.t0), self.velocity[1] * (t - self.t0)
+        x1, y1, x2, y2 = self.box
+        return (x1 + dx, y1 + dy, x2 + dx, y2 + dy)
+
+
+@dataclass(frozen=True)
+class Scene:
+    width: int = 320
+    height: int = 240
+    fps: int = 10
+    duration_s: float = 10.0
+    gop: int = 20
+    actors: Sequence[Actor] = field(default_factory=tuple)
+
+    def boxes_at(self, t: float) -> list[tuple[Box, Actor]]:
+        return [(b, a) for a in self.actors if (b := a.box_at(t)) is not None]
+
+    def render(self, t: float) -> NDArray[np.uint8]:
+        img = np.full((self.height, self.width, 3), 90, dtype=np.uint8)
+        img[self.height // 2 :, :] = 110  # "road"
+        cv2.putText(img, f"{t:6.2f}", (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1)
+        for box, actor in self.boxes_at(t):
+            x1, y1, x2, y2 = (round(v) for v in box)
+            cv2.rectangle(img, (x1, y1), (x2, y2), actor.color, -1)
+        return img
+
+
+def write_h264(
+    path: Path,
+    scene: Scene,
+    *,
+    render: Callable[[float], NDArray[np.uint8]] | None = None,
+) -> Path:
+    """Encode the scene as H.264 (no B-frames, fixed GOP) in MP4 or MPEG-TS by suffix."""
+    draw = render or scene.render
+    n = round(scene.duration_s * scene.fps)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=scene.fps)
+        stream.width, stream.height, stream.pix_fmt = scene.width, scene.height, "yuv420p"
+        stream.options = {
+            "g": str(scene.gop),
+            "keyint_min": str(scene.gop),
+            "sc_threshold": "0",
+            "bf": "0",
+            "preset": "ultrafast",
+            "tune": "zerolatency",
+        }
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(draw(i / scene.fps), format="bgr24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+class ScriptedDetector:
+    """Returns the scene's ground-truth boxes for each frame's stream time (no model needed)."""
+
+    def __init__(self, scene: Scene, jitter_px: float = 0.0, seed: int = 0) -> None:
+        self.scene = scene
+        self.jitter = jitter_px
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        self.calls += 1
+        return [self._one(f) for f in frames]
+
+    def _one(self, frame: Frame) -> Detections:
+        sx = frame.image.shape[1] / self.scene.width
+        sy = frame.image.shape[0] / self.scene.height
+        found = self.scene.boxes_at(frame.pts_s)
+        if not found:
+            return Detections.empty()
+        boxes = np.array([b for b, _ in found], dtype=np.float32) * [sx, sy, sx, sy]
+        if self.jitter:
+            boxes += self.rng.uniform(-self.jitter, self.jitter, boxes.shape).astype(np.float32)
+        return Detections(
+            xyxy=boxes.astype(np.float32),
+            confidence=np.array([a.confidence for _, a in found], dtype=np.float32),
+            class_id=np.array([a.class_id for _, a in found], dtype=np.int32),
+        )
