@@ -73,7 +73,7 @@ def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threadin
         runtime=runtime,
     )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    # Off the main thread uvicorn leaves signals alone; ours stop the pipeline and then the API.
     thread = threading.Thread(target=server.run, name="gridsight-api", daemon=True)
     thread.start()
     stop.wait()
@@ -113,7 +113,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 1
-    return run_pipeline(cfg, args.host or cfg.api.host, args.port or cfg.api.port, api=not args.no_api)
+    return run_pipeline(
+        cfg, args.host or cfg.api.host, args.port or cfg.api.port, api=not args.no_api
+    )
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -180,7 +182,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridsight",
-        description="gridsight: community grid video analytics (违章停车 / 高空抛物 / 占道经营 / 垃圾满溢)",
+        description=(
+            "gridsight: community grid video analytics (违章停车 / 高空抛物 / 占道经营 / 垃圾满溢)"
+        ),
     )
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)

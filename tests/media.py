@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,3 +119,48 @@ class ScriptedDetector:
             confidence=np.array([a.confidence for _, a in found], dtype=np.float32),
             class_id=np.array([a.class_id for _, a in found], dtype=np.int32),
         )
+
+
+class ColorBoxDetector:
+    """A pixel-level stand-in for a detector: finds boxes of one colour in the decoded image.
+
+    Used where stream time cannot be mapped back to a script (live RTSP): it looks at the real
+    decoded pixels, so it also proves that real frames (not substitutes) reach detection.
+    """
+
+    def __init__(self, color_bgr: tuple[int, int, int] = (40, 40, 200), class_id: int = 2) -> None:
+        self.color = np.array(color_bgr, dtype=np.int16)
+        self.class_id = class_id
+        # (camera, epoch, seq, frame time, keyframe, wall clock when detected)
+        self.seen: list[tuple[str, int, int, float, bool, float]] = []
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        return [self._one(f) for f in frames]
+
+    def _one(self, frame: Frame) -> Detections:
+        self.seen.append(
+            (frame.camera_id, frame.epoch, frame.seq, frame.time_s, frame.is_keyframe, time.time())
+        )
+        diff = np.abs(frame.image.astype(np.int16) - self.color).max(axis=2)
+        mask = (diff < 40).astype(np.uint8)
+        n, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+        boxes = [(x, y, x + w, y + h) for x, y, w, h, area in stats[1:n] if area >= 50]
+        if not boxes:
+            return Detections.empty()
+        return Detections(
+            xyxy=np.array(boxes, dtype=np.float32),
+            confidence=np.full((len(boxes),), 0.9, dtype=np.float32),
+            class_id=np.full((len(boxes),), self.class_id, dtype=np.int32),
+        )
+
+
+def to_annexb(mp4: Path, out: Path) -> Path:
+    """Copy the video stream of ``mp4`` into an H.264 Annex-B file (for the RTSP server)."""
+    with av.open(str(mp4)) as inp, av.open(str(out), "w", format="h264") as dst:
+        src = inp.streams.video[0]
+        stream = dst.add_stream_from_template(src, opaque=True)
+        for packet in inp.demux(src):
+            if packet.size:
+                packet.stream = stream
+                dst.mux(packet)
+    return out

@@ -143,7 +143,12 @@ class ParkingAnalyzer:
         gap = t - self._last_frame_s if self._last_frame_s is not None else 0.0
         self._last_frame_s = t
         self._frame_size = frame.size
-        reason_if_lost = "camera_gap" if gap > self.rule.max_gap_s else "left"
+        if gap > self.rule.max_gap_s:
+            # No frames for longer than a stay may go unseen (camera outage): what stands there
+            # now cannot be proven to be the same vehicle, so every stay ends here.
+            for stay in self._stays:
+                notices.extend(self._end(stay, "camera_gap", frame))
+            self._stays = []
 
         dets = self._vehicles(detections)
         zones = self._zones.for_size(*frame.size)
@@ -161,7 +166,7 @@ class ParkingAnalyzer:
             lost = t - stay.last_still_s > self.rule.max_gap_s
             drove_on = not stay.confirmed and bool(stay.track_ids & moved_tracks)
             if lost or (drove_on and stay.last_obs_s < t):
-                notices.extend(self._end(stay, reason_if_lost if lost else "left", frame))
+                notices.extend(self._end(stay, "left", frame))
             else:
                 alive.append(stay)
         self._stays = alive
@@ -249,7 +254,8 @@ class ParkingAnalyzer:
         box = dets.xyxy[d]
         still = float(iou_matrix(stay.ref_box[None], box[None])[0, 0]) >= self.rule.stationary_iou
         if self._schedule.active(t):
-            stay.enforced_s += t - stay.last_obs_s
+            if self._schedule.active(stay.last_obs_s):
+                stay.enforced_s += t - stay.last_obs_s  # counted from the window's first frame
         elif stay.event_id is None:
             stay.enforced_s = 0.0  # dwell outside enforced hours does not count
         stay.last_obs_s = t

@@ -33,19 +33,21 @@ class Timeline:
     length: float = 110.0
 
 
-def _layers(width: int, height: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
+def _layers(
+    width: int, height: int
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.uint8]]:
     """(full scene, scene with the white car removed, car alpha mask 0/255)."""
-    img = cv2.imread(str(ASSET))
-    if img is None:
+    raw = cv2.imread(str(ASSET))
+    if raw is None:
         raise FileNotFoundError(ASSET)
-    img = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+    img = np.asarray(cv2.resize(raw, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
     x1, y1, x2, y2 = (round(v * s) for v, s in zip(CAR_BOX_REL, (width, height) * 2, strict=True))
     mask = np.zeros((height, width), np.uint8)
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.grabCut(img, mask, (x1, y1, x2 - x1, y2 - y1), bgd, fgd, 4, cv2.GC_INIT_WITH_RECT)
     car = np.where((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD), 255, 0).astype(np.uint8)
-    car = cv2.morphologyEx(car, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8))
-    hole = cv2.dilate(car, np.ones((41, 41), np.uint8))
+    car = np.asarray(cv2.morphologyEx(car, cv2.MORPH_CLOSE, np.ones((15, 15), np.uint8)), np.uint8)
+    hole = np.asarray(cv2.dilate(car, np.ones((41, 41), np.uint8)), np.uint8)
     return img, _fill_rows(img, hole), car
 
 
@@ -89,19 +91,28 @@ def render_frame(
             offset = (1 - _ease((t - tl.arrive) / (tl.parked - tl.arrive))) * w * 0.8
         else:
             offset = (1 - _ease(1 - (t - tl.depart) / (tl.gone - tl.depart))) * w * 0.8
-        m = np.float32([[1, 0, offset], [0, 1, 0]])
+        m = np.array([[1, 0, offset], [0, 1, 0]], dtype=np.float32)
         moved = cv2.warpAffine(full, m, (w, h))
         alpha = cv2.warpAffine(car, m, (w, h)).astype(np.float32)[..., None] / 255
-        frame = (moved * alpha + empty * (1 - alpha)).astype(np.uint8)
+        frame = np.asarray(moved * alpha + empty * (1 - alpha), dtype=np.uint8)
     gain = 1.0 + 0.03 * np.sin(2 * np.pi * t / 37.0)  # slow exposure drift, like clouds
-    frame = cv2.convertScaleAbs(frame, alpha=gain)
+    frame = np.asarray(cv2.convertScaleAbs(frame, alpha=gain), dtype=np.uint8)
     stamp = f"GRIDSIGHT DEMO  CAM demo_street  t={t:06.2f}s"
-    cv2.putText(frame, stamp, (16, 32), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
+    cv2.putText(
+        frame, stamp, (16, 32), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA
+    )
     return frame
 
 
-def generate(path: Path, *, width: int = 1280, height: int = 720, fps: int = 15,
-             gop_s: float = 2.0, timeline: Timeline | None = None) -> Path:
+def generate(
+    path: Path,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 15,
+    gop_s: float = 2.0,
+    timeline: Timeline | None = None,
+) -> Path:
     """Write one loop as an H.264 Annex-B elementary stream (what the RTSP server loops)."""
     tl = timeline or Timeline()
     layers = _layers(width, height)
@@ -110,8 +121,15 @@ def generate(path: Path, *, width: int = 1280, height: int = 720, fps: int = 15,
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         gop = str(round(fps * gop_s))
-        stream.options = {"g": gop, "keyint_min": gop, "sc_threshold": "0", "bf": "0",
-                          "preset": "veryfast", "crf": "26", "repeat-headers": "1"}
+        stream.options = {
+            "g": gop,
+            "keyint_min": gop,
+            "sc_threshold": "0",
+            "bf": "0",
+            "preset": "veryfast",
+            "crf": "26",
+            "repeat-headers": "1",
+        }
         for i in range(round(tl.length * fps)):
             vf = av.VideoFrame.from_ndarray(render_frame(i / fps, layers, tl), format="bgr24")
             vf.pts = i

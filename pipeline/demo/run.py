@@ -19,7 +19,9 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with python3-gi and GstRtspServe
 FPS = 15
 
 
-def start_rtsp_server(port: int, mounts: dict[str, str], timeout_s: float = 20.0) -> subprocess.Popen[str]:
+def start_rtsp_server(
+    port: int, mounts: dict[str, str], timeout_s: float = 20.0
+) -> subprocess.Popen[str]:
     """Start ``rtsp_server.py`` and wait for its READY line."""
     if not Path(SYSTEM_PYTHON).exists():
         raise RuntimeError(f"{SYSTEM_PYTHON} not found; run .ci/setup (installs GStreamer)")
@@ -45,9 +47,7 @@ def start_rtsp_server(port: int, mounts: dict[str, str], timeout_s: float = 20.0
     return proc
 
 
-def run_demo(
-    *, workdir: Path, api_port: int, rtsp_port: int, duration_s: float | None
-) -> int:
+def run_demo(*, workdir: Path, api_port: int, rtsp_port: int, duration_s: float | None) -> int:
     from pipeline.cli import run_pipeline
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +73,7 @@ gridsight demo — 演示
   events      : {base}/events        (first event after ~45 s: car in the fire lane)
   camera view : {base}/cameras/demo_street/snapshot.jpg
   health      : {base}/cameras/demo_street/health    metrics: {base}/metrics
-  evidence    : {(workdir / 'evidence').resolve()}
+  evidence    : {(workdir / "evidence").resolve()}
 Stop with Ctrl-C.
 """,
         flush=True,
@@ -110,4 +110,6 @@ def _summary(root: Path) -> None:
     rows, total = EventStore(db).query_events(EventQuery(limit=20))
     print(f"\n{total} event(s) recorded in {root}:")
     for r in rows:
-        print(f"  {r.event_type:<26} {r.state:<8} zone={r.zone_id} {r.report.get('summary_zh', '')}")
+        print(
+            f"  {r.event_type:<26} {r.state:<8} zone={r.zone_id} {r.report.get('summary_zh', '')}"
+        )

@@ -91,7 +91,7 @@ def launch_line(source: str) -> tuple[str, LoopingFile | None]:
         return (
             f"( videotestsrc is-live=true pattern=smpte ! "
             f"video/x-raw,width={w},height={h},framerate={fps}/1 ! "
-            f"clockoverlay halignment=left valignment=top font-desc=\"Sans 16\" ! "
+            f'clockoverlay halignment=left valignment=top font-desc="Sans 16" ! '
             f"videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
             f"key-int-max={gop} bframes=0 ! video/x-h264,profile=baseline ! "
             f"rtph264pay name=pay0 pt=96 config-interval=1 )"
@@ -111,9 +111,7 @@ def launch_line(source: str) -> tuple[str, LoopingFile | None]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=8554)
-    parser.add_argument(
-        "--mount", action="append", required=True, help="/path=SOURCE (repeatable)"
-    )
+    parser.add_argument("--mount", action="append", required=True, help="/path=SOURCE (repeatable)")
     args = parser.parse_args()
 
     Gst.init(None)

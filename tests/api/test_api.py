@@ -1,0 +1,163 @@
+"""The HTTP API over a store filled by a real replay (no fake store)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from pipeline.config import AppConfig
+from pipeline.replay import replay
+from pipeline.report import ModelIdentity
+from pipeline.store import EventStore
+from pipeline.types import CameraHealth, DecodeMode, HealthState
+from tests.integration.test_replay import SCENE, START, config
+from tests.media import ScriptedDetector, write_h264
+
+
+class FakeRuntime:
+    """Only the read side the API needs, with fixed health."""
+
+    def __init__(self, cfg: AppConfig) -> None:
+        self.cfg = cfg
+
+    def camera_configs(self):  # type: ignore[no-untyped-def]
+        return list(self.cfg.cameras)
+
+    def health(self, camera_id: str) -> CameraHealth | None:
+        if camera_id != "cam1":
+            return None
+        return CameraHealth(
+            camera_id, HealthState.ONLINE, 2, DecodeMode.KEYFRAMES, 25.0, 0.5, 100, 100, 3, 1,
+            2.0, START, START, None,
+        )  # fmt: skip
+
+    def snapshot_jpeg(self, camera_id: str) -> bytes | None:
+        return b"\xff\xd8fakejpeg\xff\xd9" if camera_id == "cam1" else None
+
+    def writer_stats(self):  # type: ignore[no-untyped-def]
+        from pipeline.evidence import WriterStats
+
+        return WriterStats(1, 0, 0, 0, (0.1,))
+
+    def inference_stats(self):  # type: ignore[no-untyped-def]
+        from pipeline.inference import InferenceStats
+
+        return InferenceStats(30, 30, 0.5)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    tmp = tmp_path_factory.mktemp("api")
+    out = tmp / "out"
+    cfg = config(out)
+    replay(
+        write_h264(tmp / "scene.mp4", SCENE), cfg, "cam1", out, start_time_s=START,
+        detector=ScriptedDetector(SCENE), model_identity=ModelIdentity("scripted", "0" * 64),
+        progress=False,
+    )  # fmt: skip
+    app = create_app(
+        store=EventStore(out / "gridsight.db"),
+        evidence_root=out,
+        cameras=list(cfg.cameras),
+        site=cfg.site,
+        runtime=FakeRuntime(cfg),
+    )
+    return TestClient(app)
+
+
+def test_healthz(client: TestClient) -> None:
+    body = client.get("/healthz").json()
+    assert body == {
+        "status": "ok", "cameras": 1, "cameras_online": 1, "events_stored": 1,
+        "store_schema_version": 1,
+    }  # fmt: skip
+
+
+def test_cameras_redact_and_report_health(client: TestClient) -> None:
+    (cam,) = client.get("/cameras").json()
+    assert cam["camera_id"] == "cam1" and cam["health"]["state"] == "online"
+    assert cam["zones"][0]["zone_id"] == "lane"
+    assert client.get("/cameras/cam1/health").json()["reconnects"] == 1
+    snap = client.get("/cameras/cam1/snapshot.jpg")
+    assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
+    assert client.get("/cameras/nope/health").status_code == 404
+
+
+def test_events_filter_and_paginate(client: TestClient) -> None:
+    page = client.get("/events").json()
+    assert page["total"] == 1 and page["limit"] == 50
+    item = page["items"][0]
+    assert item["event_type"] == "fire_lane_occupation" and item["name_zh"] == "占用消防通道"
+    assert set(item["links"]) == {
+        "self",
+        "clip",
+        "snapshot_alert",
+        "snapshot_first",
+        "snapshot_end",
+    }
+    assert client.get("/events", params={"event_type": "bin_overflow"}).json()["total"] == 0
+    assert (
+        client.get("/events", params={"camera_id": "cam1", "state": "ended"}).json()["total"] == 1
+    )
+    assert client.get("/events", params={"since": "2025-11-23T10:00:27+08:00"}).json()["total"] == 0
+    assert client.get("/events", params={"since": "2025-11-23T10:00:25"}).json()["total"] == 1
+    assert client.get("/events", params={"until": START + 26}).json()["total"] == 0
+    assert client.get("/events", params={"offset": 1}).json()["items"] == []
+    bad = client.get("/events", params={"since": "yesterday"})
+    assert bad.status_code == 422 and "since" in bad.json()["detail"]
+
+
+def test_event_detail_and_evidence(client: TestClient) -> None:
+    event_id = client.get("/events").json()["items"][0]["event_id"]
+    detail = client.get(f"/events/{event_id}").json()
+    assert detail["report"]["report_id"] == event_id
+    snap = client.get(f"/events/{event_id}/snapshot.jpg", params={"name": "first"})
+    assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
+    assert (
+        client.get(f"/events/{event_id}/snapshot.jpg", params={"name": "../x"}).status_code == 422
+    )
+    assert client.get("/events/nope").status_code == 404
+
+
+def test_clip_supports_range_requests(client: TestClient) -> None:
+    event_id = client.get("/events").json()["items"][0]["event_id"]
+    full = client.get(f"/events/{event_id}/clip.mp4")
+    assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
+    size = len(full.content)
+    part = client.get(f"/events/{event_id}/clip.mp4", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-199/{size}"
+    assert part.content == full.content[100:200]
+    tail = client.get(f"/events/{event_id}/clip.mp4", headers={"Range": f"bytes={size}-"})
+    assert tail.status_code == 416
+
+
+def test_metrics_exposition(client: TestClient) -> None:
+    text = client.get("/metrics").text
+    assert 'gridsight_events_total{event_type="fire_lane_occupation"} 1.0' in text
+    assert 'gridsight_camera_up{camera_id="cam1"} 1.0' in text
+    assert 'gridsight_camera_state{camera_id="cam1",state="online"} 1.0' in text
+    assert "gridsight_inference_frames_total 30.0" in text
+
+
+def test_openapi_lists_routes(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ["/cameras", "/cameras/{camera_id}/health", "/cameras/{camera_id}/snapshot.jpg",
+              "/events", "/events/{event_id}", "/events/{event_id}/clip.mp4",
+              "/events/{event_id}/snapshot.jpg", "/healthz", "/metrics"]:  # fmt: skip
+        assert p in paths
+
+
+def test_serve_without_runtime(tmp_path: Path) -> None:
+    from pipeline.config import parse_config
+
+    cfg = parse_config({})
+    app = create_app(
+        store=EventStore(tmp_path / "g.db"), evidence_root=tmp_path, cameras=[], site=cfg.site
+    )
+    c = TestClient(app)
+    assert c.get("/healthz").json()["cameras_online"] == 0
+    assert c.get("/events").json()["total"] == 0

@@ -1,0 +1,67 @@
+"""The real ONNX detectors on a real image (no mocks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.detect import COCO_IDS, OnnxDetector
+from pipeline.errors import ModelError
+from tests.conftest import REPO
+
+IMAGE = REPO / "pipeline" / "demo" / "assets" / "street_parking.jpg"
+SHARED_V8 = REPO.parent / "shared" / "models" / "coco" / "yolov8n_320_dq.onnx"
+
+pytestmark = pytest.mark.model
+
+
+def _white_car_found(det_xyxy: np.ndarray, classes: np.ndarray, scores: np.ndarray) -> float:
+    """Best car score whose box covers the white car in the foreground (right two thirds)."""
+    best = 0.0
+    for box, c, s in zip(det_xyxy, classes, scores, strict=True):
+        x1, _, x2, y2 = box
+        if c == COCO_IDS["car"] and x1 < 0.4 * 1920 and x2 > 0.9 * 1920 and y2 > 0.8 * 1080:
+            best = max(best, float(s))
+    return best
+
+
+def test_yolox_finds_the_parked_car_and_motorcycle() -> None:
+    det = OnnxDetector(REPO / "models" / "yolox_nano.onnx", intra_op_threads=2)
+    assert det.info.layout == "yolox" and det.info.input_size == (416, 416)
+    assert det.info.sha256.startswith("695e750a5d57")
+    img = cv2.imread(str(IMAGE))
+    (result,) = det.detect([img])
+    assert _white_car_found(result.xyxy, result.class_id, result.confidence) > 0.8
+    two_wheel = {COCO_IDS["motorcycle"], COCO_IDS["bicycle"]}
+    assert any(c in two_wheel for c in result.class_id.tolist())
+
+
+def test_class_filter_and_batch_of_two() -> None:
+    det = OnnxDetector(
+        REPO / "models" / "yolox_nano.onnx", classes={COCO_IDS["car"]}, intra_op_threads=1
+    )
+    img = cv2.imread(str(IMAGE))
+    a, b = det.detect([img, cv2.flip(img, 1)])
+    assert set(a.class_id.tolist()) == {COCO_IDS["car"]}
+    assert len(b) > 0 and set(b.class_id.tolist()) == {COCO_IDS["car"]}
+
+
+def test_sha256_mismatch_is_refused() -> None:
+    with pytest.raises(ModelError, match="sha256"):
+        OnnxDetector(REPO / "models" / "yolox_nano.onnx", expected_sha256="0" * 64)
+
+
+def test_missing_model_is_a_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not found"):
+        OnnxDetector(tmp_path / "nope.onnx")
+
+
+@pytest.mark.skipif(not SHARED_V8.exists(), reason="shared/models not beside the checkout")
+def test_ultralytics_layout_model() -> None:
+    det = OnnxDetector(SHARED_V8, intra_op_threads=2)
+    assert det.info.layout == "ultralytics" and det.info.input_size == (320, 320)
+    (result,) = det.detect([cv2.imread(str(IMAGE))])
+    assert _white_car_found(result.xyxy, result.class_id, result.confidence) > 0.8
