@@ -112,12 +112,26 @@ def generate(
     fps: int = 15,
     gop_s: float = 2.0,
     timeline: Timeline | None = None,
+    noise: float = 0.0,
+    crf: int = 26,
+    bitrate_kbps: int | None = None,
 ) -> Path:
-    """Write one loop as an H.264 Annex-B elementary stream (what the RTSP server loops)."""
+    """Write one loop of H.264: an Annex-B elementary stream for ``.h264``, else by suffix.
+
+    ``noise`` adds Gaussian sensor noise (σ in grey levels), which is what makes a real
+    camera's P-frames cost bits. ``bitrate_kbps`` switches from constant quality to the
+    constant-bitrate control IP cameras use (VBV buffer of one second), which also bounds the
+    size of I-frames as it does on a camera.
+    """
     tl = timeline or Timeline()
     layers = _layers(width, height)
-    tmp = path.with_suffix(".tmp")
-    with av.open(str(tmp), "w", format="h264") as out:
+    rng = np.random.default_rng(11)
+    grain = [
+        rng.normal(0, noise, (height, width, 3)).astype(np.int16) for _ in range(8 if noise else 0)
+    ]
+    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
+    fmt = "h264" if path.suffix == ".h264" else None
+    with av.open(str(tmp), "w", format=fmt) as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         gop = str(round(fps * gop_s))
@@ -127,11 +141,18 @@ def generate(
             "sc_threshold": "0",
             "bf": "0",
             "preset": "veryfast",
-            "crf": "26",
             "repeat-headers": "1",
         }
+        if bitrate_kbps:
+            rate = str(bitrate_kbps)
+            stream.options |= {"b": f"{rate}k", "maxrate": f"{rate}k", "bufsize": f"{rate}k"}
+        else:
+            stream.options |= {"crf": str(crf)}
         for i in range(round(tl.length * fps)):
-            vf = av.VideoFrame.from_ndarray(render_frame(i / fps, layers, tl), format="bgr24")
+            img = render_frame(i / fps, layers, tl)
+            if grain:
+                img = np.clip(img + grain[i % len(grain)], 0, 255).astype(np.uint8)
+            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
             vf.pts = i
             for packet in stream.encode(vf):
                 out.mux(packet)
