@@ -32,7 +32,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, REPO, percentile, rss_mb, write_result  # noqa: E402
+from benchmarks.common import CACHE, REPO, percentile, rss_mb, write_result
 
 FPS = 25
 CLIP_SECONDS = 20
@@ -90,7 +90,7 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
 
 def run_trial(mode: str, n: int, seconds: float, warmup: float) -> dict[str, Any]:
     """One trial in this process; returns its measurements."""
-    from pipeline.runtime import Runtime
+    from pipeline.runtime import Runtime, tune_gc
 
     clip = bench_clip()
     root = Path(tempfile.mkdtemp(prefix="gs-bench-"))
@@ -98,6 +98,7 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float) -> dict[str, Any
         rss0 = rss_mb()
         runtime = Runtime(trial_config(mode, n, clip, root))
         rss_model = rss_mb()
+        tune_gc()  # as `gridsight run` does
         runtime.start()
         time.sleep(warmup)
         cpu0, wall0 = time.process_time(), time.monotonic()
@@ -252,7 +253,7 @@ def main() -> int:
                     "event_latency_s_p95",
                     "events_started",
                 )
-            },  # fmt: skip
+            },
         }
     path = write_result(
         "throughput",
@@ -265,7 +266,7 @@ def main() -> int:
                 "gop_s": 2,
                 "bitrate_mbps": round(bitrate, 2),
                 "clip_s": CLIP_SECONDS,
-            },  # fmt: skip
+            },
             "trial_seconds": args.seconds,
             "quick": args.quick,
             "summary": summary,

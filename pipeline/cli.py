@@ -83,7 +83,7 @@ def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threadin
 
 def run_pipeline(cfg: AppConfig, host: str, port: int, *, api: bool = True) -> int:
     """Start the runtime (and API) and run until SIGINT/SIGTERM."""
-    from pipeline.runtime import Runtime
+    from pipeline.runtime import Runtime, tune_gc
 
     try:
         runtime = Runtime(cfg)
@@ -96,6 +96,7 @@ def run_pipeline(cfg: AppConfig, host: str, port: int, *, api: bool = True) -> i
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    tune_gc()
     runtime.start()
     try:
         if api:
@@ -120,7 +121,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from pipeline.replay import replay
+    from pipeline.runtime import tune_gc
 
+    tune_gc()
     cfg = _load(args.config)
     if cfg is None:
         return 1

@@ -136,6 +136,8 @@ class ModelConfig(Base):
     nms_iou: float = Field(default=0.45, gt=0.0, le=1.0)
     # onnxruntime defaults to one thread per core, which competes with decode threads.
     intra_op_threads: int = Field(default=1, ge=1, le=64)
+    # Inference threads sharing the model; frames of one camera stay in order.
+    workers: int = Field(default=2, ge=1, le=64)
     max_batch: int = Field(default=4, ge=1, le=64)
     # How long the worker waits for more cameras' frames before running a partial batch.
     batch_timeout_ms: float = Field(default=10.0, ge=0.0, le=1000.0)

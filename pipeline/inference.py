@@ -1,9 +1,11 @@
-"""Stage 2b: one inference worker for all cameras.
+"""Stage 2b: inference workers shared by all cameras (one per core given to inference).
 
-It takes frames round-robin from the ``FrameHub`` (so a busy camera cannot starve the others),
+Workers take frames round-robin from the ``FrameHub`` (so a busy camera cannot starve the others),
 runs them through the detector as one batch when the model accepts a dynamic batch (one call per
 frame otherwise; on CPU batching gains little, on a GPU it is the main win), and hands
-``(frame, detections)`` to the analysis loop through a bounded, blocking queue.
+``(frame, detections)`` to the analysis loop through a bounded, blocking queue. Workers share
+one onnxruntime session (``run`` is thread-safe and releases the GIL); each sends END when the
+hub is closed and drained, so the analysis loop waits for as many ENDs as there are workers.
 """
 
 from __future__ import annotations
@@ -102,3 +104,4 @@ class InferenceWorker:
             self._busy += time.perf_counter() - t0
         for f in batch:
             self._out.put((f, results.get(id(f), Detections.empty())))
+        self._hub.release([f.camera_id for f in batch])

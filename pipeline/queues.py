@@ -4,7 +4,9 @@
 deque is full (the newest frame is always the one worth analysing) and count the drop; replays
 *block* instead, so that every sampled frame of a recording is analysed. The consumer takes a
 batch round-robin across cameras and never waits for every camera (one stalled camera must not
-stall the rest), running a partial batch after ``batch_wait_s``.
+stall the rest), running a partial batch after ``batch_wait_s``. Several workers may share one
+hub: a camera with a frame in flight is skipped until that frame is ``release``d, so frames of
+one camera are always analysed in order.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class FrameHub:
         self._queues: dict[str, deque[Frame]] = {}
         self._drops: dict[str, int] = {}
         self._order: list[str] = []
+        self._busy: set[str] = set()
         self._next = 0
         self._closed = False
 
@@ -60,6 +63,12 @@ class FrameHub:
             self._cond.notify_all()
             return True
 
+    def release(self, camera_ids: list[str]) -> None:
+        """The frames taken for these cameras have been handed on: they may be served again."""
+        with self._cond:
+            self._busy.difference_update(camera_ids)
+            self._cond.notify_all()
+
     def drops(self, camera_id: str) -> int:
         with self._cond:
             return self._drops.get(camera_id, 0)
@@ -75,7 +84,7 @@ class FrameHub:
         with self._cond:
             if not self._cond.wait_for(self._any_or_closed, timeout=idle_wait_s):
                 return []
-            if self._closed and not self._any():
+            if self._closed and not any(self._queues.values()):
                 return None
             deadline = time.monotonic() + batch_wait_s
             batch = self._take_round(max_batch)
@@ -101,7 +110,7 @@ class FrameHub:
         return self._closed
 
     def _any(self) -> bool:
-        return any(self._queues.values())
+        return any(q for cam, q in self._queues.items() if cam not in self._busy)
 
     def _any_or_closed(self) -> bool:
         return self._closed or self._any()
@@ -115,8 +124,9 @@ class FrameHub:
                 break
             cam = self._order[(start + i) % n]
             q = self._queues[cam]
-            if q:
+            if q and cam not in self._busy:
                 taken.append(q.popleft())
+                self._busy.add(cam)
                 self._next = (start + i + 1) % n
         return taken
 

@@ -75,6 +75,8 @@ def backoff_delay(attempt: int, initial_s: float, max_s: float, rng: random.Rand
 
 def _describe(exc: BaseException) -> str:
     """An FFmpeg/OS error without its filename (which may hold credentials)."""
+    if isinstance(exc, av.error.ExitError):
+        return "timed out (no data within the open/read timeout)"
     if isinstance(exc, av.error.FFmpegError | OSError):
         return f"{type(exc).__name__}: {exc.strerror or 'error'} (errno {exc.errno})"
     return type(exc).__name__

@@ -56,6 +56,7 @@ def test_live_stream_keyframes_only(
     rt.start()
     try:
         assert wait_for(lambda: (h := rt.health("cam1")) is not None and h.frames_out >= 3, 20)
+        assert wait_for(lambda: len(detector.seen) >= 2, 10)  # detection follows emission
         health = rt.health("cam1")
         assert health is not None
         assert health.state == HealthState.ONLINE and health.epoch == 1

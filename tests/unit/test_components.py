@@ -127,6 +127,19 @@ def test_hub_round_robin_is_fair() -> None:
     assert batch is not None and sorted(f.camera_id for f in batch) == ["a", "b", "c"]
 
 
+def test_camera_with_frame_in_flight_is_not_served_again() -> None:
+    hub = FrameHub(maxlen=4)
+    hub.register("a")
+    hub.put(fr("a", 0))
+    hub.put(fr("a", 1))
+    first = hub.take_batch(4, 0.0)
+    assert first is not None and [f.seq for f in first] == [0]  # one per camera per batch
+    assert hub.take_batch(4, 0.0, idle_wait_s=0.05) == []  # still in flight: order kept
+    hub.release(["a"])
+    second = hub.take_batch(4, 0.0)
+    assert second is not None and [f.seq for f in second] == [1]
+
+
 def test_replay_hub_blocks_instead_of_dropping() -> None:
     hub = FrameHub(maxlen=1, block=True)
     hub.register("a")
@@ -135,6 +148,7 @@ def test_replay_hub_blocks_instead_of_dropping() -> None:
     threading.Thread(target=lambda: (hub.put(fr("a", 1)), done.set()), daemon=True).start()
     assert not done.wait(0.3)  # blocked while full
     assert hub.take_batch(1, 0.0)
+    hub.release(["a"])
     assert done.wait(2.0)
     assert hub.drops("a") == 0
     hub.close()

@@ -1,0 +1,108 @@
+"""File sources: sampled decoding, looping with continuous timestamps, a missing file."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.health import HealthTracker
+from pipeline.packet_ring import PacketRing
+from pipeline.runtime import Runtime
+from pipeline.source import SourceSettings, StreamSource
+from pipeline.types import DecodeMode, Frame, HealthState
+from tests.conftest import camera_dict
+from tests.media import Scene, write_h264
+
+
+def run_source(
+    settings: SourceSettings, ring: PacketRing, stop_after_frames: int | None = None
+) -> list[Frame]:
+    frames: list[Frame] = []
+    stop = threading.Event()
+
+    def sink(f: Frame) -> bool:
+        frames.append(f)
+        if stop_after_frames is not None and len(frames) >= stop_after_frames:
+            stop.set()
+        return True
+
+    health = HealthTracker(settings.camera_id, settings.decode_mode, time.time, 5.0)
+    src = StreamSource(settings, ring, sink, health, stop)
+    thread = threading.Thread(target=src.run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_h264(tmp_path_factory.mktemp("src") / "c.mp4", Scene(duration_s=4, fps=10, gop=10))
+
+
+def settings(url: Path, mode: DecodeMode, **kw: object) -> SourceSettings:
+    return SourceSettings(
+        camera_id="cam1", url=str(url), redacted_url=str(url), decode_mode=mode,
+        realtime=False, start_time_s=1000.0, analysis_width=160, **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [(DecodeMode.KEYFRAMES, 4), (DecodeMode.SAMPLED, 8), (DecodeMode.FULL, 40)],
+)
+def test_decode_modes_emit_what_analyzers_need(clip: Path, mode: DecodeMode, expected: int) -> None:
+    ring = PacketRing("cam1", 60)
+    frames = run_source(settings(clip, mode, sample_fps=2.0), ring)
+    assert len(frames) == expected
+    assert frames[0].image.shape == (120, 160, 3)  # converted straight to the analysis width
+    assert not frames[0].image.flags.writeable
+    assert frames[0].time_s == 1000.0
+    assert [f.seq for f in frames] == list(range(1, expected + 1))
+    if mode == DecodeMode.KEYFRAMES:
+        assert all(f.is_keyframe for f in frames)
+    assert ring.span_s == pytest.approx(3.9)  # every packet is kept, whatever is decoded
+
+
+def test_looping_file_keeps_time_and_timestamps_monotonic(clip: Path) -> None:
+    ring = PacketRing("cam1", 60)
+    frames = run_source(settings(clip, DecodeMode.KEYFRAMES, loop=True), ring, stop_after_frames=10)
+    times = [f.time_s for f in frames[:10]]
+    assert times == pytest.approx([1000.0 + i for i in range(10)])
+    assert {f.epoch for f in frames} == {1}  # a loop is not a reconnect
+    collector = ring.collect(1000.0, 1009.0)
+    dts = [p.dts for p in collector.packets]
+    assert dts == sorted(dts) and len(set(dts)) == len(dts)
+
+
+def test_missing_file_is_refused_before_start(make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = make_config([camera_dict(url=str(tmp_path / "gone.mp4"))])
+    with pytest.raises(ConfigError, match=r"gone\.mp4"):
+        Runtime(cfg)
+
+
+def test_unopenable_stream_goes_offline_without_frames(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    ring = PacketRing("cam1", 60)
+    stop = threading.Event()
+    frames: list[Frame] = []
+    health = HealthTracker("cam1", DecodeMode.KEYFRAMES, time.time, 5.0)
+    src = StreamSource(
+        settings(bad, DecodeMode.KEYFRAMES, backoff_initial_s=0.05, backoff_max_s=0.1, loop=True),
+        ring, lambda f: frames.append(f) is None, health, stop,
+    )  # fmt: skip
+    t = threading.Thread(target=src.run, daemon=True)
+    t.start()
+    time.sleep(0.8)
+    snap = health.snapshot()
+    stop.set()
+    t.join(5)
+    assert frames == []
+    assert snap.state in (HealthState.OFFLINE, HealthState.CONNECTING)
+    assert snap.last_error is not None and "cannot open" in snap.last_error
+    assert snap.epoch == 0  # never connected, so no epoch was started
