@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 from pipeline.analyzers.base import Analyzer
 from pipeline.analyzers.parking import ParkingAnalyzer
-from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
+from pipeline.config import CameraConfig, EvidenceConfig, GateConfig, SiteConfig
+from pipeline.gate import ChangeGate, GateSettings
 from pipeline.track import ByteTracker
 from pipeline.types import DecodeMode, Detections, EventNotice, Frame
 
@@ -42,7 +43,9 @@ def choose_decode_mode(camera: CameraConfig, analyzers: list[Analyzer]) -> Decod
 class CameraPipeline:
     """Owned by the analysis thread; ``latest`` is read (never mutated) by API threads."""
 
-    def __init__(self, camera: CameraConfig, analyzers: list[Analyzer]) -> None:
+    def __init__(
+        self, camera: CameraConfig, analyzers: list[Analyzer], gate: GateConfig | None = None
+    ) -> None:
         self.camera = camera
         self.analyzers = analyzers
         self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
@@ -50,12 +53,23 @@ class CameraPipeline:
         self._tracker = ByteTracker() if self.classes else None
         self._epoch = -1
         self.latest: tuple[Frame, Detections] | None = None
+        g = gate or GateConfig()
+        self.gate = ChangeGate(
+            GateSettings(g.enabled, g.pixel_delta, g.min_changed_fraction, g.max_skip_s),
+            camera.zones,
+        )
+        self._last_raw = Detections.empty()
 
-    @property
-    def needs_detection(self) -> bool:
-        return bool(self.classes)
+    def wants_detection(self, frame: Frame) -> bool:
+        """Called by an inference worker before detection (one frame per camera at a time)."""
+        return bool(self.classes) and self.gate.should_detect(frame)
 
-    def process(self, frame: Frame, detections: Detections) -> list[EventNotice]:
+    def process(self, frame: Frame, detections: Detections | None) -> list[EventNotice]:
+        """Analyse one frame; ``detections`` None means "unchanged, reuse the last ones"."""
+        if detections is None:
+            detections = self._last_raw
+        else:
+            self._last_raw = detections
         if frame.epoch != self._epoch:
             self._epoch = frame.epoch
             if self._tracker is not None:

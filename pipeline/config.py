@@ -170,6 +170,18 @@ class IngestConfig(Base):
     queue_size: int = Field(default=2, ge=1, le=64)
 
 
+class GateConfig(Base):
+    """Skip detection on keyframes that did not change inside the zones (see pipeline.gate)."""
+
+    enabled: bool = True
+    # Grey-level difference (0-255, brightness-normalised) that counts as a changed pixel.
+    pixel_delta: float = Field(default=12.0, gt=0.0, le=255.0)
+    # Fraction of the zones' thumbnail that must change; lower = detect more often.
+    min_changed_fraction: float = Field(default=0.003, gt=0.0, le=1.0)
+    # Detect at least this often even in a perfectly still scene.
+    max_skip_s: float = Field(default=20.0, gt=0.0)
+
+
 class ApiConfig(Base):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -351,6 +363,7 @@ class AppConfig(Base):
     model: ModelConfig = Field(default_factory=ModelConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
 

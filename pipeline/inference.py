@@ -50,7 +50,8 @@ class InferenceStats:
     busy_s: float
 
 
-AnalysisItem = tuple[Frame, Detections] | None
+# (frame, detections); detections None = the change gate found nothing new: reuse the last.
+AnalysisItem = tuple[Frame, Detections | None] | None
 
 
 class InferenceWorker:
@@ -59,7 +60,7 @@ class InferenceWorker:
         hub: FrameHub,
         detector: Detector | None,
         out: queue.Queue[AnalysisItem],
-        needs_detection: Callable[[str], bool],
+        needs_detection: Callable[[Frame], bool],
         *,
         max_batch: int = 4,
         batch_wait_s: float = 0.01,
@@ -93,8 +94,8 @@ class InferenceWorker:
 
     def _process(self, batch: list[Frame]) -> None:
         t0 = time.perf_counter()
-        wanted = [f for f in batch if self._needs(f.camera_id)]
-        results: dict[int, Detections] = {}
+        wanted = [f for f in batch if self._needs(f)]
+        results: dict[int, Detections | None] = {id(f): None for f in batch}
         if wanted and self._detector is not None:
             for f, d in zip(wanted, self._detector.detect(wanted), strict=True):
                 results[id(f)] = d
@@ -103,5 +104,5 @@ class InferenceWorker:
             self._batches += 1
             self._busy += time.perf_counter() - t0
         for f in batch:
-            self._out.put((f, results.get(id(f), Detections.empty())))
+            self._out.put((f, results[id(f)]))
         self._hub.release([f.camera_id for f in batch])

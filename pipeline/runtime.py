@@ -117,7 +117,8 @@ class Runtime:
         env = os.environ if env is None else env
         urls = {c.id: resolve_url(c, env) for c in enabled}
         pipelines = {
-            c.id: CameraPipeline(c, build_analyzers(c, cfg.site, cfg.evidence)) for c in enabled
+            c.id: CameraPipeline(c, build_analyzers(c, cfg.site, cfg.evidence), cfg.gate)
+            for c in enabled
         }
         classes = frozenset().union(*(p.classes for p in pipelines.values()))
         if detector is None and classes:
@@ -192,7 +193,7 @@ class Runtime:
                 self.hub,
                 detector,
                 self._analysis_q,
-                lambda cid: self.cameras[cid].pipeline.needs_detection,
+                lambda f: self.cameras[f.camera_id].pipeline.wants_detection(f),
                 max_batch=cfg.model.max_batch,
                 batch_wait_s=cfg.model.batch_timeout_ms / 1000.0,
             )
