@@ -148,6 +148,7 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float) -> dict[str, Any
             "rss_mb_end": round(rss1, 1),
             "rss_mb_per_camera": round((rss1 - rss_model) / n, 2),
             "inference_frames": inf.frames,
+            "detector_runs": inf.detected,
             "inference_busy_s": inf.busy_s,
             "events_started": len(lat),
             "event_latency_s_p50": _round(percentile(lat, 0.5)),

@@ -45,7 +45,8 @@ class OnnxFrameDetector:
 
 @dataclass(frozen=True, slots=True)
 class InferenceStats:
-    frames: int
+    frames: int  # frames taken from the hub
+    detected: int  # frames the detector ran on (the rest were unchanged: change gate)
     batches: int
     busy_s: float
 
@@ -72,13 +73,14 @@ class InferenceWorker:
         self._max_batch = max_batch
         self._batch_wait_s = batch_wait_s
         self._frames = 0
+        self._detected = 0
         self._batches = 0
         self._busy = 0.0
         self._lock = threading.Lock()
 
     def stats(self) -> InferenceStats:
         with self._lock:
-            return InferenceStats(self._frames, self._batches, round(self._busy, 3))
+            return InferenceStats(self._frames, self._detected, self._batches, round(self._busy, 3))
 
     def run(self) -> None:
         """Thread target: runs until the hub is closed and drained, then sends END."""
@@ -101,6 +103,7 @@ class InferenceWorker:
                 results[id(f)] = d
         with self._lock:
             self._frames += len(batch)
+            self._detected += len(wanted) if self._detector is not None else 0
             self._batches += 1
             self._busy += time.perf_counter() - t0
         for f in batch:

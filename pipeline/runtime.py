@@ -379,6 +379,7 @@ class Runtime:
         parts = [w.stats() for w in self.inference]
         return InferenceStats(
             frames=sum(p.frames for p in parts),
+            detected=sum(p.detected for p in parts),
             batches=sum(p.batches for p in parts),
             busy_s=round(sum(p.busy_s for p in parts), 3),
         )

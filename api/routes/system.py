@@ -71,6 +71,11 @@ class RuntimeCollector(Collector):
             "gridsight_inference_frames", "Frames through the detector", inf.frames
         )
         yield CounterMetricFamily(
+            "gridsight_inference_detected_frames",
+            "Frames the detector ran on (others were skipped by the change gate)",
+            inf.detected,
+        )
+        yield CounterMetricFamily(
             "gridsight_inference_busy_seconds", "Time spent in inference", inf.busy_s
         )
 

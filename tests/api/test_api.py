@@ -45,7 +45,7 @@ class FakeRuntime:
     def inference_stats(self):  # type: ignore[no-untyped-def]
         from pipeline.inference import InferenceStats
 
-        return InferenceStats(30, 30, 0.5)
+        return InferenceStats(30, 12, 30, 0.5)
 
 
 @pytest.fixture(scope="module")

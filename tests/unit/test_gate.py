@@ -8,7 +8,9 @@ from pipeline.config import ZoneConfig
 from pipeline.gate import ChangeGate, GateSettings
 from pipeline.types import Frame
 
-ZONE = ZoneConfig(id="z", kind="fire_lane", polygon=[(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)])
+ZONE = ZoneConfig(
+    id="z", kind="fire_lane", polygon=[(0.5, 0.5), (1.0, 0.5), (1.0, 1.0), (0.5, 1.0)]
+)
 RNG = np.random.default_rng(0)
 BASE = RNG.integers(60, 200, (360, 640, 3), dtype=np.uint8)
 
