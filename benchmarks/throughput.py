@@ -35,19 +35,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import CACHE, REPO, percentile, rss_mb, write_result
 
 FPS = 25
-CLIP_SECONDS = 20
 MODES = ("keyframe_decode", "naive", "parking")
+# Scenes (seconds in one loop): "typical" — a car drives into the fire lane, stands 43 s and
+# leaves, once a minute (already a busy spot); "busy" — the same every 20 s (stress case).
+SCENES = {
+    "typical": {"arrive": 5.0, "parked": 7.0, "depart": 50.0, "gone": 52.0, "length": 60.0},
+    "busy": {"arrive": 1.0, "parked": 3.0, "depart": 16.0, "gone": 18.0, "length": 20.0},
+}
 
 
-def bench_clip() -> Path:
+def bench_clip(scene: str) -> Path:
     from pipeline.demo.footage import Timeline, generate
 
-    path = CACHE / "street_1080p25_gop50_cbr4m.mp4"
+    path = CACHE / f"street_1080p25_gop50_cbr4m_{scene}.mp4"
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        print(f"generating {path} (once, ~1 min)…", file=sys.stderr, flush=True)
-        # The car arrives at 1 s, stands 3-16 s, leaves by 18 s: one parking event per loop.
-        tl = Timeline(arrive=1, parked=3, depart=16, gone=18, length=CLIP_SECONDS)
+        print(f"generating {path} (once, 1-3 min)…", file=sys.stderr, flush=True)
+        tl = Timeline(**SCENES[scene])
         # 4 Mbit/s CBR with a 1 s VBV buffer: what a typical 1080p25 community camera sends.
         generate(path, width=1920, height=1080, fps=FPS, timeline=tl, noise=3.0, bitrate_kbps=4000)
     return path
@@ -93,11 +97,11 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
     )
 
 
-def run_trial(mode: str, n: int, seconds: float, warmup: float) -> dict[str, Any]:
+def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> dict[str, Any]:
     """One trial in this process; returns its measurements."""
     from pipeline.runtime import Runtime, tune_gc
 
-    clip = bench_clip()
+    clip = bench_clip(scene)
     root = Path(tempfile.mkdtemp(prefix="gs-bench-"))
     try:
         rss0 = rss_mb()
@@ -134,6 +138,7 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float) -> dict[str, Any
         drop_ratio = drops / frames if frames else 0.0
         return {
             "mode": mode,
+            "scene": scene,
             "cameras": n,
             "seconds": round(wall, 1),
             "min_camera_fps_in": round(min_fps, 2),
@@ -163,9 +168,11 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
 
 
-def trial_subprocess(mode: str, n: int, seconds: float, warmup: float) -> dict[str, Any]:
+def trial_subprocess(
+    mode: str, n: int, seconds: float, warmup: float, scene: str
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--trial", mode, str(n), "--seconds", str(seconds),
-           "--warmup", str(warmup)]  # fmt: skip
+           "--warmup", str(warmup), "--scene", scene]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 300)
     if proc.returncode != 0:
         return {"mode": mode, "cameras": n, "sustained": False, "error": proc.stderr[-800:]}
@@ -174,13 +181,13 @@ def trial_subprocess(mode: str, n: int, seconds: float, warmup: float) -> dict[s
 
 
 def search(
-    mode: str, start: int, limit: int, seconds: float, warmup: float
+    mode: str, start: int, limit: int, seconds: float, warmup: float, scene: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """Largest sustaining N: double from ``start`` until a trial fails, then bisect."""
     trials: list[dict[str, Any]] = []
 
     def ok(n: int) -> bool:
-        r = trial_subprocess(mode, n, seconds, warmup)
+        r = trial_subprocess(mode, n, seconds, warmup, scene)
         trials.append(r)
         print(f"  {mode:<16} N={n:<4} sustained={r['sustained']} "
               f"min_fps={r.get('min_camera_fps_in')} drops={r.get('drop_ratio')} "
@@ -214,26 +221,32 @@ def main() -> int:
     p.add_argument("--limit", type=int, default=256)
     p.add_argument("--quick", action="store_true", help="fixed small N per mode, no search")
     p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--scene", choices=sorted(SCENES), default="typical")
+    p.add_argument("--stress", action="store_true", help="also search parking on the busy scene")
     args = p.parse_args()
 
     if args.trial:
         mode, n = args.trial[0], int(args.trial[1])
-        print(json.dumps(run_trial(mode, n, args.seconds, args.warmup)))
+        print(json.dumps(run_trial(mode, n, args.seconds, args.warmup, args.scene)))
         return 0
 
-    clip = bench_clip()
-    bitrate = clip.stat().st_size * 8 / CLIP_SECONDS / 1e6
+    clip = bench_clip(args.scene)
+    clip_s = SCENES[args.scene]["length"]
+    bitrate = clip.stat().st_size * 8 / clip_s / 1e6
     modes = args.modes.split(",")
     results: dict[str, Any] = {}
     for mode in modes:
         if args.quick:
             n = {"keyframe_decode": 16, "naive": 4, "parking": 16}[mode]
-            r = trial_subprocess(mode, n, args.seconds, args.warmup)
+            r = trial_subprocess(mode, n, args.seconds, args.warmup, args.scene)
             results[mode] = {"max_sustained_cameras": n if r["sustained"] else None, "trials": [r]}
         else:
             start = {"keyframe_decode": 8, "naive": 2, "parking": 8}[mode]
-            best, trials = search(mode, start, args.limit, args.seconds, args.warmup)
+            best, trials = search(mode, start, args.limit, args.seconds, args.warmup, args.scene)
             results[mode] = {"max_sustained_cameras": best, "trials": trials}
+    if args.stress:
+        best, trials = search("parking", 16, args.limit, args.seconds, args.warmup, "busy")
+        results["parking_busy_scene"] = {"max_sustained_cameras": best, "trials": trials}
     summary: dict[str, Any] = {}
     if {"keyframe_decode", "naive", "parking"} <= set(results):
         ours = results["parking"]["max_sustained_cameras"] or 0
@@ -271,7 +284,8 @@ def main() -> int:
                 "fps": FPS,
                 "gop_s": 2,
                 "bitrate_mbps": round(bitrate, 2),
-                "clip_s": CLIP_SECONDS,
+                "scene": args.scene,
+                "scene_timeline_s": SCENES[args.scene],
             },
             "trial_seconds": args.seconds,
             "quick": args.quick,
