@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.config import CameraConfig
+from pipeline.config import CameraConfig, ParkingRule, ThrowingRule
 from pipeline.store import EventRow
 from pipeline.types import CameraHealth
 
@@ -21,8 +21,15 @@ class ZoneOut(BaseModel):
 class RuleOut(BaseModel):
     rule_id: str
     analyzer: str
-    zones: list[str] | None
+    zones: list[str] | None = None
+    facades: list[str] | None = None
     min_dwell_s: float | None = None
+
+    @classmethod
+    def from_rule(cls, r: ParkingRule | ThrowingRule) -> RuleOut:
+        if isinstance(r, ParkingRule):
+            return cls(rule_id=r.id, analyzer=r.analyzer, zones=r.zones, min_dwell_s=r.min_dwell_s)
+        return cls(rule_id=r.id, analyzer=r.analyzer, facades=r.facades)
 
 
 class CameraHealthOut(BaseModel):
@@ -91,10 +98,7 @@ class CameraOut(BaseModel):
                 ZoneOut(zone_id=z.id, kind=z.kind.value, name=z.name, polygon=z.polygon)
                 for z in c.zones
             ],
-            rules=[
-                RuleOut(rule_id=r.id, analyzer=r.analyzer, zones=r.zones, min_dwell_s=r.min_dwell_s)
-                for r in c.rules
-            ],
+            rules=[RuleOut.from_rule(r) for r in c.rules],
             health=None if health is None else CameraHealthOut.from_health(health),
         )
 

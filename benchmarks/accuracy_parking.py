@@ -25,11 +25,13 @@ the intel clips (GOP 4.8 s) also with 2 fps sampled decoding. Results go to
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
 import tempfile
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import CACHE, REPO, SHARED, write_result
+from pipeline.media import encode_h264
 
 DATA = SHARED / "data"
 START = 1_763_863_200.0  # 2025-11-23 10:00 +08:00 (inside any daytime schedule)
@@ -68,7 +71,8 @@ def frozen_topdown(src: Path, out: Path, cut_s: float = 16.0, hold_s: float = 40
         return out
     with av.open(str(src)) as inp:
         stream = inp.streams.video[0]
-        fps = float(stream.average_rate or 12.5)
+        stream_rate = stream.average_rate or Fraction(25, 2)
+        fps = float(stream_rate)
         frames = []
         for frame in inp.decode(stream):
             frames.append(frame.to_ndarray(format="bgr24"))
@@ -76,24 +80,12 @@ def frozen_topdown(src: Path, out: Path, cut_s: float = 16.0, hold_s: float = 40
                 break
     held = frames[-1]
     rng = np.random.default_rng(3)
-    with av.open(str(out), "w") as dst:
-        st = dst.add_stream("libx264", rate=round(fps * 2) / 2)  # 12.5 → keep as rational below
-        st.rate = stream.average_rate
-        st.width, st.height, st.pix_fmt = held.shape[1], held.shape[0], "yuv420p"
-        st.options = {"g": "50", "bf": "0", "preset": "veryfast", "crf": "23"}
-        seq = frames + [held] * round(hold_s * fps)
-        for i, img in enumerate(seq):
-            noisy = (
-                img
-                if i < len(frames)
-                else np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
-            )  # sensor noise so the held frames are not bit-identical
-            vf = av.VideoFrame.from_ndarray(noisy, format="bgr24")
-            vf.pts = i
-            for p in st.encode(vf):
-                dst.mux(p)
-        for p in st.encode():
-            dst.mux(p)
+    # sensor noise, so that the held frames are not bit-identical copies
+    hold = (
+        np.clip(held + rng.normal(0, 2, held.shape), 0, 255).astype(np.uint8)
+        for _ in range(round(hold_s * fps))
+    )
+    encode_h264(out, itertools.chain(frames, hold), fps=stream_rate, gop=50)
     return out
 
 

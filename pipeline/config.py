@@ -163,7 +163,8 @@ class IngestConfig(Base):
     stall_after_s: float = Field(default=5.0, gt=0.0)
     # An outage shorter than this is not recorded as a camera_offline event.
     offline_event_after_s: float = Field(default=15.0, ge=0.0)
-    # Width of the images handed to analyzers (converted once by swscale); 0 keeps native.
+    # Maximum width of the images handed to analyzers, converted once by swscale at a whole-
+    # number ratio of the native width (1080p → 960×540); 0 keeps native.
     analysis_width: int = Field(default=1280, ge=0, le=7680)
     # Packets kept beyond pre/post roll, so that a slow writer still finds its pre-roll.
     ring_slack_s: float = Field(default=20.0, ge=0.0)
@@ -252,9 +253,84 @@ class ParkingRule(Base):
     schedule: list[ScheduleWindow] = Field(default_factory=list)  # empty: always enforced
 
 
-RuleConfig = Annotated[ParkingRule, Field(discriminator="analyzer")]
+class FacadeConfig(Base):
+    """A calibrated façade (building / unit) for 高空抛物: where windows and floors are.
 
-ANALYZER_ZONE_KINDS: Mapping[str, frozenset[ZoneKind]] = {"illegal_parking": PARKING_ZONE_KINDS}
+    ``corners`` are the image corners (relative 0-1; top-left, top-right, bottom-right,
+    bottom-left) of the grid spanning from the bottom edge of ``bottom_floor`` to the top edge of
+    ``top_floor`` and across every window column in ``columns`` (left to right).
+    """
+
+    id: str = Field(pattern=ID_PATTERN)
+    building: str = Field(min_length=1, max_length=32)
+    unit: str | None = Field(default=None, max_length=32)
+    zone: str  # id of a zone of kind "facade": where falling objects are searched for
+    corners: list[tuple[float, float]] = Field(min_length=4, max_length=4)
+    bottom_floor: int = Field(default=1, ge=-5, le=200)
+    top_floor: int = Field(ge=-5, le=200)
+    columns: list[str] = Field(min_length=1, max_length=64)
+    floor_height_m: float = Field(default=2.9, gt=1.5, le=10.0)
+    column_width_m: float = Field(default=3.0, gt=0.3, le=30.0)
+
+    @model_validator(mode="after")
+    def _grid(self) -> FacadeConfig:
+        import shapely
+
+        if self.top_floor < self.bottom_floor:
+            raise ValueError(
+                f"top_floor {self.top_floor} is below bottom_floor {self.bottom_floor}"
+            )
+        if any(not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0) for x, y in self.corners):
+            raise ValueError("corners must be relative image coordinates (0-1)")
+        quad = shapely.Polygon(self.corners)
+        if not quad.is_valid or abs(quad.area - quad.convex_hull.area) > 1e-9 or quad.area < 1e-4:
+            raise ValueError(
+                "corners must form a convex quadrilateral in the order top-left, top-right, "
+                "bottom-right, bottom-left"
+            )
+        (tlx, tly), (trx, _), _, (_, bly) = self.corners
+        if not (tlx < trx and tly < bly):
+            raise ValueError(
+                "corners are not in the order top-left, top-right, bottom-right, bottom-left"
+            )
+        if len(set(self.columns)) != len(self.columns):
+            raise ValueError("column labels must be unique")
+        return self
+
+
+class ThrowingRule(Base):
+    """高空抛物: an object falling down a calibrated façade with gravity-like acceleration."""
+
+    analyzer: Literal["throwing"]
+    id: str = Field(default="throwing", pattern=ID_PATTERN)
+    facades: list[str] | None = None  # default: every façade of the camera
+    # A fall must cover at least this many floors before it is reported.
+    min_fall_floors: float = Field(default=2.0, gt=0.0, le=100.0)
+    # Fitted downward acceleration as a fraction of g: drag lowers it, perspective and fit noise
+    # move it both ways. Leaves, paper and gliding birds fall at (almost) constant speed.
+    min_g_ratio: float = Field(default=0.35, gt=0.0, le=1.0)
+    max_g_ratio: float = Field(default=1.8, ge=1.0, le=5.0)
+    # Speed the object must reach (m/s); paper and leaves stay below ~2 m/s.
+    min_speed_mps: float = Field(default=3.0, ge=0.0)
+    min_points: int = Field(default=6, ge=4, le=100)
+    # Motion threshold in grey levels above the frame's noise level, and blob size limits (px
+    # at full resolution). Raising min_blob_px drops cigarette-sized objects.
+    motion_threshold: float = Field(default=10.0, gt=0.0, le=128.0)
+    min_blob_px: int = Field(default=3, ge=1)
+    max_blob_px: int = Field(default=4000, ge=1)
+    # Process the façade region at this fraction of full resolution (1 = full). Keep objects
+    # of interest at ≥ 2 px after scaling.
+    analysis_scale: float = Field(default=1.0, gt=0.1, le=1.0)
+    # This many simultaneous falling tracks means rain or snow, not a throw.
+    max_parallel_tracks: int = Field(default=4, ge=1)
+
+
+RuleConfig = Annotated[ParkingRule | ThrowingRule, Field(discriminator="analyzer")]
+
+ANALYZER_ZONE_KINDS: Mapping[str, frozenset[ZoneKind]] = {
+    "illegal_parking": PARKING_ZONE_KINDS,
+    "throwing": frozenset({ZoneKind.FACADE}),
+}
 
 
 class CameraConfig(Base):
@@ -278,6 +354,7 @@ class CameraConfig(Base):
     lon: float | None = Field(default=None, ge=-180.0, le=180.0)
     lat: float | None = Field(default=None, ge=-90.0, le=90.0)
     zones: list[ZoneConfig] = Field(default_factory=list)
+    facades: list[FacadeConfig] = Field(default_factory=list)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     @field_validator("gb28181_device_id", "gb28181_channel_id")
@@ -308,7 +385,9 @@ class CameraConfig(Base):
         problems = [
             *verify_unique_ids([z.id for z in self.zones], "zones"),
             *verify_unique_ids([r.id for r in self.rules], "rules"),
+            *verify_unique_ids([f.id for f in self.facades], "facades"),
             *verify_rule_zones(self),
+            *verify_facades(self),
         ]
         if self.loop and self.is_rtsp:
             problems.append("loop: only files can loop; an RTSP camera reconnects instead")
@@ -340,6 +419,8 @@ def verify_rule_zones(camera: CameraConfig) -> list[str]:
     by_id = {z.id: z for z in camera.zones}
     problems: list[str] = []
     for i, rule in enumerate(camera.rules):
+        if isinstance(rule, ThrowingRule):
+            continue  # its zones are reached through façades (verify_facades)
         kinds = ANALYZER_ZONE_KINDS[rule.analyzer]
         wanted = ", ".join(sorted(kinds))
         if rule.zones is None:
@@ -355,6 +436,30 @@ def verify_rule_zones(camera: CameraConfig) -> list[str]:
                     f"rules[{i}].zones: zone {name!r} is {zone.kind}, "
                     f"{rule.analyzer} needs {wanted}"
                 )
+    return problems
+
+
+def verify_facades(camera: CameraConfig) -> list[str]:
+    """Façades point at facade zones; throwing rules have façades to watch."""
+    zones = {z.id: z for z in camera.zones}
+    facades = {f.id for f in camera.facades}
+    problems: list[str] = []
+    for i, f in enumerate(camera.facades):
+        zone = zones.get(f.zone)
+        if zone is None:
+            problems.append(f"facades[{i}].zone: unknown zone {f.zone!r}")
+        elif zone.kind != ZoneKind.FACADE:
+            problems.append(f"facades[{i}].zone: zone {f.zone!r} is {zone.kind}, needs facade")
+    for i, rule in enumerate(camera.rules):
+        if not isinstance(rule, ThrowingRule):
+            continue
+        if rule.facades is None and not camera.facades:
+            problems.append(f"rules[{i}] ({rule.id}): no facades configured on this camera")
+        problems.extend(
+            f"rules[{i}].facades: unknown facade {name!r}"
+            for name in rule.facades or []
+            if name not in facades
+        )
     return problems
 
 

@@ -169,6 +169,48 @@ class ParkingDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class OriginCandidate:
+    """One possible origin of a thrown object, with its probability under the fit."""
+
+    building: str
+    unit: str | None
+    floor: int
+    column: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThrowingDetails:
+    """A fall reconstructed on a calibrated façade (高空抛物).
+
+    Trajectory times are seconds after ``t0_s`` (the first detected position); coordinates are
+    full-resolution image pixels. Fit values are in metres on the façade plane, z up.
+    """
+
+    facade_id: str
+    building: str
+    unit: str | None
+    frame_size: tuple[int, int]
+    t0_s: float
+    trajectory: tuple[tuple[float, float, float], ...]  # (t, x, y)
+    accel_mps2: float  # fitted downward acceleration
+    g_ratio: float
+    v0_z_mps: float  # vertical speed at t0 (negative: already falling)
+    v0_x_mps: float
+    final_speed_mps: float
+    fall_height_m: float
+    fit_rms_m: float
+    release_time_s: float  # relative to t0: apex of the fitted parabola (≤ 0 when dropped)
+    release_xz_m: tuple[float, float]
+    release_sigma_m: tuple[float, float]
+    release_px: tuple[float, float]
+    floor_range: tuple[int, int]  # lowest (first detection) .. highest (release) floor
+    candidates: tuple[OriginCandidate, ...]  # ranked, most likely first
+    object_size_px: float
+    fitted_curve: tuple[tuple[float, float], ...]  # image points of the fitted path, for drawing
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStatusDetails:
     """An outage of one camera: started when it went offline, ended when frames came back."""
 
@@ -177,7 +219,7 @@ class CameraStatusDetails:
     epoch: int
 
 
-EventDetails = ParkingDetails | CameraStatusDetails
+EventDetails = ParkingDetails | ThrowingDetails | CameraStatusDetails
 
 
 @dataclass(frozen=True, slots=True)

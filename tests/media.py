@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.media import encode_h264
 from pipeline.types import Detections, Frame
 
 Box = tuple[float, float, float, float]
@@ -70,26 +71,10 @@ def write_h264(
 ) -> Path:
     """Encode the scene as H.264 (no B-frames, fixed GOP) in MP4 or MPEG-TS by suffix."""
     draw = render or scene.render
-    n = round(scene.duration_s * scene.fps)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=scene.fps)
-        stream.width, stream.height, stream.pix_fmt = scene.width, scene.height, "yuv420p"
-        stream.options = {
-            "g": str(scene.gop),
-            "keyint_min": str(scene.gop),
-            "sc_threshold": "0",
-            "bf": "0",
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-        }
-        for i in range(n):
-            frame = av.VideoFrame.from_ndarray(draw(i / scene.fps), format="bgr24")
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+    frames = (draw(i / scene.fps) for i in range(round(scene.duration_s * scene.fps)))
+    return encode_h264(
+        path, frames, fps=scene.fps, gop=scene.gop, preset="ultrafast", zerolatency=True
+    )
 
 
 class ScriptedDetector:

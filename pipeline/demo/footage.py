@@ -12,10 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from pipeline.media import encode_h264
 
 ASSET = Path(__file__).parent / "assets" / "street_parking.jpg"
 # White car in the asset, as a fraction of the image (x1, y1, x2, y2).
@@ -129,34 +130,13 @@ def generate(
     grain = [
         rng.normal(0, noise, (height, width, 3)).astype(np.int16) for _ in range(8 if noise else 0)
     ]
-    tmp = path.with_name(f".{path.name}.tmp{path.suffix}")
-    fmt = "h264" if path.suffix == ".h264" else None
-    with av.open(str(tmp), "w", format=fmt) as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        gop = str(round(fps * gop_s))
-        stream.options = {
-            "g": gop,
-            "keyint_min": gop,
-            "sc_threshold": "0",
-            "bf": "0",
-            "preset": "veryfast",
-            "repeat-headers": "1",
-        }
-        if bitrate_kbps:
-            rate = str(bitrate_kbps)
-            stream.options |= {"b": f"{rate}k", "maxrate": f"{rate}k", "bufsize": f"{rate}k"}
-        else:
-            stream.options |= {"crf": str(crf)}
-        for i in range(round(tl.length * fps)):
-            img = render_frame(i / fps, layers, tl)
-            if grain:
-                img = np.clip(img + grain[i % len(grain)], 0, 255).astype(np.uint8)
-            vf = av.VideoFrame.from_ndarray(img, format="bgr24")
-            vf.pts = i
-            for packet in stream.encode(vf):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    tmp.replace(path)
+
+    def frame(i: int) -> NDArray[np.uint8]:
+        img = render_frame(i / fps, layers, tl)
+        if grain:
+            img = np.clip(img + grain[i % len(grain)], 0, 255).astype(np.uint8)
+        return img
+
+    frames = (frame(i) for i in range(round(tl.length * fps)))
+    encode_h264(path, frames, fps=fps, gop=round(fps * gop_s), crf=crf, bitrate_kbps=bitrate_kbps)
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,76 +45,72 @@ def runtime_for(
     return rt, detector
 
 
-@pytest.mark.parametrize("transport", ["tcp", "udp"])
-def test_live_stream_keyframes_only(
+Live = tuple[RtspServer, Runtime, ColorBoxDetector]
+
+
+@pytest.fixture(params=["tcp", "udp"])
+def live(
+    request: pytest.FixtureRequest,
     rtsp_server: Callable[[dict[str, str]], RtspServer],
     make_config: Callable[..., AppConfig],
-    transport: str,
-) -> None:
+) -> Iterator[Live]:
+    """A generated live H.264 camera (GOP 1 s) over the given transport, watched by a runtime."""
     server = rtsp_server({"/cam": "test:320x240@10:10"})
-    rt, detector = runtime_for(make_config, server.url("/cam"), transport)
+    rt, detector = runtime_for(make_config, server.url("/cam"), request.param)
     rt.start()
-    try:
-        assert wait_for(lambda: (h := rt.health("cam1")) is not None and h.frames_out >= 3, 20)
-        assert wait_for(lambda: len(detector.seen) >= 2, 10)  # detection follows emission
-        health = rt.health("cam1")
-        assert health is not None
-        assert health.state == HealthState.ONLINE and health.epoch == 1
-        assert health.decode_mode == DecodeMode.KEYFRAMES
-        assert health.keyframe_interval_s == pytest.approx(1.0, abs=0.3)
-        assert detector.seen and all(s[4] for s in detector.seen)
-        assert wait_for(lambda: rt.snapshot_jpeg("cam1") is not None, 5)
-    finally:
-        rt.stop()
+    yield server, rt, detector
+    rt.stop()
 
 
-@pytest.mark.parametrize("transport", ["tcp", "udp"])
-def test_server_restart_reconnects_with_new_epoch_and_no_fake_frames(
-    rtsp_server: Callable[[dict[str, str]], RtspServer],
-    make_config: Callable[..., AppConfig],
-    transport: str,
-) -> None:
-    server = rtsp_server({"/cam": "test:320x240@10:10"})
-    rt, detector = runtime_for(make_config, server.url("/cam"), transport)
-    rt.start()
-    try:
-        assert wait_for(lambda: len(detector.seen) >= 2, 20)
-        server.kill()
-        killed_at = time.time()
-        assert wait_for(lambda: rt.health("cam1").state == HealthState.OFFLINE, 15)  # type: ignore[union-attr]
-        down = rt.health("cam1")
-        assert down is not None and down.last_error and "cam1" in down.last_error
-        # the outage itself is recorded as an event
-        assert wait_for(
-            lambda: rt.store.query_events(EventQuery(event_type="camera_offline"))[1] == 1, 10
-        )
-        time.sleep(1.5)
-        # frames already queued may still be analysed just after the kill; none may appear later
-        assert [s for s in detector.seen if s[5] > killed_at + 1.0] == []
-        server.start()
+def test_live_stream_keyframes_only(live: Live) -> None:
+    _, rt, detector = live
+    assert wait_for(lambda: (h := rt.health("cam1")) is not None and h.frames_out >= 3, 20)
+    assert wait_for(lambda: len(detector.seen) >= 2, 10)  # detection follows emission
+    health = rt.health("cam1")
+    assert health is not None
+    assert health.state == HealthState.ONLINE and health.epoch == 1
+    assert health.decode_mode == DecodeMode.KEYFRAMES
+    assert health.keyframe_interval_s == pytest.approx(1.0, abs=0.3)
+    assert detector.seen and all(s[4] for s in detector.seen)
+    assert wait_for(lambda: rt.snapshot_jpeg("cam1") is not None, 5)
 
-        def back_online() -> bool:
-            h = rt.health("cam1")
-            return h is not None and h.state == HealthState.ONLINE and h.epoch >= 2
 
-        assert wait_for(back_online, 20)
-        assert wait_for(lambda: any(e >= 2 for _, e, *_ in detector.seen), 10)
-        health = rt.health("cam1")
-        assert health is not None and health.reconnects == health.epoch - 1 >= 1
-        # every analysed frame came from a real connection, in order, tagged with its epoch
-        epochs = [e for _, e, *_ in detector.seen]
-        assert epochs == sorted(epochs) and epochs[0] == 1 and epochs[-1] >= 2
-        seqs = [s for _, _, s, *_ in detector.seen]
-        assert seqs == sorted(seqs)
-        assert wait_for(
-            lambda: (
-                rt.store.query_events(EventQuery(event_type="camera_offline", state="ended"))[1]
-                == 1
-            ),
-            10,
-        )
-    finally:
-        rt.stop()
+def test_server_restart_reconnects_with_new_epoch_and_no_fake_frames(live: Live) -> None:
+    server, rt, detector = live
+    assert wait_for(lambda: len(detector.seen) >= 2, 20)
+    server.kill()
+    killed_at = time.time()
+    assert wait_for(lambda: rt.health("cam1").state == HealthState.OFFLINE, 15)  # type: ignore[union-attr]
+    down = rt.health("cam1")
+    assert down is not None and down.last_error and "cam1" in down.last_error
+    # the outage itself is recorded as an event
+    assert wait_for(
+        lambda: rt.store.query_events(EventQuery(event_type="camera_offline"))[1] == 1, 10
+    )
+    time.sleep(1.5)
+    # frames already queued may still be analysed just after the kill; none may appear later
+    assert [s for s in detector.seen if s[5] > killed_at + 1.0] == []
+    server.start()
+
+    def back_online() -> bool:
+        h = rt.health("cam1")
+        return h is not None and h.state == HealthState.ONLINE and h.epoch >= 2
+
+    assert wait_for(back_online, 20)
+    assert wait_for(lambda: any(e >= 2 for _, e, *_ in detector.seen), 10)
+    health = rt.health("cam1")
+    assert health is not None and health.reconnects == health.epoch - 1 >= 1
+    # every analysed frame came from a real connection, in order, tagged with its epoch
+    epochs = [e for _, e, *_ in detector.seen]
+    assert epochs == sorted(epochs) and epochs[0] == 1 and epochs[-1] >= 2
+    seqs = [s for _, _, s, *_ in detector.seen]
+    assert seqs == sorted(seqs)
+    assert wait_for(
+        lambda: (
+            rt.store.query_events(EventQuery(event_type="camera_offline", state="ended"))[1] == 1
+        ),
+        10,
+    )
 
 
 def test_parking_event_over_rtsp_with_clip(

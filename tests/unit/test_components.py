@@ -232,3 +232,22 @@ def test_detections_validate_shapes() -> None:
         Detections(np.zeros((2, 3), np.float32), np.zeros(2, np.float32), np.zeros(2, np.int32))
     with pytest.raises(ValueError, match="confidence"):
         Detections(np.zeros((2, 4), np.float32), np.zeros(3, np.float32), np.zeros(2, np.int32))
+
+
+@pytest.mark.parametrize(
+    ("native", "max_w", "expected"),
+    [
+        ((1920, 1080), 1280, (960, 540)),
+        ((2560, 1440), 1280, (1280, 720)),
+        ((3840, 2160), 1280, (1280, 720)),
+        ((704, 576), 1280, (704, 576)),
+        ((1920, 1080), 0, (1920, 1080)),
+        ((320, 240), 160, (160, 120)),
+    ],
+)
+def test_analysis_size_uses_whole_number_ratios(
+    native: tuple[int, int], max_w: int, expected: tuple[int, int]
+) -> None:
+    from pipeline.source import analysis_size
+
+    assert analysis_size(*native, max_w) == expected

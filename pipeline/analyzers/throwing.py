@@ -1,0 +1,447 @@
+"""高空抛物: falling objects on a calibrated façade, with the floor and window they came from.
+
+Input is the per-frame motion of ``pipeline.motion`` (small blobs at full frame rate inside the
+façade zones). Blobs are linked into tracks by predicting each track one frame ahead with a
+constant-acceleration model. A track is a throw when, in metres on the façade plane (the
+calibration's homography removes the camera's perspective, so "g" means the same at every
+height):
+
+* it starts on (or right next to) the calibrated façade,
+* it descends almost monotonically over at least ``min_fall_floors`` floors,
+* a parabola z(t) = z0 + v·t − a·t²/2 fits it tightly, with ``a`` between ``min_g_ratio`` and
+  ``max_g_ratio`` of g (drag lowers it; perspective and fit noise move it both ways),
+* it reaches ``min_speed_mps`` and does not zig-zag sideways.
+
+Distractors fail those tests for physical reasons: birds glide, flap and rise (no gravity-like
+acceleration, non-monotonic), leaves and paper reach a terminal speed of 1-2 m/s and flutter
+sideways, insects near the lens are huge and erratic, lights and reflections do not travel,
+people and laundry on balconies move less than a floor. Rain and snow are many parallel falling
+tracks at once: ``max_parallel_tracks`` of them suppress alerts for a while. Exposure jumps and
+camera shake arrive as "global change" frames and reset tracking.
+
+The origin is the apex of the fitted parabola (a dropped object is released at rest; a tossed one
+is released a little below its apex), with an uncertainty from the fit and from the unseen part
+of the fall. Ranked (floor, window column) candidates come from integrating that uncertainty over
+the façade grid. An event is raised as soon as a track qualifies (STARTED) and completed with the
+whole trajectory when the track ends (ENDED); 高空抛物 is never closed without human review.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.analyzers.base import IdFactory, new_event_id
+from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
+from pipeline.facade import FacadeGrid
+from pipeline.motion import MotionSample
+from pipeline.types import (
+    DecodeMode,
+    Detections,
+    Event,
+    EventNotice,
+    EventState,
+    EventType,
+    Frame,
+    OriginCandidate,
+    ThrowingDetails,
+)
+from pipeline.zones import ZoneSet
+
+logger = logging.getLogger(__name__)
+
+G = 9.81
+_MAX_MISSES = 3  # frames a track may go unseen (occluded by a balcony rail, blur) before it ends
+_MAX_TRACKS = 128
+_WEATHER_HOLD_S = 5.0
+_GLOBAL_HOLD_S = 1.0
+_MAX_LATERAL_MPS = 10.0
+_MAX_UPWARD_MPS = 6.0  # a throw may start upwards; faster than this is not a hand
+
+
+@dataclass
+class _Track:
+    points: list[tuple[float, float, float, float]]  # (time_s, x, y, area)
+    facade: int  # index into the analyzer's façade grids
+    misses: int = 0
+    event_id: str | None = None
+    alerted_at: float = 0.0
+    verdict: _Fit | None = None
+
+    def predict(self, t: float) -> tuple[float, float]:
+        p = self.points
+        if len(p) == 1:
+            return p[-1][1], p[-1][2]
+        (t1, x1, y1, _), (t2, x2, y2, _) = p[-2], p[-1]
+        dt = max(t2 - t1, 1e-3)
+        vx, vy = (x2 - x1) / dt, (y2 - y1) / dt
+        ax = ay = 0.0
+        if len(p) >= 3:
+            t0, x0, y0, _ = p[-3]
+            dt0 = max(t1 - t0, 1e-3)
+            ax = (vx - (x1 - x0) / dt0) / ((dt + dt0) / 2)
+            ay = (vy - (y1 - y0) / dt0) / ((dt + dt0) / 2)
+        h = t - t2
+        return x2 + vx * h + 0.5 * ax * h * h, y2 + vy * h + 0.5 * ay * h * h
+
+    def speed_px(self) -> float:
+        if len(self.points) < 2:
+            return 0.0
+        (t1, x1, y1, _), (t2, x2, y2, _) = self.points[-2], self.points[-1]
+        return math.hypot(x2 - x1, y2 - y1) / max(t2 - t1, 1e-3)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    ok: bool
+    reason: str
+    accel: float = 0.0
+    v0z: float = 0.0
+    v0x: float = 0.0
+    final_speed: float = 0.0
+    descent: float = 0.0
+    rms: float = 0.0
+    coef_z: tuple[float, float, float] = (0.0, 0.0, 0.0)  # c2, c1, c0 of z(t)
+    coef_x: tuple[float, float] = (0.0, 0.0)  # c1, c0 of x(t)
+    n: int = 0
+    t_end: float = 0.0
+    cov_z: NDArray[np.float64] | None = field(default=None, compare=False)
+
+
+def fit_fall(
+    t: NDArray[np.float64], xz: NDArray[np.float64], rule: ThrowingRule, floor_h: float
+) -> _Fit:
+    """Test a trajectory (times, metres on the façade, z up) against falling physics."""
+    n = len(t)
+    if n < rule.min_points:
+        return _Fit(False, "too few points", n=n)
+    x, z = xz[:, 0], xz[:, 1]
+    (c2, c1, c0), cov = np.polyfit(t, z, 2, cov=True) if n > 4 else (np.polyfit(t, z, 2), None)
+    (b1, b0) = np.polyfit(t, x, 1)
+    z_fit = c0 + c1 * t + c2 * t * t
+    rms = float(np.sqrt(np.mean((z - z_fit) ** 2)))
+    x_rms = float(np.sqrt(np.mean((x - (b0 + b1 * t)) ** 2)))
+    t_end = float(t[-1])
+    descent = float(z_fit[0] - z_fit[-1])
+    accel = -2.0 * c2
+    final_speed = abs(c1 + 2 * c2 * t_end)
+    steps = np.diff(z)
+    monotonic = float(np.mean(steps < 0.05)) if len(steps) else 0.0
+    fit = _Fit(
+        False, "", accel=float(accel), v0z=float(c1), v0x=float(b1),
+        final_speed=float(final_speed), descent=descent, rms=rms,
+        coef_z=(float(c2), float(c1), float(c0)), coef_x=(float(b1), float(b0)), n=n,
+        t_end=t_end, cov_z=None if cov is None else np.asarray(cov, np.float64),
+    )  # fmt: skip
+    checks = [
+        (descent >= rule.min_fall_floors * floor_h, f"fell {descent:.1f} m"),
+        (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
+        (final_speed >= rule.min_speed_mps, f"speed {final_speed:.1f} m/s"),
+        (monotonic >= 0.8, f"monotonic {monotonic:.2f}"),
+        (rms <= max(0.25, 0.05 * descent), f"fit rms {rms:.2f} m"),
+        (x_rms <= max(0.3, 0.1 * descent), f"lateral rms {x_rms:.2f} m"),
+        (abs(b1) <= _MAX_LATERAL_MPS, f"lateral {b1:.1f} m/s"),
+        (c1 <= _MAX_UPWARD_MPS, f"upward {c1:.1f} m/s"),
+    ]
+    failed = [why for ok, why in checks if not ok]
+    if failed:
+        return replace(fit, ok=False, reason="; ".join(failed))
+    return replace(fit, ok=True, reason="falls like a dropped object")
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def _interval_probs(centre: float, sigma: float, edges: NDArray[np.float64]) -> NDArray[np.float64]:
+    cdf = np.array([_phi((e - centre) / sigma) for e in edges])
+    return np.asarray(np.diff(cdf), np.float64)
+
+
+class ThrowingAnalyzer:
+    """One 高空抛物 rule on one camera (see module docstring)."""
+
+    decode_mode = DecodeMode.SAMPLED  # every frame decoded for motion; BGR only now and then
+    classes: frozenset[int] = frozenset()
+
+    def __init__(
+        self,
+        camera_id: str,
+        rule: ThrowingRule,
+        facades: list[FacadeConfig],
+        zones: list[ZoneConfig],
+        *,
+        new_id: IdFactory = new_event_id,
+    ) -> None:
+        self.camera_id = camera_id
+        self.rule = rule
+        self.rule_id = rule.id
+        chosen = [f for f in facades if rule.facades is None or f.id in rule.facades]
+        self.facades = chosen
+        zone_ids = {f.zone for f in chosen}
+        self.zones = [z for z in zones if z.id in zone_ids]
+        self._zone_sets = [ZoneSet([z for z in zones if z.id == f.zone]) for f in chosen]
+        self._grids: list[FacadeGrid] = []
+        self._size: tuple[int, int] | None = None
+        self._new_id = new_id
+        self._tracks: list[_Track] = []
+        self._hold_until = 0.0
+        self._latest: Frame | None = None
+        self._epoch = -1
+
+    # -- frames (for snapshots) ------------------------------------------------------------
+
+    def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:  # noqa: ARG002
+        self._latest = frame
+        return []
+
+    # -- motion ----------------------------------------------------------------------------
+
+    def observe_motion(self, sample: MotionSample) -> list[EventNotice]:
+        if sample.size != self._size:
+            self._grids = [FacadeGrid(f, *sample.size) for f in self.facades]
+            self._size = sample.size
+        notices: list[EventNotice] = []
+        if sample.epoch != self._epoch:
+            notices.extend(self._finish_all(sample.time_s))
+            self._epoch = sample.epoch
+        t = sample.time_s
+        if sample.global_change:
+            notices.extend(self._finish_all(t))
+            self._hold_until = max(self._hold_until, t + _GLOBAL_HOLD_S)
+            return notices
+        self._associate(sample)
+        notices.extend(self._retire(t))
+        if self._raining(t):
+            self._hold_until = max(self._hold_until, t + _WEATHER_HOLD_S)
+        if t >= self._hold_until:
+            notices.extend(self._alert(t))
+        return notices
+
+    def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
+        return self._finish_all(time_s)
+
+    # -- tracking --------------------------------------------------------------------------
+
+    def _associate(self, sample: MotionSample) -> None:
+        blobs = sample.blobs
+        t = sample.time_s
+        used: set[int] = set()
+        if len(blobs) and self._tracks:
+            preds = np.array([tr.predict(t) for tr in self._tracks], np.float64)
+            dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
+            gates = np.array(
+                [
+                    6.0 + 0.15 * tr.speed_px() + 2.0 * math.sqrt(tr.points[-1][3])
+                    for tr in self._tracks
+                ]
+            )
+            for flat in np.argsort(dist, axis=None):
+                ti, bi = divmod(int(flat), len(blobs))
+                if dist[ti, bi] > gates[ti]:
+                    break
+                tr = self._tracks[ti]
+                if bi in used or tr.points[-1][0] == t:
+                    continue
+                used.add(bi)
+                tr.points.append(
+                    (t, float(blobs.xy[bi, 0]), float(blobs.xy[bi, 1]), float(blobs.area[bi]))
+                )
+                tr.misses = 0
+        for tr in self._tracks:
+            if tr.points[-1][0] != t:
+                tr.misses += 1
+        for bi in range(len(blobs)):
+            if bi in used or len(self._tracks) >= _MAX_TRACKS:
+                continue
+            xy = blobs.xy[bi].astype(np.float64)
+            facade = self._facade_at(xy)
+            if facade is not None:
+                self._tracks.append(
+                    _Track([(t, float(xy[0]), float(xy[1]), float(blobs.area[bi]))], facade)
+                )
+
+    def _facade_at(self, xy: NDArray[np.float64]) -> int | None:
+        """Index of the façade whose zone (or grid, with a small margin) contains ``xy``."""
+        assert self._size is not None
+        for i, (grid, zset) in enumerate(zip(self._grids, self._zone_sets, strict=True)):
+            zone_hit = any(
+                z.contains(xy[None].astype(np.float32))[0]
+                for z in zset.for_size(*self._size).values()
+            )
+            if zone_hit or bool(grid.contains_px(xy[None], margin=0.3)[0]):
+                return i
+        return None
+
+    def _raining(self, t: float) -> bool:
+        """Many tracks falling at once, right now: rain or snow (or a swarm), not a throw."""
+        falling = 0
+        for tr in self._tracks:
+            recent = tr.misses == 0 and len(tr.points) >= 3 and tr.points[-1][0] == t
+            if recent and tr.points[-1][2] - tr.points[-3][2] > 2.0:  # moving down the image
+                falling += 1
+        return falling >= self.rule.max_parallel_tracks
+
+    def _evaluate(self, tr: _Track) -> _Fit:
+        grid = self._grids[tr.facade]
+        pts = np.array([(x, y) for _, x, y, _ in tr.points], np.float64)
+        t = np.array([p[0] for p in tr.points], np.float64)
+        return fit_fall(t - t[0], grid.to_metres(pts), self.rule, grid.cfg.floor_height_m)
+
+    def _alert(self, t: float) -> list[EventNotice]:
+        notices = []
+        for tr in self._tracks:
+            if tr.event_id is not None or len(tr.points) < self.rule.min_points or tr.misses:
+                continue
+            fit = self._evaluate(tr)
+            if fit.ok:
+                tr.event_id = self._new_id(t)
+                tr.alerted_at = t
+                tr.verdict = fit
+                notices.append(self._notice(tr, fit, EventState.STARTED, None))
+        return notices
+
+    def _retire(self, t: float) -> list[EventNotice]:
+        notices: list[EventNotice] = []
+        keep = []
+        for tr in self._tracks:
+            if tr.misses <= _MAX_MISSES:
+                keep.append(tr)
+                continue
+            notices.extend(self._finish(tr, t))
+        self._tracks = keep
+        return notices
+
+    def _finish(self, tr: _Track, t: float) -> list[EventNotice]:
+        """A track ended: complete its event with the whole trajectory, or raise one late."""
+        if len(tr.points) < self.rule.min_points:
+            return []
+        fit = self._evaluate(tr)
+        if tr.event_id is None:
+            if not fit.ok or t < self._hold_until:
+                if len(tr.points) >= self.rule.min_points * 2:
+                    logger.debug("camera %s: track rejected: %s", self.camera_id, fit.reason)
+                return []
+            tr.event_id = self._new_id(t)
+            tr.alerted_at = t
+            started = self._notice(tr, fit, EventState.STARTED, None)
+            return [started, self._notice(tr, fit, EventState.ENDED, tr.points[-1][0])]
+        final = fit if fit.ok else (tr.verdict or fit)
+        return [self._notice(tr, final, EventState.ENDED, tr.points[-1][0])]
+
+    def _finish_all(self, t: float) -> list[EventNotice]:
+        notices = [n for tr in self._tracks for n in self._finish(tr, t)]
+        self._tracks = []
+        return notices
+
+    # -- events ----------------------------------------------------------------------------
+
+    def _notice(
+        self, tr: _Track, fit: _Fit, state: EventState, ended_at: float | None
+    ) -> EventNotice:
+        assert tr.event_id is not None
+        details = self._details(tr, fit)
+        t_release = tr.points[0][0] + details.release_time_s
+        event = Event(
+            event_id=tr.event_id,
+            event_type=EventType.HIGH_ALTITUDE_THROWING,
+            state=state,
+            camera_id=self.camera_id,
+            zone_id=self.facades[tr.facade].zone,
+            rule_id=self.rule_id,
+            started_at=min(t_release, tr.points[0][0]),
+            alerted_at=tr.alerted_at,
+            updated_at=tr.points[-1][0],
+            ended_at=ended_at,
+            score=round(self._score(fit), 4),
+            details=details,
+            stream_offset_s=None,
+        )
+        return EventNotice(event=event, frame=self._latest)
+
+    @staticmethod
+    def _score(fit: _Fit) -> float:
+        """Confidence from how well gravity explains the track (1 = textbook fall)."""
+        g_term = math.exp(-((fit.accel / G - 0.9) ** 2) / 0.5)
+        fit_term = math.exp(-fit.rms / 0.3)
+        length = min(1.0, fit.n / 20)
+        return max(0.05, min(1.0, 0.4 * g_term + 0.4 * fit_term + 0.2 * length))
+
+    def _details(self, tr: _Track, fit: _Fit) -> ThrowingDetails:
+        grid = self._grids[tr.facade]
+        cfg = grid.cfg
+        t0 = tr.points[0][0]
+        c2, c1, c0 = fit.coef_z
+        b1, b0 = fit.coef_x
+        # Apex of the parabola: where a dropped object was let go (at rest). Bounded to the
+        # physically plausible (a release at most 3 s before the first sighting).
+        t_rel = -c1 / (2 * c2) if c2 < 0 else 0.0
+        t_rel = float(min(max(t_rel, -3.0), fit.t_end))
+        z_rel = c0 + c1 * t_rel + c2 * t_rel * t_rel
+        x_rel = b0 + b1 * t_rel
+        z_first = c0
+        unseen = max(0.0, z_rel - z_first)
+        var_fit = 0.0
+        if fit.cov_z is not None:
+            j = np.array([t_rel * t_rel, t_rel, 1.0])
+            var_fit = float(j @ fit.cov_z @ j)
+        sigma_z = math.sqrt(max(var_fit, 0.0) + 0.3**2 + (0.15 * unseen) ** 2)
+        sigma_x = math.sqrt(0.3**2 + (0.2 * abs(b1 * t_rel)) ** 2 + fit.rms**2)
+        floor_edges = np.arange(grid.n_floors + 1, dtype=np.float64) * cfg.floor_height_m
+        col_edges = np.arange(grid.n_cols + 1, dtype=np.float64) * cfg.column_width_m
+        pf = _interval_probs(z_rel, sigma_z, floor_edges)
+        pc = _interval_probs(x_rel, sigma_x, col_edges)
+        joint = np.outer(pf, pc)
+        total = float(joint.sum())
+        order = np.argsort(joint, axis=None)[::-1][:5]
+        candidates = []
+        for flat in order:
+            fi, ci = divmod(int(flat), grid.n_cols)
+            p = float(joint[fi, ci])
+            if p < 0.01 or total <= 0:
+                break
+            candidates.append(
+                OriginCandidate(
+                    cfg.building,
+                    cfg.unit,
+                    cfg.bottom_floor + fi,
+                    cfg.columns[ci],
+                    round(p / total, 4),
+                )
+            )
+
+        def floor_of(z: float) -> int:
+            return cfg.bottom_floor + int(np.clip(z // cfg.floor_height_m, 0, grid.n_floors - 1))
+
+        release_px = grid.metres_to_image(np.array([[x_rel, z_rel]]))[0]
+        ts = np.linspace(t_rel, fit.t_end, 24)
+        curve = grid.metres_to_image(np.stack([b0 + b1 * ts, c0 + c1 * ts + c2 * ts * ts], axis=1))
+        return ThrowingDetails(
+            facade_id=cfg.id,
+            building=cfg.building,
+            unit=cfg.unit,
+            frame_size=self._size or (0, 0),
+            t0_s=t0,
+            trajectory=tuple(
+                (round(p[0] - t0, 4), round(p[1], 1), round(p[2], 1)) for p in tr.points
+            ),
+            accel_mps2=round(fit.accel, 3),
+            g_ratio=round(fit.accel / G, 3),
+            v0_z_mps=round(fit.v0z, 3),
+            v0_x_mps=round(fit.v0x, 3),
+            final_speed_mps=round(fit.final_speed, 3),
+            fall_height_m=round(z_rel - (c0 + c1 * fit.t_end + c2 * fit.t_end**2), 3),
+            fit_rms_m=round(fit.rms, 4),
+            release_time_s=round(t_rel, 4),
+            release_xz_m=(round(x_rel, 3), round(z_rel, 3)),
+            release_sigma_m=(round(sigma_x, 3), round(sigma_z, 3)),
+            release_px=(round(float(release_px[0]), 1), round(float(release_px[1]), 1)),
+            floor_range=(floor_of(z_first), floor_of(z_rel)),
+            candidates=tuple(candidates),
+            object_size_px=round(float(np.median([p[3] for p in tr.points])), 1),
+            fitted_curve=tuple((round(float(x), 1), round(float(y), 1)) for x, y in curve),
+        )
