@@ -6,10 +6,19 @@ from collections.abc import Callable
 
 from pipeline.analyzers.base import Analyzer
 from pipeline.analyzers.parking import ParkingAnalyzer
-from pipeline.config import CameraConfig, EvidenceConfig, GateConfig, SiteConfig
+from pipeline.analyzers.throwing import ThrowingAnalyzer
+from pipeline.config import (
+    CameraConfig,
+    EvidenceConfig,
+    GateConfig,
+    ParkingRule,
+    SiteConfig,
+    ThrowingRule,
+)
 from pipeline.gate import ChangeGate, GateSettings
+from pipeline.motion import MotionExtractor
 from pipeline.track import ByteTracker
-from pipeline.types import DecodeMode, Detections, EventNotice, Frame
+from pipeline.types import DecodeMode, Detections, EventNotice, Frame, MotionSample
 
 AnalyzerFactory = Callable[[CameraConfig, SiteConfig, EvidenceConfig], list[Analyzer]]
 
@@ -18,13 +27,16 @@ def build_analyzers(camera: CameraConfig, site: SiteConfig, ev: EvidenceConfig) 
     """One analyzer per configured rule (the registry is the ``match`` below)."""
     analyzers: list[Analyzer] = []
     for rule in camera.rules:
-        match rule.analyzer:
-            case "illegal_parking":
-                analyzers.append(
-                    ParkingAnalyzer(
-                        camera.id, rule, camera.zones, site.timezone, jpeg_quality=ev.jpeg_quality
-                    )
+        if isinstance(rule, ParkingRule):
+            analyzers.append(
+                ParkingAnalyzer(
+                    camera.id, rule, camera.zones, site.timezone, jpeg_quality=ev.jpeg_quality
                 )
+            )
+        elif isinstance(rule, ThrowingRule):
+            analyzers.append(ThrowingAnalyzer(camera.id, rule, camera.facades, camera.zones))
+        else:  # pragma: no cover - the config union and this dispatch must grow together
+            raise TypeError(f"no analyzer for rule {rule!r}")
     return analyzers
 
 
@@ -59,6 +71,28 @@ class CameraPipeline:
             camera.zones,
         )
         self._last_raw = Detections.empty()
+
+    def motion_extractor(self) -> MotionExtractor | None:
+        """A motion front end for the source thread, if an analyzer needs per-frame motion."""
+        throwing = [a for a in self.analyzers if isinstance(a, ThrowingAnalyzer)]
+        if not throwing:
+            return None
+        zones = {z.id: z for a in throwing for z in a.zones}
+        rule = throwing[0].rule  # one motion pass per camera; the first rule sets its knobs
+        return MotionExtractor(
+            self.camera.id,
+            list(zones.values()),
+            scale=rule.analysis_scale,
+            threshold=rule.motion_threshold,
+            min_blob_px=rule.min_blob_px,
+            max_blob_px=rule.max_blob_px,
+        )
+
+    def process_motion(self, sample: MotionSample) -> list[EventNotice]:
+        notices: list[EventNotice] = []
+        for analyzer in self.analyzers:
+            notices.extend(analyzer.observe_motion(sample))
+        return notices
 
     def wants_detection(self, frame: Frame) -> bool:
         """Called by an inference worker before detection (one frame per camera at a time)."""

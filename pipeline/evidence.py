@@ -34,15 +34,15 @@ from numpy.typing import NDArray
 
 from pipeline.codes import classify
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
+from pipeline.overlay import annotate, composite_from_clip, draw_throw
 from pipeline.packet_ring import ClipCollector, PacketRing, StreamTemplate
 from pipeline.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.store import EventStore
-from pipeline.types import Box, Event, EventNotice, EventState, ParkingDetails
+from pipeline.types import Box, Event, EventNotice, EventState, ParkingDetails, ThrowingDetails
 
 logger = logging.getLogger(__name__)
 
 _STOP = object()
-_ZONE_COLOR = (0, 215, 255)  # amber (BGR)
 _BOX_COLOR = (0, 0, 255)
 _FIRST_COLOR = (255, 160, 0)
 
@@ -121,42 +121,7 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
 
 
 def _wants_clip(event: Event) -> bool:
-    return isinstance(event.details, ParkingDetails)
-
-
-def _px(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
-    w, h = size
-    return (round(box[0] * w), round(box[1] * h), round(box[2] * w), round(box[3] * h))
-
-
-def annotate(
-    image: NDArray[np.uint8],
-    polygon_rel: list[tuple[float, float]] | None,
-    boxes: list[tuple[Box, tuple[int, int, int], str]],
-    caption: str,
-) -> NDArray[np.uint8]:
-    """Copy of ``image`` with the zone outline, labelled boxes and a caption bar."""
-    out = image.copy()
-    h, w = out.shape[:2]
-    thick = max(1, round(w / 640))
-    scale = max(0.4, w / 1600)
-    if polygon_rel:
-        pts = (np.array(polygon_rel) * [w, h]).round().astype(np.int32)
-        overlay = out.copy()
-        cv2.fillPoly(overlay, [pts], _ZONE_COLOR)
-        cv2.addWeighted(overlay, 0.18, out, 0.82, 0, dst=out)
-        cv2.polylines(out, [pts], True, _ZONE_COLOR, thick, cv2.LINE_AA)
-    for box, color, label in boxes:
-        x1, y1, x2, y2 = _px(box, (w, h))
-        cv2.rectangle(out, (x1, y1), (x2, y2), color, thick, cv2.LINE_AA)
-        if label:
-            cv2.putText(out, label, (x1, max(14, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX,
-                        scale, color, thick, cv2.LINE_AA)  # fmt: skip
-    bar = max(18, h // 28)
-    cv2.rectangle(out, (0, h - bar), (w, h), (0, 0, 0), -1)
-    cv2.putText(out, caption, (8, h - bar // 4), cv2.FONT_HERSHEY_SIMPLEX,
-                scale, (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
-    return out
+    return isinstance(event.details, ParkingDetails | ThrowingDetails)
 
 
 @dataclass
@@ -304,7 +269,10 @@ class EvidenceWriter:
             with self._lock:
                 state.clip = self._early_clips.pop(ev.event_id, None)
         elif ev.state == EventState.ENDED and notice.frame is not None:
-            self._snapshot(state, "end", notice.frame.image, notice.frame.time_s, False)
+            if isinstance(ev.details, ThrowingDetails):  # the whole fall, now that it is over
+                self._snapshot(state, "trajectory", notice.frame.image, notice.frame.time_s, True)
+            else:
+                self._snapshot(state, "end", notice.frame.image, notice.frame.time_s, False)
         self._persist(state)
         if ev.state == EventState.STARTED:
             with self._lock:
@@ -316,19 +284,37 @@ class EvidenceWriter:
     ) -> None:
         ev = state.event
         zone = next((z for z in state.camera.zones if z.id == ev.zone_id), None)
-        boxes: list[tuple[Box, tuple[int, int, int], str]] = []
-        caption = f"{ev.camera_id} {ev.event_type.value} {name}"
-        d = ev.details
-        if isinstance(d, ParkingDetails):
-            if name == "alert":
-                boxes.append((d.box_rel, _BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
-                caption += f"  dwell {d.dwell_s / 60:.1f} min"
-            elif name == "first":
-                boxes.append((d.first_box_rel, _FIRST_COLOR, f"{d.class_name} first seen"))
-            elif name == "end":
-                boxes.append((d.box_rel, _FIRST_COLOR, "last position"))
         stamp = datetime.fromtimestamp(time_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
-        drawn = annotate(image, zone.polygon if zone else None, boxes, f"{stamp}  {caption}")
+        caption = f"{stamp}  {ev.camera_id} {ev.event_type.value} {name}"
+        d = ev.details
+        if isinstance(d, ThrowingDetails):
+            facade = next((f for f in state.camera.facades if f.id == d.facade_id), None)
+            best = d.candidates[0] if d.candidates else None
+            if best is not None:
+                caption += f"  origin {best.building}#{best.unit or ''} {best.floor}F-{best.column}"
+            drawn = draw_throw(image, d, facade, caption)
+        else:
+            boxes: list[tuple[Box, tuple[int, int, int], str]] = []
+            if isinstance(d, ParkingDetails):
+                if name == "alert":
+                    boxes.append((d.box_rel, _BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
+                    caption += f"  dwell {d.dwell_s / 60:.1f} min"
+                elif name == "first":
+                    boxes.append((d.first_box_rel, _FIRST_COLOR, f"{d.class_name} first seen"))
+                elif name == "end":
+                    boxes.append((d.box_rel, _FIRST_COLOR, "last position"))
+            drawn = annotate(image, zone.polygon if zone else None, boxes, caption)
+        self._write_image(state, name, drawn, time_s, f"{ev.event_id}-clip" if current else None)
+
+    def _write_image(
+        self,
+        state: _Open,
+        name: str,
+        drawn: NDArray[np.uint8],
+        time_s: float,
+        derived_from: str | None,
+    ) -> None:
+        ev = state.event
         ok, buf = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, self._cfg.jpeg_quality])
         if not ok:
             raise ValueError("JPEG encoding failed")
@@ -347,7 +333,7 @@ class EvidenceWriter:
             start_time_s=time_s,
             width=w,
             height=h,
-            derived_from=f"{ev.event_id}-clip" if current else None,
+            derived_from=derived_from,
         )
 
     def _persist(self, state: _Open) -> None:
@@ -398,7 +384,22 @@ class EvidenceWriter:
             pre_roll_s=round(ev.alerted_at - item.start_time_s, 3),
             post_roll_s=round((item.end_time_s or item.start_time_s) - ev.alerted_at, 3),
         )
+        if isinstance(ev.details, ThrowingDetails):
+            self._composite(state, item.start_time_s)
         self._persist(state)
+
+    def _composite(self, state: _Open, clip_start_s: float) -> None:
+        d = state.event.details
+        assert isinstance(d, ThrowingDetails)
+        stamp = datetime.fromtimestamp(d.t0_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
+        caption = (
+            f"{stamp}  {state.event.camera_id} trajectory composite ({len(d.trajectory)} positions)"
+        )
+        clip_path = self.root / state.evidence["clip"].relpath
+        image = composite_from_clip(str(clip_path), d, clip_start_s, caption)
+        if image is not None:
+            clip_id = state.evidence["clip"].evidence_id
+            self._write_image(state, "composite", image, d.t0_s, clip_id)
 
     def _retire_if_done(self, state: _Open) -> None:
         if state.event.state == EventState.ENDED and state.clip is None:

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from pipeline.detect import OnnxDetector
 from pipeline.queues import FrameHub
-from pipeline.types import Detections, Frame
+from pipeline.types import Detections, Frame, MotionSample
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ class InferenceStats:
 
 
 # (frame, detections); detections None = the change gate found nothing new: reuse the last.
-AnalysisItem = tuple[Frame, Detections | None] | None
+# Motion samples (per decoded frame, 高空抛物) come straight from source threads.
+AnalysisItem = tuple[Frame, Detections | None] | MotionSample | None
 
 
 class InferenceWorker:

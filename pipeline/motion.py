@@ -20,58 +20,18 @@ falling objects of 3-10 px are below what COCO detectors find. Differencing cost
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config import ZoneConfig
+from pipeline.types import Blobs, MotionSample
 
 # Above this fraction of changed pixels the frame is a global change, not objects.
 GLOBAL_CHANGE_FRACTION = 0.02
 _MEDIAN_STEP = 4
 MAX_BLOBS = 64  # sample every 4th pixel in each direction for the noise estimate
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Blobs:
-    """Moving blobs of one frame, in full-resolution image pixels (struct of arrays).
-
-    Attributes:
-        xy: (N, 2) float32 centroids.
-        area: (N,) float32 areas in full-resolution pixels.
-        bbox: (N, 4) float32 boxes xyxy.
-        contrast: (N,) float32 mean absolute difference inside the blob (grey levels).
-    """
-
-    xy: NDArray[np.float32]
-    area: NDArray[np.float32]
-    bbox: NDArray[np.float32]
-    contrast: NDArray[np.float32]
-
-    @classmethod
-    def empty(cls) -> Blobs:
-        z = np.zeros((0,), np.float32)
-        return cls(np.zeros((0, 2), np.float32), z, np.zeros((0, 4), np.float32), z)
-
-    def __len__(self) -> int:
-        return int(self.xy.shape[0])
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class MotionSample:
-    """Motion of one frame of one camera (what the throwing analyzer consumes)."""
-
-    camera_id: str
-    seq: int
-    epoch: int
-    pts_s: float
-    time_s: float
-    blobs: Blobs
-    global_change: bool  # too much of the region changed at once: no blobs reported
-    changed_fraction: float
-    size: tuple[int, int]  # (width, height) of the full-resolution frame
 
 
 class MotionExtractor:

@@ -16,7 +16,13 @@ from zoneinfo import ZoneInfo
 
 from pipeline.codes import classify
 from pipeline.config import CameraConfig, SiteConfig, ZoneConfig
-from pipeline.types import CameraStatusDetails, Event, EventState, ParkingDetails
+from pipeline.types import (
+    CameraStatusDetails,
+    Event,
+    EventState,
+    ParkingDetails,
+    ThrowingDetails,
+)
 
 SCHEMA_VERSION = "1.0"
 
@@ -167,6 +173,27 @@ def _titles(
         if event.state == EventState.ENDED:
             summary_zh += "，已驶离" if d.end_reason == "left" else f"，结束（{d.end_reason}）"
             summary_en += "; left" if d.end_reason == "left" else f"; ended ({d.end_reason})"
+    elif isinstance(d, ThrowingDetails):
+        where_zh = f"{d.building}号楼" + (f"{d.unit}单元" if d.unit else "")
+        where_en = f"building {d.building}" + (f" unit {d.unit}" if d.unit else "")
+        lo, hi = d.floor_range
+        best = d.candidates[0] if d.candidates else None
+        top_zh = (
+            f"，最可能 {best.floor}层 {best.column}列（{best.probability:.0%}）" if best else ""
+        )
+        top_en = (
+            f"; most likely floor {best.floor}, column {best.column} ({best.probability:.0%})"
+            if best
+            else ""
+        )
+        summary_zh = (
+            f"{where_zh}外立面坠落物，下落约{d.fall_height_m:.1f}米（加速度{d.g_ratio:.2f}g），"
+            f"来源楼层约{lo}–{hi}层{top_zh}；须人工复核"
+        )
+        summary_en = (
+            f"Object falling down the facade of {where_en}, about {d.fall_height_m:.1f} m "
+            f"({d.g_ratio:.2f} g); origin floors {lo}-{hi}{top_en}; human review required"
+        )
     elif isinstance(d, CameraStatusDetails):
         summary_zh = f"摄像机离线：{d.reason}"
         summary_en = f"Camera offline: {d.reason}"
@@ -219,6 +246,50 @@ def _detection(
                 }
             ],
         }
+    elif isinstance(d, ThrowingDetails):
+        w, h = d.frame_size
+        best = d.candidates[0] if d.candidates else None
+        det |= {
+            "trajectory": [
+                {"t": t, "x_norm": round(x / w, 5), "y_norm": round(y / h, 5), "x_px": x, "y_px": y}
+                for t, x, y in d.trajectory
+            ],
+            "trajectory_t0": iso(d.t0_s, tz),
+            "frame_size": list(d.frame_size),
+            "fit": {
+                "model": "z(t) = z0 + v0·t − a·t²/2 on the calibrated facade plane (metres, z up)",
+                "accel_mps2": d.accel_mps2,
+                "g_ratio": d.g_ratio,
+                "v0_z_mps": d.v0_z_mps,
+                "v0_x_mps": d.v0_x_mps,
+                "final_speed_mps": d.final_speed_mps,
+                "fall_height_m": d.fall_height_m,
+                "rms_m": d.fit_rms_m,
+            },
+            "object_size_px": d.object_size_px,
+            "source_estimate": {
+                "building_id": d.building,
+                "unit": d.unit,
+                "facade": d.facade_id,
+                "floor_min": d.floor_range[0],
+                "floor_max": d.floor_range[1],
+                "window_column": best.column if best else None,
+                "confidence": best.probability if best else 0.0,
+                "release_offset_s": d.release_time_s,
+                "release_xz_m": list(d.release_xz_m),
+                "release_sigma_m": list(d.release_sigma_m),
+                "release_px": list(d.release_px),
+                "method": "parabola fit on calibrated facade homography; apex = release",
+                "candidates": [
+                    {
+                        "building_id": c.building, "unit": c.unit, "floor": c.floor,
+                        "window_column": c.column, "probability": c.probability,
+                    }
+                    for c in d.candidates
+                ],
+            },
+            "review_required": True,
+        }  # fmt: skip
     elif isinstance(d, CameraStatusDetails):
         det |= {"reason": d.reason, "reconnects": d.reconnects, "epoch": d.epoch}
     return det

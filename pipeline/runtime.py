@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
+from numpy.typing import NDArray
 
 from pipeline.analyzers.base import new_event_id
 from pipeline.camera import CameraPipeline, build_analyzers
@@ -38,10 +40,11 @@ from pipeline.inference import (
     InferenceWorker,
     OnnxFrameDetector,
 )
+from pipeline.motion import MotionExtractor
 from pipeline.packet_ring import PacketRing
 from pipeline.queues import FrameHub, Watermark
 from pipeline.report import ModelIdentity
-from pipeline.source import SourceSettings, StreamSource
+from pipeline.source import LumaHook, SourceSettings, StreamSource
 from pipeline.store import EventStore
 from pipeline.types import (
     CameraHealth,
@@ -51,6 +54,7 @@ from pipeline.types import (
     EventState,
     EventType,
     HealthState,
+    MotionSample,
 )
 
 logger = logging.getLogger(__name__)
@@ -139,7 +143,9 @@ class Runtime:
         self.evidence_root = cfg.evidence.root
         self.store = EventStore(store_path or self.evidence_root / "gridsight.db")
         self.hub = FrameHub(cfg.ingest.queue_size, block=replay)
-        self._analysis_q: queue.Queue[AnalysisItem] = queue.Queue(maxsize=64)
+        # Blocks rather than drops: frames were already thinned by the hub, and per-frame motion
+        # samples (高空抛物) must all arrive for trajectories to be whole.
+        self._analysis_q: queue.Queue[AnalysisItem] = queue.Queue(maxsize=1024)
         self.cameras: dict[str, _Camera] = {}
         ing = cfg.ingest
         ring_s = cfg.evidence.pre_roll_s + cfg.evidence.post_roll_s + ing.ring_slack_s
@@ -172,8 +178,16 @@ class Runtime:
                 start_time_s=start_time_s,
             )
             watermark = Watermark(ing.ring_slack_s / 2) if replay else None
+            extractor = pipe.motion_extractor()
             source = StreamSource(
-                settings, ring, self.hub.put, health, self._stop, clock=clock, watermark=watermark
+                settings,
+                ring,
+                self.hub.put,
+                health,
+                self._stop,
+                clock=clock,
+                watermark=watermark,
+                on_luma=None if extractor is None else self._motion_hook(extractor, watermark),
             )
             self.cameras[cam.id] = _Camera(cam, pipe, ring, health, source, watermark)
 
@@ -252,6 +266,20 @@ class Runtime:
         if alive:
             logger.error("threads still running after %.0f s: %s", timeout, ", ".join(alive))
 
+    def _motion_hook(self, extractor: MotionExtractor, watermark: Watermark | None) -> LumaHook:
+        """Runs in the camera's source thread: motion of every decoded frame → analysis."""
+
+        def hook(
+            luma: NDArray[np.uint8], seq: int, epoch: int, pts_s: float, time_s: float
+        ) -> None:
+            sample = extractor.process(luma, seq=seq, epoch=epoch, pts_s=pts_s, time_s=time_s)
+            if sample is not None:
+                if watermark is not None:
+                    watermark.emitted()
+                self._analysis_q.put(sample)
+
+        return hook
+
     # -- threads ---------------------------------------------------------------------------
 
     def _analysis_loop(self) -> None:
@@ -262,6 +290,9 @@ class Runtime:
                 item = self._analysis_q.get()
                 if item is END:
                     running -= 1
+                    continue
+                if isinstance(item, MotionSample):
+                    self._analyse_motion(item)
                     continue
                 frame, dets = item
                 last_time = max(last_time, frame.time_s)
@@ -281,6 +312,15 @@ class Runtime:
                         self._end_outage(cam, self._clock())
         finally:
             self.writer.stop()
+
+    def _analyse_motion(self, sample: MotionSample) -> None:
+        cam = self.cameras.get(sample.camera_id)
+        if cam is None:
+            return
+        for notice in cam.pipeline.process_motion(sample):
+            self.writer.submit(notice)
+        if cam.watermark is not None:
+            cam.watermark.processed(sample.time_s)
 
     def _watchdog(self) -> None:
         after = self.cfg.ingest.offline_event_after_s

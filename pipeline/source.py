@@ -30,6 +30,7 @@ import av
 import av.container
 import av.error
 import numpy as np
+from numpy.typing import NDArray
 
 from pipeline.errors import SourceError, StreamOpenError, StreamStalledError
 from pipeline.health import HealthTracker
@@ -40,6 +41,10 @@ from pipeline.types import DecodeMode, Frame, HealthState
 logger = logging.getLogger(__name__)
 
 FrameSink = Callable[[Frame], bool]
+# Called in the source thread for every decoded frame with its luma plane (a view that is only
+# valid during the call), frame counter, epoch, stream time and frame time.
+LumaHook = Callable[[NDArray[np.uint8], int, int, float, float], None]
+_PLANAR_8BIT = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12", "gray"})
 # Live streams whose timestamps drift this far from the wall clock are re-anchored.
 _REANCHOR_S = 5.0
 
@@ -83,6 +88,15 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def luma_plane(vf: av.VideoFrame) -> NDArray[np.uint8]:
+    """The Y plane of a decoded frame without conversion (a view into the frame's buffer)."""
+    if vf.format.name in _PLANAR_8BIT:
+        plane = vf.planes[0]
+        rows = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
+        return np.asarray(rows[:, : plane.width], np.uint8)
+    return np.asarray(vf.to_ndarray(format="gray"), np.uint8)
+
+
 def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
     """Largest size ≤ ``max_width`` wide that is the native size divided by a whole number.
 
@@ -110,6 +124,7 @@ class StreamSource:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         watermark: Watermark | None = None,
+        on_luma: LumaHook | None = None,
     ) -> None:
         self.s = settings
         self._ring = ring
@@ -119,6 +134,8 @@ class StreamSource:
         self._clock = clock
         self._rng = rng or random.Random()
         self._watermark = watermark
+        self._on_luma = on_luma
+        self._decoded = 0
         self._epoch = 0
         self._seq = 0
         self.finished = threading.Event()
@@ -237,6 +254,9 @@ class StreamSource:
                 for vf in frames:
                     self._health.decoded()
                     f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts))
+                    if self._on_luma is not None:
+                        self._decoded += 1
+                        self._on_luma(luma_plane(vf), self._decoded, self._epoch, f_pts, f_time)
                     if self.s.decode_mode == DecodeMode.SAMPLED:
                         if f_pts < next_sample:
                             continue

@@ -149,6 +149,46 @@ class Detections:
         return np.stack([x, y], axis=1).astype(np.float32)
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Blobs:
+    """Moving blobs of one frame, in full-resolution image pixels (struct of arrays).
+
+    Attributes:
+        xy: (N, 2) float32 centroids.
+        area: (N,) float32 areas in full-resolution pixels.
+        bbox: (N, 4) float32 boxes xyxy.
+        contrast: (N,) float32 mean absolute difference inside the blob (grey levels).
+    """
+
+    xy: NDArray[np.float32]
+    area: NDArray[np.float32]
+    bbox: NDArray[np.float32]
+    contrast: NDArray[np.float32]
+
+    @classmethod
+    def empty(cls) -> Blobs:
+        z = np.zeros((0,), np.float32)
+        return cls(np.zeros((0, 2), np.float32), z, np.zeros((0, 4), np.float32), z)
+
+    def __len__(self) -> int:
+        return int(self.xy.shape[0])
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MotionSample:
+    """Motion of one frame of one camera (what the throwing analyzer consumes)."""
+
+    camera_id: str
+    seq: int
+    epoch: int
+    pts_s: float
+    time_s: float
+    blobs: Blobs
+    global_change: bool  # too much of the region changed at once: no blobs reported
+    changed_fraction: float
+    size: tuple[int, int]  # (width, height) of the full-resolution frame
+
+
 @dataclass(frozen=True, slots=True)
 class ParkingDetails:
     """What the illegal-parking analyzer observed for one stay of one vehicle."""

@@ -9,7 +9,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.types import Box, DecodeMode, Detections, EventNotice, Frame
+from pipeline.types import Box, DecodeMode, Detections, EventNotice, Frame, MotionSample
 
 IdFactory = Callable[[float], str]
 
@@ -34,6 +34,10 @@ class Analyzer(Protocol):
 
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
         """Consume one frame (time-ordered) and its detections; return event changes."""
+        ...
+
+    def observe_motion(self, sample: MotionSample) -> list[EventNotice]:
+        """Consume the motion of one decoded frame (only analyzers that asked for motion)."""
         ...
 
     def close(self, time_s: float, reason: str) -> list[EventNotice]:

@@ -43,6 +43,7 @@ from pipeline.types import (
     EventState,
     EventType,
     Frame,
+    MotionSample,
     ParkingDetails,
 )
 from pipeline.zones import Zone, ZoneSet
@@ -182,6 +183,9 @@ class ParkingAnalyzer:
             notices.extend(self._maybe_emit(stay, frame))
         self._ended = [e for e in self._ended if t - e.ended_at <= self.rule.cooldown_s]
         return notices
+
+    def observe_motion(self, sample: MotionSample) -> list[EventNotice]:  # noqa: ARG002
+        return []  # parking reasons about detected vehicles only
 
     def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
         notices = [n for stay in self._stays for n in self._end(stay, reason, None)]

@@ -38,7 +38,6 @@ from numpy.typing import NDArray
 from pipeline.analyzers.base import IdFactory, new_event_id
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
 from pipeline.facade import FacadeGrid
-from pipeline.motion import MotionSample
 from pipeline.types import (
     DecodeMode,
     Detections,
@@ -47,6 +46,7 @@ from pipeline.types import (
     EventState,
     EventType,
     Frame,
+    MotionSample,
     OriginCandidate,
     ThrowingDetails,
 )
@@ -389,8 +389,14 @@ class ThrowingAnalyzer:
         if fit.cov_z is not None:
             j = np.array([t_rel * t_rel, t_rel, 1.0])
             var_fit = float(j @ fit.cov_z @ j)
-        sigma_z = math.sqrt(max(var_fit, 0.0) + 0.3**2 + (0.15 * unseen) ** 2)
-        sigma_x = math.sqrt(0.3**2 + (0.2 * abs(b1 * t_rel)) ** 2 + fit.rms**2)
+        # Beyond the fit: the calibration (clicked corners, ~1/5 floor), where on the storey a
+        # hand lets go, and the part of the fall nobody saw before the object was detected.
+        sigma_z = math.sqrt(
+            max(var_fit, 0.0) + (0.2 * cfg.floor_height_m) ** 2 + (0.15 * unseen) ** 2
+        )
+        sigma_x = math.sqrt(
+            (0.15 * cfg.column_width_m) ** 2 + (0.2 * abs(b1 * t_rel)) ** 2 + fit.rms**2
+        )
         floor_edges = np.arange(grid.n_floors + 1, dtype=np.float64) * cfg.floor_height_m
         col_edges = np.arange(grid.n_cols + 1, dtype=np.float64) * cfg.column_width_m
         pf = _interval_probs(z_rel, sigma_z, floor_edges)

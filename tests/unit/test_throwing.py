@@ -1,0 +1,179 @@
+"""高空抛物 physics on synthetic tracks: falls pass, birds / leaves / rain / shake do not."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from pipeline.analyzers.throwing import ThrowingAnalyzer, fit_fall
+from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
+from pipeline.facade import FacadeGrid
+from pipeline.types import Blobs, EventState, EventType, MotionSample, ThrowingDetails
+
+W, H, FPS = 1280, 720, 25
+CORNERS = [(0.32, 0.06), (0.68, 0.06), (0.78, 0.93), (0.22, 0.93)]
+FACADE = FacadeConfig(
+    id="b3", building="3", unit="1", zone="f", corners=CORNERS, bottom_floor=1, top_floor=18,
+    columns=["01", "02", "03", "04", "05", "06"], floor_height_m=2.9, column_width_m=3.2,
+)  # fmt: skip
+ZONE = ZoneConfig(
+    id="f", kind="facade", polygon=[(0.28, 0.0), (0.72, 0.0), (0.81, 0.93), (0.19, 0.93)]
+)
+GRID = FacadeGrid(FACADE, W, H)
+RULE = ThrowingRule(analyzer="throwing")
+T0 = 1_700_000_000.0
+
+
+def analyzer(**rule: object) -> ThrowingAnalyzer:
+    ids = iter(f"ev{i}" for i in range(1, 100))
+    r = ThrowingRule(analyzer="throwing", **rule)  # type: ignore[arg-type]
+    return ThrowingAnalyzer("cam", r, [FACADE], [ZONE], new_id=lambda _t: next(ids))
+
+
+def sample(
+    i: int, points: list[tuple[float, float]], *, global_change: bool = False
+) -> MotionSample:
+    xy = np.array(points, np.float32).reshape(-1, 2)
+    n = len(xy)
+    blobs = Blobs(
+        xy=xy,
+        area=np.full((n,), 30.0, np.float32),
+        bbox=np.concatenate([xy - 3, xy + 3], axis=1).astype(np.float32),
+        contrast=np.full((n,), 40.0, np.float32),
+    )
+    return MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, global_change, 0.0, (W, H))
+
+
+def fall_xz(
+    floor: int, col: float, t: float, v0z: float = 0.0, vx: float = 0.3, drag_vt: float = 60.0
+) -> tuple[float, float]:
+    """Metres on the façade of an object released at the window sill of ``floor``."""
+    z0 = (floor - 1) * 2.9 + 1.0
+    # quadratic drag, integrated finely
+    x, z, vxx, vz, dt = (col + 0.5) * 3.2, z0, vx, v0z, 1e-3
+    for _ in range(int(t / dt)):
+        sp = math.hypot(vxx, vz)
+        drag = 9.81 * (sp / drag_vt) ** 2
+        vxx -= (drag * vxx / sp if sp else 0) * dt
+        vz += (-9.81 - (drag * vz / sp if sp else 0)) * dt
+        x, z = x + vxx * dt, z + vz * dt
+    return x, z
+
+
+def run(a: ThrowingAnalyzer, frames: list[list[tuple[float, float]]]) -> list:  # type: ignore[type-arg]
+    notices = []
+    for i, pts in enumerate(frames):
+        notices.extend(a.observe_motion(sample(i, pts)))
+    notices.extend(a.observe_motion(sample(len(frames) + 10, [])))
+    for k in range(len(frames) + 11, len(frames) + 20):
+        notices.extend(a.observe_motion(sample(k, [])))
+    return notices
+
+
+def to_px(xz: tuple[float, float]) -> tuple[float, float]:
+    p = GRID.metres_to_image(np.array([xz], float))[0]
+    return float(p[0]), float(p[1])
+
+
+def dropped_from(
+    floor: int, col: int, frames: int = 60, start: int = 3, **kw: float
+) -> list[list[tuple[float, float]]]:
+    out: list[list[tuple[float, float]]] = [[] for _ in range(start)]
+    for k in range(frames):
+        x, z = fall_xz(floor, col, (k + 3) / FPS, **kw)  # first visible 3 frames after release
+        if z < -1.0:
+            break
+        out.append([to_px((x, z))])
+    return out
+
+
+def test_facade_grid_roundtrip() -> None:
+    uv = np.array([[0.0, 0.0], [6.0, 18.0], [2.5, 11.5]])
+    np.testing.assert_allclose(GRID.to_facade(GRID.to_image(uv)), uv, atol=1e-6)
+    assert GRID.cell(2.5, 11.5) is not None and GRID.cell(2.5, 11.5).floor == 12  # type: ignore[union-attr]
+    assert GRID.cell(-0.1, 3) is None
+
+
+def test_parabola_passes_fit() -> None:
+    t = np.arange(0, 1.5, 1 / FPS)
+    z = 30.0 - 0.5 * 9.81 * t**2
+    x = 5.0 + 0.2 * t
+    fit = fit_fall(t, np.stack([x, z], axis=1), RULE, 2.9)
+    assert fit.ok, fit.reason
+    assert fit.accel == pytest.approx(9.81, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("name", "z", "x"),
+    [
+        ("gliding bird", lambda t: 40 - 2.5 * t, lambda t: 7 * t),
+        ("rising bird", lambda t: 20 + 1.8 * t, lambda t: 7 * t),
+        ("flapping bird", lambda t: 30 + 0.4 * np.sin(12 * t), lambda t: 7 * t),
+        ("leaf", lambda t: 30 - 1.5 * t, lambda t: 5 + 0.6 * np.sin(2.5 * t)),
+        ("laundry", lambda t: 20 + 0.1 * np.sin(3 * t), lambda t: 5 + 0.3 * np.sin(3 * t)),
+    ],
+)
+def test_distractor_tracks_fail_fit(name: str, z: object, x: object) -> None:
+    t = np.arange(0, 3.0, 1 / FPS)
+    xz = np.stack([x(t), z(t)], axis=1)  # type: ignore[operator]
+    fit = fit_fall(t, xz, RULE, 2.9)
+    assert not fit.ok, f"{name} passed: {fit}"
+
+
+def test_dropped_object_gives_one_event_with_the_right_floor() -> None:
+    a = analyzer()
+    notices = run(a, dropped_from(12, 2))
+    states = [n.event.state for n in notices]
+    assert states == [EventState.STARTED, EventState.ENDED]
+    ev = notices[-1].event
+    assert ev.event_type == EventType.HIGH_ALTITUDE_THROWING
+    d = ev.details
+    assert isinstance(d, ThrowingDetails)
+    assert d.candidates[0].floor in (11, 12, 13)
+    assert d.candidates[0].column == "03"
+    assert d.floor_range[0] <= 12 <= d.floor_range[1] + 1
+    assert 0.8 < d.g_ratio < 1.2
+    assert d.release_time_s < 0  # released before the first sighting
+    # the alert comes while the object is still falling, the end with the whole track
+    assert notices[0].event.alerted_at < ev.updated_at
+    assert len(d.trajectory) > len(notices[0].event.details.trajectory)  # type: ignore[union-attr]
+
+
+def test_light_object_with_drag_and_a_toss_still_counts() -> None:
+    a = analyzer()
+    notices = run(a, dropped_from(9, 4, v0z=1.5, vx=-0.8, drag_vt=14.0))
+    ended = [n for n in notices if n.event.state == EventState.ENDED]
+    assert len(ended) == 1
+    d = ended[0].event.details
+    assert isinstance(d, ThrowingDetails)
+    assert abs(d.candidates[0].floor - 9) <= 1
+
+
+def test_short_fall_below_minimum_is_ignored() -> None:
+    a = analyzer(min_fall_floors=2.0)
+    frames = dropped_from(2, 1, frames=60)  # from floor 2: less than 2 floors to the ground
+    assert run(a, frames) == []
+
+
+def test_rain_of_parallel_falling_tracks_is_suppressed() -> None:
+    a = analyzer()
+    frames: list[list[tuple[float, float]]] = []
+    for k in range(40):
+        pts = []
+        for j in range(12):  # twelve drops at once, all falling fast and straight
+            x, z = fall_xz(16, j % 6, (k + 3) / FPS, v0z=-8.0)
+            pts.append(to_px((x + 0.8 * (j // 6), z)))
+        frames.append(pts)
+    assert run(a, frames) == []
+
+
+def test_exposure_jump_resets_tracks_without_events() -> None:
+    a = analyzer()
+    frames = dropped_from(12, 2, frames=10)  # only the first 10 frames...
+    notices = []
+    for i, pts in enumerate(frames):
+        notices.extend(a.observe_motion(sample(i, pts)))
+    notices.extend(a.observe_motion(sample(len(frames), [], global_change=True)))
+    assert notices == []
