@@ -56,6 +56,19 @@ NON_MOTOR = frozenset({"bicycle"})
 _KEEP_FRACTION = 0.5
 _REF_HISTORY = 9
 _COOLDOWN_IOU = 0.3
+_SAME_VEHICLE_IOU = 0.7
+# A standing vehicle's ground point moves less than this fraction of its box size between
+# observations. Overlap alone is fooled by boxes cut off at the image edge: a car driving in from
+# the edge keeps a high IoU with its own truncated box while it is still moving.
+_MAX_ANCHOR_SHIFT = 0.15
+
+
+def _still(ref: NDArray[np.float32], box: NDArray[np.float32], min_iou: float) -> bool:
+    if float(iou_matrix(ref[None], box[None])[0, 0]) < min_iou:
+        return False
+    size = float(np.sqrt(max((ref[2] - ref[0]) * (ref[3] - ref[1]), 1.0)))
+    shift = float(np.hypot((box[0] + box[2] - ref[0] - ref[2]) / 2, box[3] - ref[3]))
+    return shift <= _MAX_ANCHOR_SHIFT * size
 
 
 @dataclass
@@ -155,9 +168,19 @@ class ParkingAnalyzer:
         zones = self._zones.for_size(*frame.size)
         matched_stays, matched_dets = self._associate(dets)
 
+        taken: set[int] = set()
+        dropped: set[int] = set()
         for si, di in zip(matched_stays, matched_dets, strict=True):
-            self._update_stay(self._stays[si], dets, di, frame, t)
-        unmatched = [d for d in range(len(dets)) if d not in set(matched_dets)]
+            stay = self._stays[si]
+            if _still(stay.ref_box, dets.xyxy[di], self.rule.stationary_iou):
+                self._update_stay(stay, dets, di, frame, t)
+                taken.add(di)
+            elif not stay.confirmed:
+                dropped.add(si)  # a candidate still moving: it restarts where it is now
+            # else: a standing vehicle seen moving; it is not refreshed, and the detection is
+            # free to start a new stay where the vehicle settles
+        self._stays = [st for i, st in enumerate(self._stays) if i not in dropped]
+        unmatched = [d for d in range(len(dets)) if d not in taken]
         moved_tracks = {int(dets.track_id[d]) for d in unmatched} - {-1}
 
         # Retire stays that have not been seen standing at their place for max_gap_s, and
@@ -203,7 +226,18 @@ class ParkingAnalyzer:
     def _vehicles(self, detections: Detections) -> Detections:
         keep = np.isin(detections.class_id, np.fromiter(self.classes, dtype=np.int32))
         keep &= detections.confidence >= self.rule.min_confidence
-        return detections.select(keep)
+        vehicles = detections.select(keep)
+        if len(vehicles) < 2:
+            return vehicles
+        # Detectors often box one vehicle twice under two classes (car and truck, motorcycle and
+        # bicycle); class-aware NMS keeps both, which would make two stays and two events.
+        order = np.argsort(-vehicles.confidence)
+        iou = iou_matrix(vehicles.xyxy[order], vehicles.xyxy[order])
+        kept: list[int] = []
+        for i in range(len(order)):
+            if all(iou[i, j] < _SAME_VEHICLE_IOU for j in kept):
+                kept.append(i)
+        return vehicles.select(np.sort(order[kept]))
 
     def _associate(self, dets: Detections) -> tuple[list[int], list[int]]:
         """Match stays to detections by IoU with the stays' reference boxes (Hungarian)."""
@@ -255,8 +289,8 @@ class ParkingAnalyzer:
         return stay
 
     def _update_stay(self, stay: _Stay, dets: Detections, d: int, frame: Frame, t: float) -> None:
+        """The vehicle of ``stay`` was seen standing at its place again."""
         box = dets.xyxy[d]
-        still = float(iou_matrix(stay.ref_box[None], box[None])[0, 0]) >= self.rule.stationary_iou
         if self._schedule.active(t):
             if self._schedule.active(stay.last_obs_s):
                 stay.enforced_s += t - stay.last_obs_s  # counted from the window's first frame
@@ -268,8 +302,6 @@ class ParkingAnalyzer:
         stay.classes[int(dets.class_id[d])] += 1
         if dets.track_id[d] >= 0:
             stay.track_ids.add(int(dets.track_id[d]))
-        if not still:
-            return
         stay.last_still_s = t
         stay.boxes.append(box.copy())
         if not stay.confirmed and t - stay.first_seen_s >= self.rule.confirm_s:

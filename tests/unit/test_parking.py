@@ -216,3 +216,22 @@ def test_gap_in_frames_is_reported_as_camera_gap() -> None:
     ended = [n for n in later if n.event.state == EventState.ENDED]
     assert ended and isinstance(ended[0].event.details, ParkingDetails)
     assert ended[0].event.details.end_reason == "camera_gap"
+
+
+def test_car_driving_in_from_the_image_edge_is_not_standing_until_it_stops() -> None:
+    # the car enters from the right edge: its box is cut off by the frame, so boxes overlap a
+    # lot while it is still moving; it stops at t = 20
+    def arriving(t: float) -> Detections:
+        x1 = max(100.0, 300.0 - 10.0 * t)
+        return dets(((x1, 130.0, min(x1 + 120.0, float(W)), 180.0), "car", 7))
+
+    notices = run(analyzer(min_dwell_s=30), every(2, 80), arriving)
+    assert notices[0].event.started_at == at(20)
+
+
+def test_one_vehicle_boxed_under_two_classes_is_one_stay() -> None:
+    truck_box = (102.0, 131.0, 181.0, 180.0)
+    notices = run(
+        analyzer(), every(2, 100), lambda t: dets((CAR, "car", 1), (truck_box, "truck", 2))
+    )
+    assert len({n.event.event_id for n in notices}) == 1
