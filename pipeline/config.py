@@ -322,7 +322,7 @@ class ThrowingRule(Base):
     # of interest at ≥ 2 px after scaling.
     analysis_scale: float = Field(default=1.0, gt=0.1, le=1.0)
     # This many simultaneous falling tracks means rain or snow, not a throw.
-    max_parallel_tracks: int = Field(default=4, ge=1)
+    max_parallel_tracks: int = Field(default=5, ge=1)
 
 
 RuleConfig = Annotated[ParkingRule | ThrowingRule, Field(discriminator="analyzer")]

@@ -56,7 +56,8 @@ logger = logging.getLogger(__name__)
 
 G = 9.81
 _MAX_MISSES = 3  # frames a track may go unseen (occluded by a balcony rail, blur) before it ends
-_MAX_TRACKS = 128
+_MAX_TRACKS = 256
+_FIT_WINDOW = 8
 _WEATHER_HOLD_S = 5.0
 _GLOBAL_HOLD_S = 1.0
 _MAX_LATERAL_MPS = 10.0
@@ -73,20 +74,17 @@ class _Track:
     verdict: _Fit | None = None
 
     def predict(self, t: float) -> tuple[float, float]:
-        p = self.points
+        """Where the object should be at ``t``: least squares over its recent points (constant
+        acceleration from 5 points on, constant velocity before), robust to one noisy blob."""
+        p = self.points[-_FIT_WINDOW:]
         if len(p) == 1:
             return p[-1][1], p[-1][2]
-        (t1, x1, y1, _), (t2, x2, y2, _) = p[-2], p[-1]
-        dt = max(t2 - t1, 1e-3)
-        vx, vy = (x2 - x1) / dt, (y2 - y1) / dt
-        ax = ay = 0.0
-        if len(p) >= 3:
-            t0, x0, y0, _ = p[-3]
-            dt0 = max(t1 - t0, 1e-3)
-            ax = (vx - (x1 - x0) / dt0) / ((dt + dt0) / 2)
-            ay = (vy - (y1 - y0) / dt0) / ((dt + dt0) / 2)
-        h = t - t2
-        return x2 + vx * h + 0.5 * ax * h * h, y2 + vy * h + 0.5 * ay * h * h
+        ts = np.array([q[0] for q in p]) - p[-1][0]
+        deg = 2 if len(p) >= 5 else 1
+        cx = np.polyfit(ts, [q[1] for q in p], deg)
+        cy = np.polyfit(ts, [q[2] for q in p], deg)
+        h = t - p[-1][0]
+        return float(np.polyval(cx, h)), float(np.polyval(cy, h))
 
     def speed_px(self) -> float:
         if len(self.points) < 2:
@@ -278,11 +276,16 @@ class ThrowingAnalyzer:
         return None
 
     def _raining(self, t: float) -> bool:
-        """Many tracks falling at once, right now: rain or snow (or a swarm), not a throw."""
+        """Many tracks falling steadily at once, right now: rain or snow, not a throw."""
         falling = 0
         for tr in self._tracks:
-            recent = tr.misses == 0 and len(tr.points) >= 3 and tr.points[-1][0] == t
-            if recent and tr.points[-1][2] - tr.points[-3][2] > 2.0:  # moving down the image
+            if tr.misses or len(tr.points) < 4 or tr.points[-1][0] != t:
+                continue
+            dy = np.diff([p[2] for p in tr.points[-4:]])
+            dx = np.diff([p[1] for p in tr.points[-4:]])
+            # steadily down the image in each of the last three frames (drops and flakes do;
+            # swaying leaves and noise do not)
+            if bool((dy >= 2.0).all() and (np.abs(dx) < dy).all()):
                 falling += 1
         return falling >= self.rule.max_parallel_tracks
 
