@@ -178,6 +178,11 @@ class Renderer:
         ]
         n_drops = 70 if d.rain else (120 if d.snow else 0)
         self.drops = r.uniform(0, 1, (n_drops, 3))
+        # Sensor noise: a bank of independent frames, cycled (drawing fresh Gaussian noise for
+        # every 720p frame costs more than everything else in the renderer together).
+        sigma = spec.noise * (1.6 if spec.dusk else 1.0)
+        shape = (spec.height, spec.width, 3)
+        self.noise = [r.normal(0, sigma, shape).astype(np.int16) for _ in range(12)]
 
     def _background(self) -> NDArray[np.uint8]:
         s = self.spec
@@ -277,14 +282,13 @@ class Renderer:
                 x0, x1 = max(0, int(x) - 40), min(img.shape[1], int(x) + 40)
                 if y1 > y0 and x1 > x0:  # out of focus, right in front of the lens
                     img[y0:y1, x0:x1] = cv2.GaussianBlur(img[y0:y1, x0:x1], (0, 0), 7)
-        out = img.astype(np.float32)
-        if s.dusk:
-            out *= 0.42
+        gain = 0.42 if s.dusk else 1.0
         for te in d.exposure_at:
             if t >= te:
-                out *= 1.18
-        out += self.rng.normal(0, s.noise * (1.6 if s.dusk else 1.0), out.shape)
-        frame = np.clip(out, 0, 255).astype(np.uint8)
+                gain *= 1.18
+        if gain != 1.0:
+            img = cv2.convertScaleAbs(img, alpha=gain)
+        frame = np.clip(img + self.noise[i % len(self.noise)], 0, 255).astype(np.uint8)
         for ts in d.shake_at:
             if ts <= t < ts + 0.4:
                 dx, dy = self.rng.integers(-3, 4, 2)
