@@ -246,6 +246,12 @@ def search(
     return lo, trials
 
 
+def largest_sustained(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sustaining trial with the most cameras (its per-camera figures are reported)."""
+    ok = [t for t in trials if t.get("sustained")]
+    return max(ok, key=lambda t: int(t["cameras"])) if ok else {}
+
+
 def throwing_suite(args: argparse.Namespace) -> int:
     """高空抛物 cameras per machine against full decoding alone, in the same run."""
     results: dict[str, Any] = {}
@@ -254,10 +260,7 @@ def throwing_suite(args: argparse.Namespace) -> int:
         results[mode] = {"max_sustained_cameras": best, "trials": trials}
     ours = results["throwing"]["max_sustained_cameras"] or 0
     base = results["full_decode"]["max_sustained_cameras"] or 0
-    best_trial = max(
-        (t for t in results["throwing"]["trials"] if t.get("sustained")),
-        key=lambda t: t["cameras"], default={},
-    )  # fmt: skip
+    best_trial = largest_sustained(results["throwing"]["trials"])
     summary = {
         "throwing_cameras": ours,
         "full_decode_only_cameras": base,
@@ -324,10 +327,7 @@ def main() -> int:
         ours = results["parking"]["max_sustained_cameras"] or 0
         kf = results["keyframe_decode"]["max_sustained_cameras"] or 0
         naive = results["naive"]["max_sustained_cameras"] or 0
-        best_trial = max(
-            (t for t in results["parking"]["trials"] if t.get("sustained")),
-            key=lambda t: t["cameras"], default={},
-        )  # fmt: skip
+        best_trial = largest_sustained(results["parking"]["trials"])
         summary = {
             "parking_cameras": ours,
             "keyframe_decode_only_cameras": kf,

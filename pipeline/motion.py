@@ -125,8 +125,12 @@ class MotionExtractor:
             cv2.threshold(cv2.min(dbg, d2), thr, 255, cv2.THRESH_BINARY)[1], self._mask
         )
         changed = float(cv2.countNonZero(moving)) / max(1, moving.size)
-        # The background follows the scene (light, shadows) but not what is moving now.
-        cv2.accumulateWeighted(cur, self._bg, BACKGROUND_RATE, mask=cv2.bitwise_not(moving))
+        # The background follows the scene (light, shadows) quickly where the frame matches it
+        # and only very slowly where something differs from it: an object lingering for a few
+        # frames must not soak into the background, or it leaves a ghost behind when it moves on.
+        foreground = cv2.dilate(cv2.threshold(dbg, thr, 255, cv2.THRESH_BINARY)[1], self._kernel)
+        cv2.accumulateWeighted(cur, self._bg, BACKGROUND_RATE, mask=cv2.bitwise_not(foreground))
+        cv2.accumulateWeighted(cur, self._bg, BACKGROUND_RATE / 10, mask=foreground)
         sample_kw = {
             "camera_id": self.camera_id, "seq": seq, "epoch": epoch, "pts_s": pts_s,
             "time_s": time_s, "changed_fraction": changed, "size": (width, height),

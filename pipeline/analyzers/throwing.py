@@ -55,7 +55,11 @@ from pipeline.zones import ZoneSet
 logger = logging.getLogger(__name__)
 
 G = 9.81
-_MAX_MISSES = 3  # frames a track may go unseen (occluded by a balcony rail, blur) before it ends
+# Frames a track may go unseen (a dark object over dark glass, a balcony rail) before it ends:
+# young tracks (mostly noise) end quickly, established falls are predicted across the gap.
+_MAX_MISSES_YOUNG = 2
+_MAX_MISSES = 6
+_ESTABLISHED = 8
 _MAX_TRACKS = 256
 _FIT_WINDOW = 8
 _WEATHER_HOLD_S = 5.0
@@ -107,6 +111,7 @@ class _Fit:
     coef_x: tuple[float, float] = (0.0, 0.0)  # c1, c0 of x(t)
     n: int = 0
     t_end: float = 0.0
+    start: int = 0  # index of the track point where the fitted fall begins
     cov_z: NDArray[np.float64] | None = field(default=None, compare=False)
 
 
@@ -149,6 +154,19 @@ def fit_fall(
     if failed:
         return replace(fit, ok=False, reason="; ".join(failed))
     return replace(fit, ok=True, reason="falls like a dropped object")
+
+
+def falling_start(z: NDArray[np.float64], noise: float = 0.05) -> int:
+    """Index where the final descent of a height series (metres, z up) begins.
+
+    Walks back from the end while every earlier point is higher than the next, or level within
+    ``noise``; the first step going back where the object was lower (it was being lifted, waved
+    or tossed up) ends the walk. An object at rest makes no motion and so has no points.
+    """
+    i = len(z) - 1
+    while i > 0 and z[i - 1] >= z[i] - noise:
+        i -= 1
+    return i
 
 
 def _phi(x: float) -> float:
@@ -234,14 +252,17 @@ class ThrowingAnalyzer:
             dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
             gates = np.array(
                 [
-                    6.0 + 0.15 * tr.speed_px() + 2.0 * math.sqrt(tr.points[-1][3])
+                    6.0
+                    + (0.15 + 0.05 * tr.misses) * tr.speed_px()
+                    + 2.0 * math.sqrt(tr.points[-1][3])
                     for tr in self._tracks
                 ]
             )
-            for flat in np.argsort(dist, axis=None):
+            within = dist <= gates[:, None]  # gates differ per track: test every pair
+            for flat in np.argsort(np.where(within, dist, np.inf), axis=None):
                 ti, bi = divmod(int(flat), len(blobs))
-                if dist[ti, bi] > gates[ti]:
-                    break
+                if not within[ti, bi]:
+                    break  # sorted: every remaining pair is outside its gate
                 tr = self._tracks[ti]
                 if bi in used or tr.points[-1][0] == t:
                     continue
@@ -290,10 +311,15 @@ class ThrowingAnalyzer:
         return falling >= self.rule.max_parallel_tracks
 
     def _evaluate(self, tr: _Track) -> _Fit:
+        """Fit the track's final fall (a hand waving or holding the object before it is let
+        go belongs to the same track, but not to the fall)."""
         grid = self._grids[tr.facade]
         pts = np.array([(x, y) for _, x, y, _ in tr.points], np.float64)
         t = np.array([p[0] for p in tr.points], np.float64)
-        return fit_fall(t - t[0], grid.to_metres(pts), self.rule, grid.cfg.floor_height_m)
+        xz = grid.to_metres(pts)
+        start = falling_start(xz[:, 1])
+        fit = fit_fall(t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m)
+        return replace(fit, start=start)
 
     def _alert(self, t: float) -> list[EventNotice]:
         notices = []
@@ -312,7 +338,8 @@ class ThrowingAnalyzer:
         notices: list[EventNotice] = []
         keep = []
         for tr in self._tracks:
-            if tr.misses <= _MAX_MISSES:
+            limit = _MAX_MISSES if len(tr.points) >= _ESTABLISHED else _MAX_MISSES_YOUNG
+            if tr.misses <= limit:
                 keep.append(tr)
                 continue
             notices.extend(self._finish(tr, t))
@@ -348,7 +375,7 @@ class ThrowingAnalyzer:
     ) -> EventNotice:
         assert tr.event_id is not None
         details = self._details(tr, fit)
-        t_release = tr.points[0][0] + details.release_time_s
+        t_release = details.t0_s + details.release_time_s
         event = Event(
             event_id=tr.event_id,
             event_type=EventType.HIGH_ALTITUDE_THROWING,
@@ -356,7 +383,7 @@ class ThrowingAnalyzer:
             camera_id=self.camera_id,
             zone_id=self.facades[tr.facade].zone,
             rule_id=self.rule_id,
-            started_at=min(t_release, tr.points[0][0]),
+            started_at=min(t_release, details.t0_s),
             alerted_at=tr.alerted_at,
             updated_at=tr.points[-1][0],
             ended_at=ended_at,
@@ -377,7 +404,8 @@ class ThrowingAnalyzer:
     def _details(self, tr: _Track, fit: _Fit) -> ThrowingDetails:
         grid = self._grids[tr.facade]
         cfg = grid.cfg
-        t0 = tr.points[0][0]
+        points = tr.points[fit.start :]
+        t0 = points[0][0]
         c2, c1, c0 = fit.coef_z
         b1, b0 = fit.coef_x
         # Apex of the parabola: where a dropped object was let go (at rest). Bounded to the
@@ -435,9 +463,7 @@ class ThrowingAnalyzer:
             unit=cfg.unit,
             frame_size=self._size or (0, 0),
             t0_s=t0,
-            trajectory=tuple(
-                (round(p[0] - t0, 4), round(p[1], 1), round(p[2], 1)) for p in tr.points
-            ),
+            trajectory=tuple((round(p[0] - t0, 4), round(p[1], 1), round(p[2], 1)) for p in points),
             accel_mps2=round(fit.accel, 3),
             g_ratio=round(fit.accel / G, 3),
             v0_z_mps=round(fit.v0z, 3),
@@ -451,6 +477,6 @@ class ThrowingAnalyzer:
             release_px=(round(float(release_px[0]), 1), round(float(release_px[1]), 1)),
             floor_range=(floor_of(z_first), floor_of(z_rel)),
             candidates=tuple(candidates),
-            object_size_px=round(float(np.median([p[3] for p in tr.points])), 1),
+            object_size_px=round(float(np.median([p[3] for p in points])), 1),
             fitted_curve=tuple((round(float(x), 1), round(float(y), 1)) for x, y in curve),
         )

@@ -177,3 +177,30 @@ def test_exposure_jump_resets_tracks_without_events() -> None:
         notices.extend(a.observe_motion(sample(i, pts)))
     notices.extend(a.observe_motion(sample(len(frames), [], global_change=True)))
     assert notices == []
+
+
+def test_falling_start_skips_the_hand_before_the_release() -> None:
+    from pipeline.analyzers.throwing import falling_start
+
+    lifted = [20.0, 20.3, 20.6, 20.9]  # raised overhead
+    held = [21.0, 21.02, 20.99]  # a moment of rest
+    fall = [21.0 - 0.5 * 9.81 * (k / 25) ** 2 for k in range(1, 30)]
+    z = np.array(lifted + held + fall)
+    start = falling_start(z)
+    assert len(lifted) <= start <= len(lifted) + len(held)
+
+
+def test_object_waved_then_dropped_is_one_event_from_the_release() -> None:
+    a = analyzer()
+    frames = dropped_from(12, 2)
+    wave = [[to_px(fall_xz(12, 2, 0.0))] for _ in range(0)]
+    # before the drop, the hand moves the object up and down in front of the window
+    x0, z0 = fall_xz(12, 2, 0.0)
+    wave = [[to_px((x0 + 0.1 * math.sin(k), z0 + 0.4 * math.sin(k / 2)))] for k in range(12)]
+    notices = run(a, wave + frames[3:])
+    ended = [n for n in notices if n.event.state == EventState.ENDED]
+    assert len(ended) == 1
+    d = ended[0].event.details
+    assert isinstance(d, ThrowingDetails)
+    assert d.candidates[0].floor in (11, 12, 13)
+    assert 0.7 < d.g_ratio < 1.3
