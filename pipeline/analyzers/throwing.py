@@ -66,6 +66,8 @@ _WEATHER_HOLD_S = 5.0
 _GLOBAL_HOLD_S = 1.0
 _MAX_LATERAL_MPS = 10.0
 _MAX_UPWARD_MPS = 6.0  # a throw may start upwards; faster than this is not a hand
+_SAME_THROW_S = 3.0
+_MAX_ENTRY_MPS = 12.0  # ≈ 1.2 s / 7 m of free fall before the object is first detected
 
 
 @dataclass
@@ -76,6 +78,7 @@ class _Track:
     event_id: str | None = None
     alerted_at: float = 0.0
     verdict: _Fit | None = None
+    part_of: str | None = None  # a second view of a throw already reported (blob fragment)
 
     def predict(self, t: float) -> tuple[float, float]:
         """Where the object should be at ``t``: least squares over its recent points (constant
@@ -149,6 +152,10 @@ def fit_fall(
         (x_rms <= max(0.3, 0.1 * descent), f"lateral rms {x_rms:.2f} m"),
         (abs(b1) <= _MAX_LATERAL_MPS, f"lateral {b1:.1f} m/s"),
         (c1 <= _MAX_UPWARD_MPS, f"upward {c1:.1f} m/s"),
+        # The façade is in view, so a thrown object is seen soon after it is let go: a track
+        # that is already very fast when first seen started far outside the calibrated façade
+        # (rain streaks, insects darting past the lens), not at one of its windows.
+        (c1 >= -_MAX_ENTRY_MPS, f"first seen at {-c1:.1f} m/s"),
     ]
     failed = [why for ok, why in checks if not ok]
     if failed:
@@ -174,7 +181,7 @@ def _phi(x: float) -> float:
 
 
 def _interval_probs(centre: float, sigma: float, edges: NDArray[np.float64]) -> NDArray[np.float64]:
-    cdf = np.array([_phi((e - centre) / sigma) for e in edges])
+    cdf = np.array([_phi((e - centre) / sigma) if np.isfinite(e) else float(e > 0) for e in edges])
     return np.asarray(np.diff(cdf), np.float64)
 
 
@@ -205,6 +212,7 @@ class ThrowingAnalyzer:
         self._size: tuple[int, int] | None = None
         self._new_id = new_id
         self._tracks: list[_Track] = []
+        self._recent: list[tuple[_Track, float]] = []  # tracks that raised events, for dedupe
         self._hold_until = 0.0
         self._latest: Frame | None = None
         self._epoch = -1
@@ -324,15 +332,63 @@ class ThrowingAnalyzer:
     def _alert(self, t: float) -> list[EventNotice]:
         notices = []
         for tr in self._tracks:
-            if tr.event_id is not None or len(tr.points) < self.rule.min_points or tr.misses:
+            if tr.event_id or tr.part_of or len(tr.points) < self.rule.min_points or tr.misses:
                 continue
             fit = self._evaluate(tr)
-            if fit.ok:
-                tr.event_id = self._new_id(t)
-                tr.alerted_at = t
-                tr.verdict = fit
-                notices.append(self._notice(tr, fit, EventState.STARTED, None))
+            if not fit.ok:
+                continue
+            same = self._same_throw(tr, fit)
+            if same is not None:
+                tr.part_of = same
+                continue
+            tr.event_id = self._new_id(t)
+            tr.alerted_at = t
+            tr.verdict = fit
+            self._recent.append((tr, t))
+            notices.append(self._notice(tr, fit, EventState.STARTED, None))
         return notices
+
+    def _same_throw(self, tr: _Track, fit: _Fit) -> str | None:
+        """Event id of a throw already reported that this track is another view of.
+
+        A falling object can split into two blobs (its body and its motion-blur streak, or a
+        dark and a light half at dusk), or a track can lose the object and a new one pick it
+        up; both then pass the physics test. Tracks on the same façade whose falls overlap in
+        time and whose release points lie within a column and two floors are one throw (two
+        objects thrown together from one window are one incident as well).
+        """
+        grid = self._grids[tr.facade]
+        x_r, z_r = self._release_xz(fit)
+        t_first, t_last = tr.points[fit.start][0], tr.points[-1][0]
+        self._recent = [(o, at) for o, at in self._recent if t_last - at <= _SAME_THROW_S]
+        for other, _ in self._recent:
+            if other.facade != tr.facade or other.verdict is None or other.event_id is None:
+                continue
+            o_first = other.points[other.verdict.start][0]
+            if o_first > t_last + _SAME_THROW_S or other.points[-1][0] < t_first - _SAME_THROW_S:
+                continue
+            ox, oz = self._release_xz(other.verdict)
+            if (abs(ox - x_r) <= grid.cfg.column_width_m * 1.0
+                    and abs(oz - z_r) <= grid.cfg.floor_height_m * 2.0):  # fmt: skip
+                return other.event_id
+            # ...or it picks up where the other lost the object: its first point lies on the
+            # other's fitted fall
+            c2, c1, c0 = other.verdict.coef_z
+            b1, b0 = other.verdict.coef_x
+            dt = t_first - o_first
+            first = grid.to_metres(np.array([tr.points[fit.start][1:3]], np.float64))[0]
+            expected = np.array([b0 + b1 * dt, c0 + c1 * dt + c2 * dt * dt])
+            if float(np.hypot(*(first - expected))) <= 1.5:
+                return other.event_id
+        return None
+
+    @staticmethod
+    def _release_xz(fit: _Fit) -> tuple[float, float]:
+        c2, c1, c0 = fit.coef_z
+        b1, b0 = fit.coef_x
+        t_rel = -c1 / (2 * c2) if c2 < 0 else 0.0
+        t_rel = float(min(max(t_rel, -3.0), fit.t_end))
+        return b0 + b1 * t_rel, c0 + c1 * t_rel + c2 * t_rel * t_rel
 
     def _retire(self, t: float) -> list[EventNotice]:
         notices: list[EventNotice] = []
@@ -348,16 +404,20 @@ class ThrowingAnalyzer:
 
     def _finish(self, tr: _Track, t: float) -> list[EventNotice]:
         """A track ended: complete its event with the whole trajectory, or raise one late."""
-        if len(tr.points) < self.rule.min_points:
+        if len(tr.points) < self.rule.min_points or tr.part_of is not None:
             return []
         fit = self._evaluate(tr)
         if tr.event_id is None:
+            if fit.ok and self._same_throw(tr, fit) is not None:
+                return []
             if not fit.ok or t < self._hold_until:
                 if len(tr.points) >= self.rule.min_points * 2:
                     logger.debug("camera %s: track rejected: %s", self.camera_id, fit.reason)
                 return []
             tr.event_id = self._new_id(t)
             tr.alerted_at = t
+            tr.verdict = fit
+            self._recent.append((tr, t))
             started = self._notice(tr, fit, EventState.STARTED, None)
             return [started, self._notice(tr, fit, EventState.ENDED, tr.points[-1][0])]
         final = fit if fit.ok else (tr.verdict or fit)
@@ -428,8 +488,12 @@ class ThrowingAnalyzer:
         sigma_x = math.sqrt(
             (0.15 * cfg.column_width_m) ** 2 + (0.2 * abs(b1 * t_rel)) ** 2 + fit.rms**2
         )
+        # Outer edges open: nothing falls from above the roof or beside the building, so mass
+        # beyond the grid belongs to the top floor or the outermost column.
         floor_edges = np.arange(grid.n_floors + 1, dtype=np.float64) * cfg.floor_height_m
         col_edges = np.arange(grid.n_cols + 1, dtype=np.float64) * cfg.column_width_m
+        floor_edges[0] = col_edges[0] = -np.inf
+        floor_edges[-1] = col_edges[-1] = np.inf
         pf = _interval_probs(z_rel, sigma_z, floor_edges)
         pc = _interval_probs(x_rel, sigma_x, col_edges)
         joint = np.outer(pf, pc)
