@@ -163,15 +163,21 @@ def fit_fall(
     return replace(fit, ok=True, reason="falls like a dropped object")
 
 
-def falling_start(z: NDArray[np.float64], noise: float = 0.05) -> int:
+def falling_start(z: NDArray[np.float64], noise: float = 0.1) -> int:
     """Index where the final descent of a height series (metres, z up) begins.
 
-    Walks back from the end while every earlier point is higher than the next, or level within
-    ``noise``; the first step going back where the object was lower (it was being lifted, waved
-    or tossed up) ends the walk. An object at rest makes no motion and so has no points.
+    Walks back from the end over a 5-point running median (blob centroids jitter by a few
+    pixels) while every earlier point is higher than the next, or level within ``noise``; the
+    first step going back where the object was clearly lower (it was being lifted, waved or
+    tossed up) ends the walk. An object at rest makes no motion and so has no points.
     """
-    i = len(z) - 1
-    while i > 0 and z[i - 1] >= z[i] - noise:
+    n = len(z)
+    if n < 3:
+        return 0
+    pad = np.pad(z, 2, mode="edge")
+    smooth = np.median(np.stack([pad[k : k + n] for k in range(5)]), axis=0)
+    i = n - 1
+    while i > 0 and smooth[i - 1] >= smooth[i] - noise:
         i -= 1
     return i
 
@@ -258,14 +264,7 @@ class ThrowingAnalyzer:
         if len(blobs) and self._tracks:
             preds = np.array([tr.predict(t) for tr in self._tracks], np.float64)
             dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
-            gates = np.array(
-                [
-                    6.0
-                    + (0.15 + 0.05 * tr.misses) * tr.speed_px()
-                    + 2.0 * math.sqrt(tr.points[-1][3])
-                    for tr in self._tracks
-                ]
-            )
+            gates = np.array([self._gate(tr) for tr in self._tracks])
             within = dist <= gates[:, None]  # gates differ per track: test every pair
             for flat in np.argsort(np.where(within, dist, np.inf), axis=None):
                 ti, bi = divmod(int(flat), len(blobs))
@@ -292,6 +291,16 @@ class ThrowingAnalyzer:
                     _Track([(t, float(xy[0]), float(xy[1]), float(blobs.area[bi]))], facade)
                 )
 
+    @staticmethod
+    def _gate(tr: _Track) -> float:
+        """Association radius (px): grows with speed and missed frames, but a young track may
+        not widen it much (a track hopping between noise blobs would otherwise "accelerate"
+        its way into swallowing anything nearby)."""
+        speed_term = (0.15 + 0.05 * tr.misses) * tr.speed_px()
+        if len(tr.points) < _ESTABLISHED:
+            speed_term = min(speed_term, 40.0)
+        return 6.0 + speed_term + 2.0 * math.sqrt(tr.points[-1][3])
+
     def _facade_at(self, xy: NDArray[np.float64]) -> int | None:
         """Index of the façade whose zone (or grid, with a small margin) contains ``xy``."""
         assert self._size is not None
@@ -312,9 +321,10 @@ class ThrowingAnalyzer:
                 continue
             dy = np.diff([p[2] for p in tr.points[-4:]])
             dx = np.diff([p[1] for p in tr.points[-4:]])
-            # steadily down the image in each of the last three frames (drops and flakes do;
-            # swaying leaves and noise do not)
-            if bool((dy >= 2.0).all() and (np.abs(dx) < dy).all()):
+            # steadily down the image in each of the last three frames, at an even pace (drops
+            # and flakes do; swaying leaves and tracks hopping between noise blobs do not)
+            steady = dy.max() <= 2.0 * dy.min()
+            if bool((dy >= 2.0).all() and (np.abs(dx) < dy).all()) and steady:
                 falling += 1
         return falling >= self.rule.max_parallel_tracks
 
