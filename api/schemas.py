@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pipeline.config import CameraConfig, ParkingRule, ThrowingRule
+from pipeline.config import CameraConfig, RuleConfig, ThrowingRule
 from pipeline.store import EventRow
 from pipeline.types import CameraHealth
 
@@ -26,10 +26,14 @@ class RuleOut(BaseModel):
     min_dwell_s: float | None = None
 
     @classmethod
-    def from_rule(cls, r: ParkingRule | ThrowingRule) -> RuleOut:
-        if isinstance(r, ParkingRule):
-            return cls(rule_id=r.id, analyzer=r.analyzer, zones=r.zones, min_dwell_s=r.min_dwell_s)
-        return cls(rule_id=r.id, analyzer=r.analyzer, facades=r.facades)
+    def from_rule(cls, r: RuleConfig) -> RuleOut:
+        return cls(
+            rule_id=r.id,
+            analyzer=r.analyzer,
+            zones=None if isinstance(r, ThrowingRule) else r.zones,
+            facades=r.facades if isinstance(r, ThrowingRule) else None,
+            min_dwell_s=getattr(r, "min_dwell_s", None),
+        )
 
 
 class CameraHealthOut(BaseModel):

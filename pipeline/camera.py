@@ -5,16 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipeline.analyzers.base import Analyzer
+from pipeline.analyzers.bins import BinAnalyzer
 from pipeline.analyzers.parking import ParkingAnalyzer
 from pipeline.analyzers.throwing import ThrowingAnalyzer
+from pipeline.analyzers.vending import VendingAnalyzer
 from pipeline.config import (
+    BinRule,
     CameraConfig,
     EvidenceConfig,
     GateConfig,
     ParkingRule,
     SiteConfig,
     ThrowingRule,
+    VendingRule,
 )
+from pipeline.detect import OnnxScorer
 from pipeline.gate import ChangeGate, GateSettings
 from pipeline.motion import MotionExtractor
 from pipeline.track import ByteTracker
@@ -23,8 +28,13 @@ from pipeline.types import DecodeMode, Detections, EventNotice, Frame, MotionSam
 AnalyzerFactory = Callable[[CameraConfig, SiteConfig, EvidenceConfig], list[Analyzer]]
 
 
-def build_analyzers(camera: CameraConfig, site: SiteConfig, ev: EvidenceConfig) -> list[Analyzer]:
-    """One analyzer per configured rule (the registry is the ``match`` below)."""
+def build_analyzers(
+    camera: CameraConfig,
+    site: SiteConfig,
+    ev: EvidenceConfig,
+    scorer: OnnxScorer | None = None,
+) -> list[Analyzer]:
+    """One analyzer per configured rule (``scorer``: the optional bins classifier)."""
     analyzers: list[Analyzer] = []
     for rule in camera.rules:
         if isinstance(rule, ParkingRule):
@@ -35,6 +45,12 @@ def build_analyzers(camera: CameraConfig, site: SiteConfig, ev: EvidenceConfig) 
             )
         elif isinstance(rule, ThrowingRule):
             analyzers.append(ThrowingAnalyzer(camera.id, rule, camera.facades, camera.zones))
+        elif isinstance(rule, VendingRule):
+            analyzers.append(VendingAnalyzer(camera.id, rule, camera.zones, site.timezone))
+        elif isinstance(rule, BinRule):
+            analyzers.append(
+                BinAnalyzer(camera.id, rule, camera.zones, site.timezone, scorer=scorer)
+            )
         else:  # pragma: no cover - the config union and this dispatch must grow together
             raise TypeError(f"no analyzer for rule {rule!r}")
     return analyzers

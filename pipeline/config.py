@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import time
+from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -53,6 +53,7 @@ class ZoneKind(StrEnum):
     SHOP_FRONT = "shop_front"
     PERMITTED_STALL = "permitted_stall"
     BIN_AREA = "bin_area"
+    LITTER_AREA = "litter_area"  # ground where rubbish gets dumped without a container
     FACADE = "facade"
 
 
@@ -126,7 +127,7 @@ class SiteConfig(Base):
 
 
 class ModelConfig(Base):
-    """The COCO detector shared by every camera."""
+    """The COCO detector shared by every camera (and the optional bins classifier)."""
 
     path: Path = Path("models/yolox_nano.onnx")
     # Output layout: YOLOX [1,N,85] raw grid, Ultralytics [1,84,N]; "auto" reads the shape.
@@ -141,6 +142,8 @@ class ModelConfig(Base):
     max_batch: int = Field(default=4, ge=1, le=64)
     # How long the worker waits for more cameras' frames before running a partial batch.
     batch_timeout_ms: float = Field(default=10.0, ge=0.0, le=1000.0)
+    # 垃圾满溢 classifier (see models/MODEL_CARD.md); used by bins rules when the file exists.
+    bins_classifier: Path = Path("models/bins_overflow.onnx")
 
 
 class EvidenceConfig(Base):
@@ -202,6 +205,17 @@ class ZoneConfig(Base):
     name: str | None = None
     # Relative (0-1) image coordinates, clockwise or not; survives a change of resolution.
     polygon: list[tuple[float, float]] = Field(min_length=3)
+    # bin_area only: two points along the bin's rim (opening). Garbage above this line is piled
+    # higher than the bin holds; below it is the bin body and the ground around it.
+    rim: list[tuple[float, float]] | None = Field(default=None, min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _rim(self) -> ZoneConfig:
+        if self.rim is not None and self.kind != ZoneKind.BIN_AREA:
+            raise ValueError("rim is only for bin_area zones")
+        if self.rim is not None and any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in self.rim):
+            raise ValueError("rim points must be relative image coordinates (0-1)")
+        return self
 
     @field_validator("polygon")
     @classmethod
@@ -325,11 +339,100 @@ class ThrowingRule(Base):
     max_parallel_tracks: int = Field(default=5, ge=1)
 
 
-RuleConfig = Annotated[ParkingRule | ThrowingRule, Field(discriminator="analyzer")]
+StallClass = Literal[
+    "umbrella", "dining table", "chair", "bench", "bicycle", "motorcycle", "truck", "car",
+    "suitcase", "handbag", "backpack", "potted plant", "bottle", "bowl", "cup", "book",
+]  # fmt: skip
+
+
+def _default_stall_classes() -> list[StallClass]:
+    return [
+        "umbrella", "dining table", "chair", "bench", "bicycle", "motorcycle", "truck",
+        "suitcase", "handbag", "backpack", "potted plant",
+    ]  # fmt: skip
+
+
+class VendingRule(Base):
+    """占道经营 / 店外经营 / 游商: something blocking a walkway, road or shop front for minutes."""
+
+    analyzer: Literal["vending"]
+    id: str = Field(default="vending", pattern=ID_PATTERN)
+    # Watched zones (walkway, roadway, shop_front); default every such zone. permitted_stall
+    # zones (便民点) of the camera are always exempt.
+    zones: list[str] | None = None
+    min_dwell_s: float = Field(default=180.0, gt=0.0)
+    # Fraction of the zone's area blocked (ground footprint) that counts as occupied; an
+    # episode ends when it stays below occupancy_off for clear_s. Raising occupancy_on ignores
+    # smaller stalls; lowering it reacts to a single crate.
+    occupancy_on: float = Field(default=0.10, gt=0.0, le=1.0)
+    occupancy_off: float = Field(default=0.04, ge=0.0, le=1.0)
+    clear_s: float = Field(default=60.0, gt=0.0)
+    update_interval_s: float = Field(default=60.0, gt=0.0)
+    cooldown_s: float = Field(default=300.0, ge=0.0)
+    classes: list[StallClass] = Field(default_factory=_default_stall_classes)
+    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Lower part of an object's box taken as its footprint on the ground.
+    footprint_fraction: float = Field(default=0.35, gt=0.0, le=1.0)
+    # Background time constants: what stays ~recent_s is "there"; the empty scene adapts over
+    # empty_s (longer = slower to forgive a permanent change, e.g. a new bench).
+    recent_s: float = Field(default=60.0, gt=1.0)
+    empty_s: float = Field(default=1200.0, gt=10.0)
+    # 游商: this many stops of at least mobile_min_stop_s (each shorter than min_dwell_s)
+    # within mobile_window_s is one mobile vendor.
+    mobile_stops: int = Field(default=3, ge=2)
+    mobile_min_stop_s: float = Field(default=45.0, gt=0.0)
+    mobile_window_s: float = Field(default=1800.0, gt=0.0)
+    schedule: list[ScheduleWindow] = Field(default_factory=list)
+    exempt_dates: list[date] = Field(default_factory=list)  # market days, festivals
+    # Image of the empty scene (e.g. a snapshot taken when the walkway was clear). Without it
+    # the model starts from the first frame, so a stall already standing at start-up is only
+    # seen through detected objects until it leaves once.
+    empty_scene: Path | None = None
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> VendingRule:
+        if self.occupancy_off >= self.occupancy_on:
+            raise ValueError("occupancy_off must be below occupancy_on")
+        return self
+
+
+class BinRule(Base):
+    """垃圾满溢 (bin_area zones) and 暴露垃圾 (litter_area zones): judged over minutes."""
+
+    analyzer: Literal["bins"]
+    id: str = Field(default="bins", pattern=ID_PATTERN)
+    zones: list[str] | None = None  # default: every bin_area and litter_area zone
+    # The zone is looked at once per interval; the state must hold for min_observations in a
+    # row before an event starts (no alert on a passing person or a bag set down for a moment)
+    # and clean for clear_observations in a row before it ends.
+    interval_s: float = Field(default=30.0, gt=0.0)
+    min_observations: int = Field(default=4, ge=1)
+    clear_observations: int = Field(default=3, ge=1)
+    # Fractions of the area above the rim / of the ground that must differ from the normal
+    # state. Lower = more sensitive to small bags, higher = fewer alerts on shadows.
+    above_rim_fraction: float = Field(default=0.12, gt=0.0, le=1.0)
+    ground_fraction: float = Field(default=0.08, gt=0.0, le=1.0)
+    # A reference of the normal state is taken when the zone has been judged clean and empty of
+    # people for this long (and on start-up); an explicit image can be given instead.
+    refresh_after_s: float = Field(default=900.0, gt=0.0)
+    reference_image: Path | None = None
+    # Optional learned check (models/bins_overflow.onnx): minimum probability that the zone
+    # shows garbage at a container; 0 records the score without gating on it.
+    min_model_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    schedule: list[ScheduleWindow] = Field(default_factory=list)
+
+
+RuleConfig = Annotated[
+    ParkingRule | ThrowingRule | VendingRule | BinRule, Field(discriminator="analyzer")
+]
+
+VENDING_ZONE_KINDS = frozenset({ZoneKind.WALKWAY, ZoneKind.ROADWAY, ZoneKind.SHOP_FRONT})
 
 ANALYZER_ZONE_KINDS: Mapping[str, frozenset[ZoneKind]] = {
     "illegal_parking": PARKING_ZONE_KINDS,
     "throwing": frozenset({ZoneKind.FACADE}),
+    "vending": VENDING_ZONE_KINDS,
+    "bins": frozenset({ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA}),
 }
 
 
@@ -560,15 +663,34 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> AppCon
         return cfg
     return cfg.model_copy(
         update={
-            "model": cfg.model.model_copy(update={"path": _under(base_dir, cfg.model.path)}),
+            "model": cfg.model.model_copy(
+                update={
+                    "path": _under(base_dir, cfg.model.path),
+                    "bins_classifier": _under(base_dir, cfg.model.bins_classifier),
+                }
+            ),
             "evidence": cfg.evidence.model_copy(
                 update={"root": _under(base_dir, cfg.evidence.root)}
             ),
             "cameras": [
-                c.model_copy(update={"url": _file_url_under(base_dir, c.url)}) for c in cfg.cameras
+                c.model_copy(
+                    update={
+                        "url": _file_url_under(base_dir, c.url),
+                        "rules": [_rule_paths_under(base_dir, r) for r in c.rules],
+                    }
+                )
+                for c in cfg.cameras
             ],
         }
     )
+
+
+def _rule_paths_under(base: Path, rule: RuleConfig) -> RuleConfig:
+    if isinstance(rule, VendingRule) and rule.empty_scene is not None:
+        return rule.model_copy(update={"empty_scene": _under(base, rule.empty_scene)})
+    if isinstance(rule, BinRule) and rule.reference_image is not None:
+        return rule.model_copy(update={"reference_image": _under(base, rule.reference_image)})
+    return rule
 
 
 def _under(base: Path, p: Path) -> Path:

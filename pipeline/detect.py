@@ -277,3 +277,32 @@ def _resolve_layout(
         f"{path}: cannot tell the output layout from shape {list(out_shape)}; "
         "set model.layout to 'yolox' ([1,N,85]) or 'ultralytics' ([1,84,N])"
     )
+
+
+class OnnxScorer:
+    """A single-output image model (a probability per image), fed like YOLOX (BGR 0-255,
+    top-left letterbox). Used for the bins classifier."""
+
+    def __init__(self, path: Path, intra_op_threads: int = 1) -> None:
+        if not path.is_file():
+            raise ModelError(f"model file {path} not found")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = intra_op_threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(
+                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"cannot load {path}: {exc}") from exc
+        inp = self._session.get_inputs()[0]
+        self._input = inp.name
+        self.input_size = (int(inp.shape[3]), int(inp.shape[2]))
+        self.sha256 = sha256_file(path)
+        self.name = path.stem
+
+    def score(self, image: NDArray[np.uint8]) -> float:
+        canvas, _ = letterbox(image, self.input_size, "yolox")
+        out = self._session.run(None, {self._input: to_tensor(canvas, "yolox")[None]})[0]
+        return float(np.asarray(out, np.float32).reshape(-1)[0])

@@ -38,7 +38,17 @@ from pipeline.overlay import annotate, composite_from_clip, draw_throw
 from pipeline.packet_ring import ClipCollector, PacketRing, StreamTemplate
 from pipeline.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.store import EventStore
-from pipeline.types import Box, Event, EventNotice, EventState, ParkingDetails, ThrowingDetails
+from pipeline.types import (
+    BinDetails,
+    Box,
+    CameraStatusDetails,
+    Event,
+    EventNotice,
+    EventState,
+    ParkingDetails,
+    ThrowingDetails,
+    VendingDetails,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +131,7 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
 
 
 def _wants_clip(event: Event) -> bool:
-    return isinstance(event.details, ParkingDetails | ThrowingDetails)
+    return not isinstance(event.details, CameraStatusDetails)
 
 
 @dataclass
@@ -295,6 +305,14 @@ class EvidenceWriter:
             drawn = draw_throw(image, d, facade, caption)
         else:
             boxes: list[tuple[Box, tuple[int, int, int], str]] = []
+            regions: tuple[tuple[tuple[float, float], ...], ...] = ()
+            if isinstance(d, VendingDetails) and name == "alert":
+                regions = d.footprint_polygons_rel
+                boxes.append((d.footprint_box_rel, _BOX_COLOR, f"blocked {d.occupancy:.0%}"))
+                caption += f"  {d.dwell_s / 60:.1f} min"
+            if isinstance(d, BinDetails) and name == "alert":
+                regions = d.changed_polygons_rel
+                caption += f"  above rim {d.above_rim_fraction:.0%} ground {d.ground_fraction:.0%}"
             if isinstance(d, ParkingDetails):
                 if name == "alert":
                     boxes.append((d.box_rel, _BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
@@ -303,7 +321,7 @@ class EvidenceWriter:
                     boxes.append((d.first_box_rel, _FIRST_COLOR, f"{d.class_name} first seen"))
                 elif name == "end":
                     boxes.append((d.box_rel, _FIRST_COLOR, "last position"))
-            drawn = annotate(image, zone.polygon if zone else None, boxes, caption)
+            drawn = annotate(image, zone.polygon if zone else None, boxes, caption, regions)
         self._write_image(state, name, drawn, time_s, f"{ev.event_id}-clip" if current else None)
 
     def _write_image(

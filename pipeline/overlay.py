@@ -22,6 +22,7 @@ _TRACK_COLOR = (0, 0, 255)
 _FIT_COLOR = (255, 200, 0)
 _ORIGIN_COLOR = (0, 255, 0)
 _GRID_COLOR = (200, 200, 200)
+_REGION_COLOR = (60, 20, 220)  # blocked area (crimson)
 
 
 def _px(box: Box, size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -34,8 +35,10 @@ def annotate(
     polygon_rel: list[tuple[float, float]] | None,
     boxes: list[tuple[Box, tuple[int, int, int], str]],
     caption: str,
+    regions: Sequence[Sequence[tuple[float, float]]] = (),
 ) -> NDArray[np.uint8]:
-    """Copy of ``image`` with the zone outline, labelled boxes and a caption bar."""
+    """Copy of ``image`` with the zone outline, filled regions (e.g. the blocked part of a
+    walkway), labelled boxes and a caption bar."""
     out = image.copy()
     h, w = out.shape[:2]
     thick = max(1, round(w / 640))
@@ -46,6 +49,12 @@ def annotate(
         cv2.fillPoly(overlay, [pts], _ZONE_COLOR)
         cv2.addWeighted(overlay, 0.18, out, 0.82, 0, dst=out)
         cv2.polylines(out, [pts], True, _ZONE_COLOR, thick, cv2.LINE_AA)
+    if regions:
+        polys = [(np.array(r) * [w, h]).round().astype(np.int32) for r in regions if len(r) >= 3]
+        overlay = out.copy()
+        cv2.fillPoly(overlay, polys, _REGION_COLOR)
+        cv2.addWeighted(overlay, 0.35, out, 0.65, 0, dst=out)
+        cv2.polylines(out, polys, True, _REGION_COLOR, thick, cv2.LINE_AA)
     for box, color, label in boxes:
         x1, y1, x2, y2 = _px(box, (w, h))
         cv2.rectangle(out, (x1, y1), (x2, y2), color, thick, cv2.LINE_AA)

@@ -17,11 +17,13 @@ from zoneinfo import ZoneInfo
 from pipeline.codes import classify
 from pipeline.config import CameraConfig, SiteConfig, ZoneConfig
 from pipeline.types import (
+    BinDetails,
     CameraStatusDetails,
     Event,
     EventState,
     ParkingDetails,
     ThrowingDetails,
+    VendingDetails,
 )
 
 SCHEMA_VERSION = "1.0"
@@ -34,6 +36,13 @@ CLASS_ZH = {
     "bicycle": "自行车/电动自行车",
 }
 ZONE_KIND_ZH = {"no_parking": "禁停区", "fire_lane": "消防通道"}
+VENDING_ZONE_ZH = {"walkway": "人行道", "roadway": "车行道", "shop_front": "店铺门前"}
+OBJECT_ZH = {
+    "umbrella": "遮阳伞", "dining table": "桌子", "chair": "椅子", "bench": "长凳",
+    "bicycle": "三轮/自行车", "motorcycle": "摩托/电动车", "truck": "货车", "car": "汽车",
+    "suitcase": "箱子", "handbag": "提包", "backpack": "背包", "potted plant": "盆栽",
+    "bottle": "瓶子", "bowl": "碗", "cup": "杯子", "book": "书",
+}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +203,50 @@ def _titles(
             f"Object falling down the facade of {where_en}, about {d.fall_height_m:.1f} m "
             f"({d.g_ratio:.2f} g); origin floors {lo}-{hi}{top_en}; human review required"
         )
+    elif isinstance(d, VendingDetails):
+        zone_zh = VENDING_ZONE_ZH.get(d.zone_kind, d.zone_kind)
+        what_zh = "、".join(OBJECT_ZH.get(o, o) for o in d.objects) or "不明物品（背景变化）"
+        if d.stops > 1:
+            summary_zh = (
+                f"流动摊贩在{zone_zh}反复停留（{d.stops}次），每次不足{d.min_dwell_s / 60:.0f}分钟"
+            )
+            summary_en = f"Mobile vendor stopping repeatedly in the {d.zone_kind} ({d.stops} stops)"
+        else:
+            minutes = d.dwell_s / 60
+            what_en = ", ".join(d.objects) or "unlisted objects"
+            summary_zh = (
+                f"{zone_zh}约{d.peak_occupancy:.0%}面积被占用（{what_zh}），持续约{minutes:.1f}分钟"
+            )
+            summary_zh += "，有人员在旁" if d.persons_nearby else ""
+            summary_en = (
+                f"{d.peak_occupancy:.0%} of the {d.zone_kind} blocked ({what_en}) "
+                f"for about {minutes:.1f} min"
+            )
+            summary_en += "; people beside it" if d.persons_nearby else ""
+        if event.state == EventState.ENDED and d.end_reason == "cleared":
+            summary_zh += "，已清理"
+            summary_en += "; cleared"
+    elif isinstance(d, BinDetails):
+        minutes = d.duration_s / 60
+        if d.zone_kind == "litter_area":
+            summary_zh = (
+                f"无容器处出现堆放垃圾（约{d.ground_fraction:.0%}地面），持续约{minutes:.0f}分钟"
+            )
+            summary_en = (
+                f"Rubbish on open ground ({d.ground_fraction:.0%} of the area), {minutes:.0f} min"
+            )
+        else:
+            summary_zh = (
+                f"垃圾箱满溢：桶口以上变化{d.above_rim_fraction:.0%}、周边地面{d.ground_fraction:.0%}，"
+                f"持续约{minutes:.0f}分钟"
+            )
+            summary_en = (
+                f"Bin overflowing: {d.above_rim_fraction:.0%} above the rim and "
+                f"{d.ground_fraction:.0%} of the ground around it changed, {minutes:.0f} min"
+            )
+        if event.state == EventState.ENDED and d.end_reason == "clean":
+            summary_zh += "，已清理"
+            summary_en += "; cleaned"
     elif isinstance(d, CameraStatusDetails):
         summary_zh = f"摄像机离线：{d.reason}"
         summary_en = f"Camera offline: {d.reason}"
@@ -290,6 +343,36 @@ def _detection(
             },
             "review_required": True,
         }  # fmt: skip
+    elif isinstance(d, VendingDetails):
+        det |= {
+            "dwell_seconds": d.dwell_s,
+            "thresholds": {"min_dwell_s": d.min_dwell_s},
+            "occupancy": d.occupancy,
+            "peak_occupancy": d.peak_occupancy,
+            "static_fraction": d.static_fraction,
+            "persons_nearby": d.persons_nearby,
+            "stops": d.stops,
+            "end_reason": d.end_reason,
+            "objects": [{"label": o, "label_zh": OBJECT_ZH.get(o, o)} for o in d.objects],
+            "footprint": {
+                "bbox_norm": list(d.footprint_box_rel),
+                "polygons_norm": [[list(p) for p in poly] for poly in d.footprint_polygons_rel],
+            },
+        }
+    elif isinstance(d, BinDetails):
+        det |= {
+            "above_rim_fraction": d.above_rim_fraction,
+            "ground_fraction": d.ground_fraction,
+            "model_score": d.model_score,
+            "observations": d.observations,
+            "reference_taken_at": iso(d.reference_time_s, tz),
+            "duration_seconds": d.duration_s,
+            "end_reason": d.end_reason,
+            "changed": {
+                "bbox_norm": list(d.changed_box_rel),
+                "polygons_norm": [[list(p) for p in poly] for poly in d.changed_polygons_rel],
+            },
+        }
     elif isinstance(d, CameraStatusDetails):
         det |= {"reason": d.reason, "reconnects": d.reconnects, "epoch": d.epoch}
     return det

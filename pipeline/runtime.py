@@ -28,8 +28,14 @@ from numpy.typing import NDArray
 
 from pipeline.analyzers.base import new_event_id
 from pipeline.camera import CameraPipeline, build_analyzers
-from pipeline.config import AppConfig, CameraConfig, check_runtime_requirements, resolve_url
-from pipeline.detect import OnnxDetector
+from pipeline.config import (
+    AppConfig,
+    BinRule,
+    CameraConfig,
+    check_runtime_requirements,
+    resolve_url,
+)
+from pipeline.detect import OnnxDetector, OnnxScorer
 from pipeline.evidence import EvidenceWriter, WriterStats
 from pipeline.health import HealthTracker
 from pipeline.inference import (
@@ -120,8 +126,12 @@ class Runtime:
         check_runtime_requirements(cfg, env)
         env = os.environ if env is None else env
         urls = {c.id: resolve_url(c, env) for c in enabled}
+        wants_bins = any(isinstance(r, BinRule) for c in enabled for r in c.rules)
+        scorer = None
+        if wants_bins and cfg.model.bins_classifier.is_file():
+            scorer = OnnxScorer(cfg.model.bins_classifier, cfg.model.intra_op_threads)
         pipelines = {
-            c.id: CameraPipeline(c, build_analyzers(c, cfg.site, cfg.evidence), cfg.gate)
+            c.id: CameraPipeline(c, build_analyzers(c, cfg.site, cfg.evidence, scorer), cfg.gate)
             for c in enabled
         }
         classes = frozenset().union(*(p.classes for p in pipelines.values()))

@@ -251,6 +251,41 @@ class ThrowingDetails:
 
 
 @dataclass(frozen=True, slots=True)
+class VendingDetails:
+    """A zone occupied by a stall, goods or a vendor's cart (占道经营 / 店外经营 / 游商)."""
+
+    zone_kind: str
+    occupancy: float  # fraction of the zone's (non-exempt) area blocked now
+    peak_occupancy: float
+    footprint_box_rel: Box  # bounding box of the blocked area, relative to the frame
+    footprint_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]  # blocked area outline
+    objects: tuple[str, ...]  # stall-related classes seen in the zone during the episode
+    static_fraction: float  # part of the blocked area found by the background model only
+    persons_nearby: int  # people lingering in or beside the blocked area (now)
+    dwell_s: float
+    min_dwell_s: float
+    stops: int = 1  # 游商: short stops counted in the window
+    previous_event_id: str | None = None
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BinDetails:
+    """A bin zone judged overflowing (垃圾满溢) or a litter zone with rubbish (暴露垃圾)."""
+
+    zone_kind: str
+    above_rim_fraction: float  # part of the zone above the rim that differs from normal
+    ground_fraction: float  # part of the rest (bin body, ground around it) that differs
+    changed_box_rel: Box
+    changed_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]
+    model_score: float | None  # learned "garbage at a container" probability, if a model is set
+    observations: int  # consecutive observations in the current state
+    reference_time_s: float | None  # when the normal-state reference was taken
+    duration_s: float
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStatusDetails:
     """An outage of one camera: started when it went offline, ended when frames came back."""
 
@@ -259,7 +294,7 @@ class CameraStatusDetails:
     epoch: int
 
 
-EventDetails = ParkingDetails | ThrowingDetails | CameraStatusDetails
+EventDetails = ParkingDetails | ThrowingDetails | VendingDetails | BinDetails | CameraStatusDetails
 
 
 @dataclass(frozen=True, slots=True)

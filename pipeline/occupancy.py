@@ -1,0 +1,174 @@
+"""What stays in a zone that is not part of the empty scene: a long-term background model.
+
+Stalls are made of anything (crates, tarps, racks, baskets of fruit) that no COCO class covers,
+so besides detected objects the vending analyzer needs "static foreground": whatever has been in
+view long enough to be part of the *recent* scene but is not part of the *empty* scene.
+
+Two backgrounds of a small, blurred thumbnail of the zones' bounding box are kept:
+
+* ``recent`` takes over a pixel's new value once that pixel has stayed different for
+  ``recent_s`` (~1 min) without interruption: a stall enters it after a minute; people walking
+  through never do, however busy the walkway (a running average would soak in a steady stream
+  of passers-by).
+* ``empty`` follows only with ``empty_s`` (~20 min), and almost not at all where something
+  currently differs from it, so a stall standing for an hour does not become "empty scene".
+
+Static foreground = where ``recent`` differs from ``empty``. Each thumbnail is stored as
+(luminance / its local mean over a wide neighbourhood, chromaticity r, g): a change of light
+scales luminance and its local mean alike and leaves chromaticity alone, so clouds, dusk and
+street lights switching on do not count as occupation, while a crate (a new edge, a new colour)
+does. Times come from the frames (observations may be seconds apart: keyframes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.config import ZoneConfig
+
+_THUMB_W = 320
+
+
+def scene_features(
+    crop: NDArray[np.uint8], width: int = _THUMB_W, light_sigma: float | None = 48.0
+) -> NDArray[np.float32]:
+    """(H, W, 3) float32 thumbnail: luminance relative to the light level ×100 and chromaticity
+    r, g ×255 with the global colour cast removed (robust to changes of light).
+
+    The light level is a Gaussian local mean of ``light_sigma`` thumbnail pixels (follows
+    shadows and uneven street lighting; uniform objects much larger than it lose their
+    interior) or, with None, the mean of the whole thumbnail (small regions such as a bin).
+    """
+    th = max(8, round(width * crop.shape[0] / max(1, crop.shape[1])))
+    small = cv2.resize(crop, (width, th), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = np.asarray(cv2.GaussianBlur(small, (5, 5), 0), np.float32) + 1.0
+    total = small.sum(axis=2)
+    lum = total / 3.0
+    if light_sigma is None:
+        level: NDArray[np.float32] | float = float(lum.mean())
+    else:
+        level = np.asarray(cv2.GaussianBlur(lum, (0, 0), light_sigma), np.float32)
+    out = np.empty(small.shape, np.float32)
+    out[..., 0] = 100.0 * lum / level
+    out[..., 1] = 255.0 * small[..., 2] / total  # r
+    out[..., 2] = 255.0 * small[..., 1] / total  # g
+    out[..., 1:] -= out[..., 1:].mean(axis=(0, 1))  # a colour cast of the light is global
+    return out
+
+
+def features_differ(
+    a: NDArray[np.float32], b: NDArray[np.float32], luma_delta: float, chroma_delta: float
+) -> NDArray[np.bool_]:
+    diff = np.abs(a - b)
+    chroma = np.hypot(diff[..., 1], diff[..., 2])
+    return np.asarray((diff[..., 0] > luma_delta) | (chroma > chroma_delta), np.bool_)
+
+
+class StaticForeground:
+    """Per camera; owned by the analysis thread."""
+
+    def __init__(
+        self,
+        zones: Sequence[ZoneConfig],
+        *,
+        recent_s: float = 60.0,
+        empty_s: float = 1200.0,
+        luma_delta: float = 18.0,
+        chroma_delta: float = 12.0,
+    ) -> None:
+        xs = [x for z in zones for x, _ in z.polygon] or [0.0, 1.0]
+        ys = [y for z in zones for _, y in z.polygon] or [0.0, 1.0]
+        pad = 0.03
+        self.roi_rel = (
+            max(0.0, min(xs) - pad), max(0.0, min(ys) - pad),
+            min(1.0, max(xs) + pad), min(1.0, max(ys) + pad),
+        )  # fmt: skip
+        self.recent_s = recent_s
+        self.empty_s = empty_s
+        self.luma_delta = luma_delta
+        self.chroma_delta = chroma_delta
+        self._recent: NDArray[np.float32] | None = None
+        self._empty: NDArray[np.float32] | None = None
+        self._since: NDArray[np.float64] | None = None  # when each pixel started to differ
+        self._last_t: float | None = None
+        self.observations = 0
+
+    def reset(self, empty_scene: NDArray[np.uint8] | None = None) -> None:
+        """Forget the model; optionally start from a known empty-scene image (BGR)."""
+        self._recent = self._empty = None
+        self._since = None
+        self._last_t = None
+        self.observations = 0
+        if empty_scene is not None:
+            lab = self._lab(empty_scene)
+            self._recent, self._empty = lab.copy(), lab.copy()
+            self._since = np.full(lab.shape[:2], np.nan)
+
+    def roi_px(self, width: int, height: int) -> tuple[int, int, int, int]:
+        x1, y1, x2, y2 = self.roi_rel
+        return round(x1 * width), round(y1 * height), round(x2 * width), round(y2 * height)
+
+    def _lab(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
+        h, w = image.shape[:2]
+        x1, y1, x2, y2 = self.roi_px(w, h)
+        return scene_features(image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)])
+
+    def update(self, image: NDArray[np.uint8], time_s: float) -> NDArray[np.bool_]:
+        """Feed one frame; returns the static-foreground mask of the ROI thumbnail."""
+        lab = self._lab(image)
+        if self._recent is None or self._empty is None or self._recent.shape != lab.shape:
+            self._recent, self._empty = lab.copy(), lab.copy()
+            self._since = np.full(lab.shape[:2], np.nan)
+            self._last_t = time_s
+            self.observations = 1
+            return np.zeros(lab.shape[:2], np.bool_)
+        assert self._since is not None
+        dt = max(0.0, time_s - (self._last_t if self._last_t is not None else time_s))
+        self._last_t = time_s
+        self.observations += 1
+        differs = self._differs(lab, self._recent)
+        self._since = np.where(
+            differs, np.where(np.isnan(self._since), time_s, self._since), np.nan
+        )
+        settled = differs & (time_s - np.nan_to_num(self._since, nan=time_s) >= self.recent_s)
+        # pixels that match follow slowly (noise, gradual light); settled changes are taken over
+        a_follow = 1.0 - math.exp(-dt / self.recent_s)
+        cv2.accumulateWeighted(lab, self._recent, a_follow, mask=(~differs).astype(np.uint8))
+        self._recent[settled] = lab[settled]
+        static = self.mask()
+        # The empty scene follows slowly where nothing stands, and ~20× slower where something
+        # does (a permanent change, e.g. a new bench, is absorbed over hours, not minutes).
+        a_empty = 1.0 - math.exp(-dt / self.empty_s)
+        keep = static.astype(np.uint8)
+        cv2.accumulateWeighted(self._recent, self._empty, a_empty, mask=1 - keep)
+        cv2.accumulateWeighted(self._recent, self._empty, a_empty / 20, mask=keep)
+        return static
+
+    def _differs(self, a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.bool_]:
+        return features_differ(a, b, self.luma_delta, self.chroma_delta)
+
+    def mask(self) -> NDArray[np.bool_]:
+        if self._recent is None or self._empty is None:
+            return np.zeros((1, 1), np.bool_)
+        static = self._differs(self._recent, self._empty)
+        opened = cv2.morphologyEx(
+            static.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)
+        )
+        return np.asarray(opened > 0, np.bool_)
+
+    def to_image_mask(
+        self, static: NDArray[np.bool_], width: int, height: int
+    ) -> NDArray[np.bool_]:
+        """The thumbnail mask placed into a full ``width`` × ``height`` frame."""
+        x1, y1, x2, y2 = self.roi_px(width, height)
+        full = np.zeros((height, width), np.uint8)
+        if x2 > x1 and y2 > y1 and static.size > 1:
+            full[y1:y2, x1:x2] = cv2.resize(
+                static.astype(np.uint8), (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST
+            )
+        return np.asarray(full > 0, np.bool_)
