@@ -438,7 +438,9 @@ class VendingAnalyzer:
                 )
         ys, xs = np.nonzero(blocked)
         box = (
-            round(float((x1 + xs.min() * sx) / w), 4), round(float((y1 + ys.min() * sy) / h), 4),
-            round(float((x1 + (xs.max() + 1) * sx) / w), 4), round(float((y1 + (ys.max() + 1) * sy) / h), 4),
-        )  # fmt: skip
+            round(float((x1 + xs.min() * sx) / w), 4),
+            round(float((y1 + ys.min() * sy) / h), 4),
+            round(float((x1 + (xs.max() + 1) * sx) / w), 4),
+            round(float((y1 + (ys.max() + 1) * sy) / h), 4),
+        )
         return box, tuple(polys)
