@@ -13,8 +13,11 @@ People are not occupation (pedestrians pass through); people standing in or next
 area are reported as vendors present. The occupancy is smoothed with a running median over the
 last observations, so a crowd walking past does not start an episode, and an episode needs
 ``min_dwell_s`` above ``occupancy_on`` (inside the rule's schedule, not on an exempt market day)
-before it is reported. It is updated while the blocked area grows and ends after ``clear_s``
-below ``occupancy_off``; the cleared zone is the "after" picture for automatic re-checks.
+before it is reported, counted from arrival: static foreground appears only ``recent_s`` after
+an object does, so an episode it starts is dated back by that much. People detected
+standing still are cut out of the static foreground (waiting is not vending). It is updated
+while the blocked area grows and ends after ``clear_s`` below ``occupancy_off``; the cleared
+zone is the "after" picture for automatic re-checks.
 
 A walkway or road zone gives 占道经营 (09006), a shop-front zone 店外经营 (09005). Several short
 stops (each ≥ ``mobile_min_stop_s`` but shorter than ``min_dwell_s``) within
@@ -125,9 +128,10 @@ class VendingAnalyzer:
             self._background.reset(np.asarray(ref, np.uint8))
             self._empty_scene = None
         static = self._background.update(frame.image, t)
-        occupied = static.copy()
+        # Someone waiting a few minutes is not a stall (the vendor beside it is counted below).
+        static &= ~self._person_mask(detections, frame.size, static.shape)
         footprints = self._footprints(detections, frame.size, static.shape)
-        occupied |= footprints
+        occupied = static | footprints
         masks = self._zone_masks(frame.size, static.shape)
         persons = self._persons(detections, frame.size, static.shape)
         enforced = self._enforced(t)
@@ -239,6 +243,15 @@ class VendingAnalyzer:
                 names.add(COCO_NAMES[int(cid)])
         return names
 
+    def _person_mask(
+        self, dets: Detections, size: tuple[int, int], shape: tuple[int, ...]
+    ) -> NDArray[np.bool_]:
+        mask = np.zeros(shape[:2], np.uint8)
+        keep = (dets.class_id == _PERSON) & (dets.confidence >= self.rule.min_confidence)
+        for x1, y1, x2, y2 in self._to_thumb(dets.xyxy[keep], size, shape):
+            cv2.rectangle(mask, (round(x1), round(y1)), (round(x2), round(y2)), 1, -1)
+        return np.asarray(mask > 0, np.bool_)
+
     def _persons(
         self, dets: Detections, size: tuple[int, int], shape: tuple[int, ...]
     ) -> NDArray[np.float32]:
@@ -271,7 +284,10 @@ class VendingAnalyzer:
             st.last_occupied = t
             st.below_since = None
             if st.occupied_since is None:
-                st.occupied_since = t
+                # Static foreground shows only what has stood ~recent_s already: date the
+                # start back by that much, so dwell counts from arrival, not from recognition.
+                mostly_static = blocked.any() and (blocked & static).sum() * 2 >= blocked.sum()
+                st.occupied_since = t - (r.recent_s if mostly_static else 0.0)
                 st.objects = set()
         elif occ < r.occupancy_off and st.occupied_since is not None:
             if st.below_since is None:
