@@ -57,7 +57,9 @@ def scene_features(
     out[..., 0] = 100.0 * lum / level
     out[..., 1] = 255.0 * small[..., 2] / total  # r
     out[..., 2] = 255.0 * small[..., 1] / total  # g
-    out[..., 1:] -= out[..., 1:].mean(axis=(0, 1))  # a colour cast of the light is global
+    # A colour cast of the light is global; the median, not the mean, so that a large
+    # coloured object (a red tarp over a fifth of the view) does not shift every pixel.
+    out[..., 1:] -= np.median(out[..., 1:].reshape(-1, 2), axis=0)
     return out
 
 

@@ -274,8 +274,8 @@ class BinDetails:
     """A bin zone judged overflowing (垃圾满溢) or a litter zone with rubbish (暴露垃圾)."""
 
     zone_kind: str
-    above_rim_fraction: float  # part of the zone above the rim that differs from normal
-    ground_fraction: float  # part of the rest (bin body, ground around it) that differs
+    above_rim_fraction: float  # above the rim, differing from normal (worst look of the episode)
+    ground_fraction: float  # the rest (bin body, ground around it), same look
     changed_box_rel: Box
     changed_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]
     model_score: float | None  # learned "garbage at a container" probability, if a model is set

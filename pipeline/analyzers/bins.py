@@ -52,6 +52,14 @@ _CHROMA_DELTA = 11.0
 _OCCLUDED = 0.2  # skip the observation when people cover this much of the zone
 
 
+@dataclass(frozen=True, slots=True)
+class _Look:
+    above: float
+    ground: float
+    changed: NDArray[np.bool_]
+    model_score: float | None
+
+
 @dataclass
 class _BinState:
     zone: ZoneConfig
@@ -65,14 +73,10 @@ class _BinState:
     event_id: str | None = None
     alerted_at: float = 0.0
     last_bad: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Look:
-    above: float
-    ground: float
-    changed: NDArray[np.bool_]
-    model_score: float | None
+    # The worst look of the current episode: reports (the ended one included, when the area
+    # is clean again) carry what was there, not what is left.
+    worst: _Look | None = None
+    frame_size: tuple[int, int] = (0, 0)
 
 
 class BinAnalyzer:
@@ -139,6 +143,7 @@ class BinAnalyzer:
         ]
         for st in self._states.values():
             st.event_id = None
+            st.worst = None
         return notices
 
     # -- one zone -------------------------------------------------------------------------
@@ -169,6 +174,8 @@ class BinAnalyzer:
             st.bad += 1
             st.clean = 0
             st.last_bad = t
+            if st.worst is None or look.above + look.ground > st.worst.above + st.worst.ground:
+                st.worst, st.frame_size = look, frame.size
             st.clean_since = None
             if st.bad_since is None:
                 st.bad_since = t
@@ -179,6 +186,7 @@ class BinAnalyzer:
                 st.clean_since = t
             if st.event_id is None:
                 st.bad_since = None
+                st.worst = None
                 if t - st.clean_since >= self.rule.refresh_after_s and covered == 0.0:
                     st.reference, st.reference_time, st.clean_since = feats, t, t
         if st.event_id is None:
@@ -191,6 +199,7 @@ class BinAnalyzer:
             notice = self._notice(st, EventState.ENDED, frame, look, end_reason="clean")
             st.event_id = None
             st.bad_since = None
+            st.worst = None
             st.reference, st.reference_time, st.clean_since = feats, t, t
             return [notice]
         if bad and st.bad % max(1, round(600 / self.rule.interval_s)) == 0:
@@ -319,15 +328,16 @@ class BinAnalyzer:
         assert st.event_id is not None
         box: Box = (0.0, 0.0, 0.0, 0.0)
         polys: tuple[tuple[tuple[float, float], ...], ...] = ()
-        if look is not None and frame is not None and state != EventState.ENDED:
-            box, polys = self._outline(st, look.changed, frame.size)
+        shown = st.worst if st.worst is not None else look
+        if shown is not None and st.frame_size != (0, 0):
+            box, polys = self._outline(st, shown.changed, st.frame_size)
         started = st.bad_since if st.bad_since is not None else st.alerted_at
         details = BinDetails(
             zone_kind=str(st.zone.kind),
-            above_rim_fraction=round(look.above, 4) if look else 0.0,
-            ground_fraction=round(look.ground, 4) if look else 0.0,
+            above_rim_fraction=round(shown.above, 4) if shown else 0.0,
+            ground_fraction=round(shown.ground, 4) if shown else 0.0,
             changed_box_rel=box, changed_polygons_rel=polys,
-            model_score=look.model_score if look else None,
+            model_score=shown.model_score if shown else None,
             observations=st.bad if state != EventState.ENDED else st.clean,
             reference_time_s=st.reference_time,
             duration_s=round(st.last_bad - started, 2),

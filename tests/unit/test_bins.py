@@ -76,6 +76,7 @@ def test_garbage_piled_above_the_rim_after_minutes_then_cleaned() -> None:
     assert T0 + 100 + 60 <= start.alerted_at <= T0 + 100 + 150
     end = notices[1].event
     assert isinstance(end.details, BinDetails) and end.details.end_reason == "clean"
+    assert end.details.above_rim_fraction > 0.15  # what was there, not the clean bin
 
 
 def test_bags_on_the_ground_count_too() -> None:
