@@ -566,6 +566,135 @@ def verify_facades(camera: CameraConfig) -> list[str]:
     return problems
 
 
+# -- cases, delivery, retention (the grid-platform side) -----------------------------------
+
+
+class SlaRule(Base):
+    """Time limits for one event type (or ``"*"``, the fallback), in minutes.
+
+    ``continuous`` clocks run around the clock (urgent types); ``working_hours`` clocks count
+    only the calendar's working periods (工作时), skipping weekends and holidays.
+    """
+
+    event_type: str = Field(pattern=r"^(\*|[a-z_]+)$")
+    clock: Literal["continuous", "working_hours"] = "continuous"
+    review_min: float = Field(default=30.0, gt=0.0)
+    respond_min: float = Field(default=360.0, gt=0.0)
+    dispose_min: float = Field(default=1440.0, gt=0.0)
+    # Automatic re-check after 处置: the camera watches the zone this long; 0 = a person closes.
+    recheck_min: float = Field(default=10.0, ge=0.0)
+
+
+def _default_sla() -> list[SlaRule]:
+    r = SlaRule
+    return [
+        r(event_type="high_altitude_throwing", review_min=10, respond_min=30, dispose_min=120,
+          recheck_min=0),
+        r(event_type="fire_lane_occupation", review_min=10, respond_min=30, dispose_min=120),
+        r(event_type="road_occupation_vending", respond_min=60, dispose_min=120),
+        r(event_type="unlicensed_mobile_vending", respond_min=60, dispose_min=120),
+        r(event_type="shop_front_spillover", clock="working_hours", respond_min=360,
+          dispose_min=480),
+        r(event_type="bin_overflow", clock="working_hours", respond_min=120, dispose_min=240),
+        r(event_type="exposed_garbage", clock="working_hours", respond_min=120, dispose_min=240),
+        r(event_type="accumulated_garbage", clock="working_hours", respond_min=360,
+          dispose_min=960),
+        r(event_type="illegal_parking_motor", respond_min=60, dispose_min=120),
+        r(event_type="illegal_parking_non_motor", respond_min=60, dispose_min=120),
+        r(event_type="*", respond_min=360, dispose_min=1440),
+    ]  # fmt: skip
+
+
+class WorkPeriod(Base):
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _order(self) -> WorkPeriod:
+        if self.end <= self.start:
+            raise ValueError(f"end {self.end} must be after start {self.start}")
+        return self
+
+
+class WorkCalendar(Base):
+    """Working periods for ``working_hours`` clocks; holidays and 调休 working days by date."""
+
+    periods: list[WorkPeriod] = Field(
+        default_factory=lambda: [
+            WorkPeriod(start=time(8, 0), end=time(12, 0)),
+            WorkPeriod(start=time(14, 0), end=time(18, 0)),
+        ],
+        min_length=1,
+    )
+    workdays: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]), min_length=1)
+    holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)  # 调休: a weekend day worked
+
+
+class Unit(Base):
+    id: str = Field(pattern=ID_PATTERN)
+    name: str  # 物业 / 社区 / 街道 …
+
+
+class CasesConfig(Base):
+    """Case lifecycle policy: escalation chain, SLA table, calendar, recurrence."""
+
+    # Who is responsible at escalation level 0, 1, 2, …
+    escalation: list[Unit] = Field(
+        default_factory=lambda: [
+            Unit(id="property", name="物业"),
+            Unit(id="community", name="社区"),
+            Unit(id="street", name="街道/城管"),
+        ],
+        min_length=1,
+    )
+    sla: list[SlaRule] = Field(default_factory=_default_sla)
+    calendar: WorkCalendar = Field(default_factory=WorkCalendar)
+    recurrence_days: float = Field(default=30.0, gt=0.0)
+    hotspot_count: int = Field(default=3, ge=2)
+    # Types pushed without human review; 高空抛物 never (行政处罚法 art. 41 logic).
+    auto_report: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> CasesConfig:
+        problems = verify_unique_ids([u.id for u in self.escalation], "escalation")
+        types = [r.event_type for r in self.sla]
+        if "*" not in types:
+            problems.append('sla: needs a fallback rule with event_type = "*"')
+        if len(set(types)) != len(types):
+            problems.append("sla: an event_type is listed twice")
+        if "high_altitude_throwing" in self.auto_report:
+            problems.append("auto_report: high_altitude_throwing always needs human review")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def sla_for(self, event_type: str) -> SlaRule:
+        by_type = {r.event_type: r for r in self.sla}
+        return by_type.get(event_type) or by_type["*"]
+
+
+class Subscriber(Base):
+    """A receiver of case reports and status updates (grid platform, 物业 system, 城管)."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    url: str = Field(pattern=r"^https?://")
+    # Name of the environment variable holding the HMAC-SHA256 key (never in the file).
+    secret_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+    # Plates stay visible only for enforcement recipients (违停 cases to 交警/城管).
+    unmasked_plates: bool = False
+    max_attempts: int = Field(default=10, ge=1)
+    timeout_s: float = Field(default=10.0, gt=0.0)
+
+
+class RetentionConfig(Base):
+    """Days evidence is kept after its case is closed or rejected (open cases: forever)."""
+
+    default_days: float = Field(default=30.0, gt=0.0)
+    by_type: dict[str, float] = Field(default_factory=lambda: {"high_altitude_throwing": 365.0})
+
+
 class AppConfig(Base):
     site: SiteConfig = Field(default_factory=SiteConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -573,11 +702,15 @@ class AppConfig(Base):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    cases: CasesConfig = Field(default_factory=CasesConfig)
+    subscribers: list[Subscriber] = Field(default_factory=list)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cameras(self) -> AppConfig:
         problems = verify_unique_ids([c.id for c in self.cameras], "cameras")
+        problems += verify_unique_ids([s.id for s in self.subscribers], "subscribers")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -738,5 +871,13 @@ def check_runtime_requirements(cfg: AppConfig, env: Mapping[str, str] | None = N
                 issues.append(ConfigIssue(f"camera {cam.id!r} → url", f"file {path} not found"))
     if any(c.rules for c in cfg.cameras) and not cfg.model.path.is_file():
         issues.append(ConfigIssue("model.path", f"model file {cfg.model.path} not found"))
+    for i, sub in enumerate(cfg.subscribers):
+        if not env.get(sub.secret_env):
+            issues.append(
+                ConfigIssue(
+                    f"subscribers[{i}] ({sub.id}) → secret_env",
+                    f"environment variable {sub.secret_env} (the HMAC key) is not set",
+                )
+            )
     if issues:
         raise ConfigError(issues)

@@ -1,9 +1,11 @@
 """Event index: SQLite in WAL mode under the evidence root, with versioned migrations.
 
-Only the evidence writer thread writes; API threads read concurrently (WAL lets readers run
-while the writer commits). Each call opens its own short-lived connection, so no connection is
-ever shared between threads. Rows point at files that were completely written and hashed
-before the row was committed: nothing half-written is ever indexed.
+The evidence writer thread writes events; cases, the outbox and the audit log are written by
+API requests and the case worker (``pipeline.cases``). Every write is one ``BEGIN IMMEDIATE``
+transaction, so writers queue on SQLite's lock and readers run concurrently under WAL. Each
+call opens its own short-lived connection, so no connection is ever shared between threads.
+Rows point at files that were completely written and hashed before the row was committed:
+nothing half-written is ever indexed.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pipeline.errors import StoreError
 from pipeline.report import EvidenceItem
 from pipeline.types import Event
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -59,6 +61,108 @@ _MIGRATIONS: dict[int, str] = {
         truncated   INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (event_id, name)
     );
+    """,
+    2: """
+    CREATE TABLE cases (
+        case_id          TEXT PRIMARY KEY,
+        dedup_key        TEXT NOT NULL,
+        camera_id        TEXT NOT NULL,
+        zone_id          TEXT,
+        rule_id          TEXT,
+        event_type       TEXT NOT NULL,
+        severity         TEXT NOT NULL,
+        state            TEXT NOT NULL,
+        resume_state     TEXT,
+        escalation_level INTEGER NOT NULL DEFAULT 0,
+        assignee         TEXT,
+        supervised       INTEGER NOT NULL DEFAULT 0,
+        hotspot          INTEGER NOT NULL DEFAULT 0,
+        parent_case_id   TEXT,
+        recurrence_count INTEGER NOT NULL DEFAULT 0,
+        first_event_id   TEXT NOT NULL,
+        last_event_id    TEXT NOT NULL,
+        detections       INTEGER NOT NULL DEFAULT 1,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        last_seen_at     REAL NOT NULL,
+        closed_at        REAL,
+        review_by        REAL,
+        respond_by       REAL,
+        dispose_by       REAL,
+        recheck_until    REAL,
+        suspended_at     REAL,
+        recheck_since    REAL,
+        after_relpath    TEXT,
+        after_sha256     TEXT
+    );
+    CREATE INDEX cases_key ON cases (dedup_key, created_at);
+    CREATE INDEX cases_state ON cases (state);
+    CREATE TABLE case_events (
+        case_id  TEXT NOT NULL REFERENCES cases (case_id),
+        event_id TEXT NOT NULL,
+        PRIMARY KEY (case_id, event_id)
+    );
+    CREATE TABLE case_history (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        case_id     TEXT NOT NULL REFERENCES cases (case_id),
+        at          REAL NOT NULL,
+        action      TEXT NOT NULL,
+        from_state  TEXT,
+        to_state    TEXT NOT NULL,
+        actor       TEXT NOT NULL,
+        actor_type  TEXT NOT NULL,
+        reason_code TEXT,
+        reason      TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX case_history_case ON case_history (case_id, seq);
+    CREATE TRIGGER case_history_append_only_u BEFORE UPDATE ON case_history
+    BEGIN SELECT RAISE(ABORT, 'case_history is append-only'); END;
+    CREATE TRIGGER case_history_append_only_d BEFORE DELETE ON case_history
+    BEGIN SELECT RAISE(ABORT, 'case_history is append-only'); END;
+    CREATE TABLE outbox (
+        seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscriber_id   TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        case_id         TEXT,
+        kind            TEXT NOT NULL,
+        payload_json    TEXT NOT NULL,
+        created_at      REAL NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending',
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL,
+        last_error      TEXT,
+        delivered_at    REAL
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE TABLE audit_log (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       REAL NOT NULL,
+        actor    TEXT NOT NULL,
+        role     TEXT NOT NULL,
+        action   TEXT NOT NULL,
+        target   TEXT NOT NULL,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TRIGGER audit_append_only_u BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    CREATE TABLE api_tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        name         TEXT NOT NULL UNIQUE,
+        role         TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        revoked_at   REAL
+    );
+    CREATE TABLE inbound (
+        idempotency_key TEXT PRIMARY KEY,
+        subscriber_id   TEXT NOT NULL,
+        at              REAL NOT NULL,
+        status          INTEGER NOT NULL,
+        result_json     TEXT NOT NULL
+    );
+    ALTER TABLE events ADD COLUMN purged_at REAL;
     """,
 }
 
@@ -123,13 +227,30 @@ class EventStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 # executescript() would COMMIT first; run statements inside our transaction.
-                for statement in filter(str.strip, _MIGRATIONS[v].split(";")):
+                for statement in _statements(_MIGRATIONS[v]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={v}")
                 db.execute("COMMIT")
             except sqlite3.Error:
                 db.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on any exception)."""
+        with self._connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    @contextmanager
+    def reader(self) -> Iterator[sqlite3.Connection]:
+        with self._connect() as db:
+            yield db
 
     @property
     def schema_version(self) -> int:
@@ -264,3 +385,16 @@ def _where(q: EventQuery) -> tuple[str, list[Any]]:
         clauses.append("alerted_at < ?")
         args.append(q.until)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration into statements (triggers contain ``;`` inside BEGIN … END)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf
+            buf = ""
+    if buf.strip():
+        raise StoreError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")
