@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
-from pipeline.config import CameraConfig, SiteConfig
+from pipeline.cases import CaseService
+from pipeline.config import AppConfig, CameraConfig, SiteConfig
 from pipeline.evidence import WriterStats
 from pipeline.inference import InferenceStats
+from pipeline.outbox import Outbox
 from pipeline.store import EventStore
 from pipeline.types import CameraHealth
 
@@ -34,6 +37,14 @@ class ApiContext:
     evidence_root: Path
     cameras: tuple[CameraConfig, ...]
     site: SiteConfig
+    cases: CaseService
+    clock: Callable[[], float]
+    config: AppConfig | None = None
+    outbox: Outbox | None = None
+    # HMAC keys of subscribers, for their status callbacks
+    secrets: Mapping[str, bytes] = field(default_factory=dict)
+    auth_required: bool = True
+    signing_key: bytes | None = None  # HMAC key for evidence-package manifests
 
 
 def get_context(request: Request) -> ApiContext:

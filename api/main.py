@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
 from api.deps import ApiContext, RuntimeView
+from api.routes import admin as admin_routes
 from api.routes import cameras as camera_routes
+from api.routes import cases as case_routes
 from api.routes import events as event_routes
 from api.routes import system as system_routes
-from pipeline.config import CameraConfig, SiteConfig
+from pipeline.cases import CaseService
+from pipeline.config import AppConfig, CameraConfig, CasesConfig, SiteConfig
+from pipeline.outbox import Outbox
 from pipeline.store import EventStore
 
 
@@ -21,7 +28,15 @@ def create_app(
     cameras: list[CameraConfig],
     site: SiteConfig,
     runtime: RuntimeView | None = None,
+    config: AppConfig | None = None,
+    cases: CaseService | None = None,
+    outbox: Outbox | None = None,
+    secrets: Mapping[str, bytes] | None = None,
+    auth_required: bool = True,
+    clock: Callable[[], float] = time.time,
+    signing_key: bytes | None = None,
 ) -> FastAPI:
+    """``auth_required=False`` only for a local single-user demo: everyone is admin."""
     app = FastAPI(
         title="gridsight API",
         version="0.1.0",
@@ -36,8 +51,21 @@ def create_app(
         evidence_root=evidence_root,
         cameras=tuple(cameras),
         site=site,
+        cases=cases
+        or CaseService(
+            store, config.cases if config else CasesConfig(), ZoneInfo(site.timezone), clock
+        ),
+        clock=clock,
+        config=config,
+        outbox=outbox,
+        secrets=dict(secrets or {}),
+        auth_required=auth_required,
+        signing_key=signing_key,
     )
     app.include_router(system_routes.router)
     app.include_router(camera_routes.router)
     app.include_router(event_routes.router)
+    app.include_router(case_routes.router)
+    app.include_router(case_routes.callbacks)
+    app.include_router(admin_routes.router)
     return app

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -71,6 +72,11 @@ def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threadin
         cameras=runtime.camera_configs(),
         site=cfg.site,
         runtime=runtime,
+        config=cfg,
+        cases=runtime.cases,
+        outbox=runtime.outbox,
+        secrets=runtime.outbox.secrets,
+        auth_required=cfg.api.auth,
     )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     # Off the main thread uvicorn leaves signals alone; ours stop the pipeline and then the API.
@@ -161,11 +167,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg is None:
         return 1
     root = args.evidence or cfg.evidence.root
+    secrets = {s.id: os.environ[s.secret_env].encode() for s in cfg.subscribers
+               if os.environ.get(s.secret_env)}  # fmt: skip
     app = create_app(
         store=EventStore(root / "gridsight.db"),
         evidence_root=root,
         cameras=list(cfg.cameras),
         site=cfg.site,
+        config=cfg,
+        secrets=secrets,
+        auth_required=cfg.api.auth,
     )
     uvicorn.run(app, host=args.host or cfg.api.host, port=args.port or cfg.api.port)
     return 0

@@ -189,6 +189,9 @@ class GateConfig(Base):
 class ApiConfig(Base):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Bearer tokens with roles (``gridsight token create``). Off only for a single-user
+    # machine: then every request is treated as admin.
+    auth: bool = True
 
 
 class ScheduleWindow(Base):

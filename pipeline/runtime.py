@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
@@ -28,6 +29,7 @@ from numpy.typing import NDArray
 
 from pipeline.analyzers.base import new_event_id
 from pipeline.camera import CameraPipeline, build_analyzers
+from pipeline.cases import Case, CaseService, EventProbe
 from pipeline.config import (
     AppConfig,
     BinRule,
@@ -36,7 +38,7 @@ from pipeline.config import (
     resolve_url,
 )
 from pipeline.detect import OnnxDetector, OnnxScorer
-from pipeline.evidence import EvidenceWriter, WriterStats
+from pipeline.evidence import EvidenceWriter, WriterStats, atomic_write
 from pipeline.health import HealthTracker
 from pipeline.inference import (
     END,
@@ -47,6 +49,7 @@ from pipeline.inference import (
     OnnxFrameDetector,
 )
 from pipeline.motion import MotionExtractor
+from pipeline.outbox import Outbox
 from pipeline.packet_ring import PacketRing
 from pipeline.queues import FrameHub, Watermark
 from pipeline.report import ModelIdentity
@@ -212,6 +215,18 @@ class Runtime:
             clock=clock,
             on_stored=self._notify,
         )
+        tz = ZoneInfo(cfg.site.timezone)
+        secrets = {s.id: env[s.secret_env].encode() for s in cfg.subscribers}
+        self.outbox = Outbox(self.store, cfg.subscribers, secrets, tz, clock)
+        self.cases = CaseService(
+            self.store,
+            cfg.cases,
+            tz,
+            clock,
+            enqueue=self.outbox.enqueue,
+            probe=EventProbe(self.store, self._online),
+            after_snapshot=self._after_snapshot,
+        )
         self.inference = [
             InferenceWorker(
                 self.hub,
@@ -238,6 +253,7 @@ class Runtime:
             cam.thread = self._spawn(f"gridsight-src-{cam.cfg.id}", cam.source.run)
         if not self.replay:
             self._spawn("gridsight-watchdog", self._watchdog)
+            self._spawn("gridsight-cases", self._case_loop)
         logger.info("started %d camera(s)", len(self.cameras))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
@@ -392,11 +408,39 @@ class Runtime:
         self.writer.submit(EventNotice(event=ended))
 
     def _notify(self, event: Event, report: dict[str, Any]) -> None:
+        row = self.store.get_event(event.event_id)
+        if row is not None:
+            try:
+                self.cases.on_event(row)
+            except Exception:  # a case problem must not stop evidence writing
+                logger.exception("case update failed for event %s", event.event_id)
         for cb in list(self._subscribers):
             try:
                 cb(event, report)
             except Exception:  # a broken subscriber must not stop evidence writing
                 logger.exception("event subscriber failed")
+
+    def _case_loop(self) -> None:
+        """SLA sweeps, automatic re-checks and outbox delivery, once a second."""
+        while not self._stop.wait(1.0):
+            try:
+                self.cases.tick()
+                self.outbox.deliver_due()
+            except Exception:  # keep the loop: the next second may succeed (disk, network)
+                logger.exception("case worker iteration failed")
+
+    def _online(self, camera_id: str) -> bool:
+        health = self.health(camera_id)
+        return health is not None and health.state == HealthState.ONLINE
+
+    def _after_snapshot(self, case: Case, now: float) -> tuple[str, str] | None:
+        jpeg = self.snapshot_jpeg(case.camera_id)
+        if jpeg is None:
+            return None
+        rel = f"cases/{case.case_id}/after-{int(now)}.jpg"
+        (self.evidence_root / rel).parent.mkdir(parents=True, exist_ok=True)
+        _, digest = atomic_write(self.evidence_root / rel, jpeg)
+        return rel, digest
 
     # -- read side (API) -------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse
 
+from api.auth import Principal, ViewerDep, audit
 from api.deps import ApiContext, ContextDep
 from api.schemas import EventDetail, EventPage, EventSummary
 from pipeline.store import EventQuery, EventRow
@@ -55,6 +56,7 @@ def _parse_time(value: str | None, field: str, tz: ZoneInfo) -> float | None:
 @router.get("", response_model=EventPage)
 def list_events(
     ctx: ContextDep,
+    _who: ViewerDep,
     camera_id: str | None = None,
     event_type: str | None = None,
     state: str | None = None,
@@ -86,12 +88,12 @@ def _row(ctx: ApiContext, event_id: str) -> EventRow:
 
 
 @router.get("/{event_id}", response_model=EventDetail)
-def get_event(event_id: str, ctx: ContextDep) -> EventDetail:
+def get_event(event_id: str, ctx: ContextDep, _who: ViewerDep) -> EventDetail:
     row = _row(ctx, event_id)
     return EventDetail(summary=EventSummary.from_row(row, _links(ctx, row)), report=row.report)
 
 
-def _evidence_file(ctx: ApiContext, event_id: str, name: str) -> Path:
+def _evidence_file(ctx: ApiContext, event_id: str, name: str, who: Principal) -> Path:
     _row(ctx, event_id)
     rel = ctx.store.evidence_path(event_id, name)
     if rel is None:
@@ -100,6 +102,7 @@ def _evidence_file(ctx: ApiContext, event_id: str, name: str) -> Path:
     path = (root / rel).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(404, f"evidence file for {event_id!r}/{name} is missing")
+    audit(ctx, who, "view_evidence", f"event:{event_id}/{name}", relpath=rel)
     return path
 
 
@@ -108,9 +111,9 @@ def _evidence_file(ctx: ApiContext, event_id: str, name: str) -> Path:
     response_class=FileResponse,
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
-def event_clip(event_id: str, ctx: ContextDep) -> FileResponse:
+def event_clip(event_id: str, ctx: ContextDep, who: ViewerDep) -> FileResponse:
     """The original evidence clip; supports HTTP Range so browsers can seek."""
-    return FileResponse(_evidence_file(ctx, event_id, "clip"), media_type="video/mp4")
+    return FileResponse(_evidence_file(ctx, event_id, "clip", who), media_type="video/mp4")
 
 
 @router.get(
@@ -119,6 +122,6 @@ def event_clip(event_id: str, ctx: ContextDep) -> FileResponse:
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def event_snapshot(
-    event_id: str, ctx: ContextDep, name: SnapshotName = SnapshotName.ALERT
+    event_id: str, ctx: ContextDep, who: ViewerDep, name: SnapshotName = SnapshotName.ALERT
 ) -> FileResponse:
-    return FileResponse(_evidence_file(ctx, event_id, name.value), media_type="image/jpeg")
+    return FileResponse(_evidence_file(ctx, event_id, name.value, who), media_type="image/jpeg")

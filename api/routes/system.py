@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api.auth import AnyRoleDep
 from api.deps import ApiContext, ContextDep
 from api.schemas import Healthz
 from pipeline.types import CameraHealth, HealthState
@@ -99,7 +100,7 @@ def healthz(ctx: ContextDep) -> Healthz:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(ctx: ContextDep) -> Response:
+def metrics(ctx: ContextDep, _who: AnyRoleDep) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(ctx))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api.auth import Role, create_token
 from api.main import create_app
 from pipeline.config import AppConfig
 from pipeline.replay import replay
@@ -58,21 +59,24 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
         detector=ScriptedDetector(SCENE), model_identity=ModelIdentity("scripted", "0" * 64),
         progress=False,
     )  # fmt: skip
+    store = EventStore(out / "gridsight.db")
     app = create_app(
-        store=EventStore(out / "gridsight.db"),
+        store=store,
         evidence_root=out,
         cameras=list(cfg.cameras),
         site=cfg.site,
         runtime=FakeRuntime(cfg),
     )
-    return TestClient(app)
+    client = TestClient(app)
+    client.headers["Authorization"] = f"Bearer {create_token(store, 'admin1', Role.ADMIN, 0.0)}"
+    return client
 
 
 def test_healthz(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body == {
         "status": "ok", "cameras": 1, "cameras_online": 1, "events_stored": 1,
-        "store_schema_version": 1,
+        "store_schema_version": 2,
     }  # fmt: skip
 
 
@@ -156,8 +160,9 @@ def test_serve_without_runtime(tmp_path: Path) -> None:
 
     cfg = parse_config({})
     app = create_app(
-        store=EventStore(tmp_path / "g.db"), evidence_root=tmp_path, cameras=[], site=cfg.site
-    )
+        store=EventStore(tmp_path / "g.db"), evidence_root=tmp_path, cameras=[], site=cfg.site,
+        auth_required=False,
+    )  # fmt: skip
     c = TestClient(app)
     assert c.get("/healthz").json()["cameras_online"] == 0
     assert c.get("/events").json()["total"] == 0

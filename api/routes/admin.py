@@ -1,0 +1,93 @@
+"""Admin: the audit log (read only), the outbox and its dead letters, API tokens."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import AdminDep, Role, audit, create_token, revoke_token
+from api.deps import ContextDep
+
+router = APIRouter(tags=["admin"])
+
+
+@router.get("/audit")
+def audit_log(
+    ctx: ContextDep,
+    _who: AdminDep,
+    actor: str | None = None,
+    target_prefix: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[dict[str, Any]]:
+    """Who saw or did what, newest first. There is no route that changes it."""
+    clauses, args = [], []
+    if actor is not None:
+        clauses.append("actor = ?")
+        args.append(actor)
+    if target_prefix is not None:
+        clauses.append("target LIKE ? ESCAPE '\\'")
+        args.append(target_prefix.replace("\\", "\\\\").replace("%", "\\%") + "%")
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    with ctx.store.reader() as db:
+        rows = db.execute(
+            f"SELECT seq, at, actor, role, action, target, detail_json FROM audit_log {where} "
+            "ORDER BY seq DESC LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+    return [
+        {
+            "seq": r[0],
+            "at": r[1],
+            "actor": r[2],
+            "role": r[3],
+            "action": r[4],
+            "target": r[5],
+            "detail": json.loads(r[6]),
+        }
+        for r in rows
+    ]
+
+
+@router.get("/outbox")
+def outbox(ctx: ContextDep, _who: AdminDep, state: str | None = None) -> dict[str, Any]:
+    if ctx.outbox is None:
+        return {"counts": {}, "rows": []}
+    rows = ctx.outbox.rows("state = ?", (state,)) if state else ctx.outbox.rows()
+    return {"counts": ctx.outbox.counts(), "rows": [asdict(r) for r in rows[-500:]]}
+
+
+@router.post("/outbox/{seq}/requeue")
+def requeue(seq: int, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
+    if ctx.outbox is None or not ctx.outbox.requeue(seq):
+        raise HTTPException(404, f"no dead-lettered outbox row {seq}")
+    audit(ctx, who, "outbox_requeue", f"outbox:{seq}")
+    return {"seq": seq, "state": "pending"}
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
+    role: Role
+
+
+@router.post("/tokens")
+def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, str]:
+    """Create a token; it is shown in this response only."""
+    try:
+        token = create_token(ctx.store, body.name, body.role, ctx.clock())
+    except Exception as exc:  # sqlite3.IntegrityError: the name exists
+        raise HTTPException(409, f"token name {body.name!r} already exists") from exc
+    audit(ctx, who, "token_create", f"token:{body.name}", role=body.role.value)
+    return {"name": body.name, "role": body.role.value, "token": token}
+
+
+@router.post("/tokens/{name}/revoke")
+def revoke(name: str, ctx: ContextDep, who: AdminDep) -> dict[str, str]:
+    if not revoke_token(ctx.store, name, ctx.clock()):
+        raise HTTPException(404, f"no active token named {name!r}")
+    audit(ctx, who, "token_revoke", f"token:{name}")
+    return {"name": name, "state": "revoked"}

@@ -1,0 +1,209 @@
+"""Cases: the review queue, lifecycle actions, reviewer precision, platform status callbacks."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import AnalystDep, Principal, ReviewerDep, Role, ViewerDep, audit
+from api.deps import ApiContext, ContextDep
+from pipeline.cases import REJECT_REASONS, Case, CaseError, case_json
+from pipeline.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from pipeline.package import Exporter, PackageError
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+callbacks = APIRouter(prefix="/callbacks", tags=["callbacks"])
+
+
+class ActionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(description="accept, reject, dispatch, respond, dispose, return, "
+                        "suspend, resume, close")  # fmt: skip
+    reason_code: str | None = Field(
+        default=None, description=f"reject: one of {', '.join(sorted(REJECT_REASONS))}"
+    )
+    reason: str | None = Field(default=None, max_length=500)
+    unit: str | None = Field(default=None, description="dispatch/return: responsible unit id")
+
+
+class CallbackIn(ActionIn):
+    case_id: str
+    actor: str = Field(min_length=1, max_length=100)
+
+
+def _json(ctx: ApiContext, case: Case) -> dict[str, Any]:
+    out = case_json(case, ctx.cases.history(case.case_id), ZoneInfo(ctx.site.timezone))
+    out |= {
+        "camera_id": case.camera_id,
+        "zone_id": case.zone_id,
+        "event_type": case.event_type,
+        "severity": case.severity,
+        "event_ids": ctx.cases.events_of(case.case_id),
+        "after_snapshot": f"/cases/{case.case_id}/after.jpg" if case.after_relpath else None,
+    }
+    return out
+
+
+@router.get("")
+def list_cases(
+    ctx: ContextDep,
+    _who: ViewerDep,
+    state: str | None = None,
+    camera_id: str | None = None,
+    event_type: str | None = None,
+    open_only: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """Cases, urgent first, newest first (the review queue: ``state=pending_review``)."""
+    cases, total = ctx.cases.query(
+        state=state, camera_id=camera_id, event_type=event_type, open_only=open_only,
+        limit=limit, offset=offset,
+    )  # fmt: skip
+    return {"items": [_json(ctx, c) for c in cases], "total": total}
+
+
+@router.get("/review-stats")
+def review_stats(ctx: ContextDep, _who: ViewerDep, min_reviews: int = 5) -> list[dict[str, Any]]:
+    """Measured precision per camera/zone/rule from reviewer verdicts, with suggestions."""
+    return [
+        {
+            "camera_id": s.camera_id,
+            "zone_id": s.zone_id,
+            "rule_id": s.rule_id,
+            "event_type": s.event_type,
+            "accepted": s.accepted,
+            "rejected": s.rejected,
+            "reject_reasons": s.reject_reasons,
+            "precision": s.precision,
+            "suggestion": s.suggestion,
+        }
+        for s in ctx.cases.review_stats(min_reviews)
+    ]
+
+
+def _case(ctx: ApiContext, case_id: str) -> Case:
+    try:
+        return ctx.cases.get(case_id)
+    except CaseError as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.get("/{case_id}")
+def get_case(case_id: str, ctx: ContextDep, _who: ViewerDep) -> dict[str, Any]:
+    return _json(ctx, _case(ctx, case_id))
+
+
+@router.get(
+    "/{case_id}/after.jpg", response_class=FileResponse,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)  # fmt: skip
+def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> FileResponse:
+    """The re-check picture taken when the camera found the problem gone (自动核查)."""
+    case = _case(ctx, case_id)
+    if case.after_relpath is None:
+        raise HTTPException(404, f"case {case_id!r} has no after picture")
+    root = ctx.evidence_root.resolve()
+    path = (root / case.after_relpath).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, f"after picture of {case_id!r} is missing")
+    audit(ctx, who, "view_evidence", f"case:{case_id}/after")
+    return FileResponse(path, media_type="image/jpeg")
+
+
+@router.post("/{case_id}/actions")
+def act(case_id: str, body: ActionIn, ctx: ContextDep, who: ReviewerDep) -> dict[str, Any]:
+    _case(ctx, case_id)
+    try:
+        case = ctx.cases.act(
+            case_id, body.action, who.name, reason_code=body.reason_code, reason=body.reason,
+            unit=body.unit,
+        )  # fmt: skip
+    except CaseError as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(ctx, who, f"case_{body.action}", f"case:{case_id}", reason_code=body.reason_code)
+    return _json(ctx, case)
+
+
+class ExportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    purpose: str = Field(min_length=1, max_length=500, description="recorded in the custody log")
+    shared: bool = Field(default=True, description="masked copy without originals")
+    keep_plates: bool = Field(default=False, description="shared parking case for enforcement")
+
+
+@router.post("/{case_id}/export")
+def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> dict[str, Any]:
+    """Write an evidence package under ``<evidence root>/exports/`` (see pipeline.package)."""
+    _case(ctx, case_id)
+    exporter = Exporter(ctx.store, ctx.evidence_root, ctx.cases, ZoneInfo(ctx.site.timezone),
+                        ctx.clock, signing_key=ctx.signing_key)  # fmt: skip
+    kind = "shared" if body.shared else "full"
+    out = ctx.evidence_root / "exports" / f"{case_id}-{kind}-{int(ctx.clock() * 1000)}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        result = exporter.export(case_id, out, actor=who.name, purpose=body.purpose,
+                                 shared=body.shared, keep_plates=body.keep_plates)  # fmt: skip
+    except PackageError as exc:
+        raise HTTPException(409, str(exc)) from None
+    audit(ctx, who, f"export_{kind}", f"case:{case_id}", purpose=body.purpose,
+          manifest_sha256=result.manifest_sha256, package=out.name)  # fmt: skip
+    return {"package": out.relative_to(ctx.evidence_root).as_posix(), "kind": kind,
+            "manifest_sha256": result.manifest_sha256, "files": result.files,
+            "masked_regions": result.masked_regions}  # fmt: skip
+
+
+@callbacks.post("/{subscriber_id}")
+async def platform_callback(subscriber_id: str, request: Request, ctx: ContextDep) -> JSONResponse:
+    """Status callback from a receiving platform (HMAC-signed like our pushes).
+
+    The platform drives the case (派遣, 处置, 退回 …); a repeated ``Idempotency-Key`` returns
+    the first answer without acting again.
+    """
+    secret = ctx.secrets.get(subscriber_id)
+    if secret is None:
+        raise HTTPException(404, f"unknown subscriber {subscriber_id!r}")
+    body = await request.body()
+    bad = verify_signature(
+        secret, request.headers.get(TIMESTAMP_HEADER), body,
+        request.headers.get(SIGNATURE_HEADER), ctx.clock(),
+    )  # fmt: skip
+    if bad:
+        raise HTTPException(401, bad)
+    key = request.headers.get("idempotency-key")
+    if not key:
+        raise HTTPException(400, "Idempotency-Key header is required")
+    with ctx.store.reader() as db:
+        seen = db.execute(
+            "SELECT status, result_json FROM inbound WHERE idempotency_key = ?", (key,)
+        ).fetchone()
+    if seen is not None:
+        return JSONResponse(json.loads(seen[1]), status_code=int(seen[0]))
+    try:
+        cb = CallbackIn.model_validate_json(body)
+    except ValueError as exc:
+        raise HTTPException(422, f"bad callback body: {exc}") from None
+    actor = f"{subscriber_id}:{cb.actor}"
+    try:
+        case = ctx.cases.act(
+            cb.case_id, cb.action, actor, actor_type="platform", reason_code=cb.reason_code,
+            reason=cb.reason, unit=cb.unit,
+        )  # fmt: skip
+        status, result = 200, {"case_id": case.case_id, "state": case.state}
+    except CaseError as exc:
+        status, result = 409, {"detail": str(exc)}
+    with ctx.store.transaction() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO inbound VALUES (?, ?, ?, ?, ?)",
+            (key, subscriber_id, ctx.clock(), status, json.dumps(result, ensure_ascii=False)),
+        )
+    # the platform acts as a reviewer would; the audit row names it
+    audit(ctx, Principal(actor, Role.OPERATOR), f"callback_{cb.action}", f"case:{cb.case_id}")
+    return JSONResponse(result, status_code=status)

@@ -1,0 +1,330 @@
+"""Evidence packages: export a case with hashes and a custody log; verify one later.
+
+A package is a directory (zipped by whoever transfers it) with
+
+* ``original/`` — the evidence clip and snapshots byte for byte as recorded (``full`` only;
+  their SHA-256 is checked against the store before copying, so an altered file on disk is
+  refused rather than packaged),
+* ``derived/annotated.mp4`` — the clip re-encoded with the event's geometry (zone, boxes,
+  blocked area, 高空抛物 trajectory) drawn in; in ``shared`` packages faces and plates are
+  pixelated in every frame and in every snapshot (``pipeline.privacy``),
+* ``report.json`` — the case (with its full lifecycle history) and the reports of its events,
+* ``custody.jsonl`` — one line per custody act (recorded, derived, masked, exported) with
+  actor, time, purpose, and hashes,
+* ``manifest.json`` — every other file with size and SHA-256, plus who exported it and why;
+  with a signing key, ``manifest.sig`` is an HMAC-SHA256 of the manifest bytes.
+
+``verify_package`` recomputes every hash and names each altered, missing or unlisted file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.cases import CaseService, case_json
+from pipeline.errors import PipelineError
+from pipeline.media import encode_h264
+from pipeline.privacy import PrivacyMasker
+from pipeline.report import iso
+from pipeline.store import EventStore
+
+PACKAGE_FORMAT = "gridsight.evidence-package/1"
+_PLATE_TYPES = ("illegal_parking_motor", "illegal_parking_non_motor", "fire_lane_occupation")
+
+
+class PackageError(PipelineError):
+    pass
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    path: Path
+    manifest_sha256: str
+    files: int
+    masked_regions: int
+
+
+def _overlay(report: dict[str, Any]) -> Callable[[NDArray[np.uint8]], None]:
+    """Draws the event's geometry (from the report, all coordinates normalised)."""
+    det = report.get("detection", {})
+    polys: list[tuple[list[list[float]], tuple[int, int, int]]] = []
+    if zone := det.get("zone"):
+        polys.append((zone["polygon_norm"], (0, 215, 255)))
+    for key in ("footprint", "changed"):
+        polys.extend(
+            (poly, (60, 20, 220)) for poly in (det.get(key) or {}).get("polygons_norm", [])
+        )
+    boxes = [o["bbox_norm"] for o in det.get("objects", []) if "bbox_norm" in o]
+    track = [(p["x_norm"], p["y_norm"]) for p in det.get("trajectory", [])]
+
+    def draw(img: NDArray[np.uint8]) -> None:
+        h, w = img.shape[:2]
+        thick = max(1, round(w / 640))
+        for poly, color in polys:
+            pts = np.array([[x * w, y * h] for x, y in poly], np.int32)
+            cv2.polylines(img, [pts], True, color, thick)
+        for b in boxes:
+            cv2.rectangle(img, (int(b[0] * w), int(b[1] * h)), (int(b[2] * w), int(b[3] * h)),
+                          (0, 0, 255), thick)  # fmt: skip
+        if len(track) > 1:
+            pts = np.array([[x * w, y * h] for x, y in track], np.int32)
+            cv2.polylines(img, [pts], False, (0, 0, 255), thick)
+
+    return draw
+
+
+def _frames(clip: Path) -> tuple[Iterator[NDArray[np.uint8]], Fraction]:
+    container = av.open(str(clip))
+    stream = container.streams.video[0]
+    fps = stream.average_rate or Fraction(25)
+
+    def gen() -> Iterator[NDArray[np.uint8]]:
+        try:
+            for frame in container.decode(stream):
+                yield np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+        finally:
+            container.close()
+
+    return gen(), Fraction(fps)
+
+
+class Exporter:
+    def __init__(
+        self,
+        store: EventStore,
+        evidence_root: Path,
+        cases: CaseService,
+        tz: ZoneInfo,
+        clock: Callable[[], float],
+        *,
+        masker: PrivacyMasker | None = None,
+        signing_key: bytes | None = None,
+    ) -> None:
+        self.store = store
+        self.root = evidence_root
+        self.cases = cases
+        self.tz = tz
+        self.clock = clock
+        self._masker = masker
+        self.signing_key = signing_key
+
+    @property
+    def masker(self) -> PrivacyMasker:
+        if self._masker is None:  # loaded on first shared export only
+            self._masker = PrivacyMasker()
+        return self._masker
+
+    def export(
+        self,
+        case_id: str,
+        out: Path,
+        *,
+        actor: str,
+        purpose: str,
+        shared: bool,
+        keep_plates: bool = False,
+    ) -> ExportResult:
+        """Write the package directory ``out`` (must not exist).
+
+        ``keep_plates``: a shared copy for an enforcement recipient of a parking case (交警,
+        城管) keeps plates readable; faces are masked regardless.
+        """
+        if not purpose.strip():
+            raise PackageError("an export needs a purpose (recorded in the custody log)")
+        case = self.cases.get(case_id)
+        if keep_plates and case.event_type not in _PLATE_TYPES:
+            raise PackageError(f"plates stay masked for {case.event_type} cases")
+        if out.exists():
+            raise PackageError(f"{out} already exists")
+        tmp = out.with_name(f".{out.name}.partial")
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        (tmp / "derived").mkdir(parents=True)
+        now = self.clock()
+        custody: list[dict[str, Any]] = []
+        reports = []
+        masked = 0
+        plates = not keep_plates
+        for event_id in self.cases.events_of(case_id):
+            row = self.store.get_event(event_id)
+            if row is None:
+                continue
+            reports.append(row.report)
+            for name, rel, digest in self.store.evidence_for(event_id):
+                src = self.root / rel
+                if not src.is_file():
+                    raise PackageError(f"evidence {event_id}/{name} missing on disk ({rel})")
+                actual = sha256_file(src)
+                if actual != digest:
+                    raise PackageError(
+                        f"evidence {event_id}/{name} altered on disk: sha256 {actual} ≠ "
+                        f"recorded {digest}; not exported"
+                    )
+                custody.append({"act": "recorded", "file": rel, "sha256": digest,
+                                "event_id": event_id})  # fmt: skip
+                stem = f"{event_id}-{name}"
+                if not shared:
+                    dst = tmp / "original" / f"{stem}{src.suffix}"
+                    dst.parent.mkdir(exist_ok=True)
+                    shutil.copyfile(src, dst)
+                if name == "clip":
+                    dst = tmp / "derived" / f"{stem}-annotated.mp4"
+                    masked += self._annotated(src, dst, row.report, shared, plates)
+                    custody.append({"act": "derived", "file": _rel(tmp, dst), "from": rel,
+                                    "how": "re-encoded with event geometry drawn"
+                                    + ("; faces/plates pixelated" if shared else "")})  # fmt: skip
+                elif shared and src.suffix == ".jpg":
+                    img = _read(src)
+                    regions = self.masker.find(img, plates=plates)
+                    masked += len(regions)
+                    dst = tmp / "derived" / f"{stem}-masked.jpg"
+                    cv2.imwrite(str(dst), PrivacyMasker.apply(img, regions))
+                    custody.append({"act": "masked", "file": _rel(tmp, dst), "from": rel,
+                                    "regions": len(regions)})  # fmt: skip
+        if case.after_relpath and (self.root / case.after_relpath).is_file():
+            src = self.root / case.after_relpath
+            dst = tmp / ("derived" if shared else "original") / "after.jpg"
+            dst.parent.mkdir(exist_ok=True)
+            if shared:
+                img = _read(src)
+                cv2.imwrite(str(dst), self.masker.mask(img, plates=plates))
+            else:
+                shutil.copyfile(src, dst)
+        report = {
+            "case": case_json(case, self.cases.history(case_id), self.tz)
+            | {"camera_id": case.camera_id, "zone_id": case.zone_id,
+               "event_type": case.event_type},
+            "reports": reports,
+        }  # fmt: skip
+        (tmp / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=2))
+        custody.append({"act": "exported", "actor": actor, "purpose": purpose,
+                        "kind": "shared" if shared else "full"})  # fmt: skip
+        for entry in custody:
+            entry.setdefault("at", iso(now, self.tz))
+        (tmp / "custody.jsonl").write_text(
+            "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in custody)
+        )
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        manifest = {
+            "format": PACKAGE_FORMAT,
+            "case_id": case_id,
+            "kind": "shared" if shared else "full",
+            "created_at": iso(now, self.tz),
+            "created_by": actor,
+            "purpose": purpose,
+            "files": [
+                {
+                    "path": _rel(tmp, p),
+                    "size": p.stat().st_size,
+                    "sha256": sha256_file(p),
+                    "role": p.relative_to(tmp).parts[0]
+                    if len(p.relative_to(tmp).parts) > 1
+                    else "metadata",
+                }
+                for p in files
+            ],
+        }
+        data = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
+        (tmp / "manifest.json").write_bytes(data)
+        if self.signing_key:
+            sig = hmac.new(self.signing_key, data, hashlib.sha256).hexdigest()
+            (tmp / "manifest.sig").write_text(sig + "\n")
+        tmp.rename(out)
+        return ExportResult(out, hashlib.sha256(data).hexdigest(), len(files), masked)
+
+    def _annotated(
+        self, clip: Path, dst: Path, report: dict[str, Any], shared: bool, plates: bool
+    ) -> int:
+        frames, fps = _frames(clip)
+        draw = _overlay(report)
+        count = 0
+
+        def gen() -> Iterator[NDArray[np.uint8]]:
+            nonlocal count
+            for img in frames:
+                if shared:
+                    regions = self.masker.find(img, plates=plates)
+                    count += len(regions)
+                    img = PrivacyMasker.apply(img, regions)
+                else:
+                    img = img.copy()
+                draw(img)
+                yield img
+
+        encode_h264(dst, gen(), fps=fps, gop=max(1, round(float(fps) * 2)), crf=23)
+        return count
+
+
+def _read(path: Path) -> NDArray[np.uint8]:
+    img = cv2.imread(str(path))
+    if img is None:
+        raise PackageError(f"cannot read image {path}")
+    return np.asarray(img, np.uint8)
+
+
+def _rel(root: Path, p: Path) -> str:
+    return p.relative_to(root).as_posix()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    problems: tuple[str, ...]
+    checked: int
+
+
+def verify_package(path: Path, signing_key: bytes | None = None) -> VerifyResult:
+    """Recompute every hash; name altered, missing and unlisted files."""
+    manifest_path = path / "manifest.json"
+    if not manifest_path.is_file():
+        return VerifyResult(False, (f"{manifest_path}: no manifest",), 0)
+    data = manifest_path.read_bytes()
+    try:
+        manifest = json.loads(data)
+        entries: Sequence[dict[str, Any]] = manifest["files"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return VerifyResult(False, (f"manifest.json unreadable: {exc}",), 0)
+    problems = []
+    if signing_key is not None:
+        sig_path = path / "manifest.sig"
+        want = hmac.new(signing_key, data, hashlib.sha256).hexdigest()
+        if not sig_path.is_file():
+            problems.append("manifest.sig: missing (package was not signed)")
+        elif not hmac.compare_digest(sig_path.read_text().strip(), want):
+            problems.append("manifest.json: signature does not match (manifest altered)")
+    listed = set()
+    for e in entries:
+        rel = str(e["path"])
+        listed.add(rel)
+        f = path / rel
+        if not f.is_file():
+            problems.append(f"{rel}: missing")
+        elif sha256_file(f) != e["sha256"]:
+            problems.append(f"{rel}: altered (sha256 differs from the manifest)")
+    for f in sorted(path.rglob("*")):
+        rel = _rel(path, f)
+        if f.is_file() and rel not in listed and rel not in ("manifest.json", "manifest.sig"):
+            problems.append(f"{rel}: not in the manifest")
+    return VerifyResult(not problems, tuple(problems), len(entries))
