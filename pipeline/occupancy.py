@@ -121,7 +121,7 @@ class StaticForeground:
         return scene_features(image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)])
 
     def update(self, image: NDArray[np.uint8], time_s: float) -> NDArray[np.bool_]:
-        """Feed one frame; returns the static-foreground mask of the ROI thumbnail."""
+        """Feed one frame; returns the static foreground present in it (ROI thumbnail)."""
         lab = self._lab(image)
         if self._recent is None or self._empty is None or self._recent.shape != lab.shape:
             self._recent, self._empty = lab.copy(), lab.copy()
@@ -149,7 +149,10 @@ class StaticForeground:
         keep = static.astype(np.uint8)
         cv2.accumulateWeighted(self._recent, self._empty, a_empty, mask=1 - keep)
         cv2.accumulateWeighted(self._recent, self._empty, a_empty / 20, mask=keep)
-        return static
+        # Present *now*: static and still matching the recent scene. A stall that has left
+        # stays in ``recent`` for another ``recent_s``; counting it there would stretch every
+        # stay by that much (a 2.5-minute stop would pass a 3-minute dwell).
+        return np.asarray(static & ~differs, np.bool_)
 
     def _differs(self, a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.bool_]:
         return features_differ(a, b, self.luma_delta, self.chroma_delta)
