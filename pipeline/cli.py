@@ -1,8 +1,10 @@
-"""``gridsight`` command line: check, run, replay, serve, demo."""
+"""``gridsight`` command line: check, run, replay, serve, demo, token, export, verify,
+retention."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -193,6 +195,118 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
+def _store_for(args: argparse.Namespace) -> tuple[AppConfig, Path] | None:
+    cfg = _load(args.config)
+    if cfg is None:
+        return None
+    return cfg, (args.evidence or cfg.evidence.root)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import time
+
+    from api.auth import Role, create_token, revoke_token
+    from pipeline.store import EventStore
+
+    found = _store_for(args)
+    if found is None:
+        return 1
+    store = EventStore(found[1] / "gridsight.db")
+    if args.action == "create":
+        if args.role is None:
+            print(
+                "token create needs --role (operator, integrator, analyst, admin)", file=sys.stderr
+            )
+            return 2
+        try:
+            token = create_token(store, args.name, Role(args.role), time.time())
+        except Exception as exc:  # sqlite3.IntegrityError: name taken
+            print(f"cannot create token {args.name!r}: {exc}", file=sys.stderr)
+            return 1
+        print(token)
+        print(f"# {args.name} ({args.role}); shown once, only its hash is stored", file=sys.stderr)
+        return 0
+    if not revoke_token(store, args.name, time.time()):
+        print(f"no active token named {args.name!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import time
+    from zoneinfo import ZoneInfo
+
+    from pipeline.cases import CaseError, CaseService
+    from pipeline.package import Exporter, PackageError
+    from pipeline.store import EventStore
+
+    found = _store_for(args)
+    if found is None:
+        return 1
+    cfg, root = found
+    store = EventStore(root / "gridsight.db")
+    tz = ZoneInfo(cfg.site.timezone)
+    cases = CaseService(store, cfg.cases, tz, time.time)
+    key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
+    exporter = Exporter(
+        store, root, cases, tz, time.time, signing_key=key.encode() if key else None
+    )
+    try:
+        result = exporter.export(args.case, args.out, actor=args.actor, purpose=args.purpose,
+                                 shared=args.shared, keep_plates=args.keep_plates)  # fmt: skip
+    except (CaseError, PackageError) as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO audit_log (at, actor, role, action, target, detail_json) "
+            "VALUES (?, ?, 'cli', ?, ?, ?)",
+            (time.time(), args.actor, "export_shared" if args.shared else "export_full",
+             f"case:{args.case}", json.dumps({"purpose": args.purpose, "package": str(args.out),
+                                              "manifest_sha256": result.manifest_sha256})),
+        )  # fmt: skip
+    print(f"{result.path}: {result.files} files, manifest sha256 {result.manifest_sha256}"
+          + (f", {result.masked_regions} regions masked" if args.shared else ""))  # fmt: skip
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from pipeline.package import verify_package
+
+    key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
+    result = verify_package(args.package, key.encode() if key else None)
+    if result.ok:
+        signed = " and its signature" if key else ""
+        print(f"✓ {args.package}: all {result.checked} files match the manifest{signed}")
+        return 0
+    print(f"✗ {args.package}: {len(result.problems)} problem(s)", file=sys.stderr)
+    for p in result.problems:
+        print(f"  - {p}", file=sys.stderr)
+    return 1
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.retention import expired, purge
+    from pipeline.store import EventStore
+
+    found = _store_for(args)
+    if found is None:
+        return 1
+    cfg, root = found
+    store = EventStore(root / "gridsight.db")
+    now = time.time()
+    items = expired(store, cfg.retention, now)
+    for it in items:
+        print(f"  {it.event_id} {it.event_type} case={it.case_id}: {len(it.files)} file(s)")
+    if not args.apply:
+        print(f"{len(items)} event(s) past retention (dry run; --apply deletes their media)")
+        return 0
+    print(f"deleted {purge(store, root, items, now)} file(s) of {len(items)} event(s)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridsight",
@@ -230,6 +344,35 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host")
     s.add_argument("--port", type=int)
     s.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("token", help="create or revoke an API token")
+    t.add_argument("action", choices=["create", "revoke"])
+    t.add_argument("name")
+    t.add_argument("--role", choices=["operator", "integrator", "analyst", "admin"])
+    t.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    t.add_argument("--evidence", type=Path)
+    t.set_defaults(func=cmd_token)
+
+    e = sub.add_parser("export", help="export a case as an evidence package")
+    e.add_argument("case")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--actor", required=True, help="who exports (custody log)")
+    e.add_argument("--purpose", required=True, help="why (custody log)")
+    e.add_argument("--shared", action="store_true", help="masked copy, no originals")
+    e.add_argument("--keep-plates", action="store_true", help="shared parking case for 交警")
+    e.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    e.add_argument("--evidence", type=Path)
+    e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser("verify", help="check an evidence package; names any altered file")
+    v.add_argument("package", type=Path)
+    v.set_defaults(func=cmd_verify)
+
+    rt = sub.add_parser("retention", help="list (or --apply: delete) evidence past retention")
+    rt.add_argument("--apply", action="store_true")
+    rt.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    rt.add_argument("--evidence", type=Path)
+    rt.set_defaults(func=cmd_retention)
 
     d = sub.add_parser("demo", help="local RTSP camera + pipeline + API on bundled footage")
     d.add_argument("--workdir", type=Path, default=Path("evidence/demo"))

@@ -119,9 +119,9 @@ class PrivacyMasker:
 
     @staticmethod
     def apply(
-        image: NDArray[np.uint8], regions: list[Region], margin: float = 0.25
+        image: NDArray[np.uint8], regions: list[Region], margin: float = 0.3
     ) -> NDArray[np.uint8]:
-        """A copy with every region (grown by ``margin``) pixelated into ~6 blocks across."""
+        """A copy with every region (grown by ``margin``) pixelated into ~4 blocks across."""
         out = image.copy()
         h, w = out.shape[:2]
         for g in regions:
@@ -131,7 +131,7 @@ class PrivacyMasker:
             if x2 - x1 < 2 or y2 - y1 < 2:
                 continue
             roi = out[y1:y2, x1:x2]
-            bw = max(1, min(6, x2 - x1))
+            bw = max(1, min(4, x2 - x1))
             bh = max(1, round(bw * (y2 - y1) / (x2 - x1)))
             small = cv2.resize(roi, (bw, bh), interpolation=cv2.INTER_AREA)
             out[y1:y2, x1:x2] = cv2.resize(

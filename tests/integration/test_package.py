@@ -1,0 +1,175 @@
+"""Privacy masking on real face/plate images; evidence packages: export, verify, tamper."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from pipeline.cases import CaseService
+from pipeline.cli import main
+from pipeline.config import CasesConfig
+from pipeline.evidence import atomic_write
+from pipeline.media import encode_h264
+from pipeline.package import Exporter, PackageError, verify_package
+from pipeline.privacy import PrivacyMasker
+from pipeline.report import EvidenceItem
+from pipeline.store import EventStore
+from pipeline.types import Event, EventState, EventType, ParkingDetails
+from tests.conftest import REPO
+
+IMAGES = REPO.parent / "shared" / "models" / "images"
+TZ = ZoneInfo("Asia/Shanghai")
+pytestmark = pytest.mark.skipif(
+    not (IMAGES / "bus.jpg").is_file(), reason="../shared/models/images not present"
+)
+
+
+@pytest.fixture(scope="module")
+def masker() -> PrivacyMasker:
+    return PrivacyMasker()
+
+
+def _img(name: str) -> np.ndarray:
+    img = cv2.imread(str(IMAGES / name))
+    assert img is not None
+    return img
+
+
+def test_faces_are_found_and_masked_beyond_detection(masker: PrivacyMasker) -> None:
+    bus = _img("bus.jpg")
+    faces = masker.faces(bus)
+    assert len(faces) == 2 and all(f.score > 0.8 for f in faces)  # the two pedestrians
+    masked = masker.mask(bus)
+    assert masker.faces(masked) == []  # nothing recognisable is left to find
+    assert np.array_equal(bus, _img("bus.jpg"))  # the original is untouched
+    f = faces[0]
+    before = bus[f.y1 : f.y2, f.x1 : f.x2].astype(float)
+    after = masked[f.y1 : f.y2, f.x1 : f.x2].astype(float)
+    assert after.std() < before.std()  # detail removed (mosaic)
+    assert np.array_equal(masked[:50, :50], bus[:50, :50])  # the rest is left alone
+
+
+def test_plates_are_found_and_masked(masker: PrivacyMasker) -> None:
+    car = _img("hyperlpr_test_img.jpg")
+    [plate] = masker.plates(car)
+    assert abs(plate.x1 - 1752) < 25 and abs(plate.y1 - 747) < 25  # the green NEV plate
+    masked = masker.mask(car)
+    assert masker.plates(masked) == []
+    assert masker.plates(_img("hyperlpr_1.jpg"))  # a double-layer yellow plate too
+    no_plates = masker.mask(car, plates=False)  # enforcement copy: plate stays readable
+    assert masker.plates(no_plates)
+
+
+def _case_with_evidence(tmp: Path) -> tuple[EventStore, CaseService, str]:
+    store = EventStore(tmp / "gridsight.db")
+    (tmp / "ev").mkdir()
+    bus = cv2.resize(_img("bus.jpg"), (554, 740))[:736, :552]
+    frames = [np.roll(bus, k, axis=1) for k in range(12)]
+    clip = encode_h264(tmp / "ev" / "clip.mp4", iter(frames), fps=6, gop=6)
+    snap = tmp / "ev" / "alert.jpg"
+    atomic_write(snap, cv2.imencode(".jpg", bus)[1].tobytes())
+    items = []
+    for name, path, kind, mt in (("clip", clip, "video_clip", "video/mp4"),
+                                 ("alert", snap, "annotated_image", "image/jpeg")):  # fmt: skip
+        data = path.read_bytes()
+        items.append(EvidenceItem(f"ev1-{name}", name, kind, "original", f"ev/{path.name}", mt,
+                                  len(data), hashlib.sha256(data).hexdigest(), 0.0))  # fmt: skip
+    details = ParkingDetails("fire_lane", "car", "motor", (0.6, 0.5, 0.9, 0.6),
+                             (0.6, 0.5, 0.9, 0.6), 300, 300, 180, 0.8, 10, (1,))  # fmt: skip
+    now = time.time()
+    ev = Event("ev1", EventType.FIRE_LANE_OCCUPATION, EventState.STARTED, "cam1", "lane",
+               "parking", now - 300, now, now, None, 0.8, details)  # fmt: skip
+    report = {"report_id": "ev1", "detection": {
+        "zone": {"polygon_norm": [[0.1, 0.6], [0.9, 0.6], [0.9, 0.95], [0.1, 0.95]]},
+        "objects": [{"label": "car", "bbox_norm": [0.6, 0.5, 0.9, 0.6]}]}}  # fmt: skip
+    store.upsert_event(ev, "urgent", report, None, None, now, evidence=items)
+    cases = CaseService(store, CasesConfig(), TZ, time.time)
+    row = store.get_event("ev1")
+    assert row is not None
+    case = cases.on_event(row)
+    assert case is not None
+    return store, cases, case.case_id
+
+
+def _faces_in_first_frame(masker: PrivacyMasker, clip: Path) -> int:
+    with av.open(str(clip)) as c:
+        frame = next(c.decode(video=0)).to_ndarray(format="bgr24")
+    return len(masker.faces(frame))
+
+
+def test_export_verify_and_tamper(
+    tmp_path: Path, masker: PrivacyMasker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, cases, case_id = _case_with_evidence(tmp_path)
+    key = b"site-signing-key"
+    exp = Exporter(store, tmp_path, cases, TZ, time.time, masker=masker, signing_key=key)
+    full = exp.export(case_id, tmp_path / "pkg-full", actor="analyst1", purpose="交警移交",
+                      shared=False)  # fmt: skip
+    shared = exp.export(case_id, tmp_path / "pkg-shared", actor="analyst1", purpose="物业通报",
+                        shared=True)  # fmt: skip
+    # the original clip is byte-identical; the shared package has no originals, only masks
+    orig = (tmp_path / "pkg-full" / "original" / "ev1-clip.mp4").read_bytes()
+    assert orig == (tmp_path / "ev" / "clip.mp4").read_bytes()
+    assert not (tmp_path / "pkg-shared" / "original").exists()
+    assert shared.masked_regions >= 12 * 2  # two faces in each of 12 frames, at least
+    assert (
+        _faces_in_first_frame(masker, tmp_path / "pkg-full" / "derived" / "ev1-clip-annotated.mp4")
+        == 2
+    )
+    assert (
+        _faces_in_first_frame(
+            masker, tmp_path / "pkg-shared" / "derived" / "ev1-clip-annotated.mp4"
+        )
+        == 0
+    )
+    masked_snap = cv2.imread(str(tmp_path / "pkg-shared" / "derived" / "ev1-alert-masked.jpg"))
+    assert masker.faces(masked_snap) == []
+    custody = [
+        json.loads(x) for x in (tmp_path / "pkg-shared" / "custody.jsonl").read_text().splitlines()
+    ]
+    assert custody[-1] | {"at": None} == {"act": "exported", "actor": "analyst1",
+                                          "purpose": "物业通报", "kind": "shared", "at": None}  # fmt: skip
+    report = json.loads((tmp_path / "pkg-full" / "report.json").read_text())
+    assert report["case"]["history"][0]["action"] == "detect"
+    for pkg in ("pkg-full", "pkg-shared"):
+        result = verify_package(tmp_path / pkg, key)
+        assert result.ok and result.checked >= 4, result.problems
+    assert full.files == 5  # original clip + snapshot, annotated clip, report, custody
+
+    # tampering is named file by file
+    p = tmp_path / "pkg-full"
+    clip = p / "derived" / "ev1-clip-annotated.mp4"
+    clip.write_bytes(clip.read_bytes()[:-1] + b"\x00")
+    (p / "original" / "ev1-alert.jpg").unlink()
+    (p / "notes.txt").write_text("added later")
+    problems = verify_package(p, key).problems
+    assert main(["verify", str(p)]) == 1  # the CLI (unsigned check) names the same files
+    err = capsys.readouterr().err
+    assert "derived/ev1-clip-annotated.mp4: altered" in err and "notes.txt" in err
+    assert set(problems) == {
+        "derived/ev1-clip-annotated.mp4: altered (sha256 differs from the manifest)",
+        "original/ev1-alert.jpg: missing",
+        "notes.txt: not in the manifest",
+    }
+    m = tmp_path / "pkg-shared" / "manifest.json"
+    m.write_text(m.read_text().replace("物业通报", "something else"))
+    assert verify_package(tmp_path / "pkg-shared", key).problems == (
+        "manifest.json: signature does not match (manifest altered)",
+    )
+
+
+def test_export_refuses_evidence_altered_on_disk(tmp_path: Path, masker: PrivacyMasker) -> None:
+    store, cases, case_id = _case_with_evidence(tmp_path)
+    (tmp_path / "ev" / "alert.jpg").write_bytes(b"not the recorded picture")
+    exp = Exporter(store, tmp_path, cases, TZ, time.time, masker=masker)
+    with pytest.raises(PackageError, match="altered on disk"):
+        exp.export(case_id, tmp_path / "pkg", actor="a", purpose="p", shared=False)
+    assert not (tmp_path / "pkg").exists()
