@@ -37,6 +37,7 @@ from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.overlay import annotate, composite_from_clip, draw_throw
 from pipeline.packet_ring import ClipCollector, PacketRing, StreamTemplate
 from pipeline.report import EvidenceItem, ModelIdentity, build_report
+from pipeline.schema import report_errors
 from pipeline.store import EventStore
 from pipeline.types import (
     BinDetails,
@@ -358,6 +359,11 @@ class EvidenceWriter:
         ev = state.event
         items = sorted(state.evidence.values(), key=lambda e: e.name)
         report = build_report(ev, state.camera, self._site, self._model, items)
+        problems = report_errors(report)
+        if problems:  # a bug, not bad input: keep the evidence, make the failure loud
+            with self._lock:
+                self._errors += 1
+            logger.error("report %s violates schema v1: %s", ev.event_id, "; ".join(problems))
         rel = f"{state.dirrel}/report.json"
         data = json.dumps(report, ensure_ascii=False, indent=2).encode()
         _, digest = atomic_write(self.root / rel, data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from fastapi import APIRouter, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -12,6 +13,7 @@ from prometheus_client.registry import Collector
 from api.auth import AnyRoleDep
 from api.deps import ApiContext, ContextDep
 from api.schemas import Healthz
+from pipeline.schema import report_schema
 from pipeline.types import CameraHealth, HealthState
 
 router = APIRouter(tags=["system"])
@@ -104,3 +106,9 @@ def metrics(ctx: ContextDep, _who: AnyRoleDep) -> Response:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(ctx))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/schemas/event-report-v1.json")
+def event_report_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every stored and pushed event report satisfies."""
+    return report_schema()

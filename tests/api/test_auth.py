@@ -21,6 +21,7 @@ VIEW = {Role.OPERATOR, Role.ANALYST}
 # The access policy, written out: a new route must be added here to pass.
 POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/healthz"): None,  # public liveness
+    ("GET", "/schemas/event-report-v1.json"): None,  # public contract
     ("GET", "/metrics"): ALL,
     ("GET", "/cameras"): ALL,
     ("GET", "/cameras/{camera_id}/health"): ALL,

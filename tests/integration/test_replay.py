@@ -14,7 +14,8 @@ import pytest
 from pipeline.config import AppConfig, parse_config
 from pipeline.replay import ReplayResult, replay
 from pipeline.report import ModelIdentity
-from pipeline.store import EventQuery, EventStore
+from pipeline.schema import report_errors
+from pipeline.store import SCHEMA_VERSION, EventQuery, EventStore
 from tests.conftest import REPO, camera_dict
 from tests.media import Actor, Scene, ScriptedDetector, write_h264
 
@@ -63,6 +64,7 @@ def test_one_event_with_exact_frame_times(
     assert result.events == 1
     (line,) = result.jsonl.read_text().splitlines()
     report = json.loads(line)
+    assert report_errors(report) == []
     assert report["event_type"] == "fire_lane_occupation"
     # keyframes every 2 s: first seen at 6 s, alert when dwell ≥ 20 s (26 s), last seen 44 s
     assert report["video_offsets_s"] == {
@@ -88,6 +90,7 @@ def test_clip_starts_on_keyframe_covers_rolls_and_matches_hash(
 ) -> None:
     result, out, _ = replayed
     report = json.loads(result.jsonl.read_text())
+    assert report_errors(report) == []
     clip = next(e for e in report["evidence"] if e["name"] == "clip")
     path = out / clip["uri"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == clip["sha256"]
@@ -109,7 +112,7 @@ def test_index_points_at_the_same_files(
 ) -> None:
     _, out, _ = replayed
     store = EventStore(out / "gridsight.db")
-    assert store.schema_version == 1
+    assert store.schema_version == SCHEMA_VERSION == 2
     rows, total = store.query_events(EventQuery())
     assert total == 1 and rows[0].state == "ended"
     on_disk = json.loads(

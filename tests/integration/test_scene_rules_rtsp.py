@@ -17,6 +17,7 @@ import pytest
 from pipeline.config import AppConfig
 from pipeline.media import encode_h264
 from pipeline.runtime import Runtime
+from pipeline.schema import report_errors
 from pipeline.store import EventQuery
 from pipeline.types import DecodeMode
 from tests.conftest import RtspServer, camera_dict, wait_for
@@ -84,6 +85,7 @@ def test_stall_on_a_walkway_is_one_vending_episode(
     ended = [r for r in rows if r.state == "ended"]
     assert len(ended) == 1 and total <= 2  # a second loop may have begun a new episode
     report = ended[0].report
+    assert report_errors(report) == []
     assert report["event_type"] == "road_occupation_vending"
     det = report["detection"]
     assert 0.15 < det["peak_occupancy"] < 0.6
@@ -114,6 +116,7 @@ def test_garbage_above_the_rim_is_one_overflow_episode(
     ended = [r for r in rows if r.state == "ended"]
     assert len(ended) == 1
     report = ended[0].report
+    assert report_errors(report) == []
     assert report["event_type"] == "bin_overflow"
     assert report["detection"]["above_rim_fraction"] > 0.15
     stay = (ended[0].ended_at or 0.0) - ended[0].started_at

@@ -14,6 +14,7 @@ from benchmarks.throwing_synth import Distractors, SceneSpec, Throw, render
 from pipeline.config import AppConfig, parse_config
 from pipeline.replay import replay
 from pipeline.runtime import Runtime
+from pipeline.schema import report_errors
 from pipeline.store import EventQuery
 from tests.conftest import RtspServer, wait_for
 from tests.media import to_annexb
@@ -44,6 +45,7 @@ def test_replay_finds_one_throw_with_origin_and_evidence(clip: Path, tmp_path: P
     out = tmp_path / "out"
     result = replay(clip, config(str(clip), out), "facade_cam", out, progress=False)
     reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
+    assert [report_errors(r) for r in reports] == [[] for _ in reports]
     assert [r["event_type"] for r in reports] == ["high_altitude_throwing"]
     r = reports[0]
     assert r["severity"] == "urgent" and r["detection"]["review_required"] is True

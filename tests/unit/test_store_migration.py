@@ -1,0 +1,29 @@
+"""A store written by schema v1 opens under v2 with its events intact."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from pipeline.store import _MIGRATIONS, SCHEMA_VERSION, EventStore, _statements
+
+
+def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for statement in _statements(_MIGRATIONS[1]):
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO events VALUES ('e1', 'cam1', 'bin_overflow', 'ended', 'normal', 'bin1', "
+        "'bins', 1.0, 2.0, 3.0, 4.0, 0.9, '{\"report_id\": \"e1\"}', NULL, NULL, 5.0)"
+    )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    store = EventStore(path)
+    assert store.schema_version == SCHEMA_VERSION == 2
+    row = store.get_event("e1")
+    assert row is not None and row.report == {"report_id": "e1"}
+    with store.reader() as conn:
+        assert conn.execute("SELECT purged_at FROM events").fetchone() == (None,)
+        assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
