@@ -65,6 +65,11 @@ def run_demo(*, workdir: Path, api_port: int, rtsp_port: int, duration_s: float 
     )
     server = start_rtsp_server(rtsp_port, {"/street": f"file:{footage.resolve()}@{FPS}"})
     base = f"http://127.0.0.1:{api_port}"
+    from api.auth import Role, create_token
+    from pipeline.store import EventStore
+
+    store = EventStore(cfg.evidence.root / "gridsight.db")
+    token = create_token(store, f"demo-admin-{int(time.time())}", Role.ADMIN, time.time())
     print(
         f"""
 gridsight demo — 演示
@@ -73,7 +78,11 @@ gridsight demo — 演示
   events      : {base}/events        (first event after ~45 s: car in the fire lane)
   camera view : {base}/cameras/demo_street/snapshot.jpg
   health      : {base}/cameras/demo_street/health    metrics: {base}/metrics
+  cases       : {base}/cases         (review queue: accept/reject/dispatch via POST …/actions)
   evidence    : {(workdir / "evidence").resolve()}
+  admin token : {token}
+                (every route but /healthz needs it: curl -H "Authorization: Bearer <token>" …;
+                 in {base}/docs use "Authorize")
 Stop with Ctrl-C.
 """,
         flush=True,
