@@ -13,9 +13,13 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.config import AppConfig, check_runtime_requirements, load_config
 from pipeline.errors import ConfigError, PipelineError
+
+if TYPE_CHECKING:
+    from pipeline.store import EventStore
 
 logger = logging.getLogger("gridsight")
 
@@ -195,23 +199,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     )
 
 
-def _store_for(args: argparse.Namespace) -> tuple[AppConfig, Path] | None:
+def _store_for(args: argparse.Namespace) -> tuple[AppConfig, Path, EventStore] | None:
+    """Config, evidence root and store for the maintenance commands (token, export, …)."""
+    from pipeline.store import EventStore
+
     cfg = _load(args.config)
     if cfg is None:
         return None
-    return cfg, (args.evidence or cfg.evidence.root)
+    root: Path = args.evidence or cfg.evidence.root
+    return cfg, root, EventStore(root / "gridsight.db")
 
 
 def cmd_token(args: argparse.Namespace) -> int:
     import time
 
     from api.auth import Role, create_token, revoke_token
-    from pipeline.store import EventStore
 
     found = _store_for(args)
     if found is None:
         return 1
-    store = EventStore(found[1] / "gridsight.db")
+    store = found[2]
     if args.action == "create":
         if args.role is None:
             print(
@@ -238,13 +245,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from pipeline.cases import CaseError, CaseService
     from pipeline.package import Exporter, PackageError
-    from pipeline.store import EventStore
 
     found = _store_for(args)
     if found is None:
         return 1
-    cfg, root = found
-    store = EventStore(root / "gridsight.db")
+    cfg, root, store = found
     tz = ZoneInfo(cfg.site.timezone)
     cases = CaseService(store, cfg.cases, tz, time.time)
     key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
@@ -289,13 +294,11 @@ def cmd_retention(args: argparse.Namespace) -> int:
     import time
 
     from pipeline.retention import expired, purge
-    from pipeline.store import EventStore
 
     found = _store_for(args)
     if found is None:
         return 1
-    cfg, root = found
-    store = EventStore(root / "gridsight.db")
+    cfg, root, store = found
     now = time.time()
     items = expired(store, cfg.retention, now)
     for it in items:

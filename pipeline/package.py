@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from pipeline.cases import CaseService, case_json
 from pipeline.errors import PipelineError
+from pipeline.evidence import hash_file
 from pipeline.media import encode_h264
 from pipeline.privacy import PrivacyMasker
 from pipeline.report import iso
@@ -51,11 +52,7 @@ class PackageError(PipelineError):
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return hash_file(path)[1]
 
 
 @dataclass(frozen=True, slots=True)
