@@ -14,14 +14,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.config import AppConfig
+from pipeline.config import AppConfig, Subscriber
 from pipeline.media import encode_h264
 from pipeline.runtime import Runtime
 from pipeline.schema import report_errors
 from pipeline.store import EventQuery
 from pipeline.types import DecodeMode
 from tests.conftest import RtspServer, camera_dict, wait_for
+from tests.integration.test_outbox import Receiver
 from tests.media import to_annexb
+from tests.outbox_child import SECRET
 
 pytestmark = pytest.mark.rtsp
 
@@ -47,8 +49,13 @@ def stream(tmp: Path, draw: Callable[[float, np.ndarray], None]) -> Path:
     return to_annexb(mp4, tmp / "scene.h264")
 
 
-def run_until_ended(cfg: AppConfig, timeout_s: float) -> Runtime:
-    rt = Runtime(cfg)
+def run_until_ended(
+    cfg: AppConfig,
+    timeout_s: float,
+    then: Callable[[Runtime], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> Runtime:
+    rt = Runtime(cfg, env=env)
     rt.start()
     try:
         ended = wait_for(
@@ -56,6 +63,8 @@ def run_until_ended(cfg: AppConfig, timeout_s: float) -> Runtime:
         )
         health = rt.health("cam1")
         assert health is not None and health.decode_mode == DecodeMode.KEYFRAMES
+        if ended and then is not None:
+            then(rt)
     finally:
         rt.stop()
     assert ended, rt.store.query_events(EventQuery())
@@ -80,7 +89,24 @@ def test_stall_on_a_walkway_is_one_vending_episode(
     zone = {"id": "walk", "kind": "walkway",
             "polygon": [[0.05, 0.55], [0.85, 0.55], [0.85, 0.98], [0.05, 0.98]]}  # fmt: skip
     cam = camera_dict(url=server.url("/walk"), zones=[zone], rules=[rule])
-    rt = run_until_ended(make_config([cam], ingest=INGEST), 90)
+    receiver = Receiver()  # the grid platform, on loopback
+    sub = {"id": "grid", "url": receiver.url, "secret_env": "GRID_SECRET"}
+    cfg = make_config([cam], ingest=INGEST).model_copy(update={"subscribers": [Subscriber(**sub)]})
+
+    def review_and_push(rt: Runtime) -> None:
+        # the live case worker delivers the accepted case, signed, to the platform
+        ended_id = rt.store.query_events(EventQuery(state="ended"))[0][0].event_id
+        case_id = rt.cases.case_of_event(ended_id)
+        assert case_id is not None and rt.cases.get(case_id).state == "pending_review"
+        rt.cases.act(case_id, "accept", "op1")
+        assert wait_for(lambda: len(receiver.effects) == 1, 10)
+        [payload] = receiver.effects.values()
+        assert payload["case"]["case_id"] == case_id and payload["kind"] == "accept"
+
+    try:
+        rt = run_until_ended(cfg, 90, review_and_push, env={"GRID_SECRET": SECRET.decode()})
+    finally:
+        receiver.server.shutdown()
     rows, total = rt.store.query_events(EventQuery())
     ended = [r for r in rows if r.state == "ended"]
     assert len(ended) == 1 and total <= 2  # a second loop may have begun a new episode
