@@ -8,6 +8,8 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from api.deps import ApiContext, RuntimeView
 from api.routes import admin as admin_routes
@@ -19,6 +21,8 @@ from pipeline.cases import CaseService
 from pipeline.config import AppConfig, CameraConfig, CasesConfig, SiteConfig
 from pipeline.outbox import Outbox
 from pipeline.store import EventStore
+
+STATIC = Path(__file__).resolve().parent / "static"
 
 
 def create_app(
@@ -68,4 +72,11 @@ def create_app(
     app.include_router(case_routes.router)
     app.include_router(case_routes.callbacks)
     app.include_router(admin_routes.router)
+    # The monitoring-center UI: static files, no build step; it calls the API like any client.
+    app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
     return app

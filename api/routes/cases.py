@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AnalystDep, Principal, ReviewerDep, Role, ViewerDep, audit
@@ -67,6 +69,45 @@ def list_cases(
         limit=limit, offset=offset,
     )  # fmt: skip
     return {"items": [_json(ctx, c) for c in cases], "total": total}
+
+
+@router.get("/stream", response_class=StreamingResponse)
+async def stream(
+    request: Request,
+    ctx: ContextDep,
+    _who: ViewerDep,
+    timeout_s: Annotated[float, Query(ge=0, le=3600)] = 300,
+) -> StreamingResponse:
+    """Server-sent events: ``data: {"cases": N, "updated_at": T}`` whenever cases change.
+
+    The UI reads it with ``fetch`` (so the bearer token stays in a header, not in a URL);
+    a comment line every 15 s keeps proxies from closing an idle stream. The stream ends after
+    ``timeout_s`` (the client reconnects), so a forgotten tab does not hold a worker forever.
+    """
+
+    async def changes() -> AsyncIterator[str]:
+        last: tuple[int, float] | None = None
+        idle = elapsed = 0.0
+        while not await request.is_disconnected():
+            with ctx.store.reader() as db:
+                n, t = db.execute(
+                    "SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM cases"
+                ).fetchone()
+            now = (int(n), float(t))
+            if now != last:
+                last, idle = now, 0.0
+                yield f"data: {json.dumps({'cases': now[0], 'updated_at': now[1]})}\n\n"
+            elif idle >= 15.0:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+            if elapsed >= timeout_s:
+                return
+            await asyncio.sleep(1.0)
+            idle += 1.0
+            elapsed += 1.0
+
+    return StreamingResponse(changes(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
 @router.get("/review-stats")

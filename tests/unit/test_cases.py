@@ -42,12 +42,12 @@ class VirtualClock:
 
 def store_event(store: EventStore, event_id: str, at: float, *, etype: EventType =
                 EventType.FIRE_LANE_OCCUPATION, zone: str = "lane", state: EventState =
-                EventState.STARTED, camera: str = "cam1") -> EventRow:  # fmt: skip
+                EventState.STARTED, camera: str = "cam1", severity: str = "urgent") -> EventRow:  # fmt: skip
     details = ParkingDetails("fire_lane", "car", "motor", (0.1, 0.1, 0.2, 0.2),
                              (0.1, 0.1, 0.2, 0.2), 300, 300, 180, 0.8, 10, (1,))  # fmt: skip
     ev = Event(event_id, etype, state, camera, zone, "parking", at - 300, at, at,
                at if state == EventState.ENDED else None, 0.8, details)  # fmt: skip
-    store.upsert_event(ev, "urgent", {"report_id": event_id}, None, None, at)
+    store.upsert_event(ev, severity, {"report_id": event_id}, None, None, at)
     row = store.get_event(event_id)
     assert row is not None
     return row

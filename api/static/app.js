@@ -1,0 +1,429 @@
+// gridsight monitoring-center UI: review queue, case detail with clip + overlays, cameras.
+// Plain JavaScript, no build step. The API token stays in sessionStorage and in request
+// headers only (clips are fetched with the header and played from a blob URL), so it never
+// appears in URLs, logs or browser history.
+"use strict";
+
+const I18N = {
+  zh: {
+    title: "gridsight 社区网格事件", nav_queue: "审核队列", nav_cases: "案件", nav_cameras: "摄像机",
+    live_on: "实时", live_off: "离线", logout: "退出", login_title: "登录", token: "访问令牌",
+    token_hint: "由管理员用 gridsight token create 生成", login: "登录", bad_token: "令牌无效或已撤销",
+    forbidden: "当前角色无权执行此操作",
+    queue_title: "待审核事件", cases_title: "全部案件", all: "全部", type: "类型", camera: "摄像机",
+    state: "状态", created: "发现时间", sla: "时限", badges: "标记", none: "暂无", open_only: "仅未结案",
+    overdue: "已超时", left: "剩余", escalated: "已升级", supervised: "督办", hotspot: "高发点位",
+    keys: "快捷键：↑/↓ 选择，Enter 打开，A 确认上报，R 驳回，N 下一条",
+    accept: "确认上报", reject: "驳回", dispatch: "派遣", respond: "响应", dispose: "处置完毕",
+    close: "核查结案", suspend: "挂起", resume: "恢复", return: "退回", export: "导出证据包（脱敏）",
+    reject_reason: "驳回原因", reason: "原因", unit: "责任单位", overlay: "叠加标注",
+    history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
+    origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
+    exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
+    back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
+    deadline_dispose: "处置", deadline_recheck: "核查",
+    false_positive: "误报", duplicate: "重复", out_of_scope: "不属管辖", insufficient_evidence: "证据不足",
+    other: "其他",
+    st_pending_review: "待审核", st_reported: "已上报", st_dispatched: "已派遣", st_responded: "已响应",
+    st_disposed: "已处置", st_verifying: "核查中", st_closed: "已结案", st_rejected: "已驳回",
+    st_returned: "已退回", st_suspended: "已挂起", st_verify_failed: "核查未通过",
+  },
+  en: {
+    title: "gridsight community events", nav_queue: "Review queue", nav_cases: "Cases",
+    nav_cameras: "Cameras", live_on: "live", live_off: "offline", logout: "Log out",
+    login_title: "Sign in", token: "Access token", token_hint: "Issued by an admin: gridsight token create",
+    login: "Sign in", bad_token: "Unknown or revoked token", forbidden: "Your role may not do this",
+    queue_title: "Events awaiting review", cases_title: "All cases", all: "All", type: "Type",
+    camera: "Camera", state: "State", created: "Detected", sla: "Deadline", badges: "Flags",
+    none: "Nothing here", open_only: "Open only", overdue: "overdue", left: "left",
+    escalated: "escalated", supervised: "supervised", hotspot: "hotspot",
+    keys: "Keys: ↑/↓ select, Enter open, A accept, R reject, N next",
+    accept: "Accept", reject: "Reject", dispatch: "Dispatch", respond: "Respond", dispose: "Disposed",
+    close: "Close", suspend: "Suspend", resume: "Resume", return: "Return",
+    export: "Export package (masked)", reject_reason: "Reject reason", reason: "Reason", unit: "Unit",
+    overlay: "Overlay", history: "History", details: "Event", evidence: "Evidence", zone: "Zone",
+    dwell: "Duration", origin: "Origin floor/window", summary: "Summary", level: "Escalation level",
+    assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
+    drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
+    deadline_review: "review", deadline_respond: "respond", deadline_dispose: "dispose",
+    deadline_recheck: "re-check",
+    false_positive: "False positive", duplicate: "Duplicate", out_of_scope: "Out of scope",
+    insufficient_evidence: "Insufficient evidence", other: "Other",
+    st_pending_review: "pending review", st_reported: "reported", st_dispatched: "dispatched",
+    st_responded: "responded", st_disposed: "disposed", st_verifying: "re-checking",
+    st_closed: "closed", st_rejected: "rejected", st_returned: "returned",
+    st_suspended: "suspended", st_verify_failed: "re-check failed",
+  },
+};
+const TYPES = {
+  high_altitude_throwing: ["高空抛物", "High-altitude throwing"],
+  road_occupation_vending: ["占道经营", "Road-occupying vending"],
+  unlicensed_mobile_vending: ["无照经营游商", "Unlicensed mobile vendor"],
+  shop_front_spillover: ["店外经营", "Shop-front spill-over"],
+  bin_overflow: ["垃圾满溢", "Overflowing bin"],
+  exposed_garbage: ["暴露垃圾", "Exposed garbage"],
+  accumulated_garbage: ["积存垃圾渣土", "Accumulated garbage"],
+  illegal_parking_motor: ["机动车乱停放", "Illegal parking"],
+  illegal_parking_non_motor: ["非机动车乱停放", "Illegal non-motor parking"],
+  fire_lane_occupation: ["占用消防通道", "Fire-lane occupation"],
+};
+// Buttons offered per state (the server still decides; a refused action shows its message).
+const ACTIONS = {
+  pending_review: ["accept", "reject"], reported: ["dispatch", "suspend"],
+  dispatched: ["respond", "dispose", "return", "suspend"], responded: ["dispose", "return", "suspend"],
+  returned: ["dispatch", "suspend"], verify_failed: ["dispatch", "suspend"],
+  disposed: ["close", "suspend"], verifying: ["close", "suspend"], suspended: ["resume"],
+};
+const NEEDS_REASON = new Set(["return", "suspend", "close"]);
+
+const state = {
+  lang: localStorage.getItem("gs_lang") || "zh",
+  token: sessionStorage.getItem("gs_token") || "",
+  rows: [], selected: 0, filters: { type: "", camera: "", open: true }, blobs: [],
+};
+
+const t = (k) => (I18N[state.lang][k] ?? k);
+const typeName = (et) => (TYPES[et] ? TYPES[et][state.lang === "zh" ? 0 : 1] : et);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function fmtTime(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  return d.toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+}
+
+function nextDeadline(c) {
+  const d = c.deadlines || {};
+  const order = { pending_review: ["review_by"], dispatched: ["respond_by", "dispose_by"],
+                  responded: ["dispose_by"], verifying: ["recheck_until"] }[c.state] || [];
+  const live = order.map((k) => [k, d[k]]).filter(([, v]) => v);
+  if (!live.length) return null;
+  live.sort((a, b) => new Date(a[1]) - new Date(b[1]));
+  return { kind: live[0][0].replace(/_(by|until)$/, ""), at: new Date(live[0][1]) };
+}
+
+function slaCell(c) {
+  const dl = nextDeadline(c);
+  if (!dl) return "";
+  const s = Math.round((dl.at - Date.now()) / 1000);
+  const abs = Math.abs(s);
+  const txt = abs >= 3600 ? `${Math.floor(abs / 3600)}h${String(Math.floor((abs % 3600) / 60)).padStart(2, "0")}m`
+    : `${Math.floor(abs / 60)}m${String(abs % 60).padStart(2, "0")}s`;
+  const cls = s < 0 ? "over" : s < 600 ? "soon" : "";
+  const label = t(`deadline_${dl.kind}`);
+  return `<span class="sla ${cls}" data-deadline="${dl.at.toISOString()}" data-kind="${dl.kind}">${esc(label)} ${s < 0 ? t("overdue") + " " + txt : txt + " " + t("left")}</span>`;
+}
+
+function badges(c) {
+  let b = "";
+  if (c.severity === "urgent") b += `<span class="badge urgent">${state.lang === "zh" ? "紧急" : "urgent"}</span>`;
+  if (c.escalation_level > 0) b += `<span class="badge esc">${t("escalated")} L${c.escalation_level}</span>`;
+  if (c.supervised) b += `<span class="badge">${t("supervised")}</span>`;
+  if (c.hotspot) b += `<span class="badge hot">${t("hotspot")}</span>`;
+  return b;
+}
+
+// -- API -------------------------------------------------------------------------------------
+
+async function api(path, opts = {}) {
+  const headers = Object.assign({}, opts.headers || {}, { Authorization: `Bearer ${state.token}` });
+  if (opts.json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(opts.json);
+  }
+  const r = await fetch(path, Object.assign({}, opts, { headers }));
+  if (r.status === 401) { showLogin(t("bad_token")); throw new Error("401"); }
+  return r;
+}
+
+async function apiJson(path, opts) {
+  const r = await api(path, opts);
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(r.status === 403 ? t("forbidden") : (body.detail || r.statusText));
+  return body;
+}
+
+async function blobUrl(path) {
+  const r = await api(path);
+  if (!r.ok) return null;
+  const url = URL.createObjectURL(await r.blob());
+  state.blobs.push(url);
+  return url;
+}
+
+// -- live updates (SSE over fetch, so the token stays in the header) --------------------------
+
+let liveAbort = null;
+async function startLive() {
+  if (liveAbort) liveAbort.abort();
+  liveAbort = new AbortController();
+  const live = $("#live");
+  for (;;) {
+    try {
+      const r = await fetch("/cases/stream", { headers: { Authorization: `Bearer ${state.token}` }, signal: liveAbort.signal });
+      if (!r.ok) throw new Error(String(r.status));
+      live.textContent = t("live_on"); live.classList.add("on"); live.dataset.on = "1";
+      const reader = r.body.getReader();
+      const dec = new TextDecoder();
+      let buf = "", first = true;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buf += dec.decode(value, { stream: true });
+        let i;
+        while ((i = buf.indexOf("\n\n")) >= 0) {
+          const msg = buf.slice(0, i); buf = buf.slice(i + 2);
+          if (msg.startsWith("data:") && !first) onLiveChange();
+          if (msg.startsWith("data:")) first = false;
+        }
+      }
+    } catch (e) {
+      if (liveAbort.signal.aborted) return;
+    }
+    live.textContent = t("live_off"); live.classList.remove("on"); live.dataset.on = "";
+    await new Promise((res) => setTimeout(res, 2000));
+  }
+}
+
+function onLiveChange() {
+  const route = location.hash || "#/queue";
+  if (route.startsWith("#/queue") || route.startsWith("#/cases")) renderList(route.startsWith("#/queue"));
+}
+
+// -- screens ---------------------------------------------------------------------------------
+
+async function renderList(queue) {
+  const f = state.filters;
+  const q = new URLSearchParams({ limit: "200" });
+  if (queue) q.set("state", "pending_review"); else if (f.open) q.set("open_only", "true");
+  if (f.type) q.set("event_type", f.type);
+  if (f.camera) q.set("camera_id", f.camera);
+  const view = $("#view");
+  let data;
+  try { data = await apiJson(`/cases?${q}`); } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
+  state.rows = data.items;
+  state.selected = Math.min(state.selected, Math.max(0, state.rows.length - 1));
+  const typeOpts = Object.keys(TYPES).map((k) => `<option value="${k}" ${f.type === k ? "selected" : ""}>${esc(typeName(k))}</option>`).join("");
+  view.innerHTML = `
+    <h2>${t(queue ? "queue_title" : "cases_title")} <span class="hint" id="count">(${data.total})</span></h2>
+    <div class="filters">
+      <label>${t("type")} <select id="f-type"><option value="">${t("all")}</option>${typeOpts}</select></label>
+      <label>${t("camera")} <input id="f-camera" value="${esc(f.camera)}" size="12"></label>
+      ${queue ? "" : `<label><input type="checkbox" id="f-open" ${f.open ? "checked" : ""}> ${t("open_only")}</label>`}
+      <span class="keys">${t("keys")}</span>
+    </div>
+    <table id="queue"><thead><tr><th>${t("type")}</th><th>${t("camera")}</th><th>${t("state")}</th>
+      <th>${t("created")}</th><th>${t("sla")}</th><th>${t("badges")}</th></tr></thead>
+    <tbody>${state.rows.map((c, i) => `
+      <tr class="row ${i === state.selected ? "selected" : ""}" data-id="${esc(c.case_id)}" data-i="${i}">
+        <td>${esc(typeName(c.event_type))}</td><td>${esc(c.camera_id)}${c.zone_id ? " / " + esc(c.zone_id) : ""}</td>
+        <td class="state">${esc(t("st_" + c.state))}</td><td>${esc(fmtTime(c.created_at))}</td>
+        <td>${slaCell(c)}</td><td>${badges(c)}</td></tr>`).join("") || `<tr><td colspan="6" class="hint">${t("none")}</td></tr>`}
+    </tbody></table>`;
+  $("#f-type").onchange = (e) => { f.type = e.target.value; renderList(queue); };
+  $("#f-camera").onchange = (e) => { f.camera = e.target.value.trim(); renderList(queue); };
+  if (!queue) $("#f-open").onchange = (e) => { f.open = e.target.checked; renderList(queue); };
+  view.querySelectorAll("tr.row").forEach((tr) => {
+    tr.onclick = () => { state.selected = Number(tr.dataset.i); location.hash = `#/case/${tr.dataset.id}`; };
+  });
+}
+
+function select(i) {
+  if (!state.rows.length) return;
+  state.selected = Math.max(0, Math.min(state.rows.length - 1, i));
+  document.querySelectorAll("tr.row").forEach((tr) => tr.classList.toggle("selected", Number(tr.dataset.i) === state.selected));
+  document.querySelector("tr.selected")?.scrollIntoView({ block: "nearest" });
+}
+
+async function act(caseId, action, extra = {}) {
+  return apiJson(`/cases/${encodeURIComponent(caseId)}/actions`, { method: "POST", json: Object.assign({ action }, extra) });
+}
+
+function askReject() {
+  return new Promise((resolve) => {
+    const dlg = document.createElement("dialog");
+    const opts = ["false_positive", "duplicate", "out_of_scope", "insufficient_evidence", "other"];
+    dlg.innerHTML = `<form method="dialog"><h3>${t("reject_reason")}</h3>
+      <select id="reject-code">${opts.map((o) => `<option value="${o}">${esc(t(o))}</option>`).join("")}</select>
+      <p><button value="ok" class="danger" id="reject-ok">${t("reject")}</button> <button value="cancel">✕</button></p></form>`;
+    document.body.appendChild(dlg);
+    dlg.addEventListener("close", () => { resolve(dlg.returnValue === "ok" ? $("#reject-code", dlg).value : null); dlg.remove(); });
+    dlg.showModal();
+  });
+}
+
+async function keyAction(action) {
+  const c = state.rows[state.selected];
+  if (!c) return;
+  try {
+    if (action === "accept") await act(c.case_id, "accept");
+    else {
+      const code = await askReject();
+      if (!code) return;
+      await act(c.case_id, "reject", { reason_code: code });
+    }
+  } catch (e) { alert(e.message); }
+  await renderList(true);
+}
+
+function drawOverlay(canvas, report, w, h) {
+  canvas.width = w; canvas.height = h;
+  const g = canvas.getContext("2d");
+  g.clearRect(0, 0, w, h);
+  const det = report.detection || {};
+  g.lineWidth = Math.max(2, w / 400);
+  const poly = (pts, color, close = true) => {
+    if (!pts || pts.length < 2) return;
+    g.strokeStyle = color; g.beginPath();
+    pts.forEach(([x, y], i) => (i ? g.lineTo(x * w, y * h) : g.moveTo(x * w, y * h)));
+    if (close) g.closePath();
+    g.stroke();
+  };
+  if (det.zone) poly(det.zone.polygon_norm, "#ffb000");
+  for (const k of ["footprint", "changed"]) for (const p of (det[k]?.polygons_norm || [])) poly(p, "#dc143c");
+  g.strokeStyle = "#ff3030";
+  for (const o of det.objects || []) if (o.bbox_norm) {
+    const [x1, y1, x2, y2] = o.bbox_norm;
+    g.strokeRect(x1 * w, y1 * h, (x2 - x1) * w, (y2 - y1) * h);
+  }
+  if (det.trajectory) poly(det.trajectory.map((p) => [p.x_norm, p.y_norm]), "#ff3030", false);
+  canvas.dataset.drawn = "1";
+}
+
+async function renderCase(caseId) {
+  state.blobs.forEach((u) => URL.revokeObjectURL(u)); state.blobs = [];
+  const view = $("#view");
+  let c;
+  try { c = await apiJson(`/cases/${encodeURIComponent(caseId)}`); } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
+  const eventId = c.event_ids[c.event_ids.length - 1];
+  const ev = await apiJson(`/events/${encodeURIComponent(eventId)}`);
+  const report = ev.report;
+  const det = report.detection || {};
+  const est = det.source_estimate;
+  const best = est?.candidates?.[0];
+  const acts = (ACTIONS[c.state] || []).map((a) => `<button type="button" data-act="${a}" class="${a === "accept" ? "primary" : a === "reject" ? "danger" : ""}">${t(a)}</button>`).join("");
+  view.innerHTML = `
+    <p><a href="#/queue">← ${t("back")}</a></p>
+    <h2>${esc(typeName(c.event_type))} · ${esc(c.camera_id)} ${badges(c)}</h2>
+    <div class="detail">
+      <section>
+        <div class="player" id="player"><video id="clip" controls muted playsinline></video><canvas id="overlay"></canvas></div>
+        <p><label><input type="checkbox" id="show-overlay" checked> ${t("overlay")}</label></p>
+        <div id="snaps"></div>
+      </section>
+      <aside>
+        <div class="panel"><h3>${t("details")}</h3><dl class="kv">
+          <dt>${t("state")}</dt><dd id="case-state">${esc(t("st_" + c.state))}</dd>
+          <dt>${t("summary")}</dt><dd>${esc(state.lang === "zh" ? report.summary_zh : report.summary_en)}</dd>
+          <dt>${t("zone")}</dt><dd>${esc(det.zone?.zone_id || "")}</dd>
+          <dt>${t("created")}</dt><dd>${esc(fmtTime(det.first_seen_at))}</dd>
+          <dt>${t("sla")}</dt><dd>${slaCell(c) || "—"}</dd>
+          <dt>${t("level")}</dt><dd>${c.escalation_level} ${esc(c.assignee || "")}</dd>
+          ${best ? `<dt>${t("origin")}</dt><dd id="origin">${esc(est.building_id)}# ${esc(est.unit || "")} · ${best.floor}F · ${esc(best.window_column || "")} (${Math.round(best.probability * 100)}%)</dd>` : ""}
+        </dl></div>
+        <div class="panel"><div class="actions" id="actions">${acts}
+          <button type="button" id="export">${t("export")}</button></div><p id="msg" class="hint"></p></div>
+        <div class="panel"><h3>${t("history")}</h3><ol class="timeline" id="history">${c.history.map((h) => `
+          <li><time>${esc(fmtTime(h.at))}</time>${esc(h.action)} → ${esc(t("st_" + h.to))} · ${esc(h.actor)}${h.reason_code ? " · " + esc(t(h.reason_code)) : ""}${h.reason ? " · " + esc(h.reason) : ""}</li>`).join("")}</ol></div>
+      </aside>
+    </div>`;
+  const video = $("#clip"), canvas = $("#overlay");
+  const clipUrl = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
+  if (clipUrl) video.src = clipUrl;
+  const redraw = () => { if (video.videoWidth) drawOverlay(canvas, report, video.videoWidth, video.videoHeight); };
+  video.addEventListener("loadedmetadata", redraw);
+  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
+  const snaps = $("#snaps");
+  for (const name of ["first", "alert", "end"]) {
+    const u = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=${name}`);
+    if (u) snaps.insertAdjacentHTML("beforeend", `<img src="${u}" alt="${name}" style="width:32%;margin-right:1%">`);
+  }
+  if (c.after_snapshot) {
+    const u = await blobUrl(c.after_snapshot);
+    if (u) snaps.insertAdjacentHTML("beforeend", `<p>${t("after")}</p><img src="${u}" alt="after" style="width:48%">`);
+  }
+  view.querySelectorAll("[data-act]").forEach((b) => {
+    b.onclick = async () => {
+      const a = b.dataset.act;
+      const extra = {};
+      if (a === "reject") { const code = await askReject(); if (!code) return; extra.reason_code = code; }
+      if (NEEDS_REASON.has(a)) { const r = prompt(t("reason")); if (!r) return; extra.reason = r; }
+      try { await act(caseId, a, extra); renderCase(caseId); } catch (e) { $("#msg").textContent = e.message; }
+    };
+  });
+  $("#export").onclick = async () => {
+    const purpose = prompt(t("reason"));
+    if (!purpose) return;
+    try {
+      const r = await apiJson(`/cases/${encodeURIComponent(caseId)}/export`, { method: "POST", json: { purpose, shared: true } });
+      $("#msg").textContent = `${t("exported")}: ${r.package} · sha256 ${r.manifest_sha256.slice(0, 16)}…`;
+    } catch (e) { $("#msg").textContent = e.message; }
+  };
+}
+
+async function renderCameras() {
+  const view = $("#view");
+  let cams;
+  try { cams = await apiJson("/cameras"); } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
+  view.innerHTML = `<h2>${t("cameras_title")}</h2><div class="cams">${cams.map((c) => {
+    const h = c.health || {};
+    return `<div class="panel"><h3>${esc(c.name)} (${esc(c.camera_id)})</h3>
+      <p class="state-${esc((h.state || "offline").toLowerCase())}">${esc(h.state || "—")}</p>
+      <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p></div>`;
+  }).join("")}</div>`;
+}
+
+// -- shell -----------------------------------------------------------------------------------
+
+function applyLang() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  $("#lang").textContent = state.lang === "zh" ? "EN" : "中文";
+  document.title = t("title");
+}
+
+function route() {
+  applyLang();
+  const h = location.hash || "#/queue";
+  document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", h.startsWith(a.getAttribute("href"))));
+  if (!state.token) { showLogin(); return; }
+  if (h.startsWith("#/case/")) renderCase(decodeURIComponent(h.slice(7)));
+  else if (h.startsWith("#/cases")) renderList(false);
+  else if (h.startsWith("#/cameras")) renderCameras();
+  else renderList(true);
+}
+
+function showLogin(error = "") {
+  $("#login-error").textContent = error;
+  const d = $("#login");
+  if (!d.open) d.showModal();
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.target.closest("input, select, textarea, dialog")) return;
+  const h = location.hash || "#/queue";
+  if (!(h.startsWith("#/queue") || h.startsWith("#/cases"))) return;
+  const k = e.key.toLowerCase();
+  if (k === "arrowdown" || k === "j" || k === "n") { select(state.selected + 1); e.preventDefault(); }
+  else if (k === "arrowup" || k === "k") { select(state.selected - 1); e.preventDefault(); }
+  else if (k === "enter" && state.rows[state.selected]) location.hash = `#/case/${state.rows[state.selected].case_id}`;
+  else if (h.startsWith("#/queue") && k === "a") keyAction("accept");
+  else if (h.startsWith("#/queue") && k === "r") keyAction("reject");
+});
+
+$("#login-form").addEventListener("submit", (e) => {
+  state.token = $("#token-input").value.trim();
+  sessionStorage.setItem("gs_token", state.token);
+  startLive();
+  route();
+});
+$("#lang").onclick = () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("gs_lang", state.lang); route(); };
+$("#logout").onclick = () => { sessionStorage.removeItem("gs_token"); state.token = ""; if (liveAbort) liveAbort.abort(); route(); };
+window.addEventListener("hashchange", route);
+setInterval(() => document.querySelectorAll(".sla[data-deadline]").forEach((el) => {
+  const s = Math.round((new Date(el.dataset.deadline) - Date.now()) / 1000);
+  el.classList.toggle("over", s < 0);
+}), 1000);
+if (state.token) startLive();
+route();

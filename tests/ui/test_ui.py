@@ -1,0 +1,173 @@
+"""The monitoring-center UI in a real browser (Playwright + Debian's Chromium) against a running
+server whose events come from a real replay. Screenshots of each screen are kept as artefacts
+in ``test-artifacts/ui/``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api.auth import Role, create_token
+from api.main import create_app
+from pipeline.cases import CaseService
+from pipeline.replay import replay
+from pipeline.report import ModelIdentity
+from pipeline.store import EventQuery, EventStore
+from pipeline.types import EventType
+from tests.api.test_api import FakeRuntime
+from tests.conftest import REPO, free_port, wait_for
+from tests.integration.test_replay import SCENE, START, config
+from tests.media import ScriptedDetector, write_h264
+from tests.unit.test_cases import store_event
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = REPO / "test-artifacts" / "ui"
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = [
+    pytest.mark.ui,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium not installed (run .ci/setup)"),
+]
+
+
+@dataclass
+class Site:
+    url: str
+    store: EventStore
+    cases: CaseService
+    operator: str
+    clip_case: str
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("ui")
+    out = tmp / "out"
+    cfg = config(out)
+    replay(
+        write_h264(tmp / "scene.mp4", SCENE), cfg, "cam1", out, start_time_s=START,
+        detector=ScriptedDetector(SCENE), model_identity=ModelIdentity("scripted", "0" * 64),
+        progress=False,
+    )  # fmt: skip
+    store = EventStore(out / "gridsight.db")
+    app = create_app(store=store, evidence_root=out, cameras=list(cfg.cameras), site=cfg.site,
+                     runtime=FakeRuntime(cfg), config=cfg)  # fmt: skip
+    cases: CaseService = app.state.ctx.cases
+    [ev], _ = store.query_events(EventQuery(event_type="fire_lane_occupation"))
+    clip_case = cases.case_of_event(ev.event_id)
+    assert clip_case is not None
+    cases.on_event(
+        store_event(
+            store,
+            "bin-1",
+            time.time(),
+            etype=EventType.BIN_OVERFLOW,
+            zone="bin7",
+            severity="normal",
+        )
+    )
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_for(lambda: server.started, 10)
+    token = create_token(store, "op-ui", Role.OPERATOR, time.time())
+    yield Site(f"http://127.0.0.1:{port}", store, cases, token, clip_case)
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def page(site: Site) -> Iterator[object]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pw = playwright.sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
+    pg = ctx.new_page()
+    pg.goto(f"{site.url}/")
+    pg.fill("#token-input", site.operator)
+    pg.click("#login-form button[type=submit]")
+    yield pg
+    browser.close()
+    pw.stop()
+
+
+def test_review_queue_with_keyboard_and_live_updates(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_selector("#queue tr.row")
+    assert page.locator("#queue tr.row").count() == 2
+    assert page.locator("h1").inner_text() == "gridsight 社区网格事件"
+    first = page.locator("#queue tr.row").first
+    assert "占用消防通道" in first.inner_text() and "紧急" in first.inner_text()  # urgent first
+    assert "审核" in first.locator(".sla").inner_text()  # review countdown
+    page.wait_for_function("document.querySelector('#live').dataset.on === '1'")
+    page.screenshot(path=str(ARTIFACTS / "queue-zh.png"))
+    page.keyboard.press("a")  # accept the selected (first) event
+    page.wait_for_function("document.querySelectorAll('#queue tr.row').length === 1")
+    assert site.cases.get(site.clip_case).state == "reported"
+    assert site.cases.history(site.clip_case)[-1].actor == "op-ui"
+    # a new detection arrives: the queue updates itself (server-sent events), no reload
+    site.cases.on_event(store_event(site.store, "lane-2", time.time(), zone="lane2"))
+    page.wait_for_function("document.querySelectorAll('#queue tr.row').length === 2", timeout=10000)
+    page.keyboard.press("n")  # next row: the bin
+    assert "垃圾满溢" in page.locator("#queue tr.selected").inner_text()
+    page.keyboard.press("r")
+    page.select_option("#reject-code", "duplicate")
+    page.click("#reject-ok")
+    page.wait_for_function("document.querySelectorAll('#queue tr.row').length === 1")
+    bin_case = site.cases.case_of_event("bin-1")
+    assert bin_case is not None
+    last = site.cases.history(bin_case)[-1]
+    assert (last.action, last.reason_code) == ("reject", "duplicate")
+
+
+def test_event_detail_plays_seeks_and_draws_overlays(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{site.url}/ui/#/case/{site.clip_case}")
+    page.wait_for_function("document.querySelector('#clip')?.readyState >= 1", timeout=15000)
+    duration = page.evaluate("document.querySelector('#clip').duration")
+    assert duration > 6
+    t = page.evaluate("""() => new Promise((resolve) => {
+        const v = document.querySelector('#clip');
+        v.addEventListener('seeked', () => resolve(v.currentTime), { once: true });
+        v.currentTime = 4.0; })""")
+    assert abs(t - 4.0) < 0.5
+    page.wait_for_function("document.querySelector('#overlay')?.dataset.drawn === '1'")
+    painted = page.evaluate("""() => { const c = document.querySelector('#overlay');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+    assert painted > 500  # zone outline and vehicle box
+    page.screenshot(path=str(ARTIFACTS / "detail-zh.png"))
+    page.uncheck("#show-overlay")
+    assert page.evaluate("getComputedStyle(document.querySelector('#overlay')).display") == "none"
+    history = page.locator("#history li")
+    assert history.count() >= 2 and "op-ui" in history.last.inner_text()
+    # an operator may dispatch but not export: the refusal is shown, not hidden
+    page.click("[data-act=dispatch]")
+    page.wait_for_function("document.querySelector('#case-state')?.innerText === '已派遣'")
+    assert site.cases.get(site.clip_case).assignee == "property"
+    page.once("dialog", lambda d: d.accept("移交"))
+    page.click("#export")
+    page.wait_for_function("document.querySelector('#msg')?.innerText.length > 0")
+    assert "无权" in page.locator("#msg").inner_text()
+
+
+def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{site.url}/ui/#/cameras")
+    page.wait_for_selector(".cams .panel")
+    assert "online" in page.locator(".cams").inner_text().lower()
+    page.screenshot(path=str(ARTIFACTS / "cameras-zh.png"))
+    page.click("#lang")
+    assert page.locator("h1").inner_text() == "gridsight community events"
+    assert page.locator("nav").inner_text().split()[:2] == ["Review", "queue"]
+    assert "Camera health" in page.locator("main h2").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "cameras-en.png"))
+    page.goto(f"{site.url}/ui/#/queue")
+    page.wait_for_selector("#queue")
+    assert "Events awaiting review" in page.locator("main h2").inner_text()
+    page.screenshot(path=str(ARTIFACTS / "queue-en.png"))
+    page.click("#lang")
+    assert page.locator("h1").inner_text() == "gridsight 社区网格事件"
