@@ -16,6 +16,7 @@ from api.routes import admin as admin_routes
 from api.routes import cameras as camera_routes
 from api.routes import cases as case_routes
 from api.routes import events as event_routes
+from api.routes import stats as stats_routes
 from api.routes import system as system_routes
 from pipeline.cases import CaseService
 from pipeline.config import AppConfig, CameraConfig, CasesConfig, SiteConfig
@@ -72,6 +73,7 @@ def create_app(
     app.include_router(case_routes.router)
     app.include_router(case_routes.callbacks)
     app.include_router(admin_routes.router)
+    app.include_router(stats_routes.router)
     # The monitoring-center UI: static files, no build step; it calls the API like any client.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
 

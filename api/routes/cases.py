@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AnalystDep, Principal, ReviewerDep, Role, ViewerDep, audit
 from api.deps import ApiContext, ContextDep
-from pipeline.cases import REJECT_REASONS, Case, CaseError, case_json
+from pipeline.cases import REJECT_REASONS, Case, CaseError, ReviewStats, case_json
 from pipeline.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from pipeline.package import Exporter, PackageError
 
@@ -113,20 +113,15 @@ async def stream(
 @router.get("/review-stats")
 def review_stats(ctx: ContextDep, _who: ViewerDep, min_reviews: int = 5) -> list[dict[str, Any]]:
     """Measured precision per camera/zone/rule from reviewer verdicts, with suggestions."""
-    return [
-        {
-            "camera_id": s.camera_id,
-            "zone_id": s.zone_id,
-            "rule_id": s.rule_id,
-            "event_type": s.event_type,
-            "accepted": s.accepted,
-            "rejected": s.rejected,
-            "reject_reasons": s.reject_reasons,
-            "precision": s.precision,
-            "suggestion": s.suggestion,
-        }
-        for s in ctx.cases.review_stats(min_reviews)
-    ]
+    return [review_json(s) for s in ctx.cases.review_stats(min_reviews)]
+
+
+def review_json(s: ReviewStats) -> dict[str, Any]:
+    return {
+        "camera_id": s.camera_id, "zone_id": s.zone_id, "rule_id": s.rule_id,
+        "event_type": s.event_type, "accepted": s.accepted, "rejected": s.rejected,
+        "reject_reasons": s.reject_reasons, "precision": s.precision, "suggestion": s.suggestion,
+    }  # fmt: skip
 
 
 def _case(ctx: ApiContext, case_id: str) -> Case:

@@ -27,6 +27,10 @@ const I18N = {
     st_pending_review: "待审核", st_reported: "已上报", st_dispatched: "已派遣", st_responded: "已响应",
     st_disposed: "已处置", st_verifying: "核查中", st_closed: "已结案", st_rejected: "已驳回",
     st_returned: "已退回", st_suspended: "已挂起", st_verify_failed: "核查未通过",
+    nav_scene: "实景", nav_dash: "统计", scene_title: "实景视图", grids_title: "网格概况",
+    grid: "网格", open_cases: "未结案件", urgent_n: "紧急", dash_title: "统计概览",
+    per_day: "每日事件", by_state: "案件状态", sla_title: "时限达标率", precision_title: "审核准确率",
+    precision: "准确率", accepted: "确认", rejected: "驳回", suggestion: "建议", no_frame: "暂无画面",
   },
   en: {
     title: "gridsight community events", nav_queue: "Review queue", nav_cases: "Cases",
@@ -53,6 +57,11 @@ const I18N = {
     st_responded: "responded", st_disposed: "disposed", st_verifying: "re-checking",
     st_closed: "closed", st_rejected: "rejected", st_returned: "returned",
     st_suspended: "suspended", st_verify_failed: "re-check failed",
+    nav_scene: "Scene", nav_dash: "Dashboard", scene_title: "Scene view", grids_title: "Grids",
+    grid: "Grid", open_cases: "Open cases", urgent_n: "urgent", dash_title: "Dashboard",
+    per_day: "Events per day", by_state: "Cases by state", sla_title: "SLA compliance",
+    precision_title: "Reviewer precision", precision: "precision", accepted: "accepted",
+    rejected: "rejected", suggestion: "suggestion", no_frame: "no frame yet",
   },
 };
 const TYPES = {
@@ -374,6 +383,86 @@ async function renderCameras() {
   }).join("")}</div>`;
 }
 
+
+async function renderScene() {
+  const view = $("#view");
+  let cams, grids, open;
+  try {
+    [cams, grids, open] = await Promise.all([apiJson("/cameras"), apiJson("/stats/grids"),
+      apiJson("/cases?open_only=true&limit=500")]);
+  } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
+  const perZone = {};
+  for (const c of open.items) {
+    const k = `${c.camera_id}|${c.zone_id}`;
+    (perZone[k] = perZone[k] || []).push(c);
+  }
+  view.innerHTML = `<h2>${t("grids_title")}</h2>
+    <table id="grids"><thead><tr><th>${t("grid")}</th><th>${t("open_cases")}</th><th>${t("urgent_n")}</th>
+      <th>${t("hotspot")}</th><th>${t("type")}</th></tr></thead><tbody>${grids.map((g) => `
+      <tr><td>${esc(g.grid_code)}</td><td>${g.open}</td><td>${g.urgent}</td><td>${g.hotspots}</td>
+      <td>${Object.entries(g.by_type).map(([k, n]) => `${esc(typeName(k))} ×${n}`).join("，")}</td></tr>`).join("")
+      || `<tr><td colspan="5" class="hint">${t("none")}</td></tr>`}</tbody></table>
+    <h2>${t("scene_title")}</h2><div class="cams" id="scenes">${cams.map((c) => `
+      <div class="panel"><h3>${esc(c.name)} (${esc(c.camera_id)}) · ${esc(c.grid_code || "")}</h3>
+        <div class="player" data-cam="${esc(c.camera_id)}"><img alt="${esc(c.camera_id)}"><canvas></canvas></div>
+        <ul class="hint">${c.zones.map((z) => { const n = (perZone[`${c.camera_id}|${z.zone_id}`] || []).length;
+          return `<li>${esc(z.name || z.zone_id)} (${esc(z.kind)})${n ? ` — <a href="#/cases">${t("open_cases")} ${n}</a>` : ""}</li>`; }).join("")}</ul>
+      </div>`).join("")}</div>`;
+  for (const c of cams) {
+    const box = view.querySelector(`.player[data-cam="${CSS.escape(c.camera_id)}"]`);
+    const img = box.querySelector("img"), canvas = box.querySelector("canvas");
+    const url = await blobUrl(`/cameras/${encodeURIComponent(c.camera_id)}/snapshot.jpg`);
+    const draw = () => {
+      const w = img.naturalWidth || 640, h = img.naturalHeight || 360;
+      canvas.width = w; canvas.height = h;
+      const g = canvas.getContext("2d");
+      g.lineWidth = Math.max(2, w / 400); g.font = `${Math.round(w / 40)}px sans-serif`;
+      for (const z of c.zones) {
+        const hot = (perZone[`${c.camera_id}|${z.zone_id}`] || []).length;
+        g.strokeStyle = hot ? "#ff4d4f" : "#ffb000"; g.fillStyle = g.strokeStyle;
+        g.beginPath(); z.polygon.forEach(([x, y], i) => (i ? g.lineTo(x * w, y * h) : g.moveTo(x * w, y * h)));
+        g.closePath(); g.stroke();
+        const [x0, y0] = z.polygon[0];
+        g.fillText(`${z.name || z.zone_id}${hot ? " ●" + hot : ""}`, x0 * w + 4, y0 * h + w / 40);
+      }
+      canvas.dataset.drawn = "1";
+    };
+    if (url) { img.onload = draw; img.onerror = draw; img.src = url; }
+    else { img.style.minHeight = "180px"; img.alt = t("no_frame"); draw(); }
+  }
+}
+
+function bars(entries, max) {
+  return entries.map(([label, n, title]) => `<div class="bar"><span class="bar-label">${esc(label)}</span>
+    <span class="bar-fill" style="width:${max ? Math.round((n / max) * 100) : 0}%" title="${esc(title || "")}"></span>
+    <span class="bar-n">${n}</span></div>`).join("");
+}
+
+async function renderDashboard() {
+  const view = $("#view");
+  let d;
+  try { d = await apiJson("/stats/dashboard?days=14"); } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
+  const days = Object.entries(d.events_per_day).map(([day, types]) => [day, Object.values(types).reduce((a, b) => a + b, 0),
+    Object.entries(types).map(([k, n]) => `${typeName(k)} ${n}`).join(", ")]);
+  const maxDay = Math.max(0, ...days.map((x) => x[1]));
+  const states = Object.entries(d.cases_by_state).map(([k, n]) => [t("st_" + k), n]);
+  const maxState = Math.max(0, ...states.map((x) => x[1]));
+  const sla = d.sla.compliance == null ? "—" : `${Math.round(d.sla.compliance * 100)}%`;
+  view.innerHTML = `<h2>${t("dash_title")}</h2>
+    <div class="detail"><section>
+      <div class="panel"><h3>${t("per_day")}</h3><div id="per-day">${bars(days, maxDay) || `<p class="hint">${t("none")}</p>`}</div></div>
+      <div class="panel"><h3>${t("precision_title")}</h3><table><thead><tr><th>${t("camera")}</th><th>${t("zone")}</th>
+        <th>${t("type")}</th><th>${t("accepted")}</th><th>${t("rejected")}</th><th>${t("precision")}</th><th>${t("suggestion")}</th></tr></thead>
+        <tbody>${d.review.map((r) => `<tr><td>${esc(r.camera_id)}</td><td>${esc(r.zone_id || "")}</td><td>${esc(typeName(r.event_type))}</td>
+          <td>${r.accepted}</td><td>${r.rejected}</td><td>${r.precision == null ? "—" : Math.round(r.precision * 100) + "%"}</td>
+          <td>${esc(r.suggestion || "")}</td></tr>`).join("") || `<tr><td colspan="7" class="hint">${t("none")}</td></tr>`}</tbody></table></div>
+    </section><aside>
+      <div class="panel"><h3>${t("sla_title")}</h3><p id="sla-compliance" style="font-size:28px;margin:0">${sla}</p>
+        <p class="hint">${d.sla.on_time} / ${d.sla.dispatched}</p></div>
+      <div class="panel"><h3>${t("by_state")}</h3>${bars(states, maxState) || `<p class="hint">${t("none")}</p>`}</div>
+    </aside></div>`;
+}
+
 // -- shell -----------------------------------------------------------------------------------
 
 function applyLang() {
@@ -391,6 +480,8 @@ function route() {
   if (h.startsWith("#/case/")) renderCase(decodeURIComponent(h.slice(7)));
   else if (h.startsWith("#/cases")) renderList(false);
   else if (h.startsWith("#/cameras")) renderCameras();
+  else if (h.startsWith("#/scene")) renderScene();
+  else if (h.startsWith("#/dashboard")) renderDashboard();
   else renderList(true);
 }
 

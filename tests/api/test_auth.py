@@ -38,6 +38,8 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/cases/{case_id}/actions"): {Role.OPERATOR},
     ("POST", "/cases/{case_id}/export"): {Role.ANALYST},
     ("POST", "/callbacks/{subscriber_id}"): None,  # HMAC-signed, tested below
+    ("GET", "/stats/dashboard"): VIEW,
+    ("GET", "/stats/grids"): VIEW,
     ("GET", "/audit"): set(),
     ("GET", "/outbox"): set(),
     ("POST", "/outbox/{seq}/requeue"): set(),

@@ -155,6 +155,21 @@ def test_event_detail_plays_seeks_and_draws_overlays(site: Site, page) -> None: 
     assert "无权" in page.locator("#msg").inner_text()
 
 
+def test_scene_view_and_dashboard(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{site.url}/ui/#/scene")
+    page.wait_for_function("document.querySelector('#scenes canvas')?.dataset.drawn === '1'")
+    assert page.locator("#scenes .panel").count() == 1
+    grids = page.locator("#grids tbody").inner_text()
+    assert "占用消防通道" in grids  # the open cases of this site, by grid
+    page.screenshot(path=str(ARTIFACTS / "scene-zh.png"))
+    page.goto(f"{site.url}/ui/#/dashboard")
+    page.wait_for_selector("#sla-compliance")
+    assert page.locator("#per-day .bar").count() >= 1
+    # one case was dispatched (detail test) and has not breached its deadline yet
+    assert page.locator("#sla-compliance").inner_text() == "100%"
+    page.screenshot(path=str(ARTIFACTS / "dashboard-zh.png"))
+
+
 def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{site.url}/ui/#/cameras")
     page.wait_for_selector(".cams .panel")
