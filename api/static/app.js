@@ -337,21 +337,6 @@ async function renderCase(caseId) {
           <li><time>${esc(fmtTime(h.at))}</time>${esc(h.action)} → ${esc(t("st_" + h.to))} · ${esc(h.actor)}${h.reason_code ? " · " + esc(t(h.reason_code)) : ""}${h.reason ? " · " + esc(h.reason) : ""}</li>`).join("")}</ol></div>
       </aside>
     </div>`;
-  const video = $("#clip"), canvas = $("#overlay");
-  const clipUrl = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
-  if (clipUrl) video.src = clipUrl;
-  const redraw = () => { if (video.videoWidth) drawOverlay(canvas, report, video.videoWidth, video.videoHeight); };
-  video.addEventListener("loadedmetadata", redraw);
-  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
-  const snaps = $("#snaps");
-  for (const name of ["first", "alert", "end"]) {
-    const u = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=${name}`);
-    if (u) snaps.insertAdjacentHTML("beforeend", `<img src="${u}" alt="${name}" style="width:32%;margin-right:1%">`);
-  }
-  if (c.after_snapshot) {
-    const u = await blobUrl(c.after_snapshot);
-    if (u) snaps.insertAdjacentHTML("beforeend", `<p>${t("after")}</p><img src="${u}" alt="after" style="width:48%">`);
-  }
   view.querySelectorAll("[data-act]").forEach((b) => {
     b.onclick = async () => {
       const a = b.dataset.act;
@@ -369,6 +354,22 @@ async function renderCase(caseId) {
       $("#msg").textContent = `${t("exported")}: ${r.package} · sha256 ${r.manifest_sha256.slice(0, 16)}…`;
     } catch (e) { $("#msg").textContent = e.message; }
   };
+  // media last: the buttons work while the clip and pictures are still loading
+  const video = $("#clip"), canvas = $("#overlay");
+  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
+  const clipUrl = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
+  if (clipUrl) video.src = clipUrl;
+  const redraw = () => { if (video.videoWidth) drawOverlay(canvas, report, video.videoWidth, video.videoHeight); };
+  video.addEventListener("loadedmetadata", redraw);
+  const snaps = $("#snaps");
+  for (const name of ["first", "alert", "end"]) {
+    const u = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=${name}`);
+    if (u) snaps.insertAdjacentHTML("beforeend", `<img src="${u}" alt="${name}" style="width:32%;margin-right:1%">`);
+  }
+  if (c.after_snapshot) {
+    const u = await blobUrl(c.after_snapshot);
+    if (u) snaps.insertAdjacentHTML("beforeend", `<p>${t("after")}</p><img src="${u}" alt="after" style="width:48%">`);
+  }
 }
 
 async function renderCameras() {
