@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import Role, create_token
@@ -49,9 +50,8 @@ class FakeRuntime:
         return InferenceStats(30, 12, 30, 0.5)
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
-    tmp = tmp_path_factory.mktemp("api")
+def replayed_app(tmp: Path) -> tuple[FastAPI, EventStore]:
+    """An API app over a store filled by replaying the generated fire-lane scene."""
     out = tmp / "out"
     cfg = config(out)
     replay(
@@ -60,13 +60,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
         progress=False,
     )  # fmt: skip
     store = EventStore(out / "gridsight.db")
-    app = create_app(
-        store=store,
-        evidence_root=out,
-        cameras=list(cfg.cameras),
-        site=cfg.site,
-        runtime=FakeRuntime(cfg),
-    )
+    app = create_app(store=store, evidence_root=out, cameras=list(cfg.cameras), site=cfg.site,
+                     runtime=FakeRuntime(cfg), config=cfg)  # fmt: skip
+    return app, store
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
+    app, store = replayed_app(tmp_path_factory.mktemp("api"))
     client = TestClient(app)
     client.headers["Authorization"] = f"Bearer {create_token(store, 'admin1', Role.ADMIN, 0.0)}"
     return client

@@ -14,16 +14,11 @@ import pytest
 import uvicorn
 
 from api.auth import Role, create_token
-from api.main import create_app
 from pipeline.cases import CaseService
-from pipeline.replay import replay
-from pipeline.report import ModelIdentity
 from pipeline.store import EventQuery, EventStore
 from pipeline.types import EventType
-from tests.api.test_api import FakeRuntime
+from tests.api.test_api import replayed_app
 from tests.conftest import REPO, free_port, wait_for
-from tests.integration.test_replay import SCENE, START, config
-from tests.media import ScriptedDetector, write_h264
 from tests.unit.test_cases import store_event
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,17 +41,7 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("ui")
-    out = tmp / "out"
-    cfg = config(out)
-    replay(
-        write_h264(tmp / "scene.mp4", SCENE), cfg, "cam1", out, start_time_s=START,
-        detector=ScriptedDetector(SCENE), model_identity=ModelIdentity("scripted", "0" * 64),
-        progress=False,
-    )  # fmt: skip
-    store = EventStore(out / "gridsight.db")
-    app = create_app(store=store, evidence_root=out, cameras=list(cfg.cameras), site=cfg.site,
-                     runtime=FakeRuntime(cfg), config=cfg)  # fmt: skip
+    app, store = replayed_app(tmp_path_factory.mktemp("ui"))
     cases: CaseService = app.state.ctx.cases
     [ev], _ = store.query_events(EventQuery(event_type="fire_lane_occupation"))
     clip_case = cases.case_of_event(ev.event_id)
