@@ -10,7 +10,6 @@ written to ``audit_log``, which SQLite triggers keep append-only and which no AP
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from fastapi import Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ApiContext, ContextDep
-from pipeline.store import EventStore
+from pipeline.store import EventStore, append_audit
 
 
 class Role(StrEnum):
@@ -72,12 +71,7 @@ def lookup(store: EventStore, token: str) -> Principal | None:
 
 def audit(ctx: ApiContext, who: Principal, action: str, target: str, **detail: Any) -> None:
     with ctx.store.transaction() as db:
-        db.execute(
-            "INSERT INTO audit_log (at, actor, role, action, target, detail_json) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (ctx.clock(), who.name, who.role.value, action, target,
-             json.dumps(detail, ensure_ascii=False)),
-        )  # fmt: skip
+        append_audit(db, ctx.clock(), who.name, who.role.value, action, target, detail)
 
 
 ANONYMOUS_ADMIN = Principal("local", Role.ADMIN)

@@ -4,7 +4,6 @@ retention."""
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import signal
@@ -245,6 +244,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     from pipeline.cases import CaseError, CaseService
     from pipeline.package import Exporter, PackageError
+    from pipeline.store import append_audit
 
     found = _store_for(args)
     if found is None:
@@ -262,14 +262,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (CaseError, PackageError) as exc:
         print(f"export failed: {exc}", file=sys.stderr)
         return 1
+    detail = {"purpose": args.purpose, "package": str(args.out),
+              "manifest_sha256": result.manifest_sha256}  # fmt: skip
+    action = "export_shared" if args.shared else "export_full"
     with store.transaction() as db:
-        db.execute(
-            "INSERT INTO audit_log (at, actor, role, action, target, detail_json) "
-            "VALUES (?, ?, 'cli', ?, ?, ?)",
-            (time.time(), args.actor, "export_shared" if args.shared else "export_full",
-             f"case:{args.case}", json.dumps({"purpose": args.purpose, "package": str(args.out),
-                                              "manifest_sha256": result.manifest_sha256})),
-        )  # fmt: skip
+        append_audit(db, time.time(), args.actor, "cli", action, f"case:{args.case}", detail)
     print(f"{result.path}: {result.files} files, manifest sha256 {result.manifest_sha256}"
           + (f", {result.masked_regions} regions masked" if args.shared else ""))  # fmt: skip
     return 0

@@ -164,6 +164,21 @@ def postprocess(
     return Detections(xyxy=boxes[idx], confidence=scores[idx], class_id=class_id[idx])
 
 
+def cpu_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
+    """An onnxruntime CPU session with explicit thread counts (cameras share few cores)."""
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise ModelError(f"cannot load {path}: {exc}") from exc
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
@@ -191,17 +206,7 @@ class OnnxDetector:
         digest = sha256_file(path)
         if expected_sha256 is not None and digest != expected_sha256:
             raise ModelError(f"model {path} has sha256 {digest}, config expects {expected_sha256}")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = intra_op_threads
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load {path}: {exc}") from exc
+        self._session = cpu_session(path, intra_op_threads)
         inp = self._session.get_inputs()[0]
         out_shape = self._session.get_outputs()[0].shape
         shape = list(inp.shape)
@@ -286,16 +291,7 @@ class OnnxScorer:
     def __init__(self, path: Path, intra_op_threads: int = 1) -> None:
         if not path.is_file():
             raise ModelError(f"model file {path} not found")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = intra_op_threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(
-                str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise ModelError(f"cannot load {path}: {exc}") from exc
+        self._session = cpu_session(path, intra_op_threads)
         inp = self._session.get_inputs()[0]
         self._input = inp.name
         self.input_size = (int(inp.shape[3]), int(inp.shape[2]))

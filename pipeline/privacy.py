@@ -20,6 +20,7 @@ import numpy as np
 import onnxruntime as ort
 from numpy.typing import NDArray
 
+from pipeline.detect import cpu_session
 from pipeline.errors import ModelError
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -59,12 +60,7 @@ class PrivacyMasker:
         if plate_model is not None:
             if not plate_model.is_file():
                 raise ModelError(f"plate model {plate_model} not found")
-            opts = ort.SessionOptions()
-            opts.intra_op_num_threads = threads
-            opts.inter_op_num_threads = 1
-            self._plate = ort.InferenceSession(
-                str(plate_model), opts, providers=["CPUExecutionProvider"]
-            )
+            self._plate = cpu_session(plate_model, threads)
             shape = self._plate.get_inputs()[0].shape
             self._plate_size = int(shape[2]) if isinstance(shape[2], int) else 640
 

@@ -9,12 +9,11 @@ there); each deletion is written to the audit log with the hashes of what was de
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.config import RetentionConfig
-from pipeline.store import EventStore
+from pipeline.store import EventStore, append_audit
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +62,6 @@ def purge(store: EventStore, root: Path, items: list[Expired], now: float) -> in
                 deleted += 1
         with store.transaction() as db:
             db.execute("UPDATE events SET purged_at = ? WHERE event_id = ?", (now, item.event_id))
-            db.execute(
-                "INSERT INTO audit_log (at, actor, role, action, target, detail_json) "
-                "VALUES (?, 'retention', 'admin', 'purge', ?, ?)",
-                (now, f"event:{item.event_id}",
-                 json.dumps({"case_id": item.case_id, "files": item.files})),
-            )  # fmt: skip
+            detail = {"case_id": item.case_id, "files": item.files}
+            append_audit(db, now, "retention", "admin", "purge", f"event:{item.event_id}", detail)
     return deleted

@@ -387,6 +387,18 @@ def _where(q: EventQuery) -> tuple[str, list[Any]]:
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+def append_audit(
+    db: sqlite3.Connection, at: float, actor: str, role: str, action: str, target: str,
+    detail: dict[str, Any],
+) -> None:  # fmt: skip
+    """One audit_log row, inside the caller's transaction (the table is append-only)."""
+    db.execute(
+        "INSERT INTO audit_log (at, actor, role, action, target, detail_json) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (at, actor, role, action, target, json.dumps(detail, ensure_ascii=False)),
+    )
+
+
 def _statements(script: str) -> Iterator[str]:
     """Split a migration into statements (triggers contain ``;`` inside BEGIN … END)."""
     buf = ""

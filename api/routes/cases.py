@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AnalystDep, Principal, ReviewerDep, Role, ViewerDep, audit
 from api.deps import ApiContext, ContextDep
+from api.routes.events import served_file
 from pipeline.cases import REJECT_REASONS, Case, CaseError, ReviewStats, case_json
 from pipeline.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from pipeline.package import Exporter, PackageError
@@ -145,10 +146,7 @@ def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> FileRespons
     case = _case(ctx, case_id)
     if case.after_relpath is None:
         raise HTTPException(404, f"case {case_id!r} has no after picture")
-    root = ctx.evidence_root.resolve()
-    path = (root / case.after_relpath).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise HTTPException(404, f"after picture of {case_id!r} is missing")
+    path = served_file(ctx, case.after_relpath, f"after picture of {case_id!r} is missing")
     audit(ctx, who, "view_evidence", f"case:{case_id}/after")
     return FileResponse(path, media_type="image/jpeg")
 

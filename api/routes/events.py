@@ -98,11 +98,17 @@ def _evidence_file(ctx: ApiContext, event_id: str, name: str, who: Principal) ->
     rel = ctx.store.evidence_path(event_id, name)
     if rel is None:
         raise HTTPException(404, f"event {event_id!r} has no {name} evidence (yet)")
+    path = served_file(ctx, rel, f"evidence file for {event_id!r}/{name} is missing")
+    audit(ctx, who, "view_evidence", f"event:{event_id}/{name}", relpath=rel)
+    return path
+
+
+def served_file(ctx: ApiContext, rel: str, missing: str) -> Path:
+    """An indexed file under the evidence root (never outside it), or 404 ``missing``."""
     root = ctx.evidence_root.resolve()
     path = (root / rel).resolve()
     if not path.is_relative_to(root) or not path.is_file():
-        raise HTTPException(404, f"evidence file for {event_id!r}/{name} is missing")
-    audit(ctx, who, "view_evidence", f"event:{event_id}/{name}", relpath=rel)
+        raise HTTPException(404, missing)
     return path
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.config import ZoneConfig, ZoneKind
+from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.types import Box, DecodeMode, Detections, EventNotice, Frame, MotionSample
 
 IdFactory = Callable[[float], str]
@@ -17,6 +21,22 @@ IdFactory = Callable[[float], str]
 def new_event_id(time_s: float) -> str:
     """Time-ordered unique id: 12 hex digits of milliseconds, then 20 random hex digits."""
     return f"{int(time_s * 1000):012x}{secrets.token_hex(10)}"
+
+
+def watched_zones(
+    zones: Sequence[ZoneConfig], kinds: Collection[ZoneKind], rule_zones: Collection[str] | None
+) -> list[ZoneConfig]:
+    """The zones of the given kinds a rule watches (its ``zones`` list, or all of them)."""
+    return [z for z in zones if z.kind in kinds and (rule_zones is None or z.id in rule_zones)]
+
+
+def read_rule_image(path: Path, camera_id: str, rule_id: str, field: str) -> NDArray[np.uint8]:
+    """A BGR image named by a rule (reference picture); a clear config error if unreadable."""
+    image = cv2.imread(str(path))
+    if image is None:
+        where = f"camera {camera_id!r} → rules.{rule_id}.{field}"
+        raise ConfigError([ConfigIssue(where, f"cannot read image {path}")])
+    return np.asarray(image, np.uint8)
 
 
 class Analyzer(Protocol):

@@ -26,10 +26,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.analyzers.base import IdFactory, new_event_id
+from pipeline.analyzers.base import IdFactory, new_event_id, read_rule_image, watched_zones
 from pipeline.config import BinRule, ZoneConfig, ZoneKind
 from pipeline.detect import COCO_IDS, OnnxScorer
-from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.occupancy import features_differ, scene_features
 from pipeline.schedule import Schedule
 from pipeline.types import (
@@ -98,21 +97,16 @@ class BinAnalyzer:
         self.camera_id = camera_id
         self.rule = rule
         self.rule_id = rule.id
-        kinds = {ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA}
-        watched = [
-            z for z in zones if z.kind in kinds and (rule.zones is None or z.id in rule.zones)
-        ]
+        watched = watched_zones(zones, {ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA}, rule.zones)
         self._states = {z.id: _BinState(z) for z in watched}
         self._schedule = Schedule(rule.schedule, timezone)
         self._scorer = scorer
         self._new_id = new_id
         self._reference_image: NDArray[np.uint8] | None = None
         if rule.reference_image is not None:
-            image = cv2.imread(str(rule.reference_image))
-            if image is None:
-                where = f"camera {camera_id!r} → rules.{rule.id}.reference_image"
-                raise ConfigError([ConfigIssue(where, f"cannot read {rule.reference_image}")])
-            self._reference_image = np.asarray(image, np.uint8)
+            self._reference_image = read_rule_image(
+                rule.reference_image, camera_id, rule.id, "reference_image"
+            )
 
     # -- public ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.analyzers.base import IdFactory, iou_matrix, new_event_id, to_rel
+from pipeline.analyzers.base import IdFactory, iou_matrix, new_event_id, to_rel, watched_zones
 from pipeline.config import PARKING_ZONE_KINDS, ParkingRule, ZoneConfig, ZoneKind
 from pipeline.detect import COCO_IDS, COCO_NAMES
 from pipeline.schedule import Schedule
@@ -132,11 +132,7 @@ class ParkingAnalyzer:
         self.camera_id = camera_id
         self.rule = rule
         self.rule_id = rule.id
-        watched = [
-            z
-            for z in zones
-            if z.kind in PARKING_ZONE_KINDS and (rule.zones is None or z.id in rule.zones)
-        ]
+        watched = watched_zones(zones, PARKING_ZONE_KINDS, rule.zones)
         self._zones = ZoneSet(watched)
         self._zone_cfg = {z.id: z for z in watched}
         self._schedule = Schedule(rule.schedule, timezone)

@@ -35,10 +35,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.analyzers.base import IdFactory, new_event_id
+from pipeline.analyzers.base import IdFactory, new_event_id, read_rule_image, watched_zones
 from pipeline.config import VENDING_ZONE_KINDS, VendingRule, ZoneConfig, ZoneKind
 from pipeline.detect import COCO_IDS, COCO_NAMES
-from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.occupancy import StaticForeground
 from pipeline.schedule import Schedule
 from pipeline.types import (
@@ -91,22 +90,13 @@ class VendingAnalyzer:
         self.camera_id = camera_id
         self.rule = rule
         self.rule_id = rule.id
-        watched = [
-            z
-            for z in zones
-            if z.kind in VENDING_ZONE_KINDS and (rule.zones is None or z.id in rule.zones)
-        ]
+        watched = watched_zones(zones, VENDING_ZONE_KINDS, rule.zones)
         self._permitted = [z for z in zones if z.kind == ZoneKind.PERMITTED_STALL]
         self._states = {z.id: _ZoneState(z) for z in watched}
         self._background = StaticForeground(watched, recent_s=rule.recent_s, empty_s=rule.empty_s)
         self._empty_scene: NDArray[np.uint8] | None = None
         if rule.empty_scene is not None:
-            image = cv2.imread(str(rule.empty_scene))
-            if image is None:
-                where = f"camera {camera_id!r} → rules.{rule.id}.empty_scene"
-                issue = ConfigIssue(where, f"cannot read image {rule.empty_scene}")
-                raise ConfigError([issue])
-            self._empty_scene = np.asarray(image, np.uint8)
+            self._empty_scene = read_rule_image(rule.empty_scene, camera_id, rule.id, "empty_scene")
         self._schedule = Schedule(rule.schedule, timezone)
         self._tz = ZoneInfo(timezone)
         self._exempt = set(rule.exempt_dates)
