@@ -36,8 +36,8 @@ _MEDIAN_STEP = 4  # sample every 4th pixel in each direction for the noise estim
 # Per-frame weight of the running background (time constant ~2 s at 25 fps).
 BACKGROUND_RATE = 0.02
 MAX_BLOBS = 64
-# ROI-thumbnail px per tile when looking for regions with motion
-_TILE = 32
+# Full-resolution px per cell of the coarse occupancy map.
+_CELL_PX = 8
 _SLOW_EVERY = 2
 
 
@@ -60,7 +60,13 @@ class MotionExtractor:
     ) -> None:
         self.camera_id = camera_id
         self._zones = tuple(zones)
+        step = round(1.0 / scale)
+        if abs(step * scale - 1.0) > 1e-6:
+            raise ValueError(f"analysis scale {scale} is not 1/n for a whole number n")
         self.scale = scale
+        self._step = step
+        self._cell = max(2, _CELL_PX // step)  # analysis px per occupancy cell
+        self._cell_kernel = np.ones((self._cell, self._cell), np.uint8)
         self.threshold = threshold
         self.min_area = max(1.0, min_blob_px * scale * scale)
         self.max_area = max_blob_px * scale * scale
@@ -71,7 +77,7 @@ class MotionExtractor:
         self._bg: NDArray[np.float32] | None = None
         self._epoch = -1
         self._kernel = np.ones((3, 3), np.uint8)
-        self._tile_labels: NDArray[np.int32] = np.zeros((1, 1), np.int32)
+        self._cell_labels: NDArray[np.int32] = np.zeros((1, 1), np.int32)
         self._bg_u8: NDArray[np.uint8] | None = None
         self._noise: float | None = None
         self._frame = 0
@@ -81,12 +87,16 @@ class MotionExtractor:
         ys = [y for z in self._zones for _, y in z.polygon] or [0.0, 1.0]
         x1, x2 = max(0, int(min(xs) * width)), min(width, int(np.ceil(max(xs) * width)))
         y1, y2 = max(0, int(min(ys) * height)), min(height, int(np.ceil(max(ys) * height)))
+        # The ROI is grown to whole occupancy cells: an exact integer
+        # downscale runs ~30× faster than a fractional one in OpenCV (0.07 vs 2.2 ms per
+        # megapixel), and the coarse occupancy map then tiles the thumbnail exactly.
+        unit = self._step * self._cell
+        (x1, x2), (y1, y2) = self._grow(x1, x2, width, unit), self._grow(y1, y2, height, unit)
         self._roi = (x1, y1, x2, y2)
-        sw = max(1, round((x2 - x1) * self.scale))
-        sh = max(1, round((y2 - y1) * self.scale))
+        sw, sh = (x2 - x1) // self._step, (y2 - y1) // self._step
         mask = np.zeros((sh, sw), np.uint8)
         for z in self._zones:
-            pts = (np.array(z.polygon) * [width, height] - [x1, y1]) * self.scale
+            pts = (np.array(z.polygon) * [width, height] - [x1, y1]) / self._step
             cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 255)
         if not self._zones:
             mask[:] = 255
@@ -94,6 +104,13 @@ class MotionExtractor:
         self._size = (width, height)
         self._prev = []
         self._bg = None
+
+    @staticmethod
+    def _grow(lo: int, hi: int, size: int, unit: int) -> tuple[int, int]:
+        """Smallest run of whole ``unit`` cells covering [lo, hi), kept inside [0, size)."""
+        span = max(unit, min(-(-(hi - lo) // unit) * unit, size - size % unit))
+        start = max(0, min(lo, size - span))
+        return start, start + span
 
     def process(
         self, luma: NDArray[np.uint8], *, seq: int, epoch: int, pts_s: float, time_s: float
@@ -110,12 +127,11 @@ class MotionExtractor:
         x1, y1, x2, y2 = self._roi
         roi = luma[y1:y2, x1:x2]
         assert self._mask is not None
-        if self.scale != 1.0:
-            cur = np.asarray(
+        if self._step > 1:  # area average: an object ≥ 2 steps wide keeps its full contrast
+            cur = _u8(
                 cv2.resize(
                     roi, (self._mask.shape[1], self._mask.shape[0]), interpolation=cv2.INTER_AREA
-                ),
-                np.uint8,
+                )
             )
         else:
             cur = np.ascontiguousarray(roi)
@@ -172,42 +188,44 @@ class MotionExtractor:
         if not cv2.countNonZero(moving):
             return Blobs.empty()
         merged = _u8(cv2.dilate(moving, self._kernel))
-        # Labelling a whole megapixel costs ~5 ms even when it is empty; label only the tiles
-        # that hold something (one crop per group of touching tiles).
+        # Labelling the whole region costs ~1 ms per 0.3 megapixel even when it is almost
+        # empty; label only the crops around groups of occupied cells.
         found = [
             self._label(moving, merged, cur, last, crop) for crop in self._active_crops(merged)
         ]
-        xy = np.concatenate([f[0] for f in found]) if found else np.zeros((0, 2))
-        areas = np.concatenate([f[1] for f in found]) if found else np.zeros(0)
-        boxes = np.concatenate([f[2] for f in found]) if found else np.zeros((0, 4))
-        contrast = np.concatenate([f[3] for f in found]) if found else np.zeros(0)
+        xy = np.concatenate([f[0] for f in found])
+        areas = np.concatenate([f[1] for f in found])
+        boxes = np.concatenate([f[2] for f in found])
+        contrast = np.concatenate([f[3] for f in found])
         keep = np.flatnonzero((areas >= self.min_area) & (areas <= self.max_area))
         if len(keep) == 0:
             return Blobs.empty()
         if len(keep) > MAX_BLOBS:  # leaves in wind, rain: keep the largest, the tracker copes
             keep = keep[np.argsort(areas[keep])[-MAX_BLOBS:]]
-        inv = 1.0 / self.scale
+        inv = float(self._step)
         x1, y1 = self._roi[0], self._roi[1]
+        # centroids and boxes are in thumbnail pixel units: pixel i covers [i, i+1) * step
+        off = (inv - 1.0) / 2.0
         return Blobs(
-            xy=(xy[keep] * inv + [x1, y1]).astype(np.float32),
+            xy=(xy[keep] * inv + off + [x1, y1]).astype(np.float32),
             area=(areas[keep] * inv * inv).astype(np.float32),
             bbox=(boxes[keep] * inv + [x1, y1, x1, y1]).astype(np.float32),
             contrast=contrast[keep].astype(np.float32),
         )
 
     def _active_crops(self, merged: NDArray[np.uint8]) -> list[tuple[int, int, int, int, int]]:
-        """(x0, y0, x1, y1, group) of each group of touching non-empty tiles, plus the tile
-        label map's group id used to keep each component in exactly one crop."""
-        t = _TILE
+        """(x0, y0, x1, y1, group) of each group of touching occupied cells; the cell label
+        map keeps each component in exactly one crop."""
+        c = self._cell
         h, w = merged.shape
-        padded = cv2.copyMakeBorder(merged, 0, -h % t, 0, -w % t, cv2.BORDER_CONSTANT, value=0)
-        tiles = padded.reshape(padded.shape[0] // t, t, padded.shape[1] // t, t).max(axis=(1, 3))
-        tiles = cv2.dilate(np.ascontiguousarray(tiles, np.uint8), self._kernel)  # neighbours join
-        n, tlabels, tstats, _ = cv2.connectedComponentsWithStats(tiles, connectivity=8)
-        self._tile_labels = np.asarray(tlabels, np.int32)
+        # max over each c×c cell: a dilation anchored at the cell's corner, sampled per cell
+        block = cv2.dilate(merged, self._cell_kernel, anchor=(0, 0))
+        cells = np.ascontiguousarray(block[: h - h % c : c, : w - w % c : c])
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(cells, connectivity=8)
+        self._cell_labels = np.asarray(labels, np.int32)
         return [
-            (int(x) * t, int(y) * t, min(w, int(x + bw) * t), min(h, int(y + bh) * t), g)
-            for g, (x, y, bw, bh, _) in enumerate(tstats[1:n], start=1)
+            (int(x) * c, int(y) * c, min(w, int(x + bw) * c), min(h, int(y + bh) * c), g)
+            for g, (x, y, bw, bh, _) in enumerate(stats[1:n], start=1)
         ]
 
     def _label(
@@ -218,27 +236,31 @@ class MotionExtractor:
         last: NDArray[np.uint8],
         crop: tuple[int, int, int, int, int],
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
-        """Components of one crop: centroids, areas, boxes (ROI thumbnail px), contrast."""
+        """Components of one crop: centroids, areas, boxes (thumbnail px), contrast."""
         x0, y0, x1, y1, group = crop
         n, labels, stats, cents = cv2.connectedComponentsWithStats(
             merged[y0:y1, x0:x1], connectivity=8
         )
-        mv = moving[y0:y1, x0:x1]
+        on = moving[y0:y1, x0:x1] > 0
+        lab = labels[on]
         # Size = moving pixels of the component before the merging dilation: a lone noisy pixel
         # stays 1 px (dilation would make it 9) while fragments of one object add up.
-        areas = np.bincount(labels[mv > 0], minlength=n)[1:].astype(np.float64)
-        cents = cents[1:] + np.array([x0, y0])
-        tx = np.clip((cents[:, 0] // _TILE).astype(np.intp), 0, self._tile_labels.shape[1] - 1)
-        ty = np.clip((cents[:, 1] // _TILE).astype(np.intp), 0, self._tile_labels.shape[0] - 1)
-        mine = np.flatnonzero((self._tile_labels[ty, tx] == group) & (areas > 0))
-        st = stats[1:][mine]
+        areas = np.bincount(lab, minlength=n).astype(np.float64)
+        # contrast against the last frame, averaged over the component's moving pixels
+        dc = cv2.absdiff(cur[y0:y1, x0:x1], last[y0:y1, x0:x1])[on]
+        contrast = np.bincount(lab, weights=dc, minlength=n) / np.maximum(areas, 1.0)
+        cents = cents + np.array([x0, y0], np.float64)
+        # A component's cells are occupied and 8-connected, so they all belong to one group;
+        # its first pixel (raster order) says which. (Its centroid may lie in an empty cell.)
+        present, first = np.unique(labels, return_index=True)
+        fy, fx = np.divmod(first, labels.shape[1])
+        group_of = np.zeros(n, np.int32)
+        group_of[present] = self._cell_labels[(fy + y0) // self._cell, (fx + x0) // self._cell]
+        mine = np.flatnonzero((group_of == group) & (areas > 0))
+        mine = mine[mine > 0]
+        st = stats[mine].astype(np.float64)
         boxes = np.stack(
-            [st[:, 0], st[:, 1], st[:, 0] + st[:, 2], st[:, 1] + st[:, 3]], axis=1
-        ).astype(np.float64) + np.array([x0, y0, x0, y0])
-        dc = cv2.absdiff(cur[y0:y1, x0:x1], last[y0:y1, x0:x1])  # contrast vs the last frame
-        contrast = np.empty(len(mine), np.float64)
-        for j, i in enumerate(mine):
-            bx, by, bw, bh = (int(v) for v in st[j, :4])
-            inside = labels[by : by + bh, bx : bx + bw] == i + 1
-            contrast[j] = float(dc[by : by + bh, bx : bx + bw][inside].mean())
-        return cents[mine], areas[mine], boxes.reshape(-1, 4), contrast
+            [st[:, 0] + x0, st[:, 1] + y0, st[:, 0] + st[:, 2] + x0, st[:, 1] + st[:, 3] + y0],
+            axis=1,
+        )
+        return cents[mine], areas[mine], boxes, contrast[mine]
