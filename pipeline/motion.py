@@ -249,7 +249,7 @@ class MotionExtractor:
         # contrast against the last frame, averaged over the component's moving pixels
         dc = cv2.absdiff(cur[y0:y1, x0:x1], last[y0:y1, x0:x1])[on]
         contrast = np.bincount(lab, weights=dc, minlength=n) / np.maximum(areas, 1.0)
-        cents = cents + np.array([x0, y0], np.float64)
+        cents = np.asarray(cents, np.float64) + np.array([x0, y0], np.float64)
         # A component's cells are occupied and 8-connected, so they all belong to one group;
         # its first pixel (raster order) says which. (Its centroid may lie in an empty cell.)
         present, first = np.unique(labels, return_index=True)
