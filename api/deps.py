@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Protocol
@@ -11,11 +12,12 @@ from fastapi import Depends, Request
 
 from pipeline.cases import CaseService
 from pipeline.config import AppConfig, CameraConfig, SiteConfig
+from pipeline.config_edit import CameraFileEditor
 from pipeline.evidence import WriterStats
 from pipeline.inference import InferenceStats
 from pipeline.outbox import Outbox
 from pipeline.store import EventStore
-from pipeline.types import CameraHealth
+from pipeline.types import CameraChanges, CameraHealth, HealthChange
 
 
 class RuntimeView(Protocol):
@@ -24,8 +26,37 @@ class RuntimeView(Protocol):
     def camera_configs(self) -> list[CameraConfig]: ...
     def health(self, camera_id: str) -> CameraHealth | None: ...
     def snapshot_jpeg(self, camera_id: str) -> bytes | None: ...
+    def health_history(self, camera_id: str) -> tuple[tuple[HealthChange, ...], float | None]: ...
     def writer_stats(self) -> WriterStats: ...
     def inference_stats(self) -> InferenceStats: ...
+
+
+class CameraBook:
+    """The cameras the API serves; replaced as a whole when the zone editor saves one."""
+
+    def __init__(self, cameras: list[CameraConfig]) -> None:
+        self._cameras = tuple(cameras)
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[CameraConfig]:
+        return iter(self._cameras)
+
+    def __len__(self) -> int:
+        return len(self._cameras)
+
+    def get(self, camera_id: str) -> CameraConfig | None:
+        return next((c for c in self._cameras if c.id == camera_id), None)
+
+    def put(self, camera: CameraConfig) -> list[CameraConfig]:
+        """Replace (or add) one camera; returns the new list."""
+        with self._lock:
+            others = [c for c in self._cameras if c.id != camera.id]
+            order = [c.id for c in self._cameras]
+            new = sorted(
+                [*others, camera], key=lambda c: order.index(c.id) if c.id in order else len(order)
+            )
+            self._cameras = tuple(new)
+            return new
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +66,7 @@ class ApiContext:
     runtime: RuntimeView | None
     store: EventStore
     evidence_root: Path
-    cameras: tuple[CameraConfig, ...]
+    cameras: CameraBook
     site: SiteConfig
     cases: CaseService
     clock: Callable[[], float]
@@ -45,6 +76,9 @@ class ApiContext:
     secrets: Mapping[str, bytes] = field(default_factory=dict)
     auth_required: bool = True
     signing_key: bytes | None = None  # HMAC key for evidence-package manifests
+    editor: CameraFileEditor | None = None  # cameras.toml, for the zone editor
+    # applies a camera list to the running pipeline (only changed cameras restart)
+    reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None
 
 
 def get_context(request: Request) -> ApiContext:

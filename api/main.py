@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import ApiContext, RuntimeView
+from api.deps import ApiContext, CameraBook, RuntimeView
 from api.routes import admin as admin_routes
 from api.routes import cameras as camera_routes
 from api.routes import cases as case_routes
@@ -20,8 +20,10 @@ from api.routes import stats as stats_routes
 from api.routes import system as system_routes
 from pipeline.cases import CaseService
 from pipeline.config import AppConfig, CameraConfig, CasesConfig, SiteConfig
+from pipeline.config_edit import CameraFileEditor
 from pipeline.outbox import Outbox
 from pipeline.store import EventStore
+from pipeline.types import CameraChanges
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -40,6 +42,8 @@ def create_app(
     auth_required: bool = True,
     clock: Callable[[], float] = time.time,
     signing_key: bytes | None = None,
+    config_path: Path | None = None,
+    reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None,
 ) -> FastAPI:
     """``auth_required=False`` only for a local single-user demo: everyone is admin."""
     app = FastAPI(
@@ -54,7 +58,7 @@ def create_app(
         runtime=runtime,
         store=store,
         evidence_root=evidence_root,
-        cameras=tuple(cameras),
+        cameras=CameraBook(cameras),
         site=site,
         cases=cases
         or CaseService(
@@ -66,6 +70,8 @@ def create_app(
         secrets=dict(secrets or {}),
         auth_required=auth_required,
         signing_key=signing_key,
+        editor=None if config_path is None else CameraFileEditor(config_path),
+        reconfigure=reconfigure,
     )
     app.include_router(system_routes.router)
     app.include_router(camera_routes.router)

@@ -64,7 +64,14 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threading.Event) -> None:
+def _serve(
+    runtime: object,
+    cfg: AppConfig,
+    host: str,
+    port: int,
+    stop: threading.Event,
+    config_path: Path | None = None,
+) -> None:
     import uvicorn
 
     from api.main import create_app
@@ -82,6 +89,8 @@ def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threadin
         outbox=runtime.outbox,
         secrets=runtime.outbox.secrets,
         auth_required=cfg.api.auth,
+        config_path=config_path,
+        reconfigure=runtime.reconfigure,
     )
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     # Off the main thread uvicorn leaves signals alone; ours stop the pipeline and then the API.
@@ -92,7 +101,9 @@ def _serve(runtime: object, cfg: AppConfig, host: str, port: int, stop: threadin
     thread.join(10)
 
 
-def run_pipeline(cfg: AppConfig, host: str, port: int, *, api: bool = True) -> int:
+def run_pipeline(
+    cfg: AppConfig, host: str, port: int, *, api: bool = True, config_path: Path | None = None
+) -> int:
     """Start the runtime (and API) and run until SIGINT/SIGTERM."""
     from pipeline.runtime import Runtime, tune_gc
 
@@ -112,7 +123,7 @@ def run_pipeline(cfg: AppConfig, host: str, port: int, *, api: bool = True) -> i
     try:
         if api:
             logger.info("API on http://%s:%d (docs: /docs)", host, port)
-            _serve(runtime, cfg, host, port, stop)
+            _serve(runtime, cfg, host, port, stop, config_path)
         else:
             stop.wait()
     finally:
@@ -126,7 +137,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg is None:
         return 1
     return run_pipeline(
-        cfg, args.host or cfg.api.host, args.port or cfg.api.port, api=not args.no_api
+        cfg,
+        args.host or cfg.api.host,
+        args.port or cfg.api.port,
+        api=not args.no_api,
+        config_path=args.config,
     )
 
 
@@ -182,6 +197,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config=cfg,
         secrets=secrets,
         auth_required=cfg.api.auth,
+        config_path=args.config,
     )
     uvicorn.run(app, host=args.host or cfg.api.host, port=args.port or cfg.api.port)
     return 0

@@ -10,10 +10,11 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from pipeline.types import CameraHealth, DecodeMode, HealthState
+from pipeline.types import CameraHealth, DecodeMode, HealthChange, HealthState
 
 Clock = Callable[[], float]
 _RATE_WINDOW_S = 5.0
+HISTORY_LEN = 500
 
 
 class _Rate:
@@ -63,14 +64,33 @@ class HealthTracker:
         self._last_key_time: float | None = None
         self._key_interval: float | None = None
         self._error: str | None = None
+        # state changes since start, for the cameras screen (long outages are also stored as
+        # camera_offline events)
+        self._history: deque[HealthChange] = deque(maxlen=HISTORY_LEN)
+        self._history.append(HealthChange(self._since, self._state, None))
+
+    def _changed(self, state: HealthState, at: float, reason: str | None) -> None:
+        self._state = state
+        self._since = at
+        self._history.append(HealthChange(at, state, reason))
 
     def set_state(self, state: HealthState, error: str | None = None) -> None:
         with self._lock:
             if state != self._state:
-                self._state = state
-                self._since = self._clock()
+                self._changed(state, self._clock(), error)
             if error is not None:
                 self._error = error
+
+    def history(self) -> tuple[HealthChange, ...]:
+        with self._lock:
+            return tuple(self._history)
+
+    def uptime(self, window_s: float) -> float | None:
+        """Fraction of the last ``window_s`` (or of the time since start) spent online."""
+        now = self._clock()
+        with self._lock:
+            changes = list(self._history)
+        return uptime_fraction(changes, now - window_s, now)
 
     def connected(self, epoch: int) -> None:
         with self._lock:
@@ -101,9 +121,8 @@ class HealthTracker:
             self._out += 1
             self._last_frame_wall = now
             self._last_frame_time = time_s
-            if self._state != HealthState.ONLINE:
-                self._state = HealthState.ONLINE
-                self._since = now
+            if self._state != HealthState.ONLINE or self._history[-1].state != self._state:
+                self._changed(HealthState.ONLINE, now, None)  # connected, or a stall ended
                 self._error = None
 
     def snapshot(self) -> CameraHealth:
@@ -116,6 +135,10 @@ class HealthTracker:
                     limit = max(limit, 3 * self._key_interval)
                 if now - self._last_frame_wall > limit:
                     state = HealthState.STALLED
+                    if self._history[-1].state != HealthState.STALLED:
+                        self._history.append(
+                            HealthChange(self._last_frame_wall + limit, state, "no frames")
+                        )
             return CameraHealth(
                 camera_id=self.camera_id,
                 state=state,
@@ -134,3 +157,19 @@ class HealthTracker:
                 state_since_s=self._since,
                 last_error=self._error,
             )
+
+
+def uptime_fraction(changes: list[HealthChange], start: float, end: float) -> float | None:
+    """Online share of [start, end) from a list of state changes (None: nothing known)."""
+    if not changes or end <= start:
+        return None
+    start = max(start, changes[0].at)
+    if end <= start:
+        return None
+    online = 0.0
+    for i, ch in enumerate(changes):
+        a = max(ch.at, start)
+        b = min(changes[i + 1].at if i + 1 < len(changes) else end, end)
+        if b > a and ch.state == HealthState.ONLINE:
+            online += b - a
+    return round(online / (end - start), 4)

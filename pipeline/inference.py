@@ -11,7 +11,6 @@ hub is closed and drained, so the analysis loop waits for as many ENDs as there 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -56,12 +55,18 @@ class InferenceStats:
 AnalysisItem = tuple[Frame, Detections | None] | MotionSample | None
 
 
+class AnalysisSink(Protocol):
+    """The analysis queue as seen by a producer (it may carry other items too)."""
+
+    def put(self, item: AnalysisItem, block: bool = True, timeout: float | None = None) -> None: ...
+
+
 class InferenceWorker:
     def __init__(
         self,
         hub: FrameHub,
         detector: Detector | None,
-        out: queue.Queue[AnalysisItem],
+        out: AnalysisSink,
         needs_detection: Callable[[Frame], bool],
         *,
         max_batch: int = 4,

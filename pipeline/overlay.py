@@ -157,6 +157,11 @@ def composite_from_clip(
     patches: list[tuple[int, NDArray[np.uint8], int, int]] = []
     with av.open(clip) as c:
         stream = c.streams.video[0]
+        # The clip starts with ~10 s of pre-roll: jump to the keyframe before the fall instead
+        # of decoding all of it (per event this was the writer's largest cost).
+        if times[0] > 1.0 and stream.time_base:
+            target = (times[0] - 0.5) / float(stream.time_base)
+            c.seek(int(target) + (stream.start_time or 0), stream=stream, backward=True)
         for frame in c.decode(stream):
             ft = float(frame.time or 0.0)
             if ft < times[0] - 0.1:

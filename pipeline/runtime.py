@@ -17,7 +17,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from pipeline.config import (
     resolve_url,
 )
 from pipeline.detect import OnnxDetector, OnnxScorer
+from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.evidence import EvidenceWriter, WriterStats, atomic_write
 from pipeline.health import HealthTracker
 from pipeline.inference import (
@@ -56,12 +57,15 @@ from pipeline.report import ModelIdentity
 from pipeline.source import LumaHook, SourceSettings, StreamSource
 from pipeline.store import EventStore
 from pipeline.types import (
+    CameraChanges,
     CameraHealth,
     CameraStatusDetails,
     Event,
     EventNotice,
     EventState,
     EventType,
+    Frame,
+    HealthChange,
     HealthState,
     MotionSample,
 )
@@ -94,9 +98,21 @@ class _Camera:
     health: HealthTracker
     source: StreamSource
     watermark: Watermark | None
+    stop: threading.Event = field(default_factory=threading.Event)
+    # Items of epochs up to this one came from a camera this one replaced (live reconfigure).
+    stale_epoch: int = 0
     thread: threading.Thread | None = None
     down_since: float | None = None
     outage: Event | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Swap:
+    """Analysis-thread instruction: end the camera's open events, then install ``new``."""
+
+    camera_id: str
+    new: _Camera | None
+    done: threading.Event
 
 
 class Runtime:
@@ -127,16 +143,13 @@ class Runtime:
 
         enabled = [c for c in cfg.cameras if c.enabled]
         check_runtime_requirements(cfg, env)
-        env = os.environ if env is None else env
-        urls = {c.id: resolve_url(c, env) for c in enabled}
+        self._env: Mapping[str, str] = os.environ if env is None else env
+        self._start_time_s = start_time_s
         wants_bins = any(isinstance(r, BinRule) for c in enabled for r in c.rules)
-        scorer = None
+        self._scorer = None
         if wants_bins and cfg.model.bins_classifier.is_file():
-            scorer = OnnxScorer(cfg.model.bins_classifier, cfg.model.intra_op_threads)
-        pipelines = {
-            c.id: CameraPipeline(c, build_analyzers(c, cfg.site, cfg.evidence, scorer), cfg.gate)
-            for c in enabled
-        }
+            self._scorer = OnnxScorer(cfg.model.bins_classifier, cfg.model.intra_op_threads)
+        pipelines = {c.id: self._pipeline(c) for c in enabled}
         classes = frozenset().union(*(p.classes for p in pipelines.values()))
         if detector is None and classes:
             onnx = OnnxDetector(
@@ -152,63 +165,27 @@ class Runtime:
             model_identity = ModelIdentity(onnx.info.name, onnx.info.sha256)
         self.model = model_identity
         self.detector = detector
+        self._classes = classes
 
         self.evidence_root = cfg.evidence.root
         self.store = EventStore(store_path or self.evidence_root / "gridsight.db")
         self.hub = FrameHub(cfg.ingest.queue_size, block=replay)
         # Blocks rather than drops: frames were already thinned by the hub, and per-frame motion
         # samples (高空抛物) must all arrive for trajectories to be whole.
-        self._analysis_q: queue.Queue[AnalysisItem] = queue.Queue(maxsize=1024)
+        self._analysis_q: queue.Queue[AnalysisItem | _Swap] = queue.Queue(maxsize=1024)
         self.cameras: dict[str, _Camera] = {}
-        ing = cfg.ingest
-        ring_s = cfg.evidence.pre_roll_s + cfg.evidence.post_roll_s + ing.ring_slack_s
         for cam in enabled:
-            pipe = pipelines[cam.id]
-            ring = PacketRing(cam.id, ring_s)
+            self.cameras[cam.id] = self._camera(cam, pipelines[cam.id])
             self.hub.register(cam.id)
-            health = HealthTracker(
-                cam.id,
-                pipe.decode_mode,
-                clock,
-                ing.stall_after_s,
-                drops=partial(self.hub.drops, cam.id),
-            )
-            settings = SourceSettings(
-                camera_id=cam.id,
-                url=urls[cam.id],
-                redacted_url=cam.redacted_url,
-                decode_mode=pipe.decode_mode,
-                transport=cam.transport,
-                sample_fps=cam.sample_fps,
-                analysis_width=ing.analysis_width,
-                open_timeout_s=ing.open_timeout_s,
-                read_timeout_s=ing.read_timeout_s,
-                backoff_initial_s=ing.backoff_initial_s,
-                backoff_max_s=ing.backoff_max_s,
-                backoff_reset_after_s=ing.backoff_reset_after_s,
-                loop=cam.loop and not replay,
-                realtime=cam.realtime and not replay,
-                start_time_s=start_time_s,
-            )
-            watermark = Watermark(ing.ring_slack_s / 2) if replay else None
-            extractor = pipe.motion_extractor()
-            source = StreamSource(
-                settings,
-                ring,
-                self.hub.put,
-                health,
-                self._stop,
-                clock=clock,
-                watermark=watermark,
-                on_luma=None if extractor is None else self._motion_hook(extractor, watermark),
-            )
-            self.cameras[cam.id] = _Camera(cam, pipe, ring, health, source, watermark)
+        # shared with the writer, which names cameras in reports; replaced entries only
+        self._camera_cfgs = {cid: c.cfg for cid, c in list(self.cameras.items())}
+        self._reconfigure_lock = threading.Lock()
 
         self.writer = EvidenceWriter(
             self.evidence_root,
             self.store,
             cfg.site,
-            {cid: c.cfg for cid, c in self.cameras.items()},
+            self._camera_cfgs,
             lambda cid: self.cameras[cid].ring if cid in self.cameras else None,
             self.model,
             cfg.evidence,
@@ -216,7 +193,7 @@ class Runtime:
             on_stored=self._notify,
         )
         tz = ZoneInfo(cfg.site.timezone)
-        secrets = {s.id: env[s.secret_env].encode() for s in cfg.subscribers}
+        secrets = {s.id: self._env[s.secret_env].encode() for s in cfg.subscribers}
         self.outbox = Outbox(self.store, cfg.subscribers, secrets, tz, clock)
         self.cases = CaseService(
             self.store,
@@ -232,12 +209,77 @@ class Runtime:
                 self.hub,
                 detector,
                 self._analysis_q,
-                lambda f: self.cameras[f.camera_id].pipeline.wants_detection(f),
+                self._wants_detection,
                 max_batch=cfg.model.max_batch,
                 batch_wait_s=cfg.model.batch_timeout_ms / 1000.0,
             )
             for _ in range(cfg.model.workers)
         ]
+
+    def _pipeline(self, cam: CameraConfig) -> CameraPipeline:
+        cfg = self.cfg
+        return CameraPipeline(
+            cam, build_analyzers(cam, cfg.site, cfg.evidence, self._scorer), cfg.gate
+        )
+
+    def _camera(
+        self,
+        cam: CameraConfig,
+        pipe: CameraPipeline,
+        *,
+        ring: PacketRing | None = None,
+        health: HealthTracker | None = None,
+        first_epoch: int = 0,
+    ) -> _Camera:
+        """Every per-camera stage, not started. A replacement keeps the packet ring (clips of
+        events it ends still need the old packets) and the health history of the one before."""
+        ing = self.cfg.ingest
+        ev = self.cfg.evidence
+        ring = ring or PacketRing(cam.id, ev.pre_roll_s + ev.post_roll_s + ing.ring_slack_s)
+        if health is None:
+            health = HealthTracker(
+                cam.id,
+                pipe.decode_mode,
+                self._clock,
+                ing.stall_after_s,
+                drops=partial(self.hub.drops, cam.id),
+            )
+        settings = SourceSettings(
+            camera_id=cam.id,
+            url=resolve_url(cam, self._env),
+            redacted_url=cam.redacted_url,
+            decode_mode=pipe.decode_mode,
+            transport=cam.transport,
+            sample_fps=cam.sample_fps,
+            analysis_width=ing.analysis_width,
+            open_timeout_s=ing.open_timeout_s,
+            read_timeout_s=ing.read_timeout_s,
+            backoff_initial_s=ing.backoff_initial_s,
+            backoff_max_s=ing.backoff_max_s,
+            backoff_reset_after_s=ing.backoff_reset_after_s,
+            loop=cam.loop and not self.replay,
+            realtime=cam.realtime and not self.replay,
+            start_time_s=self._start_time_s,
+        )
+        watermark = Watermark(ing.ring_slack_s / 2) if self.replay else None
+        extractor = pipe.motion_extractor()
+        stop = threading.Event()
+        source = StreamSource(
+            settings,
+            ring,
+            self.hub.put,
+            health,
+            stop,
+            clock=self._clock,
+            watermark=watermark,
+            on_luma=None if extractor is None else self._motion_hook(extractor, watermark),
+            first_epoch=first_epoch,
+        )
+        return _Camera(cam, pipe, ring, health, source, watermark, stop, stale_epoch=first_epoch)
+
+    def _wants_detection(self, frame: Frame) -> bool:
+        cam = self.cameras.get(frame.camera_id)
+        return cam is not None and cam.pipeline.wants_detection(frame)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -249,7 +291,7 @@ class Runtime:
         self._spawn("gridsight-analysis", self._analysis_loop)
         for i, worker in enumerate(self.inference):
             self._spawn(f"gridsight-inference-{i}", worker.run)
-        for cam in self.cameras.values():
+        for cam in list(self.cameras.values()):
             cam.thread = self._spawn(f"gridsight-src-{cam.cfg.id}", cam.source.run)
         if not self.replay:
             self._spawn("gridsight-watchdog", self._watchdog)
@@ -265,7 +307,7 @@ class Runtime:
     def wait_finished(self, timeout: float | None = None) -> bool:
         """Replay: wait until every source reached its end, then drain and stop."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        for cam in self.cameras.values():
+        for cam in list(self.cameras.values()):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not cam.source.finished.wait(remaining):
                 return False
@@ -275,7 +317,9 @@ class Runtime:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop sources, analyse what is queued, end open events, finish clips."""
         self._stop.set()
-        for cam in self.cameras.values():
+        for cam in list(self.cameras.values()):
+            cam.stop.set()
+        for cam in list(self.cameras.values()):
             if cam.thread is not None:
                 cam.thread.join(timeout)
         self._drain(timeout)
@@ -283,7 +327,8 @@ class Runtime:
     def _drain(self, timeout: float = 120.0) -> None:
         self.hub.close()
         self._stop.set()
-        for cam in self.cameras.values():
+        for cam in list(self.cameras.values()):
+            cam.stop.set()
             if cam.watermark is not None:
                 cam.watermark.release()
         for t in self._threads:
@@ -317,23 +362,26 @@ class Runtime:
                 if item is END:
                     running -= 1
                     continue
+                if isinstance(item, _Swap):
+                    self._swap(item, last_time)
+                    continue
                 if isinstance(item, MotionSample):
                     self._analyse_motion(item)
                     continue
                 frame, dets = item
                 last_time = max(last_time, frame.time_s)
                 cam = self.cameras.get(frame.camera_id)
-                if cam is None:
+                if cam is None or frame.epoch <= cam.stale_epoch:
                     continue
                 for notice in cam.pipeline.process(frame, dets):
                     self.writer.submit(notice)
                 if cam.watermark is not None:
                     cam.watermark.processed(frame.time_s)
-            for cam in self.cameras.values():
+            for cam in list(self.cameras.values()):
                 for notice in cam.pipeline.close(last_time, self._close_reason):
                     self.writer.submit(notice)
             with self._outage_lock:
-                for cam in self.cameras.values():
+                for cam in list(self.cameras.values()):
                     if cam.outage is not None:
                         self._end_outage(cam, self._clock())
         finally:
@@ -341,12 +389,99 @@ class Runtime:
 
     def _analyse_motion(self, sample: MotionSample) -> None:
         cam = self.cameras.get(sample.camera_id)
-        if cam is None:
+        if cam is None or sample.epoch <= cam.stale_epoch:
             return
         for notice in cam.pipeline.process_motion(sample):
             self.writer.submit(notice)
         if cam.watermark is not None:
             cam.watermark.processed(sample.time_s)
+
+    def _swap(self, swap: _Swap, last_time: float) -> None:
+        """On the analysis thread, which owns every pipeline: everything the old camera
+        queued before its source stopped has been analysed; its open events end here."""
+        old = self.cameras.get(swap.camera_id)
+        if old is not None:
+            now = max(last_time, self._clock()) if not self.replay else last_time
+            for notice in old.pipeline.close(now, "reconfigured"):
+                self.writer.submit(notice)
+            with self._outage_lock:
+                if old.outage is not None:
+                    self._end_outage(old, self._clock())
+        if swap.new is None:
+            self.cameras.pop(swap.camera_id, None)
+            self._camera_cfgs.pop(swap.camera_id, None)
+        else:
+            self._camera_cfgs[swap.camera_id] = swap.new.cfg
+            self.cameras[swap.camera_id] = swap.new
+        swap.done.set()
+
+    # -- live reconfiguration -------------------------------------------------------------
+
+    def reconfigure(self, cameras: list[CameraConfig], timeout: float = 30.0) -> CameraChanges:
+        """Apply a new camera list while running: only cameras whose configuration changed
+        are stopped and restarted (their open events end with reason "reconfigured"); the
+        others keep streaming untouched.
+
+        Raises:
+            ConfigError: naming the camera when it cannot run in this process (credentials,
+                file, or a detector class the loaded model was not started with); nothing
+                is changed then.
+        """
+        if not self._started or self.replay:
+            raise RuntimeError("reconfigure needs a started live runtime")
+        with self._reconfigure_lock:
+            wanted = {c.id: c for c in cameras if c.enabled}
+            current = {cid: c.cfg for cid, c in list(self.cameras.items())}
+            removed = sorted(set(current) - set(wanted))
+            added = sorted(set(wanted) - set(current))
+            updated = sorted(c for c in set(wanted) & set(current) if wanted[c] != current[c])
+            unchanged = sorted(c for c in set(wanted) & set(current) if wanted[c] == current[c])
+            check_runtime_requirements(
+                self.cfg.model_copy(update={"cameras": [wanted[c] for c in added + updated]}),
+                self._env,
+            )
+            pipes = {cid: self._pipeline(wanted[cid]) for cid in added + updated}
+            issues = [
+                ConfigIssue(
+                    f"camera {cid!r} → rules",
+                    f"needs detector classes {sorted(p.classes - self._classes)} that the "
+                    "running model was not loaded for; restart gridsight to apply",
+                )
+                for cid, p in pipes.items()
+                if not p.classes <= self._classes or (p.classes and self.detector is None)
+            ]
+            if issues:
+                raise ConfigError(issues)
+            for cid in removed + updated:
+                old = self.cameras[cid]
+                old.stop.set()
+                if old.thread is not None:
+                    old.thread.join(timeout)
+                self.hub.unregister(cid)
+                new = None
+                if cid in pipes:
+                    new = self._camera(
+                        wanted[cid], pipes[cid], ring=old.ring, health=old.health,
+                        first_epoch=old.source.epoch,
+                    )  # fmt: skip
+                self._install(cid, new, timeout)
+            for cid in added:
+                self._install(cid, self._camera(wanted[cid], pipes[cid]), timeout)
+        changes = CameraChanges(tuple(added), tuple(removed), tuple(updated), tuple(unchanged))
+        logger.info(
+            "reconfigured: added %s, removed %s, updated %s; %d camera(s) untouched",
+            added or "-", removed or "-", updated or "-", len(unchanged),
+        )  # fmt: skip
+        return changes
+
+    def _install(self, camera_id: str, new: _Camera | None, timeout: float) -> None:
+        done = threading.Event()
+        self._analysis_q.put(_Swap(camera_id, new, done))
+        if not done.wait(timeout):
+            raise RuntimeError(f"camera {camera_id!r}: analysis did not take the change")
+        if new is not None:
+            self.hub.register(camera_id)
+            new.thread = self._spawn(f"gridsight-src-{camera_id}", new.source.run)
 
     def _watchdog(self) -> None:
         after = self.cfg.ingest.offline_event_after_s
@@ -356,7 +491,7 @@ class Runtime:
 
     def _check_outages(self, after: float) -> None:
         now = self._clock()
-        for cam in self.cameras.values():
+        for cam in list(self.cameras.values()):
             snap = cam.health.snapshot()
             if snap.state == HealthState.ONLINE:
                 cam.down_since = None
@@ -452,11 +587,18 @@ class Runtime:
             self._subscribers.remove(callback)
 
     def camera_configs(self) -> list[CameraConfig]:
-        return [c.cfg for c in self.cameras.values()]
+        return [c.cfg for c in list(self.cameras.values())]
 
     def health(self, camera_id: str) -> CameraHealth | None:
         cam = self.cameras.get(camera_id)
         return None if cam is None else cam.health.snapshot()
+
+    def health_history(self, camera_id: str) -> tuple[tuple[HealthChange, ...], float | None]:
+        """State changes since start and the online share of the last 24 h."""
+        cam = self.cameras.get(camera_id)
+        if cam is None:
+            return (), None
+        return cam.health.history(), cam.health.uptime(24 * 3600.0)
 
     def snapshot_jpeg(self, camera_id: str) -> bytes | None:
         cam = self.cameras.get(camera_id)

@@ -125,6 +125,7 @@ class StreamSource:
         rng: random.Random | None = None,
         watermark: Watermark | None = None,
         on_luma: LumaHook | None = None,
+        first_epoch: int = 0,
     ) -> None:
         self.s = settings
         self._ring = ring
@@ -136,7 +137,8 @@ class StreamSource:
         self._watermark = watermark
         self._on_luma = on_luma
         self._decoded = 0
-        self._epoch = 0
+        # epochs continue from the camera this source replaces: its clips and tracks stay apart
+        self._epoch = first_epoch
         self._seq = 0
         self.finished = threading.Event()
         self.log = logging.LoggerAdapter(logger, {"camera_id": settings.camera_id})

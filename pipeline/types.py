@@ -357,3 +357,20 @@ class CameraHealth:
     last_frame_time_s: float | None
     state_since_s: float
     last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    at: float  # wall-clock seconds
+    state: HealthState
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraChanges:
+    """What a live reconfiguration did, by camera id."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    updated: tuple[str, ...]
+    unchanged: tuple[str, ...]

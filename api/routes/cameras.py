@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Response
+import logging
+from typing import Any
 
-from api.auth import AnyRoleDep, audit
+from fastapi import APIRouter, HTTPException, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+
+from api.auth import AnyRoleDep, IntegratorDep, audit
 from api.deps import ApiContext, ContextDep
 from api.schemas import CameraHealthOut, CameraOut
 from pipeline.config import CameraConfig
+from pipeline.config_edit import CameraFileEditor
+from pipeline.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
 
 def _camera(ctx: ApiContext, camera_id: str) -> CameraConfig:
-    for cam in ctx.cameras:
-        if cam.id == camera_id:
-            return cam
-    raise HTTPException(404, f"camera {camera_id!r} not found")
+    cam = ctx.cameras.get(camera_id)
+    if cam is None:
+        raise HTTPException(404, f"camera {camera_id!r} not found")
+    return cam
 
 
 @router.get("", response_model=list[CameraOut])
@@ -34,6 +43,21 @@ def camera_health(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> CameraHe
     return CameraHealthOut.from_health(health)
 
 
+@router.get("/{camera_id}/health/history")
+def camera_health_history(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> dict[str, Any]:
+    """State changes since this process started (outages longer than
+    ``ingest.offline_event_after_s`` are also kept as camera_offline events) and uptime."""
+    _camera(ctx, camera_id)
+    if ctx.runtime is None:
+        raise HTTPException(503, f"camera {camera_id!r} is not running in this process")
+    changes, uptime = ctx.runtime.health_history(camera_id)
+    return {
+        "camera_id": camera_id,
+        "uptime_24h": uptime,
+        "changes": [{"at": c.at, "state": c.state.value, "reason": c.reason} for c in changes],
+    }
+
+
 @router.get(
     "/{camera_id}/snapshot.jpg",
     response_class=Response,
@@ -46,3 +70,85 @@ def camera_snapshot(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> Respons
         raise HTTPException(503, f"no frame from camera {camera_id!r} yet")
     audit(ctx, who, "view_live_snapshot", f"camera:{camera_id}")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+# -- zone editor ------------------------------------------------------------------------------
+
+
+class GeometryIn(BaseModel):
+    """A camera's zones and façades as the editor draws them (relative 0-1 coordinates).
+    Entries are validated by the same models as ``cameras.toml`` (``gridsight check``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    zones: list[dict[str, Any]]
+    facades: list[dict[str, Any]] = []
+
+
+def _editor(ctx: ApiContext) -> CameraFileEditor:
+    if ctx.editor is None:
+        raise HTTPException(409, "this server was started without a cameras.toml to edit")
+    return ctx.editor
+
+
+def _issues(exc: ConfigError) -> JSONResponse:
+    return JSONResponse(
+        status_code=422,
+        content={
+            "ok": False,
+            "issues": [{"location": i.location, "message": i.message} for i in exc.issues],
+        },
+    )
+
+
+@router.get("/{camera_id}/geometry")
+def get_geometry(camera_id: str, ctx: ContextDep, _who: IntegratorDep) -> dict[str, Any]:
+    cam = _camera(ctx, camera_id)
+    if ctx.editor is not None:
+        try:
+            return {"editable": True, "live": ctx.reconfigure is not None,
+                    **ctx.editor.camera_geometry(camera_id)}  # fmt: skip
+        except ConfigError as exc:
+            logger.warning("zone editor: %s", exc)
+    dumped = cam.model_dump(mode="json", include={"zones", "facades"}, exclude_none=True)
+    return {"editable": False, "live": False, **dumped}
+
+
+@router.post("/{camera_id}/geometry/validate", response_model=None)
+def validate_geometry(
+    camera_id: str, body: GeometryIn, ctx: ContextDep, _who: IntegratorDep
+) -> dict[str, Any] | JSONResponse:
+    _camera(ctx, camera_id)
+    try:
+        _editor(ctx).validate(camera_id, body.model_dump())
+    except ConfigError as exc:
+        return _issues(exc)
+    return {"ok": True, "issues": []}
+
+
+@router.put("/{camera_id}/geometry", response_model=None)
+def save_geometry(
+    camera_id: str, body: GeometryIn, ctx: ContextDep, who: IntegratorDep
+) -> dict[str, Any] | JSONResponse:
+    """Validate, write ``cameras.toml`` (previous kept as ``.bak``) and, when the pipeline
+    runs in this process, restart only this camera with the new zones."""
+    _camera(ctx, camera_id)
+    try:
+        saved = _editor(ctx).save(camera_id, body.model_dump())
+    except ConfigError as exc:
+        return _issues(exc)
+    applied: dict[str, Any] | None = None
+    if saved.changed_fields:
+        cameras = ctx.cameras.put(saved.camera)
+        audit(ctx, who, "edit_geometry", f"camera:{camera_id}", fields=list(saved.changed_fields))
+        if ctx.reconfigure is not None:
+            try:
+                changes = ctx.reconfigure(cameras)
+            except ConfigError as exc:
+                return _issues(exc)
+            applied = {"updated": list(changes.updated), "untouched": len(changes.unchanged)}
+    return {
+        "ok": True,
+        "changed": list(saved.changed_fields),
+        "backup": saved.backup.name if saved.backup else None,
+        "applied": applied,
+    }

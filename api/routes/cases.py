@@ -61,10 +61,15 @@ def list_cases(
     camera_id: str | None = None,
     event_type: str | None = None,
     open_only: bool = False,
+    event_id: Annotated[str | None, Query(description="the case of this event")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Cases, urgent first, newest first (the review queue: ``state=pending_review``)."""
+    if event_id is not None:
+        case_id = ctx.cases.case_of_event(event_id)
+        found = None if case_id is None else ctx.cases.get(case_id)
+        return {"items": [] if found is None else [_json(ctx, found)], "total": int(bool(found))}
     cases, total = ctx.cases.query(
         state=state, camera_id=camera_id, event_type=event_type, open_only=open_only,
         limit=limit, offset=offset,

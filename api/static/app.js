@@ -31,6 +31,14 @@ const I18N = {
     grid: "网格", open_cases: "未结案件", urgent_n: "紧急", dash_title: "统计概览",
     per_day: "每日事件", by_state: "案件状态", sla_title: "时限达标率", precision_title: "审核准确率",
     precision: "准确率", accepted: "确认", rejected: "驳回", suggestion: "建议", no_frame: "暂无画面",
+    nav_zones: "区域编辑", zones_title: "区域与立面标定", new_zone: "新建区域", finish: "完成", delete_zone: "删除区域",
+    draw_rim: "画桶口线", validate: "校验", save_apply: "保存并应用", valid: "校验通过", saved: "已保存",
+    applied: "已应用（仅重启本摄像机）", not_applied: "已写入配置；重启 gridsight run 后生效", kind: "类型", name: "名称",
+    facades: "立面标定", new_facade: "新建立面", building: "楼栋", floors: "楼层", columns: "窗列（逗号分隔）",
+    floor_h: "层高(米)", editor_hint: "点击添加顶点，点击首点或按“完成”闭合；拖动顶点修改；Shift+点击顶点删除。立面：拖动四个角点（左上、右上、右下、左下）。",
+    read_only: "此服务未加载 cameras.toml，只读", unsaved: "有未保存的修改",
+    nav_search: "事件检索", search_title: "事件检索与回放", from: "起", to: "止", search: "检索", before_after: "前后对比",
+    before: "事件画面", health_history: "状态记录", uptime: "在线率",
   },
   en: {
     title: "gridsight community events", nav_queue: "Review queue", nav_cases: "Cases",
@@ -62,6 +70,16 @@ const I18N = {
     per_day: "Events per day", by_state: "Cases by state", sla_title: "SLA compliance",
     precision_title: "Reviewer precision", precision: "precision", accepted: "accepted",
     rejected: "rejected", suggestion: "suggestion", no_frame: "no frame yet",
+    nav_zones: "Zones", zones_title: "Zones and façade calibration", new_zone: "New zone", finish: "Finish",
+    delete_zone: "Delete zone", draw_rim: "Draw rim", validate: "Validate", save_apply: "Save & apply",
+    valid: "Valid", saved: "Saved", applied: "Applied (only this camera restarted)",
+    not_applied: "Written to cameras.toml; takes effect when gridsight run restarts", kind: "Kind", name: "Name",
+    facades: "Façade calibration", new_facade: "New façade", building: "Building", floors: "Floors",
+    columns: "Window columns (comma separated)", floor_h: "Floor height (m)",
+    editor_hint: "Click to add points, click the first point or Finish to close; drag points to move; Shift+click a point to delete it. Façade: drag its four corners (top-left, top-right, bottom-right, bottom-left).",
+    read_only: "This server has no cameras.toml loaded: read only", unsaved: "Unsaved changes",
+    nav_search: "Search", search_title: "Event search and replay", from: "From", to: "To", search: "Search",
+    before_after: "Before / after", before: "At detection", health_history: "Status history", uptime: "uptime",
   },
 };
 const TYPES = {
@@ -378,12 +396,25 @@ async function renderCameras() {
   try { cams = await apiJson("/cameras"); } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
   view.innerHTML = `<h2>${t("cameras_title")}</h2><div class="cams">${cams.map((c) => {
     const h = c.health || {};
-    return `<div class="panel"><h3>${esc(c.name)} (${esc(c.camera_id)})</h3>
+    return `<div class="panel" data-cam="${esc(c.camera_id)}"><h3>${esc(c.name)} (${esc(c.camera_id)})</h3>
       <p class="state-${esc((h.state || "offline").toLowerCase())}">${esc(h.state || "—")}</p>
-      <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p></div>`;
+      <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p>
+      <h3>${t("health_history")} <span class="uptime"></span></h3><div class="timebar"></div><ol class="timeline changes"></ol></div>`;
   }).join("")}</div>`;
+  for (const c of cams) {
+    const panel = view.querySelector(`.panel[data-cam="${CSS.escape(c.camera_id)}"]`);
+    let hist;
+    try { hist = await apiJson(`/cameras/${encodeURIComponent(c.camera_id)}/health/history`); } catch (e) { continue; }
+    panel.querySelector(".uptime").textContent = hist.uptime_24h == null ? "" : `· ${t("uptime")} ${Math.round(hist.uptime_24h * 1000) / 10}%`;
+    const ch = hist.changes, now = Date.now() / 1000, t0 = ch.length ? ch[0].at : now;
+    // one strip from the first known state to now, coloured by state
+    panel.querySelector(".timebar").innerHTML = ch.map((x, i) => {
+      const end = i + 1 < ch.length ? ch[i + 1].at : now;
+      return `<span class="seg state-bg-${esc(x.state.toLowerCase())}" style="width:${Math.max(0.5, ((end - x.at) / Math.max(1, now - t0)) * 100)}%" title="${esc(x.state)} ${esc(fmtTime(new Date(x.at * 1000).toISOString()))}"></span>`;
+    }).join("");
+    panel.querySelector(".changes").innerHTML = ch.slice(-8).reverse().map((x) => `<li><time>${esc(fmtTime(new Date(x.at * 1000).toISOString()))}</time>${esc(x.state)}${x.reason ? " · " + esc(x.reason) : ""}</li>`).join("");
+  }
 }
-
 
 async function renderScene() {
   const view = $("#view");
@@ -464,6 +495,268 @@ async function renderDashboard() {
     </aside></div>`;
 }
 
+
+
+// -- analyst search and replay ------------------------------------------------------------------
+
+async function renderSearch() {
+  const view = $("#view");
+  let cams = [];
+  try { cams = await apiJson("/cameras"); } catch (e) { /* integrators see no events anyway */ }
+  const q = state.search || (state.search = { camera: "", type: "", from: "", to: "" });
+  view.innerHTML = `<h2>${t("search_title")}</h2>
+    <form class="filters" id="search-form">
+      <label>${t("camera")} <select name="camera"><option value="">${t("all")}</option>${cams.map((c) => `<option value="${esc(c.camera_id)}" ${q.camera === c.camera_id ? "selected" : ""}>${esc(c.name)}</option>`).join("")}</select></label>
+      <label>${t("type")} <select name="type"><option value="">${t("all")}</option>${Object.keys(TYPES).map((k) => `<option value="${k}" ${q.type === k ? "selected" : ""}>${esc(typeName(k))}</option>`).join("")}</select></label>
+      <label>${t("from")} <input type="datetime-local" name="from" value="${esc(q.from)}"></label>
+      <label>${t("to")} <input type="datetime-local" name="to" value="${esc(q.to)}"></label>
+      <button type="submit" class="primary">${t("search")}</button></form>
+    <div class="detail"><section><table id="results"><thead><tr><th>${t("created")}</th><th>${t("type")}</th><th>${t("camera")}</th><th>${t("zone")}</th><th>${t("state")}</th></tr></thead><tbody></tbody></table>
+      <p id="search-total" class="hint"></p></section>
+      <aside id="replay"></aside></div>`;
+  $("#search-form").onsubmit = (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    Object.assign(q, { camera: f.get("camera"), type: f.get("type"), from: f.get("from"), to: f.get("to") });
+    runSearch();
+  };
+  runSearch();
+}
+
+async function runSearch() {
+  const q = state.search, p = new URLSearchParams({ limit: "200" });
+  if (q.camera) p.set("camera_id", q.camera);
+  if (q.type) p.set("event_type", q.type);
+  // datetime-local is the browser's local time; the API takes ISO-8601 with an offset
+  if (q.from) p.set("since", new Date(q.from).toISOString());
+  if (q.to) p.set("until", new Date(q.to).toISOString());
+  let page;
+  try { page = await apiJson(`/events?${p}`); } catch (e) { $("#search-total").textContent = e.message; return; }
+  const body = $("#results tbody");
+  body.innerHTML = page.items.map((ev) => `<tr class="row" data-id="${esc(ev.event_id)}"><td>${esc(fmtTime(new Date(ev.started_at * 1000).toISOString()))}</td>
+    <td>${esc(typeName(ev.event_type))}</td><td>${esc(ev.camera_id)}</td><td>${esc(ev.zone_id || "")}</td><td>${esc(ev.state)}</td></tr>`).join("")
+    || `<tr><td colspan="5" class="hint">${t("none")}</td></tr>`;
+  $("#search-total").textContent = `${page.items.length} / ${page.total}`;
+  body.querySelectorAll("tr.row").forEach((tr) => { tr.onclick = () => { body.querySelectorAll("tr").forEach((r) => r.classList.remove("selected")); tr.classList.add("selected"); replayEvent(tr.dataset.id); }; });
+}
+
+async function replayEvent(eventId) {
+  const box = $("#replay");
+  state.blobs.forEach((u) => URL.revokeObjectURL(u)); state.blobs = [];
+  const ev = await apiJson(`/events/${encodeURIComponent(eventId)}`);
+  const cases = await apiJson(`/cases?event_id=${encodeURIComponent(eventId)}`).catch(() => ({ items: [] }));
+  const c = cases.items[0];
+  box.innerHTML = `<div class="panel"><h3>${esc(typeName(ev.summary.event_type))} · ${esc(ev.summary.camera_id)}</h3>
+    <div class="player"><video id="clip" controls muted playsinline></video><canvas id="overlay"></canvas></div>
+    <p><label><input type="checkbox" id="show-overlay" checked> ${t("overlay")}</label>
+      ${c ? ` · <a href="#/case/${encodeURIComponent(c.case_id)}">${esc(t("st_" + c.state))}</a>` : ""}</p></div>
+    <div class="panel"><h3>${t("before_after")}</h3><div class="compare" id="compare"><figure><figcaption>${t("before")}</figcaption><img id="before" alt="before"></figure>
+      <figure><figcaption>${t("after")}</figcaption><img id="after" alt="after"><p class="hint" id="no-after"></p></figure></div></div>`;
+  const video = $("#clip"), canvas = $("#overlay");
+  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
+  video.addEventListener("loadedmetadata", () => drawOverlay(canvas, ev.report, video.videoWidth, video.videoHeight));
+  const clip = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
+  if (clip) video.src = clip;
+  const before = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=alert`);
+  if (before) $("#before").src = before;
+  const after = c?.after_snapshot ? await blobUrl(c.after_snapshot) : null;
+  if (after) $("#after").src = after; else { $("#after").remove(); $("#no-after").textContent = t("none"); }
+}
+
+// -- zone editor (integrators) ---------------------------------------------------------------
+
+const ZONE_KINDS = ["no_parking", "fire_lane", "walkway", "roadway", "shop_front", "permitted_stall",
+  "bin_area", "litter_area", "facade"];
+const ed = { cam: "", zones: [], facades: [], sel: null, mode: null, drawing: [], drag: null, dirty: false, w: 1280, h: 720 };
+
+async function renderZones() {
+  const view = $("#view");
+  let cams;
+  try { cams = await apiJson("/cameras"); } catch (e) { view.innerHTML = `<p class="error">${esc(e.message)}</p>`; return; }
+  if (!ed.cam || !cams.some((c) => c.camera_id === ed.cam)) ed.cam = cams[0]?.camera_id || "";
+  view.innerHTML = `<h2>${t("zones_title")}</h2>
+    <div class="filters"><label>${t("camera")} <select id="ed-cam">${cams.map((c) =>
+      `<option value="${esc(c.camera_id)}" ${c.camera_id === ed.cam ? "selected" : ""}>${esc(c.name)} (${esc(c.camera_id)})</option>`).join("")}</select></label>
+      <button type="button" id="ed-new">${t("new_zone")}</button><button type="button" id="ed-finish">${t("finish")}</button>
+      <button type="button" id="ed-new-facade">${t("new_facade")}</button>
+      <button type="button" id="ed-validate">${t("validate")}</button><button type="button" class="primary" id="ed-save">${t("save_apply")}</button>
+      <span id="ed-dirty" class="hint"></span></div>
+    <p class="hint">${t("editor_hint")}</p>
+    <div class="detail"><section><div class="player editor"><img id="ed-img" alt=""><canvas id="ed-canvas"></canvas></div></section>
+      <aside><div class="panel"><h3>${t("zone")}</h3><div id="ed-zones"></div></div>
+        <div class="panel"><h3>${t("facades")}</h3><div id="ed-facades"></div></div>
+        <div class="panel"><ul id="ed-issues" class="issues"></ul><p id="ed-msg" class="hint"></p></div></aside></div>`;
+  $("#ed-cam").onchange = (e) => { ed.cam = e.target.value; renderZones(); };
+  $("#ed-new").onclick = () => { ed.mode = "draw"; ed.drawing = []; edMsg(t("editor_hint")); };
+  $("#ed-finish").onclick = finishDrawing;
+  $("#ed-new-facade").onclick = () => {
+    const zone = ed.zones.find((z) => z.kind === "facade");
+    ed.facades.push({ id: `facade_${ed.facades.length + 1}`, building: "1", zone: zone ? zone.id : "",
+      corners: [[0.3, 0.1], [0.7, 0.1], [0.7, 0.9], [0.3, 0.9]], bottom_floor: 1, top_floor: 6, columns: ["A", "B"], floor_height_m: 2.9 });
+    ed.sel = { type: "facade", i: ed.facades.length - 1 }; markDirty();
+  };
+  $("#ed-validate").onclick = () => sendGeometry("validate");
+  $("#ed-save").onclick = () => sendGeometry("save");
+  let g;
+  try { g = await apiJson(`/cameras/${encodeURIComponent(ed.cam)}/geometry`); }
+  catch (e) { $("#ed-msg").textContent = e.message; return; }
+  ed.zones = g.zones || []; ed.facades = g.facades || []; ed.sel = ed.zones.length ? { type: "zone", i: 0 } : null;
+  ed.mode = null; ed.drawing = []; ed.dirty = false; ed.editable = g.editable;
+  if (!g.editable) { $("#ed-save").disabled = true; $("#ed-validate").disabled = true; edMsg(t("read_only")); }
+  const img = $("#ed-img"), canvas = $("#ed-canvas");
+  const url = await blobUrl(`/cameras/${encodeURIComponent(ed.cam)}/snapshot.jpg`);
+  const ready = () => { ed.w = img.naturalWidth || 1280; ed.h = img.naturalHeight || 720; edDraw(); };
+  if (url) { img.onload = ready; img.onerror = () => { img.removeAttribute("src"); img.style.aspectRatio = "16 / 9"; ready(); }; img.src = url; }
+  else { img.style.aspectRatio = "16 / 9"; ready(); }
+  canvas.onpointerdown = edDown; canvas.onpointermove = edMove; canvas.onpointerup = () => { ed.drag = null; };
+  edSide();
+}
+
+function edMsg(m) { const el = $("#ed-msg"); if (el) el.textContent = m; }
+function markDirty() { ed.dirty = true; $("#ed-dirty").textContent = t("unsaved"); edSide(); edDraw(); }
+
+function edPoint(e) {
+  const r = e.target.getBoundingClientRect();
+  return [Math.min(1, Math.max(0, (e.clientX - r.left) / r.width)), Math.min(1, Math.max(0, (e.clientY - r.top) / r.height))];
+}
+
+function edHandles() {
+  // every draggable point: [array, index] of the selected zone's polygon/rim or façade corners
+  const out = [];
+  if (!ed.sel) return out;
+  if (ed.sel.type === "zone") {
+    const z = ed.zones[ed.sel.i]; if (!z) return out;
+    z.polygon.forEach((_, k) => out.push([z.polygon, k]));
+    (z.rim || []).forEach((_, k) => out.push([z.rim, k]));
+  } else {
+    const f = ed.facades[ed.sel.i]; if (f) f.corners.forEach((_, k) => out.push([f.corners, k]));
+  }
+  return out;
+}
+
+function edDown(e) {
+  if (!ed.editable) return;
+  const p = edPoint(e);
+  const r = e.target.getBoundingClientRect(), tol = 10 / r.width;
+  if (ed.mode === "draw") {
+    const first = ed.drawing[0];
+    if (ed.drawing.length >= 3 && Math.hypot(p[0] - first[0], (p[1] - first[1]) * r.height / r.width) < tol) { finishDrawing(); return; }
+    ed.drawing.push(p); edDraw(); return;
+  }
+  if (ed.mode === "rim") {
+    const z = ed.zones[ed.sel.i];
+    ed.drawing.push(p);
+    if (ed.drawing.length === 2) { z.rim = ed.drawing; ed.drawing = []; ed.mode = null; markDirty(); } else edDraw();
+    return;
+  }
+  const hit = edHandles().find(([arr, k]) => Math.hypot(arr[k][0] - p[0], (arr[k][1] - p[1]) * r.height / r.width) < tol);
+  if (!hit) return;
+  const [arr, k] = hit;
+  if (e.shiftKey) {
+    if (ed.sel.type === "zone" && arr === ed.zones[ed.sel.i].polygon && arr.length > 3) { arr.splice(k, 1); markDirty(); }
+    return;
+  }
+  ed.drag = hit; e.target.setPointerCapture(e.pointerId);
+}
+
+function edMove(e) {
+  if (!ed.drag) return;
+  const [arr, k] = ed.drag;
+  arr[k] = edPoint(e); ed.dirty = true; $("#ed-dirty").textContent = t("unsaved"); edDraw();
+}
+
+function finishDrawing() {
+  if (ed.mode !== "draw" || ed.drawing.length < 3) { ed.mode = null; ed.drawing = []; edDraw(); return; }
+  let n = ed.zones.length + 1;
+  while (ed.zones.some((z) => z.id === `zone_${n}`)) n++;
+  ed.zones.push({ id: `zone_${n}`, kind: "no_parking", polygon: ed.drawing });
+  ed.sel = { type: "zone", i: ed.zones.length - 1 }; ed.mode = null; ed.drawing = [];
+  markDirty();
+}
+
+function lerp(a, b, s) { return [a[0] + (b[0] - a[0]) * s, a[1] + (b[1] - a[1]) * s]; }
+
+function edDraw() {
+  const canvas = $("#ed-canvas"); if (!canvas) return;
+  const w = ed.w, h = ed.h;
+  canvas.width = w; canvas.height = h;
+  const g = canvas.getContext("2d");
+  g.lineWidth = Math.max(2, w / 500); g.font = `${Math.round(w / 50)}px sans-serif`;
+  const path = (pts, close) => { g.beginPath(); pts.forEach(([x, y], i) => (i ? g.lineTo(x * w, y * h) : g.moveTo(x * w, y * h))); if (close) g.closePath(); };
+  const dots = (pts, color) => { g.fillStyle = color; for (const [x, y] of pts) { g.beginPath(); g.arc(x * w, y * h, Math.max(5, w / 250), 0, 7); g.fill(); } };
+  ed.zones.forEach((z, i) => {
+    const on = ed.sel?.type === "zone" && ed.sel.i === i;
+    g.strokeStyle = on ? "#ffb000" : "#3aa0ff"; g.fillStyle = on ? "rgba(255,176,0,0.15)" : "rgba(58,160,255,0.08)";
+    path(z.polygon, true); g.fill(); g.stroke();
+    g.fillStyle = g.strokeStyle; g.fillText(`${z.name || z.id} · ${z.kind}`, z.polygon[0][0] * w + 4, z.polygon[0][1] * h - 4);
+    if (z.rim) { g.strokeStyle = "#36c36c"; path(z.rim, false); g.stroke(); }
+    if (on) { dots(z.polygon, "#ffb000"); if (z.rim) dots(z.rim, "#36c36c"); }
+  });
+  ed.facades.forEach((f, i) => {
+    const on = ed.sel?.type === "facade" && ed.sel.i === i;
+    const [tl, tr, br, bl] = f.corners;
+    const floors = Math.max(1, (f.top_floor - f.bottom_floor) + 1), cols = Math.max(1, (f.columns || []).length);
+    g.strokeStyle = on ? "#ff4dd2" : "rgba(255,77,210,0.6)";
+    for (let k = 0; k <= floors; k++) { const s = k / floors; path([lerp(tl, bl, s), lerp(tr, br, s)], false); g.stroke(); }
+    for (let k = 0; k <= cols; k++) { const s = k / cols; path([lerp(tl, tr, s), lerp(bl, br, s)], false); g.stroke(); }
+    g.fillStyle = g.strokeStyle;
+    for (let k = 0; k < floors; k++) { const p = lerp(bl, tl, (k + 0.5) / floors); g.fillText(`${f.bottom_floor + k}F`, p[0] * w - w / 30, p[1] * h); }
+    if (on) dots(f.corners, "#ff4dd2");
+  });
+  if (ed.drawing.length) { g.strokeStyle = "#fff"; path(ed.drawing, false); g.stroke(); dots(ed.drawing, "#fff"); }
+  canvas.dataset.drawn = String(ed.zones.length);
+}
+
+function edSide() {
+  const zs = $("#ed-zones"), fs = $("#ed-facades"); if (!zs) return;
+  zs.innerHTML = ed.zones.map((z, i) => `<div class="ed-row ${ed.sel?.type === "zone" && ed.sel.i === i ? "on" : ""}" data-i="${i}">
+      <input type="radio" name="ed-sel" ${ed.sel?.type === "zone" && ed.sel.i === i ? "checked" : ""} data-pick="${i}">
+      <input class="ed-id" data-f="id" value="${esc(z.id)}" size="12" aria-label="id">
+      <select data-f="kind" aria-label="${t("kind")}">${ZONE_KINDS.map((k) => `<option ${k === z.kind ? "selected" : ""}>${k}</option>`).join("")}</select>
+      <input data-f="name" value="${esc(z.name || "")}" placeholder="${t("name")}" size="10">
+      ${z.kind === "bin_area" ? `<button type="button" data-rim="${i}">${t("draw_rim")}</button>` : ""}
+      <button type="button" data-del="${i}" title="${t("delete_zone")}">✕</button></div>`).join("") || `<p class="hint">${t("none")}</p>`;
+  zs.querySelectorAll(".ed-row").forEach((row) => {
+    const z = ed.zones[Number(row.dataset.i)];
+    row.querySelectorAll("[data-f]").forEach((inp) => { inp.onchange = () => { z[inp.dataset.f] = inp.value || undefined; if (z.kind !== "bin_area") delete z.rim; markDirty(); }; });
+  });
+  zs.querySelectorAll("[data-pick]").forEach((b) => { b.onchange = () => { ed.sel = { type: "zone", i: Number(b.dataset.pick) }; edSide(); edDraw(); }; });
+  zs.querySelectorAll("[data-del]").forEach((b) => { b.onclick = () => { ed.zones.splice(Number(b.dataset.del), 1); ed.sel = null; markDirty(); }; });
+  zs.querySelectorAll("[data-rim]").forEach((b) => { b.onclick = () => { ed.sel = { type: "zone", i: Number(b.dataset.rim) }; ed.mode = "rim"; ed.drawing = []; edDraw(); }; });
+  const facadeZones = ed.zones.filter((z) => z.kind === "facade").map((z) => z.id);
+  fs.innerHTML = ed.facades.map((f, i) => `<div class="ed-row ${ed.sel?.type === "facade" && ed.sel.i === i ? "on" : ""}" data-i="${i}">
+      <input type="radio" name="ed-sel" ${ed.sel?.type === "facade" && ed.sel.i === i ? "checked" : ""} data-fpick="${i}">
+      <input data-f="id" value="${esc(f.id)}" size="10" aria-label="id">
+      <label>${t("building")} <input data-f="building" value="${esc(f.building)}" size="3"></label>
+      <label>${t("zone")} <select data-f="zone">${facadeZones.map((z) => `<option ${z === f.zone ? "selected" : ""}>${esc(z)}</option>`).join("")}</select></label>
+      <label>${t("floors")} <input data-f="bottom_floor" data-num="1" value="${f.bottom_floor}" size="2">–<input data-f="top_floor" data-num="1" value="${f.top_floor}" size="2"></label>
+      <label>${t("columns")} <input data-f="columns" data-list="1" value="${esc((f.columns || []).join(","))}" size="10"></label>
+      <label>${t("floor_h")} <input data-f="floor_height_m" data-num="1" value="${f.floor_height_m ?? 2.9}" size="3"></label>
+      <button type="button" data-fdel="${i}">✕</button></div>`).join("") || `<p class="hint">${t("none")}</p>`;
+  fs.querySelectorAll(".ed-row").forEach((row) => {
+    const f = ed.facades[Number(row.dataset.i)];
+    row.querySelectorAll("[data-f]").forEach((inp) => { inp.onchange = () => {
+      const v = inp.value.trim();
+      f[inp.dataset.f] = inp.dataset.num ? Number(v) : inp.dataset.list ? v.split(/[,，\s]+/).filter(Boolean) : v;
+      markDirty(); }; });
+  });
+  fs.querySelectorAll("[data-fpick]").forEach((b) => { b.onchange = () => { ed.sel = { type: "facade", i: Number(b.dataset.fpick) }; edSide(); edDraw(); }; });
+  fs.querySelectorAll("[data-fdel]").forEach((b) => { b.onclick = () => { ed.facades.splice(Number(b.dataset.fdel), 1); ed.sel = null; markDirty(); }; });
+}
+
+async function sendGeometry(how) {
+  const body = JSON.stringify({ zones: ed.zones, facades: ed.facades });
+  const path = `/cameras/${encodeURIComponent(ed.cam)}/geometry${how === "validate" ? "/validate" : ""}`;
+  const res = await api(path, { method: how === "validate" ? "POST" : "PUT", headers: { "Content-Type": "application/json" }, body });
+  const out = await res.json().catch(() => ({}));
+  const list = $("#ed-issues");
+  list.innerHTML = (out.issues || []).map((i) => `<li class="error"><b>${esc(i.location)}</b>: ${esc(i.message)}</li>`).join("");
+  if (!res.ok) { edMsg(out.detail ? String(out.detail) : ""); return; }
+  if (how === "validate") { edMsg(t("valid")); return; }
+  ed.dirty = false; $("#ed-dirty").textContent = "";
+  edMsg(`${t("saved")} · ${out.applied ? t("applied") : t("not_applied")}`);
+}
+
 // -- shell -----------------------------------------------------------------------------------
 
 function applyLang() {
@@ -483,6 +776,8 @@ function route() {
   else if (h.startsWith("#/cameras")) renderCameras();
   else if (h.startsWith("#/scene")) renderScene();
   else if (h.startsWith("#/dashboard")) renderDashboard();
+  else if (h.startsWith("#/zones")) renderZones();
+  else if (h.startsWith("#/search")) renderSearch();
   else renderList(true);
 }
 

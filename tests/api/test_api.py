@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import tomlkit
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -15,6 +16,7 @@ from pipeline.replay import replay
 from pipeline.report import ModelIdentity
 from pipeline.store import EventStore
 from pipeline.types import CameraHealth, DecodeMode, HealthState
+from tests.conftest import camera_dict
 from tests.integration.test_replay import SCENE, START, config
 from tests.media import ScriptedDetector, write_h264
 
@@ -24,6 +26,7 @@ class FakeRuntime:
 
     def __init__(self, cfg: AppConfig) -> None:
         self.cfg = cfg
+        self.applied: list[object] = []
 
     def camera_configs(self):  # type: ignore[no-untyped-def]
         return list(self.cfg.cameras)
@@ -38,6 +41,20 @@ class FakeRuntime:
 
     def snapshot_jpeg(self, camera_id: str) -> bytes | None:
         return b"\xff\xd8fakejpeg\xff\xd9" if camera_id == "cam1" else None
+
+    def health_history(self, camera_id: str):  # type: ignore[no-untyped-def]
+        from pipeline.types import HealthChange
+
+        return (
+            HealthChange(START - 60, HealthState.CONNECTING, None),
+            HealthChange(START - 58, HealthState.ONLINE, None),
+        ), 0.97
+
+    def reconfigure(self, cameras):  # type: ignore[no-untyped-def]
+        from pipeline.types import CameraChanges
+
+        self.applied.append(cameras)
+        return CameraChanges((), (), ("cam1",), ())
 
     def writer_stats(self):  # type: ignore[no-untyped-def]
         from pipeline.evidence import WriterStats
@@ -60,8 +77,14 @@ def replayed_app(tmp: Path) -> tuple[FastAPI, EventStore]:
         progress=False,
     )  # fmt: skip
     store = EventStore(out / "gridsight.db")
+    # the file the zone editor edits: the same camera as the replay
+    toml = tmp / "cameras.toml"
+    raw = {"site": {"admin_division_code": "330106"}, "cameras": [camera_dict(url="/dev/null")]}
+    toml.write_text("# integrator's notes stay\n" + tomlkit.dumps(raw), encoding="utf-8")
+    runtime = FakeRuntime(cfg)
     app = create_app(store=store, evidence_root=out, cameras=list(cfg.cameras), site=cfg.site,
-                     runtime=FakeRuntime(cfg), config=cfg)  # fmt: skip
+                     runtime=runtime, config=cfg, config_path=toml,
+                     reconfigure=runtime.reconfigure)  # fmt: skip
     return app, store
 
 
@@ -167,3 +190,48 @@ def test_serve_without_runtime(tmp_path: Path) -> None:
     c = TestClient(app)
     assert c.get("/healthz").json()["cameras_online"] == 0
     assert c.get("/events").json()["total"] == 0
+
+
+def test_zone_editor_validates_saves_and_applies(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    tmp = tmp_path_factory.mktemp("geo")
+    app, store = replayed_app(tmp)
+    client = TestClient(app)
+    client.headers["Authorization"] = f"Bearer {create_token(store, 'int1', Role.INTEGRATOR, 0)}"
+    geo = client.get("/cameras/cam1/geometry").json()
+    assert geo["editable"] and geo["live"] and geo["zones"][0]["id"] == "lane"
+    crossing = {"zones": [{"id": "lane", "kind": "fire_lane",
+                           "polygon": [[0, 0], [1, 1], [0, 1], [1, 0]]}]}  # fmt: skip
+    r = client.post("/cameras/cam1/geometry/validate", json=crossing)
+    assert r.status_code == 422
+    assert r.json()["issues"][0]["location"] == "camera 'cam1' (cameras[0]) → zones[0].polygon"
+    before = (tmp / "cameras.toml").read_text(encoding="utf-8")
+    assert client.put("/cameras/cam1/geometry", json=crossing).status_code == 422
+    assert (tmp / "cameras.toml").read_text(encoding="utf-8") == before
+    moved = {
+        "zones": [geo["zones"][0] | {"polygon": [[0.1, 0.5], [0.9, 0.5], [0.9, 0.9], [0.1, 0.9]]}]
+    }
+    assert client.post("/cameras/cam1/geometry/validate", json=moved).json() == {
+        "ok": True,
+        "issues": [],
+    }
+    out = client.put("/cameras/cam1/geometry", json=moved).json()
+    assert out == {"ok": True, "changed": ["zones"], "backup": "cameras.toml.bak",
+                   "applied": {"updated": ["cam1"], "untouched": 0}}  # fmt: skip
+    text = (tmp / "cameras.toml").read_text(encoding="utf-8")
+    assert text.startswith("# integrator's notes stay") and "[0.1, 0.5]" in text
+    runtime = app.state.ctx.runtime
+    assert runtime.applied[-1][0].zones[0].polygon[0] == (0.1, 0.5)
+    # the API serves the new zones at once
+    assert client.get("/cameras").json()[0]["zones"][0]["polygon"][0] == [0.1, 0.5]
+    with store.reader() as db:
+        rows = db.execute(
+            "SELECT actor, target FROM audit_log WHERE action = 'edit_geometry'"
+        ).fetchall()
+    assert [tuple(r) for r in rows] == [("int1", "camera:cam1")]
+    hist = client.get("/cameras/cam1/health/history").json()
+    assert hist["uptime_24h"] == 0.97 and [c["state"] for c in hist["changes"]] == [
+        "connecting",
+        "online",
+    ]

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -37,6 +38,8 @@ class Site:
     cases: CaseService
     operator: str
     clip_case: str
+    app: Any
+    config_path: Path
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +65,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     thread.start()
     assert wait_for(lambda: server.started, 10)
     token = create_token(store, "op-ui", Role.OPERATOR, time.time())
-    yield Site(f"http://127.0.0.1:{port}", store, cases, token, clip_case)
+    yield Site(f"http://127.0.0.1:{port}", store, cases, token, clip_case, app,
+               app.state.ctx.editor.path)  # fmt: skip
     server.should_exit = True
     thread.join(10)
 
@@ -159,6 +163,9 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     page.goto(f"{site.url}/ui/#/cameras")
     page.wait_for_selector(".cams .panel")
     assert "online" in page.locator(".cams").inner_text().lower()
+    # state history: a strip of segments (connecting, online) and the 24 h uptime
+    page.wait_for_function("document.querySelectorAll('.timebar .seg').length === 2")
+    assert "97%" in page.locator(".uptime").inner_text()
     page.screenshot(path=str(ARTIFACTS / "cameras-zh.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight community events"
@@ -171,3 +178,84 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     page.screenshot(path=str(ARTIFACTS / "queue-en.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight 社区网格事件"
+
+
+def test_search_and_replay_with_before_after(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{site.url}/ui/#/search")
+    page.wait_for_selector("#results tr.row")
+    page.select_option("#search-form select[name=type]", "fire_lane_occupation")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_function(
+        "[...document.querySelectorAll('#results tr.row')].every(r => r.innerText.includes('占用消防通道'))"
+    )
+    rows = page.locator("#results tr.row")
+    assert rows.count() >= 1
+    # a time window that ends before anything happened finds nothing
+    page.fill("#search-form input[name=to]", "2001-01-01T00:00")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_function("document.querySelectorAll('#results tr.row').length === 0")
+    page.fill("#search-form input[name=to]", "")
+    page.click("#search-form button[type=submit]")
+    page.wait_for_selector("#results tr.row")
+    page.locator("#results tr.row").last.click()  # the replayed fire-lane event (oldest)
+    page.wait_for_function("document.querySelector('#clip')?.readyState >= 1", timeout=15000)
+    page.wait_for_function("document.querySelector('#overlay')?.dataset.drawn === '1'")
+    page.wait_for_function("document.querySelector('#before')?.naturalWidth > 0")
+    assert page.locator("#replay a").count() == 1  # link to its case
+    assert page.locator("#no-after").inner_text() == "暂无"  # not re-checked yet
+    page.screenshot(path=str(ARTIFACTS / "search-zh.png"))
+
+
+def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    token = create_token(site.store, "int-ui", Role.INTEGRATOR, time.time())
+    page.click("#logout")
+    page.fill("#token-input", token)
+    page.click("#login-form button[type=submit]")
+    page.goto(f"{site.url}/ui/#/zones")
+    page.wait_for_function("document.querySelector('#ed-canvas')?.dataset.drawn === '1'")
+    box = page.locator("#ed-canvas").bounding_box()
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return box["x"] + x * box["width"], box["y"] + y * box["height"]
+
+    # a bow-tie: the server refuses it and says where
+    page.click("#ed-new")
+    for x, y in [(0.05, 0.05), (0.3, 0.3), (0.3, 0.05), (0.05, 0.3)]:
+        page.mouse.click(*at(x, y))
+    page.click("#ed-finish")
+    page.wait_for_function("document.querySelector('#ed-canvas').dataset.drawn === '2'")
+    page.click("#ed-validate")
+    page.wait_for_selector("#ed-issues li")
+    assert "zones[1].polygon" in page.locator("#ed-issues").inner_text()
+    page.locator("#ed-zones [data-del='1']").click()
+    # a proper walkway, closed by clicking its first point
+    page.click("#ed-new")
+    for x, y in [(0.05, 0.05), (0.4, 0.05), (0.4, 0.3), (0.05, 0.3), (0.05, 0.05)]:
+        page.mouse.click(*at(x, y))
+    page.wait_for_function("document.querySelector('#ed-canvas').dataset.drawn === '2'")
+    page.locator("#ed-zones .ed-row[data-i='1'] select[data-f=kind]").select_option("walkway")
+    page.locator("#ed-zones .ed-row[data-i='1'] input[data-f=id]").fill("walk_north")
+    page.locator("#ed-zones .ed-row[data-i='1'] input[data-f=id]").dispatch_event("change")
+    # drag the fire lane's first corner (0.2, 0.5) to (0.15, 0.45)
+    page.locator("#ed-zones [data-pick='0']").check()
+    page.mouse.move(*at(0.2, 0.5))
+    page.mouse.down()
+    page.mouse.move(*at(0.15, 0.45), steps=5)
+    page.mouse.up()
+    page.click("#ed-validate")
+    page.wait_for_function("document.querySelector('#ed-msg').innerText === '校验通过'")
+    page.screenshot(path=str(ARTIFACTS / "zones-zh.png"))
+    page.click("#ed-save")
+    page.wait_for_function("document.querySelector('#ed-msg').innerText.startsWith('已保存')")
+    assert "已应用" in page.locator("#ed-msg").inner_text()
+    cam = site.app.state.ctx.cameras.get("cam1")
+    walk = cam.zones[1]
+    assert (walk.id, walk.kind.value) == ("walk_north", "walkway")
+    assert walk.polygon[1] == pytest.approx((0.4, 0.05), abs=0.01)
+    assert cam.zones[0].polygon[0] == pytest.approx((0.15, 0.45), abs=0.01)
+    text = site.config_path.read_text(encoding="utf-8")
+    assert "walk_north" in text and text.startswith("# integrator's notes stay")
+    page.click("#lang")
+    assert page.locator("#ed-save").inner_text() == "Save & apply"
+    page.screenshot(path=str(ARTIFACTS / "zones-en.png"))
+    page.click("#lang")
