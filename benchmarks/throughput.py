@@ -84,6 +84,12 @@ def facade_spec() -> Any:
 def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
     from pipeline.config import parse_config
 
+    if mode.startswith("mixed"):  # "mixed<K>": K throwing cameras + (n - K) parking cameras
+        k = int(mode.removeprefix("mixed"))
+        street = trial_config("parking", n - k, clip, root)
+        facade = trial_config("throwing", k, facade_clip(), root)
+        cams = [c.model_copy(update={"id": f"f{c.id}"}) for c in facade.cameras]
+        return street.model_copy(update={"cameras": [*street.cameras, *cams]})
     if mode in THROWING_MODES:
         cams = []
         for i in range(n):
@@ -134,7 +140,7 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> d
     """One trial in this process; returns its measurements."""
     from pipeline.runtime import Runtime, tune_gc
 
-    clip = facade_clip() if mode in THROWING_MODES else bench_clip(scene)
+    clip = facade_clip() if mode in THROWING_MODES else bench_clip(scene)  # mixed: street clip
     root = Path(tempfile.mkdtemp(prefix="gs-bench-"))
     try:
         rss0 = rss_mb()
@@ -287,7 +293,7 @@ def throwing_suite(args: argparse.Namespace) -> int:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--trial", nargs=2, metavar=("MODE", "N"))
+    p.add_argument("--trial", nargs=2, metavar=("MODE", "N"), help="MODE: a mode or mixed<K>")
     p.add_argument("--seconds", type=float, default=25.0)
     p.add_argument("--warmup", type=float, default=8.0)
     p.add_argument("--limit", type=int, default=256)

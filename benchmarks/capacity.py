@@ -1,0 +1,120 @@
+"""Capacity plan for N cameras from measured per-camera cost, checked by a simulated run.
+
+The cost per camera profile (street cameras on keyframes: parking/vending/bins; façade cameras
+at full frame rate: 高空抛物) comes from benchmarks/results/throughput*.json. The plan packs each
+profile onto nodes at a utilisation cap and adds memory and RTSP ingress bandwidth.
+
+The check (``--simulate``): the same cost model predicts how many cameras of a given mix this
+machine sustains; that mix is then run for real (looping 1080p25 files at real-time pace, all
+analyzers, evidence writing, one process as ``gridsight run``) at 100 % and at 115 % of the
+prediction. The model is right when the first sustains real time and the second does not, or
+nearly.
+
+    .venv/bin/python benchmarks/capacity.py --cameras 19000 --simulate
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import RESULTS, write_result
+from pipeline.capacity import CostModel, NodeSpec, cameras_per_node, plan
+
+# The target city: 19,000 feeds over 1,689 grids. Mix (stated, not measured): most feeds watch
+# streets and compound lanes (parking, vending and bins rules share one keyframe decode); about
+# one in ten watches a residential façade for 高空抛物.
+FACADE_SHARE = 0.10
+GRIDS = 1689
+
+
+def simulate(model: CostModel, facade_cams: int, seconds: float) -> dict[str, Any]:
+    """Run the predicted mix on this machine at 100 % and 115 %."""
+    from benchmarks.throughput import trial_subprocess
+
+    cores = os.cpu_count() or 1
+    here = NodeSpec(cores=cores, memory_gb=16, utilisation=1.0)
+    budget = cores * here.utilisation - facade_cams * model.profiles["throwing"].cores
+    street = max(0, math.floor(budget / model.profiles["keyframes"].cores))
+    runs = []
+    for factor in (1.0, 1.15):
+        n_street = round(street * factor)
+        r = trial_subprocess(f"mixed{facade_cams}", facade_cams + n_street, seconds, 8.0, "typical")
+        r |= {"factor": factor, "street_cameras": n_street, "facade_cameras": facade_cams}
+        print(f"  simulate x{factor}: {facade_cams} façade + {n_street} street → "
+              f"sustained={r['sustained']} min_fps={r.get('min_camera_fps_in')} "
+              f"cpu={r.get('cpu_cores_used')}", flush=True)  # fmt: skip
+        runs.append(r)
+    return {
+        "predicted": {"facade_cameras": facade_cams, "street_cameras": street, "cores": cores},
+        "runs": runs,
+        "model_holds": bool(runs[0]["sustained"]),
+    }
+
+
+def markdown(lines: list[Any], node: NodeSpec, n: int, model: CostModel) -> str:
+    total_nodes = sum(x.nodes for x in lines)
+    out = [
+        "| profile | cameras | per node | nodes | cores used | memory GB | RTSP ingress Mbit/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    out += [
+        f"| {x.profile} | {x.cameras} | {x.per_node} | {x.nodes} | {x.cores} | {x.memory_gb} | "
+        f"{x.ingress_mbps} |"
+        for x in lines
+    ]
+    per_grid = n / GRIDS
+    out += [
+        "",
+        f"Total: **{total_nodes} nodes** of {node.cores} cores / {node.memory_gb:.0f} GB at "
+        f"{node.utilisation:.0%} planned utilisation (costs: {model.source}).",
+        f"Ingress per grid (≈{per_grid:.1f} cameras at 4 Mbit/s): {per_grid * 4:.0f} Mbit/s; "
+        f"per node: ≤ {max(x.per_node for x in lines) * 4} Mbit/s.",
+    ]
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--cameras", type=int, default=19000)
+    p.add_argument("--facade-share", type=float, default=FACADE_SHARE)
+    p.add_argument("--node-cores", type=int, default=32)
+    p.add_argument("--node-memory-gb", type=float, default=64.0)
+    p.add_argument("--utilisation", type=float, default=0.7)
+    p.add_argument("--simulate", action="store_true", help="check the model with a real run")
+    p.add_argument("--facade-cameras", type=int, default=2, help="façade cameras in the check")
+    p.add_argument("--seconds", type=float, default=25.0)
+    args = p.parse_args()
+
+    model = CostModel.from_results(RESULTS)
+    node = NodeSpec(args.node_cores, args.node_memory_gb, args.utilisation)
+    facade = round(args.cameras * args.facade_share)
+    mix = {"keyframes": args.cameras - facade, "throwing": facade}
+    lines = plan(mix, model, node)
+    table = markdown(lines, node, args.cameras, model)
+    print(table)
+    payload: dict[str, Any] = {
+        "method": __doc__,
+        "cost_model": {k: asdict(v) for k, v in model.profiles.items()} | {"source": model.source},
+        "node": asdict(node),
+        "mix": mix,
+        "plan": [asdict(x) for x in lines],
+        "per_node": {k: cameras_per_node(v, node) for k, v in model.profiles.items()},
+        "markdown": table,
+    }
+    if args.simulate:
+        payload["simulation"] = simulate(model, args.facade_cameras, args.seconds)
+    path = write_result("capacity", payload)
+    print(f"written {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
