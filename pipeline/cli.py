@@ -136,6 +136,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 1
+    if args.cluster:
+        return run_cluster(cfg, args)
     return run_pipeline(
         cfg,
         args.host or cfg.api.host,
@@ -143,6 +145,63 @@ def cmd_run(args: argparse.Namespace) -> int:
         api=not args.no_api,
         config_path=args.config,
     )
+
+
+def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
+    """Coordinator in this process, cameras in Ray worker actors, API over the shared store."""
+    try:
+        import ray
+    except ImportError:
+        print("--cluster needs Ray: pip install -e '.[cluster]'", file=sys.stderr)
+        return 1
+    from pipeline.cluster import Coordinator
+
+    try:
+        check_runtime_requirements(cfg)
+    except ConfigError as exc:
+        _print_issues(args.config, exc)
+        return 1
+    ray.init(address=args.ray_address, include_dashboard=False)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    coord = Coordinator(cfg, args.cluster)
+    coord.start()
+    logger.info("cluster: %d camera(s) on %d worker(s)", len(coord.cameras), args.cluster)
+    if not args.no_api:
+        api = threading.Thread(target=_serve_store, args=(cfg, args, stop), daemon=True)
+        api.start()
+    try:
+        coord.run_forever(stop.is_set)
+    finally:
+        coord.stop()
+        ray.shutdown()
+    return 0
+
+
+def _serve_store(cfg: AppConfig, args: argparse.Namespace, stop: threading.Event) -> None:
+    import uvicorn
+
+    from api.main import create_app
+    from pipeline.store import EventStore
+
+    root = cfg.evidence.root
+    app = create_app(
+        store=EventStore(root / "gridsight.db"), evidence_root=root, cameras=list(cfg.cameras),
+        site=cfg.site, config=cfg, auth_required=cfg.api.auth,
+    )  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=args.host or cfg.api.host, port=args.port or cfg.api.port, log_level="warning"
+        )
+    )
+
+    def watch() -> None:
+        stop.wait()
+        server.should_exit = True
+
+    threading.Thread(target=watch, daemon=True).start()
+    server.run()
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -343,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--host")
     r.add_argument("--port", type=int)
     r.add_argument("--no-api", action="store_true")
+    r.add_argument(
+        "--cluster", type=int, metavar="WORKERS",
+        help="shard the cameras over this many Ray worker actors (needs the [cluster] extra)",
+    )  # fmt: skip
+    r.add_argument("--ray-address", help="existing Ray cluster (default: start a local one)")
     r.set_defaults(func=cmd_run)
 
     rp = sub.add_parser("replay", help="run a recorded file through the same pipeline")

@@ -129,7 +129,10 @@ class Runtime:
         replay: bool = False,
         start_time_s: float | None = None,
         store_path: Path | None = None,
+        extra_classes: frozenset[int] = frozenset(),
     ) -> None:
+        """``extra_classes``: detector classes to load beyond what these cameras need, so that
+        cameras added later by ``reconfigure`` (a cluster moving cameras here) can run."""
         self.cfg = cfg
         self.replay = replay
         self._clock = clock
@@ -150,7 +153,7 @@ class Runtime:
         if wants_bins and cfg.model.bins_classifier.is_file():
             self._scorer = OnnxScorer(cfg.model.bins_classifier, cfg.model.intra_op_threads)
         pipelines = {c.id: self._pipeline(c) for c in enabled}
-        classes = frozenset().union(*(p.classes for p in pipelines.values()))
+        classes = frozenset(extra_classes).union(*(p.classes for p in pipelines.values()))
         if detector is None and classes:
             onnx = OnnxDetector(
                 cfg.model.path,

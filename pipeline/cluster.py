@@ -1,0 +1,223 @@
+"""Cameras sharded over a Ray cluster: each worker actor runs the ordinary single-host
+``Runtime`` for its share; a coordinator places cameras by measured cost, moves the cameras of
+a worker that died, and sends a configuration change only to the workers it concerns.
+
+Ray is an optional dependency (``pip install -e .[cluster]``); nothing else imports this module.
+
+Placement is sticky: a camera stays where it runs until its worker dies or it is removed (a
+move costs a reconnect and ends its open events with reason "reconfigured"). New and orphaned
+cameras go, heaviest first, to the worker with the least planned load (cores from
+``pipeline.capacity``).
+
+Store: every worker writes to the configured evidence root and its SQLite database, which is
+safe for processes on one host (WAL, busy timeout) and is what the tests exercise. Several
+hosts need a shared store; PostgreSQL is not implemented yet, so a multi-host cluster must not
+share one SQLite file over a network filesystem.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.capacity import CostModel
+from pipeline.config import AppConfig, CameraConfig
+
+logger = logging.getLogger(__name__)
+
+
+def assign(
+    cameras: list[CameraConfig],
+    workers: list[str],
+    current: Mapping[str, str],
+    cost: Callable[[CameraConfig], float],
+) -> dict[str, str]:
+    """camera id → worker id. Cameras already on a live worker stay; the rest are placed
+    heaviest first on the least-loaded worker."""
+    if not workers:
+        raise ValueError("no workers to place cameras on")
+    load = dict.fromkeys(workers, 0.0)
+    placed: dict[str, str] = {}
+    for cam in cameras:
+        w = current.get(cam.id)
+        if w in load:
+            placed[cam.id] = w
+            load[w] += cost(cam)
+    for cam in sorted((c for c in cameras if c.id not in placed), key=cost, reverse=True):
+        w = min(workers, key=lambda k: (load[k], k))
+        placed[cam.id] = w
+        load[w] += cost(cam)
+    return placed
+
+
+class ShardWorker:
+    """Body of a Ray actor: one ``Runtime`` for the cameras it is given."""
+
+    def __init__(self, config_json: str, worker_id: str) -> None:
+        from pipeline.camera import build_analyzers
+
+        logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {worker_id} %(message)s")
+        self.worker_id = worker_id
+        self.cfg = AppConfig.model_validate_json(config_json)
+        # the detector is loaded once for the classes of every camera of the cluster: any of
+        # them may be moved here later
+        self.classes = frozenset[int]().union(
+            *(a.classes for c in self.cfg.cameras
+              for a in build_analyzers(c, self.cfg.site, self.cfg.evidence, None))
+        )  # fmt: skip
+        self.runtime: Any = None
+
+    def apply(self, cameras_json: list[str]) -> dict[str, list[str]]:
+        """Run exactly these cameras (first call starts the runtime)."""
+        from pipeline.runtime import Runtime, tune_gc
+
+        cams = [CameraConfig.model_validate_json(c) for c in cameras_json]
+        if self.runtime is None:
+            cfg = self.cfg.model_copy(update={"cameras": cams})
+            self.runtime = Runtime(cfg, extra_classes=self.classes)
+            tune_gc()
+            self.runtime.start()
+            return {"added": [c.id for c in cams], "removed": [], "updated": []}
+        ch = self.runtime.reconfigure(cams)
+        return {"added": list(ch.added), "removed": list(ch.removed), "updated": list(ch.updated)}
+
+    def health(self) -> dict[str, str]:
+        if self.runtime is None:
+            return {}
+        out = {}
+        for cid in list(self.runtime.cameras):
+            h = self.runtime.health(cid)
+            if h is not None:
+                out[cid] = h.state.value
+        return out
+
+    def stop(self) -> None:
+        if self.runtime is not None:
+            self.runtime.stop()
+            self.runtime = None
+
+
+@dataclass
+class _Worker:
+    worker_id: str
+    actor: Any
+    cameras: dict[str, str] = field(default_factory=dict)  # id → config json last applied
+
+
+class Coordinator:
+    """Places cameras on ``workers`` Ray actors and keeps them placed (see module docstring)."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        workers: int,
+        *,
+        cost_model: CostModel | None = None,
+        health_timeout_s: float = 10.0,
+    ) -> None:
+        self.cfg = cfg
+        self.n_workers = workers
+        self.cost_model = cost_model or CostModel.from_results(_results_dir())
+        self.health_timeout_s = health_timeout_s
+        self.workers: dict[str, _Worker] = {}
+        self.cameras: list[CameraConfig] = [c for c in cfg.cameras if c.enabled]
+        self.placement: dict[str, str] = {}
+        self._next = 0
+        self._actor_cls: Any = None
+        self.moves: list[tuple[float, str, str | None, str]] = []  # (time, camera, from, to)
+
+    def start(self) -> None:
+        import ray
+
+        self._actor_cls = ray.remote(num_cpus=0)(ShardWorker).options(max_concurrency=4)
+        for _ in range(self.n_workers):
+            self._spawn()
+        self._place()
+
+    def _spawn(self) -> _Worker:
+        self._next += 1
+        wid = f"w{self._next}"
+        w = _Worker(wid, self._actor_cls.remote(self.cfg.model_dump_json(), wid))
+        self.workers[wid] = w
+        return w
+
+    def _cost(self, cam: CameraConfig) -> float:
+        return self.cost_model.cost(cam).cores
+
+    def _place(self) -> None:
+        """Assign, then send each worker its camera list if it changed."""
+        import ray
+
+        before = dict(self.placement)
+        self.placement = assign(self.cameras, sorted(self.workers), before, self._cost)
+        now = time.time()
+        for cid, wid in self.placement.items():
+            if before.get(cid) != wid:
+                self.moves.append((now, cid, before.get(cid), wid))
+        calls = []
+        for wid, w in self.workers.items():
+            wanted = {
+                c.id: c.model_dump_json() for c in self.cameras if self.placement[c.id] == wid
+            }
+            if wanted != w.cameras or not w.cameras:
+                calls.append(w.actor.apply.remote(list(wanted.values())))
+                w.cameras = wanted
+        ray.get(calls)
+
+    def update(self, cameras: list[CameraConfig]) -> None:
+        """A new camera list: only workers whose cameras changed hear about it."""
+        self.cameras = [c for c in cameras if c.enabled]
+        self._place()
+
+    def check(self) -> list[str]:
+        """Ping every worker; replace the dead ones and re-place their cameras. Returns the
+        ids of the workers found dead."""
+        import ray
+
+        dead = []
+        pending = {wid: w.actor.health.remote() for wid, w in self.workers.items()}
+        for wid, ref in pending.items():
+            try:
+                ray.get(ref, timeout=self.health_timeout_s)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+                logger.warning("worker %s lost (%s): moving its cameras", wid, type(exc).__name__)
+                dead.append(wid)
+        for wid in dead:
+            del self.workers[wid]
+            self._spawn()
+        if dead:
+            self._place()
+        return dead
+
+    def health(self) -> dict[str, dict[str, str]]:
+        import ray
+
+        return {
+            wid: ray.get(w.actor.health.remote(), timeout=self.health_timeout_s)
+            for wid, w in self.workers.items()
+        }
+
+    def stop(self) -> None:
+        import ray
+
+        for w in self.workers.values():
+            try:
+                ray.get(w.actor.stop.remote(), timeout=60)
+            except Exception:  # a dead worker has nothing left to stop
+                logger.debug("worker %s did not stop cleanly", w.worker_id, exc_info=True)
+            ray.kill(w.actor)
+        self.workers.clear()
+
+    def run_forever(self, stop: Callable[[], bool], every_s: float = 2.0) -> None:
+        while not stop():
+            self.check()
+            time.sleep(every_s)
+
+
+def _results_dir() -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parents[1] / "benchmarks" / "results"
