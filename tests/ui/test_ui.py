@@ -178,6 +178,13 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     page.screenshot(path=str(ARTIFACTS / "queue-en.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight 社区网格事件"
+    # a laptop screen: the queue fits the width (no sideways scrolling)
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{site.url}/ui/#/queue")
+    page.wait_for_selector("#queue")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    page.screenshot(path=str(ARTIFACTS / "queue-laptop-zh.png"))
+    page.set_viewport_size({"width": 1920, "height": 1080})
 
 
 def test_search_and_replay_with_before_after(site: Site, page) -> None:  # type: ignore[no-untyped-def]
