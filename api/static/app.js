@@ -586,7 +586,7 @@ async function renderZones() {
       <aside><div class="panel"><h3>${t("zone")}</h3><div id="ed-zones"></div></div>
         <div class="panel"><h3>${t("facades")}</h3><div id="ed-facades"></div></div>
         <div class="panel"><ul id="ed-issues" class="issues"></ul><p id="ed-msg" class="hint"></p></div></aside></div>`;
-  $("#ed-cam").onchange = (e) => { ed.cam = e.target.value; renderZones(); };
+  $("#ed-cam").onchange = (e) => { ed.cam = e.target.value; ed.dirty = false; renderZones(); };
   $("#ed-new").onclick = () => { ed.mode = "draw"; ed.drawing = []; edMsg(t("editor_hint")); };
   $("#ed-finish").onclick = finishDrawing;
   $("#ed-new-facade").onclick = () => {
@@ -597,12 +597,15 @@ async function renderZones() {
   };
   $("#ed-validate").onclick = () => sendGeometry("validate");
   $("#ed-save").onclick = () => sendGeometry("save");
-  let g;
-  try { g = await apiJson(`/cameras/${encodeURIComponent(ed.cam)}/geometry`); }
-  catch (e) { $("#ed-msg").textContent = e.message; return; }
-  ed.zones = g.zones || []; ed.facades = g.facades || []; ed.sel = ed.zones.length ? { type: "zone", i: 0 } : null;
-  ed.mode = null; ed.drawing = []; ed.dirty = false; ed.editable = g.editable;
-  if (!g.editable) { $("#ed-save").disabled = true; $("#ed-validate").disabled = true; edMsg(t("read_only")); }
+  // re-rendering (language switch) keeps unsaved drawing; a camera switch reloads from the file
+  if (!(ed.dirty && ed.loaded === ed.cam)) {
+    let g;
+    try { g = await apiJson(`/cameras/${encodeURIComponent(ed.cam)}/geometry`); }
+    catch (e) { $("#ed-msg").textContent = e.message; return; }
+    ed.zones = g.zones || []; ed.facades = g.facades || []; ed.sel = ed.zones.length ? { type: "zone", i: 0 } : null;
+    ed.mode = null; ed.drawing = []; ed.dirty = false; ed.editable = g.editable; ed.loaded = ed.cam;
+  } else $("#ed-dirty").textContent = t("unsaved");
+  if (!ed.editable) { $("#ed-save").disabled = true; $("#ed-validate").disabled = true; edMsg(t("read_only")); }
   const img = $("#ed-img"), canvas = $("#ed-canvas");
   const url = await blobUrl(`/cameras/${encodeURIComponent(ed.cam)}/snapshot.jpg`);
   const ready = () => { ed.w = img.naturalWidth || 1280; ed.h = img.naturalHeight || 720; edDraw(); };

@@ -170,11 +170,13 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight community events"
     assert page.locator("nav").inner_text().split()[:2] == ["Review", "queue"]
-    assert "Camera health" in page.locator("main h2").inner_text()
+    # the screen re-renders after its data arrive: wait for it, do not race it
+    page.wait_for_function("document.querySelector('main h2')?.innerText.includes('Camera health')")
     page.screenshot(path=str(ARTIFACTS / "cameras-en.png"))
     page.goto(f"{site.url}/ui/#/queue")
-    page.wait_for_selector("#queue")
-    assert "Events awaiting review" in page.locator("main h2").inner_text()
+    page.wait_for_function(
+        "document.querySelector('main h2')?.innerText.includes('Events awaiting review')"
+    )
     page.screenshot(path=str(ARTIFACTS / "queue-en.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight 社区网格事件"
@@ -262,7 +264,14 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     assert cam.zones[0].polygon[0] == pytest.approx((0.15, 0.45), abs=0.01)
     text = site.config_path.read_text(encoding="utf-8")
     assert "walk_north" in text and text.startswith("# integrator's notes stay")
+    # unsaved drawing survives a language switch
+    page.click("#ed-new")
+    for x, y in [(0.6, 0.05), (0.9, 0.05), (0.9, 0.3)]:
+        page.mouse.click(*at(x, y))
+    page.click("#ed-finish")
     page.click("#lang")
-    assert page.locator("#ed-save").inner_text() == "Save & apply"
+    page.wait_for_function("document.querySelector('#ed-save')?.innerText === 'Save & apply'")
+    page.wait_for_function("document.querySelector('#ed-canvas')?.dataset.drawn === '3'")
+    assert page.locator("#ed-dirty").inner_text() == "Unsaved changes"
     page.screenshot(path=str(ARTIFACTS / "zones-en.png"))
     page.click("#lang")
