@@ -138,7 +138,7 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
 
 def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> dict[str, Any]:
     """One trial in this process; returns its measurements."""
-    from pipeline.runtime import Runtime, tune_gc
+    from pipeline.runtime import Runtime, tune_process
 
     clip = facade_clip() if mode in THROWING_MODES else bench_clip(scene)  # mixed: street clip
     root = Path(tempfile.mkdtemp(prefix="gs-bench-"))
@@ -146,7 +146,7 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> d
         rss0 = rss_mb()
         runtime = Runtime(trial_config(mode, n, clip, root))
         rss_model = rss_mb()
-        tune_gc()  # as `gridsight run` does
+        tune_process()  # as `gridsight run` does
         runtime.start()
         time.sleep(warmup)
         cpu0, wall0 = time.process_time(), time.monotonic()

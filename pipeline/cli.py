@@ -105,7 +105,7 @@ def run_pipeline(
     cfg: AppConfig, host: str, port: int, *, api: bool = True, config_path: Path | None = None
 ) -> int:
     """Start the runtime (and API) and run until SIGINT/SIGTERM."""
-    from pipeline.runtime import Runtime, tune_gc
+    from pipeline.runtime import Runtime, tune_process
 
     try:
         runtime = Runtime(cfg)
@@ -118,7 +118,7 @@ def run_pipeline(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    tune_gc()
+    tune_process()
     runtime.start()
     try:
         if api:
@@ -206,9 +206,9 @@ def _serve_store(cfg: AppConfig, args: argparse.Namespace, stop: threading.Event
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from pipeline.replay import replay
-    from pipeline.runtime import tune_gc
+    from pipeline.runtime import tune_process
 
-    tune_gc()
+    tune_process()
     cfg = _load(args.config)
     if cfg is None:
         return 1

@@ -72,13 +72,13 @@ class ShardWorker:
 
     def apply(self, cameras_json: list[str]) -> dict[str, list[str]]:
         """Run exactly these cameras (first call starts the runtime)."""
-        from pipeline.runtime import Runtime, tune_gc
+        from pipeline.runtime import Runtime, tune_process
 
         cams = [CameraConfig.model_validate_json(c) for c in cameras_json]
         if self.runtime is None:
             cfg = self.cfg.model_copy(update={"cameras": cams})
             self.runtime = Runtime(cfg, extra_classes=self.classes)
-            tune_gc()
+            tune_process()
             self.runtime.start()
             return {"added": [c.id for c in cams], "removed": [], "updated": []}
         ch = self.runtime.reconfigure(cams)

@@ -47,6 +47,7 @@ LumaHook = Callable[[NDArray[np.uint8], int, int, float, float], None]
 _PLANAR_8BIT = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12", "gray"})
 # Live streams whose timestamps drift this far from the wall clock are re-anchored.
 _REANCHOR_S = 5.0
+_BACKWARD_TOLERANCE_S = 0.2  # B-frames and packet jitter move a little back, not whole seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +256,7 @@ class StreamSource:
                     continue  # a corrupt packet; the next keyframe recovers
                 for vf in frames:
                     self._health.decoded()
-                    f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts))
+                    f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
                     if self._on_luma is not None:
                         self._decoded += 1
                         self._on_luma(luma_plane(vf), self._decoded, self._epoch, f_pts, f_time)
@@ -309,6 +310,7 @@ class _EpochClock:
         self._last_ts = 0
         self._last_dur = 0
         self._anchor: float | None = None
+        self._last_time = float("-inf")
         s = source.s
         self.pace = not s.is_network and s.realtime
         self._live = s.is_network or s.realtime
@@ -325,16 +327,31 @@ class _EpochClock:
     def frame_ts(self, pts: int | None, fallback: int) -> int:
         return fallback if pts is None else pts + self.offset
 
-    def times(self, ts: int) -> tuple[float, float]:
+    def times(self, ts: int, frame: bool = False) -> tuple[float, float]:
+        """(stream seconds, frame time) of a timestamp; ``frame``: a decoded frame's (packets
+        arrive in decode order, so only frames are held to non-decreasing time)."""
         pts_s = float((ts - (self._ts0 or 0)) * self._tb)
         now = self._src._clock()
         if self._anchor is None:
             start = self._src.s.start_time_s
             self._anchor = (now if self._live or start is None else start) - pts_s
         time_s = self._anchor + pts_s
-        if self._src.s.is_network and abs(time_s - now) > _REANCHOR_S:
+        # A live stream's timeline may jump: far from the wall clock (camera clock reset), or
+        # back in time (a shared RTSP media re-timestamps its stream when another client joins;
+        # seen with gst-rtsp-server). Frame time must never go backwards within an epoch: the
+        # trackers and dwell timers downstream rely on it.
+        live = self._src.s.is_network
+        if live and abs(time_s - now) > _REANCHOR_S:
             self._anchor = now - pts_s
             time_s = now
+        elif live and frame and time_s < self._last_time - _BACKWARD_TOLERANCE_S:
+            # continue one frame after the last frame time, spacing as the stream says
+            step = float(self._last_dur * self._tb) or 0.04
+            self._anchor = self._last_time + step - pts_s
+            time_s = self._last_time + step
+        if live and frame:
+            time_s = max(time_s, self._last_time)
+            self._last_time = time_s
         return pts_s, time_s
 
     def wrap(self) -> None:

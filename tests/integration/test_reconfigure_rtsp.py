@@ -35,7 +35,8 @@ def test_only_changed_cameras_restart(
     raw_a = camera_dict(id="cam_a", url=server.url("/a"))
     raw_b = camera_dict(id="cam_b", url=server.url("/b"), transport="udp")
     cfg = make_config([raw_a, raw_b], ingest=FAST_INGEST)
-    rt = Runtime(cfg, detector=ColorBoxDetector(), model_identity=ModelIdentity("cb", "0" * 64))
+    detector = ColorBoxDetector()
+    rt = Runtime(cfg, detector=detector, model_identity=ModelIdentity("cb", "0" * 64))
     rt.start()
     try:
         assert wait_for(lambda: _online_with(rt, "cam_a", 3) and _online_with(rt, "cam_b", 3), 30)
@@ -46,6 +47,7 @@ def test_only_changed_cameras_restart(
 
         new_zone = {"id": "lane", "kind": "fire_lane",
                     "polygon": [[0.1, 0.4], [0.9, 0.4], [0.9, 0.9], [0.1, 0.9]]}  # fmt: skip
+        # cam_c joins cam_a's (shared) RTSP media: the server re-times the stream for cam_a
         raw_c = camera_dict(id="cam_c", url=server.url("/a"))
         wanted = [cfg.cameras[0], _camera(raw_b | {"zones": [new_zone]}), _camera(raw_c)]
         changes = rt.reconfigure(wanted)
@@ -71,6 +73,10 @@ def test_only_changed_cameras_restart(
         states = [c.state for c in rt.cameras["cam_b"].health.history()]
         assert states[-1] == HealthState.ONLINE and HealthState.DISABLED in states
         assert wait_for(lambda: _online_with(rt, "cam_c", 3), 20)
+        # cam_c joining cam_a's shared media re-timed cam_a's stream; its frame time still
+        # never went backwards
+        times_a = [s[3] for s in detector.seen if s[0] == "cam_a"]
+        assert times_a == sorted(times_a) and len(times_a) >= 5
 
         # a camera needing a detector class the running model was not loaded for is refused
         vending = {"analyzer": "vending", "classes": ["umbrella"]}
