@@ -47,6 +47,26 @@ def start_rtsp_server(
     return proc
 
 
+def demo_config(workdir: Path, url: str) -> Path:
+    """Write ``workdir/cameras.toml``: the bundled file with this run's URL and paths."""
+    import tomlkit
+
+    doc = tomlkit.parse((REPO / "cameras.toml").read_text(encoding="utf-8"))
+    model = doc["model"]
+    assert isinstance(model, dict)
+    model["path"] = str((REPO / str(model["path"])).resolve())
+    evidence = doc["evidence"]
+    assert isinstance(evidence, dict)
+    evidence["root"] = str((workdir / "evidence").resolve())
+    cameras = doc["cameras"]
+    assert isinstance(cameras, list)
+    for cam in cameras:
+        cam["url"] = url
+    path = workdir / "cameras.toml"
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    return path
+
+
 def run_demo(*, workdir: Path, api_port: int, rtsp_port: int, duration_s: float | None) -> int:
     from pipeline.cli import run_pipeline
 
@@ -55,14 +75,12 @@ def run_demo(*, workdir: Path, api_port: int, rtsp_port: int, duration_s: float 
     if not footage.exists():
         print("generating demo footage (once, ~20 s)…", flush=True)
         generate(footage, fps=FPS)
-    cfg = load_config(REPO / "cameras.toml")
     url = f"rtsp://127.0.0.1:{rtsp_port}/street"
-    cfg = cfg.model_copy(
-        update={
-            "cameras": [c.model_copy(update={"url": url}) for c in cfg.cameras if c.enabled],
-            "evidence": cfg.evidence.model_copy(update={"root": (workdir / "evidence").resolve()}),
-        }
-    )
+    # The demo's own copy of the bundled cameras.toml (camera URL, model and evidence paths
+    # pointed at this run), so that the zone editor can save and apply without touching the
+    # repository's file.
+    config_path = demo_config(workdir, url)
+    cfg = load_config(config_path)
     server = start_rtsp_server(rtsp_port, {"/street": f"file:{footage.resolve()}@{FPS}"})
     base = f"http://127.0.0.1:{api_port}"
     from api.auth import Role, create_token
@@ -92,7 +110,7 @@ Stop with Ctrl-C.
         timer.daemon = True
         timer.start()
     try:
-        code = run_pipeline(cfg, "127.0.0.1", api_port)
+        code = run_pipeline(cfg, "127.0.0.1", api_port, config_path=config_path)
     finally:
         server.terminate()
         try:

@@ -89,3 +89,18 @@ def test_facade_and_rim_round_trip(editor: CameraFileEditor) -> None:
     bad = facade | {"zone": "bins"}
     with pytest.raises(ConfigError):
         editor.validate("demo_street", {"zones": zones, "facades": [bad]})
+
+
+def test_demo_gets_its_own_editable_copy(tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.demo.run import demo_config
+
+    path = demo_config(tmp_path, "rtsp://127.0.0.1:18554/street")
+    cfg = load_config(path)
+    assert cfg.cameras[0].url == "rtsp://127.0.0.1:18554/street"
+    assert cfg.model.path == (REPO / "models" / "yolox_nano.onnx").resolve()
+    editor = CameraFileEditor(path)
+    geo = editor.camera_geometry("demo_street")
+    geo["zones"][1]["name"] = "西侧人行道（改）"
+    assert editor.save("demo_street", geo).changed_fields == ("zones",)
+    assert "西侧人行道（改）" not in (REPO / "cameras.toml").read_text(encoding="utf-8")
