@@ -93,7 +93,7 @@ def main() -> int:
     p.add_argument("--facade-share", type=float, default=FACADE_SHARE)
     p.add_argument("--node-cores", type=int, default=32)
     p.add_argument("--node-memory-gb", type=float, default=64.0)
-    p.add_argument("--utilisation", type=float, default=0.7)
+    p.add_argument("--utilisation", type=float, default=0.6)
     p.add_argument("--simulate", action="store_true", help="check the model with a real run")
     p.add_argument("--facade-cameras", type=int, default=2, help="façade cameras in the check")
     p.add_argument("--seconds", type=float, default=25.0)
