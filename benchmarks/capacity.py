@@ -16,6 +16,7 @@ not exceed that share.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import sys
@@ -93,8 +94,12 @@ def main() -> int:
     p.add_argument("--facade-share", type=float, default=FACADE_SHARE)
     p.add_argument("--node-cores", type=int, default=32)
     p.add_argument("--node-memory-gb", type=float, default=64.0)
-    p.add_argument("--utilisation", type=float, default=0.6)
+    p.add_argument("--utilisation", type=float, default=0.5)
     p.add_argument("--simulate", action="store_true", help="check the model with a real run")
+    p.add_argument(
+        "--reuse-simulation", action="store_true",
+        help="keep the check from the last results/capacity.json (re-plan only)",
+    )  # fmt: skip
     p.add_argument("--facade-cameras", type=int, default=2, help="façade cameras in the check")
     p.add_argument("--seconds", type=float, default=25.0)
     args = p.parse_args()
@@ -117,6 +122,10 @@ def main() -> int:
     }
     if args.simulate:
         payload["simulation"] = simulate(model, args.facade_cameras, args.seconds)
+    elif args.reuse_simulation and (RESULTS / "capacity.json").is_file():
+        last = json.loads((RESULTS / "capacity.json").read_text(encoding="utf-8"))
+        if "simulation" in last:
+            payload["simulation"] = last["simulation"] | {"from_commit": last.get("commit")}
     path = write_result("capacity", payload)
     print(f"written {path}")
     return 0

@@ -73,7 +73,7 @@ class NodeSpec:
     memory_gb: float = 64.0
     # share of the cores planned for cameras: the rest absorbs evidence writing bursts,
     # reconnect storms and the API
-    utilisation: float = 0.6
+    utilisation: float = 0.5
     # per-core speed relative to the reference VM's cores (1.0 = same)
     core_speed: float = 1.0
     # usable RTSP ingress: half of a 10 GbE port (every packet is received even when only
