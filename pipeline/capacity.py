@@ -16,6 +16,9 @@ from pathlib import Path
 
 from pipeline.config import CameraConfig, ThrowingRule
 
+# where benchmarks/*.py write their results (absent in an installed package: defaults apply)
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
 # Measured on the 2-core reference VM (benchmarks/results/throughput*.json); used when no
 # result file is at hand.
 DEFAULT_COST = {

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.capacity import CostModel
+from pipeline.capacity import RESULTS_DIR, CostModel
 from pipeline.config import AppConfig, CameraConfig
 
 logger = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class Coordinator:
     ) -> None:
         self.cfg = cfg
         self.n_workers = workers
-        self.cost_model = cost_model or CostModel.from_results(_results_dir())
+        self.cost_model = cost_model or CostModel.from_results(RESULTS_DIR)
         self.health_timeout_s = health_timeout_s
         self.workers: dict[str, _Worker] = {}
         self.cameras: list[CameraConfig] = [c for c in cfg.cameras if c.enabled]
@@ -162,7 +162,7 @@ class Coordinator:
             wanted = {
                 c.id: c.model_dump_json() for c in self.cameras if self.placement[c.id] == wid
             }
-            if wanted != w.cameras or not w.cameras:
+            if wanted != w.cameras:  # a worker's runtime starts with its first cameras
                 calls.append(w.actor.apply.remote(list(wanted.values())))
                 w.cameras = wanted
         ray.get(calls)
@@ -215,9 +215,3 @@ class Coordinator:
         while not stop():
             self.check()
             time.sleep(every_s)
-
-
-def _results_dir() -> Any:
-    from pathlib import Path
-
-    return Path(__file__).resolve().parents[1] / "benchmarks" / "results"

@@ -346,10 +346,16 @@ class ThrowingRule(Base):
     @field_validator("analysis_scale")
     @classmethod
     def _whole_step(cls, v: float) -> float:
-        step = round(1.0 / v)
-        if abs(step * v - 1.0) > 1e-6:
-            raise ValueError(f"must be 1/n for a whole n (1, 0.5, 0.333…, 0.25), got {v}")
+        whole_step(v)
         return v
+
+
+def whole_step(scale: float) -> int:
+    """n for a scale of 1/n; ValueError for any other scale."""
+    step = round(1.0 / scale)
+    if abs(step * scale - 1.0) > 1e-6:
+        raise ValueError(f"must be 1/n for a whole n (1, 0.5, 0.333…, 0.25), got {scale}")
+    return step
 
 
 StallClass = Literal[

@@ -57,8 +57,7 @@ class CameraFileEditor:
 
     def camera_geometry(self, camera_id: str) -> dict[str, Any]:
         """The camera's zones and façades as written in the file (relative coordinates)."""
-        table = _camera_table(self.read(), camera_id)
-        return {f: _plain(table.get(f, [])) for f in GEOMETRY_FIELDS}
+        return _geometry(_camera_table(self.read(), camera_id))
 
     def validate(self, camera_id: str, geometry: Mapping[str, Any]) -> AppConfig:
         """The whole file with this camera's geometry replaced, validated; nothing written.
@@ -74,11 +73,11 @@ class CameraFileEditor:
         """Validate, then atomically replace the file (previous version kept as ``.bak``)."""
         with self._lock:
             doc = self.read()
-            before = {f: _plain(_camera_table(doc, camera_id).get(f, [])) for f in GEOMETRY_FIELDS}
+            before = _geometry(_camera_table(doc, camera_id))
             _replace_geometry(doc, camera_id, geometry)
             cfg = parse_config(doc.unwrap(), base_dir=self.path.parent.resolve())
             camera = next(c for c in cfg.cameras if c.id == camera_id)
-            after = {f: _plain(_camera_table(doc, camera_id).get(f, [])) for f in GEOMETRY_FIELDS}
+            after = _geometry(_camera_table(doc, camera_id))
             changed = tuple(f for f in GEOMETRY_FIELDS if before[f] != after[f])
             if not changed:
                 return SavedEdit(cfg, camera, None, ())
@@ -95,6 +94,10 @@ def _camera_table(doc: TOMLDocument, camera_id: str) -> Table:
             if isinstance(table, Table) and table.get("id") == camera_id:
                 return table
     raise ConfigError([ConfigIssue(f"camera {camera_id!r}", "no such camera in the file")])
+
+
+def _geometry(table: Table) -> dict[str, Any]:
+    return {f: _plain(table.get(f, [])) for f in GEOMETRY_FIELDS}
 
 
 def _replace_geometry(doc: TOMLDocument, camera_id: str, geometry: Mapping[str, Any]) -> None:

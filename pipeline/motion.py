@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig
+from pipeline.config import ZoneConfig, whole_step
 from pipeline.types import Blobs, MotionSample
 
 # Above this fraction of changed pixels the frame is a global change, not objects.
@@ -60,9 +60,7 @@ class MotionExtractor:
     ) -> None:
         self.camera_id = camera_id
         self._zones = tuple(zones)
-        step = round(1.0 / scale)
-        if abs(step * scale - 1.0) > 1e-6:
-            raise ValueError(f"analysis scale {scale} is not 1/n for a whole number n")
+        step = whole_step(scale)
         self.scale = scale
         self._step = step
         self._cell = max(2, _CELL_PX // step)  # analysis px per occupancy cell
@@ -127,7 +125,7 @@ class MotionExtractor:
         x1, y1, x2, y2 = self._roi
         roi = luma[y1:y2, x1:x2]
         assert self._mask is not None
-        if self._step > 1:  # area average: an object ≥ 2 steps wide keeps its full contrast
+        if self._step > 1:  # area average: an object ≥ 2n-1 px wide keeps its full contrast
             cur = _u8(
                 cv2.resize(
                     roi, (self._mask.shape[1], self._mask.shape[0]), interpolation=cv2.INTER_AREA

@@ -186,7 +186,7 @@ class Runtime:
             self.cameras[cam.id] = self._camera(cam, pipelines[cam.id])
             self.hub.register(cam.id)
         # shared with the writer, which names cameras in reports; replaced entries only
-        self._camera_cfgs = {cid: c.cfg for cid, c in list(self.cameras.items())}
+        self._camera_cfgs = {cid: c.cfg for cid, c in self.cameras.items()}
         self._reconfigure_lock = threading.Lock()
 
         self.writer = EvidenceWriter(
@@ -408,8 +408,8 @@ class Runtime:
         """On the analysis thread, which owns every pipeline: everything the old camera
         queued before its source stopped has been analysed; its open events end here."""
         old = self.cameras.get(swap.camera_id)
-        if old is not None:
-            now = max(last_time, self._clock()) if not self.replay else last_time
+        if old is not None:  # live only: reconfigure refuses replays
+            now = max(last_time, self._clock())
             for notice in old.pipeline.close(now, "reconfigured"):
                 self.writer.submit(notice)
             with self._outage_lock:
@@ -456,7 +456,7 @@ class Runtime:
                     "running model was not loaded for; restart gridsight to apply",
                 )
                 for cid, p in pipes.items()
-                if not p.classes <= self._classes or (p.classes and self.detector is None)
+                if not p.classes <= self._classes  # no detector: self._classes is empty
             ]
             if issues:
                 raise ConfigError(issues)

@@ -68,8 +68,8 @@ _GLOBAL_HOLD_S = 1.0
 _MAX_LATERAL_MPS = 10.0
 _MAX_UPWARD_MPS = 6.0  # a throw may start upwards; faster than this is not a hand
 _SAME_THROW_S = 3.0
-_MAX_ENTRY_MPS = 12.0
-_RETEST_POINTS = 3  # ≈ 1.2 s / 7 m of free fall before the object is first detected
+_MAX_ENTRY_MPS = 12.0  # ≈ 1.2 s / 7 m of free fall before the object is first detected
+_RETEST_POINTS = 3
 
 
 @dataclass
