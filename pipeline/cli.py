@@ -18,6 +18,8 @@ from pipeline.config import AppConfig, check_runtime_requirements, load_config
 from pipeline.errors import ConfigError, PipelineError
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from pipeline.store import EventStore
 
 logger = logging.getLogger("gridsight")
@@ -72,8 +74,6 @@ def _serve(
     stop: threading.Event,
     config_path: Path | None = None,
 ) -> None:
-    import uvicorn
-
     from api.main import create_app
     from pipeline.runtime import Runtime
 
@@ -92,6 +92,13 @@ def _serve(
         config_path=config_path,
         reconfigure=runtime.reconfigure,
     )
+    _serve_until(app, host, port, stop)
+
+
+def _serve_until(app: FastAPI, host: str, port: int, stop: threading.Event) -> None:
+    """Serve ``app`` until ``stop`` is set."""
+    import uvicorn
+
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     # Off the main thread uvicorn leaves signals alone; ours stop the pipeline and then the API.
     thread = threading.Thread(target=server.run, name="gridsight-api", daemon=True)
@@ -99,6 +106,25 @@ def _serve(
     stop.wait()
     server.should_exit = True
     thread.join(10)
+
+
+def _store_app(cfg: AppConfig, root: Path, config_path: Path | None) -> FastAPI:
+    """The API over an evidence directory's store, without a pipeline in this process."""
+    from api.main import create_app
+    from pipeline.store import EventStore
+
+    secrets = {s.id: os.environ[s.secret_env].encode() for s in cfg.subscribers
+               if os.environ.get(s.secret_env)}  # fmt: skip
+    return create_app(
+        store=EventStore(root / "gridsight.db"),
+        evidence_root=root,
+        cameras=list(cfg.cameras),
+        site=cfg.site,
+        config=cfg,
+        secrets=secrets,
+        auth_required=cfg.api.auth,
+        config_path=config_path,
+    )
 
 
 def run_pipeline(
@@ -169,39 +195,15 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
     coord.start()
     logger.info("cluster: %d camera(s) on %d worker(s)", len(coord.cameras), args.cluster)
     if not args.no_api:
-        api = threading.Thread(target=_serve_store, args=(cfg, args, stop), daemon=True)
-        api.start()
+        app = _store_app(cfg, cfg.evidence.root, None)
+        host, port = args.host or cfg.api.host, args.port or cfg.api.port
+        threading.Thread(target=_serve_until, args=(app, host, port, stop), daemon=True).start()
     try:
         coord.run_forever(stop.is_set)
     finally:
         coord.stop()
         ray.shutdown()
     return 0
-
-
-def _serve_store(cfg: AppConfig, args: argparse.Namespace, stop: threading.Event) -> None:
-    import uvicorn
-
-    from api.main import create_app
-    from pipeline.store import EventStore
-
-    root = cfg.evidence.root
-    app = create_app(
-        store=EventStore(root / "gridsight.db"), evidence_root=root, cameras=list(cfg.cameras),
-        site=cfg.site, config=cfg, auth_required=cfg.api.auth,
-    )  # fmt: skip
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host=args.host or cfg.api.host, port=args.port or cfg.api.port, log_level="warning"
-        )
-    )
-
-    def watch() -> None:
-        stop.wait()
-        server.should_exit = True
-
-    threading.Thread(target=watch, daemon=True).start()
-    server.run()
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -239,25 +241,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """API only, over an existing evidence directory (no cameras are opened)."""
     import uvicorn
 
-    from api.main import create_app
-    from pipeline.store import EventStore
-
     cfg = _load(args.config)
     if cfg is None:
         return 1
-    root = args.evidence or cfg.evidence.root
-    secrets = {s.id: os.environ[s.secret_env].encode() for s in cfg.subscribers
-               if os.environ.get(s.secret_env)}  # fmt: skip
-    app = create_app(
-        store=EventStore(root / "gridsight.db"),
-        evidence_root=root,
-        cameras=list(cfg.cameras),
-        site=cfg.site,
-        config=cfg,
-        secrets=secrets,
-        auth_required=cfg.api.auth,
-        config_path=args.config,
-    )
+    app = _store_app(cfg, args.evidence or cfg.evidence.root, args.config)
     uvicorn.run(app, host=args.host or cfg.api.host, port=args.port or cfg.api.port)
     return 0
 
