@@ -119,6 +119,7 @@ function fmtTime(iso) {
   const d = new Date(iso);
   return d.toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
 }
+const fmtEpoch = (s) => fmtTime(new Date(s * 1000).toISOString());
 
 function nextDeadline(c) {
   const d = c.deadlines || {};
@@ -318,6 +319,15 @@ function drawOverlay(canvas, report, w, h) {
   canvas.dataset.drawn = "1";
 }
 
+// The event's clip in #clip, with the report's overlay on #overlay (toggled by #show-overlay).
+async function playClip(eventId, report) {
+  const video = $("#clip"), canvas = $("#overlay");
+  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
+  video.addEventListener("loadedmetadata", () => drawOverlay(canvas, report, video.videoWidth, video.videoHeight));
+  const url = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
+  if (url) video.src = url;
+}
+
 async function renderCase(caseId) {
   state.blobs.forEach((u) => URL.revokeObjectURL(u)); state.blobs = [];
   const view = $("#view");
@@ -373,12 +383,7 @@ async function renderCase(caseId) {
     } catch (e) { $("#msg").textContent = e.message; }
   };
   // media last: the buttons work while the clip and pictures are still loading
-  const video = $("#clip"), canvas = $("#overlay");
-  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
-  const clipUrl = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
-  if (clipUrl) video.src = clipUrl;
-  const redraw = () => { if (video.videoWidth) drawOverlay(canvas, report, video.videoWidth, video.videoHeight); };
-  video.addEventListener("loadedmetadata", redraw);
+  await playClip(eventId, report);
   const snaps = $("#snaps");
   for (const name of ["first", "alert", "end"]) {
     const u = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=${name}`);
@@ -410,9 +415,9 @@ async function renderCameras() {
     // one strip from the first known state to now, coloured by state
     panel.querySelector(".timebar").innerHTML = ch.map((x, i) => {
       const end = i + 1 < ch.length ? ch[i + 1].at : now;
-      return `<span class="seg state-bg-${esc(x.state.toLowerCase())}" style="width:${Math.max(0.5, ((end - x.at) / Math.max(1, now - t0)) * 100)}%" title="${esc(x.state)} ${esc(fmtTime(new Date(x.at * 1000).toISOString()))}"></span>`;
+      return `<span class="seg state-bg-${esc(x.state.toLowerCase())}" style="width:${Math.max(0.5, ((end - x.at) / Math.max(1, now - t0)) * 100)}%" title="${esc(x.state)} ${esc(fmtEpoch(x.at))}"></span>`;
     }).join("");
-    panel.querySelector(".changes").innerHTML = ch.slice(-8).reverse().map((x) => `<li><time>${esc(fmtTime(new Date(x.at * 1000).toISOString()))}</time>${esc(x.state)}${x.reason ? " · " + esc(x.reason) : ""}</li>`).join("");
+    panel.querySelector(".changes").innerHTML = ch.slice(-8).reverse().map((x) => `<li><time>${esc(fmtEpoch(x.at))}</time>${esc(x.state)}${x.reason ? " · " + esc(x.reason) : ""}</li>`).join("");
   }
 }
 
@@ -533,7 +538,7 @@ async function runSearch() {
   let page;
   try { page = await apiJson(`/events?${p}`); } catch (e) { $("#search-total").textContent = e.message; return; }
   const body = $("#results tbody");
-  body.innerHTML = page.items.map((ev) => `<tr class="row" data-id="${esc(ev.event_id)}"><td>${esc(fmtTime(new Date(ev.started_at * 1000).toISOString()))}</td>
+  body.innerHTML = page.items.map((ev) => `<tr class="row" data-id="${esc(ev.event_id)}"><td>${esc(fmtEpoch(ev.started_at))}</td>
     <td>${esc(typeName(ev.event_type))}</td><td>${esc(ev.camera_id)}</td><td>${esc(ev.zone_id || "")}</td><td>${esc(ev.state)}</td></tr>`).join("")
     || `<tr><td colspan="5" class="hint">${t("none")}</td></tr>`;
   $("#search-total").textContent = `${page.items.length} / ${page.total}`;
@@ -552,11 +557,7 @@ async function replayEvent(eventId) {
       ${c ? ` · <a href="#/case/${encodeURIComponent(c.case_id)}">${esc(t("st_" + c.state))}</a>` : ""}</p></div>
     <div class="panel"><h3>${t("before_after")}</h3><div class="compare" id="compare"><figure><figcaption>${t("before")}</figcaption><img id="before" alt="before"></figure>
       <figure><figcaption>${t("after")}</figcaption><img id="after" alt="after"><p class="hint" id="no-after"></p></figure></div></div>`;
-  const video = $("#clip"), canvas = $("#overlay");
-  $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
-  video.addEventListener("loadedmetadata", () => drawOverlay(canvas, ev.report, video.videoWidth, video.videoHeight));
-  const clip = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
-  if (clip) video.src = clip;
+  await playClip(eventId, ev.report);
   const before = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=alert`);
   if (before) $("#before").src = before;
   const after = c?.after_snapshot ? await blobUrl(c.after_snapshot) : null;
