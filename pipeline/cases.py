@@ -18,7 +18,6 @@ leave a state change unsent or a message about a change that did not happen.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pipeline.config import CasesConfig, SlaRule
+from pipeline.db import Connection
 from pipeline.errors import PipelineError
 from pipeline.sla import SlaClock
 from pipeline.store import EventRow, EventStore
@@ -199,7 +199,7 @@ class AfterSnapshot(Protocol):
 
 class Enqueue(Protocol):
     def __call__(
-        self, db: sqlite3.Connection, case: Case, entry: HistoryEntry, report: dict[str, Any]
+        self, db: Connection, case: Case, entry: HistoryEntry, report: dict[str, Any]
     ) -> None: ...
 
 
@@ -301,7 +301,9 @@ class CaseService:
     def events_of(self, case_id: str) -> list[str]:
         with self.store.reader() as db:
             rows = db.execute(
-                "SELECT event_id FROM case_events WHERE case_id = ? ORDER BY rowid", (case_id,)
+                "SELECT ce.event_id FROM case_events ce JOIN events e USING (event_id) "
+                "WHERE ce.case_id = ? ORDER BY e.alerted_at, e.event_id",
+                (case_id,),
             ).fetchall()
         return [str(r[0]) for r in rows]
 
@@ -326,7 +328,7 @@ class CaseService:
             ).fetchone()
             if linked is not None:
                 db.execute(
-                    "UPDATE cases SET last_seen_at = MAX(last_seen_at, ?) WHERE case_id = ?",
+                    "UPDATE cases SET last_seen_at = GREATEST(last_seen_at, ?) WHERE case_id = ?",
                     (row.updated_at, linked[0]),
                 )
                 return self._get(db, str(linked[0]))
@@ -339,7 +341,7 @@ class CaseService:
                 case_id = str(open_case[0])
                 db.execute(
                     "UPDATE cases SET last_event_id = ?, detections = detections + 1, "
-                    "last_seen_at = MAX(last_seen_at, ?), updated_at = ? WHERE case_id = ?",
+                    "last_seen_at = GREATEST(last_seen_at, ?), updated_at = ? WHERE case_id = ?",
                     (row.event_id, row.updated_at, now, case_id),
                 )
                 db.execute("INSERT INTO case_events VALUES (?, ?)", (case_id, row.event_id))
@@ -349,7 +351,7 @@ class CaseService:
                 return case
             return self._open(db, row, key, now)
 
-    def _open(self, db: sqlite3.Connection, row: EventRow, key: str, now: float) -> Case:
+    def _open(self, db: Connection, row: EventRow, key: str, now: float) -> Case:
         window = self.policy.recurrence_days * 86400.0
         prior = db.execute(
             "SELECT case_id FROM cases WHERE dedup_key = ? AND created_at >= ? "
@@ -415,7 +417,7 @@ class CaseService:
 
     def _apply(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         case: Case,
         act: Action,
         actor: str,
@@ -531,7 +533,7 @@ class CaseService:
                                      detail=detail, at=now)]  # fmt: skip
             return [self._escalate(db, case, kind, now)]
 
-    def _escalate(self, db: sqlite3.Connection, case: Case, kind: str, now: float) -> HistoryEntry:
+    def _escalate(self, db: Connection, case: Case, kind: str, now: float) -> HistoryEntry:
         sla = self.policy.sla_for(case.event_type)
         clock = self._clock(sla)
         top = len(self.policy.escalation) - 1
@@ -619,18 +621,18 @@ class CaseService:
         return SlaClock(sla.clock, self.policy.calendar, self.tz)
 
     @staticmethod
-    def _get(db: sqlite3.Connection, case_id: str) -> Case | None:
+    def _get(db: Connection, case_id: str) -> Case | None:
         row = db.execute(f"SELECT {_CASE_COLS} FROM cases WHERE case_id = ?", (case_id,))
         found = row.fetchone()
         return None if found is None else Case(*found)
 
-    def _require(self, db: sqlite3.Connection, case_id: str) -> Case:
+    def _require(self, db: Connection, case_id: str) -> Case:
         case = self._get(db, case_id)
         if case is None:
             raise CaseError(f"case {case_id!r} not found")
         return case
 
-    def _update(self, db: sqlite3.Connection, case: Case, **changes: Any) -> Case:
+    def _update(self, db: Connection, case: Case, **changes: Any) -> Case:
         if not changes:
             return case
         cols = ", ".join(f"{k} = ?" for k in changes)
@@ -638,12 +640,12 @@ class CaseService:
         return self._require(db, case.case_id)
 
     @staticmethod
-    def _last_seq(db: sqlite3.Connection) -> int:
+    def _last_seq(db: Connection) -> int:
         return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM case_history").fetchone()[0])
 
     def _append(
         self,
-        db: sqlite3.Connection,
+        db: Connection,
         case: Case,
         action: Action,
         from_state: str | None,
@@ -659,12 +661,13 @@ class CaseService:
         detail = detail or {}
         cur = db.execute(
             "INSERT INTO case_history (case_id, at, action, from_state, to_state, actor, "
-            "actor_type, reason_code, reason, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "actor_type, reason_code, reason, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING seq",
             (case.case_id, at, action.value, from_state, case.state, actor, actor_type,
              reason_code, reason, json.dumps(detail, ensure_ascii=False)),
         )  # fmt: skip
         entry = HistoryEntry(
-            int(cur.lastrowid or 0), case.case_id, at, action.value, from_state, case.state,
+            int(cur.fetchone()[0]), case.case_id, at, action.value, from_state, case.state,
             actor, actor_type, reason_code, reason, detail,
         )  # fmt: skip
         if self.enqueue is not None and case.state in PUSHED_STATES and action != A.DETECT:

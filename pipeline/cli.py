@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pipeline.config import AppConfig, check_runtime_requirements, load_config
+from pipeline.db import StoreIntegrityError
 from pipeline.errors import ConfigError, PipelineError
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def _store_app(cfg: AppConfig, root: Path, config_path: Path | None) -> FastAPI:
     secrets = {s.id: os.environ[s.secret_env].encode() for s in cfg.subscribers
                if os.environ.get(s.secret_env)}  # fmt: skip
     return create_app(
-        store=EventStore(root / "gridsight.db"),
+        store=EventStore(cfg.store_location(root)),
         evidence_root=root,
         cameras=list(cfg.cameras),
         site=cfg.site,
@@ -268,7 +269,7 @@ def _store_for(args: argparse.Namespace) -> tuple[AppConfig, Path, EventStore] |
     if cfg is None:
         return None
     root: Path = args.evidence or cfg.evidence.root
-    return cfg, root, EventStore(root / "gridsight.db")
+    return cfg, root, EventStore(cfg.store_location(root))
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -288,7 +289,7 @@ def cmd_token(args: argparse.Namespace) -> int:
             return 2
         try:
             token = create_token(store, args.name, Role(args.role), time.time())
-        except Exception as exc:  # sqlite3.IntegrityError: name taken
+        except StoreIntegrityError as exc:
             print(f"cannot create token {args.name!r}: {exc}", file=sys.stderr)
             return 1
         print(token)

@@ -153,6 +153,31 @@ class EvidenceConfig(Base):
     jpeg_quality: int = Field(default=85, ge=30, le=100)
 
 
+class StoreConfig(Base):
+    """Where events, cases, the outbox and the audit log live. Default: SQLite in the evidence
+    root, for one host. Workers on several hosts share a PostgreSQL server: ``url`` is its
+    ``postgresql://user@host:port/db``; the password comes from PGPASSWORD or ~/.pgpass, never
+    from this file, which integrators copy around."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (leave it out for SQLite)")
+        parts = urlsplit(v)
+        if parts.password is not None:
+            raise ValueError(
+                "must not contain a password: set PGPASSWORD or ~/.pgpass for the service user"
+            )
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ValueError("needs a host and a database name: postgresql://user@host/db")
+        return v
+
+
 class IngestConfig(Base):
     """Stream handling defaults for every camera."""
 
@@ -718,6 +743,7 @@ class AppConfig(Base):
     site: SiteConfig = Field(default_factory=SiteConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     evidence: EvidenceConfig = Field(default_factory=EvidenceConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
@@ -733,6 +759,10 @@ class AppConfig(Base):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def store_location(self, evidence_root: Path | None = None) -> Path | str:
+        """The PostgreSQL URL, or the SQLite file in the evidence root."""
+        return self.store.url or (evidence_root or self.evidence.root) / "gridsight.db"
 
     def camera(self, camera_id: str) -> CameraConfig:
         for cam in self.cameras:

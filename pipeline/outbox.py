@@ -21,7 +21,6 @@ import hashlib
 import hmac
 import json
 import random
-import sqlite3
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from pipeline.cases import Case, HistoryEntry, case_json
 from pipeline.config import Subscriber
+from pipeline.db import Connection
 from pipeline.report import canonical_json
 from pipeline.store import EventStore
 
@@ -136,7 +136,7 @@ class Outbox:
     # -- writing (inside the caller's transaction) ------------------------------------------
 
     def enqueue(
-        self, db: sqlite3.Connection, case: Case, entry: HistoryEntry, report: dict[str, Any]
+        self, db: Connection, case: Case, entry: HistoryEntry, report: dict[str, Any]
     ) -> None:
         now = self.clock()
         for sub in self.subscribers.values():
@@ -152,8 +152,9 @@ class Outbox:
                 "report": report,
             }
             db.execute(
-                "INSERT OR IGNORE INTO outbox (subscriber_id, idempotency_key, case_id, kind, "
-                "payload_json, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (subscriber_id, idempotency_key, case_id, kind, payload_json, "
+                "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (idempotency_key) DO NOTHING",
                 (sub.id, key, case.case_id, entry.action,
                  json.dumps(payload, ensure_ascii=False), now, now),
             )  # fmt: skip
@@ -179,8 +180,8 @@ class Outbox:
             rows = db.execute(
                 "SELECT o.seq, o.subscriber_id, o.idempotency_key, o.payload_json, o.attempts "
                 "FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ? "
-                "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' "
-                "AND p.subscriber_id = o.subscriber_id AND p.case_id IS o.case_id "
+                "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND "
+                "p.subscriber_id = o.subscriber_id AND p.case_id IS NOT DISTINCT FROM o.case_id "
                 "AND p.seq < o.seq) ORDER BY o.seq LIMIT ?",
                 (now, limit),
             ).fetchall()

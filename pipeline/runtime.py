@@ -133,7 +133,7 @@ class Runtime:
         clock: Callable[[], float] = time.time,
         replay: bool = False,
         start_time_s: float | None = None,
-        store_path: Path | None = None,
+        store_path: Path | str | None = None,
         extra_classes: frozenset[int] = frozenset(),
     ) -> None:
         """``extra_classes``: detector classes to load beyond what these cameras need, so that
@@ -176,7 +176,7 @@ class Runtime:
         self._classes = classes
 
         self.evidence_root = cfg.evidence.root
-        self.store = EventStore(store_path or self.evidence_root / "gridsight.db")
+        self.store = EventStore(store_path or cfg.store_location())
         self.hub = FrameHub(cfg.ingest.queue_size, block=replay)
         # Blocks rather than drops: frames were already thinned by the hub, and per-frame motion
         # samples (高空抛物) must all arrive for trajectories to be whole.

@@ -1,31 +1,32 @@
-"""Event index: SQLite in WAL mode under the evidence root, with versioned migrations.
+"""Event index with versioned migrations: SQLite in WAL mode under the evidence root (the
+default), or a PostgreSQL server shared by the workers of a cluster (``pipeline.db``).
 
 The evidence writer thread writes events; cases, the outbox and the audit log are written by
-API requests and the case worker (``pipeline.cases``). Every write is one ``BEGIN IMMEDIATE``
-transaction, so writers queue on SQLite's lock and readers run concurrently under WAL. Each
-call opens its own short-lived connection, so no connection is ever shared between threads.
-Rows point at files that were completely written and hashed before the row was committed:
-nothing half-written is ever indexed.
+API requests and the case worker (``pipeline.cases``). Every write is one serialised
+transaction, so writers queue and readers run concurrently. Rows point at files that were
+completely written and hashed before the row was committed: nothing half-written is ever
+indexed.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import StoreError
+from pipeline.db import AppendOnly, Connection, MigrationItem, SqliteBackend, open_backend
 from pipeline.report import EvidenceItem
 from pipeline.types import Event
 
 SCHEMA_VERSION = 2
 
-_MIGRATIONS: dict[int, str] = {
-    1: """
+# One list for both engines: SQLite types, rendered for PostgreSQL by ``pipeline.db``.
+_MIGRATIONS: dict[int, list[MigrationItem]] = {
+    1: [
+        """
     CREATE TABLE events (
         event_id      TEXT PRIMARY KEY,
         camera_id     TEXT NOT NULL,
@@ -61,8 +62,10 @@ _MIGRATIONS: dict[int, str] = {
         truncated   INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (event_id, name)
     );
-    """,
-    2: """
+    """
+    ],
+    2: [
+        """
     CREATE TABLE cases (
         case_id          TEXT PRIMARY KEY,
         dedup_key        TEXT NOT NULL,
@@ -116,10 +119,9 @@ _MIGRATIONS: dict[int, str] = {
         detail_json TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX case_history_case ON case_history (case_id, seq);
-    CREATE TRIGGER case_history_append_only_u BEFORE UPDATE ON case_history
-    BEGIN SELECT RAISE(ABORT, 'case_history is append-only'); END;
-    CREATE TRIGGER case_history_append_only_d BEFORE DELETE ON case_history
-    BEGIN SELECT RAISE(ABORT, 'case_history is append-only'); END;
+    """,
+        AppendOnly("case_history"),
+        """
     CREATE TABLE outbox (
         seq             INTEGER PRIMARY KEY AUTOINCREMENT,
         subscriber_id   TEXT NOT NULL,
@@ -144,10 +146,9 @@ _MIGRATIONS: dict[int, str] = {
         target   TEXT NOT NULL,
         detail_json TEXT NOT NULL DEFAULT '{}'
     );
-    CREATE TRIGGER audit_append_only_u BEFORE UPDATE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
-    CREATE TRIGGER audit_append_only_d BEFORE DELETE ON audit_log
-    BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+    """,
+        AppendOnly("audit_log"),
+        """
     CREATE TABLE api_tokens (
         token_sha256 TEXT PRIMARY KEY,
         name         TEXT NOT NULL UNIQUE,
@@ -164,6 +165,7 @@ _MIGRATIONS: dict[int, str] = {
     );
     ALTER TABLE events ADD COLUMN purged_at REAL;
     """,
+    ],
 }
 
 
@@ -196,66 +198,32 @@ class EventQuery:
 
 
 class EventStore:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                self._migrate(db)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open event store {path}: {exc}") from exc
+    """``location``: a SQLite file path, or a ``postgresql://`` URL."""
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA foreign_keys=ON")
-            db.execute("PRAGMA busy_timeout=30000")
-            yield db
-        finally:
-            db.close()
+    def __init__(self, location: Path | str) -> None:
+        self.backend = open_backend(location)
+        self.location = self.backend.location
+        # the SQLite file, for tools that open it directly; None on PostgreSQL
+        self.path = self.backend.path if isinstance(self.backend, SqliteBackend) else None
+        self.backend.migrate(_MIGRATIONS, SCHEMA_VERSION)
 
-    def _migrate(self, db: sqlite3.Connection) -> None:
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path} has schema version {version}, newer than this gridsight "
-                f"({SCHEMA_VERSION}); upgrade gridsight instead of downgrading the store"
-            )
-        for v in range(version + 1, SCHEMA_VERSION + 1):
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                # executescript() would COMMIT first; run statements inside our transaction.
-                for statement in _statements(_MIGRATIONS[v]):
-                    db.execute(statement)
-                db.execute(f"PRAGMA user_version={v}")
-                db.execute("COMMIT")
-            except sqlite3.Error:
-                db.execute("ROLLBACK")
-                raise
+    @property
+    def dialect(self) -> str:
+        return self.backend.dialect
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE … COMMIT, rolled back on any exception)."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One serialised write transaction, rolled back on any exception."""
+        return self.backend.transaction()  # type: ignore[no-any-return]
 
-    @contextmanager
-    def reader(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            yield db
+    def reader(self) -> AbstractContextManager[Connection]:
+        return self.backend.reader()  # type: ignore[no-any-return]
 
     @property
     def schema_version(self) -> int:
-        with self._connect() as db:
-            return int(db.execute("PRAGMA user_version").fetchone()[0])
+        return self.backend.schema_version()
+
+    def close(self) -> None:
+        self.backend.close()
 
     def upsert_event(
         self,
@@ -268,52 +236,51 @@ class EventStore:
         evidence: Sequence[EvidenceItem] = (),
     ) -> None:
         """Insert or update an event row and index evidence files, in one transaction."""
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                db.execute(
-                    """
-                    INSERT INTO events (event_id, camera_id, event_type, state, severity, zone_id,
-                        rule_id, started_at, alerted_at, updated_at, ended_at, score, report_json,
-                        report_relpath, report_sha256, stored_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (event_id) DO UPDATE SET
-                        state = excluded.state, updated_at = excluded.updated_at,
-                        ended_at = excluded.ended_at, score = excluded.score,
-                        report_json = excluded.report_json,
-                        report_relpath = excluded.report_relpath,
-                        report_sha256 = excluded.report_sha256
-                    """,
+        with self.transaction() as db:
+            db.execute(
+                """
+                INSERT INTO events (event_id, camera_id, event_type, state, severity, zone_id,
+                    rule_id, started_at, alerted_at, updated_at, ended_at, score, report_json,
+                    report_relpath, report_sha256, stored_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (event_id) DO UPDATE SET
+                    state = excluded.state, updated_at = excluded.updated_at,
+                    ended_at = excluded.ended_at, score = excluded.score,
+                    report_json = excluded.report_json,
+                    report_relpath = excluded.report_relpath,
+                    report_sha256 = excluded.report_sha256
+                """,
+                (
+                    event.event_id, event.camera_id, event.event_type.value,
+                    event.state.value, severity, event.zone_id, event.rule_id,
+                    event.started_at, event.alerted_at, event.updated_at, event.ended_at,
+                    event.score, json.dumps(report, ensure_ascii=False), report_relpath,
+                    report_sha256, stored_at,
+                ),
+            )  # fmt: skip
+            db.executemany(
+                """
+                INSERT INTO evidence (event_id, name, kind, role, relpath,
+                    media_type, size_bytes, sha256, start_time, end_time, truncated)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (event_id, name) DO UPDATE SET
+                    kind = excluded.kind, role = excluded.role, relpath = excluded.relpath,
+                    media_type = excluded.media_type, size_bytes = excluded.size_bytes,
+                    sha256 = excluded.sha256, start_time = excluded.start_time,
+                    end_time = excluded.end_time, truncated = excluded.truncated
+                """,
+                [
                     (
-                        event.event_id, event.camera_id, event.event_type.value,
-                        event.state.value, severity, event.zone_id, event.rule_id,
-                        event.started_at, event.alerted_at, event.updated_at, event.ended_at,
-                        event.score, json.dumps(report, ensure_ascii=False), report_relpath,
-                        report_sha256, stored_at,
-                    ),
-                )  # fmt: skip
-                db.executemany(
-                    """
-                    INSERT OR REPLACE INTO evidence (event_id, name, kind, role, relpath,
-                        media_type, size_bytes, sha256, start_time, end_time, truncated)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [
-                        (
-                            event.event_id, e.name, e.kind, e.role, e.relpath, e.media_type,
-                            e.size_bytes, e.sha256, e.start_time_s, e.end_time_s,
-                            int(e.truncated),
-                        )
-                        for e in evidence
-                    ],
-                )  # fmt: skip
-                db.execute("COMMIT")
-            except sqlite3.Error:
-                db.execute("ROLLBACK")
-                raise
+                        event.event_id, e.name, e.kind, e.role, e.relpath, e.media_type,
+                        e.size_bytes, e.sha256, e.start_time_s, e.end_time_s,
+                        int(e.truncated),
+                    )
+                    for e in evidence
+                ],
+            )  # fmt: skip
 
     def get_event(self, event_id: str) -> EventRow | None:
-        with self._connect() as db:
+        with self.reader() as db:
             row = db.execute(f"SELECT {_COLS} FROM events WHERE event_id = ?", (event_id,))
             found = row.fetchone()
         return None if found is None else _row(found)
@@ -321,7 +288,7 @@ class EventStore:
     def query_events(self, q: EventQuery) -> tuple[list[EventRow], int]:
         """Events newest first, plus the total number matching (for pagination)."""
         where, args = _where(q)
-        with self._connect() as db:
+        with self.reader() as db:
             total = int(db.execute(f"SELECT COUNT(*) FROM events {where}", args).fetchone()[0])
             rows = db.execute(
                 f"SELECT {_COLS} FROM events {where} "
@@ -332,7 +299,7 @@ class EventStore:
 
     def evidence_path(self, event_id: str, name: str) -> str | None:
         """Relative path of an indexed evidence file (``name``: clip, alert, first, end)."""
-        with self._connect() as db:
+        with self.reader() as db:
             row = db.execute(
                 "SELECT relpath FROM evidence WHERE event_id = ? AND name = ?", (event_id, name)
             ).fetchone()
@@ -340,7 +307,7 @@ class EventStore:
 
     def evidence_for(self, event_id: str) -> list[tuple[str, str, str]]:
         """(name, relpath, sha256) of every indexed file of an event."""
-        with self._connect() as db:
+        with self.reader() as db:
             rows = db.execute(
                 "SELECT name, relpath, sha256 FROM evidence WHERE event_id = ? ORDER BY name",
                 (event_id,),
@@ -348,7 +315,7 @@ class EventStore:
         return [(str(a), str(b), str(c)) for a, b, c in rows]
 
     def count_by_type(self) -> dict[str, int]:
-        with self._connect() as db:
+        with self.reader() as db:
             rows = db.execute("SELECT event_type, COUNT(*) FROM events GROUP BY 1").fetchall()
         return {str(k): int(v) for k, v in rows}
 
@@ -388,7 +355,7 @@ def _where(q: EventQuery) -> tuple[str, list[Any]]:
 
 
 def append_audit(
-    db: sqlite3.Connection, at: float, actor: str, role: str, action: str, target: str,
+    db: Connection, at: float, actor: str, role: str, action: str, target: str,
     detail: dict[str, Any],
 ) -> None:  # fmt: skip
     """One audit_log row, inside the caller's transaction (the table is append-only)."""
@@ -397,16 +364,3 @@ def append_audit(
         "VALUES (?, ?, ?, ?, ?, ?)",
         (at, actor, role, action, target, json.dumps(detail, ensure_ascii=False)),
     )
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration into statements (triggers contain ``;`` inside BEGIN … END)."""
-    buf = ""
-    for line in script.splitlines(keepends=True):
-        buf += line
-        if sqlite3.complete_statement(buf):
-            if buf.strip():
-                yield buf
-            buf = ""
-    if buf.strip():
-        raise StoreError(f"incomplete SQL statement in migration: {buf.strip()[:80]!r}")

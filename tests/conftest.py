@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -144,3 +145,29 @@ def wait_for(predicate: Callable[[], bool], timeout_s: float, interval_s: float 
             return True
         time.sleep(interval_s)
     return predicate()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Any]:
+    """A real PostgreSQL server for the whole session (``tests.pg``). Missing binaries skip the
+    test locally but fail under CI, where .ci/setup installs them."""
+    from tests.pg import PostgresServer, postgres_bin
+
+    if postgres_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed: .ci/setup should have installed it")
+        pytest.skip("PostgreSQL server not installed (apt install postgresql, or run .ci/setup)")
+    pytest.importorskip("psycopg")
+    server = PostgresServer(free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """Where to open an EventStore: a SQLite file, or a fresh database on the test server."""
+    if request.param == "sqlite":
+        return tmp_path / "events.db"
+    server = request.getfixturevalue("postgres")
+    return str(server.new_database())

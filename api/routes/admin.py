@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminDep, Role, audit, create_token, revoke_token
 from api.deps import ContextDep
+from pipeline.db import StoreIntegrityError
 
 router = APIRouter(tags=["admin"])
 
@@ -79,7 +80,7 @@ def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, str]:
     """Create a token; it is shown in this response only."""
     try:
         token = create_token(ctx.store, body.name, body.role, ctx.clock())
-    except Exception as exc:  # sqlite3.IntegrityError: the name exists
+    except StoreIntegrityError as exc:
         raise HTTPException(409, f"token name {body.name!r} already exists") from exc
     audit(ctx, who, "token_create", f"token:{body.name}", role=body.role.value)
     return {"name": body.name, "role": body.role.value, "token": token}

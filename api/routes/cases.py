@@ -240,7 +240,7 @@ async def platform_callback(subscriber_id: str, request: Request, ctx: ContextDe
         status, result = 409, {"detail": str(exc)}
     with ctx.store.transaction() as db:
         db.execute(
-            "INSERT OR IGNORE INTO inbound VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO inbound VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (key, subscriber_id, ctx.clock(), status, json.dumps(result, ensure_ascii=False)),
         )
     # the platform acts as a reviewer would; the audit row names it

@@ -86,7 +86,7 @@ def run_demo(*, workdir: Path, api_port: int, rtsp_port: int, duration_s: float 
     from api.auth import Role, create_token
     from pipeline.store import EventStore
 
-    store = EventStore(cfg.evidence.root / "gridsight.db")
+    store = EventStore(cfg.store_location())
     token = create_token(store, f"demo-admin-{int(time.time())}", Role.ADMIN, time.time())
     print(
         f"""

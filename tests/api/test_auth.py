@@ -54,8 +54,11 @@ SECRET = b"platform-secret"
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[TestClient, EventStore, dict[Role, str]]:
-    store = EventStore(tmp_path / "g.db")
+def setup(
+    tmp_path: Path, store_location: str | Path
+) -> tuple[TestClient, EventStore, dict[Role, str]]:
+    """Runs every auth test on SQLite and on a real PostgreSQL server."""
+    store = EventStore(store_location)
     cfg = parse_config({"subscribers": [{"id": "grid", "url": "http://127.0.0.1:9/x",
                                          "secret_env": "GRID_SECRET"}]})  # fmt: skip
     app = create_app(store=store, evidence_root=tmp_path, cameras=[], site=cfg.site, config=cfg,
@@ -103,7 +106,7 @@ def test_revoked_token_is_refused(setup: tuple[TestClient, EventStore, dict[Role
     assert client.get("/cases", headers=op).status_code == 401
     made = client.post("/tokens", headers=admin, json={"name": "新人", "role": "analyst"}).json()
     assert client.get("/cases", headers={"Authorization": f"Bearer {made['token']}"}).is_success
-    with EventStore(client.app.state.ctx.store.path).reader() as db:  # type: ignore[attr-defined]
+    with client.app.state.ctx.store.reader() as db:  # type: ignore[attr-defined]
         stored = [r[0] for r in db.execute("SELECT token_sha256 FROM api_tokens")]
     assert made["token"] not in stored and all(len(h) == 64 for h in stored)  # hashes only
 

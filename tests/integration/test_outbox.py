@@ -84,9 +84,9 @@ def sub(url: str, **kw: Any) -> Subscriber:
 
 
 def test_signed_delivery_in_order_with_retries_and_dead_letter(
-    receiver: Receiver, tmp_path: Path
+    receiver: Receiver, store_location: str | Path
 ) -> None:
-    store = EventStore(tmp_path / "e.db")
+    store = EventStore(store_location)
     clock = VirtualClock(MON_9)
     receiver.now = clock
     out = Outbox(store, [sub(receiver.url, max_attempts=3)], {"grid": SECRET}, TZ, clock,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -20,6 +20,7 @@ from pipeline.cases import (
     CaseState,
 )
 from pipeline.config import CasesConfig, WorkCalendar
+from pipeline.db import StoreIntegrityError
 from pipeline.sla import SlaClock
 from pipeline.store import EventRow, EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
@@ -61,13 +62,15 @@ class World:
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> World:
-    store = EventStore(tmp_path / "events.db")
+def world(store_location: str | Path) -> Iterator[World]:
+    """Every case test runs on SQLite and on a real PostgreSQL server."""
+    store = EventStore(store_location)
     clock = VirtualClock(MON_9)
     ids = iter(f"case{i}" for i in range(1, 1000))
-    return World(
+    yield World(
         store, clock, CaseService(store, CasesConfig(), TZ, clock, new_id=lambda: next(ids))
     )
+    store.close()
 
 
 def new_case(w: World, event_id: str = "ev1", **kw: object) -> Case:
@@ -151,9 +154,9 @@ def test_reasons_are_required(world: World) -> None:
 def test_history_is_append_only(world: World) -> None:
     case = new_case(world)
     drive(world, case.case_id, Action.ACCEPT)
-    with world.store.reader() as db, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with world.store.reader() as db, pytest.raises(StoreIntegrityError, match="append-only"):
         db.execute("UPDATE case_history SET actor = 'someone else'")
-    with world.store.reader() as db, pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with world.store.reader() as db, pytest.raises(StoreIntegrityError, match="append-only"):
         db.execute("DELETE FROM case_history")
 
 

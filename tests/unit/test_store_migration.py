@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from pipeline.store import _MIGRATIONS, SCHEMA_VERSION, EventStore, _statements
+from pipeline.db import sqlite_statements
+from pipeline.store import _MIGRATIONS, SCHEMA_VERSION, EventStore
 
 
 def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    for statement in _statements(_MIGRATIONS[1]):
+    for statement in sqlite_statements(_MIGRATIONS[1]):
         db.execute(statement)
     db.execute(
         "INSERT INTO events VALUES ('e1', 'cam1', 'bin_overflow', 'ended', 'normal', 'bin1', "
