@@ -121,6 +121,8 @@ class EventSummary(BaseModel):
     alerted_at: float
     updated_at: float
     ended_at: float | None
+    # set when the store ended it for an analyzer that could not (e.g. "worker_lost")
+    closed_reason: str | None
     score: float
     title_zh: str | None
     links: dict[str, str]
@@ -142,6 +144,7 @@ class EventSummary(BaseModel):
             alerted_at=r.alerted_at,
             updated_at=r.updated_at,
             ended_at=r.ended_at,
+            closed_reason=r.closed_reason,
             score=r.score,
             title_zh=r.report.get("title_zh"),
             links=links,

@@ -9,10 +9,18 @@ move costs a reconnect and ends its open events with reason "reconfigured"). New
 cameras go, heaviest first, to the worker with the least planned load (cores from
 ``pipeline.capacity``).
 
-Store: every worker writes to the configured evidence root and its SQLite database, which is
-safe for processes on one host (WAL, busy timeout) and is what the tests exercise. Several
-hosts need a shared store; PostgreSQL is not implemented yet, so a multi-host cluster must not
-share one SQLite file over a network filesystem.
+Store: every worker writes events, cases and outbox rows to the configured store. Workers on
+one host may share the SQLite file in the evidence root (WAL, busy timeout); workers on several
+hosts need ``[store] url`` (PostgreSQL), because SQLite's locks do not work over a network
+filesystem. Evidence files go to the evidence root, which several hosts must mount as shared
+storage.
+
+When a worker is lost, the events it had open can never be ended by their analyzer: the
+coordinator ends them in the store with ``closed_reason = "worker_lost"`` before the cameras
+start elsewhere, and the lost actor is killed so that it cannot write again (a late write to a
+closed event is ignored by the store). The camera's new worker raises a new event if the
+incident is still there; the case layer attaches it to the same open case, so counts reconcile:
+one case per incident, every event linked exactly once.
 """
 
 from __future__ import annotations
@@ -25,6 +33,9 @@ from typing import Any
 
 from pipeline.capacity import RESULTS_DIR, CostModel
 from pipeline.config import AppConfig, CameraConfig
+from pipeline.inference import Detector
+from pipeline.report import ModelIdentity
+from pipeline.store import EventStore
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +67,14 @@ def assign(
 class ShardWorker:
     """Body of a Ray actor: one ``Runtime`` for the cameras it is given."""
 
-    def __init__(self, config_json: str, worker_id: str) -> None:
+    def __init__(
+        self,
+        config_json: str,
+        worker_id: str,
+        detector_factory: Callable[[], Detector] | None = None,
+    ) -> None:
+        """``detector_factory``: builds the detector in the worker instead of the configured
+        ONNX model (another runtime, or a test stand-in); it must be importable there."""
         from pipeline.camera import build_analyzers
 
         logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {worker_id} %(message)s")
@@ -69,6 +87,7 @@ class ShardWorker:
               for a in build_analyzers(c, self.cfg.site, self.cfg.evidence, None))
         )  # fmt: skip
         self.runtime: Any = None
+        self.detector_factory = detector_factory
 
     def apply(self, cameras_json: list[str]) -> dict[str, list[str]]:
         """Run exactly these cameras (first call starts the runtime)."""
@@ -77,7 +96,12 @@ class ShardWorker:
         cams = [CameraConfig.model_validate_json(c) for c in cameras_json]
         if self.runtime is None:
             cfg = self.cfg.model_copy(update={"cameras": cams})
-            self.runtime = Runtime(cfg, extra_classes=self.classes)
+            injected: dict[str, Any] = {}
+            if self.detector_factory is not None:
+                name = getattr(self.detector_factory, "__name__", "injected")
+                injected = {"detector": self.detector_factory(),
+                            "model_identity": ModelIdentity(name, "0" * 64)}  # fmt: skip
+            self.runtime = Runtime(cfg, extra_classes=self.classes, **injected)
             tune_process()
             self.runtime.start()
             return {"added": [c.id for c in cams], "removed": [], "updated": []}
@@ -117,6 +141,8 @@ class Coordinator:
         *,
         cost_model: CostModel | None = None,
         health_timeout_s: float = 10.0,
+        detector_factory: Callable[[], Detector] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.cfg = cfg
         self.n_workers = workers
@@ -128,6 +154,10 @@ class Coordinator:
         self._next = 0
         self._actor_cls: Any = None
         self.moves: list[tuple[float, str, str | None, str]] = []  # (time, camera, from, to)
+        self.detector_factory = detector_factory
+        self.clock = clock
+        self._store: EventStore | None = None
+        self.orphans_ended: list[str] = []  # event ids ended for lost workers
 
     def start(self) -> None:
         import ray
@@ -140,7 +170,9 @@ class Coordinator:
     def _spawn(self) -> _Worker:
         self._next += 1
         wid = f"w{self._next}"
-        w = _Worker(wid, self._actor_cls.remote(self.cfg.model_dump_json(), wid))
+        w = _Worker(
+            wid, self._actor_cls.remote(self.cfg.model_dump_json(), wid, self.detector_factory)
+        )
         self.workers[wid] = w
         return w
 
@@ -186,11 +218,25 @@ class Coordinator:
                 logger.warning("worker %s lost (%s): moving its cameras", wid, type(exc).__name__)
                 dead.append(wid)
         for wid in dead:
-            del self.workers[wid]
+            lost = self.workers.pop(wid)
+            try:  # fence it: an unreachable but living actor must not keep writing
+                ray.kill(lost.actor, no_restart=True)
+            except Exception:  # already gone
+                logger.debug("worker %s already gone", wid, exc_info=True)
+            ended = self.store.end_open_events(sorted(lost.cameras), self.clock(), "worker_lost")
+            if ended:
+                logger.warning("worker %s: ended %d open event(s) it left", wid, len(ended))
+            self.orphans_ended.extend(ended)
             self._spawn()
         if dead:
             self._place()
         return dead
+
+    @property
+    def store(self) -> EventStore:
+        if self._store is None:
+            self._store = EventStore(self.cfg.store_location())
+        return self._store
 
     def health(self) -> dict[str, dict[str, str]]:
         import ray

@@ -21,7 +21,7 @@ from pipeline.db import AppendOnly, Connection, MigrationItem, SqliteBackend, op
 from pipeline.report import EvidenceItem
 from pipeline.types import Event
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # One list for both engines: SQLite types, rendered for PostgreSQL by ``pipeline.db``.
 _MIGRATIONS: dict[int, list[MigrationItem]] = {
@@ -166,6 +166,9 @@ _MIGRATIONS: dict[int, list[MigrationItem]] = {
     ALTER TABLE events ADD COLUMN purged_at REAL;
     """,
     ],
+    # An event ended by the store rather than by its analyzer, e.g. "worker_lost" when the
+    # cluster worker that watched it died; its report is the last one the worker wrote.
+    3: ["ALTER TABLE events ADD COLUMN closed_reason TEXT;"],
 }
 
 
@@ -184,6 +187,7 @@ class EventRow:
     ended_at: float | None
     score: float
     report: dict[str, Any]
+    closed_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,6 +253,8 @@ class EventStore:
                     report_json = excluded.report_json,
                     report_relpath = excluded.report_relpath,
                     report_sha256 = excluded.report_sha256
+                -- a worker fenced off after its cameras moved must not reopen what was closed
+                WHERE events.closed_reason IS NULL
                 """,
                 (
                     event.event_id, event.camera_id, event.event_type.value,
@@ -278,6 +284,21 @@ class EventStore:
                     for e in evidence
                 ],
             )  # fmt: skip
+
+    def end_open_events(self, camera_ids: Sequence[str], at: float, reason: str) -> list[str]:
+        """End every open event of these cameras on behalf of an analyzer that can no longer
+        do it (its worker died); returns their ids. Later writes to them are ignored."""
+        if not camera_ids:
+            return []
+        marks = ",".join("?" * len(camera_ids))
+        with self.transaction() as db:
+            rows = db.execute(
+                f"UPDATE events SET state = 'ended', ended_at = ?, updated_at = ?, "
+                f"closed_reason = ? WHERE camera_id IN ({marks}) AND state != 'ended' "
+                "RETURNING event_id",
+                (at, at, reason, *camera_ids),
+            ).fetchall()
+        return sorted(str(r[0]) for r in rows)
 
     def get_event(self, event_id: str) -> EventRow | None:
         with self.reader() as db:
@@ -322,15 +343,16 @@ class EventStore:
 
 _COLS = (
     "event_id, camera_id, event_type, state, severity, zone_id, rule_id, started_at, "
-    "alerted_at, updated_at, ended_at, score, report_json"
+    "alerted_at, updated_at, ended_at, score, report_json, closed_reason"
 )
 
 
 def _row(r: Sequence[Any]) -> EventRow:
-    (eid, cam, etype, state, sev, zone, rule, started, alerted, updated, ended, score, rep) = r
+    (eid, cam, etype, state, sev, zone, rule, started, alerted, updated, ended, score, rep,
+     closed) = r  # fmt: skip
     return EventRow(
         eid, cam, etype, state, sev, zone, rule, started, alerted, updated, ended, score,
-        json.loads(rep),
+        json.loads(rep), closed,
     )  # fmt: skip
 
 

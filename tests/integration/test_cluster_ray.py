@@ -1,17 +1,22 @@
 """Cameras sharded over a local Ray cluster (driver + 2 worker actor processes) with real RTSP
 cameras on loopback: placement by cost, a killed worker's cameras stream again elsewhere within
-30 s, a configuration change reaches only the worker that runs the changed camera."""
+30 s, a configuration change reaches only the worker that runs the changed camera, and over a
+real PostgreSQL store the events and cases reconcile exactly across a worker kill."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.config import AppConfig, CameraConfig, parse_config
+from pipeline.store import EventQuery
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.integration.test_rtsp import FAST_INGEST
+from tests.media import Actor, ColorBoxDetector, Scene, to_annexb, write_h264
+from tests.pg import PostgresServer
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.rtsp
@@ -85,3 +90,88 @@ def test_cameras_move_when_a_worker_dies(
         assert {m[1] for m in coord.moves if m[2] == victim} == moved
     finally:
         coord.stop()
+
+
+def test_worker_killed_mid_run_events_reconcile_exactly_on_postgres(
+    ray_local: None,
+    rtsp_server: Callable[[dict[str, str]], RtspServer],
+    make_config: Callable[..., AppConfig],
+    postgres: PostgresServer,
+    tmp_path: Path,
+) -> None:
+    """Four cameras, each watching a car parked in its fire lane, on two workers sharing a real
+    PostgreSQL store. One worker is killed while its events are open. Afterwards every event
+    recorded before the kill is still there; the lost worker's open events were ended once
+    ("worker_lost"); its cameras raised exactly one new event each on the replacement, linked
+    to the same case; the survivors kept their one event. One case per camera, every event
+    linked exactly once."""
+    from pipeline.capacity import CameraCost, CostModel
+    from pipeline.cluster import Coordinator
+    from pipeline.store import EventStore
+
+    scene = Scene(duration_s=30, fps=10, gop=10,
+                  actors=(Actor(box=(100, 130, 180, 180), t0=0, t1=99),))  # fmt: skip
+    h264 = to_annexb(write_h264(tmp_path / "parked.mp4", scene), tmp_path / "parked.h264")
+    server = rtsp_server({f"/c{i}": f"file:{h264}@10" for i in range(4)})
+    rules = [{"analyzer": "illegal_parking", "min_dwell_s": 3, "confirm_s": 1, "max_gap_s": 4,
+              "cooldown_s": 0, "update_interval_s": 2}]  # fmt: skip
+    cams = [camera_dict(id=f"cam{i}", url=server.url(f"/c{i}"), rules=rules) for i in range(4)]
+    url = postgres.new_database()
+    cfg = make_config(cams, ingest=FAST_INGEST, store={"url": url})
+    model = CostModel({"keyframes": CameraCost(0.03, 27)}, "test")
+    coord = Coordinator(cfg, workers=2, cost_model=model, detector_factory=ColorBoxDetector)
+    store = EventStore(url)
+
+    def parking() -> list[Any]:
+        return store.query_events(EventQuery(event_type="fire_lane_occupation", limit=100))[0]
+
+    coord.start()
+    try:
+        assert wait_for(lambda: {r.camera_id for r in parking()} == set(_cams(4)), 60, 0.5)
+        before = {r.event_id: r for r in parking()}
+        assert len(before) == 4 and all(r.state != "ended" for r in before.values())
+        victim = coord.placement["cam0"]
+        moved = {c for c, w in coord.placement.items() if w == victim}
+        assert len(moved) == 2
+        ray.kill(coord.workers[victim].actor)
+        found: list[str] = []
+        assert wait_for(lambda: bool(found.extend(coord.check()) or found), 20, 0.5)
+        # every event the lost worker had open, of any type (a camera_offline still being
+        # written counts too), and nothing of the survivors
+        orphans = set(coord.orphans_ended)
+        assert {e for e, r in before.items() if r.camera_id in moved} <= orphans
+        for eid in orphans:
+            row = store.get_event(eid)
+            assert row is not None and row.camera_id in moved
+            assert (row.state, row.closed_reason) == ("ended", "worker_lost")
+        # the incident is still there: each moved camera raises one new event on its new worker
+        assert wait_for(
+            lambda: sorted(r.camera_id for r in parking() if r.event_id not in before)
+            == sorted(moved), 60, 0.5,
+        )  # fmt: skip
+    finally:
+        coord.stop()
+
+    rows = {r.event_id: r for r in parking()}
+    assert set(before) <= set(rows)  # nothing recorded was lost
+    assert len(rows) == 4 + len(moved)  # no duplicates, no gaps
+    for eid, r in rows.items():
+        assert r.state == "ended"
+        if eid in orphans:
+            assert r.closed_reason == "worker_lost"
+        else:
+            assert r.closed_reason is None and r.report["detection"]["end_reason"] == "shutdown"
+    with store.reader() as db:
+        cases = db.execute("SELECT camera_id, case_id, detections FROM cases").fetchall()
+        links = db.execute("SELECT case_id, event_id FROM case_events").fetchall()
+    assert sorted(c[0] for c in cases) == _cams(4)  # one case per incident
+    assert sorted(e for _, e in links) == sorted(rows)  # every event linked exactly once
+    per_case = {c[1]: c[2] for c in cases}
+    for case_id, detections in per_case.items():
+        assert detections == sum(1 for c, _ in links if c == case_id)
+    assert sorted(per_case.values()) == sorted(2 if f"cam{i}" in moved else 1 for i in range(4))
+    store.close()
+
+
+def _cams(n: int) -> list[str]:
+    return [f"cam{i}" for i in range(n)]

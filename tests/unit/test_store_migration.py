@@ -1,4 +1,4 @@
-"""A store written by schema v1 opens under v2 with its events intact."""
+"""A store written by schema v1 opens under the current schema with its events intact."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
     db.commit()
     db.close()
     store = EventStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == 3
     row = store.get_event("e1")
     assert row is not None and row.report == {"report_id": "e1"}
     with store.reader() as conn:
