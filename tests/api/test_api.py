@@ -14,7 +14,7 @@ from api.main import create_app
 from pipeline.config import AppConfig
 from pipeline.replay import replay
 from pipeline.report import ModelIdentity
-from pipeline.store import EventStore
+from pipeline.store import SCHEMA_VERSION, EventStore
 from pipeline.types import CameraHealth, DecodeMode, HealthState
 from tests.conftest import camera_dict
 from tests.integration.test_replay import SCENE, START, config
@@ -100,7 +100,7 @@ def test_healthz(client: TestClient) -> None:
     body = client.get("/healthz").json()
     assert body == {
         "status": "ok", "cameras": 1, "cameras_online": 1, "events_stored": 1,
-        "store_schema_version": 2,
+        "store_schema_version": SCHEMA_VERSION,
     }  # fmt: skip
 
 
