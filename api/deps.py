@@ -16,6 +16,7 @@ from pipeline.config_edit import CameraFileEditor
 from pipeline.evidence import WriterStats
 from pipeline.inference import InferenceStats
 from pipeline.outbox import Outbox
+from pipeline.storage import EvidenceStorage
 from pipeline.store import EventStore
 from pipeline.types import CameraChanges, CameraHealth, HealthChange
 
@@ -65,7 +66,8 @@ class ApiContext:
 
     runtime: RuntimeView | None
     store: EventStore
-    evidence_root: Path
+    evidence_root: Path  # exported packages (and, on local storage, the evidence files)
+    storage: EvidenceStorage
     cameras: CameraBook
     site: SiteConfig
     cases: CaseService

@@ -22,6 +22,7 @@ from pipeline.cases import CaseService
 from pipeline.config import AppConfig, CameraConfig, CasesConfig, SiteConfig
 from pipeline.config_edit import CameraFileEditor
 from pipeline.outbox import Outbox
+from pipeline.storage import EvidenceStorage, LocalStorage
 from pipeline.store import EventStore
 from pipeline.types import CameraChanges
 
@@ -44,8 +45,10 @@ def create_app(
     signing_key: bytes | None = None,
     config_path: Path | None = None,
     reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None,
+    storage: EvidenceStorage | None = None,
 ) -> FastAPI:
-    """``auth_required=False`` only for a local single-user demo: everyone is admin."""
+    """``auth_required=False`` only for a local single-user demo: everyone is admin.
+    ``storage``: where evidence files are read from (default: the evidence root)."""
     app = FastAPI(
         title="gridsight API",
         version="0.1.0",
@@ -58,6 +61,7 @@ def create_app(
         runtime=runtime,
         store=store,
         evidence_root=evidence_root,
+        storage=storage or LocalStorage(evidence_root),
         cameras=CameraBook(cameras),
         site=site,
         cases=cases

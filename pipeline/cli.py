@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from pipeline.config import AppConfig, check_runtime_requirements, load_config
 from pipeline.db import StoreIntegrityError
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.storage import open_storage
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -82,6 +83,7 @@ def _serve(
     app = create_app(
         store=runtime.store,
         evidence_root=runtime.evidence_root,
+        storage=runtime.storage,
         cameras=runtime.camera_configs(),
         site=cfg.site,
         runtime=runtime,
@@ -119,6 +121,7 @@ def _store_app(cfg: AppConfig, root: Path, config_path: Path | None) -> FastAPI:
     return create_app(
         store=EventStore(cfg.store_location(root)),
         evidence_root=root,
+        storage=open_storage(cfg.evidence, root),
         cameras=list(cfg.cameras),
         site=cfg.site,
         config=cfg,
@@ -316,9 +319,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     tz = ZoneInfo(cfg.site.timezone)
     cases = CaseService(store, cfg.cases, tz, time.time)
     key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
-    exporter = Exporter(
-        store, root, cases, tz, time.time, signing_key=key.encode() if key else None
-    )
+    exporter = Exporter(store, open_storage(cfg.evidence, root), cases, tz, time.time,
+                        signing_key=key.encode() if key else None)  # fmt: skip
     try:
         result = exporter.export(args.case, args.out, actor=args.actor, purpose=args.purpose,
                                  shared=args.shared, keep_plates=args.keep_plates)  # fmt: skip
@@ -366,7 +368,8 @@ def cmd_retention(args: argparse.Namespace) -> int:
     if not args.apply:
         print(f"{len(items)} event(s) past retention (dry run; --apply deletes their media)")
         return 0
-    print(f"deleted {purge(store, root, items, now)} file(s) of {len(items)} event(s)")
+    deleted = purge(store, open_storage(cfg.evidence, root), items, now)
+    print(f"deleted {deleted} file(s) of {len(items)} event(s)")
     return 0
 
 

@@ -146,8 +146,22 @@ class ModelConfig(Base):
     bins_classifier: Path = Path("models/bins_overflow.onnx")
 
 
+class S3Config(Base):
+    """Evidence in an S3-compatible bucket (``pipeline.storage``); credentials come from the
+    environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or boto3's other sources."""
+
+    bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
+    prefix: str = ""
+    endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
+    region: str | None = None
+    # large files (clips) are muxed here, then uploaded whole and removed
+    staging_dir: Path = Path("evidence-staging")
+
+
 class EvidenceConfig(Base):
+    # the evidence files (unless ``s3`` is set), the SQLite store and exported packages
     root: Path = Path("evidence")
+    s3: S3Config | None = None
     pre_roll_s: float = Field(default=10.0, ge=0.0, le=120.0)
     post_roll_s: float = Field(default=5.0, ge=0.0, le=120.0)
     jpeg_quality: int = Field(default=85, ge=30, le=100)

@@ -24,7 +24,7 @@ from tomlkit.toml_document import TOMLDocument
 
 from pipeline.config import AppConfig, CameraConfig, parse_config
 from pipeline.errors import ConfigError, ConfigIssue
-from pipeline.evidence import atomic_write
+from pipeline.storage import atomic_write
 
 # Fields of a camera the geometry editor may replace; everything else is the file's business.
 GEOMETRY_FIELDS = ("zones", "facades")

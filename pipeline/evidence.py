@@ -12,7 +12,6 @@ slow. If it is full, the producer waits and the wait is logged.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -38,6 +37,7 @@ from pipeline.overlay import annotate, composite_from_clip, draw_throw
 from pipeline.packet_ring import ClipCollector, PacketRing, StreamTemplate
 from pipeline.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.schema import report_errors
+from pipeline.storage import EvidenceStorage, fsync_dir
 from pipeline.store import EventStore
 from pipeline.types import (
     BinDetails,
@@ -58,38 +58,9 @@ _BOX_COLOR = (0, 0, 255)
 _FIRST_COLOR = (255, 160, 0)
 
 
-def atomic_write(path: Path, data: bytes) -> tuple[int, str]:
-    """Write ``data`` to ``path`` via temp file + fsync + rename; return (size, sha256)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    return len(data), hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def hash_file(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    size = 0
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
-
-
 def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
-    """Write the collected packets as MP4 (stream copy, moov first for browser seeking)."""
+    """Write the collected packets as MP4 (stream copy, moov first for browser seeking). Size
+    and hash are left empty: the storage backend measures them when it takes the file."""
     template: StreamTemplate | None = collector.template
     packets = collector.packets
     if template is None or not packets:
@@ -111,8 +82,7 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
-    size, digest = hash_file(path)
+    fsync_dir(path.parent)
     return EvidenceItem(
         evidence_id="",
         name="clip",
@@ -120,8 +90,8 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
         role="original",
         relpath="",
         media_type="video/mp4",
-        size_bytes=size,
-        sha256=digest,
+        size_bytes=0,
+        sha256="",
         start_time_s=packets[0].time_s,
         end_time_s=packets[-1].time_s,
         truncated=collector.truncated,
@@ -158,7 +128,7 @@ class WriterStats:
 class EvidenceWriter:
     def __init__(
         self,
-        root: Path,
+        storage: EvidenceStorage,
         store: EventStore,
         site: SiteConfig,
         cameras: dict[str, CameraConfig],
@@ -170,7 +140,7 @@ class EvidenceWriter:
         on_stored: Callable[[Event, dict[str, Any]], None] | None = None,
         queue_size: int = 256,
     ) -> None:
-        self.root = root
+        self.storage = storage
         self._store = store
         self._site = site
         self._tz = ZoneInfo(site.timezone)
@@ -265,7 +235,6 @@ class EvidenceWriter:
         if ev.state == EventState.STARTED or ev.event_id not in self._open:
             day = datetime.fromtimestamp(ev.alerted_at, tz=self._tz).strftime("%Y%m%d")
             rel = f"{ev.camera_id}/{day}/{ev.event_id}"
-            (self.root / rel).mkdir(parents=True, exist_ok=True)
             self._open[ev.event_id] = _Open(event=ev, camera=camera, dirrel=rel)
         state = self._open[ev.event_id]
         state.event = ev
@@ -338,7 +307,7 @@ class EvidenceWriter:
         if not ok:
             raise ValueError("JPEG encoding failed")
         rel = f"{state.dirrel}/{name}.jpg"
-        size, digest = atomic_write(self.root / rel, buf.tobytes())
+        size, digest = self.storage.put(rel, buf.tobytes())
         h, w = drawn.shape[:2]
         state.evidence[name] = EvidenceItem(
             evidence_id=f"{ev.event_id}-{name}",
@@ -366,7 +335,7 @@ class EvidenceWriter:
             logger.error("report %s violates schema v1: %s", ev.event_id, "; ".join(problems))
         rel = f"{state.dirrel}/report.json"
         data = json.dumps(report, ensure_ascii=False, indent=2).encode()
-        _, digest = atomic_write(self.root / rel, data)
+        _, digest = self.storage.put(rel, data)
         self._store.upsert_event(
             ev,
             classify(ev.event_type).severity,
@@ -397,33 +366,35 @@ class EvidenceWriter:
         assert state.clip is not None
         ev = state.event
         rel = f"{state.dirrel}/clip.mp4"
-        item = remux_clip(state.clip, self.root / rel)
+        staged = self.storage.staging(rel)
+        item = remux_clip(state.clip, staged)
         if item is None:
             logger.warning("camera %s event %s: no packets for a clip", ev.camera_id, ev.event_id)
             return
+        if isinstance(ev.details, ThrowingDetails):  # read back before it leaves this host
+            self._composite(state, staged, item.start_time_s)
+        size, digest = self.storage.commit(rel)
         state.evidence["clip"] = replace(
             item,
             evidence_id=f"{ev.event_id}-clip",
             relpath=rel,
+            size_bytes=size,
+            sha256=digest,
             pre_roll_s=round(ev.alerted_at - item.start_time_s, 3),
             post_roll_s=round((item.end_time_s or item.start_time_s) - ev.alerted_at, 3),
         )
-        if isinstance(ev.details, ThrowingDetails):
-            self._composite(state, item.start_time_s)
         self._persist(state)
 
-    def _composite(self, state: _Open, clip_start_s: float) -> None:
+    def _composite(self, state: _Open, clip_path: Path, clip_start_s: float) -> None:
         d = state.event.details
         assert isinstance(d, ThrowingDetails)
         stamp = datetime.fromtimestamp(d.t0_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
         caption = (
             f"{stamp}  {state.event.camera_id} trajectory composite ({len(d.trajectory)} positions)"
         )
-        clip_path = self.root / state.evidence["clip"].relpath
         image = composite_from_clip(str(clip_path), d, clip_start_s, caption)
         if image is not None:
-            clip_id = state.evidence["clip"].evidence_id
-            self._write_image(state, "composite", image, d.t0_s, clip_id)
+            self._write_image(state, "composite", image, d.t0_s, f"{state.event.event_id}-clip")
 
     def _retire_if_done(self, state: _Open) -> None:
         if state.event.state == EventState.ENDED and state.clip is None:

@@ -35,12 +35,12 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.cases import CaseService, case_json
+from pipeline.cases import Case, CaseService, case_json
 from pipeline.errors import PipelineError
-from pipeline.evidence import hash_file
 from pipeline.media import encode_h264
 from pipeline.privacy import PrivacyMasker
 from pipeline.report import iso
+from pipeline.storage import EvidenceStorage, check_relpath, copy_to, hash_file
 from pipeline.store import EventStore
 
 PACKAGE_FORMAT = "gridsight.evidence-package/1"
@@ -111,7 +111,7 @@ class Exporter:
     def __init__(
         self,
         store: EventStore,
-        evidence_root: Path,
+        storage: EvidenceStorage,
         cases: CaseService,
         tz: ZoneInfo,
         clock: Callable[[], float],
@@ -120,7 +120,7 @@ class Exporter:
         signing_key: bytes | None = None,
     ) -> None:
         self.store = store
-        self.root = evidence_root
+        self.storage = storage
         self.cases = cases
         self.tz = tz
         self.clock = clock
@@ -158,6 +158,27 @@ class Exporter:
         tmp = out.with_name(f".{out.name}.partial")
         if tmp.exists():
             shutil.rmtree(tmp)
+        fetched = out.with_name(f".{out.name}.fetch")  # copies of files not on a local disk
+        try:
+            return self._export(case, out, tmp, fetched, actor, purpose, shared, keep_plates)
+        finally:
+            shutil.rmtree(fetched, ignore_errors=True)
+
+    def _local(self, rel: str, fetched: Path) -> Path | None:
+        """A local file of stored evidence, fetched from an object store if need be."""
+        path = self.storage.local_path(rel)
+        if path is not None or not self.storage.exists(rel):
+            return path
+        dst = fetched / check_relpath(rel)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        copy_to(self.storage, rel, dst)
+        return dst
+
+    def _export(
+        self, case: Case, out: Path, tmp: Path, fetched: Path, actor: str, purpose: str,
+        shared: bool, keep_plates: bool,
+    ) -> ExportResult:  # fmt: skip
+        case_id = case.case_id
         (tmp / "derived").mkdir(parents=True)
         now = self.clock()
         custody: list[dict[str, Any]] = []
@@ -170,9 +191,11 @@ class Exporter:
                 continue
             reports.append(row.report)
             for name, rel, digest in self.store.evidence_for(event_id):
-                src = self.root / rel
-                if not src.is_file():
-                    raise PackageError(f"evidence {event_id}/{name} missing on disk ({rel})")
+                src = self._local(rel, fetched)
+                if src is None:
+                    raise PackageError(
+                        f"evidence {event_id}/{name} missing in {self.storage.describe()} ({rel})"
+                    )
                 actual = sha256_file(src)
                 if actual != digest:
                     raise PackageError(
@@ -200,8 +223,9 @@ class Exporter:
                     cv2.imwrite(str(dst), PrivacyMasker.apply(img, regions))
                     custody.append({"act": "masked", "file": _rel(tmp, dst), "from": rel,
                                     "regions": len(regions)})  # fmt: skip
-        if case.after_relpath and (self.root / case.after_relpath).is_file():
-            src = self.root / case.after_relpath
+        after = self._local(case.after_relpath, fetched) if case.after_relpath else None
+        if after is not None:
+            src = after
             dst = tmp / ("derived" if shared else "original") / "after.jpg"
             dst.parent.mkdir(exist_ok=True)
             if shared:

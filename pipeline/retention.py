@@ -10,9 +10,9 @@ there); each deletion is written to the audit log with the hashes of what was de
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from pipeline.config import RetentionConfig
+from pipeline.storage import EvidenceStorage
 from pipeline.store import EventStore, append_audit
 
 
@@ -51,15 +51,12 @@ def expired(store: EventStore, policy: RetentionConfig, now: float) -> list[Expi
     return out
 
 
-def purge(store: EventStore, root: Path, items: list[Expired], now: float) -> int:
+def purge(store: EventStore, storage: EvidenceStorage, items: list[Expired], now: float) -> int:
     """Delete the files of ``items``; mark the events purged and audit each. Returns files."""
     deleted = 0
     for item in items:
         for rel, _ in item.files:
-            path = (root / rel).resolve()
-            if path.is_relative_to(root.resolve()) and path.is_file():
-                path.unlink()
-                deleted += 1
+            deleted += storage.delete(rel)
         with store.transaction() as db:
             db.execute("UPDATE events SET purged_at = ? WHERE event_id = ?", (now, item.event_id))
             detail = {"case_id": item.case_id, "files": item.files}

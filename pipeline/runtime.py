@@ -39,7 +39,7 @@ from pipeline.config import (
 )
 from pipeline.detect import OnnxDetector, OnnxScorer
 from pipeline.errors import ConfigError, ConfigIssue
-from pipeline.evidence import EvidenceWriter, WriterStats, atomic_write
+from pipeline.evidence import EvidenceWriter, WriterStats
 from pipeline.health import HealthTracker
 from pipeline.inference import (
     END,
@@ -55,6 +55,7 @@ from pipeline.packet_ring import PacketRing
 from pipeline.queues import FrameHub, Watermark
 from pipeline.report import ModelIdentity
 from pipeline.source import LumaHook, SourceSettings, StreamSource
+from pipeline.storage import open_storage
 from pipeline.store import EventStore
 from pipeline.types import (
     CameraChanges,
@@ -189,8 +190,9 @@ class Runtime:
         self._camera_cfgs = {cid: c.cfg for cid, c in self.cameras.items()}
         self._reconfigure_lock = threading.Lock()
 
+        self.storage = open_storage(cfg.evidence)
         self.writer = EvidenceWriter(
-            self.evidence_root,
+            self.storage,
             self.store,
             cfg.site,
             self._camera_cfgs,
@@ -581,8 +583,7 @@ class Runtime:
         if jpeg is None:
             return None
         rel = f"cases/{case.case_id}/after-{int(now)}.jpg"
-        (self.evidence_root / rel).parent.mkdir(parents=True, exist_ok=True)
-        _, digest = atomic_write(self.evidence_root / rel, jpeg)
+        _, digest = self.storage.put(rel, jpeg)
         return rel, digest
 
     # -- read side (API) -------------------------------------------------------------------

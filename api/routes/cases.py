@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,14 +146,15 @@ def get_case(case_id: str, ctx: ContextDep, _who: ViewerDep) -> dict[str, Any]:
     "/{case_id}/after.jpg", response_class=FileResponse,
     responses={200: {"content": {"image/jpeg": {}}}},
 )  # fmt: skip
-def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> FileResponse:
+def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
     """The re-check picture taken when the camera found the problem gone (自动核查)."""
     case = _case(ctx, case_id)
     if case.after_relpath is None:
         raise HTTPException(404, f"case {case_id!r} has no after picture")
-    path = served_file(ctx, case.after_relpath, f"after picture of {case_id!r} is missing")
+    response = served_file(ctx, case.after_relpath, f"after picture of {case_id!r} is missing",
+                           "image/jpeg")  # fmt: skip
     audit(ctx, who, "view_evidence", f"case:{case_id}/after")
-    return FileResponse(path, media_type="image/jpeg")
+    return response
 
 
 @router.post("/{case_id}/actions")
@@ -182,7 +183,7 @@ class ExportIn(BaseModel):
 def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> dict[str, Any]:
     """Write an evidence package under ``<evidence root>/exports/`` (see pipeline.package)."""
     _case(ctx, case_id)
-    exporter = Exporter(ctx.store, ctx.evidence_root, ctx.cases, ZoneInfo(ctx.site.timezone),
+    exporter = Exporter(ctx.store, ctx.storage, ctx.cases, ZoneInfo(ctx.site.timezone),
                         ctx.clock, signing_key=ctx.signing_key)  # fmt: skip
     kind = "shared" if body.shared else "full"
     out = ctx.evidence_root / "exports" / f"{case_id}-{kind}-{int(ctx.clock() * 1000)}"

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import FileResponse, StreamingResponse
 
 from api.auth import Principal, ViewerDep, audit
 from api.deps import ApiContext, ContextDep
 from api.schemas import EventDetail, EventPage, EventSummary
+from pipeline.storage import StorageError, iter_chunks
 from pipeline.store import EventQuery, EventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -93,23 +93,31 @@ def get_event(event_id: str, ctx: ContextDep, _who: ViewerDep) -> EventDetail:
     return EventDetail(summary=EventSummary.from_row(row, _links(ctx, row)), report=row.report)
 
 
-def _evidence_file(ctx: ApiContext, event_id: str, name: str, who: Principal) -> Path:
+def _evidence_file(
+    ctx: ApiContext, event_id: str, name: str, who: Principal, media_type: str
+) -> Response:
     _row(ctx, event_id)
     rel = ctx.store.evidence_path(event_id, name)
     if rel is None:
         raise HTTPException(404, f"event {event_id!r} has no {name} evidence (yet)")
-    path = served_file(ctx, rel, f"evidence file for {event_id!r}/{name} is missing")
+    response = served_file(ctx, rel, f"evidence file for {event_id!r}/{name} is missing",
+                           media_type)  # fmt: skip
     audit(ctx, who, "view_evidence", f"event:{event_id}/{name}", relpath=rel)
-    return path
+    return response
 
 
-def served_file(ctx: ApiContext, rel: str, missing: str) -> Path:
-    """An indexed file under the evidence root (never outside it), or 404 ``missing``."""
-    root = ctx.evidence_root.resolve()
-    path = (root / rel).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
-        raise HTTPException(404, missing)
-    return path
+def served_file(ctx: ApiContext, rel: str, missing: str, media_type: str) -> Response:
+    """An indexed evidence file (never one outside the storage), or 404 ``missing``. A local
+    file is served with HTTP Range support; an object-store file is streamed whole."""
+    try:
+        path = ctx.storage.local_path(rel)
+        if path is not None:
+            return FileResponse(path, media_type=media_type)
+        if ctx.storage.exists(rel):
+            return StreamingResponse(iter_chunks(ctx.storage.open(rel)), media_type=media_type)
+    except StorageError:
+        pass
+    raise HTTPException(404, missing)
 
 
 @router.get(
@@ -117,9 +125,9 @@ def served_file(ctx: ApiContext, rel: str, missing: str) -> Path:
     response_class=FileResponse,
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
-def event_clip(event_id: str, ctx: ContextDep, who: ViewerDep) -> FileResponse:
-    """The original evidence clip; supports HTTP Range so browsers can seek."""
-    return FileResponse(_evidence_file(ctx, event_id, "clip", who), media_type="video/mp4")
+def event_clip(event_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
+    """The original evidence clip; on local storage with HTTP Range, so browsers can seek."""
+    return _evidence_file(ctx, event_id, "clip", who, "video/mp4")
 
 
 @router.get(
@@ -129,5 +137,5 @@ def event_clip(event_id: str, ctx: ContextDep, who: ViewerDep) -> FileResponse:
 )
 def event_snapshot(
     event_id: str, ctx: ContextDep, who: ViewerDep, name: SnapshotName = SnapshotName.ALERT
-) -> FileResponse:
-    return FileResponse(_evidence_file(ctx, event_id, name.value, who), media_type="image/jpeg")
+) -> Response:
+    return _evidence_file(ctx, event_id, name.value, who, "image/jpeg")

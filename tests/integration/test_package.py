@@ -16,11 +16,11 @@ import pytest
 from pipeline.cases import CaseService
 from pipeline.cli import main
 from pipeline.config import CasesConfig
-from pipeline.evidence import atomic_write
 from pipeline.media import encode_h264
 from pipeline.package import Exporter, PackageError, verify_package
 from pipeline.privacy import PrivacyMasker
 from pipeline.report import EvidenceItem
+from pipeline.storage import LocalStorage, atomic_write
 from pipeline.store import EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
 from tests.conftest import REPO
@@ -110,7 +110,9 @@ def test_export_verify_and_tamper(
 ) -> None:
     store, cases, case_id = _case_with_evidence(tmp_path)
     key = b"site-signing-key"
-    exp = Exporter(store, tmp_path, cases, TZ, time.time, masker=masker, signing_key=key)
+    exp = Exporter(
+        store, LocalStorage(tmp_path), cases, TZ, time.time, masker=masker, signing_key=key
+    )
     full = exp.export(case_id, tmp_path / "pkg-full", actor="analyst1", purpose="交警移交",
                       shared=False)  # fmt: skip
     shared = exp.export(case_id, tmp_path / "pkg-shared", actor="analyst1", purpose="物业通报",
@@ -169,7 +171,7 @@ def test_export_verify_and_tamper(
 def test_export_refuses_evidence_altered_on_disk(tmp_path: Path, masker: PrivacyMasker) -> None:
     store, cases, case_id = _case_with_evidence(tmp_path)
     (tmp_path / "ev" / "alert.jpg").write_bytes(b"not the recorded picture")
-    exp = Exporter(store, tmp_path, cases, TZ, time.time, masker=masker)
+    exp = Exporter(store, LocalStorage(tmp_path), cases, TZ, time.time, masker=masker)
     with pytest.raises(PackageError, match="altered on disk"):
         exp.export(case_id, tmp_path / "pkg", actor="a", purpose="p", shared=False)
     assert not (tmp_path / "pkg").exists()

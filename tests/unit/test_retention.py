@@ -9,6 +9,7 @@ from pipeline.cases import Action
 from pipeline.config import RetentionConfig
 from pipeline.report import EvidenceItem
 from pipeline.retention import expired, purge
+from pipeline.storage import LocalStorage
 from tests.unit.test_cases import World, store_event, world  # noqa: F401  (fixture)
 
 DAY = 86400.0
@@ -47,7 +48,7 @@ def test_open_cases_keep_evidence_forever_closed_ones_expire(world: World, tmp_p
     assert expired(w.store, policy, w.clock() + 9 * DAY) == []
     items = expired(w.store, policy, w.clock() + 400 * DAY)
     assert sorted(i.event_id for i in items) == ["done", "fp"]  # "open" never
-    assert purge(w.store, tmp_path, items, w.clock()) == 2
+    assert purge(w.store, LocalStorage(tmp_path), items, w.clock()) == 2
     assert open_clip.exists() and not closed_clip.exists() and not rejected_clip.exists()
     assert expired(w.store, policy, w.clock() + 400 * DAY) == []  # purged once
     with w.store.reader() as db:
