@@ -154,18 +154,23 @@ class SqliteBackend:
     def migrate(self, migrations: dict[int, list[MigrationItem]], latest: int) -> None:
         try:
             with self._connect() as db:
-                version = int(db.execute("PRAGMA user_version").fetchone()[0])
-                if version > latest:
-                    raise _too_new(self.location, version, latest)
-                for v in range(version + 1, latest + 1):
+                while True:
+                    # the version is read under the write lock: processes starting together
+                    # (cluster workers on one host) must not apply the same step twice
                     db.execute("BEGIN IMMEDIATE")
                     try:
+                        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                        if version > latest:
+                            raise _too_new(self.location, version, latest)
+                        if version == latest:
+                            db.execute("COMMIT")
+                            return
                         # executescript() would COMMIT first: run them inside our transaction
-                        for statement in sqlite_statements(migrations[v]):
+                        for statement in sqlite_statements(migrations[version + 1]):
                             db.execute(statement)
-                        db.execute(f"PRAGMA user_version={v}")
+                        db.execute(f"PRAGMA user_version={version + 1}")
                         db.execute("COMMIT")
-                    except sqlite3.Error:
+                    except BaseException:
                         db.execute("ROLLBACK")
                         raise
         except sqlite3.Error as exc:

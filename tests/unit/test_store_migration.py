@@ -28,3 +28,17 @@ def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
     with store.reader() as conn:
         assert conn.execute("SELECT purged_at FROM events").fetchone() == (None,)
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+
+
+def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
+    """Cluster workers on one host open the same new SQLite file at the same moment."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "shared.db"
+    code = "import sys; from pipeline.store import EventStore; EventStore(sys.argv[1])"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE)
+             for _ in range(6)]  # fmt: skip
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), "\n".join(errors)
+    assert EventStore(path).schema_version == SCHEMA_VERSION
