@@ -9,12 +9,12 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import AppConfig, check_runtime_requirements, load_config
+from pipeline.config import AppConfig, CameraConfig, check_runtime_requirements, load_config
 from pipeline.db import StoreIntegrityError
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.storage import open_storage
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from pipeline.store import EventStore
+    from pipeline.types import CameraChanges
 
 logger = logging.getLogger("gridsight")
 
@@ -111,8 +112,14 @@ def _serve_until(app: FastAPI, host: str, port: int, stop: threading.Event) -> N
     thread.join(10)
 
 
-def _store_app(cfg: AppConfig, root: Path, config_path: Path | None) -> FastAPI:
-    """The API over an evidence directory's store, without a pipeline in this process."""
+def _store_app(
+    cfg: AppConfig,
+    root: Path,
+    config_path: Path | None,
+    reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None,
+) -> FastAPI:
+    """The API over an evidence directory's store, without a pipeline in this process
+    (``reconfigure``: the cluster coordinator's, so that zone edits apply live)."""
     from api.main import create_app
     from pipeline.store import EventStore
 
@@ -128,6 +135,7 @@ def _store_app(cfg: AppConfig, root: Path, config_path: Path | None) -> FastAPI:
         secrets=secrets,
         auth_required=cfg.api.auth,
         config_path=config_path,
+        reconfigure=reconfigure,
     )
 
 
@@ -199,7 +207,7 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
     coord.start()
     logger.info("cluster: %d camera(s) on %d worker(s)", len(coord.cameras), args.cluster)
     if not args.no_api:
-        app = _store_app(cfg, cfg.evidence.root, None)
+        app = _store_app(cfg, cfg.evidence.root, args.config, coord.reconfigure)
         host, port = args.host or cfg.api.host, args.port or cfg.api.port
         threading.Thread(target=_serve_until, args=(app, host, port, stop), daemon=True).start()
     try:

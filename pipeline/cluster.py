@@ -26,6 +26,7 @@ one case per incident, every event linked exactly once.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ from typing import Any
 
 from pipeline.capacity import RESULTS_DIR, CostModel
 from pipeline.config import AppConfig, CameraConfig
+from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.inference import Detector
 from pipeline.report import ModelIdentity
 from pipeline.store import EventStore
+from pipeline.types import CameraChanges
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,43 @@ def assign(
     return placed
 
 
+def detector_classes(cfg: AppConfig, cameras: list[CameraConfig]) -> frozenset[int]:
+    from pipeline.camera import build_analyzers
+
+    return frozenset[int]().union(
+        *(a.classes for c in cameras for a in build_analyzers(c, cfg.site, cfg.evidence, None))
+    )
+
+
+def rebalance(
+    cameras: list[CameraConfig],
+    workers: list[str],
+    placement: Mapping[str, str],
+    cost: Callable[[CameraConfig], float],
+    max_moves: int,
+) -> dict[str, str]:
+    """Fewest moves (at most ``max_moves``) that narrow the gap between the most and the least
+    loaded worker. A move costs the camera a reconnect and ends its open events, so a camera
+    moves only when that strictly lowers the spread: one whose cost is at least the gap would
+    just swap which worker is the heavy one."""
+    placed = dict(placement)
+    by_id = {c.id: c for c in cameras}
+    for _ in range(max_moves):
+        load = dict.fromkeys(workers, 0.0)
+        for cid, w in placed.items():
+            if w in load and cid in by_id:
+                load[w] += cost(by_id[cid])
+        heavy = max(workers, key=lambda k: (load[k], k))
+        light = min(workers, key=lambda k: (load[k], k))
+        gap = load[heavy] - load[light]
+        movable = [c for c in cameras if placed.get(c.id) == heavy and 0 < cost(c) < gap]
+        if not movable:
+            break
+        best = min(movable, key=lambda c: (abs(gap - 2 * cost(c)), c.id))
+        placed[best.id] = light
+    return placed
+
+
 class ShardWorker:
     """Body of a Ray actor: one ``Runtime`` for the cameras it is given."""
 
@@ -75,17 +115,12 @@ class ShardWorker:
     ) -> None:
         """``detector_factory``: builds the detector in the worker instead of the configured
         ONNX model (another runtime, or a test stand-in); it must be importable there."""
-        from pipeline.camera import build_analyzers
-
         logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {worker_id} %(message)s")
         self.worker_id = worker_id
         self.cfg = AppConfig.model_validate_json(config_json)
         # the detector is loaded once for the classes of every camera of the cluster: any of
         # them may be moved here later
-        self.classes = frozenset[int]().union(
-            *(a.classes for c in self.cfg.cameras
-              for a in build_analyzers(c, self.cfg.site, self.cfg.evidence, None))
-        )  # fmt: skip
+        self.classes = detector_classes(self.cfg, self.cfg.cameras)
         self.runtime: Any = None
         self.detector_factory = detector_factory
 
@@ -156,6 +191,9 @@ class Coordinator:
         self.moves: list[tuple[float, str, str | None, str]] = []  # (time, camera, from, to)
         self.detector_factory = detector_factory
         self.clock = clock
+        self.classes = detector_classes(cfg, cfg.cameras)  # what every worker loads
+        # the API thread (zone editor) and the health loop both change the placement
+        self._lock = threading.RLock()
         self._store: EventStore | None = None
         self.orphans_ended: list[str] = []  # event ids ended for lost workers
 
@@ -179,12 +217,17 @@ class Coordinator:
     def _cost(self, cam: CameraConfig) -> float:
         return self.cost_model.cost(cam).cores
 
-    def _place(self) -> None:
-        """Assign, then send each worker its camera list if it changed."""
+    def _place(self, max_moves: int = 0) -> None:
+        """Assign (then rebalance with at most ``max_moves`` moves of healthy cameras), then
+        send each worker its camera list if it changed."""
         import ray
 
         before = dict(self.placement)
-        self.placement = assign(self.cameras, sorted(self.workers), before, self._cost)
+        workers = sorted(self.workers)
+        self.placement = assign(self.cameras, workers, before, self._cost)
+        if max_moves:
+            self.placement = rebalance(self.cameras, workers, self.placement, self._cost,
+                                       max_moves)  # fmt: skip
         now = time.time()
         for cid, wid in self.placement.items():
             if before.get(cid) != wid:
@@ -201,12 +244,59 @@ class Coordinator:
 
     def update(self, cameras: list[CameraConfig]) -> None:
         """A new camera list: only workers whose cameras changed hear about it."""
-        self.cameras = [c for c in cameras if c.enabled]
-        self._place()
+        with self._lock:
+            self.cameras = [c for c in cameras if c.enabled]
+            self._place()
+
+    def reconfigure(self, cameras: list[CameraConfig]) -> CameraChanges:
+        """``update`` for the zone editor: says what changed, and refuses (changing nothing) a
+        camera that needs a detector class the workers were not started with."""
+        enabled = [c for c in cameras if c.enabled]
+        missing = detector_classes(self.cfg, enabled) - self.classes
+        if missing:
+            raise ConfigError([ConfigIssue(
+                "cameras", f"needs detector classes {sorted(missing)} that the workers did not "
+                "load; restart gridsight to apply",
+            )])  # fmt: skip
+        with self._lock:
+            old = {c.id: c.model_dump_json() for c in self.cameras}
+            new = {c.id: c.model_dump_json() for c in enabled}
+            self.update(cameras)
+        return CameraChanges(
+            added=tuple(sorted(new.keys() - old.keys())),
+            removed=tuple(sorted(old.keys() - new.keys())),
+            updated=tuple(sorted(k for k in new.keys() & old.keys() if new[k] != old[k])),
+            unchanged=tuple(sorted(k for k in new.keys() & old.keys() if new[k] == old[k])),
+        )
+
+    def scale(self, workers: int, max_moves: int | None = None) -> None:
+        """Grow or shrink the worker pool. New workers would otherwise stay empty (placement is
+        sticky), so cameras are rebalanced onto them, by as few moves as narrow the spread
+        (default: up to one per camera). A removed worker is stopped cleanly first."""
+        import ray
+
+        if workers < 1:
+            raise ValueError("a cluster needs at least one worker")
+        with self._lock:
+            while len(self.workers) < workers:
+                self._spawn()
+            while len(self.workers) > workers:
+                wid = max(self.workers, key=lambda k: int(k[1:]))  # newest first
+                gone = self.workers.pop(wid)
+                try:
+                    ray.get(gone.actor.stop.remote(), timeout=60)
+                finally:
+                    ray.kill(gone.actor)
+            self.n_workers = workers
+            self._place(len(self.cameras) if max_moves is None else max_moves)
 
     def check(self) -> list[str]:
         """Ping every worker; replace the dead ones and re-place their cameras. Returns the
         ids of the workers found dead."""
+        with self._lock:
+            return self._check()
+
+    def _check(self) -> list[str]:
         import ray
 
         dead = []

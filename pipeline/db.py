@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,7 +116,17 @@ class SqliteBackend:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
+                # Turning a new file to WAL needs an exclusive lock and SQLite does not wait
+                # for it (no busy handler): processes opening it together retry briefly.
+                deadline = time.monotonic() + 30.0
+                while True:
+                    try:
+                        db.execute("PRAGMA journal_mode=WAL")
+                        break
+                    except sqlite3.OperationalError as exc:
+                        if "locked" not in str(exc) or time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.02)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open event store {path}: {exc}") from exc
 

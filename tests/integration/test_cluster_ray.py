@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pipeline.config import AppConfig, CameraConfig, parse_config
+from pipeline.errors import ConfigError
 from pipeline.store import EventQuery
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.integration.test_rtsp import FAST_INGEST
@@ -68,7 +69,8 @@ def test_cameras_move_when_a_worker_dies(
         other_cams = dict(coord.workers[other].cameras)
         raw0 = cams[0] | {"name": "改名"}
         changed = parse_config({"cameras": [raw0]}).cameras[0]
-        coord.update([changed if c.id == "cam0" else c for c in cfg.cameras])
+        changes = coord.reconfigure([changed if c.id == "cam0" else c for c in cfg.cameras])
+        assert (changes.updated, changes.added, changes.removed) == (("cam0",), (), ())
         assert coord.workers[other].cameras == other_cams
         assert (
             CameraConfig.model_validate_json(coord.workers[victim].cameras["cam0"]).name == "改名"
@@ -88,6 +90,22 @@ def test_cameras_move_when_a_worker_dies(
             c: w for c, w in placed.items() if c not in moved
         }  # the survivors' cameras did not move
         assert {m[1] for m in coord.moves if m[2] == victim} == moved
+
+        # a camera needing a detector class the workers never loaded is refused, nothing moves
+        parking = camera_dict(id="cam1", url=cams[1]["url"])  # its default parking rule
+        parked = parse_config({"cameras": [parking]}).cameras[0]
+        placement = dict(coord.placement)
+        with pytest.raises(ConfigError, match="restart gridsight"):
+            coord.reconfigure([parked if c.id == "cam1" else c for c in coord.cameras])
+        assert coord.placement == placement
+
+        # a third worker: cameras are rebalanced onto it by the fewest moves (2+2 → 2+1+1)
+        coord.scale(3)
+        newcomer = max(coord.workers, key=lambda k: int(k[1:]))
+        assert sum(placement[c] != w for c, w in coord.placement.items()) == 1
+        assert list(coord.placement.values()).count(newcomer) == 1
+        assert wait_for(lambda: set(_online(coord)) == set(_cams(4)), 30, 0.5)
+        assert _online(coord) == coord.placement
     finally:
         coord.stop()
 

@@ -34,10 +34,16 @@ def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
     """Cluster workers on one host open the same new SQLite file at the same moment."""
     import subprocess
     import sys
+    import time
 
     path = tmp_path / "shared.db"
-    code = "import sys; from pipeline.store import EventStore; EventStore(sys.argv[1])"
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(path)], stderr=subprocess.PIPE)
+    # all open at the same instant, after their (slow, uneven) imports
+    code = (
+        "import sys, time; from pipeline.store import EventStore; "
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); EventStore(sys.argv[1])"
+    )
+    at = str(time.time() + 3.0)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), at], stderr=subprocess.PIPE)
              for _ in range(6)]  # fmt: skip
     errors = [p.communicate(timeout=60)[1].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), "\n".join(errors)
