@@ -232,14 +232,24 @@ class Coordinator:
         for cid, wid in self.placement.items():
             if before.get(cid) != wid:
                 self.moves.append((now, cid, before.get(cid), wid))
+        wanted = {
+            wid: {c.id: c.model_dump_json() for c in self.cameras if self.placement[c.id] == wid}
+            for wid in self.workers
+        }
+        # Two rounds: workers first let go of what leaves them, then the others take it, so a
+        # moving camera is never watched (and reported) by two workers at once.
         calls = []
         for wid, w in self.workers.items():
-            wanted = {
-                c.id: c.model_dump_json() for c in self.cameras if self.placement[c.id] == wid
-            }
-            if wanted != w.cameras:  # a worker's runtime starts with its first cameras
-                calls.append(w.actor.apply.remote(list(wanted.values())))
-                w.cameras = wanted
+            keep = {k: v for k, v in w.cameras.items() if wanted[wid].get(k) == v}
+            if keep != w.cameras:
+                calls.append(w.actor.apply.remote(list(keep.values())))
+                w.cameras = keep
+        ray.get(calls)
+        calls = []
+        for wid, w in self.workers.items():
+            if wanted[wid] != w.cameras:  # a worker's runtime starts with its first cameras
+                calls.append(w.actor.apply.remote(list(wanted[wid].values())))
+                w.cameras = wanted[wid]
         ray.get(calls)
 
     def update(self, cameras: list[CameraConfig]) -> None:

@@ -297,6 +297,12 @@ class Runtime:
         if self._started:
             raise RuntimeError("runtime already started")
         self._started = True
+        if not self.replay:
+            # a previous process that died (power cut, kill -9, a lost cluster worker) could not
+            # end its events; they would stay open for ever
+            left = self.store.end_open_events(sorted(self.cameras), self._clock(), "restarted")
+            if left:
+                logger.warning("ended %d event(s) left open by a previous run", len(left))
         self._spawn("gridsight-writer", self.writer.run)
         self._spawn("gridsight-analysis", self._analysis_loop)
         for i, worker in enumerate(self.inference):

@@ -150,3 +150,21 @@ def test_parking_event_over_rtsp_with_clip(
         frames = list(c.decode(video=0))
     assert frames[0].key_frame and len(frames) >= 40  # ≥ 4 s pre-roll + 2 s post-roll at 10 fps
     assert clip["pre_roll_s"] >= 3.9 and clip["post_roll_s"] >= 1.9
+
+
+def test_events_left_open_by_a_dead_process_are_ended_at_start(
+    make_config: Callable[..., AppConfig],
+) -> None:
+    """kill -9 leaves events open; the next start ends those of its own cameras only."""
+    from tests.unit.test_cases import store_event
+
+    rt, _ = runtime_for(make_config, "rtsp://127.0.0.1:9/nothing", "tcp")
+    store_event(rt.store, "left-open", 1_763_863_200.0, camera="cam1")
+    store_event(rt.store, "other-camera", 1_763_863_200.0, camera="cam9")
+    rt.start()
+    try:
+        mine, other = rt.store.get_event("left-open"), rt.store.get_event("other-camera")
+        assert mine is not None and (mine.state, mine.closed_reason) == ("ended", "restarted")
+        assert other is not None and (other.state, other.closed_reason) == ("started", None)
+    finally:
+        rt.stop()
