@@ -156,6 +156,7 @@ class ShardWorker:
     def stop(self) -> None:
         if self.runtime is not None:
             self.runtime.stop()
+            self.runtime.store.close()
             self.runtime = None
 
 
@@ -356,6 +357,9 @@ class Coordinator:
                 logger.debug("worker %s did not stop cleanly", w.worker_id, exc_info=True)
             ray.kill(w.actor)
         self.workers.clear()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     def run_forever(self, stop: Callable[[], bool], every_s: float = 2.0) -> None:
         while not stop():
