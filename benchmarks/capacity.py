@@ -36,9 +36,28 @@ FACADE_SHARE = 0.10
 GRIDS = 1689
 
 
-def simulate(model: CostModel, facade_cams: int, seconds: float) -> dict[str, Any]:
-    """Run the predicted mix on this machine at 100 % and 115 %."""
-    from benchmarks.throughput import trial_subprocess
+def shares(facade: int, street: int, processes: int, model: CostModel) -> list[tuple[str, int]]:
+    """Split a mix over processes as the cluster coordinator would (heaviest first onto the
+    least loaded): ("mixed<K>", cameras) per process."""
+    f = [0] * processes
+    s = [0] * processes
+
+    def load(i: int) -> float:
+        return f[i] * model.profiles["throwing"].cores + s[i] * model.profiles["keyframes"].cores
+
+    for _ in range(facade):
+        f[min(range(processes), key=load)] += 1
+    for _ in range(street):
+        s[min(range(processes), key=load)] += 1
+    return [(f"mixed{f[i]}", f[i] + s[i]) for i in range(processes)]
+
+
+def simulate(
+    model: CostModel, facade_cams: int, seconds: float, processes: int = 1
+) -> dict[str, Any]:
+    """Run the predicted mix on this machine at 100 %, then less until it sustains; with
+    ``processes`` > 1 as one pipeline process per share (``gridsight run --cluster P``)."""
+    from benchmarks.throughput import parts_trial, trial_subprocess
 
     cores = os.cpu_count() or 1
     here = NodeSpec(cores=cores, memory_gb=16, utilisation=1.0)
@@ -49,8 +68,14 @@ def simulate(model: CostModel, facade_cams: int, seconds: float) -> dict[str, An
     # the additive model's capacity holds when profiles share one machine
     for factor in (1.0, 0.85, 0.7, 0.55):
         n_street = round(street * factor)
-        r = trial_subprocess(f"mixed{facade_cams}", facade_cams + n_street, seconds, 8.0, "typical")
-        r |= {"factor": factor, "street_cameras": n_street, "facade_cameras": facade_cams}
+        if processes == 1:
+            r = trial_subprocess(f"mixed{facade_cams}", facade_cams + n_street, seconds, 8.0,
+                                 "typical")  # fmt: skip
+        else:
+            split = shares(facade_cams, n_street, processes, model)
+            r = parts_trial(split, seconds, 8.0, "typical") | {"shares": split}
+        r |= {"factor": factor, "street_cameras": n_street, "facade_cameras": facade_cams,
+              "processes": processes}  # fmt: skip
         print(f"  simulate x{factor}: {facade_cams} façade + {n_street} street → "
               f"sustained={r['sustained']} min_fps={r.get('min_camera_fps_in')} "
               f"cpu={r.get('cpu_cores_used')}", flush=True)  # fmt: skip
@@ -102,6 +127,12 @@ def main() -> int:
     )  # fmt: skip
     p.add_argument("--facade-cameras", type=int, default=2, help="façade cameras in the check")
     p.add_argument("--seconds", type=float, default=25.0)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="run the check as this many pipeline processes (one per core)",
+    )
     args = p.parse_args()
 
     model = CostModel.from_results(RESULTS)
@@ -120,12 +151,18 @@ def main() -> int:
         "per_node": {k: cameras_per_node(v, node) for k, v in model.profiles.items()},
         "markdown": table,
     }
+    # one check per process layout: one process ("simulation"), one per core
+    # ("simulation_processes"); the layout not run now is kept from the last result
+    key = "simulation" if args.processes == 1 else "simulation_processes"
     if args.simulate:
-        payload["simulation"] = simulate(model, args.facade_cameras, args.seconds)
-    elif args.reuse_simulation and (RESULTS / "capacity.json").is_file():
+        payload[key] = simulate(model, args.facade_cameras, args.seconds, args.processes)
+    if (args.simulate or args.reuse_simulation) and (RESULTS / "capacity.json").is_file():
         last = json.loads((RESULTS / "capacity.json").read_text(encoding="utf-8"))
-        if "simulation" in last:
-            payload["simulation"] = last["simulation"] | {"from_commit": last.get("commit")}
+        for k in ("simulation", "simulation_processes"):
+            if k in last and k not in payload:
+                payload[k] = last[k] | {
+                    "from_commit": last[k].get("from_commit", last.get("commit"))
+                }
     path = write_result("capacity", payload)
     print(f"written {path}")
     return 0

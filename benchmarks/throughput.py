@@ -227,15 +227,29 @@ def split_trial(
     ``gridsight run --cluster P`` does): sustained when every process sustains."""
     if processes == 1:
         return trial_subprocess(mode, n, seconds, warmup, scene)
+    shares = [n // processes + (i < n % processes) for i in range(processes)]
+    return parts_trial([(mode, k) for k in shares], seconds, warmup, scene)
+
+
+def parts_trial(
+    shares: list[tuple[str, int]], seconds: float, warmup: float, scene: str
+) -> dict[str, Any]:
+    """One pipeline process per (mode, cameras) share, all at once: sustained when every
+    process sustains."""
     from concurrent.futures import ThreadPoolExecutor
 
-    shares = [n // processes + (i < n % processes) for i in range(processes)]
-    with ThreadPoolExecutor(processes) as pool:
-        parts = list(pool.map(lambda k: trial_subprocess(mode, k, seconds, warmup, scene), shares))
+    n = sum(k for _, k in shares)
+    with ThreadPoolExecutor(len(shares)) as pool:
+        parts = list(pool.map(lambda s: trial_subprocess(s[0], s[1], seconds, warmup, scene),
+                              shares))  # fmt: skip
     cpu = sum(p.get("cpu_cores_used") or 0.0 for p in parts)
-    rss = sum((p.get("rss_mb_per_camera") or 0.0) * k for p, k in zip(parts, shares, strict=True))
+    rss = sum(
+        (p.get("rss_mb_per_camera") or 0.0) * k for p, (_, k) in zip(parts, shares, strict=True)
+    )
+    modes = sorted({m for m, _ in shares})
     return {
-        "mode": f"{mode} x{processes} processes", "cameras": n, "processes": processes,
+        "mode": f"{'+'.join(modes)} x{len(shares)} processes", "cameras": n,
+        "processes": len(shares),
         "sustained": all(p["sustained"] for p in parts),
         "min_camera_fps_in": min((p.get("min_camera_fps_in") or 0.0) for p in parts),
         "drop_ratio": max((p.get("drop_ratio") or 0.0) for p in parts),
