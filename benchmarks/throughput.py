@@ -239,6 +239,11 @@ def parts_trial(
     from concurrent.futures import ThreadPoolExecutor
 
     n = sum(k for _, k in shares)
+    # the cached clips are made here, once: processes generating the same file at the same
+    # time would trip over each other's temporary file
+    bench_clip(scene)
+    if any(m in THROWING_MODES or (m.startswith("mixed") and m != "mixed0") for m, _ in shares):
+        facade_clip()
     with ThreadPoolExecutor(len(shares)) as pool:
         parts = list(pool.map(lambda s: trial_subprocess(s[0], s[1], seconds, warmup, scene),
                               shares))  # fmt: skip

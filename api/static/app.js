@@ -27,6 +27,8 @@ const I18N = {
     st_pending_review: "待审核", st_reported: "已上报", st_dispatched: "已派遣", st_responded: "已响应",
     st_disposed: "已处置", st_verifying: "核查中", st_closed: "已结案", st_rejected: "已驳回",
     st_returned: "已退回", st_suspended: "已挂起", st_verify_failed: "核查未通过",
+    ev_started: "进行中", ev_updated: "进行中", ev_ended: "已结束",
+    cr_worker_lost: "分析节点失联，由系统结束", cr_restarted: "程序重启前未结束，由系统结束",
     nav_scene: "实景", nav_dash: "统计", scene_title: "实景视图", grids_title: "网格概况",
     grid: "网格", open_cases: "未结案件", urgent_n: "紧急", dash_title: "统计概览",
     per_day: "每日事件", by_state: "案件状态", sla_title: "时限达标率", precision_title: "审核准确率",
@@ -64,6 +66,9 @@ const I18N = {
     st_pending_review: "pending review", st_reported: "reported", st_dispatched: "dispatched",
     st_responded: "responded", st_disposed: "disposed", st_verifying: "re-checking",
     st_closed: "closed", st_rejected: "rejected", st_returned: "returned",
+    ev_started: "ongoing", ev_updated: "ongoing", ev_ended: "ended",
+    cr_worker_lost: "ended by the system: its analysis worker was lost",
+    cr_restarted: "ended by the system: still open when the program restarted",
     st_suspended: "suspended", st_verify_failed: "re-check failed",
     nav_scene: "Scene", nav_dash: "Dashboard", scene_title: "Scene view", grids_title: "Grids",
     grid: "Grid", open_cases: "Open cases", urgent_n: "urgent", dash_title: "Dashboard",
@@ -110,6 +115,8 @@ const state = {
 };
 
 const t = (k) => (I18N[state.lang][k] ?? k);
+// an event the store ended for its analyzer (lost worker, crash) says so, in the user's language
+const eventState = (ev) => t("ev_" + ev.state) + (ev.closed_reason ? " · " + t("cr_" + ev.closed_reason) : "");
 const typeName = (et) => (TYPES[et] ? TYPES[et][state.lang === "zh" ? 0 : 1] : et);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -539,7 +546,7 @@ async function runSearch() {
   try { page = await apiJson(`/events?${p}`); } catch (e) { $("#search-total").textContent = e.message; return; }
   const body = $("#results tbody");
   body.innerHTML = page.items.map((ev) => `<tr class="row" data-id="${esc(ev.event_id)}"><td>${esc(fmtEpoch(ev.started_at))}</td>
-    <td>${esc(typeName(ev.event_type))}</td><td>${esc(ev.camera_id)}</td><td>${esc(ev.zone_id || "")}</td><td>${esc(ev.state)}</td></tr>`).join("")
+    <td>${esc(typeName(ev.event_type))}</td><td>${esc(ev.camera_id)}</td><td>${esc(ev.zone_id || "")}</td><td>${esc(eventState(ev))}</td></tr>`).join("")
     || `<tr><td colspan="5" class="hint">${t("none")}</td></tr>`;
   $("#search-total").textContent = `${page.items.length} / ${page.total}`;
   body.querySelectorAll("tr.row").forEach((tr) => { tr.onclick = () => { body.querySelectorAll("tr").forEach((r) => r.classList.remove("selected")); tr.classList.add("selected"); replayEvent(tr.dataset.id); }; });

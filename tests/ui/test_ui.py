@@ -190,6 +190,9 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
 
 
 def test_search_and_replay_with_before_after(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    # events still open now look as if their worker had been lost: the store ends them
+    lost = site.store.end_open_events(["cam1"], time.time(), "worker_lost")
+    assert lost
     page.goto(f"{site.url}/ui/#/search")
     page.wait_for_selector("#results tr.row")
     page.select_option("#search-form select[name=type]", "fire_lane_occupation")
@@ -199,6 +202,9 @@ def test_search_and_replay_with_before_after(site: Site, page) -> None:  # type:
     )
     rows = page.locator("#results tr.row")
     assert rows.count() >= 1
+    states = [rows.nth(i).locator("td").nth(4).inner_text() for i in range(rows.count())]
+    assert "已结束" in states  # the replayed event, ended by its analyzer
+    assert "已结束 · 分析节点失联，由系统结束" in states
     # a time window that ends before anything happened finds nothing
     page.fill("#search-form input[name=to]", "2001-01-01T00:00")
     page.click("#search-form button[type=submit]")
