@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -205,3 +206,25 @@ def test_object_waved_then_dropped_is_one_event_from_the_release() -> None:
     assert isinstance(d, ThrowingDetails)
     assert d.candidates[0].floor in (11, 12, 13)
     assert 0.7 < d.g_ratio < 1.3
+
+
+def test_composite_patches_match_the_full_frame_conversion(tmp_path: Path) -> None:
+    """The composite converts only the boxes around the object to BGR; they must show what a
+    whole-frame conversion shows there (within rounding), at chroma-aligned positions."""
+    import av
+
+    from pipeline.overlay import _FramePixels
+    from tests.media import Actor, Scene, write_h264
+
+    scene = Scene(duration_s=1, fps=10, gop=10,
+                  actors=(Actor(box=(37, 51, 61, 83), t0=0, t1=9, color=(30, 200, 90)),))  # fmt: skip
+    with av.open(str(write_h264(tmp_path / "s.mp4", scene))) as c:
+        frame = next(iter(c.decode(video=0)))
+    full = frame.to_ndarray(format="bgr24")
+    pixels = _FramePixels(frame)
+    for box in [(33, 47, 65, 87), (-5, -5, 9, 9), (300, 220, 400, 300), (101, 77, 102, 78)]:
+        patch, x0, y0 = pixels.crop(*box)
+        assert x0 % 2 == 0 and y0 % 2 == 0 and x0 <= max(0, box[0]) and y0 <= max(0, box[1])
+        ref = full[y0 : y0 + patch.shape[0], x0 : x0 + patch.shape[1]]
+        assert patch.shape == ref.shape and patch.size > 0
+        assert np.abs(patch.astype(int) - ref.astype(int)).max() <= 4
