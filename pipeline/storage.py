@@ -58,6 +58,15 @@ class EvidenceStorage(Protocol):
 
     def exists(self, relpath: str) -> bool: ...
 
+    def size(self, relpath: str) -> int | None:
+        """Bytes of a stored file; None if it is missing."""
+        ...
+
+    def open_range(self, relpath: str, start: int, end: int) -> IO[bytes]:
+        """Bytes ``start`` to ``end`` (inclusive) of a stored file: HTTP Range, so a browser
+        can seek in a clip that is not on a local disk."""
+        ...
+
     def delete(self, relpath: str) -> bool:
         """Remove a file; False if it was not there."""
         ...
@@ -143,6 +152,17 @@ class LocalStorage:
 
     def exists(self, relpath: str) -> bool:
         return self._path(relpath).is_file()
+
+    def size(self, relpath: str) -> int | None:
+        path = self._path(relpath)
+        return path.stat().st_size if path.is_file() else None
+
+    def open_range(self, relpath: str, start: int, end: int) -> IO[bytes]:
+        import io
+
+        with self.open(relpath) as fh:
+            fh.seek(start)
+            return io.BytesIO(fh.read(end - start + 1))
 
     def delete(self, relpath: str) -> bool:
         path = self._path(relpath)
@@ -231,11 +251,23 @@ class S3Storage:
         return None
 
     def exists(self, relpath: str) -> bool:
+        return self.size(relpath) is not None
+
+    def size(self, relpath: str) -> int | None:
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(relpath))
+            head = self.client.head_object(Bucket=self.bucket, Key=self._key(relpath))
         except self._errors:
-            return False
-        return True
+            return None
+        return int(head["ContentLength"])
+
+    def open_range(self, relpath: str, start: int, end: int) -> IO[bytes]:
+        try:
+            body = self.client.get_object(
+                Bucket=self.bucket, Key=self._key(relpath), Range=f"bytes={start}-{end}"
+            )["Body"]
+        except self._errors as exc:
+            raise StorageError(f"evidence file {relpath!r} cannot be read: {exc}") from exc
+        return body  # type: ignore[no-any-return]
 
     def delete(self, relpath: str) -> bool:
         if not self.exists(relpath):

@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from api.auth import Principal, ViewerDep, audit
@@ -94,30 +94,64 @@ def get_event(event_id: str, ctx: ContextDep, _who: ViewerDep) -> EventDetail:
 
 
 def _evidence_file(
-    ctx: ApiContext, event_id: str, name: str, who: Principal, media_type: str
-) -> Response:
+    ctx: ApiContext, event_id: str, name: str, who: Principal, media_type: str,
+    range_header: str | None = None,
+) -> Response:  # fmt: skip
     _row(ctx, event_id)
     rel = ctx.store.evidence_path(event_id, name)
     if rel is None:
         raise HTTPException(404, f"event {event_id!r} has no {name} evidence (yet)")
     response = served_file(ctx, rel, f"evidence file for {event_id!r}/{name} is missing",
-                           media_type)  # fmt: skip
+                           media_type, range_header)  # fmt: skip
     audit(ctx, who, "view_evidence", f"event:{event_id}/{name}", relpath=rel)
     return response
 
 
-def served_file(ctx: ApiContext, rel: str, missing: str, media_type: str) -> Response:
-    """An indexed evidence file (never one outside the storage), or 404 ``missing``. A local
-    file is served with HTTP Range support; an object-store file is streamed whole."""
+def served_file(
+    ctx: ApiContext, rel: str, missing: str, media_type: str, range_header: str | None = None
+) -> Response:
+    """An indexed evidence file (never one outside the storage), or 404 ``missing``; with
+    HTTP Range (one range) on every backend, so browsers can seek in clips."""
     try:
         path = ctx.storage.local_path(rel)
         if path is not None:
             return FileResponse(path, media_type=media_type)
-        if ctx.storage.exists(rel):
-            return StreamingResponse(iter_chunks(ctx.storage.open(rel)), media_type=media_type)
+        size = ctx.storage.size(rel)
+        if size is not None:
+            whole = {"Accept-Ranges": "bytes", "Content-Length": str(size)}
+            wanted = byte_range(range_header, size)
+            if wanted is None:
+                body = iter_chunks(ctx.storage.open(rel))
+                return StreamingResponse(body, media_type=media_type, headers=whole)
+            if wanted == (-1, -1):
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{size}"})
+            start, end = wanted
+            part = iter_chunks(ctx.storage.open_range(rel, start, end))
+            headers = {"Accept-Ranges": "bytes", "Content-Length": str(end - start + 1),
+                       "Content-Range": f"bytes {start}-{end}/{size}"}  # fmt: skip
+            return StreamingResponse(part, status_code=206, media_type=media_type,
+                                     headers=headers)  # fmt: skip
     except StorageError:
         pass
     raise HTTPException(404, missing)
+
+
+def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end inclusive) of a single-range ``Range: bytes=…`` header; None to send the
+    whole file (no header, several ranges, another unit); (-1, -1) when unsatisfiable."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header.removeprefix("bytes=").strip().partition("-")
+    try:
+        if first:
+            start, end = int(first), int(last) if last else size - 1
+        else:  # "-N": the last N bytes
+            start, end = max(0, size - int(last)), size - 1
+    except ValueError:
+        return None
+    if start < 0 or start >= size or end < start:
+        return (-1, -1)
+    return start, min(end, size - 1)
 
 
 @router.get(
@@ -125,9 +159,12 @@ def served_file(ctx: ApiContext, rel: str, missing: str, media_type: str) -> Res
     response_class=FileResponse,
     responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
 )
-def event_clip(event_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
-    """The original evidence clip; on local storage with HTTP Range, so browsers can seek."""
-    return _evidence_file(ctx, event_id, "clip", who, "video/mp4")
+def event_clip(
+    event_id: str, ctx: ContextDep, who: ViewerDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:  # fmt: skip
+    """The original evidence clip, with HTTP Range so browsers can seek."""
+    return _evidence_file(ctx, event_id, "clip", who, "video/mp4", range_header)
 
 
 @router.get(
