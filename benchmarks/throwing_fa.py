@@ -8,11 +8,13 @@ still reports the hours it covered. With zero events in H hours the one-sided 95
 of the rate is 3.0 / H per camera-hour (Poisson).
 
     .venv/bin/python benchmarks/throwing_fa.py --minutes 120 --skip-minutes 30
+    .venv/bin/python benchmarks/throwing_fa.py --minutes 300 --resume   # add to the last run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
@@ -22,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, write_result
+from benchmarks.common import CACHE, RESULTS, write_result
 from benchmarks.throwing_synth import _replay, negatives, render
 
 # one-sided 95 % upper limit of a Poisson mean, by observed count (0, 1, 2, 3 events)
@@ -36,13 +38,27 @@ def main() -> int:
         "--skip-minutes", type=float, default=0.0,
         help="leave out the first scenes (already covered by throwing_synth.py's run)",
     )  # fmt: skip
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue the scenes of the last results/throwing_fa.json, adding to its counts",
+    )  # fmt: skip
     args = p.parse_args()
     scenes = negatives(args.minutes)
     skip = round(args.skip_minutes * 60 / 20)
-    work = Path(tempfile.mkdtemp(prefix="gs-fa-", dir=CACHE if CACHE.exists() else None))
     seconds = 0.0
     events: list[dict[str, Any]] = []
-    t0 = time.monotonic()
+    wall0 = 0.0
+    commits: list[str] = []
+    if args.resume:
+        last = json.loads((RESULTS / "throwing_fa.json").read_text(encoding="utf-8"))
+        skip = (last["first_seed"] - scenes[0].seed) + last["scenes_done"]
+        seconds, events = last["generated_hours"] * 3600.0, list(last["events"])
+        wall0, commits = last["wall_s"], [*last.get("earlier_commits", []), last["commit"]]
+        skip_first = last["first_seed"]
+    else:
+        skip_first = scenes[skip].seed
+    work = Path(tempfile.mkdtemp(prefix="gs-fa-", dir=CACHE if CACHE.exists() else None))
+    t0 = time.monotonic() - wall0
     try:
         for spec in scenes[skip:]:
             video = render(spec, work / f"neg-{spec.seed}.mp4")
@@ -58,8 +74,8 @@ def main() -> int:
             bound = _POISSON_95[len(events)] / hours if len(events) < len(_POISSON_95) else None
             write_result("throwing_fa", {
                 "method": __doc__,
-                "scenes": len(scenes) - skip, "scenes_done": round(seconds / 20),
-                "first_seed": scenes[skip].seed, "generated_hours": round(hours, 3),
+                "scenes_done": round(seconds / 20), "first_seed": skip_first,
+                "generated_hours": round(hours, 3), "earlier_commits": commits,
                 "false_alarms": len(events), "events": events,
                 "rate_per_camera_hour": round(len(events) / hours, 3),
                 "rate_95_upper_per_camera_hour": None if bound is None else round(bound, 3),
