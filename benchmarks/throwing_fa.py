@@ -52,7 +52,7 @@ def main() -> int:
     if args.resume:
         last = json.loads((RESULTS / "throwing_fa.json").read_text(encoding="utf-8"))
         skip = (last["first_seed"] - scenes[0].seed) + last["scenes_done"]
-        seconds, events = last["generated_hours"] * 3600.0, list(last["events"])
+        seconds, events = last["scenes_done"] * 20.0, list(last["events"])
         wall0, commits = last["wall_s"], [*last.get("earlier_commits", []), last["commit"]]
         skip_first = last["first_seed"]
     else:
