@@ -313,13 +313,19 @@ class PostgresBackend:
         self.location = redact(url)
         self._errors = psycopg.errors
         self._psycopg = psycopg
+        try:  # one plain connection first: the pool would only say "timeout", not why
+            psycopg.connect(url, connect_timeout=10).close()
+        except psycopg.Error as exc:
+            reason = str(exc).strip().replace(url, self.location)
+            raise StoreError(f"cannot connect to event store {self.location}: {reason}") from None
+        self.pool = ConnectionPool(
+            url, min_size=1, max_size=max_connections, kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection, open=False, name="gridsight",
+        )  # fmt: skip
         try:
-            self.pool = ConnectionPool(
-                url, min_size=1, max_size=max_connections, kwargs={"autocommit": True},
-                check=ConnectionPool.check_connection, open=False, name="gridsight",
-            )  # fmt: skip
             self.pool.open(wait=True, timeout=15.0)
         except Exception as exc:  # psycopg_pool.PoolTimeout hides the server's reason in logs
+            self.pool.close()  # or its threads keep trying to connect
             raise StoreError(f"cannot connect to event store {self.location}: {exc}") from exc
 
     @contextmanager
