@@ -344,7 +344,7 @@ class Coordinator:
 
         return {
             wid: ray.get(w.actor.health.remote(), timeout=self.health_timeout_s)
-            for wid, w in self.workers.items()
+            for wid, w in list(self.workers.items())  # the health loop may replace one meanwhile
         }
 
     def stop(self) -> None:
