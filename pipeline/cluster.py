@@ -263,22 +263,23 @@ class Coordinator:
         """``update`` for the zone editor: says what changed, and refuses (changing nothing) a
         camera that needs a detector class the workers were not started with."""
         enabled = [c for c in cameras if c.enabled]
-        missing = detector_classes(self.cfg, enabled) - self.classes
-        if missing:
-            raise ConfigError([ConfigIssue(
-                "cameras", f"needs detector classes {sorted(missing)} that the workers did not "
-                "load; restart gridsight to apply",
-            )])  # fmt: skip
+        issues = [
+            ConfigIssue(
+                f"camera {c.id!r} → rules",
+                f"needs detector classes {sorted(missing)} that the workers did not load; "
+                "restart gridsight to apply",
+            )
+            for c in enabled
+            if (missing := detector_classes(self.cfg, [c]) - self.classes)
+        ]
+        if issues:
+            raise ConfigError(issues)
         with self._lock:
-            old = {c.id: c.model_dump_json() for c in self.cameras}
-            new = {c.id: c.model_dump_json() for c in enabled}
+            changes = CameraChanges.between(
+                {c.id: c for c in self.cameras}, {c.id: c for c in enabled}
+            )
             self.update(cameras)
-        return CameraChanges(
-            added=tuple(sorted(new.keys() - old.keys())),
-            removed=tuple(sorted(old.keys() - new.keys())),
-            updated=tuple(sorted(k for k in new.keys() & old.keys() if new[k] != old[k])),
-            unchanged=tuple(sorted(k for k in new.keys() & old.keys() if new[k] == old[k])),
-        )
+        return changes
 
     def scale(self, workers: int, max_moves: int | None = None) -> None:
         """Grow or shrink the worker pool. New workers would otherwise stay empty (placement is

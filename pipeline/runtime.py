@@ -447,11 +447,14 @@ class Runtime:
             raise RuntimeError("reconfigure needs a started live runtime")
         with self._reconfigure_lock:
             wanted = {c.id: c for c in cameras if c.enabled}
-            current = {cid: c.cfg for cid, c in list(self.cameras.items())}
-            removed = sorted(set(current) - set(wanted))
-            added = sorted(set(wanted) - set(current))
-            updated = sorted(c for c in set(wanted) & set(current) if wanted[c] != current[c])
-            unchanged = sorted(c for c in set(wanted) & set(current) if wanted[c] == current[c])
+            changes = CameraChanges.between(
+                {cid: c.cfg for cid, c in list(self.cameras.items())}, wanted
+            )
+            added, removed, updated = (
+                list(changes.added),
+                list(changes.removed),
+                list(changes.updated),
+            )
             check_runtime_requirements(
                 self.cfg.model_copy(update={"cameras": [wanted[c] for c in added + updated]}),
                 self._env,
@@ -483,10 +486,9 @@ class Runtime:
                 self._install(cid, new, timeout)
             for cid in added:
                 self._install(cid, self._camera(wanted[cid], pipes[cid]), timeout)
-        changes = CameraChanges(tuple(added), tuple(removed), tuple(updated), tuple(unchanged))
         logger.info(
             "reconfigured: added %s, removed %s, updated %s; %d camera(s) untouched",
-            added or "-", removed or "-", updated or "-", len(unchanged),
+            added or "-", removed or "-", updated or "-", len(changes.unchanged),
         )  # fmt: skip
         return changes
 

@@ -8,6 +8,7 @@ presentation timestamps (see ``pipeline.source``), ``pts_s`` is stream time with
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -374,3 +375,14 @@ class CameraChanges:
     removed: tuple[str, ...]
     updated: tuple[str, ...]
     unchanged: tuple[str, ...]
+
+    @classmethod
+    def between(cls, current: Mapping[str, object], wanted: Mapping[str, object]) -> CameraChanges:
+        """Compare two camera configurations by id (values compared with ``==``)."""
+        both = current.keys() & wanted.keys()
+        return cls(
+            added=tuple(sorted(wanted.keys() - current.keys())),
+            removed=tuple(sorted(current.keys() - wanted.keys())),
+            updated=tuple(sorted(c for c in both if wanted[c] != current[c])),
+            unchanged=tuple(sorted(c for c in both if wanted[c] == current[c])),
+        )
