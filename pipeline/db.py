@@ -16,13 +16,13 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
+from pipeline.config import redact_url
 from pipeline.errors import StoreError
 
 
@@ -58,21 +58,17 @@ def is_postgres_url(location: str | Path) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
-def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 class Backend(Protocol):
-    dialect: str
-    location: str  # for messages: a path, or a URL without its password
+    location: str  # for messages: a path, or a URL without its credentials
 
-    def reader(self) -> Any: ...  # context manager → Connection, each statement autocommits
-    def transaction(self) -> Any: ...  # context manager → Connection, one serialised write
+    def reader(self) -> AbstractContextManager[Connection]:
+        """Each statement autocommits."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[Connection]:
+        """One serialised write, rolled back on any exception."""
+        ...
+
     def migrate(self, migrations: dict[int, list[MigrationItem]], latest: int) -> None: ...
     def schema_version(self) -> int: ...
     def close(self) -> None: ...
@@ -107,8 +103,6 @@ class _SqliteConn:
 
 class SqliteBackend:
     """WAL mode; a short-lived connection per call, so none is shared between threads."""
-
-    dialect = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -300,8 +294,6 @@ class _PgConn:
 class PostgresBackend:
     """A small connection pool per process (psycopg 3, the ``[postgres]`` extra)."""
 
-    dialect = "postgresql"
-
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
         try:
             import psycopg
@@ -310,7 +302,7 @@ class PostgresBackend:
             raise StoreError(
                 "a PostgreSQL store needs psycopg: pip install -e '.[postgres]'"
             ) from exc
-        self.location = redact(url)
+        self.location = redact_url(url)
         self._errors = psycopg.errors
         self._psycopg = psycopg
         try:  # one plain connection first: the pool would only say "timeout", not why

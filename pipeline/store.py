@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.db import AppendOnly, Connection, MigrationItem, SqliteBackend, open_backend
+from pipeline.db import AppendOnly, Connection, MigrationItem, open_backend
 from pipeline.report import EvidenceItem
 from pipeline.types import Event
 
@@ -207,20 +207,14 @@ class EventStore:
     def __init__(self, location: Path | str) -> None:
         self.backend = open_backend(location)
         self.location = self.backend.location
-        # the SQLite file, for tools that open it directly; None on PostgreSQL
-        self.path = self.backend.path if isinstance(self.backend, SqliteBackend) else None
         self.backend.migrate(_MIGRATIONS, SCHEMA_VERSION)
-
-    @property
-    def dialect(self) -> str:
-        return self.backend.dialect
 
     def transaction(self) -> AbstractContextManager[Connection]:
         """One serialised write transaction, rolled back on any exception."""
-        return self.backend.transaction()  # type: ignore[no-any-return]
+        return self.backend.transaction()
 
     def reader(self) -> AbstractContextManager[Connection]:
-        return self.backend.reader()  # type: ignore[no-any-return]
+        return self.backend.reader()
 
     @property
     def schema_version(self) -> int:

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 
 from api.main import create_app
 from pipeline.cases import CaseService
-from pipeline.config import CasesConfig, parse_config
-from pipeline.db import pg_sql, redact
+from pipeline.config import CasesConfig, parse_config, redact_url
+from pipeline.db import pg_sql
 from pipeline.errors import ConfigError, StoreError
 from pipeline.report import EvidenceItem
 from pipeline.store import SCHEMA_VERSION, EventQuery, EventStore
@@ -180,4 +180,4 @@ def test_placeholders_are_rewritten_outside_literals_only() -> None:
     assert pg_sql("SELECT '?', x FROM t WHERE a = ? AND b LIKE '10%'") == (
         "SELECT '?', x FROM t WHERE a = %s AND b LIKE '10%%'"
     )
-    assert redact("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert redact_url("postgresql://u:pw@h/db") == "postgresql://***@h/db"  # store messages
