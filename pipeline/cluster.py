@@ -12,8 +12,8 @@ cameras go, heaviest first, to the worker with the least planned load (cores fro
 Store: every worker writes events, cases and outbox rows to the configured store. Workers on
 one host may share the SQLite file in the evidence root (WAL, busy timeout); workers on several
 hosts need ``[store] url`` (PostgreSQL), because SQLite's locks do not work over a network
-filesystem. Evidence files go to the evidence root, which several hosts must mount as shared
-storage.
+filesystem. Evidence files go to the configured evidence storage (``pipeline.storage``): the
+evidence root, which several hosts must then mount as shared storage, or an S3 bucket.
 
 When a worker is lost, the events it had open can never be ended by their analyzer: the
 coordinator ends them in the store with ``closed_reason = "worker_lost"`` before the cameras
@@ -87,20 +87,22 @@ def rebalance(
     moves only when that strictly lowers the spread: one whose cost is at least the gap would
     just swap which worker is the heavy one."""
     placed = dict(placement)
-    by_id = {c.id: c for c in cameras}
+    costs = {c.id: cost(c) for c in cameras}
+    load = dict.fromkeys(workers, 0.0)
+    for cid, w in placed.items():
+        if w in load and cid in costs:
+            load[w] += costs[cid]
     for _ in range(max_moves):
-        load = dict.fromkeys(workers, 0.0)
-        for cid, w in placed.items():
-            if w in load and cid in by_id:
-                load[w] += cost(by_id[cid])
         heavy = max(workers, key=lambda k: (load[k], k))
         light = min(workers, key=lambda k: (load[k], k))
         gap = load[heavy] - load[light]
-        movable = [c for c in cameras if placed.get(c.id) == heavy and 0 < cost(c) < gap]
+        movable = [c for c, w in placed.items() if w == heavy and 0 < costs.get(c, 0.0) < gap]
         if not movable:
             break
-        best = min(movable, key=lambda c: (abs(gap - 2 * cost(c)), c.id))
-        placed[best.id] = light
+        best = min(movable, key=lambda c: (abs(gap - 2 * costs[c]), c))
+        placed[best] = light
+        load[heavy] -= costs[best]
+        load[light] += costs[best]
     return placed
 
 
@@ -229,7 +231,7 @@ class Coordinator:
         if max_moves:
             self.placement = rebalance(self.cameras, workers, self.placement, self._cost,
                                        max_moves)  # fmt: skip
-        now = time.time()
+        now = self.clock()
         for cid, wid in self.placement.items():
             if before.get(cid) != wid:
                 self.moves.append((now, cid, before.get(cid), wid))

@@ -40,7 +40,7 @@ from pipeline.errors import PipelineError
 from pipeline.media import encode_h264
 from pipeline.privacy import PrivacyMasker
 from pipeline.report import iso
-from pipeline.storage import EvidenceStorage, check_relpath, copy_to, hash_file
+from pipeline.storage import EvidenceStorage, StorageError, check_relpath, copy_to, hash_file
 from pipeline.store import EventStore
 
 PACKAGE_FORMAT = "gridsight.evidence-package/1"
@@ -167,11 +167,15 @@ class Exporter:
     def _local(self, rel: str, fetched: Path) -> Path | None:
         """A local file of stored evidence, fetched from an object store if need be."""
         path = self.storage.local_path(rel)
-        if path is not None or not self.storage.exists(rel):
+        if path is not None:
             return path
         dst = fetched / check_relpath(rel)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        copy_to(self.storage, rel, dst)
+        try:  # one request: a missing object fails the read itself
+            copy_to(self.storage, rel, dst)
+        except StorageError:
+            dst.unlink(missing_ok=True)
+            return None
         return dst
 
     def _export(
