@@ -149,6 +149,7 @@ class Runtime:
         self._started = False
         # Outage state is touched by the watchdog and, at shutdown, by the analysis thread.
         self._outage_lock = threading.Lock()
+        self._connect_grace_s = cfg.ingest.open_timeout_s + cfg.ingest.stall_after_s
 
         enabled = [c for c in cfg.cameras if c.enabled]
         check_runtime_requirements(cfg, env)
@@ -519,7 +520,16 @@ class Runtime:
             if snap.state == HealthState.DISABLED:
                 continue
             if cam.down_since is None:
-                cam.down_since = now
+                if snap.state == HealthState.CONNECTING:
+                    # An attempt in progress is not an outage until it has taken longer than a
+                    # healthy connect can (open, then the first keyframe); one that fails goes
+                    # OFFLINE sooner. Counting it at once turned every slow first connect into
+                    # a camera_offline event.
+                    if now - snap.state_since_s < self._connect_grace_s:
+                        continue
+                    cam.down_since = snap.state_since_s
+                else:
+                    cam.down_since = now
             if cam.outage is None and now - cam.down_since >= after:
                 self._start_outage(cam, snap, now)
 

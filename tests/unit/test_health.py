@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from pipeline.config import AppConfig
 from pipeline.health import HealthTracker, uptime_fraction
+from pipeline.runtime import Runtime
 from pipeline.types import DecodeMode, HealthChange, HealthState
+from tests.conftest import camera_dict
+from tests.media import ColorBoxDetector
 
 
 class Clock:
@@ -54,3 +60,52 @@ def test_uptime_window_cuts_changes() -> None:
     assert uptime_fraction(ch, 40.0, 100.0) == round(50 / 60, 4)
     assert uptime_fraction(ch, -100.0, 100.0) == 0.9  # nothing known before the first change
     assert uptime_fraction([], 0.0, 1.0) is None
+
+
+def test_slow_first_connect_is_not_an_outage_but_a_hung_or_failed_one_is(
+    make_config: Callable[..., AppConfig],
+) -> None:
+    """The watchdog's view: CONNECTING only counts once it outlasts a healthy connect."""
+    clock = Clock()
+    ingest = {"open_timeout_s": 3, "stall_after_s": 2, "offline_event_after_s": 1}
+    cfg = make_config([camera_dict(url="rtsp://127.0.0.1:9/x")], ingest=ingest)
+    rt = Runtime(cfg, detector=ColorBoxDetector(), clock=clock)  # not started: no threads
+    cam = rt.cameras["cam1"]
+    h = cam.health
+
+    def tick(dt: float) -> None:
+        clock.now += dt
+        rt._check_outages(cfg.ingest.offline_event_after_s)
+
+    # a first connect that takes 4 s (< open 3 s + first keyframe 2 s) and succeeds
+    for _ in range(4):
+        tick(1.0)
+    assert cam.outage is None and cam.down_since is None
+    h.connected(1)
+    h.frame_out(0.0)
+    tick(1.0)
+    assert cam.outage is None
+    # the connection drops: a failed attempt starts the outage clock at once
+    h.set_state(HealthState.OFFLINE, "cam1: read failed")
+    tick(0.5)
+    assert cam.down_since == clock.now and cam.outage is None
+    h.set_state(HealthState.CONNECTING)  # the retry does not reset the clock
+    tick(1.0)
+    assert cam.outage is not None and cam.outage.started_at == clock.now - 1.0
+    h.connected(2)
+    h.frame_out(1.0)
+    tick(1.0)
+    assert cam.outage is None and cam.down_since is None  # ended
+
+    # a connect that hangs (opened, never a frame) is an outage from the attempt's start
+    rt2 = Runtime(cfg, detector=ColorBoxDetector(), clock=clock)
+    cam2 = rt2.cameras["cam1"]
+    began = clock.now
+    cam2.health.set_state(HealthState.CONNECTING)
+    for _ in range(4):
+        clock.now += 1.0
+        rt2._check_outages(1.0)
+    assert cam2.outage is None
+    clock.now += 1.5
+    rt2._check_outages(1.0)
+    assert cam2.outage is not None and cam2.outage.started_at == began
