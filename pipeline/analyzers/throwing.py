@@ -321,15 +321,16 @@ class ThrowingAnalyzer:
         for tr in self._tracks:
             if tr.points[-1][0] != t:
                 tr.misses += 1
-        for bi in range(len(blobs)):
-            if bi in used or len(self._tracks) >= _MAX_TRACKS:
-                continue
-            xy = blobs.xy[bi].astype(np.float64)
-            facade = self._facade_at(xy)
-            if facade is not None:
-                self._tracks.append(
-                    _Track([(t, float(xy[0]), float(xy[1]), float(blobs.area[bi]))], facade)
-                )
+        free = [bi for bi in range(len(blobs)) if bi not in used]
+        room = _MAX_TRACKS - len(self._tracks)
+        if not free or room <= 0:
+            return
+        facades = self._facades_at(blobs.xy[free].astype(np.float64))
+        for bi, facade in zip(free, facades.tolist(), strict=True):
+            if facade >= 0 and room > 0:
+                room -= 1
+                x, y = float(blobs.xy[bi, 0]), float(blobs.xy[bi, 1])
+                self._tracks.append(_Track([(t, x, y, float(blobs.area[bi]))], facade))
 
     @staticmethod
     def _gate(tr: _Track) -> float:
@@ -341,17 +342,17 @@ class ThrowingAnalyzer:
             speed_term = min(speed_term, 40.0)
         return 6.0 + speed_term + 2.0 * math.sqrt(tr.points[-1][3])
 
-    def _facade_at(self, xy: NDArray[np.float64]) -> int | None:
-        """Index of the façade whose zone (or grid, with a small margin) contains ``xy``."""
+    def _facades_at(self, xy: NDArray[np.float64]) -> NDArray[np.int64]:
+        """Per point: index of the façade whose zone (or grid, with a small margin) contains
+        it, else -1. All points at once: this runs for every new blob of every frame."""
         assert self._size is not None
+        out = np.full(len(xy), -1, np.int64)
         for i, (grid, zset) in enumerate(zip(self._grids, self._zone_sets, strict=True)):
-            zone_hit = any(
-                z.contains(xy[None].astype(np.float32))[0]
-                for z in zset.for_size(*self._size).values()
-            )
-            if zone_hit or bool(grid.contains_px(xy[None], margin=0.3)[0]):
-                return i
-        return None
+            hit = grid.contains_px(xy, margin=0.3)
+            for z in zset.for_size(*self._size).values():
+                hit |= z.contains(xy.astype(np.float32))
+            out[(out < 0) & hit] = i
+        return out
 
     def _raining(self, t: float) -> bool:
         """Many tracks falling steadily at once, right now: rain or snow, not a throw."""
