@@ -78,6 +78,11 @@ class CameraPipeline:
         self.analyzers = analyzers
         self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
         self.decode_mode = choose_decode_mode(camera, analyzers)
+        self.skip_deblocking = (
+            camera.skip_deblocking
+            if camera.skip_deblocking is not None
+            else bool(analyzers) and all(isinstance(a, ThrowingAnalyzer) for a in analyzers)
+        )
         self._tracker = ByteTracker() if self.classes else None
         self._epoch = -1
         self.latest: tuple[Frame, Detections] | None = None

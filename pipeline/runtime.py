@@ -262,6 +262,7 @@ class Runtime:
             decode_mode=pipe.decode_mode,
             transport=cam.transport,
             sample_fps=cam.sample_fps,
+            skip_deblocking=pipe.skip_deblocking,
             analysis_width=ing.analysis_width,
             open_timeout_s=ing.open_timeout_s,
             read_timeout_s=ing.read_timeout_s,

@@ -68,6 +68,11 @@ class SourceSettings:
     realtime: bool = True  # files: pace reading like a live camera
     start_time_s: float | None = None  # files not paced: frame time of the first packet
     decode_threads: int = 1
+    # Skip the in-loop deblocking filter: the pictures drift slightly from the encoder's
+    # until the next keyframe, which motion differencing does not notice (measured on the
+    # 高空抛物 scenes: same recall, origin floors and false alarms) while decoding costs ~20 %
+    # less.
+    skip_deblocking: bool = False
 
     @property
     def is_network(self) -> bool:
@@ -206,6 +211,8 @@ class StreamSource:
             ctx.thread_count = self.s.decode_threads
             if self.s.decode_mode == DecodeMode.KEYFRAMES:
                 ctx.skip_frame = "NONKEY"
+            if self.s.skip_deblocking:
+                ctx.options = {**ctx.options, "skip_loop_filter": "all"}
             self._epoch += 1
             self._ring.start_epoch(self._epoch, StreamTemplate(stream))
             self._health.connected(self._epoch)

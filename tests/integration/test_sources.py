@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
 from pipeline.health import HealthTracker
+from pipeline.media import encode_h264
 from pipeline.packet_ring import PacketRing
 from pipeline.runtime import Runtime
 from pipeline.source import SourceSettings, StreamSource
 from pipeline.types import DecodeMode, Frame, HealthState
 from tests.conftest import camera_dict
-from tests.media import Scene, write_h264
+from tests.media import Actor, ColorBoxDetector, Scene, write_h264
 
 
 def run_source(
@@ -106,3 +109,48 @@ def test_unopenable_stream_goes_offline_without_frames(tmp_path: Path) -> None:
     assert snap.state in (HealthState.OFFLINE, HealthState.CONNECTING)
     assert snap.last_error is not None and "cannot open" in snap.last_error
     assert snap.epoch == 0  # never connected, so no epoch was started
+
+
+def test_skipping_the_deblocking_filter_changes_pictures_slightly_not_frames(
+    tmp_path: Path,
+) -> None:
+    scene = Scene(
+        duration_s=3,
+        fps=10,
+        gop=10,
+        actors=(Actor(box=(20, 40, 90, 120), t0=0, t1=9, velocity=(40.0, 5.0)),),
+    )
+    noise = np.random.default_rng(1).normal(0, 6, (scene.height, scene.width, 3))
+    pictures = (
+        np.clip(scene.render(i / scene.fps) + noise, 0, 255).astype(np.uint8) for i in range(30)
+    )
+    # a camera-like encoding: deblocking on (x264's ultrafast preset turns it off), coarse QP
+    video = encode_h264(tmp_path / "moving.mp4", pictures, fps=10, gop=10, crf=32)
+
+    def decode(skip: bool) -> list[Frame]:
+        ring = PacketRing("cam1", 60)
+        s = settings(video, DecodeMode.FULL, skip_deblocking=skip)
+        return run_source(replace(s, analysis_width=scene.width), ring)
+
+    full, fast = decode(False), decode(True)
+    assert [f.pts_s for f in fast] == [f.pts_s for f in full] and len(full) == 30
+    diffs = [
+        float(np.abs(a.image.astype(np.int16) - b.image.astype(np.int16)).mean())
+        for a, b in zip(full, fast, strict=True)
+    ]
+    assert max(diffs) > 0.0  # the option reaches the decoder
+    assert max(diffs) < 3.0  # and only nudges edges, the picture is the same
+
+
+def test_deblocking_is_skipped_only_for_motion_only_cameras(make_config) -> None:  # type: ignore[no-untyped-def]
+    facade = {"id": "f", "kind": "facade", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
+    grid = {
+        "id": "g", "building": "1", "zone": "f", "bottom_floor": 1, "top_floor": 6,
+        "columns": ["01", "02"], "corners": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]],
+    }  # fmt: skip
+    throwing = camera_dict(id="t", zones=[facade], facades=[grid], rules=[{"analyzer": "throwing"}])
+    cfg = make_config([camera_dict(), throwing, {**throwing, "id": "u", "skip_deblocking": False}])
+    rt = Runtime(cfg, detector=ColorBoxDetector())
+    assert not rt.cameras["cam1"].source.s.skip_deblocking  # parking: the detector's pictures
+    assert rt.cameras["t"].source.s.skip_deblocking
+    assert not rt.cameras["u"].source.s.skip_deblocking  # the integrator's choice wins
