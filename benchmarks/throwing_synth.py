@@ -345,13 +345,17 @@ class Renderer:
                 cv2.circle(img, (int(x), int(y)), 2, (250, 250, 250), -1)
 
 
-def render(spec: SceneSpec, path: Path) -> Path:
-    """Write the scene as H.264 (GOP 2 s) to ``path`` (.mp4 or .h264)."""
+def render(spec: SceneSpec, path: Path, bitrate_kbps: int | None = None) -> Path:
+    """Write the scene as H.264 (GOP 2 s) to ``path`` (.mp4 or .h264): constant quality, or
+    the constant bitrate of a camera where ``bitrate_kbps`` is given."""
     r = Renderer(spec)
     frames: Iterator[NDArray[np.uint8]] = (
         r.frame(i) for i in range(round(spec.duration_s * spec.fps))
     )
-    return encode_h264(path, frames, fps=spec.fps, gop=2 * spec.fps, crf=23)
+    crf = None if bitrate_kbps else 23
+    return encode_h264(
+        path, frames, fps=spec.fps, gop=2 * spec.fps, crf=crf, bitrate_kbps=bitrate_kbps
+    )
 
 
 def truth(spec: SceneSpec) -> list[dict[str, Any]]:
