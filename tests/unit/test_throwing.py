@@ -106,6 +106,25 @@ def test_parabola_passes_fit() -> None:
     assert fit.accel == pytest.approx(9.81, rel=0.01)
 
 
+def test_fast_gappy_chain_of_streaks_fails_for_want_of_a_measured_acceleration() -> None:
+    """Rain at dusk (benchmark seed 5531): faint streak fragments chained into 9 points over
+    0.52 s, first seen at 9.7 m/s. Its fit allows 0.78 g but equally constant speed."""
+    pts = [
+        (0.00, 17.85, 10.82), (0.04, 17.54, 10.89), (0.12, 17.06, 10.03),
+        (0.16, 17.40, 9.83), (0.28, 16.70, 8.28), (0.32, 16.76, 7.47),
+        (0.36, 16.76, 6.66), (0.40, 16.81, 6.66), (0.52, 17.17, 5.27),
+    ]  # fmt: skip
+    t = np.array([p[0] for p in pts])
+    xz = np.array([(p[1], p[2]) for p in pts])
+    fit = fit_fall(t, xz, RULE, 2.9)
+    assert not fit.ok and "not established" in fit.reason, fit.reason
+    # the same span sampled densely along a true fall from that speed passes
+    t2 = np.arange(0, 0.53, 1 / FPS)
+    z2 = 10.9 - 9.7 * t2 - 0.5 * 9.81 * t2**2
+    fit2 = fit_fall(t2, np.stack([17.3 + 0 * t2, z2], axis=1), RULE, 2.9)
+    assert fit2.ok, fit2.reason
+
+
 @pytest.mark.parametrize(
     ("name", "z", "x"),
     [
