@@ -179,6 +179,14 @@ def fit_fall(
     final_speed = abs(c1 + 2 * c2 * t_end)
     steps = np.diff(z)
     monotonic = float(np.mean(steps < 0.05)) if len(steps) else 0.0
+    # Speed down the façade over the last few points, observed and fitted: an object in free
+    # fall only gets faster until it leaves the view or lands (and a landed one stops making
+    # motion). A chain that ends sitting still (a blob hopping onto a blinking light or a
+    # person on a balcony) fits a fall only on average.
+    k = min(5, max(3, n // 3))
+    tail_t = t[-k:]
+    tail_obs = -float(np.polyfit(tail_t - tail_t[0], z[-k:], 1)[0])
+    tail_fit = -float(c1 + 2.0 * c2 * float(np.mean(tail_t)))
     fit = _Fit(
         False, "", accel=float(accel), v0z=float(c1), v0x=float(b1),
         final_speed=float(final_speed), descent=descent, rms=rms,
@@ -195,6 +203,7 @@ def fit_fall(
         (accel >= 2.0 * accel_se, f"accel {accel:.1f} ± {accel_se:.1f} m/s² not established"),
         (final_speed >= rule.min_speed_mps, f"speed {final_speed:.1f} m/s"),
         (monotonic >= 0.8, f"monotonic {monotonic:.2f}"),
+        (tail_obs >= 0.5 * tail_fit, f"ends at {tail_obs:.1f} m/s, fit {tail_fit:.1f} m/s"),
         (rms <= max(0.25, 0.05 * descent), f"fit rms {rms:.2f} m"),
         (x_rms <= max(0.3, 0.1 * descent), f"lateral rms {x_rms:.2f} m"),
         (abs(b1) <= _MAX_LATERAL_MPS, f"lateral {b1:.1f} m/s"),

@@ -125,6 +125,24 @@ def test_fast_gappy_chain_of_streaks_fails_for_want_of_a_measured_acceleration()
     assert fit2.ok, fit2.reason
 
 
+def test_chain_that_ends_sitting_still_fails() -> None:
+    """Benchmark seed 5930: a blob drifting on a balcony, a hop across a 4-frame gap, then
+    still on a blinking light: a fall on average (0.5 g, 6.2 m) that ends at rest."""
+    t = np.array(
+        [12.04, 12.08, 12.12, 12.16, 12.20, 12.24, 12.28, 12.32, 12.36, 12.40, 12.44, 12.48,
+         12.52, 12.56, 12.60, 12.64, 12.68, 12.72, 12.76, 12.80, 12.84, 12.88, 12.92, 12.96,
+         13.12, 13.28, 13.32, 13.36, 13.40, 13.44]
+    )  # fmt: skip
+    z = np.array(
+        [43.75, 43.75, 43.77, 43.81, 43.78, 43.76, 43.67, 43.60, 43.37, 43.31, 43.28, 43.26,
+         43.01, 42.71, 42.48, 42.22, 42.18, 42.14, 41.59, 41.73, 41.65, 41.39, 41.92, 40.83,
+         40.15, 38.32, 38.32, 38.32, 38.34, 38.21]
+    )  # fmt: skip
+    x = np.linspace(5.07, 7.43, len(t))
+    fit = fit_fall(t - t[0], np.stack([x, z], axis=1), RULE, 2.9)
+    assert not fit.ok and fit.reason.startswith("ends at") and ";" not in fit.reason, fit.reason
+
+
 @pytest.mark.parametrize(
     ("name", "z", "x"),
     [
