@@ -66,6 +66,7 @@ _FIT_WINDOW = 8
 _WEATHER_HOLD_S = 5.0
 _GLOBAL_HOLD_S = 1.0
 _MAX_LATERAL_MPS = 10.0
+_MAX_LATERAL_GAIN_MPS = 1.5  # generated throws: ≤ 0.5 m/s (fit noise)
 _MAX_UPWARD_MPS = 6.0  # a throw may start upwards; faster than this is not a hand
 _SAME_THROW_S = 3.0
 _MAX_ENTRY_MPS = 12.0  # ≈ 1.2 s / 7 m of free fall before the object is first detected
@@ -183,6 +184,12 @@ def fit_fall(
     # fall only gets faster until it leaves the view or lands (and a landed one stops making
     # motion). A chain that ends sitting still (a blob hopping onto a blinking light or a
     # person on a balcony) fits a fall only on average.
+    # Sideways, gravity does nothing and drag only slows an object down; seen through the
+    # façade calibration, a throw outward from the wall adds well under 0.1 m/s² of apparent
+    # sideways acceleration. Blobs chained across gaps swing sideways faster and faster.
+    (a2, a1, _), cov_x = np.polyfit(t, x, 2, cov=True) if n > 5 else (np.polyfit(t, x, 2), None)
+    vx_growth = abs(a1 + 2.0 * a2 * t_end) - abs(a1)
+    vx_se = 2.0 * t_end * math.sqrt(max(float(cov_x[0, 0]), 0.0)) if cov_x is not None else 0.0
     k = min(5, max(3, n // 3))
     tail_t = t[-k:]
     tail_obs = -float(np.polyfit(tail_t - tail_t[0], z[-k:], 1)[0])
@@ -207,6 +214,10 @@ def fit_fall(
         (rms <= max(0.25, 0.05 * descent), f"fit rms {rms:.2f} m"),
         (x_rms <= max(0.3, 0.1 * descent), f"lateral rms {x_rms:.2f} m"),
         (abs(b1) <= _MAX_LATERAL_MPS, f"lateral {b1:.1f} m/s"),
+        (
+            vx_growth <= _MAX_LATERAL_GAIN_MPS + 2.0 * vx_se,
+            f"sideways speed grew {vx_growth:.1f} ± {vx_se:.1f} m/s",
+        ),
         (c1 <= _MAX_UPWARD_MPS, f"upward {c1:.1f} m/s"),
         # The façade is in view, so a thrown object is seen soon after it is let go: a track
         # that is already very fast when first seen started far outside the calibrated façade

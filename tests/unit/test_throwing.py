@@ -143,6 +143,17 @@ def test_chain_that_ends_sitting_still_fails() -> None:
     assert not fit.ok and fit.reason.startswith("ends at") and ";" not in fit.reason, fit.reason
 
 
+def test_fall_that_swings_sideways_faster_and_faster_fails() -> None:
+    """Benchmark seed 5991 (rain at dusk): streak fragments chained across gaps drift sideways
+    ever faster (0.9 g sideways) while they drop; a throw sideways keeps or loses its speed."""
+    t = np.arange(0, 1.4, 1 / FPS)
+    z = 38.2 - 0.5 * 9.0 * t**2
+    swinging = fit_fall(t, np.stack([18.5 - 0.5 * 8.5 * t**2, z], axis=1), RULE, 2.9)
+    assert not swinging.ok and "sideways speed grew" in swinging.reason, swinging.reason
+    tossed = fit_fall(t, np.stack([18.5 - 3.0 * t + 0.4 * t**2, z], axis=1), RULE, 2.9)
+    assert tossed.ok, tossed.reason  # 3 m/s sideways, slowed by drag
+
+
 @pytest.mark.parametrize(
     ("name", "z", "x"),
     [
