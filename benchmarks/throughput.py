@@ -365,6 +365,16 @@ def throwing_suite(args: argparse.Namespace) -> int:
         summary[stream] = part
         modes[stream] = results
         print(json.dumps({stream: part}, indent=2), flush=True)
+    # What capacity planning reads (pipeline/capacity.py): the costlier of one process and one
+    # process per core, on the stream with a throw in every trial where it was measured.
+    plan = summary.get("camera") or next(iter(summary.values()))
+    cpus = [plan[k] for k in ("cpu_per_throwing_camera", "cpu_per_throwing_camera_process_per_core")
+            if plan.get(k)]  # fmt: skip
+    summary["at_max"] = {
+        "stream": "camera" if "camera" in summary else args.facade_stream.split(",")[0],
+        "cpu_per_throwing_camera": max(cpus) if cpus else None,
+        "rss_mb_per_throwing_camera": plan.get("rss_mb_per_throwing_camera"),
+    }
     path = write_result(
         "throughput_throwing",
         {
@@ -372,7 +382,7 @@ def throwing_suite(args: argparse.Namespace) -> int:
             "stream": {"width": 1920, "height": 1080, "fps": FPS, "gop_s": 2,
                        "clip": "benchmarks/throwing_synth façade, a throw every 40 s",
                        "facade_streams": {k: dataclasses.asdict(FACADE_STREAMS[k])
-                                  for k in summary}},
+                                  for k in modes}},
             "trial_seconds": args.seconds,
             "summary": summary,
             "modes": modes,
