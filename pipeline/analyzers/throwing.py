@@ -64,6 +64,15 @@ _ESTABLISHED = 8
 _MAX_TRACKS = 256
 _FIT_WINDOW = 8
 _WEATHER_HOLD_S = 5.0
+# Rain seen as streaks: this many tall, thin moving blobs (height ≥ _STREAK_ASPECT × width and
+# ≥ _STREAK_MIN_PX) in each of _STREAK_FRAMES frames in a row. Measured on the generated
+# scenes: rain has ≥ 5 in 84-96 % of frames, at dusk too, where faint streaks break up and too
+# few tracks last long enough to count as falling together; scenes without rain (snow, birds,
+# balconies, dusk) in ≤ 0.2 % of frames, never 3 in a row; the real clips at most 2.
+_STREAKS_FOR_RAIN = 5
+_STREAK_FRAMES = 3
+_STREAK_ASPECT = 2.5
+_STREAK_MIN_PX = 6.0
 _GLOBAL_HOLD_S = 1.0
 _MAX_LATERAL_MPS = 10.0
 _MAX_LATERAL_GAIN_MPS = 1.5  # generated throws: ≤ 0.5 m/s (fit noise)
@@ -287,6 +296,7 @@ class ThrowingAnalyzer:
         self._tracks: list[_Track] = []
         self._recent: list[tuple[_Track, float]] = []  # tracks that raised events, for dedupe
         self._hold_until = 0.0
+        self._streak_frames = 0  # frames in a row that looked like rain streaks
         self._latest: Frame | None = None
         self._epoch = -1
 
@@ -313,7 +323,7 @@ class ThrowingAnalyzer:
             return notices
         self._associate(sample)
         notices.extend(self._retire(t))
-        if self._raining(t):
+        if self._raining(t) or self._streaking(sample):
             self._hold_until = max(self._hold_until, t + _WEATHER_HOLD_S)
         if t >= self._hold_until:
             notices.extend(self._alert(t))
@@ -380,6 +390,14 @@ class ThrowingAnalyzer:
                 hit |= z.contains(xy.astype(np.float32))
             out[(out < 0) & hit] = i
         return out
+
+    def _streaking(self, sample: MotionSample) -> bool:
+        """Rain by the shape of its blobs, for as long as streaks fill frame after frame."""
+        box = sample.blobs.bbox
+        h, w = box[:, 3] - box[:, 1], box[:, 2] - box[:, 0]
+        streaks = int(np.count_nonzero((h >= _STREAK_ASPECT * w) & (h >= _STREAK_MIN_PX)))
+        self._streak_frames = self._streak_frames + 1 if streaks >= _STREAKS_FOR_RAIN else 0
+        return self._streak_frames >= _STREAK_FRAMES
 
     def _raining(self, t: float) -> bool:
         """Many tracks falling steadily at once, right now: rain or snow, not a throw."""

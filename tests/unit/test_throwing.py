@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -216,6 +217,41 @@ def test_rain_of_parallel_falling_tracks_is_suppressed() -> None:
             pts.append(to_px((x + 0.8 * (j // 6), z)))
         frames.append(pts)
     assert run(a, frames) == []
+
+
+def test_rain_streaks_at_dusk_hold_alerts_while_they_last() -> None:
+    """Faint rain breaks into short streak fragments that never make falling tracks; their
+    shape (tall and thin, several per frame, frame after frame) is enough."""
+    rng = np.random.default_rng(3)
+
+    def with_streaks(frames: list[list[tuple[float, float]]], every: int) -> list[MotionSample]:
+        out = []
+        for i, pts in enumerate(frames):
+            base = sample(i, pts)
+            if i % every:
+                out.append(base)
+                continue
+            tops = rng.uniform([100, 50], [W - 100, H - 100], (6, 2)).astype(np.float32)
+            streaks = np.concatenate(
+                [tops, tops + np.float32([3, 20])], axis=1
+            )  # 3 px wide, 20 px tall
+            b = base.blobs
+            blobs = Blobs(
+                xy=np.concatenate([b.xy, tops + np.float32([1.5, 10])]),
+                area=np.concatenate([b.area, np.full(6, 20, np.float32)]),
+                bbox=np.concatenate([b.bbox, streaks]),
+                contrast=np.concatenate([b.contrast, np.full(6, 15, np.float32)]),
+            )
+            out.append(replace(base, blobs=blobs))
+        return out
+
+    def alerts(samples: list[MotionSample]) -> int:
+        a = analyzer()
+        return sum(len(a.observe_motion(smp)) for smp in samples)
+
+    throw = dropped_from(12, 2)
+    assert alerts(with_streaks(throw, every=1)) == 0  # raining throughout: held
+    assert alerts(with_streaks(throw, every=2)) == 1  # never 3 frames in a row: not rain
 
 
 def test_exposure_jump_resets_tracks_without_events() -> None:
