@@ -367,11 +367,12 @@ def throwing_suite(args: argparse.Namespace) -> int:
         print(json.dumps({stream: part}, indent=2), flush=True)
     # What capacity planning reads (pipeline/capacity.py): the costlier of one process and one
     # process per core, on the stream with a throw in every trial where it was measured.
-    plan = summary.get("camera") or next(iter(summary.values()))
+    planned = "camera" if "camera" in summary else next(iter(summary))
+    plan = summary[planned]
     cpus = [plan[k] for k in ("cpu_per_throwing_camera", "cpu_per_throwing_camera_process_per_core")
             if plan.get(k)]  # fmt: skip
     summary["at_max"] = {
-        "stream": "camera" if "camera" in summary else args.facade_stream.split(",")[0],
+        "stream": planned,
         "cpu_per_throwing_camera": max(cpus) if cpus else None,
         "rss_mb_per_throwing_camera": plan.get("rss_mb_per_throwing_camera"),
     }

@@ -352,9 +352,8 @@ def render(spec: SceneSpec, path: Path, bitrate_kbps: int | None = None) -> Path
     frames: Iterator[NDArray[np.uint8]] = (
         r.frame(i) for i in range(round(spec.duration_s * spec.fps))
     )
-    crf = None if bitrate_kbps else 23
     return encode_h264(
-        path, frames, fps=spec.fps, gop=2 * spec.fps, crf=crf, bitrate_kbps=bitrate_kbps
+        path, frames, fps=spec.fps, gop=2 * spec.fps, crf=23, bitrate_kbps=bitrate_kbps
     )
 
 

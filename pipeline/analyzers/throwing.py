@@ -189,16 +189,16 @@ def fit_fall(
     final_speed = abs(c1 + 2 * c2 * t_end)
     steps = np.diff(z)
     monotonic = float(np.mean(steps < 0.05)) if len(steps) else 0.0
-    # Speed down the façade over the last few points, observed and fitted: an object in free
-    # fall only gets faster until it leaves the view or lands (and a landed one stops making
-    # motion). A chain that ends sitting still (a blob hopping onto a blinking light or a
-    # person on a balcony) fits a fall only on average.
     # Sideways, gravity does nothing and drag only slows an object down; seen through the
     # façade calibration, a throw outward from the wall adds well under 0.1 m/s² of apparent
     # sideways acceleration. Blobs chained across gaps swing sideways faster and faster.
     (a2, a1, _), cov_x = np.polyfit(t, x, 2, cov=True) if n > 5 else (np.polyfit(t, x, 2), None)
     vx_growth = abs(a1 + 2.0 * a2 * t_end) - abs(a1)
     vx_se = 2.0 * t_end * math.sqrt(max(float(cov_x[0, 0]), 0.0)) if cov_x is not None else 0.0
+    # Speed down the façade over the last few points, observed and fitted: an object in free
+    # fall only gets faster until it leaves the view or lands (and a landed one stops making
+    # motion). A chain that ends sitting still (a blob hopping onto a blinking light or a
+    # person on a balcony) fits a fall only on average.
     k = min(5, max(3, n // 3))
     tail_t = t[-k:]
     tail_obs = -float(np.polyfit(tail_t - tail_t[0], z[-k:], 1)[0])
@@ -384,10 +384,11 @@ class ThrowingAnalyzer:
         it, else -1. All points at once: this runs for every new blob of every frame."""
         assert self._size is not None
         out = np.full(len(xy), -1, np.int64)
+        xy32 = xy.astype(np.float32)
         for i, (grid, zset) in enumerate(zip(self._grids, self._zone_sets, strict=True)):
             hit = grid.contains_px(xy, margin=0.3)
             for z in zset.for_size(*self._size).values():
-                hit |= z.contains(xy.astype(np.float32))
+                hit |= z.contains(xy32)
             out[(out < 0) & hit] = i
         return out
 
