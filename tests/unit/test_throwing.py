@@ -155,6 +155,34 @@ def test_fall_that_swings_sideways_faster_and_faster_fails() -> None:
     assert tossed.ok, tossed.reason  # 3 m/s sideways, slowed by drag
 
 
+def test_drift_then_hops_across_gaps_fails_for_want_of_a_seen_descent() -> None:
+    """Benchmark seed 6404 (day): a blob drifting on the top floor for 0.7 s, then chained
+    across two 4-frame gaps to blobs lower down: 0.62 g over 5.8 m, but 80 % of that descent
+    happens where no frame saw anything."""
+    t = np.array(
+        [0.00, 0.04, 0.08, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.36, 0.40, 0.44, 0.48, 0.52,
+         0.56, 0.60, 0.64, 0.68, 0.88, 0.92, 0.96, 1.00, 1.12, 1.32, 1.44]
+    )  # fmt: skip
+    z = np.array(
+        [46.63, 46.74, 46.72, 46.91, 46.75, 46.71, 46.75, 46.74, 46.66, 46.66, 46.58, 46.41,
+         46.36, 46.26, 46.20, 46.20, 46.08, 46.10, 44.22, 44.20, 44.04, 44.07, 43.17, 41.59,
+         41.72]
+    )  # fmt: skip
+    x = np.linspace(49.0, 48.9, len(t))
+    fit = fit_fall(t, np.stack([x, z], axis=1), RULE, 2.9, 1 / FPS)
+    assert not fit.ok and "of the descent seen" in fit.reason and ";" not in fit.reason, fit.reason
+    # A real fall is seen in most frames: the same fall with every other frame lost passes.
+    t2 = np.arange(0, 1.45, 1 / FPS)
+    z2 = 46.6 - 0.5 * 6.0 * t2**2
+    keep = np.arange(len(t2)) % 3 != 1
+    fit2 = fit_fall(t2[keep], np.stack([49.0 + 0 * t2, z2], axis=1)[keep], RULE, 2.9, 1 / FPS)
+    assert fit2.ok, fit2.reason
+    # ...but a fall seen only in bursts a third of a second apart does not
+    sparse = np.arange(len(t2)) % 9 < 2
+    fit3 = fit_fall(t2[sparse], np.stack([49.0 + 0 * t2, z2], axis=1)[sparse], RULE, 2.9, 1 / FPS)
+    assert not fit3.ok and "of the descent seen" in fit3.reason, fit3.reason
+
+
 @pytest.mark.parametrize(
     ("name", "z", "x"),
     [
