@@ -9,6 +9,8 @@ of the rate is 3.0 / H per camera-hour (Poisson).
 
     .venv/bin/python benchmarks/throwing_fa.py --minutes 120 --skip-minutes 30
     .venv/bin/python benchmarks/throwing_fa.py --minutes 300 --resume   # add to the last run
+    .venv/bin/python benchmarks/throwing_fa.py --minutes 900 --skip-minutes 600 \
+        --out throwing_fa_seeds6800   # another range beside it
 
 A resumed run counts the alarms of earlier commits as found, and replays their scenes with the
 new commit first (``earlier_events_replayed_now``).
@@ -45,6 +47,10 @@ def main() -> int:
         "--resume", action="store_true",
         help="continue the scenes of the last results/throwing_fa.json, adding to its counts",
     )  # fmt: skip
+    p.add_argument(
+        "--out", default="throwing_fa",
+        help="result name (results/NAME.json), so that seed ranges can run side by side",
+    )  # fmt: skip
     args = p.parse_args()
     scenes = negatives(args.minutes)
     skip = round(args.skip_minutes * 60 / 20)
@@ -54,7 +60,7 @@ def main() -> int:
     commits: list[str] = []
     recheck: list[dict[str, Any]] = []
     if args.resume:
-        last = json.loads((RESULTS / "throwing_fa.json").read_text(encoding="utf-8"))
+        last = json.loads((RESULTS / f"{args.out}.json").read_text(encoding="utf-8"))
         skip = (last["first_seed"] - scenes[0].seed) + last["scenes_done"]
         seconds, events = last["scenes_done"] * 20.0, list(last["events"])
         wall0, commits = last["wall_s"], [*last.get("earlier_commits", []), last["commit"]]
@@ -85,7 +91,7 @@ def main() -> int:
             ]  # fmt: skip
             hours = seconds / 3600.0
             bound = _POISSON_95[len(events)] / hours if len(events) < len(_POISSON_95) else None
-            write_result("throwing_fa", {
+            write_result(args.out, {
                 "method": __doc__,
                 "scenes_done": round(seconds / 20), "first_seed": skip_first,
                 "generated_hours": round(hours, 3), "earlier_commits": commits,
