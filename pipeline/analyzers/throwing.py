@@ -32,6 +32,8 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import statistics
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -330,7 +332,7 @@ class ThrowingAnalyzer:
         self._latest: Frame | None = None
         self._epoch = -1
         self._last_t: float | None = None
-        self._frame_s: float | None = None  # the camera's frame interval, as measured
+        self._intervals: deque[float] = deque(maxlen=25)  # between recent samples
 
     # -- frames (for snapshots) ------------------------------------------------------------
 
@@ -350,10 +352,7 @@ class ThrowingAnalyzer:
             notices.extend(self._finish_all(t))
             self._epoch = sample.epoch
         elif self._last_t is not None and t > self._last_t:
-            # The shortest recent interval is the frame interval; it creeps up after a change
-            # of frame rate, while a single late or dropped frame hardly moves it.
-            dt = t - self._last_t
-            self._frame_s = dt if self._frame_s is None else min(dt, self._frame_s * 1.02)
+            self._intervals.append(t - self._last_t)
         self._last_t = t
         if sample.global_change:
             notices.extend(self._finish_all(t))
@@ -461,8 +460,11 @@ class ThrowingAnalyzer:
         xz = self._metres(tr)
         t = np.array([p[0] for p in tr.points], np.float64)
         start = falling_start(xz[:, 1])
+        # The camera's frame interval: the median is blind to dropped frames and to bursts of
+        # frames with jittery timestamps alike.
+        frame_s = statistics.median(self._intervals) if self._intervals else None
         fit = fit_fall(
-            t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, self._frame_s
+            t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s
         )
         return replace(fit, start=start)
 

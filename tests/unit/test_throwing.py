@@ -219,6 +219,22 @@ def test_dropped_object_gives_one_event_with_the_right_floor() -> None:
     assert len(d.trajectory) > len(notices[0].event.details.trajectory)  # type: ignore[union-attr]
 
 
+def test_seen_descent_follows_the_cameras_own_frame_rate() -> None:
+    """A camera sending 8 fps with jittery timestamps: every step of the fall is 0.12 s, three
+    25 fps frames, yet each is the next frame the camera sent, so the fall counts as seen."""
+    rng = np.random.default_rng(7)
+    frames = dropped_from(12, 2)
+    a = analyzer()
+    notices = []
+    for i in range(0, len(frames) + 30, 3):
+        pts = frames[i] if i < len(frames) else []
+        s = sample(i, pts)
+        jitter = float(rng.uniform(-0.004, 0.004))
+        notices.extend(a.observe_motion(replace(s, time_s=s.time_s + jitter)))
+    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
+    assert notices[-1].event.details.candidates[0].floor == 12  # type: ignore[union-attr]
+
+
 def test_light_object_with_drag_and_a_toss_still_counts() -> None:
     a = analyzer()
     notices = run(a, dropped_from(9, 4, v0z=1.5, vx=-0.8, drag_vt=14.0))
