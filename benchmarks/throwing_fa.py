@@ -51,6 +51,10 @@ def main() -> int:
         "--out", default="throwing_fa",
         help="result name (results/NAME.json), so that seed ranges can run side by side",
     )  # fmt: skip
+    p.add_argument(
+        "--bitrate-kbps", type=int, default=None,
+        help="encode as a camera does, at this constant bitrate (default: constant quality)",
+    )  # fmt: skip
     args = p.parse_args()
     scenes = negatives(args.minutes)
     skip = round(args.skip_minutes * 60 / 20)
@@ -74,13 +78,13 @@ def main() -> int:
         # makes of those same scenes is recorded beside them.
         by_seed = {s.seed: s for s in negatives(max(args.minutes, (skip + 1) * 20 / 60))}
         for seed in sorted({int(e["seed"]) for e in events}):
-            video = render(by_seed[seed], work / f"recheck-{seed}.mp4")
+            video = render(by_seed[seed], work / f"recheck-{seed}.mp4", args.bitrate_kbps)
             reports, _ = _replay(video, by_seed[seed].camera(str(video)), work)
             video.unlink()
             recheck.append({"seed": seed, "events_now": len(reports)})
             print(f"recheck seed={seed} events_now={len(reports)}", flush=True)
         for spec in scenes[skip:]:
-            video = render(spec, work / f"neg-{spec.seed}.mp4")
+            video = render(spec, work / f"neg-{spec.seed}.mp4", args.bitrate_kbps)
             reports, _ = _replay(video, spec.camera(str(video)), work)
             video.unlink()
             seconds += spec.duration_s
@@ -94,6 +98,7 @@ def main() -> int:
             write_result(args.out, {
                 "method": __doc__,
                 "scenes_done": round(seconds / 20), "first_seed": skip_first,
+                "encoding": f"{args.bitrate_kbps} kbit/s" if args.bitrate_kbps else "crf 23",
                 "generated_hours": round(hours, 3), "earlier_commits": commits,
                 "false_alarms": len(events), "events": events,
                 "earlier_events_replayed_now": recheck,
