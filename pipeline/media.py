@@ -48,7 +48,9 @@ def encode_h264(
             options["tune"] = "zerolatency"
         if bitrate_kbps:
             rate = f"{bitrate_kbps}k"
-            options |= {"b": rate, "maxrate": rate, "bufsize": rate}
+            # one encoder thread: x264's rate control over parallel frames depends on thread
+            # timing, so the same frames would give a different stream each time (CRF does not)
+            options |= {"b": rate, "maxrate": rate, "bufsize": rate, "threads": "1"}
         elif crf is not None:
             options["crf"] = str(crf)
         stream.options = dict(options)
