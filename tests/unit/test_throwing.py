@@ -219,6 +219,22 @@ def test_dropped_object_gives_one_event_with_the_right_floor() -> None:
     assert len(d.trajectory) > len(notices[0].event.details.trajectory)  # type: ignore[union-attr]
 
 
+def test_fall_made_of_one_long_blind_jump_fails() -> None:
+    """Benchmark seed 10140 (camera bitrate): an insect at the lens, then noise blobs, then
+    7 unseen frames, then the insect again 5.8 m lower: 56 % of the "fall" in one gap."""
+    t = np.array([0.00, 0.04, 0.08, 0.12, 0.16, 0.20, 0.24, 0.28, 0.32, 0.60, 0.68])
+    z = np.array([12.69, 12.72, 12.43, 11.60, 11.11, 10.31, 9.44, 9.44, 9.44, 3.68, 2.49])
+    x = np.array([9.27, 9.59, 9.71, 9.71, 9.84, 10.29, 9.50, 9.91, 10.23, 9.78, 7.33])
+    fit = fit_fall(t, np.stack([x, z], axis=1), RULE, 2.9, 1 / FPS)
+    assert not fit.ok and fit.reason == "56% of the descent in one unseen gap", fit.reason
+    # a fall lost for a few frames on its way down is still one
+    t2 = np.arange(0, 1.2, 1 / FPS)
+    z2 = 30.0 - 0.5 * 9.81 * t2**2
+    keep = (t2 < 0.5) | (t2 > 0.62)
+    fit2 = fit_fall(t2[keep], np.stack([5.0 + 0 * t2, z2], axis=1)[keep], RULE, 2.9, 1 / FPS)
+    assert fit2.ok, fit2.reason
+
+
 def test_seen_descent_follows_the_cameras_own_frame_rate() -> None:
     """A camera sending 8 fps with jittery timestamps: every step of the fall is 0.12 s, three
     25 fps frames, yet each is the next frame the camera sent, so the fall counts as seen."""
