@@ -11,7 +11,8 @@ height):
 * a parabola z(t) = z0 + v·t − a·t²/2 fits it tightly, with ``a`` between ``min_g_ratio`` and
   ``max_g_ratio`` of g (drag lowers it; perspective and fit noise move it both ways),
 * it reaches ``min_speed_mps`` and does not zig-zag sideways,
-* most of its descent was seen frame by frame, not bridged across gaps of unseen frames.
+* most of its descent was seen frame by frame, not bridged across gaps of unseen frames, and
+  no one gap holds much of it.
 
 Distractors fail those tests for physical reasons: birds glide, flap and rise (no gravity-like
 acceleration, non-monotonic), leaves and paper reach a terminal speed of 1-2 m/s and flutter
