@@ -171,7 +171,7 @@ def test_drift_then_hops_across_gaps_fails_for_want_of_a_seen_descent() -> None:
     x = np.linspace(49.0, 48.9, len(t))
     fit = fit_fall(t, np.stack([x, z], axis=1), RULE, 2.9, 1 / FPS)
     assert not fit.ok and "of the descent seen" in fit.reason and ";" not in fit.reason, fit.reason
-    # A real fall is seen in most frames: the same fall with every other frame lost passes.
+    # A real fall is seen in most frames: the same fall with one frame in three lost passes.
     t2 = np.arange(0, 1.45, 1 / FPS)
     z2 = 46.6 - 0.5 * 6.0 * t2**2
     keep = np.arange(len(t2)) % 3 != 1
