@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.analyzers.throwing import ThrowingAnalyzer, fit_fall
+from pipeline.analyzers.throwing import _MAX_UNSEEN_GAP, ThrowingAnalyzer, fit_fall, seen_descent
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
 from pipeline.facade import FacadeGrid
 from pipeline.types import Blobs, EventState, EventType, MotionSample, ThrowingDetails
@@ -181,6 +181,38 @@ def test_drift_then_hops_across_gaps_fails_for_want_of_a_seen_descent() -> None:
     sparse = np.arange(len(t2)) % 9 < 2
     fit3 = fit_fall(t2[sparse], np.stack([49.0 + 0 * t2, z2], axis=1)[sparse], RULE, 2.9, 1 / FPS)
     assert not fit3.ok and "of the descent seen" in fit3.reason, fit3.reason
+
+
+def test_jitter_while_hovering_is_not_a_watched_descent() -> None:
+    """Benchmark seed 17879 (384 kbit/s): a blob hovering on a balcony for half a second,
+    jittering up and down by up to a metre, then chained across gaps of 5, 6 and 4 unseen
+    frames to noise blobs lower down: 0.70 g over 8 m. Its small downward steps add up to 37 %
+    of the descent, but it watched only a 1.7 m net drop of the 7.3 m."""
+    t = np.array(
+        [0.0, 0.04, 0.08, 0.12, 0.16, 0.2, 0.24, 0.28, 0.32, 0.36, 0.4, 0.44, 0.48, 0.52, 0.72,
+         0.96, 1.0, 1.16, 1.2, 1.28]
+    )  # fmt: skip
+    z = np.array(
+        [39.9, 39.65, 40.06, 39.69, 39.49, 39.48, 39.24, 39.1, 38.96, 38.84, 38.33, 39.21,
+         38.14, 38.21, 37.27, 34.41, 34.41, 32.8, 32.63, 32.63]
+    )  # fmt: skip
+    x = np.array(
+        [6.07, 5.99, 6.13, 6.16, 6.13, 6.12, 6.04, 6.09, 6.21, 6.38, 6.25, 6.25, 6.29, 6.2,
+         5.49, 5.63, 5.63, 5.76, 5.68, 5.61]
+    )  # fmt: skip
+    seen, gap = seen_descent(t, z, 1 / FPS)
+    assert seen == pytest.approx(1.86 / 7.27, abs=0.005) and gap < _MAX_UNSEEN_GAP
+    fit = fit_fall(t, np.stack([x, z], axis=1), RULE, 2.9, 1 / FPS)
+    assert not fit.ok and fit.reason == "only 26% of the descent seen", fit.reason
+    # A real fall, jittering by a few centimetres and lost twice for three frames, is watched
+    # for most of its descent.
+    t2 = np.arange(0, 1.8, 1 / FPS)
+    z2 = 40.0 - 0.5 * 6.8 * t2**2 + np.where(np.arange(len(t2)) % 2, 0.04, -0.04)
+    keep = ((t2 < 0.6) | (t2 > 0.7)) & ((t2 < 1.2) | (t2 > 1.3))
+    xz2 = np.stack([6.0 + 0 * t2, z2], axis=1)[keep]
+    assert seen_descent(t2[keep], xz2[:, 1], 1 / FPS)[0] > 0.7
+    fit2 = fit_fall(t2[keep], xz2, RULE, 2.9, 1 / FPS)
+    assert fit2.ok, fit2.reason
 
 
 @pytest.mark.parametrize(
