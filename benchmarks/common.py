@@ -56,7 +56,9 @@ def commit() -> str:
             ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            # a benchmark writing its own result file does not make the code it ran dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+             ":(exclude)benchmarks/results"],
             cwd=REPO, capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
         return rev + ("-dirty" if dirty else "")

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, RESULTS, write_result
+from benchmarks.common import CACHE, RESULTS, commit, write_result
 from benchmarks.throwing_synth import _replay, negatives, render
 
 # one-sided 95 % upper limit of a Poisson mean, by observed count (0, 1, 2, 3 events)
@@ -63,16 +63,21 @@ def main() -> int:
     wall0 = 0.0
     commits: list[str] = []
     recheck: list[dict[str, Any]] = []
+    runs: list[dict[str, Any]] = []
     if args.resume:
         last = json.loads((RESULTS / f"{args.out}.json").read_text(encoding="utf-8"))
         skip = (last["first_seed"] - scenes[0].seed) + last["scenes_done"]
         seconds, events = last["scenes_done"] * 20.0, list(last["events"])
         wall0, commits = last["wall_s"], [*last.get("earlier_commits", []), last["commit"]]
-        skip_first = last["first_seed"]
+        skip_first, runs = last["first_seed"], list(last.get("runs", []))
     else:
         skip_first = scenes[skip].seed
     work = Path(tempfile.mkdtemp(prefix="gs-fa-", dir=CACHE if CACHE.exists() else None))
     t0 = time.monotonic() - wall0
+    # which commit ran which scenes, for throwing_fa_ledger.py (earlier_commits alone cannot
+    # tell where one run stopped and the next began)
+    run = {"commit": commit(), "first_seed": scenes[skip].seed if skip < len(scenes) else None}
+    runs.append(run)
     try:
         # The alarms of earlier commits are counted as they were found; what this commit
         # makes of those same scenes is recorded beside them.
@@ -88,6 +93,7 @@ def main() -> int:
             reports, _ = _replay(video, spec.camera(str(video)), work)
             video.unlink()
             seconds += spec.duration_s
+            run["scenes"] = int(run.get("scenes", 0)) + 1
             events += [
                 {"seed": spec.seed, "alert_s": r["video_offsets_s"]["alerted"],
                  "g_ratio": r["detection"]["fit"]["g_ratio"]}
@@ -101,7 +107,7 @@ def main() -> int:
                 "encoding": f"{args.bitrate_kbps} kbit/s" if args.bitrate_kbps else "crf 23",
                 "generated_hours": round(hours, 3), "earlier_commits": commits,
                 "false_alarms": len(events), "events": events,
-                "earlier_events_replayed_now": recheck,
+                "earlier_events_replayed_now": recheck, "runs": runs,
                 "rate_per_camera_hour": round(len(events) / hours, 3),
                 "rate_95_upper_per_camera_hour": None if bound is None else round(bound, 3),
                 "rate_95_upper_per_camera_day": None if bound is None else round(bound * 24, 2),
