@@ -9,11 +9,13 @@ runs it resumed). Commits are grouped by *analysis*: the code of the files that 
 throwing camera reports on that footage (``ANALYSIS_FILES``), compared as syntax trees without
 docstrings, so a comment or wording change does not split the hours. A stretch of scenes run by
 commits of different analyses (a run resumed across a fix before its file was committed) is
-reported as mixed and counted for none of them.
+reported as mixed: it belongs to no single analysis.
 
 For each analysis it reports the hours, the alarms raised in them and the one-sided 95 % upper
-bound of the rate (Poisson); and, cumulatively, the same for "this analysis or any later one",
-which is what a fix that can only reject lets one count, with the alarms it fixed still counted.
+bound of the rate (Poisson); and, cumulatively, the same for the hours run only by this analysis
+or later ones (mixed stretches included where all their analyses are), which is what a fix that
+can only reject lets one count, with the alarms it fixed still counted. Analyses are ordered by
+their earliest commit in the history.
 
     .venv/bin/python benchmarks/throwing_fa_ledger.py   # writes results/throwing_fa_ledger.json
     .venv/bin/python benchmarks/throwing_fa_ledger.py --results /tmp/wt/benchmarks/results
