@@ -14,6 +14,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 RESULTS = REPO / "benchmarks" / "results"
 CACHE = Path(os.environ.get("GRIDSIGHT_BENCH_CACHE", "/tmp/gridsight-bench"))
+# one-sided 95 % upper limit of a Poisson mean, by observed count (0, 1, 2, ... events)
+POISSON_95 = (2.996, 4.744, 6.296, 7.754, 9.154, 10.513, 11.842, 13.148)
 
 
 def machine() -> dict[str, Any]:

@@ -29,11 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, RESULTS, commit, write_result
+from benchmarks.common import CACHE, POISSON_95, RESULTS, commit, write_result
 from benchmarks.throwing_synth import _replay, negatives, render
-
-# one-sided 95 % upper limit of a Poisson mean, by observed count (0, 1, 2, 3 events)
-_POISSON_95 = (2.996, 4.744, 6.296, 7.754)
 
 
 def main() -> int:
@@ -76,7 +73,8 @@ def main() -> int:
     t0 = time.monotonic() - wall0
     # which commit ran which scenes, for throwing_fa_ledger.py (earlier_commits alone cannot
     # tell where one run stopped and the next began)
-    run = {"commit": commit(), "first_seed": scenes[skip].seed if skip < len(scenes) else None}
+    first = scenes[skip].seed if skip < len(scenes) else None
+    run = {"commit": commit(), "first_seed": first, "scenes": 0}
     runs.append(run)
     try:
         # The alarms of earlier commits are counted as they were found; what this commit
@@ -93,14 +91,14 @@ def main() -> int:
             reports, _ = _replay(video, spec.camera(str(video)), work)
             video.unlink()
             seconds += spec.duration_s
-            run["scenes"] = int(run.get("scenes", 0)) + 1
+            run["scenes"] += 1
             events += [
                 {"seed": spec.seed, "alert_s": r["video_offsets_s"]["alerted"],
                  "g_ratio": r["detection"]["fit"]["g_ratio"]}
                 for r in reports
             ]  # fmt: skip
             hours = seconds / 3600.0
-            bound = _POISSON_95[len(events)] / hours if len(events) < len(_POISSON_95) else None
+            bound = POISSON_95[len(events)] / hours if len(events) < len(POISSON_95) else None
             write_result(args.out, {
                 "method": __doc__,
                 "scenes_done": round(seconds / 20), "first_seed": skip_first,

@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, RESULTS, write_result
+from benchmarks.common import POISSON_95, REPO, RESULTS, write_result
 
 SCENE_S = 20.0
 # what a throwing camera reports on the generated footage depends on: the analyzer, the motion
@@ -51,8 +51,6 @@ ANALYSIS_FILES = (
     "pipeline/media.py",
     "benchmarks/throwing_synth.py",
 )
-# one-sided 95 % upper limit of a Poisson mean, by observed count
-_POISSON_95 = (2.996, 4.744, 6.296, 7.754, 9.154, 10.513, 11.842, 13.148)
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,7 @@ def segments_from_snapshots(snaps: list[Snapshot]) -> list[Segment]:
     for s in sorted(snaps, key=lambda s: s.scenes_done):
         if s.scenes_done <= done:
             continue
-        new = [*s.earlier_commits[known:], s.commit] if out else [*s.earlier_commits, s.commit]
+        new = [*s.earlier_commits[known:], s.commit]
         commits = tuple(dict.fromkeys(_bare(c) for c in new))
         out.append(Segment(done, s.scenes_done - done, commits))
         done, known = s.scenes_done, len(s.earlier_commits) + 1
@@ -193,12 +191,11 @@ def ledger(results: Path) -> dict[str, Any]:
                 "analyses": sorted({analysis_key(c, keys) for c in s.commits}),
             })  # fmt: skip
     # an analysis's place in history is that of its earliest commit
-    first_seen: dict[str, int] = {}
-    commits_of: dict[str, set[str]] = {}
-    for rev, key in keys.items():
-        first_seen[key] = min(first_seen.get(key, 1 << 31), _order(rev))
-        commits_of.setdefault(key, set()).add(rev[:7])
-    order = sorted(first_seen, key=first_seen.__getitem__)
+    position = {rev: _order(rev) for rev in keys}
+    commits_of: dict[str, list[str]] = {}
+    for rev in sorted(keys, key=position.__getitem__):
+        commits_of.setdefault(keys[rev], []).append(rev)
+    order = sorted(commits_of, key=lambda k: position[commits_of[k][0]])
     current = analysis_key(_git("rev-parse", "HEAD").strip(), keys)
     analyses = []
     for i, key in enumerate(order):
@@ -208,7 +205,7 @@ def ledger(results: Path) -> dict[str, Any]:
         later = [r for r in rows if set(r["analyses"]) <= set(order[i:])]
         analyses.append({
             "analysis": key, "current": key == current,
-            "commits": sorted(commits_of[key], key=_order),
+            "commits": [rev[:7] for rev in commits_of[key]],
             **_tally(own), "this_or_later": _tally(later), "stretches": own,
         })  # fmt: skip
     mixed = [r for r in rows if len(r["analyses"]) > 1]
@@ -226,7 +223,7 @@ def _tally(rows: list[dict[str, Any]]) -> dict[str, Any]:
     hours = sum(r["hours"] for r in rows)
     alarms = sorted(a for r in rows for a in r["alarms"])
     n = len(alarms)
-    bound = _POISSON_95[n] * 24 / hours if hours and n < len(_POISSON_95) else None
+    bound = POISSON_95[n] * 24 / hours if hours and n < len(POISSON_95) else None
     return {
         "hours": round(hours, 3),
         "alarms": alarms,
