@@ -32,6 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import CACHE, POISSON_95, RESULTS, commit, write_result
 from benchmarks.throwing_synth import _replay, negatives, render
 
+# the length of every scene of ``negatives()``; result files store scene counts, and the ledger
+# turns them back into hours with this
+SCENE_S = 20.0
+
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -54,7 +58,9 @@ def main() -> int:
     )  # fmt: skip
     args = p.parse_args()
     scenes = negatives(args.minutes)
-    skip = round(args.skip_minutes * 60 / 20)
+    if any(s.duration_s != SCENE_S for s in scenes):
+        raise SystemExit(f"throwing_fa: negatives() scenes are no longer {SCENE_S} s long")
+    skip = round(args.skip_minutes * 60 / SCENE_S)
     seconds = 0.0
     events: list[dict[str, Any]] = []
     wall0 = 0.0
@@ -64,7 +70,7 @@ def main() -> int:
     if args.resume:
         last = json.loads((RESULTS / f"{args.out}.json").read_text(encoding="utf-8"))
         skip = (last["first_seed"] - scenes[0].seed) + last["scenes_done"]
-        seconds, events = last["scenes_done"] * 20.0, list(last["events"])
+        seconds, events = last["scenes_done"] * SCENE_S, list(last["events"])
         wall0, commits = last["wall_s"], [*last.get("earlier_commits", []), last["commit"]]
         skip_first, runs = last["first_seed"], list(last.get("runs", []))
     else:
@@ -74,12 +80,12 @@ def main() -> int:
     # which commit ran which scenes, for throwing_fa_ledger.py (earlier_commits alone cannot
     # tell where one run stopped and the next began)
     first = scenes[skip].seed if skip < len(scenes) else None
-    run = {"commit": commit(), "first_seed": first, "scenes": 0}
+    run: dict[str, Any] = {"commit": commit(), "first_seed": first, "scenes": 0}
     runs.append(run)
     try:
         # The alarms of earlier commits are counted as they were found; what this commit
         # makes of those same scenes is recorded beside them.
-        by_seed = {s.seed: s for s in negatives(max(args.minutes, (skip + 1) * 20 / 60))}
+        by_seed = {s.seed: s for s in negatives(max(args.minutes, (skip + 1) * SCENE_S / 60))}
         for seed in sorted({int(e["seed"]) for e in events}):
             video = render(by_seed[seed], work / f"recheck-{seed}.mp4", args.bitrate_kbps)
             reports, _ = _replay(video, by_seed[seed].camera(str(video)), work)
@@ -101,7 +107,7 @@ def main() -> int:
             bound = POISSON_95[len(events)] / hours if len(events) < len(POISSON_95) else None
             write_result(args.out, {
                 "method": __doc__,
-                "scenes_done": round(seconds / 20), "first_seed": skip_first,
+                "scenes_done": round(seconds / SCENE_S), "first_seed": skip_first,
                 "encoding": f"{args.bitrate_kbps} kbit/s" if args.bitrate_kbps else "crf 23",
                 "generated_hours": round(hours, 3), "earlier_commits": commits,
                 "false_alarms": len(events), "events": events,

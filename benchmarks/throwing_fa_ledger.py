@@ -39,8 +39,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import POISSON_95, REPO, RESULTS, write_result
+from benchmarks.throwing_fa import SCENE_S
 
-SCENE_S = 20.0
 # what a throwing camera reports on the generated footage depends on: the analyzer, the motion
 # stage feeding it, the façade geometry, the decoder, and the footage itself (renderer, encoder)
 ANALYSIS_FILES = (
