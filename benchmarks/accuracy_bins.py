@@ -15,12 +15,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, SHARED, write_result
+from benchmarks.common import REPO, SHARED, read_bgr, write_result
 from models.tools.train_bins_classifier import cross_validate, dataset
 from pipeline.detect import OnnxScorer
 
@@ -33,7 +32,7 @@ def main() -> int:
     x, y, names = dataset()
     cv = cross_validate(x, y, repeats=10)
     scorer = OnnxScorer(REPO / "models" / "bins_overflow.onnx", intra_op_threads=2)
-    scores = np.array([scorer.score(cv2.imread(str(SHARED / "data" / n))) for n in names])
+    scores = np.array([scorer.score(read_bgr(SHARED / "data" / n)) for n in names])
     pred = scores >= 0.5
     truth = y == 1
     train = {

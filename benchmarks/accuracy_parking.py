@@ -38,6 +38,7 @@ from typing import Any
 
 import av
 import numpy as np
+from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -74,9 +75,9 @@ def frozen_topdown(src: Path, out: Path, cut_s: float = 16.0, hold_s: float = 40
         stream = inp.streams.video[0]
         stream_rate = stream.average_rate or Fraction(25, 2)
         fps = float(stream_rate)
-        frames = []
+        frames: list[NDArray[np.uint8]] = []
         for frame in inp.decode(stream):
-            frames.append(frame.to_ndarray(format="bgr24"))
+            frames.append(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8))
             if frame.time is not None and frame.time >= cut_s:
                 break
     held = frames[-1]

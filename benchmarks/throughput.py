@@ -137,10 +137,10 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
     if mode in THROWING_MODES:
         cams = []
         for i in range(n):
-            cam = facade_spec().camera(str(clip)) | {"id": f"cam{i:03d}", "loop": True}
+            facade_cam = facade_spec().camera(str(clip)) | {"id": f"cam{i:03d}", "loop": True}
             if mode == "full_decode":  # decode every frame, convert one in ten seconds
-                cam |= {"rules": [], "facades": [], "decode": "sampled", "sample_fps": 0.1}
-            cams.append(cam)
+                facade_cam |= {"rules": [], "facades": [], "decode": "sampled", "sample_fps": 0.1}
+            cams.append(facade_cam)
         return parse_config({"cameras": cams, "evidence": {"root": str(root)}})
 
     zone = {

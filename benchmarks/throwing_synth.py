@@ -36,6 +36,11 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+# The few ``type: ignore`` comments in this file stand for renames (reused loop names) and casts
+# (cv2's loose return types) that would change its syntax tree: the file is part of what
+# throwing_fa_ledger.py calls the analysis, and changing it would split the false-alarm hours
+# being gathered for issue 4. Comments are not in the tree.
+
 from pipeline.config import FacadeConfig
 from pipeline.facade import FacadeGrid
 from pipeline.media import encode_h264
@@ -259,7 +264,7 @@ class Renderer:
             self._draw_object(img, th, t)
         for t0, height, direction, kind in self.birds:
             self._draw_bird(img, t - t0, height, direction, int(kind))
-        for t0, u, size in self.leaves:
+        for t0, u, size in self.leaves:  # type: ignore[assignment]
             tt = t - t0
             if tt < 0:
                 continue
@@ -282,7 +287,7 @@ class Renderer:
         for t0, x0, y0 in self.insects:
             tt = t - t0
             if 0 <= tt < 3:
-                x = x0 + 120 * math.sin(tt * 7.3) + 60 * math.sin(tt * 13.1)
+                x = x0 + 120 * math.sin(tt * 7.3) + 60 * math.sin(tt * 13.1)  # type: ignore[assignment]
                 y = y0 + 90 * math.cos(tt * 5.9)
                 cv2.circle(img, (int(x), int(y)), 22, (30, 30, 30), -1)
                 y0, y1 = max(0, int(y) - 40), min(img.shape[0], int(y) + 40)
@@ -294,14 +299,14 @@ class Renderer:
             if t >= te:
                 gain *= 1.18
         if gain != 1.0:
-            img = cv2.convertScaleAbs(img, alpha=gain)
+            img = cv2.convertScaleAbs(img, alpha=gain)  # type: ignore[assignment]
         up, down = self.noise[i % len(self.noise)]
         frame = cv2.subtract(cv2.add(img, up), down)
         for ts in d.shake_at:
             if ts <= t < ts + 0.4:
                 dx, dy = self.rng.integers(-3, 4, 2)
                 frame = np.roll(frame, (int(dy), int(dx)), axis=(0, 1))
-        return frame
+        return frame  # type: ignore[return-value]
 
     def _draw_object(self, img: NDArray[np.uint8], th: Throw, t: float) -> None:
         now = fall_path(th, self.spec, t)
@@ -575,7 +580,7 @@ def main() -> int:
                 "name": name,
                 "url": str(path),
                 "zones": [
-                    {"id": meta["facade"]["zone"], "kind": "facade", "polygon": meta["zone"]}
+                    {"id": meta["facade"]["zone"], "kind": "facade", "polygon": meta["zone"]}  # type: ignore[index]
                 ],
                 "facades": [meta["facade"]],
                 "rules": [{"analyzer": "throwing"}],

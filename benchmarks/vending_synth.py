@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, percentile, write_result
+from benchmarks.common import CACHE, percentile, read_bgr, write_result
 from pipeline.demo.footage import ASSET
 from pipeline.media import encode_h264
 
@@ -62,10 +62,7 @@ class WalkScene:
 
 
 def background() -> NDArray[np.uint8]:
-    img = cv2.imread(str(ASSET))
-    if img is None:
-        raise FileNotFoundError(ASSET)
-    return np.asarray(cv2.resize(img, (W, H), interpolation=cv2.INTER_AREA), np.uint8)
+    return np.asarray(cv2.resize(read_bgr(ASSET), (W, H), interpolation=cv2.INTER_AREA), np.uint8)
 
 
 def draw_stall(img: NDArray[np.uint8], s: Stall) -> None:
@@ -144,7 +141,7 @@ def scenes(quick: bool) -> list[WalkScene]:
     rng = np.random.default_rng(7)
     out = []
     for i in range(4 if quick else 14):
-        stalls = []
+        stalls: list[Stall] = []
         t = float(rng.uniform(30, 120))
         duration = 720.0
         while t < duration - 60 and len(stalls) < 2:
@@ -170,7 +167,7 @@ def main() -> int:
     p.add_argument("--quick", action="store_true")
     args = p.parse_args()
     work = Path(tempfile.mkdtemp(prefix="gs-vend-", dir=CACHE if CACHE.exists() else None))
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         for sc in scenes(args.quick):
             video = render(sc, work / f"walk-{sc.seed}.mp4")

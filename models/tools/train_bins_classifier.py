@@ -96,7 +96,8 @@ def fit(
 
 def predict(model: tuple[np.ndarray, np.ndarray, np.ndarray, float], x: np.ndarray) -> np.ndarray:
     mu, sd, w, b = model
-    return 1 / (1 + np.exp(-(((x - mu) / sd) @ w + b)))
+    prob: np.ndarray = 1 / (1 + np.exp(-(((x - mu) / sd) @ w + b)))
+    return prob
 
 
 def dataset() -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -110,7 +111,9 @@ def dataset() -> tuple[np.ndarray, np.ndarray, list[str]]:
     xs, ys, names = [], [], []
     for item in ann:
         img = cv2.imread(str(DATA / item["image"]))
-        canvas, _ = letterbox(img, (416, 416), "yolox")
+        if img is None:
+            raise FileNotFoundError(f"cannot read image {DATA / item['image']}")
+        canvas, _ = letterbox(np.asarray(img, np.uint8), (416, 416), "yolox")
         outs = session.run(FEATURES, {"images": to_tensor(canvas, "yolox")[None]})
         xs.append(
             np.concatenate(

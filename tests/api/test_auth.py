@@ -146,14 +146,14 @@ def test_platform_callback_drives_the_case_once(
     cases.act(case.case_id, "accept", "op1")
     cases.act(case.case_id, "dispatch", "op1")
     body = {"case_id": case.case_id, "action": "respond", "actor": "物业-张三"}
-    r = client.post("/callbacks/grid", **_signed(body, "k1"))  # type: ignore[arg-type]
+    r = client.post("/callbacks/grid", **_signed(body, "k1"))
     assert r.status_code == 200 and r.json() == {"case_id": case.case_id, "state": "responded"}
-    r2 = client.post("/callbacks/grid", **_signed(body, "k1"))  # type: ignore[arg-type]
+    r2 = client.post("/callbacks/grid", **_signed(body, "k1"))
     assert r2.status_code == 200 and r2.json() == r.json()  # replayed answer, no second action
     assert [h.action for h in cases.history(case.case_id)].count("respond") == 1
     assert cases.history(case.case_id)[-1].actor_type == "platform"
-    forged = client.post("/callbacks/grid", **_signed(body, "k2", b"wrong"))  # type: ignore[arg-type]
+    forged = client.post("/callbacks/grid", **_signed(body, "k2", b"wrong"))
     assert forged.status_code == 401
-    wrong = client.post("/callbacks/grid", **_signed({**body, "action": "accept"}, "k3"))  # type: ignore[arg-type]
+    wrong = client.post("/callbacks/grid", **_signed({**body, "action": "accept"}, "k3"))
     assert wrong.status_code == 409
-    assert client.post("/callbacks/other", **_signed(body, "k4")).status_code == 404  # type: ignore[arg-type]
+    assert client.post("/callbacks/other", **_signed(body, "k4")).status_code == 404

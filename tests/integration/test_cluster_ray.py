@@ -80,7 +80,12 @@ def test_cameras_move_when_a_worker_dies(
         moved = {c for c, w in placed.items() if w == victim}
         ray.kill(coord.workers[victim].actor)  # asynchronous: the next ping may still answer
         found: list[str] = []
-        assert wait_for(lambda: bool(found.extend(coord.check()) or found), 20, 0.5)
+
+        def lost_found() -> bool:
+            found.extend(coord.check())
+            return bool(found)
+
+        assert wait_for(lost_found, 20, 0.5)
         assert found == [victim]
         assert victim not in coord.workers and len(coord.workers) == 2
         assert wait_for(lambda: set(_online(coord)) == {f"cam{i}" for i in range(4)}, 30, 0.5)
@@ -153,7 +158,12 @@ def test_worker_killed_mid_run_events_reconcile_exactly_on_postgres(
         assert len(moved) == 2
         ray.kill(coord.workers[victim].actor)
         found: list[str] = []
-        assert wait_for(lambda: bool(found.extend(coord.check()) or found), 20, 0.5)
+
+        def lost_found() -> bool:
+            found.extend(coord.check())
+            return bool(found)
+
+        assert wait_for(lost_found, 20, 0.5)
         # every event the lost worker had open, of any type (a camera_offline still being
         # written counts too), and nothing of the survivors
         orphans = set(coord.orphans_ended)

@@ -12,7 +12,9 @@ import av
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
+from benchmarks.common import read_bgr
 from pipeline.cases import CaseService
 from pipeline.cli import main
 from pipeline.config import CasesConfig
@@ -37,10 +39,8 @@ def masker() -> PrivacyMasker:
     return PrivacyMasker()
 
 
-def _img(name: str) -> np.ndarray:
-    img = cv2.imread(str(IMAGES / name))
-    assert img is not None
-    return img
+def _img(name: str) -> NDArray[np.uint8]:
+    return read_bgr(IMAGES / name)
 
 
 def test_faces_are_found_and_masked_beyond_detection(masker: PrivacyMasker) -> None:
@@ -71,7 +71,7 @@ def test_plates_are_found_and_masked(masker: PrivacyMasker) -> None:
 def _case_with_evidence(tmp: Path) -> tuple[EventStore, CaseService, str]:
     store = EventStore(tmp / "gridsight.db")
     (tmp / "ev").mkdir()
-    bus = cv2.resize(_img("bus.jpg"), (554, 740))[:736, :552]
+    bus = np.asarray(cv2.resize(_img("bus.jpg"), (554, 740))[:736, :552], np.uint8)
     frames = [np.roll(bus, k, axis=1) for k in range(12)]
     clip = encode_h264(tmp / "ev" / "clip.mp4", iter(frames), fps=6, gop=6)
     snap = tmp / "ev" / "alert.jpg"
@@ -101,7 +101,7 @@ def _case_with_evidence(tmp: Path) -> tuple[EventStore, CaseService, str]:
 
 def _faces_in_first_frame(masker: PrivacyMasker, clip: Path) -> int:
     with av.open(str(clip)) as c:
-        frame = next(c.decode(video=0)).to_ndarray(format="bgr24")
+        frame = np.asarray(next(c.decode(video=0)).to_ndarray(format="bgr24"), np.uint8)
     return len(masker.faces(frame))
 
 
@@ -132,7 +132,7 @@ def test_export_verify_and_tamper(
         )
         == 0
     )
-    masked_snap = cv2.imread(str(tmp_path / "pkg-shared" / "derived" / "ev1-alert-masked.jpg"))
+    masked_snap = read_bgr(tmp_path / "pkg-shared" / "derived" / "ev1-alert-masked.jpg")
     assert masker.faces(masked_snap) == []
     custody = [
         json.loads(x) for x in (tmp_path / "pkg-shared" / "custody.jsonl").read_text().splitlines()

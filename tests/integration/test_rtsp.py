@@ -138,11 +138,9 @@ def test_parking_event_over_rtsp_with_clip(
     assert total == 1
     row = rows[0]
     assert row.state == "ended" and row.report["detection"]["end_reason"] == "shutdown"
-    report = json.loads(
-        (rt.evidence_root / rt.store.evidence_path(row.event_id, "clip"))
-        .parent.joinpath("report.json")
-        .read_text()
-    )  # type: ignore[operator]
+    clip_path = rt.store.evidence_path(row.event_id, "clip")
+    assert clip_path is not None
+    report = json.loads((rt.evidence_root / clip_path).parent.joinpath("report.json").read_text())
     clip = next(e for e in report["evidence"] if e["name"] == "clip")
     path = rt.evidence_root / clip["uri"]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == clip["sha256"]

@@ -36,7 +36,7 @@ def scene(
         img[205:228, 198:222] = (30, 30, 30)
     if dumped:
         img[170:225, 250:305] = (60, 90, 150)  # rubbish in the corner
-    return np.clip(img * gain + NOISE[int(t) % 5], 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(img * gain + NOISE[int(t) % 5], 0, 255), np.uint8)
 
 
 def analyzer(**rule: Any) -> BinAnalyzer:

@@ -163,7 +163,7 @@ def test_history_is_append_only(world: World) -> None:
 def test_property_misses_6h_response_and_case_escalates_to_community(world: World) -> None:
     # a normal, continuous-clock type with the default 物业 6 h response limit
     case = new_case(world, etype=EventType.ILLEGAL_PARKING_MOTOR, zone="z")
-    cfg = CasesConfig(sla=[{"event_type": "*", "respond_min": 360, "dispose_min": 1440}])  # type: ignore[list-item]
+    cfg = CasesConfig(sla=[{"event_type": "*", "respond_min": 360, "dispose_min": 1440}])
     svc = CaseService(world.store, cfg, TZ, world.clock)
     svc.act(case.case_id, Action.ACCEPT, "op1")
     case = svc.act(case.case_id, Action.DISPATCH, "op1")

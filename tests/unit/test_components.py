@@ -145,7 +145,12 @@ def test_replay_hub_blocks_instead_of_dropping() -> None:
     hub.register("a")
     hub.put(fr("a", 0))
     done = threading.Event()
-    threading.Thread(target=lambda: (hub.put(fr("a", 1)), done.set()), daemon=True).start()
+
+    def put_second() -> None:
+        hub.put(fr("a", 1))
+        done.set()
+
+    threading.Thread(target=put_second, daemon=True).start()
     assert not done.wait(0.3)  # blocked while full
     assert hub.take_batch(1, 0.0)
     hub.release(["a"])
@@ -167,7 +172,12 @@ def test_watermark_holds_source_only_while_frames_in_flight() -> None:
     assert time.monotonic() - t0 < 0.1
     wm.emitted()
     released = threading.Event()
-    threading.Thread(target=lambda: (wm.wait(20.0, stop), released.set()), daemon=True).start()
+
+    def wait_then_release() -> None:
+        wm.wait(20.0, stop)
+        released.set()
+
+    threading.Thread(target=wait_then_release, daemon=True).start()
     assert not released.wait(0.3)
     wm.processed(16.0)
     assert released.wait(2.0)

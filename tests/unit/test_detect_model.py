@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from benchmarks.common import read_bgr
 from pipeline.detect import COCO_IDS, OnnxDetector
 from pipeline.errors import ModelError
 from tests.conftest import REPO
@@ -32,7 +33,7 @@ def test_yolox_finds_the_parked_car_and_motorcycle() -> None:
     det = OnnxDetector(REPO / "models" / "yolox_nano.onnx", intra_op_threads=2)
     assert det.info.layout == "yolox" and det.info.input_size == (416, 416)
     assert det.info.sha256.startswith("695e750a5d57")
-    img = cv2.imread(str(IMAGE))
+    img = read_bgr(IMAGE)
     (result,) = det.detect([img])
     assert _white_car_found(result.xyxy, result.class_id, result.confidence) > 0.8
     two_wheel = {COCO_IDS["motorcycle"], COCO_IDS["bicycle"]}
@@ -43,8 +44,8 @@ def test_class_filter_and_batch_of_two() -> None:
     det = OnnxDetector(
         REPO / "models" / "yolox_nano.onnx", classes={COCO_IDS["car"]}, intra_op_threads=1
     )
-    img = cv2.imread(str(IMAGE))
-    a, b = det.detect([img, cv2.flip(img, 1)])
+    img = read_bgr(IMAGE)
+    a, b = det.detect([img, np.asarray(cv2.flip(img, 1), np.uint8)])
     assert set(a.class_id.tolist()) == {COCO_IDS["car"]}
     assert len(b) > 0 and set(b.class_id.tolist()) == {COCO_IDS["car"]}
 
@@ -63,5 +64,5 @@ def test_missing_model_is_a_model_error(tmp_path: Path) -> None:
 def test_ultralytics_layout_model() -> None:
     det = OnnxDetector(SHARED_V8, intra_op_threads=2)
     assert det.info.layout == "ultralytics" and det.info.input_size == (320, 320)
-    (result,) = det.detect([cv2.imread(str(IMAGE))])
+    (result,) = det.detect([read_bgr(IMAGE)])
     assert _white_car_found(result.xyxy, result.class_id, result.confidence) > 0.8

@@ -133,7 +133,7 @@ def test_box_jitter_does_not_restart_the_clock() -> None:
 
     def jittery(t: float) -> Detections:
         j = rng.uniform(-6, 6, 4)
-        return dets((tuple(np.add(CAR, j)), "car", 7))  # type: ignore[arg-type]
+        return dets((tuple(np.add(CAR, j)), "car", 7))
 
     notices = run(analyzer(), every(2, 100), jittery)
     assert notices[0].event.state == EventState.STARTED

@@ -18,7 +18,7 @@ from pipeline.db import pg_sql
 from pipeline.errors import ConfigError, StoreError
 from pipeline.report import EvidenceItem
 from pipeline.store import SCHEMA_VERSION, EventQuery, EventStore
-from pipeline.types import EventState, EventType
+from pipeline.types import Event, EventState, EventType, ParkingDetails
 from tests.pg import PostgresServer
 from tests.unit.test_cases import MON_9, store_event
 
@@ -52,8 +52,6 @@ def test_evidence_index_upserts(store_location: str | Path) -> None:
     def item(sha: str) -> EvidenceItem:
         return EvidenceItem("e1-clip", "clip", "video_clip", "original", "c.mp4", "video/mp4",
                             10, sha, 1.0, 2.0)  # fmt: skip
-
-    from tests.unit.test_cases import Event, ParkingDetails  # the test's own event builder
 
     details = ParkingDetails("fire_lane", "car", "motor", (0.1, 0.1, 0.2, 0.2),
                              (0.1, 0.1, 0.2, 0.2), 300, 300, 180, 0.8, 10, (1,))  # fmt: skip

@@ -30,7 +30,7 @@ T0 = 1_700_000_000.0
 
 def analyzer(**rule: object) -> ThrowingAnalyzer:
     ids = iter(f"ev{i}" for i in range(1, 100))
-    r = ThrowingRule(analyzer="throwing", **rule)  # type: ignore[arg-type]
+    r = ThrowingRule(analyzer="throwing", **rule)
     return ThrowingAnalyzer("cam", r, [FACADE], [ZONE], new_id=lambda _t: next(ids))
 
 
@@ -248,7 +248,7 @@ def test_dropped_object_gives_one_event_with_the_right_floor() -> None:
     assert d.release_time_s < 0  # released before the first sighting
     # the alert comes while the object is still falling, the end with the whole track
     assert notices[0].event.alerted_at < ev.updated_at
-    assert len(d.trajectory) > len(notices[0].event.details.trajectory)  # type: ignore[union-attr]
+    assert len(d.trajectory) > len(notices[0].event.details.trajectory)
 
 
 def test_fall_made_of_one_long_blind_jump_fails() -> None:
@@ -325,11 +325,11 @@ def test_rain_streaks_at_dusk_hold_alerts_while_they_last() -> None:
                 continue
             tops = rng.uniform([100, 50], [W - 100, H - 100], (6, 2)).astype(np.float32)
             streaks = np.concatenate(
-                [tops, tops + np.float32([3, 20])], axis=1
+                [tops, tops + np.array([3, 20], np.float32)], axis=1
             )  # 3 px wide, 20 px tall
             b = base.blobs
             blobs = Blobs(
-                xy=np.concatenate([b.xy, tops + np.float32([1.5, 10])]),
+                xy=np.concatenate([b.xy, tops + np.array([1.5, 10], np.float32)]),
                 area=np.concatenate([b.area, np.full(6, 20, np.float32)]),
                 bbox=np.concatenate([b.bbox, streaks]),
                 contrast=np.concatenate([b.contrast, np.full(6, 15, np.float32)]),

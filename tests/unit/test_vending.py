@@ -121,7 +121,7 @@ def test_person_standing_still_is_not_a_stall() -> None:
 
     def dets(t: float) -> Detections:
         return Detections(
-            xyxy=np.array([waiting], np.float32) - [2, 2, -2, -2],
+            xyxy=np.array([waiting], np.float32) - np.array([2, 2, -2, -2], np.float32),
             confidence=np.array([0.8], np.float32),
             class_id=np.array([COCO_IDS["person"]], np.int32),
         )
