@@ -14,7 +14,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import AppConfig, CameraConfig, check_runtime_requirements, load_config
+from pipeline.config import (
+    AppConfig,
+    CameraConfig,
+    FacadeConfig,
+    check_runtime_requirements,
+    load_config,
+)
 from pipeline.db import StoreIntegrityError
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.storage import open_storage
@@ -66,7 +72,29 @@ def cmd_check(args: argparse.Namespace) -> int:
         state = "enabled" if cam.enabled else "disabled"
         kinds = ", ".join(r.analyzer for r in cam.rules) or "no rules"
         print(f"  ✓ {cam.id} ({cam.name}, {state}): {cam.redacted_url} — {kinds}")
+        for facade in cam.facades:
+            print(f"    {_facade_fit_line(facade)}")
     return 0
+
+
+def _facade_fit_line(facade: FacadeConfig) -> str:
+    """Whether a real camera can see the façade grid as calibrated (see camera_model)."""
+    from pipeline import camera_model
+
+    w, h = facade.image_size
+    fit = camera_model.camera_for(facade, w, h)
+    head = f"façade {facade.id} ({w}×{h}): "
+    if not fit.ok:
+        widths = camera_model.fitting_column_widths(facade, w, h)
+        hint = (
+            f"; with floor_height_m {facade.floor_height_m} a camera fits column_width_m "
+            f"{widths[0]}-{widths[1]}"
+            if widths
+            else ""
+        )
+        return f"⚠ {head}{fit.reason}{hint}; falls are tested on the façade plane only"
+    notes = "".join(f"; ⚠ {w}" for w in camera_model.warnings(facade, fit))
+    return f"✓ {head}{camera_model.describe(fit)}{notes}"
 
 
 def _serve(

@@ -327,6 +327,10 @@ class FacadeConfig(Base):
     columns: list[str] = Field(min_length=1, max_length=64)
     floor_height_m: float = Field(default=2.9, gt=1.5, le=10.0)
     column_width_m: float = Field(default=3.0, gt=0.3, le=30.0)
+    # Pixel size of the frames the corners were clicked on: the camera solved from the
+    # corners (``gridsight check``) needs the image's aspect ratio. At run time the analyzer
+    # uses the stream's own size.
+    image_size: tuple[int, int] = (1920, 1080)
 
     @model_validator(mode="after")
     def _grid(self) -> FacadeConfig:
@@ -351,6 +355,8 @@ class FacadeConfig(Base):
             )
         if len(set(self.columns)) != len(self.columns):
             raise ValueError("column labels must be unique")
+        if not all(16 <= v <= 16384 for v in self.image_size):
+            raise ValueError(f"image_size {self.image_size} is not a frame size in pixels")
         return self
 
 

@@ -310,7 +310,12 @@ def _detection(
             "trajectory_t0": iso(d.t0_s, tz),
             "frame_size": list(d.frame_size),
             "fit": {
-                "model": "z(t) = z0 + v0·t − a·t²/2 on the calibrated facade plane (metres, z up)",
+                "model": (
+                    "ballistic body with drag in 3-D, through the camera solved from the facade "
+                    "calibration (metres, z up)"
+                    if d.model == "3d"
+                    else "z(t) = z0 + v0·t − a·t²/2 on the calibrated facade plane (metres, z up)"
+                ),
                 "accel_mps2": d.accel_mps2,
                 "g_ratio": d.g_ratio,
                 "v0_z_mps": d.v0_z_mps,
@@ -318,6 +323,15 @@ def _detection(
                 "final_speed_mps": d.final_speed_mps,
                 "fall_height_m": d.fall_height_m,
                 "rms_m": d.fit_rms_m,
+                **(
+                    {
+                        "rms_px": d.fit_rms_px,
+                        "release_out_m": d.release_out_m,
+                        "outward_speed_mps": d.outward_speed_mps,
+                    }
+                    if d.model == "3d"
+                    else {}
+                ),
             },
             "object_size_px": d.object_size_px,
             "source_estimate": {
@@ -332,7 +346,11 @@ def _detection(
                 "release_xz_m": list(d.release_xz_m),
                 "release_sigma_m": list(d.release_sigma_m),
                 "release_px": list(d.release_px),
-                "method": "parabola fit on calibrated facade homography; apex = release",
+                "method": (
+                    "3-D ballistic fit through the solved camera; release = top of the flight"
+                    if d.model == "3d"
+                    else "parabola fit on calibrated facade homography; apex = release"
+                ),
                 "candidates": [
                     {
                         "building_id": c.building, "unit": c.unit, "floor": c.floor,

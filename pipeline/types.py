@@ -249,6 +249,13 @@ class ThrowingDetails:
     candidates: tuple[OriginCandidate, ...]  # ranked, most likely first
     object_size_px: float
     fitted_curve: tuple[tuple[float, float], ...]  # image points of the fitted path, for drawing
+    # "3d": a ballistic body fitted through the camera solved from the calibration (release
+    # point and velocity in the world, fit error in pixels); "plane": the façade-plane parabola
+    # (no camera fits the calibration).
+    model: str = "plane"
+    fit_rms_px: float | None = None
+    release_out_m: float | None = None  # release point's distance out from the façade
+    outward_speed_mps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

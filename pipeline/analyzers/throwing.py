@@ -35,14 +35,17 @@ import logging
 import math
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.analyzers.base import IdFactory, new_event_id
+from pipeline.camera_model import CameraFit, camera_for, describe, ground_z
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
 from pipeline.facade import FacadeGrid
+from pipeline.trajectory import Ballistic, fit_ballistic
 from pipeline.types import (
     DecodeMode,
     Detections,
@@ -92,6 +95,15 @@ _MIN_SEEN_DESCENT = 1.0 / 3.0
 # ...and the most of it that one unseen gap may hold: generated throws ≤ 0.27, real clips ≤ 0.14;
 # an insect at the lens chained through noise blobs across 7 unseen frames 0.56 (seed 10140).
 _MAX_UNSEEN_GAP = 0.4
+# 3-D fit: sum of squared prior deviations (σ units) a throw may need (a 4 m/s outward throw
+# released 2 s before it is first seen costs ~4), and its pixel error: centroid noise grows
+# with the blob (motion blur, fragments) and with the analysis scale's quantisation.
+_MAX_PRIOR_COST = 12.0
+# Share of the watched height below a release that a fall must cover when that is less than
+# min_fall_floors (the object lands or leaves the view before).
+_VISIBLE_DROP_SHARE = 0.7
+_FIT_PX_BASE = 1.5
+_FIT_PX_PER_SIZE = 0.25
 
 
 @dataclass
@@ -178,6 +190,7 @@ class _Fit:
     t_end: float = 0.0
     start: int = 0  # index of the track point where the fitted fall begins
     cov_z: NDArray[np.float64] | None = field(default=None, compare=False)
+    ballistic: Ballistic | None = field(default=None, compare=False)
 
 
 def fit_fall(
@@ -186,9 +199,15 @@ def fit_fall(
     rule: ThrowingRule,
     floor_h: float,
     frame_s: float | None = None,
+    ballistic: Callable[[], tuple[Ballistic, float, float]] | None = None,
 ) -> _Fit:
     """Test a trajectory (times, metres on the façade, z up; ``frame_s`` the camera's frame
-    interval, else the track's shortest step) against falling physics."""
+    interval, else the track's shortest step) against falling physics.
+
+    ``ballistic``, where a camera fits the calibration, fits the track in 3-D and returns the
+    fit, the pixel error it may have and the drop it must show (see ``_ballistic_checks``);
+    it is called only once every test that does not depend on perspective has passed.
+    """
     n = len(t)
     if n < rule.min_points:
         return _Fit(False, "too few points", n=n)
@@ -227,6 +246,20 @@ def fit_fall(
         coef_z=(float(c2), float(c1), float(c0)), coef_x=(float(b1), float(b0)), n=n,
         t_end=t_end, cov_z=None if cov is None else np.asarray(cov, np.float64),
     )  # fmt: skip
+    # Tests that hold whatever the perspective: shares of a descent, its sign and its order.
+    robust = [
+        (accel >= 2.0 * accel_se, f"accel {accel:.1f} ± {accel_se:.1f} m/s² not established"),
+        (monotonic >= 0.8, f"monotonic {monotonic:.2f}"),
+        (seen >= _MIN_SEEN_DESCENT, f"only {seen:.0%} of the descent seen"),
+        (gap <= _MAX_UNSEEN_GAP, f"{gap:.0%} of the descent in one unseen gap"),
+        (tail_obs >= 0.5 * tail_fit, f"ends at {tail_obs:.1f} m/s, fit {tail_fit:.1f} m/s"),
+    ]
+    if ballistic is not None:
+        failed = [why for ok, why in robust if not ok]
+        if failed:
+            return replace(fit, ok=False, reason="; ".join(failed))
+        b, tol_px, min_drop = ballistic()
+        return _ballistic_checks(fit, b, rule, tol_px, min_drop)
     checks = [
         (descent >= rule.min_fall_floors * floor_h, f"fell {descent:.1f} m"),
         (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
@@ -257,6 +290,36 @@ def fit_fall(
     if failed:
         return replace(fit, ok=False, reason="; ".join(failed))
     return replace(fit, ok=True, reason="falls like a dropped object")
+
+
+def _ballistic_checks(
+    fit: _Fit, b: Ballistic, rule: ThrowingRule, tol_px: float, min_drop: float
+) -> _Fit:
+    """The physics tests in the world: the 3-D fit replaces every façade-plane test that
+    perspective distorts (acceleration, speeds, drop, sideways motion, fit error)."""
+    accel = b.mean_accel()
+    vx, _, vz = (float(v) for v in b.release_velocity)
+    entry = b.speed_at(0.0)
+    checks = [
+        (b.drop() >= min_drop, f"fell {b.drop():.1f} m of {min_drop:.1f}"),
+        (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
+        (b.speed_at(b.t_end) >= rule.min_speed_mps, f"speed {b.speed_at(b.t_end):.1f} m/s"),
+        (b.rms_px <= tol_px, f"3-D fit rms {b.rms_px:.1f} px (limit {tol_px:.1f})"),
+        (abs(vx) <= _MAX_LATERAL_MPS, f"lateral {vx:.1f} m/s"),
+        (vz <= _MAX_UPWARD_MPS, f"upward {vz:.1f} m/s"),
+        (entry <= _MAX_ENTRY_MPS, f"first seen at {entry:.1f} m/s"),
+        # what the fit had to assume (release far out, gravity far from g, strong drag) adds
+        # up in prior units; a throw from a window needs little of it
+        (b.prior_cost <= _MAX_PRIOR_COST, f"implausible throw (prior cost {b.prior_cost:.1f})"),
+    ]
+    failed = [why for ok, why in checks if not ok]
+    fit = replace(
+        fit, accel=accel, v0z=vz, v0x=vx, final_speed=b.speed_at(b.t_end), descent=b.drop(),
+        ballistic=b,
+    )  # fmt: skip
+    if failed:
+        return replace(fit, ok=False, reason="; ".join(failed))
+    return replace(fit, ok=True, reason="falls like a thrown object (3-D)")
 
 
 def seen_descent(
@@ -343,6 +406,8 @@ class ThrowingAnalyzer:
         self.zones = [z for z in zones if z.id in zone_ids]
         self._zone_sets = [ZoneSet([z for z in zones if z.id == f.zone]) for f in chosen]
         self._grids: list[FacadeGrid] = []
+        self._cameras: list[CameraFit] = []
+        self._low_z: list[float] = []  # per façade: lowest watched height (m)
         self._size: tuple[int, int] | None = None
         self._new_id = new_id
         self._tracks: list[_Track] = []
@@ -364,8 +429,16 @@ class ThrowingAnalyzer:
 
     def observe_motion(self, sample: MotionSample) -> list[EventNotice]:
         if sample.size != self._size:
-            self._grids = [FacadeGrid(f, *sample.size) for f in self.facades]
             self._size = sample.size
+            self._grids = [FacadeGrid(f, *sample.size) for f in self.facades]
+            self._cameras = [camera_for(f, *sample.size) for f in self.facades]
+            self._low_z = [self._lowest_watched_z(i) for i in range(len(self.facades))]
+            for f, cam in zip(self.facades, self._cameras, strict=True):
+                if not cam.ok:
+                    logger.warning(
+                        "camera %s façade %s: %s; falls are tested on the façade plane only",
+                        self.camera_id, f.id, describe(cam),
+                    )  # fmt: skip
         notices: list[EventNotice] = []
         t = sample.time_s
         if sample.epoch != self._epoch:
@@ -483,10 +556,42 @@ class ThrowingAnalyzer:
         # The camera's frame interval: the median is blind to dropped frames and to bursts of
         # frames with jittery timestamps alike.
         frame_s = statistics.median(self._intervals) if self._intervals else None
+        camera = self._cameras[tr.facade] if self._cameras else None
+
+        def ballistic() -> tuple[Ballistic, float, float]:
+            assert camera is not None
+            px = np.array([(p[1], p[2]) for p in tr.points[start:]], np.float64)
+            size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
+            sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
+            b = fit_ballistic(t[start:] - t[start], px, camera, sigma)
+            return b, sigma, self._min_drop(tr.facade, float(b.release_point[2]))
+
         fit = fit_fall(
-            t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s
-        )
+            t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
+            ballistic if camera is not None and camera.ok else None,
+        )  # fmt: skip
         return replace(fit, start=start)
+
+    def _lowest_watched_z(self, i: int) -> float:
+        """Height (m) of the lowest point of façade ``i``'s zone, the ground at the least: a
+        fall can be watched down to there and no further."""
+        assert self._size is not None
+        grid, cfg = self._grids[i], self.facades[i]
+        w, h = self._size
+        pts = np.array(
+            [(x * w, y * h) for z in self.zones if z.id == cfg.zone for x, y in z.polygon],
+            np.float64,
+        )
+        low = float(grid.to_metres(pts)[:, 1].min()) if len(pts) else 0.0
+        return max(low, ground_z(cfg))
+
+    def _min_drop(self, facade: int, release_z: float) -> float:
+        """Drop a fall must show: ``min_fall_floors``, or most of what the view allows below
+        the release (a throw from the 3rd floor of a low building reaches the ground or the
+        frame's edge within 2 floors), never under one and a half (a drop from a 2nd-floor sill)."""
+        fh = self.facades[facade].floor_height_m
+        visible = release_z - self._low_z[facade]
+        return max(1.5 * fh, min(self.rule.min_fall_floors * fh, _VISIBLE_DROP_SHARE * visible))
 
     def _metres(self, tr: _Track) -> NDArray[np.float64]:
         """The track's points on the façade in metres (converted once per point)."""
@@ -562,6 +667,9 @@ class ThrowingAnalyzer:
 
     @staticmethod
     def _release_xz(fit: _Fit) -> tuple[float, float]:
+        if fit.ballistic is not None:
+            x, _, z = fit.ballistic.release_point
+            return float(x), float(z)
         c2, c1, c0 = fit.coef_z
         b1, b0 = fit.coef_x
         t_rel = -c1 / (2 * c2) if c2 < 0 else 0.0
@@ -653,11 +761,17 @@ class ThrowingAnalyzer:
         z_rel = c0 + c1 * t_rel + c2 * t_rel * t_rel
         x_rel = b0 + b1 * t_rel
         z_first = c0
-        unseen = max(0.0, z_rel - z_first)
         var_fit = 0.0
         if fit.cov_z is not None:
             j = np.array([t_rel * t_rel, t_rel, 1.0])
             var_fit = float(j @ fit.cov_z @ j)
+        b = fit.ballistic
+        if b is not None:
+            t_rel = b.release_time
+            x_rel, _, z_rel = (float(v) for v in b.release_point)
+            z_first = float(b.position(np.array([0.0]))[0, 2])
+            var_fit = b.sigma(3) ** 2
+        unseen = max(0.0, z_rel - z_first)
         # Beyond the fit: the calibration (clicked corners, ~1/5 floor), where on the storey a
         # hand lets go, and the part of the fall nobody saw before the object was detected.
         sigma_z = math.sqrt(
@@ -699,6 +813,17 @@ class ThrowingAnalyzer:
         release_px = grid.metres_to_image(np.array([[x_rel, z_rel]]))[0]
         ts = np.linspace(t_rel, fit.t_end, 24)
         curve = grid.metres_to_image(np.stack([b0 + b1 * ts, c0 + c1 * ts + c2 * ts * ts], axis=1))
+        extra: dict[str, float | str | None] = {}
+        if b is not None:
+            camera = self._cameras[tr.facade]
+            release_px = camera.project(b.release_point[None, :])[0]
+            curve = camera.project(b.position(ts))
+            extra = {
+                "model": "3d",
+                "fit_rms_px": round(b.rms_px, 2),
+                "release_out_m": round(float(b.release_point[1]), 2),
+                "outward_speed_mps": round(float(b.release_velocity[1]), 2),
+            }
         return ThrowingDetails(
             facade_id=cfg.id,
             building=cfg.building,
@@ -711,7 +836,10 @@ class ThrowingAnalyzer:
             v0_z_mps=round(fit.v0z, 3),
             v0_x_mps=round(fit.v0x, 3),
             final_speed_mps=round(fit.final_speed, 3),
-            fall_height_m=round(z_rel - (c0 + c1 * fit.t_end + c2 * fit.t_end**2), 3),
+            fall_height_m=round(
+                b.drop() if b is not None else z_rel - (c0 + c1 * fit.t_end + c2 * fit.t_end**2),
+                3,
+            ),
             fit_rms_m=round(fit.rms, 4),
             release_time_s=round(t_rel, 4),
             release_xz_m=(round(x_rel, 3), round(z_rel, 3)),
@@ -721,4 +849,5 @@ class ThrowingAnalyzer:
             candidates=tuple(candidates),
             object_size_px=round(float(np.median([p[3] for p in points])), 1),
             fitted_curve=tuple((round(float(x), 1), round(float(y), 1)) for x, y in curve),
+            **extra,  # type: ignore[arg-type]
         )

@@ -80,12 +80,12 @@ def to_px(xz: tuple[float, float]) -> tuple[float, float]:
 
 
 def dropped_from(
-    floor: int, col: int, frames: int = 60, start: int = 3, **kw: float
+    floor: int, col: int, frames: int = 60, start: int = 3, ground: float = -1.0, **kw: float
 ) -> list[list[tuple[float, float]]]:
     out: list[list[tuple[float, float]]] = [[] for _ in range(start)]
     for k in range(frames):
         x, z = fall_xz(floor, col, (k + 3) / FPS, **kw)  # first visible 3 frames after release
-        if z < -1.0:
+        if z < ground:
             break
         out.append([to_px((x, z))])
     return out
@@ -295,8 +295,21 @@ def test_light_object_with_drag_and_a_toss_still_counts() -> None:
 
 def test_short_fall_below_minimum_is_ignored() -> None:
     a = analyzer(min_fall_floors=2.0)
-    frames = dropped_from(2, 1, frames=60)  # from floor 2: less than 2 floors to the ground
+    # from floor 2's sill to the ground: 3.9 m, under the 1.5 floors a fall that reaches the
+    # ground must show
+    frames = dropped_from(2, 1, frames=60, ground=0.0)
     assert run(a, frames) == []
+
+
+def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
+    # from floor 3's sill (6.8 m) to the ground, where it stops: less than min_fall_floors of
+    # 3 floors, but most of what the view below the release allows
+    frames = dropped_from(3, 2, frames=60, ground=0.0)
+    notices = run(analyzer(min_fall_floors=3.0), frames)
+    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
+    details = notices[-1].event.details
+    assert isinstance(details, ThrowingDetails)
+    assert details.model == "3d" and details.candidates[0].floor == 3
 
 
 def test_rain_of_parallel_falling_tracks_is_suppressed() -> None:
