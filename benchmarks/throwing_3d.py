@@ -213,30 +213,39 @@ class Compositor:
         ts, ps = path
         if t < ts[0] or t - EXPOSURE_S > ts[-1]:
             return
-        layer = np.zeros(img.shape[:2], np.float32)
         subs = 6
+        shapes = []
         for s in range(subs):
             tt = t - EXPOSURE_S * s / (subs - 1)
             if tt < ts[0] or tt > ts[-1]:
                 continue
-            j = int(np.searchsorted(ts, tt).clip(0, len(ts) - 1))
-            p = ps[j]
+            p = ps[int(np.searchsorted(ts, tt).clip(0, len(ts) - 1))]
             c = self.camera.project(p[None, :])[0]
             scale = self.camera.k[0, 0] / max(self.camera.distance(p), 0.5)
             major = max(0.5, th.size_m * scale / 2)
-            minor = max(0.5, major * th.aspect)
             angle = math.degrees(2 * math.pi * th.spin_hz * (tt - th.t))
+            shapes.append((c, major, max(0.5, major * th.aspect), angle))
+        if not shapes:
+            return
+        # only the few pixels around the blurred object are touched
+        h, w = img.shape[:2]
+        pad = max(s[1] for s in shapes) + 3
+        xs, ys = [s[0][0] for s in shapes], [s[0][1] for s in shapes]
+        x1, x2 = int(max(0, min(xs) - pad)), int(min(w, max(xs) + pad + 1))
+        y1, y2 = int(max(0, min(ys) - pad)), int(min(h, max(ys) + pad + 1))
+        if x2 <= x1 or y2 <= y1:
+            return
+        layer = np.zeros((y2 - y1, x2 - x1), np.float32)
+        for c, major, minor, angle in shapes:
             one = np.zeros_like(layer)
-            cv2.ellipse(
-                one, ((float(c[0]), float(c[1])), (2 * major, 2 * minor), angle), 1.0, -1,
-                cv2.LINE_AA,
-            )  # fmt: skip
-            if major < 1.0:  # below a pixel: coverage, not a full pixel
+            centre = (float(c[0] - x1), float(c[1] - y1))
+            cv2.ellipse(one, (centre, (2 * major, 2 * minor), angle), 1.0, -1, cv2.LINE_AA)
+            if major < 1.0:  # below a pixel: its coverage, not a full pixel
                 one *= float(math.pi * major * minor)
             layer += one / subs
         alpha = np.clip(layer, 0.0, 1.0)[..., None]
-        out = img.astype(np.float32) * (1 - alpha) + th.shade * alpha
-        img[:] = np.clip(out, 0, 255).astype(np.uint8)
+        roi = img[y1:y2, x1:x2].astype(np.float32)
+        img[y1:y2, x1:x2] = np.clip(roi * (1 - alpha) + th.shade * alpha, 0, 255).astype(np.uint8)
 
 
 def read_frames(clip: Clip) -> tuple[list[NDArray[np.uint8]], float]:
@@ -280,7 +289,8 @@ def make_throws(clip: Clip, comp: Compositor, rng: np.random.Generator, n: int) 
         v0 = (float(rng.uniform(-1.0, 1.0)), max(0.0, vd), float(rng.choice([0.0, 0.0, 1.0, 2.0])))
         p0 = np.array([x0, d0, z0])
         dist = comp.camera.distance(p0)
-        apparent = sizes[(i // len(outward)) % len(sizes)] * float(rng.uniform(0.9, 1.1))
+        # every (outward speed, size) pair once in 25 throws
+        apparent = sizes[(i + i // len(outward)) % len(sizes)] * float(rng.uniform(0.9, 1.1))
         size_m = apparent * dist / comp.camera.k[0, 0]
         out.append(
             Throw3D(
