@@ -69,7 +69,9 @@ def test_solver_recovers_a_hand_made_camera() -> None:
     # a point on the façade and its pixel map onto each other through the solved camera
     p = np.array([[7.3, 0.0, 21.4], [2.0, 0.0, 5.5]])
     np.testing.assert_allclose(fit.on_facade(fit.project(p)), p, atol=1e-6)
-    np.testing.assert_allclose(fit.project(p), CAM.project(p + [0, 0, GRID_Z]), atol=1.0)
+    np.testing.assert_allclose(
+        fit.project(p), CAM.project(p + np.array([0.0, 0.0, GRID_Z])), atol=1.0
+    )
     assert warnings(FACADE, fit) == []
 
 
@@ -156,7 +158,7 @@ def feed(a: ThrowingAnalyzer, px: NDArray[np.float64], start: int = 3) -> list: 
 
 @pytest.mark.parametrize("out_mps", [0.0, 2.0, 4.0])
 def test_outward_throws_are_reported_with_their_floor(out_mps: float) -> None:
-    ts, px, _ = throw_px(10, 3, out_mps)
+    _, px, _ = throw_px(10, 3, out_mps)
     notices = feed(analyzer(), px)
     assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
     d = notices[-1].event.details
@@ -168,5 +170,5 @@ def test_outward_throws_are_reported_with_their_floor(out_mps: float) -> None:
 
 def test_leaf_sinking_at_its_terminal_speed_in_front_of_the_facade_is_not_a_throw() -> None:
     # a leaf 1.5 m/s terminal speed, let go 4 floors up, drifting outward on the wind
-    ts, px, _ = throw_px(5, 2, 1.0, terminal=1.5)
+    _, px, _ = throw_px(5, 2, 1.0, terminal=1.5)
     assert feed(analyzer(), px) == []
