@@ -143,7 +143,9 @@ def analyzer() -> ThrowingAnalyzer:
 
 def feed(a: ThrowingAnalyzer, px: NDArray[np.float64], start: int = 3) -> list:  # type: ignore[type-arg]
     notices = []
-    frames = [[]] * start + [[tuple(p)] for p in px[start:]] + [[]] * 20
+    none: list[tuple[float, float]] = []
+    seen = [[(float(p[0]), float(p[1]))] for p in px[start:]]
+    frames = [none] * start + seen + [none] * 20
     for i, pts in enumerate(frames):
         xy = np.array(pts, np.float32).reshape(-1, 2)
         blobs = Blobs(
