@@ -102,6 +102,11 @@ _MAX_PRIOR_COST = 12.0
 # Share of the watched height below a release that a fall must cover when that is less than
 # min_fall_floors (the object lands or leaves the view before).
 _VISIBLE_DROP_SHARE = 0.7
+# A track may continue one that ended at most this long before it began (see _stitch).
+_STITCH_S = 0.3
+# Below this height above the ground (in floors) a dropped object is not 高空抛物: a 2nd-floor
+# window sill is 1.3 floors up, a 3rd-floor one 2.3.
+_MIN_RELEASE_FLOORS = 1.5
 _FIT_PX_BASE = 1.5
 _FIT_PX_PER_SIZE = 0.25
 
@@ -117,6 +122,7 @@ class _Track:
     part_of: str | None = None  # a second view of a throw already reported (blob fragment)
     xz: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # points in metres
     tested_at: int = 0  # number of points when the physics test last ran
+    stitched: bool = False  # looked for a track it continues (see _stitch)
 
     def predict(self, t: float) -> tuple[float, float]:
         """Where the object should be at ``t``: least squares over its recent points (constant
@@ -199,13 +205,14 @@ def fit_fall(
     rule: ThrowingRule,
     floor_h: float,
     frame_s: float | None = None,
-    ballistic: Callable[[], tuple[Ballistic, float, float]] | None = None,
+    ballistic: Callable[[], tuple[Ballistic, float, float, float]] | None = None,
 ) -> _Fit:
     """Test a trajectory (times, metres on the façade, z up; ``frame_s`` the camera's frame
     interval, else the track's shortest step) against falling physics.
 
     ``ballistic``, where a camera fits the calibration, fits the track in 3-D and returns the
-    fit, the pixel error it may have and the drop it must show (see ``_ballistic_checks``);
+    fit, the pixel error it may have, the drop it must show and the lowest release height
+    (see ``_ballistic_checks``);
     it is called only once every test that does not depend on perspective has passed.
     """
     n = len(t)
@@ -258,8 +265,8 @@ def fit_fall(
         failed = [why for ok, why in robust if not ok]
         if failed:
             return replace(fit, ok=False, reason="; ".join(failed))
-        b, tol_px, min_drop = ballistic()
-        return _ballistic_checks(fit, b, rule, tol_px, min_drop)
+        b, tol_px, min_drop, min_release_z = ballistic()
+        return _ballistic_checks(fit, b, rule, tol_px, min_drop, min_release_z)
     checks = [
         (descent >= rule.min_fall_floors * floor_h, f"fell {descent:.1f} m"),
         (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
@@ -293,7 +300,12 @@ def fit_fall(
 
 
 def _ballistic_checks(
-    fit: _Fit, b: Ballistic, rule: ThrowingRule, tol_px: float, min_drop: float
+    fit: _Fit,
+    b: Ballistic,
+    rule: ThrowingRule,
+    tol_px: float,
+    min_drop: float,
+    min_release_z: float,
 ) -> _Fit:
     """The physics tests in the world: the 3-D fit replaces every façade-plane test that
     perspective distorts (acceleration, speeds, drop, sideways motion, fit error)."""
@@ -302,6 +314,7 @@ def _ballistic_checks(
     entry = b.speed_at(0.0)
     checks = [
         (b.drop() >= min_drop, f"fell {b.drop():.1f} m of {min_drop:.1f}"),
+        (b.release_point[2] >= min_release_z, "let go less than 1.5 floors above the ground"),
         (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
         (b.speed_at(b.t_end) >= rule.min_speed_mps, f"speed {b.speed_at(b.t_end):.1f} m/s"),
         (b.rms_px <= tol_px, f"3-D fit rms {b.rms_px:.1f} px (limit {tol_px:.1f})"),
@@ -412,6 +425,7 @@ class ThrowingAnalyzer:
         self._new_id = new_id
         self._tracks: list[_Track] = []
         self._recent: list[tuple[_Track, float]] = []  # tracks that raised events, for dedupe
+        self._ended: list[_Track] = []  # retired without an event, for _stitch
         self._hold_until = 0.0
         self._streak_frames = 0  # frames in a row that looked like rain streaks
         self._latest: Frame | None = None
@@ -471,7 +485,9 @@ class ThrowingAnalyzer:
         if len(blobs) and self._tracks:
             preds = np.array([tr.predict(t) for tr in self._tracks], np.float64)
             dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
-            gates = np.array([self._gate(tr) for tr in self._tracks])
+            gates = np.array(
+                [self._gate(tr, p) for tr, p in zip(self._tracks, preds.tolist(), strict=True)]
+            )
             within = dist <= gates[:, None]  # gates differ per track: test every pair
             for flat in np.argsort(np.where(within, dist, np.inf), axis=None):
                 ti, bi = divmod(int(flat), len(blobs))
@@ -500,14 +516,18 @@ class ThrowingAnalyzer:
                 self._tracks.append(_Track([(t, x, y, float(blobs.area[bi]))], facade))
 
     @staticmethod
-    def _gate(tr: _Track) -> float:
+    def _gate(tr: _Track, predicted: list[float]) -> float:
         """Association radius (px): grows with speed and missed frames, but a young track may
         not widen it much (a track hopping between noise blobs would otherwise "accelerate"
-        its way into swallowing anything nearby)."""
+        its way into swallowing anything nearby), and an established one is held to its own
+        prediction: within a couple of predicted steps (a fall passing a tree otherwise jumps
+        to a swaying leaf 260 px away, its last step's speed being a blurred blob's)."""
         speed_term = (0.15 + 0.05 * tr.misses) * tr.speed_px()
+        size = 2.0 * math.sqrt(tr.points[-1][3])
         if len(tr.points) < _ESTABLISHED:
-            speed_term = min(speed_term, 40.0)
-        return 6.0 + speed_term + 2.0 * math.sqrt(tr.points[-1][3])
+            return 6.0 + min(speed_term, 40.0) + size
+        step = math.hypot(predicted[0] - tr.points[-1][1], predicted[1] - tr.points[-1][2])
+        return 6.0 + min(speed_term, 10.0 + 1.5 * step) + size
 
     def _facades_at(self, xy: NDArray[np.float64]) -> NDArray[np.int64]:
         """Per point: index of the façade whose zone (or grid, with a small margin) contains
@@ -558,13 +578,14 @@ class ThrowingAnalyzer:
         frame_s = statistics.median(self._intervals) if self._intervals else None
         camera = self._cameras[tr.facade] if self._cameras else None
 
-        def ballistic() -> tuple[Ballistic, float, float]:
+        def ballistic() -> tuple[Ballistic, float, float, float]:
             assert camera is not None
             px = np.array([(p[1], p[2]) for p in tr.points[start:]], np.float64)
             size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
             sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
             b = fit_ballistic(t[start:] - t[start], px, camera, sigma)
-            return b, sigma, self._min_drop(tr.facade, float(b.release_point[2]))
+            lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
+            return b, sigma, self._min_drop(tr.facade, float(b.release_point[2])), lowest
 
         fit = fit_fall(
             t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
@@ -588,10 +609,10 @@ class ThrowingAnalyzer:
     def _min_drop(self, facade: int, release_z: float) -> float:
         """Drop a fall must show: ``min_fall_floors``, or most of what the view allows below
         the release (a throw from the 3rd floor of a low building reaches the ground or the
-        frame's edge within 2 floors), never under one and a half (a drop from a 2nd-floor sill)."""
+        frame's edge within 2 floors), and never under most of a floor."""
         fh = self.facades[facade].floor_height_m
         visible = release_z - self._low_z[facade]
-        return max(1.5 * fh, min(self.rule.min_fall_floors * fh, _VISIBLE_DROP_SHARE * visible))
+        return max(0.8 * fh, min(self.rule.min_fall_floors * fh, _VISIBLE_DROP_SHARE * visible))
 
     def _metres(self, tr: _Track) -> NDArray[np.float64]:
         """The track's points on the façade in metres (converted once per point)."""
@@ -612,6 +633,8 @@ class ThrowingAnalyzer:
         for tr in self._tracks:
             if tr.event_id or tr.part_of or len(tr.points) < self.rule.min_points or tr.misses:
                 continue
+            if not tr.stitched:
+                self._stitch(tr)
             # The full fit costs ~1 ms; a track that failed it is tested again every few new
             # points (≤ 80 ms later at 25 fps), not on every frame.
             if len(tr.points) < tr.tested_at + _RETEST_POINTS or not self._may_fall(tr):
@@ -630,6 +653,40 @@ class ThrowingAnalyzer:
             self._recent.append((tr, t))
             notices.append(self._notice(tr, fit, EventState.STARTED, None))
         return notices
+
+    def _stitch(self, tr: _Track) -> None:
+        """Prepend the track this one continues, if any.
+
+        A falling object's track breaks where its blob splits (body and motion-blur streak),
+        grows as it comes towards the camera, or crosses glass of its own shade; the rest of
+        the fall then starts a new track, and neither piece alone shows enough of the fall.
+        The earlier piece must be established, must have ended (or gone unseen) just before
+        this one began, and its own prediction must land on this one's first point.
+        """
+        tr.stitched = True
+        t1, x1, y1, area1 = tr.points[0]
+        best: tuple[float, _Track] | None = None
+        for other in [*self._ended, *self._tracks]:
+            if other is tr or other.event_id or other.part_of or other.facade != tr.facade:
+                continue
+            t_end = other.points[-1][0]
+            if len(other.points) < _ESTABLISHED or not (t1 - _STITCH_S <= t_end <= t1):
+                continue
+            if other.points[-1][2] > y1 + 2.0:  # must go on down the image
+                continue
+            px, py = other.predict(t1)
+            gap = max(t1 - t_end, 1e-3)
+            allowed = 10.0 + 2.0 * math.sqrt(max(area1, 1.0)) + 0.25 * other.speed_px() * gap
+            d = math.hypot(px - x1, py - y1)
+            if d <= allowed and (best is None or d < best[0]):
+                best = (d, other)
+        if best is None:
+            return
+        other = best[1]
+        tr.points = [p for p in other.points if p[0] < t1] + tr.points
+        tr.xz = np.zeros((0, 2))
+        other.part_of = "stitched"  # its points live on in this track
+        self._ended = [o for o in self._ended if o is not other]
 
     def _same_throw(self, tr: _Track, fit: _Fit) -> str | None:
         """Event id of a throw already reported that this track is another view of.
@@ -685,20 +742,31 @@ class ThrowingAnalyzer:
                 keep.append(tr)
                 continue
             notices.extend(self._finish(tr, t))
+            if tr.event_id is None and tr.part_of is None and len(tr.points) >= _ESTABLISHED:
+                self._ended.append(tr)
         self._tracks = keep
+        self._ended = [o for o in self._ended if t - o.points[-1][0] <= _STITCH_S]
         return notices
 
     def _finish(self, tr: _Track, t: float) -> list[EventNotice]:
         """A track ended: complete its event with the whole trajectory, or raise one late."""
         if len(tr.points) < self.rule.min_points or tr.part_of is not None:
             return []
+        if not tr.stitched and tr.event_id is None:
+            self._stitch(tr)
         fit = self._evaluate(tr)
         if tr.event_id is None:
             if fit.ok and self._same_throw(tr, fit) is not None:
                 return []
             if not fit.ok or t < self._hold_until:
                 if len(tr.points) >= self.rule.min_points * 2:
-                    logger.debug("camera %s: track rejected: %s", self.camera_id, fit.reason)
+                    logger.debug(
+                        "camera %s: track rejected (%d points, %s): %s",
+                        self.camera_id,
+                        len(tr.points),
+                        tr.points[0][1:3],
+                        fit.reason,
+                    )
                 return []
             tr.event_id = self._new_id(t)
             tr.alerted_at = t
