@@ -388,6 +388,7 @@ def score(th: Throw3D, reports: list[dict[str, Any]], comp: Compositor) -> dict[
         # the event's trajectory must lie on the throw's path (its points, whatever their
         # timing: a late piece of the fall is still this throw)
         traj = np.array([(p["x_px"], p["y_px"]) for p in r["detection"]["trajectory"]])
+        traj = traj[: max(3, len(traj) // 2)]  # where the alert came from; a tail may stray
         d = np.min(np.linalg.norm(traj[:, None, :] - path[None, :, :], axis=2), axis=1)
         on_path = float(np.median(d)) <= 6.0 + 0.5 * th.apparent_px
         if th.t - 0.5 <= r["video_offsets_s"]["alerted"] <= th.t + 6.0 and on_path:

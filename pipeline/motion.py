@@ -39,6 +39,14 @@ MAX_BLOBS = 64
 # The region is grown to a multiple of this many full-resolution px (see _setup).
 _ALIGN_PX = 8
 _SLOW_EVERY = 2
+# Where motion is normal (foliage, flags, water, a busy balcony): the share of recent frames in
+# which each cell of ACTIVITY_CELL × ACTIVITY_CELL analysed pixels held moving pixels, averaged
+# over ACTIVITY_WINDOW frames (~2 min at 25 fps) once warmed up; the first ACTIVITY_WARM frames
+# weigh as if that many had been seen still, so that one object crossing a cell early on
+# does not mark it active.
+ACTIVITY_CELL = 4
+ACTIVITY_WINDOW = 3000
+ACTIVITY_WARM = 100
 
 
 def _u8(a: object) -> NDArray[np.uint8]:
@@ -76,6 +84,8 @@ class MotionExtractor:
         self._bg_u8: NDArray[np.uint8] | None = None
         self._noise: float | None = None
         self._frame = 0
+        self._activity: NDArray[np.float32] | None = None
+        self._activity_n = 0
 
     def _setup(self, width: int, height: int) -> None:
         xs = [x for z in self._zones for x, _ in z.polygon] or [0.0, 1.0]
@@ -173,8 +183,46 @@ class MotionExtractor:
         }  # fmt: skip
         if changed > GLOBAL_CHANGE_FRACTION:
             return MotionSample(blobs=Blobs.empty(), global_change=True, **sample_kw)  # type: ignore[arg-type]
+        self._learn_activity(moving)
         blobs = self._blobs(moving, cur, prev[0])
         return MotionSample(blobs=blobs, global_change=False, **sample_kw)  # type: ignore[arg-type]
+
+    def _learn_activity(self, moving: NDArray[np.uint8]) -> None:
+        h, w = moving.shape
+        cells = (max(1, w // ACTIVITY_CELL), max(1, h // ACTIVITY_CELL))
+        hit = (cv2.resize(moving, cells, interpolation=cv2.INTER_AREA) > 0).astype(np.float32)
+        if self._activity is None or self._activity.shape != hit.shape:
+            self._activity = np.zeros_like(hit)
+            self._activity_n = 0
+        self._activity_n += 1
+        rate = 1.0 / min(self._activity_n + ACTIVITY_WARM, ACTIVITY_WINDOW)
+        cv2.accumulateWeighted(hit, self._activity, rate)
+
+    def activity_map(self) -> NDArray[np.uint8] | None:
+        """The learned activity (0-255) over the analysed region, for integrators to see
+        where motion is normal (trees to leave out of the façade zone)."""
+        if self._activity is None:
+            return None
+        return _u8(np.clip(self._activity * 255.0, 0, 255))
+
+    @property
+    def activity_region(self) -> tuple[int, int, int, int]:
+        """Full-resolution box (x1, y1, x2, y2) that ``activity_map`` covers."""
+        return self._roi
+
+    def _blob_activity(self, boxes: NDArray[np.float64]) -> NDArray[np.float32]:
+        """Per blob (boxes in analysed pixels): the highest activity in and next to it."""
+        if self._activity is None:
+            return np.zeros(len(boxes), np.float32)
+        near = cv2.dilate(self._activity, np.ones((3, 3), np.uint8))
+        c = ACTIVITY_CELL
+        gh, gw = near.shape
+        out = np.zeros(len(boxes), np.float32)
+        for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
+            a, b = min(int(x0) // c, gw - 1), min(max(int(x1) - 1, 0) // c, gw - 1)
+            u, v = min(int(y0) // c, gh - 1), min(max(int(y1) - 1, 0) // c, gh - 1)
+            out[i] = float(near[u : v + 1, a : b + 1].max())
+        return out
 
     def _blobs(
         self, moving: NDArray[np.uint8], cur: NDArray[np.uint8], last: NDArray[np.uint8]
@@ -230,4 +278,5 @@ class MotionExtractor:
             area=(areas[keep] * inv * inv).astype(np.float32),
             bbox=(boxes * inv + [rx, ry, rx, ry]).astype(np.float32),
             contrast=contrast[keep].astype(np.float32),
+            activity=self._blob_activity(boxes),
         )

@@ -159,17 +159,20 @@ class Blobs:
         area: (N,) float32 areas in full-resolution pixels.
         bbox: (N, 4) float32 boxes xyxy.
         contrast: (N,) float32 mean absolute difference inside the blob (grey levels).
+        activity: (N,) float32 how often the blob's neighbourhood moved over the last
+            minutes (0-1: foliage, flags, water), or None where it was not measured.
     """
 
     xy: NDArray[np.float32]
     area: NDArray[np.float32]
     bbox: NDArray[np.float32]
     contrast: NDArray[np.float32]
+    activity: NDArray[np.float32] | None = None
 
     @classmethod
     def empty(cls) -> Blobs:
         z = np.zeros((0,), np.float32)
-        return cls(np.zeros((0, 2), np.float32), z, np.zeros((0, 4), np.float32), z)
+        return cls(np.zeros((0, 2), np.float32), z, np.zeros((0, 4), np.float32), z, z)
 
     def __len__(self) -> int:
         return int(self.xy.shape[0])

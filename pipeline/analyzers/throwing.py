@@ -99,11 +99,28 @@ _MAX_UNSEEN_GAP = 0.4
 # released 2 s before it is first seen costs ~4), and its pixel error: centroid noise grows
 # with the blob (motion blur, fragments) and with the analysis scale's quantisation.
 _MAX_PRIOR_COST = 12.0
+# The fit's rms pixel error may be this many times the centroid noise (sigma): blobs of a
+# tumbling, motion-blurred object jitter more than a steady one's.
+_FIT_TOL = 1.5
+_MIN_IMAGE_DROP_PX = 20.0
+# A point is "in foliage" where its neighbourhood moved in at least this share of recent
+# frames (pipeline.motion's activity map; the façade itself: ~0, swaying leaves 0.1-0.6); a
+# fall with this share of its points there must show _FOLIAGE_MIN_POINTS points and half its
+# minimum drop away from such places.
+_ACTIVE = 0.05
+_FOLIAGE_SHARE = 0.25
+_FOLIAGE_MIN_POINTS = 12
 # Share of the watched height below a release that a fall must cover when that is less than
 # min_fall_floors (the object lands or leaves the view before).
-_VISIBLE_DROP_SHARE = 0.7
+_VISIBLE_DROP_SHARE = 0.5
+# Largest association step of an established track beyond its blob's size: 30 m/s seen from
+# 25 m through a 900 px lens at 25 fps is 43 px a frame.
+_MAX_GATE_PX = 80.0
 # A track may continue one that ended at most this long before it began (see _stitch).
 _STITCH_S = 0.3
+# A last point this far (px, plus the blob's size and one step) off the curve through the
+# points before it is not the object (see _prune).
+_PRUNE_PX = 4.0
 # Below this height above the ground (in floors) a dropped object is not 高空抛物: a 2nd-floor
 # window sill is 1.3 floors up, a 3rd-floor one 2.3.
 _MIN_RELEASE_FLOORS = 1.5
@@ -113,7 +130,7 @@ _FIT_PX_PER_SIZE = 0.25
 
 @dataclass
 class _Track:
-    points: list[tuple[float, float, float, float]]  # (time_s, x, y, area)
+    points: list[tuple[float, float, float, float, float]]  # (time_s, x, y, area, activity)
     facade: int  # index into the analyzer's façade grids
     misses: int = 0
     event_id: str | None = None
@@ -140,7 +157,7 @@ class _Track:
     def speed_px(self) -> float:
         if len(self.points) < 2:
             return 0.0
-        (t1, x1, y1, _), (t2, x2, y2, _) = self.points[-2], self.points[-1]
+        (t1, x1, y1, *_), (t2, x2, y2, *_) = self.points[-2], self.points[-1]
         return math.hypot(x2 - x1, y2 - y1) / max(t2 - t1, 1e-3)
 
 
@@ -205,14 +222,13 @@ def fit_fall(
     rule: ThrowingRule,
     floor_h: float,
     frame_s: float | None = None,
-    ballistic: Callable[[], tuple[Ballistic, float, float, float]] | None = None,
+    ballistic: Callable[[], _World] | None = None,
 ) -> _Fit:
     """Test a trajectory (times, metres on the façade, z up; ``frame_s`` the camera's frame
     interval, else the track's shortest step) against falling physics.
 
     ``ballistic``, where a camera fits the calibration, fits the track in 3-D and returns the
-    fit, the pixel error it may have, the drop it must show and the lowest release height
-    (see ``_ballistic_checks``);
+    fit and what it must show (``_World``);
     it is called only once every test that does not depend on perspective has passed.
     """
     n = len(t)
@@ -265,8 +281,7 @@ def fit_fall(
         failed = [why for ok, why in robust if not ok]
         if failed:
             return replace(fit, ok=False, reason="; ".join(failed))
-        b, tol_px, min_drop, min_release_z = ballistic()
-        return _ballistic_checks(fit, b, rule, tol_px, min_drop, min_release_z)
+        return _ballistic_checks(fit, ballistic(), rule)
     checks = [
         (descent >= rule.min_fall_floors * floor_h, f"fell {descent:.1f} m"),
         (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
@@ -299,22 +314,48 @@ def fit_fall(
     return replace(fit, ok=True, reason="falls like a dropped object")
 
 
-def _ballistic_checks(
-    fit: _Fit,
-    b: Ballistic,
-    rule: ThrowingRule,
-    tol_px: float,
-    min_drop: float,
-    min_release_z: float,
-) -> _Fit:
+@dataclass(frozen=True, slots=True)
+class _World:
+    """A track fitted in 3-D, and what it must show."""
+
+    ballistic: Ballistic
+    tol_px: float  # pixel error the fit may have
+    min_drop: float  # metres of fall from the release (see ThrowingAnalyzer._min_drop)
+    min_release_z: float  # lowest release height (m, façade coordinates)
+    image_drop_px: float  # net movement of the fall down the image
+    image_path_px: float  # and its net movement in any direction
+    active_share: float  # share of the fall's points where motion is normal (foliage)
+    clear_drop: float  # metres of descent watched away from such places
+    points: int
+
+
+def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
     """The physics tests in the world: the 3-D fit replaces every façade-plane test that
     perspective distorts (acceleration, speeds, drop, sideways motion, fit error)."""
+    b, tol_px, min_drop = w.ballistic, w.tol_px, w.min_drop
     accel = b.mean_accel()
     vx, _, vz = (float(v) for v in b.release_velocity)
     entry = b.speed_at(0.0)
     checks = [
-        (b.drop() >= min_drop, f"fell {b.drop():.1f} m of {min_drop:.1f}"),
-        (b.release_point[2] >= min_release_z, "let go less than 1.5 floors above the ground"),
+        # watched, not inferred: the fit's release may lie well above the first sighting
+        (b.seen_drop() >= min_drop, f"seen falling {b.seen_drop():.1f} m of {min_drop:.1f}"),
+        (b.release_point[2] >= w.min_release_z, "let go less than 1.5 floors above the ground"),
+        # Depth is what one camera sees least: a chain of blobs drifting up or sideways in
+        # the image can be "explained" as an object flying at the camera while it falls.
+        # What is reported must be seen to fall: mostly down the image.
+        (
+            w.image_drop_px >= max(_MIN_IMAGE_DROP_PX, 0.5 * w.image_path_px),
+            f"moved {w.image_drop_px:.0f} px down the image of {w.image_path_px:.0f} px",
+        ),
+        # Foliage and other dynamic texture make tracks that pass every test above now and
+        # then; a fall that lives among them must also be watched falling clear of them, and
+        # for longer.
+        (
+            w.active_share < _FOLIAGE_SHARE
+            or (w.points >= _FOLIAGE_MIN_POINTS and w.clear_drop >= 0.5 * min_drop),
+            f"{w.active_share:.0%} in foliage, {w.clear_drop:.1f} m clear of it "
+            f"over {w.points} points",
+        ),
         (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
         (b.speed_at(b.t_end) >= rule.min_speed_mps, f"speed {b.speed_at(b.t_end):.1f} m/s"),
         (b.rms_px <= tol_px, f"3-D fit rms {b.rms_px:.1f} px (limit {tol_px:.1f})"),
@@ -384,6 +425,27 @@ def falling_start(z: NDArray[np.float64], noise: float = 0.1) -> int:
     while i > 0 and smooth[i - 1] >= smooth[i] - noise:
         i -= 1
     return i
+
+
+def _prune(tr: _Track) -> None:
+    """Drop the last point or two where they are not the object: a swaying leaf or a noise
+    blob taken for it in the frames where the object went unseen at the end of its fall
+    (behind a canopy, out of the zone), far off the smooth curve through the points before.
+    Only the end: inside a track such points would be evidence against it."""
+    n = len(tr.points)
+    if n < _ESTABLISHED + 2:
+        return
+    size = math.sqrt(float(np.median([p[3] for p in tr.points])))
+    for _ in range(2):
+        pts = np.array([p[:3] for p in tr.points[-_ESTABLISHED - 1 :]], np.float64)
+        t = pts[:-1, 0] - pts[-1, 0]
+        cx, cy = np.polyfit(t, pts[:-1, 1], 2), np.polyfit(t, pts[:-1, 2], 2)
+        r = float(np.hypot(np.polyval(cx, 0.0) - pts[-1, 1], np.polyval(cy, 0.0) - pts[-1, 2]))
+        step = float(np.hypot(*(pts[-2, 1:3] - pts[-3, 1:3])))
+        if r <= _PRUNE_PX + size + step:
+            return
+        tr.points = tr.points[:-1]
+        tr.xz = np.zeros((0, 2))
 
 
 def _phi(x: float) -> float:
@@ -482,6 +544,12 @@ class ThrowingAnalyzer:
         blobs = sample.blobs
         t = sample.time_s
         used: set[int] = set()
+        act = blobs.activity if blobs.activity is not None else np.zeros(len(blobs), np.float32)
+
+        def point(bi: int) -> tuple[float, float, float, float, float]:
+            xy = blobs.xy[bi]
+            return (t, float(xy[0]), float(xy[1]), float(blobs.area[bi]), float(act[bi]))
+
         if len(blobs) and self._tracks:
             preds = np.array([tr.predict(t) for tr in self._tracks], np.float64)
             dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
@@ -497,9 +565,7 @@ class ThrowingAnalyzer:
                 if bi in used or tr.points[-1][0] == t:
                     continue
                 used.add(bi)
-                tr.points.append(
-                    (t, float(blobs.xy[bi, 0]), float(blobs.xy[bi, 1]), float(blobs.area[bi]))
-                )
+                tr.points.append(point(bi))
                 tr.misses = 0
         for tr in self._tracks:
             if tr.points[-1][0] != t:
@@ -512,8 +578,7 @@ class ThrowingAnalyzer:
         for bi, facade in zip(free, facades.tolist(), strict=True):
             if facade >= 0 and room > 0:
                 room -= 1
-                x, y = float(blobs.xy[bi, 0]), float(blobs.xy[bi, 1])
-                self._tracks.append(_Track([(t, x, y, float(blobs.area[bi]))], facade))
+                self._tracks.append(_Track([point(bi)], facade))
 
     @staticmethod
     def _gate(tr: _Track, predicted: list[float]) -> float:
@@ -527,7 +592,7 @@ class ThrowingAnalyzer:
         if len(tr.points) < _ESTABLISHED:
             return 6.0 + min(speed_term, 40.0) + size
         step = math.hypot(predicted[0] - tr.points[-1][1], predicted[1] - tr.points[-1][2])
-        return 6.0 + min(speed_term, 10.0 + 1.5 * step) + size
+        return 6.0 + min(speed_term, 10.0 + 1.5 * step, _MAX_GATE_PX) + size
 
     def _facades_at(self, xy: NDArray[np.float64]) -> NDArray[np.int64]:
         """Per point: index of the façade whose zone (or grid, with a small margin) contains
@@ -570,6 +635,7 @@ class ThrowingAnalyzer:
         """Fit the track's final fall (a hand waving or holding the object before it is let
         go belongs to the same track, but not to the fall)."""
         grid = self._grids[tr.facade]
+        _prune(tr)
         xz = self._metres(tr)
         t = np.array([p[0] for p in tr.points], np.float64)
         start = falling_start(xz[:, 1])
@@ -578,14 +644,22 @@ class ThrowingAnalyzer:
         frame_s = statistics.median(self._intervals) if self._intervals else None
         camera = self._cameras[tr.facade] if self._cameras else None
 
-        def ballistic() -> tuple[Ballistic, float, float, float]:
+        def ballistic() -> _World:
             assert camera is not None
             px = np.array([(p[1], p[2]) for p in tr.points[start:]], np.float64)
             size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
             sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
             b = fit_ballistic(t[start:] - t[start], px, camera, sigma)
             lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
-            return b, sigma, self._min_drop(tr.facade, float(b.release_point[2])), lowest
+            net = px[-1] - px[0]
+            active = np.array([p[4] >= _ACTIVE for p in tr.points[start:]])
+            z = xz[start:, 1]
+            clear = float(z[~active].max() - z[~active].min()) if (~active).sum() > 1 else 0.0
+            return _World(
+                b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
+                lowest, float(net[1]), float(np.hypot(*net)), float(active.mean()), clear,
+                len(active),
+            )  # fmt: skip
 
         fit = fit_fall(
             t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
@@ -617,7 +691,7 @@ class ThrowingAnalyzer:
     def _metres(self, tr: _Track) -> NDArray[np.float64]:
         """The track's points on the façade in metres (converted once per point)."""
         if len(tr.xz) < len(tr.points):
-            new = np.array([(x, y) for _, x, y, _ in tr.points[len(tr.xz) :]], np.float64)
+            new = np.array([p[1:3] for p in tr.points[len(tr.xz) :]], np.float64)
             tr.xz = np.concatenate([tr.xz, self._grids[tr.facade].to_metres(new)])
         return tr.xz
 
@@ -661,10 +735,10 @@ class ThrowingAnalyzer:
         grows as it comes towards the camera, or crosses glass of its own shade; the rest of
         the fall then starts a new track, and neither piece alone shows enough of the fall.
         The earlier piece must be established, must have ended (or gone unseen) just before
-        this one began, and its own prediction must land on this one's first point.
+        this one began, and the two must lie on one smooth curve.
         """
         tr.stitched = True
-        t1, x1, y1, area1 = tr.points[0]
+        t1, _, y1, area1, _ = tr.points[0]
         best: tuple[float, _Track] | None = None
         for other in [*self._ended, *self._tracks]:
             if other is tr or other.event_id or other.part_of or other.facade != tr.facade:
@@ -674,11 +748,18 @@ class ThrowingAnalyzer:
                 continue
             if other.points[-1][2] > y1 + 2.0:  # must go on down the image
                 continue
-            px, py = other.predict(t1)
-            gap = max(t1 - t_end, 1e-3)
-            allowed = 10.0 + 2.0 * math.sqrt(max(area1, 1.0)) + 0.25 * other.speed_px() * gap
-            d = math.hypot(px - x1, py - y1)
-            if d <= allowed and (best is None or d < best[0]):
+            # and be a descent itself, not a leaf or a person the fall passed by
+            if other.points[-1][2] - other.points[-_ESTABLISHED][2] < 2.0 * math.sqrt(area1):
+                continue
+            # the two pieces must make one smooth curve: a quadratic in time through the
+            # end of one and the start of the other (prediction alone misses by tens of
+            # pixels when the object sped up while unseen)
+            joint = np.array([p[:3] for p in [*other.points[-8:], *tr.points[:8]]], np.float64)
+            tj = joint[:, 0] - t1
+            rx = joint[:, 1] - np.polyval(np.polyfit(tj, joint[:, 1], 2), tj)
+            ry = joint[:, 2] - np.polyval(np.polyfit(tj, joint[:, 2], 2), tj)
+            d = float(np.sqrt(np.mean(rx**2 + ry**2)))
+            if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) and (best is None or d < best[0]):
                 best = (d, other)
         if best is None:
             return
