@@ -222,3 +222,22 @@ def describe(fit: CameraFit) -> str:
         f"field of view {fit.hfov_deg:.0f}°, looking {fit.tilt_deg:+.0f}° above the horizon "
         f"from {c[1]:.0f} m out and {c[2]:+.0f} m relative to the grid's bottom edge"
     )
+
+
+def fit_summary(cfg: FacadeConfig, width: int, height: int) -> tuple[bool, str]:
+    """Whether a real camera can see the façade grid as calibrated, in one line for
+    ``gridsight check`` and the zone editor (with the column widths that would fit, or the
+    doubts a fit leaves)."""
+    fit = camera_for(cfg, width, height)
+    head = f"façade {cfg.id} ({width}×{height}): "
+    if not fit.ok:
+        widths = fitting_column_widths(cfg, width, height)
+        hint = (
+            f"; with floor_height_m {cfg.floor_height_m} a camera fits column_width_m "
+            f"{widths[0]}-{widths[1]}"
+            if widths
+            else ""
+        )
+        return False, f"{head}{fit.reason}{hint}; falls are tested on the façade plane only"
+    notes = "".join(f"; ⚠ {w}" for w in warnings(cfg, fit))
+    return True, f"{head}{describe(fit)}{notes}"

@@ -78,23 +78,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _facade_fit_line(facade: FacadeConfig) -> str:
-    """Whether a real camera can see the façade grid as calibrated (see camera_model)."""
-    from pipeline import camera_model
+    from pipeline.camera_model import fit_summary
 
-    w, h = facade.image_size
-    fit = camera_model.camera_for(facade, w, h)
-    head = f"façade {facade.id} ({w}×{h}): "
-    if not fit.ok:
-        widths = camera_model.fitting_column_widths(facade, w, h)
-        hint = (
-            f"; with floor_height_m {facade.floor_height_m} a camera fits column_width_m "
-            f"{widths[0]}-{widths[1]}"
-            if widths
-            else ""
-        )
-        return f"⚠ {head}{fit.reason}{hint}; falls are tested on the façade plane only"
-    notes = "".join(f"; ⚠ {w}" for w in camera_model.warnings(facade, fit))
-    return f"✓ {head}{camera_model.describe(fit)}{notes}"
+    ok, text = fit_summary(facade, *facade.image_size)
+    return f"{'✓' if ok else '⚠'} {text}"
 
 
 def _serve(

@@ -206,6 +206,11 @@ class MotionExtractor:
         return _u8(np.clip(self._activity * 255.0, 0, 255))
 
     @property
+    def frame_size(self) -> tuple[int, int] | None:
+        """(width, height) of the frames analysed so far."""
+        return self._size
+
+    @property
     def activity_region(self) -> tuple[int, int, int, int]:
         """Full-resolution box (x1, y1, x2, y2) that ``activity_map`` covers."""
         return self._roi

@@ -110,6 +110,7 @@ class _Camera:
     thread: threading.Thread | None = None
     down_since: float | None = None
     outage: Event | None = None
+    motion: MotionExtractor | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +288,10 @@ class Runtime:
             on_luma=None if extractor is None else self._motion_hook(extractor, watermark),
             first_epoch=first_epoch,
         )
-        return _Camera(cam, pipe, ring, health, source, watermark, stop, stale_epoch=first_epoch)
+        return _Camera(
+            cam, pipe, ring, health, source, watermark, stop, stale_epoch=first_epoch,
+            motion=extractor,
+        )  # fmt: skip
 
     def _wants_detection(self, frame: Frame) -> bool:
         cam = self.cameras.get(frame.camera_id)
@@ -634,6 +638,44 @@ class Runtime:
         if latest is None:
             return None
         ok, buf = cv2.imencode(".jpg", latest[0].image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return buf.tobytes() if ok else None
+
+    def frame_size(self, camera_id: str) -> tuple[int, int] | None:
+        """The camera's full frame size, once its motion stage has seen a frame."""
+        cam = self.cameras.get(camera_id)
+        return None if cam is None or cam.motion is None else cam.motion.frame_size
+
+    def activity_jpeg(self, camera_id: str) -> bytes | None:
+        """The latest frame with the motion stage's activity map over it: where motion is
+        normal (trees, flags), for integrators to leave out of façade zones."""
+        cam = self.cameras.get(camera_id)
+        latest = None if cam is None else cam.pipeline.latest
+        if cam is None or cam.motion is None or latest is None:
+            return None
+        activity = cam.motion.activity_map()
+        if activity is None:
+            return None
+        img = latest[0].image
+        h, w = img.shape[:2]
+        fw, fh = cam.motion.frame_size or (w, h)
+        x1, y1, x2, y2 = cam.motion.activity_region
+        sx, sy = w / fw, h / fh  # the frame kept for snapshots may be scaled down
+        box = (round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy))
+        heat = np.asarray(
+            cv2.resize(
+                activity, (box[2] - box[0], box[3] - box[1]), interpolation=cv2.INTER_NEAREST
+            ),
+            np.uint8,
+        )
+        # 5 % of frames moving already reads as warm: the analyzer's "in foliage" level
+        colour = cv2.applyColorMap(
+            np.clip(heat.astype(np.int32) * 4, 0, 255).astype(np.uint8), cv2.COLORMAP_JET
+        )
+        out = (img * 0.5).astype(np.uint8)
+        roi = out[box[1] : box[3], box[0] : box[2]]
+        alpha = (np.clip(heat.astype(np.float32) * 4 / 255.0, 0.0, 1.0) * 0.8)[..., None]
+        roi[:] = (roi * (1 - alpha) + colour * alpha).astype(np.uint8)
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 80])
         return buf.tobytes() if ok else None
 
     def writer_stats(self) -> WriterStats:

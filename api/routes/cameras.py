@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict
 from api.auth import AnyRoleDep, IntegratorDep, audit
 from api.deps import ApiContext, ContextDep
 from api.schemas import CameraHealthOut, CameraOut
-from pipeline.config import CameraConfig
+from pipeline.camera_model import fit_summary
+from pipeline.config import CameraConfig, FacadeConfig
 from pipeline.config_edit import CameraFileEditor
 from pipeline.errors import ConfigError
 
@@ -72,6 +73,22 @@ def camera_snapshot(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> Respons
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
+@router.get(
+    "/{camera_id}/activity.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def camera_activity(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> Response:
+    """Where motion is normal in this camera's façade zones (learned over minutes): trees
+    and flags to leave out of the zone. Only cameras with a 高空抛物 rule learn one."""
+    _camera(ctx, camera_id)
+    jpeg = ctx.runtime.activity_jpeg(camera_id) if ctx.runtime else None
+    if jpeg is None:
+        raise HTTPException(503, f"no activity map for camera {camera_id!r} (yet)")
+    audit(ctx, who, "view_activity_map", f"camera:{camera_id}")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
 # -- zone editor ------------------------------------------------------------------------------
 
 
@@ -88,6 +105,23 @@ def _editor(ctx: ApiContext) -> CameraFileEditor:
     if ctx.editor is None:
         raise HTTPException(409, "this server was started without a cameras.toml to edit")
     return ctx.editor
+
+
+def _facade_fits(
+    ctx: ApiContext, camera_id: str, facades: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """For each façade: does a real camera fit its calibration (see pipeline.camera_model)?
+    Judged on the camera's own frame size where a frame has arrived."""
+    size = ctx.runtime.frame_size(camera_id) if ctx.runtime else None
+    out = []
+    for raw in facades:
+        try:
+            cfg = FacadeConfig.model_validate(raw)
+        except ValueError:
+            continue  # reported among the issues
+        ok, text = fit_summary(cfg, *(size or cfg.image_size))
+        out.append({"id": cfg.id, "ok": ok, "message": text})
+    return out
 
 
 def _issues(exc: ConfigError) -> JSONResponse:
@@ -122,7 +156,7 @@ def validate_geometry(
         _editor(ctx).validate(camera_id, body.model_dump())
     except ConfigError as exc:
         return _issues(exc)
-    return {"ok": True, "issues": []}
+    return {"ok": True, "issues": [], "facade_fits": _facade_fits(ctx, camera_id, body.facades)}
 
 
 @router.put("/{camera_id}/geometry", response_model=None)
@@ -151,4 +185,5 @@ def save_geometry(
         "changed": list(saved.changed_fields),
         "backup": saved.backup.name if saved.backup else None,
         "applied": applied,
+        "facade_fits": _facade_fits(ctx, camera_id, body.facades),
     }

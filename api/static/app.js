@@ -37,7 +37,9 @@ const I18N = {
     draw_rim: "画桶口线", validate: "校验", save_apply: "保存并应用", valid: "校验通过", saved: "已保存",
     applied: "已应用（仅重启本摄像机）", not_applied: "已写入配置；重启 gridsight run 后生效", kind: "类型", name: "名称",
     facades: "立面标定", new_facade: "新建立面", building: "楼栋", floors: "楼层", columns: "窗列（逗号分隔）",
-    floor_h: "层高(米)", editor_hint: "点击添加顶点，点击首点或按“完成”闭合；拖动顶点修改；Shift+点击顶点删除。立面：拖动四个角点（左上、右上、右下、左下）。",
+    floor_h: "层高(米)", col_w: "窗列宽(米)", activity: "显示运动热区（树木、旗帜：勿划入立面区域）", camera_fit: "相机拟合",
+    no_activity: "尚无运动热区（仅高空抛物摄像机在运行数分钟后生成）",
+    editor_hint: "点击添加顶点，点击首点或按“完成”闭合；拖动顶点修改；Shift+点击顶点删除。立面：拖动四个角点（左上、右上、右下、左下）。",
     read_only: "此服务未加载 cameras.toml，只读", unsaved: "有未保存的修改",
     nav_search: "事件检索", search_title: "事件检索与回放", from: "起", to: "止", search: "检索", before_after: "前后对比",
     before: "事件画面", health_history: "状态记录", uptime: "在线率",
@@ -80,7 +82,9 @@ const I18N = {
     valid: "Valid", saved: "Saved", applied: "Applied (only this camera restarted)",
     not_applied: "Written to cameras.toml; takes effect when gridsight run restarts", kind: "Kind", name: "Name",
     facades: "Façade calibration", new_facade: "New façade", building: "Building", floors: "Floors",
-    columns: "Window columns (comma separated)", floor_h: "Floor height (m)",
+    columns: "Window columns (comma separated)", floor_h: "Floor height (m)", col_w: "Column width (m)",
+    activity: "Show the activity map (trees, flags: keep them out of façade zones)", camera_fit: "Camera fit",
+    no_activity: "No activity map yet (高空抛物 cameras learn one over their first minutes)",
     editor_hint: "Click to add points, click the first point or Finish to close; drag points to move; Shift+click a point to delete it. Façade: drag its four corners (top-left, top-right, bottom-right, bottom-left).",
     read_only: "This server has no cameras.toml loaded: read only", unsaved: "Unsaved changes",
     nav_search: "Search", search_title: "Event search and replay", from: "From", to: "To", search: "Search",
@@ -588,6 +592,7 @@ async function renderZones() {
       <button type="button" id="ed-new">${t("new_zone")}</button><button type="button" id="ed-finish">${t("finish")}</button>
       <button type="button" id="ed-new-facade">${t("new_facade")}</button>
       <button type="button" id="ed-validate">${t("validate")}</button><button type="button" class="primary" id="ed-save">${t("save_apply")}</button>
+      <label><input type="checkbox" id="ed-activity"> ${t("activity")}</label>
       <span id="ed-dirty" class="hint"></span></div>
     <p class="hint">${t("editor_hint")}</p>
     <div class="detail"><section><div class="player editor"><img id="ed-img" alt=""><canvas id="ed-canvas"></canvas></div></section>
@@ -615,7 +620,12 @@ async function renderZones() {
   } else $("#ed-dirty").textContent = t("unsaved");
   if (!ed.editable) { $("#ed-save").disabled = true; $("#ed-validate").disabled = true; edMsg(t("read_only")); }
   const img = $("#ed-img"), canvas = $("#ed-canvas");
-  const url = await blobUrl(`/cameras/${encodeURIComponent(ed.cam)}/snapshot.jpg`);
+  $("#ed-activity").checked = !!ed.activity;
+  $("#ed-activity").onchange = (e) => { ed.activity = e.target.checked; renderZones(); };
+  // the activity map is the latest frame with where motion is normal painted over it
+  let url = ed.activity ? await blobUrl(`/cameras/${encodeURIComponent(ed.cam)}/activity.jpg`) : null;
+  if (ed.activity && !url) edMsg(t("no_activity"));
+  if (!url) url = await blobUrl(`/cameras/${encodeURIComponent(ed.cam)}/snapshot.jpg`);
   const ready = () => { ed.w = img.naturalWidth || 1280; ed.h = img.naturalHeight || 720; edDraw(); };
   if (url) { img.onload = ready; img.onerror = () => { img.removeAttribute("src"); img.style.aspectRatio = "16 / 9"; ready(); }; img.src = url; }
   else { img.style.aspectRatio = "16 / 9"; ready(); }
@@ -743,6 +753,7 @@ function edSide() {
       <label>${t("floors")} <input data-f="bottom_floor" data-num="1" value="${f.bottom_floor}" size="2">–<input data-f="top_floor" data-num="1" value="${f.top_floor}" size="2"></label>
       <label>${t("columns")} <input data-f="columns" data-list="1" value="${esc((f.columns || []).join(","))}" size="10"></label>
       <label>${t("floor_h")} <input data-f="floor_height_m" data-num="1" value="${f.floor_height_m ?? 2.9}" size="3"></label>
+      <label>${t("col_w")} <input data-f="column_width_m" data-num="1" value="${f.column_width_m ?? 3.0}" size="3"></label>
       <button type="button" data-fdel="${i}">✕</button></div>`).join("") || `<p class="hint">${t("none")}</p>`;
   fs.querySelectorAll(".ed-row").forEach((row) => {
     const f = ed.facades[Number(row.dataset.i)];
@@ -761,7 +772,8 @@ async function sendGeometry(how) {
   const res = await api(path, { method: how === "validate" ? "POST" : "PUT", headers: { "Content-Type": "application/json" }, body });
   const out = await res.json().catch(() => ({}));
   const list = $("#ed-issues");
-  list.innerHTML = (out.issues || []).map((i) => `<li class="error"><b>${esc(i.location)}</b>: ${esc(i.message)}</li>`).join("");
+  list.innerHTML = (out.issues || []).map((i) => `<li class="error"><b>${esc(i.location)}</b>: ${esc(i.message)}</li>`).join("")
+    + (out.facade_fits || []).map((f) => `<li class="${f.ok ? "ok" : "error"}"><b>${t("camera_fit")} ${esc(f.id)}</b>: ${esc(f.message)}</li>`).join("");
   if (!res.ok) { edMsg(out.detail ? String(out.detail) : ""); return; }
   if (how === "validate") { edMsg(t("valid")); return; }
   ed.dirty = false; $("#ed-dirty").textContent = "";

@@ -42,6 +42,12 @@ class FakeRuntime:
     def snapshot_jpeg(self, camera_id: str) -> bytes | None:
         return b"\xff\xd8fakejpeg\xff\xd9" if camera_id == "cam1" else None
 
+    def activity_jpeg(self, camera_id: str) -> bytes | None:
+        return b"\xff\xd8fakeheat\xff\xd9" if camera_id == "cam1" else None
+
+    def frame_size(self, camera_id: str) -> tuple[int, int] | None:
+        return (1280, 720) if camera_id == "cam1" else None
+
     def health_history(self, camera_id: str):  # type: ignore[no-untyped-def]
         from pipeline.types import HealthChange
 
@@ -215,10 +221,31 @@ def test_zone_editor_validates_saves_and_applies(
     assert client.post("/cameras/cam1/geometry/validate", json=moved).json() == {
         "ok": True,
         "issues": [],
+        "facade_fits": [],
     }
+    # a façade calibration is checked against a real camera: the tower clip's annotated
+    # 13-floor grid fits one, its earlier 12-floor grid none
+    tower = {"building": "7", "zone": "f", "top_floor": 13, "columns": list("abcdef"),
+             "floor_height_m": 3.0, "column_width_m": 3.5}  # fmt: skip
+    with_facades = {
+        "zones": [*moved["zones"], {"id": "f", "kind": "facade",
+                                    "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
+        "facades": [
+            tower | {"id": "t13", "corners": [[0.339, 0.01], [0.623, 0.01], [0.857, 0.884],
+                                              [0.034, 0.884]]},
+            tower | {"id": "t12", "top_floor": 12,
+                     "corners": [[0.15, 0.01], [0.65, 0.01], [0.86, 0.98], [0.01, 0.98]]},
+        ],
+    }  # fmt: skip
+    fits = client.post("/cameras/cam1/geometry/validate", json=with_facades).json()["facade_fits"]
+    assert [(f["id"], f["ok"]) for f in fits] == [("t13", True), ("t12", False)]
+    assert "(1280×720)" in fits[0]["message"] and "column_width_m" in fits[1]["message"]
+    heat = client.get("/cameras/cam1/activity.jpg")
+    assert heat.status_code == 200 and heat.content.startswith(b"\xff\xd8")
     out = client.put("/cameras/cam1/geometry", json=moved).json()
     assert out == {"ok": True, "changed": ["zones"], "backup": "cameras.toml.bak",
-                   "applied": {"updated": ["cam1"], "untouched": 0}}  # fmt: skip
+                   "applied": {"updated": ["cam1"], "untouched": 0},
+                   "facade_fits": []}  # fmt: skip
     text = (tmp / "cameras.toml").read_text(encoding="utf-8")
     assert text.startswith("# integrator's notes stay") and "[0.1, 0.5]" in text
     runtime = app.state.ctx.runtime

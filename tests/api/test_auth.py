@@ -28,6 +28,7 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/cameras/{camera_id}/snapshot.jpg"): ALL,
     ("GET", "/cameras/{camera_id}/health/history"): ALL,
     ("GET", "/cameras/{camera_id}/geometry"): {Role.INTEGRATOR},
+    ("GET", "/cameras/{camera_id}/activity.jpg"): {Role.INTEGRATOR},
     ("POST", "/cameras/{camera_id}/geometry/validate"): {Role.INTEGRATOR},
     ("PUT", "/cameras/{camera_id}/geometry"): {Role.INTEGRATOR},
     ("GET", "/events"): VIEW,

@@ -270,6 +270,13 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     assert cam.zones[0].polygon[0] == pytest.approx((0.15, 0.45), abs=0.01)
     text = site.config_path.read_text(encoding="utf-8")
     assert "walk_north" in text and text.startswith("# integrator's notes stay")
+    # a façade calibration is checked against a real camera, and the editor says so
+    page.locator("#ed-zones .ed-row[data-i='1'] select[data-f=kind]").select_option("facade")
+    page.click("#ed-new-facade")
+    page.click("#ed-validate")
+    page.wait_for_function("document.querySelector('#ed-issues').innerText.includes('相机拟合')")
+    fit = page.locator("#ed-issues").inner_text()
+    assert "facade_1" in fit and ("camera fits" in fit or "no pinhole camera fits" in fit)
     # unsaved drawing survives a language switch
     page.click("#ed-new")
     for x, y in [(0.6, 0.05), (0.9, 0.05), (0.9, 0.3)]:

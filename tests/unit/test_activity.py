@@ -1,0 +1,67 @@
+"""Where motion is normal: the motion stage's activity map, and what the analyzer makes of it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.config import ZoneConfig
+from pipeline.motion import MotionExtractor
+from pipeline.types import Blobs, EventState, MotionSample
+from tests.unit.test_camera_model import FPS, T0, H, W, analyzer, throw_px
+
+ZONE = ZoneConfig(id="z", kind="facade", polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
+
+
+def test_swaying_leaves_become_active_and_a_passing_object_does_not() -> None:
+    ex = MotionExtractor("cam", [ZONE], scale=0.5)
+    rng = np.random.default_rng(0)
+    base = rng.integers(90, 110, (H, W), dtype=np.uint8)
+    for i in range(300):
+        frame = base.copy()
+        # a "tree" at the top left: its leaves move about every frame
+        leaves = rng.random((80, 120)) < 0.3
+        frame[40:120, 60:180][leaves] = 200
+        # a small object falling once through the middle
+        y = 100 + 5 * i
+        if y < H - 10:
+            frame[y : y + 6, 640:646] = 20
+        ex.process(frame, seq=i, epoch=1, pts_s=i / FPS, time_s=T0 + i / FPS)
+    heat = ex.activity_map()
+    assert heat is not None
+    x1, y1, _, _ = ex.activity_region
+    cell = 2 * 4  # full-resolution pixels per activity cell (scale 1/2, 4×4 cells)
+
+    def at(x: int, y: int) -> float:
+        assert heat is not None
+        return float(heat[(y - y1) // cell, (x - x1) // cell]) / 255.0
+
+    assert at(120, 80) > 0.2  # the tree
+    assert at(643, 400) < 0.02  # where the object fell, once
+    assert at(1000, 600) < 0.02  # still façade
+
+
+def feed(px: np.ndarray, active_until: int) -> list:  # type: ignore[type-arg]
+    """The fall's points as blobs, those before index ``active_until`` where leaves move."""
+    a = analyzer()
+    notices = []
+    for i in range(len(px) + 20):
+        xy = np.asarray(px[i : i + 1] if 3 <= i < len(px) else [], np.float32).reshape(-1, 2)
+        n = len(xy)
+        act = 0.4 if i < active_until else 0.0
+        blobs = Blobs(
+            xy=xy, area=np.full(n, 12.0, np.float32),
+            bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
+            contrast=np.full(n, 40.0, np.float32), activity=np.full(n, act, np.float32),
+        )  # fmt: skip
+        s = MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
+        notices.extend(a.observe_motion(s))
+    return notices
+
+
+def test_a_fall_among_foliage_is_reported_only_once_watched_falling_clear_of_it() -> None:
+    _, px, _ = throw_px(8, 2, 0.0)
+    both = [EventState.STARTED, EventState.ENDED]
+    assert [n.event.state for n in feed(px, 0)] == both
+    assert feed(px, len(px)) == []  # every point where leaves move all the time
+    # leaves around the window it came from, then the open façade below
+    assert [n.event.state for n in feed(px, len(px) // 3)] == both
