@@ -102,7 +102,11 @@ _MAX_PRIOR_COST = 12.0
 # The fit's rms pixel error may be this many times the centroid noise (sigma): blobs of a
 # tumbling, motion-blurred object jitter more than a steady one's.
 _FIT_TOL = 1.5
+# An object thrown outward past a camera close to the wall moves sideways in the image about
+# twice as far as down (the benchmark's office view); a chain drifting up or along the image
+# does not move down at all.
 _MIN_IMAGE_DROP_PX = 20.0
+_MIN_IMAGE_DROP_SHARE = 0.25
 # A point is "in foliage" where its neighbourhood moved in at least this share of recent
 # frames (pipeline.motion's activity map; the façade itself: ~0, swaying leaves 0.1-0.6); a
 # fall with this share of its points there must show _FOLIAGE_MIN_POINTS points and half its
@@ -342,9 +346,9 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
         (b.release_point[2] >= w.min_release_z, "let go less than 1.5 floors above the ground"),
         # Depth is what one camera sees least: a chain of blobs drifting up or sideways in
         # the image can be "explained" as an object flying at the camera while it falls.
-        # What is reported must be seen to fall: mostly down the image.
+        # What is reported must be seen to fall down the image.
         (
-            w.image_drop_px >= max(_MIN_IMAGE_DROP_PX, 0.5 * w.image_path_px),
+            w.image_drop_px >= max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * w.image_path_px),
             f"moved {w.image_drop_px:.0f} px down the image of {w.image_path_px:.0f} px",
         ),
         # Foliage and other dynamic texture make tracks that pass every test above now and
