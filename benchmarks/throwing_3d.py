@@ -381,7 +381,7 @@ def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
 
 
 def score(th: Throw3D, reports: list[dict[str, Any]], comp: Compositor) -> dict[str, Any]:
-    ts, ps = simulate(th, th.t + 6.0, -1e9)
+    _, ps = simulate(th, th.t + 6.0, -1e9)
     path = comp.camera.project(ps[:: max(1, len(ps) // 2000)])
     hits = []
     for r in reports:

@@ -390,51 +390,16 @@ def truth(spec: SceneSpec) -> list[dict[str, Any]]:
 
 # -- benchmark -----------------------------------------------------------------------------
 
-REAL_CLIPS = {
-    # Development clips (shared/data/throwing, no licence: read in place, never copied). The
-    # façade calibrations below were set from frames of the clips, as an integrator would.
-    "bharath_office1.mp4": {
-        "positive": True,
-        "facade": {
-            "id": "office",
-            "building": "office",
-            "zone": "facade",
-            "bottom_floor": 2,
-            "top_floor": 3,
-            "columns": ["W", "C", "E"],
-            "floor_height_m": 3.6,
-            "column_width_m": 4.0,
-            "corners": [[0.34, 0.11], [0.65, 0.11], [0.75, 0.66], [0.24, 0.66]],
-        },
-        "zone": [[0.22, 0.03], [0.78, 0.03], [0.80, 0.70], [0.20, 0.70]],
-        # annotation: two objects from the roof, 7.07-8.74 s, around x = 671-716 px of 1280
-        "truth": {"span_s": [7.07, 8.74], "floor": 3, "column": "C"},
-    },
-    "hamonitorsentry_video_2.mp4": {
-        "positive": False,
-        "facade": {
-            "id": "tower",
-            "building": "tower",
-            "zone": "facade",
-            "bottom_floor": 1,
-            "top_floor": 12,
-            "columns": ["01", "02", "03", "04", "05", "06"],
-            "floor_height_m": 3.0,
-            "column_width_m": 3.5,
-            "corners": [[0.15, 0.01], [0.65, 0.01], [0.86, 0.98], [0.01, 0.98]],
-        },
-        "zone": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
-        "truth": None,
-        # Counted as a false alarm below, as annotated; but see the review.
-        "review": (
-            "gridsight reports one falling track, (608, 36) -> (674, 242) px from 0.07 to "
-            "1.87 s, accelerating; 4x zoomed crops of frames 2-56 show a small round light-grey "
-            "object (~8 px) at those positions, still until ~0.5 s, then descending the "
-            "facade. The annotation says no falling object was found: proposed for "
-            "re-annotation (crops are not committed, the clip has no licence)."
-        ),
-    },
-}
+
+def real_clips() -> dict[str, dict[str, Any]]:
+    """The development clips (shared/data/throwing, no licence: read in place, never copied),
+    with the calibrations of ``throwing_3d`` (one place for both benchmarks)."""
+    from benchmarks.throwing_3d import CLIPS
+
+    return {
+        c.file: {"positive": True, "facade": c.facade, "zone": c.zone, "truth": c.real_throw}
+        for c in CLIPS
+    }
 
 
 def _replay(video: Path, camera: dict[str, Any], work: Path) -> tuple[list[dict[str, Any]], float]:
@@ -571,7 +536,7 @@ def main() -> int:
             video.unlink()
             print(f"distractors seed={spec.seed} events={len(reports)}", flush=True)
         real = []
-        for name, meta in REAL_CLIPS.items():
+        for name, meta in real_clips().items():
             path = SHARED / "data" / "throwing" / name
             if not path.exists():
                 continue
@@ -580,7 +545,7 @@ def main() -> int:
                 "name": name,
                 "url": str(path),
                 "zones": [
-                    {"id": meta["facade"]["zone"], "kind": "facade", "polygon": meta["zone"]}  # type: ignore[index]
+                    {"id": meta["facade"]["zone"], "kind": "facade", "polygon": meta["zone"]}
                 ],
                 "facades": [meta["facade"]],
                 "rules": [{"analyzer": "throwing"}],

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
-from api.auth import AnyRoleDep, IntegratorDep, audit
+from api.auth import AnyRoleDep, IntegratorDep, Principal, audit
 from api.deps import ApiContext, ContextDep
 from api.schemas import CameraHealthOut, CameraOut
 from pipeline.camera_model import fit_summary
@@ -67,9 +67,16 @@ def camera_health_history(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> 
 def camera_snapshot(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> Response:
     _camera(ctx, camera_id)
     jpeg = ctx.runtime.snapshot_jpeg(camera_id) if ctx.runtime else None
+    return _live_jpeg(ctx, who, camera_id, jpeg, "view_live_snapshot", "no frame")
+
+
+def _live_jpeg(
+    ctx: ApiContext, who: Principal, camera_id: str, jpeg: bytes | None, action: str, none: str
+) -> Response:
+    """A picture of the camera's scene now: audited (residents' privacy), never cached."""
     if jpeg is None:
-        raise HTTPException(503, f"no frame from camera {camera_id!r} yet")
-    audit(ctx, who, "view_live_snapshot", f"camera:{camera_id}")
+        raise HTTPException(503, f"{none} from camera {camera_id!r} yet")
+    audit(ctx, who, action, f"camera:{camera_id}")
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
@@ -83,10 +90,7 @@ def camera_activity(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> Resp
     and flags to leave out of the zone. Only cameras with a 高空抛物 rule learn one."""
     _camera(ctx, camera_id)
     jpeg = ctx.runtime.activity_jpeg(camera_id) if ctx.runtime else None
-    if jpeg is None:
-        raise HTTPException(503, f"no activity map for camera {camera_id!r} (yet)")
-    audit(ctx, who, "view_activity_map", f"camera:{camera_id}")
-    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return _live_jpeg(ctx, who, camera_id, jpeg, "view_activity_map", "no activity map")
 
 
 # -- zone editor ------------------------------------------------------------------------------
