@@ -22,6 +22,7 @@ falling objects of 3-10 px are below what COCO detectors find. Differencing cost
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -86,6 +87,7 @@ class MotionExtractor:
         self._frame = 0
         self._activity: NDArray[np.float32] | None = None
         self._activity_n = 0
+        self._saved: tuple[NDArray[np.float32], int, tuple[int, ...]] | None = None
 
     def _setup(self, width: int, height: int) -> None:
         xs = [x for z in self._zones for x, _ in z.polygon] or [0.0, 1.0]
@@ -108,6 +110,9 @@ class MotionExtractor:
         self._size = (width, height)
         self._prev = []
         self._bg = None
+        saved, self._saved = self._saved, None
+        if saved is not None and saved[2] == (width, height, *self._roi):
+            self._activity, self._activity_n = saved[0], saved[1]
 
     @staticmethod
     def _grow(lo: int, hi: int, size: int, unit: int) -> tuple[int, int]:
@@ -197,6 +202,28 @@ class MotionExtractor:
         self._activity_n += 1
         rate = 1.0 / min(self._activity_n + ACTIVITY_WARM, ACTIVITY_WINDOW)
         cv2.accumulateWeighted(hit, self._activity, rate)
+
+    def save_activity(self, path: Path) -> None:
+        """Keep the learned activity across restarts (a deploy must not make foliage new)."""
+        if self._activity is None or self._size is None:
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        with tmp.open("wb") as f:
+            np.savez(f, activity=self._activity, n=self._activity_n,
+                     key=np.array([*self._size, *self._roi]))  # fmt: skip
+        tmp.replace(path)
+
+    def load_activity(self, path: Path) -> bool:
+        """Start from a saved map; used once the first frame shows the same size and region
+        (a changed zone or stream resolution starts afresh)."""
+        try:
+            with np.load(path) as data:
+                act = np.asarray(data["activity"], np.float32)
+                self._saved = (act, int(data["n"]), tuple(int(v) for v in data["key"]))
+        except (OSError, KeyError, ValueError):
+            return False
+        return True
 
     def activity_map(self) -> NDArray[np.uint8] | None:
         """The learned activity (0-255) over the analysed region, for integrators to see

@@ -72,6 +72,8 @@ from pipeline.types import (
 )
 
 logger = logging.getLogger(__name__)
+# How often (stream seconds) each 高空抛物 camera's activity map is saved for restarts.
+_ACTIVITY_SAVE_S = 300.0
 
 
 def tune_process() -> None:
@@ -276,6 +278,8 @@ class Runtime:
         )
         watermark = Watermark(ing.ring_slack_s / 2) if self.replay else None
         extractor = pipe.motion_extractor()
+        if extractor is not None and not self.replay:
+            extractor.load_activity(self._activity_path(cam.id))
         stop = threading.Event()
         source = StreamSource(
             settings,
@@ -285,7 +289,7 @@ class Runtime:
             stop,
             clock=self._clock,
             watermark=watermark,
-            on_luma=None if extractor is None else self._motion_hook(extractor, watermark),
+            on_luma=None if extractor is None else self._motion_hook(cam.id, extractor, watermark),
             first_epoch=first_epoch,
         )
         return _Camera(
@@ -359,12 +363,26 @@ class Runtime:
         if alive:
             logger.error("threads still running after %.0f s: %s", timeout, ", ".join(alive))
 
-    def _motion_hook(self, extractor: MotionExtractor, watermark: Watermark | None) -> LumaHook:
-        """Runs in the camera's source thread: motion of every decoded frame → analysis."""
+    def _activity_path(self, camera_id: str) -> Path:
+        return Path(self.evidence_root) / ".activity" / f"{camera_id}.npz"
+
+    def _motion_hook(
+        self, camera_id: str, extractor: MotionExtractor, watermark: Watermark | None
+    ) -> LumaHook:
+        """Runs in the camera's source thread: motion of every decoded frame → analysis; the
+        learned activity map is saved every few minutes of stream time (not in replays)."""
+        saved_at = [0.0]
 
         def hook(
             luma: NDArray[np.uint8], seq: int, epoch: int, pts_s: float, time_s: float
         ) -> None:
+            if not self.replay and time_s - saved_at[0] >= _ACTIVITY_SAVE_S:
+                if saved_at[0]:
+                    try:
+                        extractor.save_activity(self._activity_path(camera_id))
+                    except OSError as exc:
+                        logger.warning("camera %s: activity map not saved: %s", camera_id, exc)
+                saved_at[0] = time_s
             sample = extractor.process(luma, seq=seq, epoch=epoch, pts_s=pts_s, time_s=time_s)
             if sample is not None:
                 if watermark is not None:

@@ -114,6 +114,7 @@ _MIN_IMAGE_DROP_SHARE = 0.25
 _ACTIVE = 0.05
 _FOLIAGE_SHARE = 0.25
 _FOLIAGE_MIN_POINTS = 12
+_FOLIAGE_GATE = 0.5  # share of the association gate left for blobs in foliage
 # Share of the watched height below a release that a fall must cover when that is less than
 # min_fall_floors (the object lands or leaves the view before).
 _VISIBLE_DROP_SHARE = 0.5
@@ -560,7 +561,10 @@ class ThrowingAnalyzer:
             gates = np.array(
                 [self._gate(tr, p) for tr, p in zip(self._tracks, preds.tolist(), strict=True)]
             )
-            within = dist <= gates[:, None]  # gates differ per track: test every pair
+            # Among leaves a track takes only what lies close to its prediction: a swaying
+            # leaf next to the path would otherwise hijack a fall passing behind the tree.
+            leafy = np.where(act >= _ACTIVE, _FOLIAGE_GATE, 1.0)
+            within = dist <= gates[:, None] * leafy[None, :]  # every pair: gates differ
             for flat in np.argsort(np.where(within, dist, np.inf), axis=None):
                 ti, bi = divmod(int(flat), len(blobs))
                 if not within[ti, bi]:

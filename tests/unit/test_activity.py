@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from pipeline.config import ZoneConfig
@@ -65,3 +67,35 @@ def test_a_fall_among_foliage_is_reported_only_once_watched_falling_clear_of_it(
     assert feed(px, len(px)) == []  # every point where leaves move all the time
     # leaves around the window it came from, then the open façade below
     assert [n.event.state for n in feed(px, len(px) // 3)] == both
+
+
+def test_activity_map_survives_a_restart(tmp_path: Path) -> None:
+    def run(ex: MotionExtractor, frames: int) -> None:
+        rng = np.random.default_rng(1)
+        base = np.full((H, W), 100, np.uint8)
+        for i in range(frames):
+            frame = base.copy()
+            frame[40:120, 60:180][rng.random((80, 120)) < 0.3] = 200
+            ex.process(frame, seq=i, epoch=1, pts_s=i / FPS, time_s=T0 + i / FPS)
+
+    first = MotionExtractor("cam", [ZONE], scale=0.5)
+    run(first, 200)
+    before = first.activity_map()
+    assert before is not None and before.max() > 50
+    path = tmp_path / "cam.npz"
+    first.save_activity(path)
+    again = MotionExtractor("cam", [ZONE], scale=0.5)
+    assert again.load_activity(path)
+    run(again, 3)  # the first frames set the region up; the saved map applies from then
+    after = again.activity_map()
+    assert after is not None and np.abs(after.astype(int) - before.astype(int)).max() <= 3
+    # a different zone (another region) starts afresh
+    other = MotionExtractor(
+        "cam",
+        [ZONE.model_copy(update={"polygon": [(0, 0), (0.5, 0), (0.5, 0.5), (0, 0.5)]})],
+        scale=0.5,
+    )
+    assert other.load_activity(path)
+    run(other, 3)
+    fresh = other.activity_map()
+    assert fresh is None or fresh.max() < 50
