@@ -41,10 +41,10 @@ MAX_BLOBS = 64
 _ALIGN_PX = 8
 _SLOW_EVERY = 2
 # Where motion is normal (foliage, flags, water, a busy balcony): the share of recent frames in
-# which each cell of ACTIVITY_CELL × ACTIVITY_CELL analysed pixels held moving pixels, averaged
-# over ACTIVITY_WINDOW frames (~2 min at 25 fps) once warmed up; the first ACTIVITY_WARM frames
-# weigh as if that many had been seen still, so that one object crossing a cell early on
-# does not mark it active.
+# which each cell of ACTIVITY_CELL × ACTIVITY_CELL analysed pixels held moving pixels, sampled
+# every _SLOW_EVERY frames and averaged over ACTIVITY_WINDOW samples (~4 min at 25 fps) once
+# warmed up; the first ACTIVITY_WARM samples weigh as if that many had been still, so that one
+# object crossing a cell early on does not mark it active.
 ACTIVITY_CELL = 4
 ACTIVITY_WINDOW = 3000
 ACTIVITY_WARM = 100
@@ -188,7 +188,8 @@ class MotionExtractor:
         }  # fmt: skip
         if changed > GLOBAL_CHANGE_FRACTION:
             return MotionSample(blobs=Blobs.empty(), global_change=True, **sample_kw)  # type: ignore[arg-type]
-        self._learn_activity(moving)
+        if slow:  # every other frame is plenty for minutes-long statistics
+            self._learn_activity(moving)
         blobs = self._blobs(moving, cur, prev[0])
         return MotionSample(blobs=blobs, global_change=False, **sample_kw)  # type: ignore[arg-type]
 

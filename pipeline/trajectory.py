@@ -35,6 +35,7 @@ _NAMES = ("t_r", "x_r", "d_r", "z_r", "vx", "vd", "vz", "k", "beta")
 _PRIOR_MEAN = np.array([-0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 _PRIOR_SIGMA = np.array([1.0, np.inf, 1.0, np.inf, 2.0, 2.5, 2.5, 0.2, 2.0])
 _PRIORS = np.isfinite(_PRIOR_SIGMA)
+_MAX_POINTS = 24
 _LOWER = np.array([-3.0, -np.inf, -1.0, -np.inf, -8.0, -2.0, -6.0, 0.3, 0.0])
 _UPPER = np.array([0.0, np.inf, 4.0, np.inf, 8.0, 8.0, 8.0, 2.5, 12.0])
 
@@ -128,11 +129,19 @@ def _velocity(p: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.floa
 
 
 def fit_ballistic(
-    t: NDArray[np.float64], xy_px: NDArray[np.float64], camera: CameraFit, sigma_px: float
+    t: NDArray[np.float64],
+    xy_px: NDArray[np.float64],
+    camera: CameraFit,
+    sigma_px: float,
+    good_px: float = 0.0,
 ) -> Ballistic:
-    """Fit the model to a track: times (s, from its first point) and image points (px)."""
-    t = np.asarray(t, np.float64)
-    obs = np.asarray(xy_px, np.float64).reshape(-1, 2)
+    """Fit the model to a track: times (s, from its first point) and image points (px). A
+    first fit within ``good_px`` rms is kept without trying the second start."""
+    t_all = np.asarray(t, np.float64)
+    obs_all = np.asarray(xy_px, np.float64).reshape(-1, 2)
+    # ≤ _MAX_POINTS evenly spaced points carry the shape; the error is measured on all
+    keep = np.unique(np.linspace(0, len(t_all) - 1, min(len(t_all), _MAX_POINTS)).round())
+    t, obs = t_all[keep.astype(int)], obs_all[keep.astype(int)]
     first = camera.on_facade(obs[:1])[0]
 
     def residuals(p: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -149,9 +158,12 @@ def fit_ballistic(
         res = least_squares(residuals, x0, bounds=(_LOWER, _UPPER), method="trf", x_scale="jac")
         if best is None or res.cost < best.cost:
             best = res
+        n = len(t)
+        if float(np.sqrt(np.sum(best.fun[: 2 * n] ** 2) * sigma_px**2 / n)) <= good_px:
+            break
     assert best is not None
     p = np.asarray(best.x, np.float64)
-    err = np.linalg.norm(camera.project(_position(p, t)) - obs, axis=1)
+    err = np.linalg.norm(camera.project(_position(p, t_all)) - obs_all, axis=1)
     err = np.where(np.isfinite(err), err, 1e3)
     n_res = 2 * len(t)
     cov = None
@@ -165,7 +177,7 @@ def fit_ballistic(
         params=p,
         rms_px=float(np.sqrt(np.mean(err**2))),
         max_px=float(err.max()),
-        t_end=float(t[-1]),
+        t_end=float(t_all[-1]),
         cov=cov,
         prior_cost=float(np.sum(best.fun[n_res:] ** 2)),
     )

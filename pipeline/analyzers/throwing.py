@@ -107,6 +107,9 @@ _FIT_TOL = 1.5
 # does not move down at all.
 _MIN_IMAGE_DROP_PX = 20.0
 _MIN_IMAGE_DROP_SHARE = 0.25
+# Before fitting in 3-D: the drop on the façade plane must be at least this share of the
+# minimum (an outward throw's image, traced back to the wall, falls less than it does).
+_ROUGH_DROP_SHARE = 0.3
 # A point is "in foliage" where its neighbourhood moved in at least this share of recent
 # frames (pipeline.motion's activity map; the façade itself: ~0, swaying leaves 0.1-0.6); a
 # fall with this share of its points there must show _FOLIAGE_MIN_POINTS points and half its
@@ -227,13 +230,13 @@ def fit_fall(
     rule: ThrowingRule,
     floor_h: float,
     frame_s: float | None = None,
-    ballistic: Callable[[], _World] | None = None,
+    ballistic: Callable[[], _World | str] | None = None,
 ) -> _Fit:
     """Test a trajectory (times, metres on the façade, z up; ``frame_s`` the camera's frame
     interval, else the track's shortest step) against falling physics.
 
     ``ballistic``, where a camera fits the calibration, fits the track in 3-D and returns the
-    fit and what it must show (``_World``);
+    fit and what it must show (``_World``), or why it was not worth fitting;
     it is called only once every test that does not depend on perspective has passed.
     """
     n = len(t)
@@ -283,10 +286,19 @@ def fit_fall(
         (tail_obs >= 0.5 * tail_fit, f"ends at {tail_obs:.1f} m/s, fit {tail_fit:.1f} m/s"),
     ]
     if ballistic is not None:
+        # ...and, with slack for perspective, what leaves and paper sinking at 1-2 m/s fail
+        # long before the 3-D fit would say so
+        robust += [
+            (tail_obs >= 0.5 * rule.min_speed_mps, f"ends at {tail_obs:.1f} m/s on the façade"),
+            (accel >= 0.5 * rule.min_g_ratio * G, f"accel {accel / G:.2f} g on the façade"),
+        ]
         failed = [why for ok, why in robust if not ok]
         if failed:
             return replace(fit, ok=False, reason="; ".join(failed))
-        return _ballistic_checks(fit, ballistic(), rule)
+        world = ballistic()
+        if isinstance(world, str):
+            return replace(fit, ok=False, reason=world)
+        return _ballistic_checks(fit, world, rule)
     checks = [
         (descent >= rule.min_fall_floors * floor_h, f"fell {descent:.1f} m"),
         (rule.min_g_ratio * G <= accel <= rule.max_g_ratio * G, f"accel {accel / G:.2f} g"),
@@ -652,21 +664,29 @@ class ThrowingAnalyzer:
         frame_s = statistics.median(self._intervals) if self._intervals else None
         camera = self._cameras[tr.facade] if self._cameras else None
 
-        def ballistic() -> _World:
+        def ballistic() -> _World | str:
             assert camera is not None
             px = np.array([(p[1], p[2]) for p in tr.points[start:]], np.float64)
-            size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
-            sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
-            b = fit_ballistic(t[start:] - t[start], px, camera, sigma)
-            lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
             net = px[-1] - px[0]
+            down, path = float(net[1]), float(np.hypot(*net))
             active = np.array([p[4] >= _ACTIVE for p in tr.points[start:]])
             z = xz[start:, 1]
             clear = float(z[~active].max() - z[~active].min()) if (~active).sum() > 1 else 0.0
+            # The fit costs tens of milliseconds: birds, people and leaves that cannot pass
+            # what follows it are turned away first (the façade-plane drop understates an
+            # outward throw's, hence the slack).
+            rough_drop = self._min_drop(tr.facade, float(z[0]))
+            if down < max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * path):
+                return f"moved {down:.0f} px down the image of {path:.0f} px"
+            if float(z[0] - z.min()) < _ROUGH_DROP_SHARE * rough_drop:
+                return f"fell {float(z[0] - z.min()):.1f} m on the façade of {rough_drop:.1f}"
+            size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
+            sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
+            b = fit_ballistic(t[start:] - t[start], px, camera, sigma, _FIT_TOL * sigma)
+            lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
             return _World(
                 b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
-                lowest, float(net[1]), float(np.hypot(*net)), float(active.mean()), clear,
-                len(active),
+                lowest, down, path, float(active.mean()), clear, len(active),
             )  # fmt: skip
 
         fit = fit_fall(

@@ -18,7 +18,7 @@ def test_swaying_leaves_become_active_and_a_passing_object_does_not() -> None:
     ex = MotionExtractor("cam", [ZONE], scale=0.5)
     rng = np.random.default_rng(0)
     base = rng.integers(90, 110, (H, W), dtype=np.uint8)
-    for i in range(300):
+    for i in range(500):
         frame = base.copy()
         # a "tree" at the top left: its leaves move about every frame
         leaves = rng.random((80, 120)) < 0.3
