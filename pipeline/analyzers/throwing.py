@@ -42,7 +42,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.analyzers.base import IdFactory, new_event_id
-from pipeline.camera_model import CameraFit, camera_for, describe, ground_z
+from pipeline.camera_model import CameraFit, camera_for, describe, ground_z, warnings
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
 from pipeline.facade import FacadeGrid
 from pipeline.trajectory import Ballistic, fit_ballistic
@@ -499,6 +499,7 @@ class ThrowingAnalyzer:
         self._zone_sets = [ZoneSet([z for z in zones if z.id == f.zone]) for f in chosen]
         self._grids: list[FacadeGrid] = []
         self._cameras: list[CameraFit] = []
+        self._use_3d: list[bool] = []
         self._low_z: list[float] = []  # per façade: lowest watched height (m)
         self._size: tuple[int, int] | None = None
         self._new_id = new_id
@@ -526,11 +527,17 @@ class ThrowingAnalyzer:
             self._grids = [FacadeGrid(f, *sample.size) for f in self.facades]
             self._cameras = [camera_for(f, *sample.size) for f in self.facades]
             self._low_z = [self._lowest_watched_z(i) for i in range(len(self.facades))]
+            # A camera that fits but stands where none does (far below the ground: a grid
+            # symmetric enough to fit any lens) constrains depth too little to fit falls in
+            # 3-D: a drifting blob could be "explained" as flying along the viewing ray.
+            self._use_3d = []
             for f, cam in zip(self.facades, self._cameras, strict=True):
-                if not cam.ok:
+                doubts = warnings(f, cam)
+                self._use_3d.append(cam.ok and not doubts)
+                if not cam.ok or doubts:
                     logger.warning(
                         "camera %s façade %s: %s; falls are tested on the façade plane only",
-                        self.camera_id, f.id, describe(cam),
+                        self.camera_id, f.id, "; ".join(doubts) or describe(cam),
                     )  # fmt: skip
         notices: list[EventNotice] = []
         t = sample.time_s
@@ -691,7 +698,7 @@ class ThrowingAnalyzer:
 
         fit = fit_fall(
             t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
-            ballistic if camera is not None and camera.ok else None,
+            ballistic if camera is not None and self._use_3d[tr.facade] else None,
         )  # fmt: skip
         return replace(fit, start=start)
 

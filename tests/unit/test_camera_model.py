@@ -174,3 +174,53 @@ def test_leaf_sinking_at_its_terminal_speed_in_front_of_the_facade_is_not_a_thro
     # a leaf 1.5 m/s terminal speed, let go 4 floors up, drifting outward on the wind
     _, px, _ = throw_px(5, 2, 1.0, terminal=1.5)
     assert feed(analyzer(), px) == []
+
+
+def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
+    # a 4-storey building seen from 18 m: from floor 3's sill (7 m) to the ground, where the
+    # object stops, is less than min_fall_floors of 3 floors but most of what the view allows
+    cam = HandCamera(out_m=18.0, height_m=1.5, x_m=9.0, tilt_deg=15.0, f=900.0)
+    low = facade_seen_by(cam, bottom=1, top=4, cols=6, fh=3.0, cw=3.0)
+    p, v = np.array([7.5, 0.3, 7.0]), np.array([0.3, 0.5, 0.0])
+    frames: list[list[tuple[float, float]]] = [[], [], []]
+    while p[2] > 0.0:
+        px = cam.project(p[None, :])[0]
+        frames.append([(float(px[0]), float(px[1]))])
+        for _ in range(40):  # 1 ms steps, one frame
+            v = v + np.array([0.0, 0.0, -9.81]) * 1e-3
+            p = p + v * 1e-3
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    a = ThrowingAnalyzer(
+        "cam", ThrowingRule(analyzer="throwing", min_fall_floors=3.0), [low], [ZONE],
+        new_id=lambda _t: next(ids),
+    )  # fmt: skip
+    notices = []
+    for i, pts in enumerate([*frames, *[[]] * 20]):
+        xy = np.array(pts, np.float32).reshape(-1, 2)
+        blobs = Blobs(
+            xy=xy, area=np.full(len(xy), 12.0, np.float32),
+            bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
+            contrast=np.full(len(xy), 40.0, np.float32),
+        )  # fmt: skip
+        s = MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
+        notices.extend(a.observe_motion(s))
+    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
+    d = notices[-1].event.details
+    assert isinstance(d, ThrowingDetails) and d.model == "3d"
+    assert d.candidates[0].floor == 3
+
+
+def test_a_camera_that_would_stand_underground_falls_back_to_the_facade_plane() -> None:
+    # a symmetric keystone fits a tele lens far below the ground: depth is then too loose
+    # for a 3-D fit, and the façade-plane tests decide
+    sym = FACADE.model_copy(update={
+        "corners": [(0.32, 0.06), (0.68, 0.06), (0.78, 0.93), (0.22, 0.93)], "bottom_floor": 1,
+        "top_floor": 18, "floor_height_m": 2.9, "column_width_m": 3.2,
+    })  # fmt: skip
+    fit = camera_for(sym, W, H)
+    assert fit.ok and warnings(sym, fit)
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [sym], [ZONE],
+                         new_id=lambda _t: next(ids))  # fmt: skip
+    a.observe_motion(MotionSample("cam", 0, 1, 0.0, T0, Blobs.empty(), False, 0.0, (W, H)))
+    assert a._use_3d == [False]

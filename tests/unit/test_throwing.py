@@ -301,17 +301,6 @@ def test_short_fall_below_minimum_is_ignored() -> None:
     assert run(a, frames) == []
 
 
-def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
-    # from floor 3's sill (6.8 m) to the ground, where it stops: less than min_fall_floors of
-    # 3 floors, but most of what the view below the release allows
-    frames = dropped_from(3, 2, frames=60, ground=0.0)
-    notices = run(analyzer(min_fall_floors=3.0), frames)
-    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
-    details = notices[-1].event.details
-    assert isinstance(details, ThrowingDetails)
-    assert details.model == "3d" and details.candidates[0].floor == 3
-
-
 def test_rain_of_parallel_falling_tracks_is_suppressed() -> None:
     a = analyzer()
     frames: list[list[tuple[float, float]]] = []
