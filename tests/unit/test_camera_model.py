@@ -147,15 +147,19 @@ def feed(a: ThrowingAnalyzer, px: NDArray[np.float64], start: int = 3) -> list: 
     seen = [[(float(p[0]), float(p[1]))] for p in px[start:]]
     frames = [none] * start + seen + [none] * 20
     for i, pts in enumerate(frames):
-        xy = np.array(pts, np.float32).reshape(-1, 2)
-        blobs = Blobs(
-            xy=xy, area=np.full(len(xy), 12.0, np.float32),
-            bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
-            contrast=np.full(len(xy), 40.0, np.float32),
-        )  # fmt: skip
-        s = MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
-        notices.extend(a.observe_motion(s))
+        notices.extend(a.observe_motion(motion(i, pts)))
     return notices
+
+
+def motion(i: int, pts: list[tuple[float, float]]) -> MotionSample:
+    """Frame ``i``'s motion: a small blob at each point."""
+    xy = np.array(pts, np.float32).reshape(-1, 2)
+    blobs = Blobs(
+        xy=xy, area=np.full(len(xy), 12.0, np.float32),
+        bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
+        contrast=np.full(len(xy), 40.0, np.float32),
+    )  # fmt: skip
+    return MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
 
 
 @pytest.mark.parametrize("out_mps", [0.0, 2.0, 4.0])
@@ -194,16 +198,10 @@ def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
         "cam", ThrowingRule(analyzer="throwing", min_fall_floors=3.0), [low], [ZONE],
         new_id=lambda _t: next(ids),
     )  # fmt: skip
-    notices = []
-    for i, pts in enumerate([*frames, *[[]] * 20]):
-        xy = np.array(pts, np.float32).reshape(-1, 2)
-        blobs = Blobs(
-            xy=xy, area=np.full(len(xy), 12.0, np.float32),
-            bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
-            contrast=np.full(len(xy), 40.0, np.float32),
-        )  # fmt: skip
-        s = MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
-        notices.extend(a.observe_motion(s))
+    none: list[tuple[float, float]] = []
+    notices = [
+        n for i, pts in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, pts))
+    ]
     assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails) and d.model == "3d"
