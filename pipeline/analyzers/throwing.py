@@ -96,8 +96,7 @@ _MIN_SEEN_DESCENT = 1.0 / 3.0
 # an insect at the lens chained through noise blobs across 7 unseen frames 0.56 (seed 10140).
 _MAX_UNSEEN_GAP = 0.4
 # 3-D fit: sum of squared prior deviations (σ units) a throw may need (a 4 m/s outward throw
-# released 2 s before it is first seen costs ~4), and its pixel error: centroid noise grows
-# with the blob (motion blur, fragments) and with the analysis scale's quantisation.
+# released 2 s before it is first seen costs ~4).
 _MAX_PRIOR_COST = 12.0
 # The fit's rms pixel error may be this many times the centroid noise (sigma): blobs of a
 # tumbling, motion-blurred object jitter more than a steady one's.
@@ -132,6 +131,8 @@ _PRUNE_PX = 4.0
 # Below this height above the ground (in floors) a dropped object is not 高空抛物: a 2nd-floor
 # window sill is 1.3 floors up, a 3rd-floor one 2.3.
 _MIN_RELEASE_FLOORS = 1.5
+# Centroid noise of the 3-D fit (px, plus this much per px of blob size): it grows with the
+# blob (motion blur, fragments) and with the analysis scale's quantisation.
 _FIT_PX_BASE = 1.5
 _FIT_PX_PER_SIZE = 0.25
 
@@ -339,8 +340,6 @@ class _World:
     tol_px: float  # pixel error the fit may have
     min_drop: float  # metres of fall from the release (see ThrowingAnalyzer._min_drop)
     min_release_z: float  # lowest release height (m, façade coordinates)
-    image_drop_px: float  # net movement of the fall down the image
-    image_path_px: float  # and its net movement in any direction
     active_share: float  # share of the fall's points where motion is normal (foliage)
     clear_drop: float  # metres of descent watched away from such places
     points: int
@@ -356,13 +355,9 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
     checks = [
         # watched, not inferred: the fit's release may lie well above the first sighting
         (b.seen_drop() >= min_drop, f"seen falling {b.seen_drop():.1f} m of {min_drop:.1f}"),
-        (b.release_point[2] >= w.min_release_z, "let go less than 1.5 floors above the ground"),
-        # Depth is what one camera sees least: a chain of blobs drifting up or sideways in
-        # the image can be "explained" as an object flying at the camera while it falls.
-        # What is reported must be seen to fall down the image.
         (
-            w.image_drop_px >= max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * w.image_path_px),
-            f"moved {w.image_drop_px:.0f} px down the image of {w.image_path_px:.0f} px",
+            b.release_point[2] >= w.min_release_z,
+            f"let go less than {_MIN_RELEASE_FLOORS} floors above the ground",
         ),
         # Foliage and other dynamic texture make tracks that pass every test above now and
         # then; a fall that lives among them must also be watched falling clear of them, and
@@ -679,12 +674,15 @@ class ThrowingAnalyzer:
             active = np.array([p[4] >= _ACTIVE for p in tr.points[start:]])
             z = xz[start:, 1]
             clear = float(z[~active].max() - z[~active].min()) if (~active).sum() > 1 else 0.0
+            # Depth is what one camera sees least: a chain of blobs drifting up or sideways
+            # in the image can be "explained" as an object flying at the camera while it
+            # falls. What is reported must be seen to fall down the image.
+            if down < max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * path):
+                return f"moved {down:.0f} px down the image of {path:.0f} px"
             # The fit costs tens of milliseconds: birds, people and leaves that cannot pass
             # what follows it are turned away first (the façade-plane drop understates an
             # outward throw's, hence the slack).
             rough_drop = self._min_drop(tr.facade, float(z[0]))
-            if down < max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * path):
-                return f"moved {down:.0f} px down the image of {path:.0f} px"
             if float(z[0] - z.min()) < _ROUGH_DROP_SHARE * rough_drop:
                 return f"fell {float(z[0] - z.min()):.1f} m on the façade of {rough_drop:.1f}"
             size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
@@ -693,7 +691,7 @@ class ThrowingAnalyzer:
             lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
             return _World(
                 b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
-                lowest, down, path, float(active.mean()), clear, len(active),
+                lowest, float(active.mean()), clear, len(active),
             )  # fmt: skip
 
         fit = fit_fall(
