@@ -22,7 +22,7 @@ grid's bottom edge).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -59,11 +59,6 @@ class CameraFit:
     def hfov_deg(self) -> float:
         return math.degrees(2.0 * math.atan(self.width / (2.0 * self.focal_px)))
 
-    @property
-    def matrix(self) -> NDArray[np.float64]:
-        f = self.focal_px
-        return np.array([[f, 0.0, self.width / 2.0], [0.0, f, self.height / 2.0], [0, 0, 1.0]])
-
     def _cv(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
         p = np.asarray(xdz, np.float64).reshape(-1, 3)
         return np.stack([p[:, 0], self.out_sign * p[:, 1], p[:, 2]], axis=1)
@@ -86,10 +81,6 @@ class CameraFit:
         z = cam[:, 2:3]
         uv = np.where(z > 1e-6, cam[:, :2] / np.where(z > 1e-6, z, 1.0), np.nan)
         return np.asarray(uv * self.focal_px + [self.width / 2.0, self.height / 2.0])
-
-    def depth(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Distance of world points along the optical axis (metres)."""
-        return np.asarray((self._cv(xdz) @ self.rotation.T + self.translation)[:, 2])
 
     def on_facade(self, xy_px: NDArray[np.float64], d: float = 0.0) -> NDArray[np.float64]:
         """(N, 2) pixels → (N, 3) world points where their rays meet the plane at ``d``."""
@@ -160,18 +151,12 @@ def solve_camera(
             f"{rms:.1f} px rms reprojection error (limit {limit:.1f} px); check the corners, "
             "the floor count, floor_height_m and column_width_m"
         )
-        return _failed(fit, why)
+        return replace(fit, ok=False, reason=why)
     at_edge = i in (0, len(logs) - 1) and abs(float(res.x) - logs[i]) < 0.05
     if at_edge:
-        return _failed(fit, f"the fit needs a {fit.hfov_deg:.0f}° field of view, no real lens")
+        why = f"the fit needs a {fit.hfov_deg:.0f}° field of view, no real lens"
+        return replace(fit, ok=False, reason=why)
     return fit
-
-
-def _failed(fit: CameraFit, reason: str) -> CameraFit:
-    return CameraFit(
-        False, reason, fit.width, fit.height, fit.focal_px, fit.rms_px, fit.max_px,
-        fit.rotation, fit.translation, fit.out_sign,
-    )  # fmt: skip
 
 
 def camera_for(cfg: FacadeConfig, width: int, height: int) -> CameraFit:

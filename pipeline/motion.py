@@ -86,6 +86,7 @@ class MotionExtractor:
         self._noise: float | None = None
         self._frame = 0
         self._activity: NDArray[np.float32] | None = None
+        self._activity_near: NDArray[np.float32] | None = None  # each cell's max with neighbours
         self._activity_n = 0
         self._saved: tuple[NDArray[np.float32], int, tuple[int, ...]] | None = None
 
@@ -113,6 +114,7 @@ class MotionExtractor:
         saved, self._saved = self._saved, None
         if saved is not None and saved[2] == (width, height, *self._roi):
             self._activity, self._activity_n = saved[0], saved[1]
+            self._activity_near = self._dilate(saved[0])
 
     @staticmethod
     def _grow(lo: int, hi: int, size: int, unit: int) -> tuple[int, int]:
@@ -203,6 +205,12 @@ class MotionExtractor:
         self._activity_n += 1
         rate = 1.0 / min(self._activity_n + ACTIVITY_WARM, ACTIVITY_WINDOW)
         cv2.accumulateWeighted(hit, self._activity, rate)
+        # looked up for every blob of every frame, but changes only here
+        self._activity_near = self._dilate(self._activity)
+
+    @staticmethod
+    def _dilate(activity: NDArray[np.float32]) -> NDArray[np.float32]:
+        return np.asarray(cv2.dilate(activity, np.ones((3, 3), np.uint8)), np.float32)
 
     def save_activity(self, path: Path) -> None:
         """Keep the learned activity across restarts (a deploy must not make foliage new)."""
@@ -245,9 +253,9 @@ class MotionExtractor:
 
     def _blob_activity(self, boxes: NDArray[np.float64]) -> NDArray[np.float32]:
         """Per blob (boxes in analysed pixels): the highest activity in and next to it."""
-        if self._activity is None:
+        near = self._activity_near
+        if near is None:
             return np.zeros(len(boxes), np.float32)
-        near = cv2.dilate(self._activity, np.ones((3, 3), np.uint8))
         c = ACTIVITY_CELL
         gh, gw = near.shape
         out = np.zeros(len(boxes), np.float32)

@@ -1,7 +1,7 @@
 """A falling object's trajectory in three dimensions, fitted through the solved camera.
 
-The object is a ballistic body with linear drag released near the façade: unknown position and
-velocity (outward, sideways, vertical) at its first sighting, gravity ``k·g`` (``k`` ≈ 1; it
+The object is a ballistic body with linear drag released near the façade: unknown release time,
+position and velocity (outward, sideways, vertical), gravity ``k·g`` (``k`` ≈ 1; it
 absorbs the calibration's scale error) and a drag rate ``β`` (terminal speed ``k·g/β``). Its
 positions are projected through the camera of ``pipeline.camera_model`` and compared with the
 track in *pixels*, so perspective is part of the model instead of a distortion of it: an
@@ -9,9 +9,9 @@ object thrown outward towards a camera that looks up speeds up and drifts sidewa
 although it falls exactly as physics says.
 
 Depth along the viewing ray is the weakly observed direction; gravity's known size fixes it
-(a nearer object falls more pixels per second), helped by a weak prior that the object was
-near the façade when first seen. Closed form (linear drag), so a fit over a few dozen points
-costs a few milliseconds, and it runs only on tracks that already passed the cheap tests.
+(a nearer object falls more pixels per second), helped by weak priors that the object was let
+go near the façade at a speed a hand gives. Closed form (linear drag); a fit over ≤ 24 points
+costs tens of milliseconds, so it runs only on tracks that already passed the cheap tests.
 """
 
 from __future__ import annotations
@@ -52,14 +52,6 @@ class Ballistic:
     prior_cost: float  # sum of squared prior deviations (σ units): how much was assumed
 
     @property
-    def gravity(self) -> float:
-        return float(self.params[7])
-
-    @property
-    def drag(self) -> float:
-        return float(self.params[8])
-
-    @property
     def release_time(self) -> float:
         return float(self.params[0])
 
@@ -70,10 +62,6 @@ class Ballistic:
     @property
     def release_velocity(self) -> NDArray[np.float64]:
         return np.asarray(self.params[4:7], np.float64)
-
-    @property
-    def terminal_speed(self) -> float:
-        return math.inf if self.drag < 1e-6 else self.gravity * G / self.drag
 
     def position(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
         return _position(self.params, np.asarray(t, np.float64))
