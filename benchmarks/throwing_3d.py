@@ -305,16 +305,20 @@ def make_throws(clip: Clip, comp: Compositor, rng: np.random.Generator, n: int) 
     return out
 
 
-def camera_entry(clip: Clip, url: str, rng: np.random.Generator, w: int, h: int) -> dict[str, Any]:
-    """The analyzer's camera: the same façade with the corners clicked ±3 px off."""
+def camera_entry(
+    clip: Clip, url: str, w: int, h: int, rng: np.random.Generator | None = None
+) -> dict[str, Any]:
+    """The analyzer's camera for a clip: its façade as calibrated, or with every corner
+    clicked up to ±3 px off where ``rng`` is given."""
     facade = dict(clip.facade)
-    facade["corners"] = [
-        [
-            float(np.clip(x + rng.uniform(-3, 3) / w, 0, 1)),
-            float(np.clip(y + rng.uniform(-3, 3) / h, 0, 1)),
+    if rng is not None:
+        facade["corners"] = [
+            [
+                float(np.clip(x + rng.uniform(-3, 3) / w, 0, 1)),
+                float(np.clip(y + rng.uniform(-3, 3) / h, 0, 1)),
+            ]
+            for x, y in clip.facade["corners"]
         ]
-        for x, y in clip.facade["corners"]
-    ]
     facade["image_size"] = [w, h]
     return {
         "id": "real", "name": clip.name, "url": url,
@@ -449,7 +453,7 @@ def main() -> int:
                     comp, [th], work / f"{clip.name}-{k}.mp4", 5.0,
                     int(rng.integers(0, 2 * len(frames))), 384 if low else None,
                 )  # fmt: skip
-                reports = _replay(video, camera_entry(clip, str(video), rng, w, h), work)
+                reports = _replay(video, camera_entry(clip, str(video), w, h, rng), work)
                 video.unlink()
                 row = {
                     "clip": clip.name, "kbps_384": low, **watchable(th, comp, w, h),
@@ -464,7 +468,7 @@ def main() -> int:
                     comp, [], work / f"{clip.name}-bg{k}.mp4", 30.0,
                     int(rng.integers(0, 2 * len(frames))), 384 if k % 3 == 2 else None,
                 )  # fmt: skip
-                reports = _replay(video, camera_entry(clip, str(video), rng, w, h), work)
+                reports = _replay(video, camera_entry(clip, str(video), w, h, rng), work)
                 video.unlink()
                 seconds += 30.0
                 events += [
@@ -477,9 +481,7 @@ def main() -> int:
             print(f"{clip.name}: background {seconds:.0f} s, {len(events)} alarm(s)", flush=True)
             # the clip itself, end to end, with the integrator's calibration (no noise)
             path = CLIPS_DIR / clip.file
-            cam = camera_entry(clip, str(path), np.random.default_rng(0), w, h)
-            cam["facades"][0]["corners"] = clip.facade["corners"]
-            reports = _replay(path, cam, work)
+            reports = _replay(path, camera_entry(clip, str(path), w, h), work)
             real.append(
                 {
                     "clip": clip.file, "truth": clip.real_throw,

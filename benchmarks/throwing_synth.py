@@ -391,17 +391,6 @@ def truth(spec: SceneSpec) -> list[dict[str, Any]]:
 # -- benchmark -----------------------------------------------------------------------------
 
 
-def real_clips() -> dict[str, dict[str, Any]]:
-    """The development clips (shared/data/throwing, no licence: read in place, never copied),
-    with the calibrations of ``throwing_3d`` (one place for both benchmarks)."""
-    from benchmarks.throwing_3d import CLIPS
-
-    return {
-        c.file: {"positive": True, "facade": c.facade, "zone": c.zone, "truth": c.real_throw}
-        for c in CLIPS
-    }
-
-
 def _replay(video: Path, camera: dict[str, Any], work: Path) -> tuple[list[dict[str, Any]], float]:
     from pipeline.config import parse_config
     from pipeline.replay import replay
@@ -536,27 +525,20 @@ def main() -> int:
             video.unlink()
             print(f"distractors seed={spec.seed} events={len(reports)}", flush=True)
         real = []
-        for name, meta in real_clips().items():
+        from benchmarks.throwing_3d import CLIPS, camera_entry
+
+        for clip in CLIPS:  # the development clips, calibrated as in throwing_3d
+            name = clip.file
             path = SHARED / "data" / "throwing" / name
             if not path.exists():
                 continue
-            cam = {
-                "id": "real",
-                "name": name,
-                "url": str(path),
-                "zones": [
-                    {"id": meta["facade"]["zone"], "kind": "facade", "polygon": meta["zone"]}
-                ],
-                "facades": [meta["facade"]],
-                "rules": [{"analyzer": "throwing"}],
-            }
+            cam = camera_entry(clip, str(path), 1280, 720)
             reports, wall = _replay(path, cam, work)
             real.append(
                 {
                     "clip": name,
-                    "positive": meta["positive"],
-                    "truth": meta["truth"],
-                    **({"review": meta["review"]} if "review" in meta else {}),
+                    "positive": True,
+                    "truth": clip.real_throw,
                     "events": [
                         {
                             "alerted_s": r["video_offsets_s"]["alerted"],

@@ -686,12 +686,11 @@ class Runtime:
             np.uint8,
         )
         # 5 % of frames moving already reads as warm: the analyzer's "in foliage" level
-        colour = cv2.applyColorMap(
-            np.clip(heat.astype(np.int32) * 4, 0, 255).astype(np.uint8), cv2.COLORMAP_JET
-        )
+        warm = np.clip(heat.astype(np.int32) * 4, 0, 255).astype(np.uint8)
+        colour = cv2.applyColorMap(warm, cv2.COLORMAP_JET)
         out = (img * 0.5).astype(np.uint8)
         roi = out[box[1] : box[3], box[0] : box[2]]
-        alpha = (np.clip(heat.astype(np.float32) * 4 / 255.0, 0.0, 1.0) * 0.8)[..., None]
+        alpha = (warm.astype(np.float32) / 255.0 * 0.8)[..., None]
         roi[:] = (roi * (1 - alpha) + colour * alpha).astype(np.uint8)
         ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 80])
         return buf.tobytes() if ok else None

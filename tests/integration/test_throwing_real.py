@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.throwing_3d import CLIPS, Clip
+from benchmarks.throwing_3d import CLIPS, Clip, camera_entry
 from pipeline.config import parse_config
 from pipeline.replay import replay
 from pipeline.schema import report_errors
@@ -34,12 +34,7 @@ def test_real_throw_found_once_where_and_when_annotated(clip: Clip, tmp_path: Pa
     truth = annotation(clip)
     assert truth["positive"]
     video = DATA / "throwing" / clip.file
-    camera = {
-        "id": "real", "name": clip.name, "url": str(video),
-        "zones": [{"id": "facade", "kind": "facade", "polygon": clip.zone}],
-        "facades": [clip.facade | {"image_size": [1280, 720]}],
-        "rules": [{"analyzer": "throwing"}],
-    }  # fmt: skip
+    camera = camera_entry(clip, str(video), 1280, 720)
     cfg = parse_config({"cameras": [camera], "evidence": {"root": str(tmp_path)}})
     result = replay(video, cfg, "real", tmp_path / "out", start_time_s=0.0, progress=False)
     reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
