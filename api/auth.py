@@ -5,6 +5,11 @@ A fast hash is enough here (unlike passwords): a random 256-bit secret cannot be
 brute force, and the hash doubles as the lookup key. Every route states the roles it admits
 through ``require(...)``; admin is admitted everywhere. Views of evidence and exports are
 written to ``audit_log``, which SQLite triggers keep append-only and which no API route edits.
+
+Tokens expire (``api.token_ttl_days``). Failed authentications are audited and counted per
+client address; after ``api.max_auth_failures`` within ``api.lockout_s`` that address is
+refused (429) until the window passes, so a stolen-token guesser or a misconfigured
+integration is visible in the audit log and slowed down, not silently retried for ever.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ApiContext, ContextDep
@@ -34,19 +39,35 @@ class Role(StrEnum):
 class Principal:
     name: str
     role: Role
+    token_sha256: str | None = None  # None: not a token holder (local demo, platform callback)
+
+
+# Also the lifetime of tokens made before tokens had one (schema v4).
+DEFAULT_TTL_S = 90 * 86400.0
 
 
 def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def create_token(store: EventStore, name: str, role: Role | str, now: float) -> str:
-    """A new token for ``name`` (shown once; only its hash is kept)."""
+def create_token(
+    store: EventStore, name: str, role: Role | str, now: float, ttl_s: float = DEFAULT_TTL_S
+) -> str:
+    """A new token for ``name`` (shown once; only its hash is kept), valid for ``ttl_s``.
+
+    An expired token of the same name is revoked first, so the name can be renewed; an
+    active one makes this fail (StoreIntegrityError): revoke it first."""
     token = "gs_" + secrets.token_urlsafe(32)
     with store.transaction() as db:
         db.execute(
-            "INSERT INTO api_tokens (token_sha256, name, role, created_at) VALUES (?, ?, ?, ?)",
-            (_hash(token), name, Role(role).value, now),
+            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL "
+            "AND expires_at IS NOT NULL AND expires_at <= ?",
+            (now, name, now),
+        )
+        db.execute(
+            "INSERT INTO api_tokens (token_sha256, name, role, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (_hash(token), name, Role(role).value, now, now + ttl_s),
         )
     return token
 
@@ -60,13 +81,29 @@ def revoke_token(store: EventStore, name: str, now: float) -> bool:
         return cur.rowcount > 0
 
 
-def lookup(store: EventStore, token: str) -> Principal | None:
+def lookup(store: EventStore, token: str, now: float) -> Principal | None:
+    """The holder of an active (not revoked, not expired) token."""
+    digest = _hash(token)
     with store.reader() as db:
         row = db.execute(
-            "SELECT name, role FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL",
-            (_hash(token),),
+            "SELECT name, role FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL "
+            "AND COALESCE(expires_at, created_at + ?) > ?",
+            (digest, DEFAULT_TTL_S, now),
         ).fetchone()
-    return None if row is None else Principal(str(row[0]), Role(row[1]))
+    return None if row is None else Principal(str(row[0]), Role(row[1]), digest)
+
+
+def still_valid(store: EventStore, who: Principal, now: float) -> bool:
+    """Whether ``who``'s token is still active (long-lived streams ask this as they run)."""
+    if who.token_sha256 is None:
+        return True
+    with store.reader() as db:
+        row = db.execute(
+            "SELECT 1 FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL "
+            "AND COALESCE(expires_at, created_at + ?) > ?",
+            (who.token_sha256, DEFAULT_TTL_S, now),
+        ).fetchone()
+    return row is not None
 
 
 def audit(ctx: ApiContext, who: Principal, action: str, target: str, **detail: Any) -> None:
@@ -84,18 +121,13 @@ def require(*roles: Role) -> Callable[..., Principal]:
     allowed = frozenset(roles) | {Role.ADMIN}
 
     def dependency(
+        request: Request,
         ctx: ContextDep,
         cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if not ctx.auth_required:
             return ANONYMOUS_ADMIN
-        if cred is None or not cred.credentials:
-            raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        who = lookup(ctx.store, cred.credentials.strip())
-        if who is None:
-            raise HTTPException(
-                401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"}
-            )
+        who = authenticate(ctx, client_of(request), cred.credentials if cred else None)
         if who.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(403, f"role {who.role.value} may not do this (needs {names})")
@@ -103,6 +135,42 @@ def require(*roles: Role) -> Callable[..., Principal]:
 
     dependency.allowed_roles = allowed  # type: ignore[attr-defined]
     return dependency
+
+
+def client_of(request: Request) -> str:
+    """The peer address (behind a reverse proxy: the proxy's; see docs/security.md)."""
+    return request.client.host if request.client else "unknown"
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def authenticate(ctx: ApiContext, client: str, token: str | None) -> Principal:
+    """The principal of ``token``, or an HTTPException (401, or 429 while locked out).
+
+    A wrong token is audited and counted against the client; a missing one is neither (no
+    guess was made: a UI before login). While locked out a client is refused without another
+    audit row, so a flood cannot bury the log."""
+    now = ctx.clock()
+    wait = ctx.auth_guard.locked_for(client, now)
+    if wait > 0:
+        raise HTTPException(
+            429, f"too many failed authentications from {client}; try again in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )  # fmt: skip
+    token = (token or "").strip()
+    if not token:
+        raise HTTPException(401, "missing bearer token", headers=_CHALLENGE)
+    who = lookup(ctx.store, token, now)
+    if who is not None:
+        return who
+    reason = "unknown, revoked or expired token"
+    # the hash prefix matches a leaked token later and is useless for logging in
+    detail = {"reason": reason, "failures": ctx.auth_guard.fail(client, now),
+              "token_sha256_prefix": _hash(token)[:12]}  # fmt: skip
+    with ctx.store.transaction() as db:
+        append_audit(db, now, "anonymous", "none", "auth_failed", f"client:{client}", detail)
+    raise HTTPException(401, reason, headers=_CHALLENGE)
 
 
 def principal(*roles: Role) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from pipeline.outbox import Outbox
 from pipeline.storage import EvidenceStorage
 from pipeline.store import EventStore
 from pipeline.types import CameraChanges, CameraHealth, HealthChange
+
+# Paging beyond this is a malformed request, not a page (SQLite's integers stop at 2**63).
+MAX_OFFSET = 1_000_000_000
 
 
 class RuntimeView(Protocol):
@@ -64,6 +68,41 @@ class CameraBook:
             return new
 
 
+class FailureGuard:
+    """Failed authentications per client address in a sliding window (one per API app)."""
+
+    def __init__(self, max_failures: int, window_s: float) -> None:
+        self.max_failures = max_failures
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(client, deque())
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        return times
+
+    def locked_for(self, client: str, now: float) -> float:
+        """Seconds until ``client`` may try again (0: not locked)."""
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) < self.max_failures:
+                if not times:
+                    self._failures.pop(client, None)  # keep memory bounded by live offenders
+                return 0.0
+            return times[-self.max_failures] + self.window_s - now
+
+    def fail(self, client: str, now: float) -> int:
+        """Record a failure; returns the failures in the window, this one included."""
+        with self._lock:
+            times = self._recent(client, now)
+            times.append(now)
+            while len(times) > self.max_failures:
+                times.popleft()
+            return len(times)
+
+
 @dataclass(frozen=True, slots=True)
 class ApiContext:
     """Everything routes need; put on ``app.state`` in exactly one place (``create_app``)."""
@@ -85,6 +124,9 @@ class ApiContext:
     editor: CameraFileEditor | None = None  # cameras.toml, for the zone editor
     # applies a camera list to the running pipeline (only changed cameras restart)
     reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None
+    auth_guard: FailureGuard = field(default_factory=lambda: FailureGuard(10, 300.0))
+    token_ttl_s: float = 90 * 86400.0
+    max_body_bytes: int = 1_000_000
 
 
 def get_context(request: Request) -> ApiContext:

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api.deps import ApiContext, CameraBook, RuntimeView
+from api.deps import ApiContext, CameraBook, FailureGuard, RuntimeView
+from api.middleware import FrontDoor
 from api.routes import admin as admin_routes
 from api.routes import cameras as camera_routes
 from api.routes import cases as case_routes
@@ -19,7 +20,7 @@ from api.routes import events as event_routes
 from api.routes import stats as stats_routes
 from api.routes import system as system_routes
 from pipeline.cases import CaseService
-from pipeline.config import AppConfig, CameraConfig, CasesConfig, SiteConfig
+from pipeline.config import ApiConfig, AppConfig, CameraConfig, CasesConfig, SiteConfig
 from pipeline.config_edit import CameraFileEditor
 from pipeline.outbox import Outbox
 from pipeline.storage import EvidenceStorage, LocalStorage
@@ -57,7 +58,8 @@ def create_app(
             "(违章停车, 高空抛物, 占道经营, 垃圾满溢)"
         ),
     )
-    app.state.ctx = ApiContext(
+    api = config.api if config else ApiConfig()
+    app.state.ctx = ctx = ApiContext(
         runtime=runtime,
         store=store,
         evidence_root=evidence_root,
@@ -76,7 +78,11 @@ def create_app(
         signing_key=signing_key,
         editor=None if config_path is None else CameraFileEditor(config_path),
         reconfigure=reconfigure,
+        auth_guard=FailureGuard(api.max_auth_failures, api.lockout_s),
+        token_ttl_s=api.token_ttl_days * 86400.0,
+        max_body_bytes=api.max_body_bytes,
     )
+    app.add_middleware(FrontDoor, ctx=ctx)
     app.include_router(system_routes.router)
     app.include_router(camera_routes.router)
     app.include_router(event_routes.router)

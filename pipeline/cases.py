@@ -93,6 +93,9 @@ TRANSITIONS: dict[tuple[CaseState, Action], CaseState] = {
 HUMAN_ACTIONS = frozenset(
     {A.ACCEPT, A.REJECT, A.DISPATCH, A.RESPOND, A.DISPOSE, A.RETURN, A.SUSPEND, A.RESUME, A.CLOSE}
 )
+# What a receiving platform may do through its callback: work the case it was sent (派遣, 处置,
+# 退回, 核查结案). Review (accept/reject) and suspending stay with the monitoring center.
+PLATFORM_ACTIONS = frozenset({A.DISPATCH, A.RESPOND, A.DISPOSE, A.RETURN, A.CLOSE})
 REJECT_REASONS = frozenset(
     {"false_positive", "duplicate", "out_of_scope", "insufficient_evidence", "other"}
 )
@@ -400,6 +403,9 @@ class CaseService:
             raise CaseError(f"unknown action {action!r}") from None
         if act not in HUMAN_ACTIONS:
             raise CaseError(f"action {act} is taken by the system only")
+        if actor_type == "platform" and act not in PLATFORM_ACTIONS:
+            allowed = ", ".join(sorted(PLATFORM_ACTIONS))
+            raise CaseError(f"a platform may not {act} a case (platform actions: {allowed})")
         if act == A.REJECT and reason_code not in REJECT_REASONS:
             raise CaseError(f"reject needs reason_code, one of {', '.join(sorted(REJECT_REASONS))}")
         if act in NEEDS_REASON and not (reason or "").strip():

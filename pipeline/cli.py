@@ -68,6 +68,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     zones = sum(len(c.zones) for c in cfg.cameras)
     rules = sum(len(c.rules) for c in cfg.cameras)
     print(f"{args.config}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), {rules} rule(s)")
+    if warning := cfg.api.exposure_warning():
+        print(f"  ⚠ {warning}")
     for cam in cfg.cameras:
         state = "enabled" if cam.enabled else "disabled"
         kinds = ", ".join(r.analyzer for r in cam.rules) or "no rules"
@@ -110,6 +112,7 @@ def _serve(
         auth_required=cfg.api.auth,
         config_path=config_path,
         reconfigure=runtime.reconfigure,
+        signing_key=signing_key(),
     )
     _serve_until(app, host, port, stop)
 
@@ -125,6 +128,19 @@ def _serve_until(app: FastAPI, host: str, port: int, stop: threading.Event) -> N
     stop.wait()
     server.should_exit = True
     thread.join(10)
+
+
+def signing_key() -> bytes | None:
+    """The evidence-package signing key (``GRIDSIGHT_SIGNING_KEY``), for every exporter:
+    CLI, the API of ``run``/``serve`` and the cluster's."""
+    key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
+    return key.encode() if key else None
+
+
+def _warn_exposure(cfg: AppConfig, host: str) -> None:
+    warning = cfg.api.model_copy(update={"host": host}).exposure_warning()
+    if warning:
+        logger.warning("%s", warning)
 
 
 def _store_app(
@@ -151,6 +167,7 @@ def _store_app(
         auth_required=cfg.api.auth,
         config_path=config_path,
         reconfigure=reconfigure,
+        signing_key=signing_key(),
     )
 
 
@@ -176,6 +193,7 @@ def run_pipeline(
     try:
         if api:
             logger.info("API on http://%s:%d (docs: /docs)", host, port)
+            _warn_exposure(cfg, host)
             _serve(runtime, cfg, host, port, stop, config_path)
         else:
             stop.wait()
@@ -224,6 +242,7 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
     if not args.no_api:
         app = _store_app(cfg, cfg.evidence.root, args.config, coord.reconfigure)
         host, port = args.host or cfg.api.host, args.port or cfg.api.port
+        _warn_exposure(cfg, host)
         threading.Thread(target=_serve_until, args=(app, host, port, stop), daemon=True).start()
     try:
         coord.run_forever(stop.is_set)
@@ -272,7 +291,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if cfg is None:
         return 1
     app = _store_app(cfg, args.evidence or cfg.evidence.root, args.config)
-    uvicorn.run(app, host=args.host or cfg.api.host, port=args.port or cfg.api.port)
+    host = args.host or cfg.api.host
+    _warn_exposure(cfg, host)
+    uvicorn.run(app, host=host, port=args.port or cfg.api.port)
     return 0
 
 
@@ -313,13 +334,19 @@ def cmd_token(args: argparse.Namespace) -> int:
                 "token create needs --role (operator, integrator, analyst, admin)", file=sys.stderr
             )
             return 2
+        days = found[0].api.token_ttl_days if args.ttl_days is None else args.ttl_days
+        if not 0 < days <= 3650:
+            print("--ttl-days must be more than 0 and at most 3650", file=sys.stderr)
+            return 2
         try:
-            token = create_token(store, args.name, Role(args.role), time.time())
-        except StoreIntegrityError as exc:
-            print(f"cannot create token {args.name!r}: {exc}", file=sys.stderr)
+            token = create_token(store, args.name, Role(args.role), time.time(), days * 86400.0)
+        except StoreIntegrityError:
+            print(f"cannot create token {args.name!r}: an active token has that name; revoke "
+                  "it first", file=sys.stderr)  # fmt: skip
             return 1
         print(token)
-        print(f"# {args.name} ({args.role}); shown once, only its hash is stored", file=sys.stderr)
+        print(f"# {args.name} ({args.role}), valid {days:g} days; shown once, only its hash is "
+              "stored", file=sys.stderr)  # fmt: skip
         return 0
     if not revoke_token(store, args.name, time.time()):
         print(f"no active token named {args.name!r}", file=sys.stderr)
@@ -341,9 +368,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     cfg, root, store = found
     tz = ZoneInfo(cfg.site.timezone)
     cases = CaseService(store, cfg.cases, tz, time.time)
-    key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
     exporter = Exporter(store, open_storage(cfg.evidence, root), cases, tz, time.time,
-                        signing_key=key.encode() if key else None)  # fmt: skip
+                        signing_key=signing_key())  # fmt: skip
     try:
         result = exporter.export(args.case, args.out, actor=args.actor, purpose=args.purpose,
                                  shared=args.shared, keep_plates=args.keep_plates)  # fmt: skip
@@ -361,18 +387,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    """0: intact and authenticated; 1: problems; 3: intact, but the manifest itself could not
+    be authenticated (no key, no recorded manifest hash)."""
     from pipeline.package import verify_package
 
-    key = os.environ.get("GRIDSIGHT_SIGNING_KEY")
-    result = verify_package(args.package, key.encode() if key else None)
-    if result.ok:
-        signed = " and its signature" if key else ""
-        print(f"✓ {args.package}: all {result.checked} files match the manifest{signed}")
-        return 0
-    print(f"✗ {args.package}: {len(result.problems)} problem(s)", file=sys.stderr)
-    for p in result.problems:
-        print(f"  - {p}", file=sys.stderr)
-    return 1
+    key = signing_key()
+    result = verify_package(args.package, key, args.manifest_sha256)
+    if not result.ok:
+        print(f"✗ {args.package}: {len(result.problems)} problem(s)", file=sys.stderr)
+        for p in result.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    how = {"signature": " and its signature", "manifest_sha256": " and the recorded manifest "
+           "sha256"}.get(result.authenticity, "")  # fmt: skip
+    print(f"✓ {args.package}: all {result.checked} files match the manifest{how}")
+    for w in result.warnings:
+        print(f"  ⚠ {w}; set GRIDSIGHT_SIGNING_KEY or pass --manifest-sha256", file=sys.stderr)
+    return 0 if result.authenticated else 3
 
 
 def cmd_retention(args: argparse.Namespace) -> int:
@@ -443,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("action", choices=["create", "revoke"])
     t.add_argument("name")
     t.add_argument("--role", choices=["operator", "integrator", "analyst", "admin"])
+    t.add_argument("--ttl-days", type=float, help="lifetime (default: api.token_ttl_days)")
     t.add_argument("--config", type=Path, default=Path("cameras.toml"))
     t.add_argument("--evidence", type=Path)
     t.set_defaults(func=cmd_token)
@@ -458,7 +490,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--evidence", type=Path)
     e.set_defaults(func=cmd_export)
 
-    v = sub.add_parser("verify", help="check an evidence package; names any altered file")
+    v = sub.add_parser(
+        "verify",
+        help="check an evidence package; names any altered file (exit 0 ok, 1 problems, "
+        "3 files intact but the manifest not authenticated)",
+    )
+    v.add_argument("--manifest-sha256", help="the manifest hash recorded at export (audit log)")
     v.add_argument("package", type=Path)
     v.set_defaults(func=cmd_verify)
 
@@ -480,6 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    # Evidence, the event index and exported packages show residents' faces and plates: not
+    # for other local accounts. Files come out 0640, directories 0750 (group: the operators).
+    os.umask(0o027)
     code: int = args.func(args)
     return code
 

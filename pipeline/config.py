@@ -17,7 +17,7 @@ from datetime import date, time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -33,6 +33,8 @@ from pipeline.errors import ConfigError, ConfigIssue
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# Query parameters that carry credentials (Hikvision/Dahua/ONVIF gateways, signed URLs).
+_SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential|session", re.IGNORECASE)
 # GB/T 2260 province-level prefixes (first two digits of an administrative division code).
 _PROVINCES = frozenset((
     "11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37",
@@ -41,8 +43,48 @@ _PROVINCES = frozenset((
 ))  # fmt: skip
 
 
+def unpaired_surrogate(value: Any) -> bool:
+    """True if a string anywhere in ``value`` cannot be written as UTF-8 (a lone surrogate
+    that JSON's ``\\ud800`` escape lets through): it would fail later, when the file is
+    written or the report hashed, far from the field that caused it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, Mapping):
+        return any(unpaired_surrogate(k) or unpaired_surrogate(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(unpaired_surrogate(v) for v in value)
+    return False
+
+
 class Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity are refused everywhere: "inf" seconds of cooldown or NaN days of
+    # retention pass every ``gt``/``le`` bound in spirit only (NaN compares false).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            bad = sorted(str(k) for k, v in data.items() if unpaired_surrogate(v))
+            if bad:
+                raise ValueError(f"{', '.join(bad)}: not valid Unicode (unpaired surrogate)")
+        return data
+
+
+# Relative (0-1) image coordinates: numbers only (a string or a boolean is refused, not
+# converted, so that what is saved is what was validated).
+Coord = Annotated[float, Field(strict=True)]
+Point = tuple[Coord, Coord]
+# Enough for any hand-drawn outline; a 200k-point polygon slows every frame's zone test.
+MAX_POLYGON_POINTS = 256
+MAX_ZONES = 64
+MAX_FACADES = 16
+# An SLA longer than 90 days is a typo (and would walk the working-hours calendar for years).
+MAX_SLA_MIN = 90 * 24 * 60.0
 
 
 class ZoneKind(StrEnum):
@@ -70,7 +112,7 @@ def validate_gb28181_id(value: str) -> str:
     Layout: centre code (8, GB/T 2260 division padded with 0) + industry (2) + type (3) +
     network (1) + serial (6).
     """
-    if not re.fullmatch(r"\d{20}", value):
+    if not re.fullmatch(r"[0-9]{20}", value):
         raise ValueError(f"must be exactly 20 digits (GB/T 28181), got {value!r}")
     if value[:2] not in _PROVINCES:
         raise ValueError(
@@ -86,7 +128,7 @@ def validate_gb28181_id(value: str) -> str:
 
 
 def _digits(value: str | None, n: int, what: str) -> str | None:
-    if value is not None and not re.fullmatch(rf"\d{{{n}}}", value):
+    if value is not None and not re.fullmatch(rf"[0-9]{{{n}}}", value):
         raise ValueError(f"{what} must be {n} digits, got {value!r}")
     return value
 
@@ -106,8 +148,9 @@ class SiteConfig(Base):
     def _tz(cls, v: str) -> str:
         try:
             ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {v!r} (e.g. 'Asia/Shanghai')") from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            shown = v if len(v) <= 64 else v[:64] + "…"
+            raise ValueError(f"unknown IANA time zone {shown!r} (e.g. 'Asia/Shanghai')") from None
         return v
 
     @field_validator("admin_division_code")
@@ -231,6 +274,23 @@ class ApiConfig(Base):
     # Bearer tokens with roles (``gridsight token create``). Off only for a single-user
     # machine: then every request is treated as admin.
     auth: bool = True
+    # A token stops working this long after it was made (renew with ``token create``).
+    token_ttl_days: float = Field(default=90.0, gt=0.0, le=3650.0)
+    # Failed authentications from one client address before it is refused for a while.
+    max_auth_failures: int = Field(default=10, ge=1, le=10000)
+    lockout_s: float = Field(default=300.0, gt=0.0, le=86400.0)
+    # Largest request body accepted (zone geometry is the biggest legitimate one).
+    max_body_bytes: int = Field(default=1_000_000, ge=10_000, le=100_000_000)
+
+    def exposure_warning(self) -> str | None:
+        """Why this API setting is dangerous, or None."""
+        if not self.auth and self.host not in ("127.0.0.1", "::1", "localhost"):
+            return (
+                f"api.auth = false with host = {self.host!r}: anyone who can reach port "
+                f"{self.port} is admin (sees every camera, exports evidence); bind to "
+                "127.0.0.1 or turn auth on"
+            )
+        return None
 
 
 class ScheduleWindow(Base):
@@ -244,12 +304,12 @@ class ScheduleWindow(Base):
 class ZoneConfig(Base):
     id: str = Field(pattern=ID_PATTERN)
     kind: ZoneKind
-    name: str | None = None
+    name: str | None = Field(default=None, max_length=100)
     # Relative (0-1) image coordinates, clockwise or not; survives a change of resolution.
-    polygon: list[tuple[float, float]] = Field(min_length=3)
+    polygon: list[Point] = Field(min_length=3, max_length=MAX_POLYGON_POINTS)
     # bin_area only: two points along the bin's rim (opening). Garbage above this line is piled
     # higher than the bin holds; below it is the bin body and the ground around it.
-    rim: list[tuple[float, float]] | None = Field(default=None, min_length=2, max_length=2)
+    rim: list[Point] | None = Field(default=None, min_length=2, max_length=2)
 
     @model_validator(mode="after")
     def _rim(self) -> ZoneConfig:
@@ -321,7 +381,7 @@ class FacadeConfig(Base):
     building: str = Field(min_length=1, max_length=32)
     unit: str | None = Field(default=None, max_length=32)
     zone: str  # id of a zone of kind "facade": where falling objects are searched for
-    corners: list[tuple[float, float]] = Field(min_length=4, max_length=4)
+    corners: list[Point] = Field(min_length=4, max_length=4)
     bottom_floor: int = Field(default=1, ge=-5, le=200)
     top_floor: int = Field(ge=-5, le=200)
     columns: list[str] = Field(min_length=1, max_length=64)
@@ -500,9 +560,22 @@ ANALYZER_ZONE_KINDS: Mapping[str, frozenset[ZoneKind]] = {
 }
 
 
+# Directories of the evidence root that are not a camera's (a camera with such an id would
+# share its directory with exported packages or case pictures).
+RESERVED_DIRS = frozenset({"exports", "cases"})
+
+
 class CameraConfig(Base):
     id: str = Field(pattern=ID_PATTERN)
-    name: str
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, v: str) -> str:
+        if v in RESERVED_DIRS:
+            raise ValueError(f"{v!r} is reserved (a directory of the evidence root)")
+        return v
+
+    name: str = Field(max_length=100)
     # rtsp://, file path or file:// URL; credentials as ${ENV_VAR} placeholders only.
     url: str
     transport: Literal["tcp", "udp"] = "tcp"
@@ -525,8 +598,8 @@ class CameraConfig(Base):
     context: Literal["road", "pavement", "compound_interior", "fire_lane"] | None = None
     lon: float | None = Field(default=None, ge=-180.0, le=180.0)
     lat: float | None = Field(default=None, ge=-90.0, le=90.0)
-    zones: list[ZoneConfig] = Field(default_factory=list)
-    facades: list[FacadeConfig] = Field(default_factory=list)
+    zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES)
+    facades: list[FacadeConfig] = Field(default_factory=list, max_length=MAX_FACADES)
     rules: list[RuleConfig] = Field(default_factory=list)
 
     @field_validator("gb28181_device_id", "gb28181_channel_id")
@@ -544,9 +617,12 @@ class CameraConfig(Base):
     def _url(cls, v: str) -> str:
         parts = urlsplit(_PLACEHOLDER.sub("x", v))
         if parts.scheme in ("rtsp", "rtsps", "file", "") or len(parts.scheme) == 1:
-            if parts.password and parts.password != "x":
+            literal = [k for k, val in parse_qsl(parts.query, keep_blank_values=True)
+                       if _SECRET_KEY.search(k) and val != "x"]  # fmt: skip
+            if (parts.password and parts.password != "x") or literal:
+                where = f"query parameter {literal[0]!r}" if literal else "password"
                 raise ValueError(
-                    "the URL contains a literal password; write it as ${ENV_VAR} so it never "
+                    f"the URL contains a literal {where}; write it as ${{ENV_VAR}} so it never "
                     "lands in the config file or in logs"
                 )
             return v
@@ -647,11 +723,11 @@ class SlaRule(Base):
 
     event_type: str = Field(pattern=r"^(\*|[a-z_]+)$")
     clock: Literal["continuous", "working_hours"] = "continuous"
-    review_min: float = Field(default=30.0, gt=0.0)
-    respond_min: float = Field(default=360.0, gt=0.0)
-    dispose_min: float = Field(default=1440.0, gt=0.0)
+    review_min: float = Field(default=30.0, gt=0.0, le=MAX_SLA_MIN)
+    respond_min: float = Field(default=360.0, gt=0.0, le=MAX_SLA_MIN)
+    dispose_min: float = Field(default=1440.0, gt=0.0, le=MAX_SLA_MIN)
     # Automatic re-check after 处置: the camera watches the zone this long; 0 = a person closes.
-    recheck_min: float = Field(default=10.0, ge=0.0)
+    recheck_min: float = Field(default=10.0, ge=0.0, le=MAX_SLA_MIN)
 
 
 def _default_sla() -> list[SlaRule]:
@@ -753,15 +829,37 @@ class Subscriber(Base):
     event_types: list[str] = Field(default_factory=lambda: ["*"])
     # Plates stay visible only for enforcement recipients (违停 cases to 交警/城管).
     unmasked_plates: bool = False
-    max_attempts: int = Field(default=10, ge=1)
-    timeout_s: float = Field(default=10.0, gt=0.0)
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+    timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        # the HMAC key authenticates us; a password in the URL would sit in the file and logs
+        parts = urlsplit(v)
+        if parts.username or parts.password:
+            raise ValueError("must not contain user:password@; the receiver checks our HMAC")
+        secret = [k for k, _ in parse_qsl(parts.query, keep_blank_values=True)
+                  if _SECRET_KEY.search(k)]  # fmt: skip
+        if secret:
+            raise ValueError(
+                f"query parameter {secret[0]!r} looks like a credential; the receiver "
+                "authenticates our pushes by their HMAC signature"
+            )
+        return v
+
+
+# Zero or negative days would expire evidence (高空抛物 included) the moment a case closes.
+RetentionDays = Annotated[float, Field(gt=0.0, le=36500.0)]
 
 
 class RetentionConfig(Base):
     """Days evidence is kept after its case is closed or rejected (open cases: forever)."""
 
-    default_days: float = Field(default=30.0, gt=0.0)
-    by_type: dict[str, float] = Field(default_factory=lambda: {"high_altitude_throwing": 365.0})
+    default_days: RetentionDays = 30.0
+    by_type: dict[str, RetentionDays] = Field(
+        default_factory=lambda: {"high_altitude_throwing": 365.0}
+    )
 
 
 class AppConfig(Base):
@@ -917,6 +1015,10 @@ def load_config(path: Path) -> AppConfig:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([ConfigIssue(str(path), f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [ConfigIssue(str(path), f"not UTF-8 text (byte {exc.start}); save it as UTF-8")]
+        ) from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

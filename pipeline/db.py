@@ -12,6 +12,7 @@ arrive at a few per second per site, so one writer at a time costs nothing measu
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
@@ -109,6 +110,8 @@ class SqliteBackend:
         self.location = str(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # created owner-only before SQLite opens it; its -wal and -shm files copy the mode
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
             with self._connect() as db:
                 # Turning a new file to WAL needs an exclusive lock and SQLite does not wait
                 # for it (no busy handler): processes opening it together retry briefly.

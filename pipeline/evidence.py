@@ -37,7 +37,7 @@ from pipeline.overlay import annotate, composite_from_clip, draw_throw
 from pipeline.packet_ring import ClipCollector, PacketRing, StreamTemplate
 from pipeline.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.schema import report_errors
-from pipeline.storage import EvidenceStorage, fsync_dir
+from pipeline.storage import EVIDENCE_FILE_MODE, EvidenceStorage, fsync_dir
 from pipeline.store import EventStore
 from pipeline.types import (
     BinDetails,
@@ -81,6 +81,7 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
             out.mux(pkt)
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
+    tmp.chmod(EVIDENCE_FILE_MODE)
     os.replace(tmp, path)
     fsync_dir(path.parent)
     return EvidenceItem(

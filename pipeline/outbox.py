@@ -3,7 +3,8 @@
 A case transition and its outbox rows are written in one SQLite transaction
 (``CaseService`` calls ``Outbox.enqueue`` inside it), so a change is never lost and never sent
 without having happened. ``deliver_due`` POSTs pending rows: HMAC-SHA256 signature over
-``"<timestamp>.<body>"``, an ``Idempotency-Key`` that stays the same on every retry, and the
+``"<timestamp>.<idempotency key>.<body>"``, an ``Idempotency-Key`` that stays the same on
+every retry (signed, so a captured request cannot be replayed under a new key), and the
 row is marked delivered only after a 2xx (or 409: "already have it"). A process killed between
 the POST and the mark sends the row again on restart with the same key, which an idempotent
 receiver applies once: at-least-once transport, exactly-once effect. Failures back off
@@ -42,25 +43,33 @@ _BACKOFF_BASE_S = 5.0
 _BACKOFF_MAX_S = 3600.0
 
 
-def sign(secret: bytes, timestamp: int, body: bytes) -> str:
-    mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256)
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def sign(secret: bytes, timestamp: int, key: str, body: bytes) -> str:
+    """The signature of one request: timestamp, idempotency key and body, all covered."""
+    mac = hmac.new(secret, f"{timestamp}.{key}.".encode(), hashlib.sha256)
+    mac.update(body)
     return "sha256=" + mac.hexdigest()
 
 
 def verify_signature(
-    secret: bytes, timestamp: str | None, body: bytes, signature: str | None, now: float,
-    tolerance_s: float = 300.0,
+    secret: bytes, timestamp: str | None, key: str | None, body: bytes, signature: str | None,
+    now: float, tolerance_s: float = 300.0,
 ) -> str | None:  # fmt: skip
-    """None if valid, else why not (for a 401 message). Old timestamps are replays."""
+    """None if valid, else why not (for a 401 message). Old timestamps are replays; a replay
+    inside the window carries its signed key, which the receiver has already answered."""
     if not timestamp or not signature:
         return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}"
+    if not key or len(key) > 200:
+        return f"{IDEMPOTENCY_HEADER} header is required (at most 200 characters)"
     try:
         ts = int(timestamp)
     except ValueError:
         return f"{TIMESTAMP_HEADER} is not an integer"
     if abs(now - ts) > tolerance_s:
         return f"{TIMESTAMP_HEADER} is more than {tolerance_s:.0f} s away from now"
-    if not hmac.compare_digest(sign(secret, ts, body), signature):
+    if not hmac.compare_digest(sign(secret, ts, key, body), signature):
         return "signature does not match"
     return None
 
@@ -74,15 +83,42 @@ class HttpResult:
 Post = Callable[[str, bytes, dict[str, str], float], HttpResult]
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not an instruction: following it would turn the signed POST
+    into a GET to wherever the receiver (or whoever answers for it) points, and count that
+    host's 200 as delivered."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> HttpResult:
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+        with _OPENER.open(req, timeout=timeout_s) as resp:
             return HttpResult(int(resp.status), None)
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            where = str(exc.headers.get("Location", "?"))[:200]
+            return HttpResult(exc.code, f"HTTP {exc.code} redirect to {where} not followed; "
+                              "configure the subscriber's final URL")  # fmt: skip
         return HttpResult(exc.code, f"HTTP {exc.code}")
     except (urllib.error.URLError, OSError) as exc:
         return HttpResult(None, str(getattr(exc, "reason", exc))[:200])
+
+
+def was_pushed(db: Connection, subscriber_id: str, case_id: str) -> bool:
+    """Whether an update of ``case_id`` was sent (or is being sent) to ``subscriber_id``:
+    only then may that subscriber's callbacks act on the case."""
+    row = db.execute(
+        "SELECT 1 FROM outbox WHERE subscriber_id = ? AND case_id = ? "
+        "AND (state = 'delivered' OR attempts > 0) LIMIT 1",
+        (subscriber_id, case_id),
+    ).fetchone()
+    return row is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +232,9 @@ class Outbox:
             ts = int(self.clock())
             headers = {
                 "Content-Type": "application/json; charset=utf-8",
-                "Idempotency-Key": key,
+                IDEMPOTENCY_HEADER: key,
                 TIMESTAMP_HEADER: str(ts),
-                SIGNATURE_HEADER: sign(self.secrets[sub_id], ts, body),
+                SIGNATURE_HEADER: sign(self.secrets[sub_id], ts, key, body),
             }
             attempted += 1
             result = self.post(sub.url, body, headers, sub.timeout_s)
@@ -209,9 +245,9 @@ class Outbox:
                 self._mark(seq, "delivered", attempts + 1, self.clock(), None)
                 delivered += 1
                 continue
-            permanent = (
+            permanent = (  # a redirect will not change by retrying: a human must look
                 result.status is not None
-                and 400 <= result.status < 500
+                and 300 <= result.status < 500
                 and result.status not in _RETRYABLE_4XX
             )
             if permanent or attempts + 1 >= sub.max_attempts:
@@ -245,7 +281,7 @@ class Outbox:
         rows = self.rows(where="seq = ?", args=(seq,))
         return rows[0]
 
-    def rows(self, where: str = "1", args: Sequence[Any] = ()) -> list[OutboxRow]:
+    def rows(self, where: str = "1 = 1", args: Sequence[Any] = ()) -> list[OutboxRow]:
         with self.store.reader() as db:
             found = db.execute(
                 "SELECT seq, subscriber_id, idempotency_key, case_id, kind, state, attempts, "

@@ -22,8 +22,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -227,16 +228,8 @@ class Exporter:
                     cv2.imwrite(str(dst), PrivacyMasker.apply(img, regions))
                     custody.append({"act": "masked", "file": _rel(tmp, dst), "from": rel,
                                     "regions": len(regions)})  # fmt: skip
-        after = self._local(case.after_relpath, fetched) if case.after_relpath else None
-        if after is not None:
-            src = after
-            dst = tmp / ("derived" if shared else "original") / "after.jpg"
-            dst.parent.mkdir(exist_ok=True)
-            if shared:
-                img = _read(src)
-                cv2.imwrite(str(dst), self.masker.mask(img, plates=plates))
-            else:
-                shutil.copyfile(src, dst)
+        if case.after_relpath:
+            masked += self._after(case, tmp, fetched, shared, plates, custody)
         report = {
             "case": case_json(case, self.cases.history(case_id), self.tz)
             | {"camera_id": case.camera_id, "zone_id": case.zone_id,
@@ -259,6 +252,8 @@ class Exporter:
             "created_at": iso(now, self.tz),
             "created_by": actor,
             "purpose": purpose,
+            # lets ``verify`` without the key notice a deleted manifest.sig
+            "signed": bool(self.signing_key),
             "files": [
                 {
                     "path": _rel(tmp, p),
@@ -276,8 +271,39 @@ class Exporter:
         if self.signing_key:
             sig = hmac.new(self.signing_key, data, hashlib.sha256).hexdigest()
             (tmp / "manifest.sig").write_text(sig + "\n")
+        _restrict(tmp)
         tmp.rename(out)
         return ExportResult(out, hashlib.sha256(data).hexdigest(), len(files), masked)
+
+    def _after(
+        self, case: Case, tmp: Path, fetched: Path, shared: bool, plates: bool,
+        custody: list[dict[str, Any]],
+    ) -> int:  # fmt: skip
+        """The re-check picture, checked against its recorded hash like every other file."""
+        rel = str(case.after_relpath)
+        src = self._local(rel, fetched)
+        if src is None:
+            raise PackageError(f"after picture of {case.case_id} missing in "
+                               f"{self.storage.describe()} ({rel})")  # fmt: skip
+        actual = sha256_file(src)
+        if case.after_sha256 is None or actual != case.after_sha256:
+            raise PackageError(
+                f"after picture of {case.case_id} altered on disk: sha256 {actual} ≠ recorded "
+                f"{case.after_sha256}; not exported"
+            )
+        custody.append({"act": "recorded", "file": rel, "sha256": actual,
+                        "case_id": case.case_id, "what": "after picture (自动核查)"})  # fmt: skip
+        dst = tmp / ("derived" if shared else "original") / "after.jpg"
+        dst.parent.mkdir(exist_ok=True)
+        if not shared:
+            shutil.copyfile(src, dst)
+            return 0
+        img = _read(src)
+        regions = self.masker.find(img, plates=plates)
+        cv2.imwrite(str(dst), PrivacyMasker.apply(img, regions))
+        custody.append({"act": "masked", "file": _rel(tmp, dst), "from": rel,
+                        "regions": len(regions)})  # fmt: skip
+        return len(regions)
 
     def _annotated(
         self, clip: Path, dst: Path, report: dict[str, Any], shared: bool, plates: bool
@@ -313,43 +339,148 @@ def _rel(root: Path, p: Path) -> str:
     return p.relative_to(root).as_posix()
 
 
+def _restrict(root: Path) -> None:
+    """A package shows residents' faces (full) or at least their street: owner and group only,
+    whatever the process umask."""
+    root.chmod(0o750)
+    for p in root.rglob("*"):
+        p.chmod(0o750 if p.is_dir() else 0o640)
+
+
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    ok: bool
+    ok: bool  # every listed file present and intact, nothing unlisted, manifest well formed
     problems: tuple[str, ...]
     checked: int
+    # how the manifest itself was authenticated: "signature" (HMAC key), "manifest_sha256"
+    # (the hash recorded at export, e.g. in the audit log), or "unchecked"
+    authenticity: str = "unchecked"
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def authenticated(self) -> bool:
+        return self.ok and self.authenticity != "unchecked"
 
 
-def verify_package(path: Path, signing_key: bytes | None = None) -> VerifyResult:
-    """Recompute every hash; name altered, missing and unlisted files."""
-    manifest_path = path / "manifest.json"
-    if not manifest_path.is_file():
-        return VerifyResult(False, (f"{manifest_path}: no manifest",), 0)
+_SIG = "manifest.sig"
+_MANIFEST = "manifest.json"
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _entry_problem(e: object, i: int) -> str | None:
+    """Why manifest entry ``i`` is malformed or points outside the package, or None."""
+    if not isinstance(e, dict):
+        return f"manifest.json: files[{i}] is not an object"
+    path, digest, size = e.get("path"), e.get("sha256"), e.get("size")
+    if not isinstance(path, str) or not path:
+        return f"manifest.json: files[{i}].path is not a non-empty string"
+    parts = path.split("/")
+    if (path.startswith("/") or "\\" in path or ":" in parts[0]
+            or any(p in ("", ".", "..") for p in parts)):  # fmt: skip
+        return f"{path!r}: path leaves the package or is not a plain relative path"
+    if path in (_MANIFEST, _SIG):
+        return f"{path!r}: the manifest cannot list itself or its signature"
+    if not isinstance(digest, str) or len(digest) != 64 or not set(digest) <= _HEX64:
+        return f"{path}: manifest sha256 is not 64 lowercase hex digits"
+    if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+        return f"{path}: manifest size is not a whole number of bytes"
+    return None
+
+
+def _walk(root: Path) -> tuple[list[str], list[str]]:
+    """(regular files, symlinks and other non-regular entries) as package-relative paths;
+    symlinks are reported, never followed."""
+    files: list[str] = []
+    odd: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for name in [*dirnames, *filenames]:
+            p = base / name
+            rel = _rel(root, p)
+            if p.is_symlink():
+                odd.append(rel)
+            elif name in filenames:
+                (files if p.is_file() else odd).append(rel)
+        dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
+    return files, odd
+
+
+def verify_package(
+    path: Path, signing_key: bytes | None = None, manifest_sha256: str | None = None
+) -> VerifyResult:
+    """Recompute every hash; name altered, missing, unlisted, out-of-package and symlinked
+    files; check the manifest's signature (with the key) or its recorded hash.
+
+    Without either, the files are checked against the manifest but the manifest itself is
+    not authenticated: someone who rewrote both would pass, so ``authenticity`` says so."""
+    if not path.is_dir() or path.is_symlink():
+        return VerifyResult(False, (f"{path}: not a package directory",), 0)
+    manifest_path = path / _MANIFEST
+    if manifest_path.is_symlink() or not manifest_path.is_file():
+        return VerifyResult(False, (f"{manifest_path}: no manifest (or not a regular file)",), 0)
     data = manifest_path.read_bytes()
     try:
         manifest = json.loads(data)
-        entries: Sequence[dict[str, Any]] = manifest["files"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except ValueError as exc:
         return VerifyResult(False, (f"manifest.json unreadable: {exc}",), 0)
-    problems = []
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return VerifyResult(False, ("manifest.json: no list of files",), 0)
+    problems: list[str] = []
+    warnings: list[str] = []
+    if manifest.get("format") != PACKAGE_FORMAT:
+        problems.append(f"manifest.json: format {manifest.get('format')!r} is not "
+                        f"{PACKAGE_FORMAT!r}")  # fmt: skip
+    authenticity = "unchecked"
+    sig_path = path / _SIG
+    has_sig = sig_path.is_file() and not sig_path.is_symlink()
+    claims = manifest.get("signed")
+    if claims is True and not has_sig:
+        problems.append("manifest.sig: missing, but the manifest says the package was signed")
+    elif claims is False and has_sig:
+        problems.append("manifest.sig: present, but the manifest says the package was unsigned")
     if signing_key is not None:
-        sig_path = path / "manifest.sig"
         want = hmac.new(signing_key, data, hashlib.sha256).hexdigest()
-        if not sig_path.is_file():
+        if not has_sig:
             problems.append("manifest.sig: missing (package was not signed)")
-        elif not hmac.compare_digest(sig_path.read_text().strip(), want):
+        elif not hmac.compare_digest(sig_path.read_bytes().strip(), want.encode()):
             problems.append("manifest.json: signature does not match (manifest altered)")
-    listed = set()
-    for e in entries:
+        else:
+            authenticity = "signature"
+    if manifest_sha256 is not None:
+        if hashlib.sha256(data).hexdigest() != manifest_sha256.strip().lower():
+            problems.append("manifest.json: sha256 differs from the one recorded at export")
+        elif authenticity == "unchecked":
+            authenticity = "manifest_sha256"
+    if authenticity == "unchecked":
+        warnings.append(
+            "the manifest itself is not authenticated (no signing key, no recorded manifest "
+            "sha256): a package rewritten together with its manifest would pass"
+        )
+    files, odd = _walk(path)
+    problems.extend(f"{rel}: symlink or special file (not allowed in a package)" for rel in odd)
+    on_disk = set(files)
+    listed: set[str] = set()
+    entries: list[dict[str, Any]] = manifest["files"]
+    for i, e in enumerate(entries):
+        bad = _entry_problem(e, i)
+        if bad is not None:
+            problems.append(bad)
+            continue
         rel = str(e["path"])
+        if rel in listed:
+            problems.append(f"{rel}: listed twice")
+            continue
         listed.add(rel)
-        f = path / rel
-        if not f.is_file():
-            problems.append(f"{rel}: missing")
-        elif sha256_file(f) != e["sha256"]:
+        if rel not in on_disk:
+            if rel not in odd:
+                problems.append(f"{rel}: missing")
+            continue
+        size, digest = hash_file(path / rel)
+        if digest != e["sha256"]:
             problems.append(f"{rel}: altered (sha256 differs from the manifest)")
-    for f in sorted(path.rglob("*")):
-        rel = _rel(path, f)
-        if f.is_file() and rel not in listed and rel not in ("manifest.json", "manifest.sig"):
-            problems.append(f"{rel}: not in the manifest")
-    return VerifyResult(not problems, tuple(problems), len(entries))
+        elif e.get("size") is not None and size != e["size"]:
+            problems.append(f"{rel}: size {size} differs from the manifest's {e['size']}")
+    problems.extend(f"{rel}: not in the manifest" for rel in sorted(on_disk - listed)
+                    if rel not in (_MANIFEST, _SIG))  # fmt: skip
+    return VerifyResult(not problems, tuple(problems), len(entries), authenticity,
+                        tuple(warnings))  # fmt: skip

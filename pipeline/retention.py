@@ -9,10 +9,12 @@ there); each deletion is written to the audit log with the hashes of what was de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from pipeline.config import RetentionConfig
-from pipeline.storage import EvidenceStorage
+from pipeline.config import RESERVED_DIRS, RetentionConfig
+from pipeline.storage import EvidenceStorage, hash_file
 from pipeline.store import EventStore, append_audit
 
 
@@ -61,4 +63,40 @@ def purge(store: EventStore, storage: EvidenceStorage, items: list[Expired], now
             db.execute("UPDATE events SET purged_at = ? WHERE event_id = ?", (now, item.event_id))
             detail = {"case_id": item.case_id, "files": item.files}
             append_audit(db, now, "retention", "admin", "purge", f"event:{item.event_id}", detail)
+    return deleted
+
+
+def sweep_unindexed(store: EventStore, root: Path, camera_ids: Sequence[str], now: float) -> int:
+    """Delete files under ``root/<camera>/`` that no event indexes: clips and snapshots (and
+    their ``.tmp`` partials) written by a process killed before it committed their rows.
+
+    Nothing can ever find, serve or expire such a file, yet it shows the scene; each deletion
+    is audited with its hash. Call before this process writes for these cameras: a camera's
+    directory has one writer, the process that runs the camera. Returns the files deleted.
+    """
+    deleted = 0
+    for camera_id in camera_ids:
+        base = root / camera_id
+        if camera_id in RESERVED_DIRS or not base.is_dir():
+            continue
+        with store.reader() as db:
+            indexed = {
+                str(r[0])
+                for r in db.execute(
+                    "SELECT v.relpath FROM evidence v JOIN events e ON e.event_id = v.event_id "
+                    "WHERE e.camera_id = ?",
+                    (camera_id,),
+                ).fetchall()
+            }
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.is_dir() or rel in indexed:
+                continue
+            digest = hash_file(path)[1] if path.is_file() and not path.is_symlink() else None
+            path.unlink()
+            deleted += 1
+            detail = {"sha256": digest, "reason": "not indexed (left by a killed run)"}
+            with store.transaction() as db:
+                append_audit(db, now, "gridsight", "system", "sweep_unindexed", f"file:{rel}",
+                             detail)  # fmt: skip
     return deleted

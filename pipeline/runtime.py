@@ -54,8 +54,9 @@ from pipeline.outbox import Outbox
 from pipeline.packet_ring import PacketRing
 from pipeline.queues import FrameHub, Watermark
 from pipeline.report import ModelIdentity
+from pipeline.retention import sweep_unindexed
 from pipeline.source import LumaHook, SourceSettings, StreamSource
-from pipeline.storage import open_storage
+from pipeline.storage import LocalStorage, open_storage
 from pipeline.store import EventStore
 from pipeline.types import (
     CameraChanges,
@@ -307,12 +308,17 @@ class Runtime:
         if self._started:
             raise RuntimeError("runtime already started")
         self._started = True
-        if not self.replay:
-            # a previous process that died (power cut, kill -9, a lost cluster worker) could not
-            # end its events; they would stay open for ever
-            left = self.store.end_open_events(sorted(self.cameras), self._clock(), "restarted")
-            if left:
-                logger.warning("ended %d event(s) left open by a previous run", len(left))
+        # A previous process that died (power cut, kill -9, a lost cluster worker; a replay
+        # resumed into the same directory) could not end its events, which would stay open for
+        # ever, nor index the files it was writing, which nothing would ever find or expire.
+        left = self.store.end_open_events(sorted(self.cameras), self._clock(), "restarted")
+        if left:
+            logger.warning("ended %d event(s) left open by a previous run", len(left))
+        if isinstance(self.storage, LocalStorage):  # object stores: see docs/security.md
+            swept = sweep_unindexed(self.store, self.storage.root, sorted(self.cameras),
+                                    self._clock())  # fmt: skip
+            if swept:
+                logger.warning("deleted %d unindexed evidence file(s) of a previous run", swept)
         self._spawn("gridsight-writer", self.writer.run)
         self._spawn("gridsight-analysis", self._analysis_loop)
         for i, worker in enumerate(self.inference):

@@ -80,10 +80,16 @@ def check_relpath(relpath: str) -> str:
     return p.as_posix()
 
 
+# Evidence shows residents: readable by the service's user and group, never by other accounts
+# (whatever the umask of whoever started the process).
+EVIDENCE_FILE_MODE = 0o640
+
+
 def atomic_write(path: Path, data: bytes) -> tuple[int, str]:
     """Write ``data`` to ``path`` via temp file + fsync + rename; return (size, sha256)."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with tmp.open("wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, EVIDENCE_FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

@@ -21,7 +21,7 @@ from pipeline.db import AppendOnly, Connection, MigrationItem, open_backend
 from pipeline.report import EvidenceItem
 from pipeline.types import Event
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # One list for both engines: SQLite types, rendered for PostgreSQL by ``pipeline.db``.
 _MIGRATIONS: dict[int, list[MigrationItem]] = {
@@ -169,6 +169,39 @@ _MIGRATIONS: dict[int, list[MigrationItem]] = {
     # An event ended by the store rather than by its analyzer, e.g. "worker_lost" when the
     # cluster worker that watched it died; its report is the last one the worker wrote.
     3: ["ALTER TABLE events ADD COLUMN closed_reason TEXT;"],
+    # Tokens expire, and a name can be given again once its old token is revoked (only one
+    # active token per name). Callback idempotency keys belong to one subscriber, and the hash
+    # of the body they first came with is kept, so a reused key with another body is refused.
+    4: [
+        """
+    CREATE TABLE api_tokens_v4 (
+        token_sha256 TEXT PRIMARY KEY,
+        name         TEXT NOT NULL,
+        role         TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        revoked_at   REAL,
+        expires_at   REAL
+    );
+    INSERT INTO api_tokens_v4 (token_sha256, name, role, created_at, revoked_at)
+        SELECT token_sha256, name, role, created_at, revoked_at FROM api_tokens;
+    DROP TABLE api_tokens;
+    ALTER TABLE api_tokens_v4 RENAME TO api_tokens;
+    CREATE UNIQUE INDEX api_tokens_active_name ON api_tokens (name) WHERE revoked_at IS NULL;
+    CREATE TABLE inbound_v4 (
+        subscriber_id   TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        body_sha256     TEXT NOT NULL DEFAULT '',
+        at              REAL NOT NULL,
+        status          INTEGER NOT NULL,
+        result_json     TEXT NOT NULL,
+        PRIMARY KEY (subscriber_id, idempotency_key)
+    );
+    INSERT INTO inbound_v4 (subscriber_id, idempotency_key, at, status, result_json)
+        SELECT subscriber_id, idempotency_key, at, status, result_json FROM inbound;
+    DROP TABLE inbound;
+    ALTER TABLE inbound_v4 RENAME TO inbound;
+    """
+    ],
 }
 
 

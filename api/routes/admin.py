@@ -31,7 +31,7 @@ def audit_log(
         args.append(actor)
     if target_prefix is not None:
         clauses.append("target LIKE ? ESCAPE '\\'")
-        args.append(target_prefix.replace("\\", "\\\\").replace("%", "\\%") + "%")
+        args.append(like_prefix(target_prefix))
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
     with ctx.store.reader() as db:
         rows = db.execute(
@@ -69,21 +69,36 @@ def requeue(seq: int, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
     return {"seq": seq, "state": "pending"}
 
 
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) matching strings that start with ``prefix``."""
+    for ch in ("\\", "%", "_"):
+        prefix = prefix.replace(ch, "\\" + ch)
+    return prefix + "%"
+
+
 class TokenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
     role: Role
+    ttl_days: float | None = Field(
+        default=None, gt=0.0, le=3650.0, allow_inf_nan=False,
+        description="lifetime; default api.token_ttl_days",
+    )  # fmt: skip
 
 
 @router.post("/tokens")
-def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, str]:
+def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
     """Create a token; it is shown in this response only."""
     try:
-        token = create_token(ctx.store, body.name, body.role, ctx.clock())
+        ttl_s = body.ttl_days * 86400.0 if body.ttl_days else ctx.token_ttl_s
+        token = create_token(ctx.store, body.name, body.role, ctx.clock(), ttl_s)
     except StoreIntegrityError as exc:
-        raise HTTPException(409, f"token name {body.name!r} already exists") from exc
-    audit(ctx, who, "token_create", f"token:{body.name}", role=body.role.value)
-    return {"name": body.name, "role": body.role.value, "token": token}
+        raise HTTPException(
+            409, f"an active token named {body.name!r} exists; revoke it first"
+        ) from exc
+    audit(ctx, who, "token_create", f"token:{body.name}", role=body.role.value, ttl_s=ttl_s)
+    return {"name": body.name, "role": body.role.value, "token": token,
+            "expires_at": ctx.clock() + ttl_s}  # fmt: skip
 
 
 @router.post("/tokens/{name}/revoke")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -12,12 +13,28 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import AnalystDep, Principal, ReviewerDep, Role, ViewerDep, audit
-from api.deps import ApiContext, ContextDep
+from api.auth import (
+    AnalystDep,
+    Principal,
+    ReviewerDep,
+    Role,
+    ViewerDep,
+    audit,
+    client_of,
+    still_valid,
+)
+from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.routes.events import served_file
 from pipeline.cases import REJECT_REASONS, Case, CaseError, ReviewStats, case_json
-from pipeline.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from pipeline.outbox import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    verify_signature,
+    was_pushed,
+)
 from pipeline.package import Exporter, PackageError
+from pipeline.store import append_audit
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 callbacks = APIRouter(prefix="/callbacks", tags=["callbacks"])
@@ -63,7 +80,7 @@ def list_cases(
     open_only: bool = False,
     event_id: Annotated[str | None, Query(description="the case of this event")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """Cases, urgent first, newest first (the review queue: ``state=pending_review``)."""
     if event_id is not None:
@@ -77,24 +94,31 @@ def list_cases(
     return {"items": [_json(ctx, c) for c in cases], "total": total}
 
 
+_RECHECK_TOKEN_S = 5.0
+
+
 @router.get("/stream", response_class=StreamingResponse)
 async def stream(
     request: Request,
     ctx: ContextDep,
-    _who: ViewerDep,
+    who: ViewerDep,
     timeout_s: Annotated[float, Query(ge=0, le=3600)] = 300,
 ) -> StreamingResponse:
     """Server-sent events: ``data: {"cases": N, "updated_at": T}`` whenever cases change.
 
     The UI reads it with ``fetch`` (so the bearer token stays in a header, not in a URL);
     a comment line every 15 s keeps proxies from closing an idle stream. The stream ends after
-    ``timeout_s`` (the client reconnects), so a forgotten tab does not hold a worker forever.
+    ``timeout_s`` (the client reconnects), so a forgotten tab does not hold a worker forever,
+    and as soon as the caller's token is revoked or expires (checked every few seconds).
     """
 
     async def changes() -> AsyncIterator[str]:
         last: tuple[int, float] | None = None
         idle = elapsed = 0.0
         while not await request.is_disconnected():
+            if elapsed % _RECHECK_TOKEN_S == 0 and not still_valid(ctx.store, who, ctx.clock()):
+                yield "event: end\ndata: token revoked or expired\n\n"
+                return
             with ctx.store.reader() as db:
                 n, t = db.execute(
                     "SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM cases"
@@ -204,46 +228,69 @@ def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> di
 async def platform_callback(subscriber_id: str, request: Request, ctx: ContextDep) -> JSONResponse:
     """Status callback from a receiving platform (HMAC-signed like our pushes).
 
-    The platform drives the case (派遣, 处置, 退回 …); a repeated ``Idempotency-Key`` returns
-    the first answer without acting again.
+    The platform drives the case it was sent (派遣, 处置, 退回, 核查结案): only cases pushed to
+    this subscriber, only platform actions, only where the case's state allows them. The
+    signature covers the ``Idempotency-Key``; a key repeated with the same body returns the
+    first answer without acting again, with another body it is refused (422).
     """
     secret = ctx.secrets.get(subscriber_id)
     if secret is None:
         raise HTTPException(404, f"unknown subscriber {subscriber_id!r}")
     body = await request.body()
+    key = request.headers.get(IDEMPOTENCY_HEADER)
     bad = verify_signature(
-        secret, request.headers.get(TIMESTAMP_HEADER), body,
+        secret, request.headers.get(TIMESTAMP_HEADER), key, body,
         request.headers.get(SIGNATURE_HEADER), ctx.clock(),
     )  # fmt: skip
-    if bad:
+    if bad or key is None:
+        _callback_refused(ctx, request, subscriber_id, bad or "no key")
         raise HTTPException(401, bad)
-    key = request.headers.get("idempotency-key")
-    if not key:
-        raise HTTPException(400, "Idempotency-Key header is required")
+    digest = hashlib.sha256(body).hexdigest()
     with ctx.store.reader() as db:
         seen = db.execute(
-            "SELECT status, result_json FROM inbound WHERE idempotency_key = ?", (key,)
+            "SELECT status, result_json, body_sha256 FROM inbound "
+            "WHERE subscriber_id = ? AND idempotency_key = ?",
+            (subscriber_id, key),
         ).fetchone()
     if seen is not None:
+        if seen[2] != digest:
+            raise HTTPException(422, f"{IDEMPOTENCY_HEADER} {key!r} was used for another body")
         return JSONResponse(json.loads(seen[1]), status_code=int(seen[0]))
     try:
         cb = CallbackIn.model_validate_json(body)
     except ValueError as exc:
         raise HTTPException(422, f"bad callback body: {exc}") from None
     actor = f"{subscriber_id}:{cb.actor}"
+    with ctx.store.reader() as db:
+        sent = was_pushed(db, subscriber_id, cb.case_id)
     try:
+        if not sent:  # unknown, never pushed, or pushed to someone else: all look the same
+            raise CaseError(f"case {cb.case_id!r} was not sent to subscriber {subscriber_id!r}")
         case = ctx.cases.act(
             cb.case_id, cb.action, actor, actor_type="platform", reason_code=cb.reason_code,
             reason=cb.reason, unit=cb.unit,
         )  # fmt: skip
         status, result = 200, {"case_id": case.case_id, "state": case.state}
     except CaseError as exc:
-        status, result = 409, {"detail": str(exc)}
+        status, result = (409 if sent else 403), {"detail": str(exc)}
     with ctx.store.transaction() as db:
         db.execute(
-            "INSERT INTO inbound VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (key, subscriber_id, ctx.clock(), status, json.dumps(result, ensure_ascii=False)),
-        )
+            "INSERT INTO inbound (subscriber_id, idempotency_key, body_sha256, at, status, "
+            "result_json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (subscriber_id, key, digest, ctx.clock(), status,
+             json.dumps(result, ensure_ascii=False)),
+        )  # fmt: skip
     # the platform acts as a reviewer would; the audit row names it
-    audit(ctx, Principal(actor, Role.OPERATOR), f"callback_{cb.action}", f"case:{cb.case_id}")
+    audit(ctx, Principal(actor, Role.OPERATOR), f"callback_{cb.action}", f"case:{cb.case_id}",
+          status=status)  # fmt: skip
     return JSONResponse(result, status_code=status)
+
+
+def _callback_refused(ctx: ApiContext, request: Request, subscriber_id: str, why: str) -> None:
+    """A forged or stale callback: audited and counted like a wrong token."""
+    client = client_of(request)
+    now = ctx.clock()
+    detail = {"reason": why, "failures": ctx.auth_guard.fail(client, now), "client": client}
+    with ctx.store.transaction() as db:
+        append_audit(db, now, f"subscriber:{subscriber_id}", "none", "callback_refused",
+                     f"client:{client}", detail)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
@@ -11,7 +12,7 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
 from api.auth import Principal, ViewerDep, audit
-from api.deps import ApiContext, ContextDep
+from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.schemas import EventDetail, EventPage, EventSummary
 from pipeline.storage import StorageError, iter_chunks
 from pipeline.store import EventQuery, EventRow
@@ -43,7 +44,10 @@ def _parse_time(value: str | None, field: str, tz: ZoneInfo) -> float | None:
         dt = datetime.fromisoformat(value)
     except ValueError:
         try:
-            return float(value)
+            epoch = float(value)
+            if not math.isfinite(epoch):
+                raise ValueError(value)
+            return epoch
         except ValueError:
             raise HTTPException(
                 422, f"{field}: expected ISO-8601 time or epoch seconds, got {value!r}"
@@ -63,7 +67,7 @@ def list_events(
     since: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
     until: Annotated[str | None, Query(description="ISO-8601 or epoch seconds")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> EventPage:
     tz = ZoneInfo(ctx.site.timezone)
     query = EventQuery(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,9 @@ def replayed_app(tmp: Path) -> tuple[FastAPI, EventStore]:
 def client(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     app, store = replayed_app(tmp_path_factory.mktemp("api"))
     client = TestClient(app)
-    client.headers["Authorization"] = f"Bearer {create_token(store, 'admin1', Role.ADMIN, 0.0)}"
+    client.headers["Authorization"] = (
+        f"Bearer {create_token(store, 'admin1', Role.ADMIN, time.time())}"
+    )
     return client
 
 
@@ -204,7 +207,9 @@ def test_zone_editor_validates_saves_and_applies(
     tmp = tmp_path_factory.mktemp("geo")
     app, store = replayed_app(tmp)
     client = TestClient(app)
-    client.headers["Authorization"] = f"Bearer {create_token(store, 'int1', Role.INTEGRATOR, 0)}"
+    client.headers["Authorization"] = (
+        f"Bearer {create_token(store, 'int1', Role.INTEGRATOR, time.time())}"
+    )
     geo = client.get("/cameras/cam1/geometry").json()
     assert geo["editable"] and geo["live"] and geo["zones"][0]["id"] == "lane"
     crossing = {"zones": [{"id": "lane", "kind": "fire_lane",

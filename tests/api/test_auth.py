@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import Role, create_token
 from api.main import create_app
+from pipeline.cases import CaseService
 from pipeline.config import parse_config
-from pipeline.outbox import sign
+from pipeline.outbox import HttpResult, Outbox, sign
 from pipeline.store import EventStore
 from tests.unit.test_cases import store_event
 
@@ -52,6 +54,7 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/tokens/{name}/revoke"): set(),
 }
 SECRET = b"platform-secret"
+BINS_SECRET = b"bins-secret"
 
 
 @pytest.fixture
@@ -60,11 +63,19 @@ def setup(
 ) -> tuple[TestClient, EventStore, dict[Role, str]]:
     """Runs every auth test on SQLite and on a real PostgreSQL server."""
     store = EventStore(store_location)
-    cfg = parse_config({"subscribers": [{"id": "grid", "url": "http://127.0.0.1:9/x",
-                                         "secret_env": "GRID_SECRET"}]})  # fmt: skip
+    cfg = parse_config({"subscribers": [
+        {"id": "grid", "url": "http://127.0.0.1:9/x", "secret_env": "GRID_SECRET"},
+        {"id": "bins", "url": "http://127.0.0.1:9/y", "secret_env": "BINS_SECRET",
+         "event_types": ["bin_overflow"]},
+    ]})  # fmt: skip
+    secrets = {"grid": SECRET, "bins": BINS_SECRET}
+    tz = ZoneInfo(cfg.site.timezone)
+    outbox = Outbox(store, cfg.subscribers, secrets, tz, time.time,
+                    post=lambda *_: HttpResult(200, None))  # fmt: skip
+    cases = CaseService(store, cfg.cases, tz, time.time, enqueue=outbox.enqueue)
     app = create_app(store=store, evidence_root=tmp_path, cameras=[], site=cfg.site, config=cfg,
-                     secrets={"grid": SECRET})  # fmt: skip
-    tokens = {role: create_token(store, f"u-{role.value}", role, 0.0) for role in Role}
+                     secrets=secrets, cases=cases, outbox=outbox)  # fmt: skip
+    tokens = {role: create_token(store, f"u-{role.value}", role, time.time()) for role in Role}
     return TestClient(app), store, tokens
 
 
@@ -135,7 +146,7 @@ def _signed(body: dict[str, object], key: str, secret: bytes = SECRET) -> dict[s
     raw = json.dumps(body).encode()
     ts = int(time.time())
     return {"content": raw, "headers": {"X-Gridsight-Timestamp": str(ts),
-            "X-Gridsight-Signature": sign(secret, ts, raw), "Idempotency-Key": key}}  # fmt: skip
+            "X-Gridsight-Signature": sign(secret, ts, key, raw), "Idempotency-Key": key}}  # fmt: skip
 
 
 def test_platform_callback_drives_the_case_once(
@@ -146,6 +157,7 @@ def test_platform_callback_drives_the_case_once(
     case = cases.on_event(store_event(store, "ev1", time.time()))
     cases.act(case.case_id, "accept", "op1")
     cases.act(case.case_id, "dispatch", "op1")
+    client.app.state.ctx.outbox.deliver_due()  # type: ignore[attr-defined]
     body = {"case_id": case.case_id, "action": "respond", "actor": "物业-张三"}
     r = client.post("/callbacks/grid", **_signed(body, "k1"))
     assert r.status_code == 200 and r.json() == {"case_id": case.case_id, "state": "responded"}
@@ -155,6 +167,8 @@ def test_platform_callback_drives_the_case_once(
     assert cases.history(case.case_id)[-1].actor_type == "platform"
     forged = client.post("/callbacks/grid", **_signed(body, "k2", b"wrong"))
     assert forged.status_code == 401
-    wrong = client.post("/callbacks/grid", **_signed({**body, "action": "accept"}, "k3"))
-    assert wrong.status_code == 409
+    wrong = client.post("/callbacks/grid", **_signed({**body, "action": "dispose"}, "k3"))
+    assert wrong.status_code == 200 and wrong.json()["state"] == "verifying"  # camera re-checks
+    late = client.post("/callbacks/grid", **_signed({**body, "action": "respond"}, "k5"))
+    assert late.status_code == 409 and "verifying" in late.json()["detail"]
     assert client.post("/callbacks/other", **_signed(body, "k4")).status_code == 404

@@ -1,4 +1,4 @@
-"""A store written by schema v1 opens under the current schema with its events intact."""
+"""A store written by schema v2 opens under the current schema with its events intact."""
 
 from __future__ import annotations
 
@@ -18,16 +18,25 @@ def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
         "INSERT INTO events VALUES ('e1', 'cam1', 'bin_overflow', 'ended', 'normal', 'bin1', "
         "'bins', 1.0, 2.0, 3.0, 4.0, 0.9, '{\"report_id\": \"e1\"}', NULL, NULL, 5.0)"
     )
-    db.execute("PRAGMA user_version=1")
+    for statement in sqlite_statements(_MIGRATIONS[2]):
+        db.execute(statement)
+    db.execute("INSERT INTO api_tokens VALUES ('h1', 'ops', 'operator', 1.0, NULL)")
+    db.execute("INSERT INTO inbound VALUES ('k1', 'grid', 1.0, 200, '{}')")
+    db.execute("PRAGMA user_version=2")
     db.commit()
     db.close()
     store = EventStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 3
+    assert store.schema_version == SCHEMA_VERSION == 4
     row = store.get_event("e1")
     assert row is not None and row.report == {"report_id": "e1"}
     with store.reader() as conn:
         assert conn.execute("SELECT purged_at FROM events").fetchone() == (None,)
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+        # tokens and callback answers carried over (api.auth gives old tokens a lifetime)
+        assert conn.execute("SELECT name, expires_at FROM api_tokens").fetchall() == [("ops", None)]
+        assert conn.execute("SELECT subscriber_id, idempotency_key FROM inbound").fetchall() == [
+            ("grid", "k1")
+        ]
 
 
 def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
