@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pipeline.config import (
     AppConfig,
@@ -94,27 +94,25 @@ def _serve(
     stop: threading.Event,
     config_path: Path | None = None,
 ) -> None:
-    from api.main import create_app
     from pipeline.runtime import Runtime
 
     assert isinstance(runtime, Runtime)
-    app = create_app(
-        store=runtime.store,
-        evidence_root=runtime.evidence_root,
-        storage=runtime.storage,
-        cameras=runtime.camera_configs(),
-        site=cfg.site,
-        runtime=runtime,
-        config=cfg,
-        cases=runtime.cases,
-        outbox=runtime.outbox,
-        secrets=runtime.outbox.secrets,
-        auth_required=cfg.api.auth,
-        config_path=config_path,
+    app = _api(
+        cfg, config_path, store=runtime.store, evidence_root=runtime.evidence_root,
+        storage=runtime.storage, cameras=runtime.camera_configs(), runtime=runtime,
+        cases=runtime.cases, outbox=runtime.outbox, secrets=runtime.outbox.secrets,
         reconfigure=runtime.reconfigure,
-        signing_key=signing_key(),
-    )
+    )  # fmt: skip
     _serve_until(app, host, port, stop)
+
+
+def _api(cfg: AppConfig, config_path: Path | None, **parts: Any) -> FastAPI:
+    """The API app of every serving command (run, serve, the cluster's): one place decides
+    its security settings (auth, package signing key)."""
+    from api.main import create_app
+
+    return create_app(site=cfg.site, config=cfg, auth_required=cfg.api.auth,
+                      config_path=config_path, signing_key=signing_key(), **parts)  # fmt: skip
 
 
 def _serve_until(app: FastAPI, host: str, port: int, stop: threading.Event) -> None:
@@ -151,24 +149,15 @@ def _store_app(
 ) -> FastAPI:
     """The API over an evidence directory's store, without a pipeline in this process
     (``reconfigure``: the cluster coordinator's, so that zone edits apply live)."""
-    from api.main import create_app
     from pipeline.store import EventStore
 
     secrets = {s.id: os.environ[s.secret_env].encode() for s in cfg.subscribers
                if os.environ.get(s.secret_env)}  # fmt: skip
-    return create_app(
-        store=EventStore(cfg.store_location(root)),
-        evidence_root=root,
-        storage=open_storage(cfg.evidence, root),
-        cameras=list(cfg.cameras),
-        site=cfg.site,
-        config=cfg,
-        secrets=secrets,
-        auth_required=cfg.api.auth,
-        config_path=config_path,
+    return _api(
+        cfg, config_path, store=EventStore(cfg.store_location(root)), evidence_root=root,
+        storage=open_storage(cfg.evidence, root), cameras=list(cfg.cameras), secrets=secrets,
         reconfigure=reconfigure,
-        signing_key=signing_key(),
-    )
+    )  # fmt: skip
 
 
 def run_pipeline(

@@ -46,7 +46,8 @@ class Receiver:
                 with receiver.lock:
                     receiver.received += 1
                     bad = verify_signature(
-                        SECRET, self.headers.get("X-Gridsight-Timestamp"), body,
+                        SECRET, self.headers.get("X-Gridsight-Timestamp"),
+                        self.headers.get("Idempotency-Key"), body,
                         self.headers.get("X-Gridsight-Signature"), receiver.now(),
                     )  # fmt: skip
                     if bad:

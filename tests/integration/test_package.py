@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -175,3 +176,123 @@ def test_export_refuses_evidence_altered_on_disk(tmp_path: Path, masker: Privacy
     with pytest.raises(PackageError, match="altered on disk"):
         exp.export(case_id, tmp_path / "pkg", actor="a", purpose="p", shared=False)
     assert not (tmp_path / "pkg").exists()
+
+
+# -- issue 23, findings 6 and 7 ---------------------------------------------------------------
+
+
+def _with_after(tmp: Path, store: EventStore, case_id: str) -> Path:
+    after = tmp / "cases" / case_id / "after-1.jpg"
+    after.parent.mkdir(parents=True)
+    _, digest = atomic_write(after, cv2.imencode(".jpg", _img("bus.jpg"))[1].tobytes())
+    with store.transaction() as db:
+        db.execute("UPDATE cases SET after_relpath = ?, after_sha256 = ? WHERE case_id = ?",
+                   (f"cases/{case_id}/after-1.jpg", digest, case_id))  # fmt: skip
+    return after
+
+
+def test_6_after_picture_is_hash_checked_and_in_the_custody_log(
+    tmp_path: Path, masker: PrivacyMasker
+) -> None:
+    store, cases, case_id = _case_with_evidence(tmp_path)
+    after = _with_after(tmp_path, store, case_id)
+    exp = Exporter(store, LocalStorage(tmp_path), cases, TZ, time.time, masker=masker)
+    exp.export(case_id, tmp_path / "pkg", actor="a", purpose="p", shared=True)
+    custody = [json.loads(x) for x in (tmp_path / "pkg" / "custody.jsonl").read_text().splitlines()]
+    acts = {(c["act"], c["file"]) for c in custody if "file" in c}
+    assert ("recorded", f"cases/{case_id}/after-1.jpg") in acts
+    assert ("masked", "derived/after.jpg") in acts
+    modes = {stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "pkg").rglob("*") if f.is_file()}
+    assert modes == {0o640}  # finding 15: owner and group only, whatever the umask
+    after.write_bytes(after.read_bytes()[:-10])  # altered after the re-check
+    with pytest.raises(PackageError, match="after picture .* altered on disk"):
+        exp.export(case_id, tmp_path / "pkg2", actor="a", purpose="p", shared=False)
+    assert not (tmp_path / "pkg2").exists()
+
+
+def _package(tmp: Path, files: dict[str, bytes], key: bytes | None = None,
+             manifest: dict[str, object] | None = None) -> Path:  # fmt: skip
+    """A package made by hand: the verifier must judge what it is given, not what we export."""
+    p = tmp / "pkg"
+    p.mkdir()
+    for rel, data in files.items():
+        (p / rel).parent.mkdir(parents=True, exist_ok=True)
+        (p / rel).write_bytes(data)
+    body = manifest or {
+        "format": "gridsight.evidence-package/1", "signed": key is not None,
+        "files": [{"path": rel, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+                  for rel, d in files.items()],
+    }  # fmt: skip
+    data = json.dumps(body).encode()
+    (p / "manifest.json").write_bytes(data)
+    if key is not None:
+        import hmac
+
+        (p / "manifest.sig").write_text(hmac.new(key, data, hashlib.sha256).hexdigest())
+    return p
+
+
+def test_7_verify_without_key_does_not_vouch_for_the_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("GRIDSIGHT_SIGNING_KEY", raising=False)
+    p = _package(tmp_path, {"report.json": b"{}"}, key=b"k")
+    m = p / "manifest.json"
+    digest = hashlib.sha256(m.read_bytes()).hexdigest()
+    assert main(["verify", str(p), "--manifest-sha256", digest]) == 0
+    # rewritten together with its file: intact against itself, but not vouched for
+    forged = b'{"x": 1}'
+    (p / "report.json").write_bytes(forged)
+    body = json.loads(m.read_bytes())
+    body["files"] = [{"path": "report.json", "size": len(forged),
+                      "sha256": hashlib.sha256(forged).hexdigest()}]  # fmt: skip
+    m.write_text(json.dumps(body))
+    assert main(["verify", str(p)]) == 3
+    assert "not authenticated" in capsys.readouterr().err
+    assert main(["verify", str(p), "--manifest-sha256", digest]) == 1
+    assert verify_package(p, b"k").problems == (
+        "manifest.json: signature does not match (manifest altered)",
+    )
+    (p / "manifest.sig").unlink()  # the manifest says it was signed: noticed without the key
+    assert "manifest.sig: missing, but the manifest says" in verify_package(p).problems[0]
+
+
+def test_7_verify_refuses_paths_outside_and_symlinks(tmp_path: Path) -> None:
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_bytes(b"not part of any package")
+    h = hashlib.sha256(secret.read_bytes()).hexdigest()
+    key = b"k"
+    p = _package(tmp_path, {"report.json": b"{}"}, key=key, manifest={
+        "format": "gridsight.evidence-package/1", "signed": True,
+        "files": [{"path": "../elsewhere.txt", "size": 23, "sha256": h},
+                  {"path": str(secret), "size": 23, "sha256": h},
+                  {"path": "report.json", "size": 2, "sha256": hashlib.sha256(b"{}").hexdigest()}]})  # fmt: skip
+    problems = verify_package(p, key).problems
+    assert any("'../elsewhere.txt': path leaves the package" in x for x in problems)
+    assert any(f"{str(secret)!r}: path leaves the package" in x for x in problems)
+    q = tmp_path / "q"
+    q.mkdir()
+    (q / "clip.mp4").symlink_to(secret)
+    signed = _package(q, {}, key=key, manifest={
+        "format": "gridsight.evidence-package/1", "signed": True,
+        "files": [{"path": "clip.mp4", "size": 23, "sha256": h}]})  # fmt: skip
+    (signed / "clip.mp4").symlink_to(secret)
+    result = verify_package(signed, key)
+    assert not result.ok and result.problems == (
+        "clip.mp4: symlink or special file (not allowed in a package)",
+    )
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [b"[1, 2]", b'{"files": {"a": 1}}', b'{"files": [1]}', b'{"files": [{"path": "a"}]}',
+     b'{"files": [{"path": 5, "sha256": "x"}]}', b"\xff\xfe not json", b'{"files": null}',
+     b'{"files": [{"path": "a", "sha256": "' + b"0" * 64 + b'", "size": "big"}]}'],
+)  # fmt: skip
+def test_7_malformed_manifests_are_named_not_crashed_on(tmp_path: Path, manifest: bytes) -> None:
+    p = tmp_path / "pkg"
+    p.mkdir()
+    (p / "manifest.json").write_bytes(manifest)
+    result = verify_package(p, b"k")
+    assert not result.ok and result.problems
+    assert main(["verify", str(p)]) == 1
