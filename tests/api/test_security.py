@@ -11,7 +11,6 @@ import math
 import os
 import stat
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,7 +284,7 @@ def test_16_audit_prefix_treats_underscore_and_percent_literally(site: Site) -> 
 def _geometry(site: Site, zones: list[dict[str, Any]]) -> int:
     r = site.client.post("/cameras/cam1/geometry/validate", json={"zones": zones},
                          headers=site.auth(Role.INTEGRATOR))  # fmt: skip
-    return r.status_code
+    return int(r.status_code)
 
 
 def test_8_zone_editor_refuses_oversized_and_mistyped_geometry(site: Site) -> None:
@@ -429,17 +428,13 @@ def test_15_database_and_evidence_are_not_world_readable(tmp_path: Path) -> None
 # -- 17. a resumed replay ends what the killed one left open, and sweeps its files -----------
 
 
-@pytest.fixture
-def replay_dir(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "out"
-
-
-def test_17_resumed_replay_closes_old_events_and_sweeps_unindexed_files(replay_dir: Path) -> None:
+def test_17_resumed_replay_closes_old_events_and_sweeps_unindexed_files(tmp_path: Path) -> None:
     from pipeline.replay import replay
     from pipeline.report import ModelIdentity
     from tests.integration.test_replay import SCENE, START, config
     from tests.media import ScriptedDetector, write_h264
 
+    replay_dir = tmp_path / "out"
     cfg = config(replay_dir)
     store = EventStore(replay_dir / "gridsight.db")
     store_event(store, "left-open", START - 100)  # a killed replay's open event

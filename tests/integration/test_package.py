@@ -205,7 +205,7 @@ def test_6_after_picture_is_hash_checked_and_in_the_custody_log(
     modes = {stat.S_IMODE(f.stat().st_mode) for f in (tmp_path / "pkg").rglob("*") if f.is_file()}
     assert modes == {0o640}  # finding 15: owner and group only, whatever the umask
     after.write_bytes(after.read_bytes()[:-10])  # altered after the re-check
-    with pytest.raises(PackageError, match="after picture .* altered on disk"):
+    with pytest.raises(PackageError, match=r"after picture .* altered on disk"):
         exp.export(case_id, tmp_path / "pkg2", actor="a", purpose="p", shared=False)
     assert not (tmp_path / "pkg2").exists()
 
