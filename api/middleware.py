@@ -80,9 +80,12 @@ class FrontDoor:
                 await _answer(send, 413, f"request body larger than {limit} bytes", {})
                 return
             more = bool(message.get("more_body", False))
-        if "json" in headers.get("content-type", "") and _unwritable_json(bytes(body)):
-            await _answer(send, 422, "body is not valid Unicode (unpaired surrogate escape)", {})
-            return
+        kind = headers.get("content-type", "")
+        if body and (not kind or "json" in kind):  # FastAPI parses both as JSON
+            problem = _json_problem(bytes(body))
+            if problem is not None:
+                await _answer(send, 422, problem, {})
+                return
         replayed = False
 
         async def replay() -> Message:
@@ -142,16 +145,25 @@ class FrontDoor:
         return wrapped
 
 
-def _unwritable_json(body: bytes) -> bool:
-    """JSON may escape a lone surrogate (``"\\ud800"``), which Python accepts and every later
-    UTF-8 write (SQLite, cameras.toml, a report hash) refuses with a 500 far from the cause."""
-    if b"\\u" not in body:
-        return False
+def _refuse_constant(name: str) -> None:
+    raise ValueError(name)
+
+
+def _json_problem(body: bytes) -> str | None:
+    """Python's JSON reader accepts what JSON does not, and each fails later with a 500:
+    ``NaN``/``Infinity`` (the 422 that echoes them cannot be written back as JSON) and a lone
+    surrogate escape (``"\\ud800"``: SQLite, cameras.toml and report hashes refuse it)."""
     try:
-        value = json.loads(body)
-    except ValueError:
-        return False  # malformed JSON: the route's own parser says so
-    return _unpaired_surrogate(value)
+        value = json.loads(body, parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # malformed: the route's own parser says where
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            return "body nests too deeply"
+        return f"{exc} is not a JSON number"
+    if _unpaired_surrogate(value):
+        return "body is not valid Unicode (unpaired surrogate escape)"
+    return None
 
 
 async def _answer(send: Send, status: int, detail: str, headers: dict[str, str]) -> None:

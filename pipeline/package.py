@@ -365,6 +365,7 @@ class VerifyResult:
 _SIG = "manifest.sig"
 _MANIFEST = "manifest.json"
 _HEX64 = frozenset("0123456789abcdef")
+_REQUIRED = ("custody.jsonl", "report.json")
 
 
 def _entry_problem(e: object, i: int) -> str | None:
@@ -482,5 +483,7 @@ def verify_package(
             problems.append(f"{rel}: size {size} differs from the manifest's {e['size']}")
     problems.extend(f"{rel}: not in the manifest" for rel in sorted(on_disk - listed)
                     if rel not in (_MANIFEST, _SIG))  # fmt: skip
+    problems.extend(f"{rel}: not listed, but every package has one" for rel in _REQUIRED
+                    if rel not in listed)  # fmt: skip
     return VerifyResult(not problems, tuple(problems), len(entries), authenticity,
                         tuple(warnings))  # fmt: skip

@@ -212,17 +212,28 @@ def test_6_after_picture_is_hash_checked_and_in_the_custody_log(
 
 def _package(tmp: Path, files: dict[str, bytes], key: bytes | None = None,
              manifest: dict[str, object] | None = None) -> Path:  # fmt: skip
-    """A package made by hand: the verifier must judge what it is given, not what we export."""
+    """A package made by hand: the verifier must judge what it is given, not what we export.
+    Every package has a custody log and a report; ``manifest`` lists whatever else it likes."""
     p = tmp / "pkg"
     p.mkdir()
+    base = {"custody.jsonl": b"", "report.json": b"{}"}
+    files = {**base, **files}
+    entries = [{"path": rel, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+               for rel, d in files.items()]  # fmt: skip
+    if manifest is not None:
+        listed = {e["path"] for e in manifest["files"]}  # type: ignore[attr-defined]
+        manifest = {
+            **manifest,
+            "files": [
+                *manifest["files"],  # type: ignore[misc]
+                *(e for e in entries if e["path"] not in listed),
+            ],
+        }
     for rel, data in files.items():
         (p / rel).parent.mkdir(parents=True, exist_ok=True)
         (p / rel).write_bytes(data)
-    body = manifest or {
-        "format": "gridsight.evidence-package/1", "signed": key is not None,
-        "files": [{"path": rel, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
-                  for rel, d in files.items()],
-    }  # fmt: skip
+    body = manifest or {"format": "gridsight.evidence-package/1", "signed": key is not None,
+                        "files": entries}  # fmt: skip
     data = json.dumps(body).encode()
     (p / "manifest.json").write_bytes(data)
     if key is not None:
@@ -236,7 +247,7 @@ def test_7_verify_without_key_does_not_vouch_for_the_manifest(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("GRIDSIGHT_SIGNING_KEY", raising=False)
-    p = _package(tmp_path, {"report.json": b"{}"}, key=b"k")
+    p = _package(tmp_path, {}, key=b"k")
     m = p / "manifest.json"
     digest = hashlib.sha256(m.read_bytes()).hexdigest()
     assert main(["verify", str(p), "--manifest-sha256", digest]) == 0
@@ -244,7 +255,8 @@ def test_7_verify_without_key_does_not_vouch_for_the_manifest(
     forged = b'{"x": 1}'
     (p / "report.json").write_bytes(forged)
     body = json.loads(m.read_bytes())
-    body["files"] = [{"path": "report.json", "size": len(forged),
+    body["files"] = [{"path": "custody.jsonl", "size": 0, "sha256": hashlib.sha256().hexdigest()},
+                     {"path": "report.json", "size": len(forged),
                       "sha256": hashlib.sha256(forged).hexdigest()}]  # fmt: skip
     m.write_text(json.dumps(body))
     assert main(["verify", str(p)]) == 3
@@ -262,7 +274,7 @@ def test_7_verify_refuses_paths_outside_and_symlinks(tmp_path: Path) -> None:
     secret.write_bytes(b"not part of any package")
     h = hashlib.sha256(secret.read_bytes()).hexdigest()
     key = b"k"
-    p = _package(tmp_path, {"report.json": b"{}"}, key=key, manifest={
+    p = _package(tmp_path, {}, key=key, manifest={
         "format": "gridsight.evidence-package/1", "signed": True,
         "files": [{"path": "../elsewhere.txt", "size": 23, "sha256": h},
                   {"path": str(secret), "size": 23, "sha256": h},
