@@ -22,6 +22,18 @@ from tests.api.test_api import replayed_app
 from tests.conftest import REPO, free_port, wait_for
 from tests.unit.test_cases import store_event
 
+
+def wait_js(page: Any, expr: str, timeout: float = 5000) -> None:
+    """Poll ``expr`` in the page until it is truthy. Playwright's ``wait_for_function``
+    evaluates its predicate with eval(), which the UI's Content-Security-Policy forbids (as it
+    should): the page is tested under the policy it ships with."""
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expr):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout:.0f} ms: {expr}")
+        time.sleep(0.05)
+
+
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 playwright = pytest.importorskip("playwright.sync_api")
@@ -78,12 +90,16 @@ def page(site: Site) -> Iterator[object]:
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
     ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN")
     pg = ctx.new_page()
+    blocked: list[str] = []  # the UI must work under its own Content-Security-Policy
+    pg.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text
+          else None)  # fmt: skip
     pg.goto(f"{site.url}/")
     pg.fill("#token-input", site.operator)
     pg.click("#login-form button[type=submit]")
     yield pg
     browser.close()
     pw.stop()
+    assert not blocked, blocked
 
 
 def test_review_queue_with_keyboard_and_live_updates(site: Site, page) -> None:  # type: ignore[no-untyped-def]
@@ -93,21 +109,21 @@ def test_review_queue_with_keyboard_and_live_updates(site: Site, page) -> None: 
     first = page.locator("#queue tr.row").first
     assert "占用消防通道" in first.inner_text() and "紧急" in first.inner_text()  # urgent first
     assert "审核" in first.locator(".sla").inner_text()  # review countdown
-    page.wait_for_function("document.querySelector('#live').dataset.on === '1'")
+    wait_js(page, "document.querySelector('#live').dataset.on === '1'")
     page.screenshot(path=str(ARTIFACTS / "queue-zh.png"))
     page.keyboard.press("a")  # accept the selected (first) event
-    page.wait_for_function("document.querySelectorAll('#queue tr.row').length === 1")
+    wait_js(page, "document.querySelectorAll('#queue tr.row').length === 1")
     assert site.cases.get(site.clip_case).state == "reported"
     assert site.cases.history(site.clip_case)[-1].actor == "op-ui"
     # a new detection arrives: the queue updates itself (server-sent events), no reload
     site.cases.on_event(store_event(site.store, "lane-2", time.time(), zone="lane2"))
-    page.wait_for_function("document.querySelectorAll('#queue tr.row').length === 2", timeout=10000)
+    wait_js(page, "document.querySelectorAll('#queue tr.row').length === 2", timeout=10000)
     page.keyboard.press("n")  # next row: the bin
     assert "垃圾满溢" in page.locator("#queue tr.selected").inner_text()
     page.keyboard.press("r")
     page.select_option("#reject-code", "duplicate")
     page.click("#reject-ok")
-    page.wait_for_function("document.querySelectorAll('#queue tr.row').length === 1")
+    wait_js(page, "document.querySelectorAll('#queue tr.row').length === 1")
     bin_case = site.cases.case_of_event("bin-1")
     assert bin_case is not None
     last = site.cases.history(bin_case)[-1]
@@ -116,7 +132,7 @@ def test_review_queue_with_keyboard_and_live_updates(site: Site, page) -> None: 
 
 def test_event_detail_plays_seeks_and_draws_overlays(site: Site, page) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{site.url}/ui/#/case/{site.clip_case}")
-    page.wait_for_function("document.querySelector('#clip')?.readyState >= 1", timeout=15000)
+    wait_js(page, "document.querySelector('#clip')?.readyState >= 1", timeout=15000)
     duration = page.evaluate("document.querySelector('#clip').duration")
     assert duration > 6
     t = page.evaluate("""() => new Promise((resolve) => {
@@ -124,7 +140,7 @@ def test_event_detail_plays_seeks_and_draws_overlays(site: Site, page) -> None: 
         v.addEventListener('seeked', () => resolve(v.currentTime), { once: true });
         v.currentTime = 4.0; })""")
     assert abs(t - 4.0) < 0.5
-    page.wait_for_function("document.querySelector('#overlay')?.dataset.drawn === '1'")
+    wait_js(page, "document.querySelector('#overlay')?.dataset.drawn === '1'")
     painted = page.evaluate("""() => { const c = document.querySelector('#overlay');
         const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
@@ -136,17 +152,17 @@ def test_event_detail_plays_seeks_and_draws_overlays(site: Site, page) -> None: 
     assert history.count() >= 2 and "op-ui" in history.last.inner_text()
     # an operator may dispatch but not export: the refusal is shown, not hidden
     page.click("[data-act=dispatch]")
-    page.wait_for_function("document.querySelector('#case-state')?.innerText === '已派遣'")
+    wait_js(page, "document.querySelector('#case-state')?.innerText === '已派遣'")
     assert site.cases.get(site.clip_case).assignee == "property"
     page.once("dialog", lambda d: d.accept("移交"))
     page.click("#export")
-    page.wait_for_function("document.querySelector('#msg')?.innerText.length > 0")
+    wait_js(page, "document.querySelector('#msg')?.innerText.length > 0")
     assert "无权" in page.locator("#msg").inner_text()
 
 
 def test_scene_view_and_dashboard(site: Site, page) -> None:  # type: ignore[no-untyped-def]
     page.goto(f"{site.url}/ui/#/scene")
-    page.wait_for_function("document.querySelector('#scenes canvas')?.dataset.drawn === '1'")
+    wait_js(page, "document.querySelector('#scenes canvas')?.dataset.drawn === '1'")
     assert page.locator("#scenes .panel").count() == 1
     grids = page.locator("#grids tbody").inner_text()
     assert "占用消防通道" in grids  # the open cases of this site, by grid
@@ -164,19 +180,17 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     page.wait_for_selector(".cams .panel")
     assert "online" in page.locator(".cams").inner_text().lower()
     # state history: a strip of segments (connecting, online) and the 24 h uptime
-    page.wait_for_function("document.querySelectorAll('.timebar .seg').length === 2")
+    wait_js(page, "document.querySelectorAll('.timebar .seg').length === 2")
     assert "97%" in page.locator(".uptime").inner_text()
     page.screenshot(path=str(ARTIFACTS / "cameras-zh.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight community events"
     assert page.locator("nav").inner_text().split()[:2] == ["Review", "queue"]
     # the screen re-renders after its data arrive: wait for it, do not race it
-    page.wait_for_function("document.querySelector('main h2')?.innerText.includes('Camera health')")
+    wait_js(page, "document.querySelector('main h2')?.innerText.includes('Camera health')")
     page.screenshot(path=str(ARTIFACTS / "cameras-en.png"))
     page.goto(f"{site.url}/ui/#/queue")
-    page.wait_for_function(
-        "document.querySelector('main h2')?.innerText.includes('Events awaiting review')"
-    )
+    wait_js(page, "document.querySelector('main h2')?.innerText.includes('Events awaiting review')")
     page.screenshot(path=str(ARTIFACTS / "queue-en.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight 社区网格事件"
@@ -197,8 +211,9 @@ def test_search_and_replay_with_before_after(site: Site, page) -> None:  # type:
     page.wait_for_selector("#results tr.row")
     page.select_option("#search-form select[name=type]", "fire_lane_occupation")
     page.click("#search-form button[type=submit]")
-    page.wait_for_function(
-        "[...document.querySelectorAll('#results tr.row')].every(r => r.innerText.includes('占用消防通道'))"
+    wait_js(
+        page,
+        "[...document.querySelectorAll('#results tr.row')].every(r => r.innerText.includes('占用消防通道'))",
     )
     rows = page.locator("#results tr.row")
     assert rows.count() >= 1
@@ -208,14 +223,14 @@ def test_search_and_replay_with_before_after(site: Site, page) -> None:  # type:
     # a time window that ends before anything happened finds nothing
     page.fill("#search-form input[name=to]", "2001-01-01T00:00")
     page.click("#search-form button[type=submit]")
-    page.wait_for_function("document.querySelectorAll('#results tr.row').length === 0")
+    wait_js(page, "document.querySelectorAll('#results tr.row').length === 0")
     page.fill("#search-form input[name=to]", "")
     page.click("#search-form button[type=submit]")
     page.wait_for_selector("#results tr.row")
     page.locator("#results tr.row").last.click()  # the replayed fire-lane event (oldest)
-    page.wait_for_function("document.querySelector('#clip')?.readyState >= 1", timeout=15000)
-    page.wait_for_function("document.querySelector('#overlay')?.dataset.drawn === '1'")
-    page.wait_for_function("document.querySelector('#before')?.naturalWidth > 0")
+    wait_js(page, "document.querySelector('#clip')?.readyState >= 1", timeout=15000)
+    wait_js(page, "document.querySelector('#overlay')?.dataset.drawn === '1'")
+    wait_js(page, "document.querySelector('#before')?.naturalWidth > 0")
     assert page.locator("#replay a").count() == 1  # link to its case
     assert page.locator("#no-after").inner_text() == "暂无"  # not re-checked yet
     page.screenshot(path=str(ARTIFACTS / "search-zh.png"))
@@ -227,7 +242,7 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     page.fill("#token-input", token)
     page.click("#login-form button[type=submit]")
     page.goto(f"{site.url}/ui/#/zones")
-    page.wait_for_function("document.querySelector('#ed-canvas')?.dataset.drawn === '1'")
+    wait_js(page, "document.querySelector('#ed-canvas')?.dataset.drawn === '1'")
     box = page.locator("#ed-canvas").bounding_box()
 
     def at(x: float, y: float) -> tuple[float, float]:
@@ -238,7 +253,7 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     for x, y in [(0.05, 0.05), (0.3, 0.3), (0.3, 0.05), (0.05, 0.3)]:
         page.mouse.click(*at(x, y))
     page.click("#ed-finish")
-    page.wait_for_function("document.querySelector('#ed-canvas').dataset.drawn === '2'")
+    wait_js(page, "document.querySelector('#ed-canvas').dataset.drawn === '2'")
     page.click("#ed-validate")
     page.wait_for_selector("#ed-issues li")
     assert "zones[1].polygon" in page.locator("#ed-issues").inner_text()
@@ -247,7 +262,7 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     page.click("#ed-new")
     for x, y in [(0.05, 0.05), (0.4, 0.05), (0.4, 0.3), (0.05, 0.3), (0.05, 0.05)]:
         page.mouse.click(*at(x, y))
-    page.wait_for_function("document.querySelector('#ed-canvas').dataset.drawn === '2'")
+    wait_js(page, "document.querySelector('#ed-canvas').dataset.drawn === '2'")
     page.locator("#ed-zones .ed-row[data-i='1'] select[data-f=kind]").select_option("walkway")
     page.locator("#ed-zones .ed-row[data-i='1'] input[data-f=id]").fill("walk_north")
     page.locator("#ed-zones .ed-row[data-i='1'] input[data-f=id]").dispatch_event("change")
@@ -258,10 +273,10 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     page.mouse.move(*at(0.15, 0.45), steps=5)
     page.mouse.up()
     page.click("#ed-validate")
-    page.wait_for_function("document.querySelector('#ed-msg').innerText === '校验通过'")
+    wait_js(page, "document.querySelector('#ed-msg').innerText === '校验通过'")
     page.screenshot(path=str(ARTIFACTS / "zones-zh.png"))
     page.click("#ed-save")
-    page.wait_for_function("document.querySelector('#ed-msg').innerText.startsWith('已保存')")
+    wait_js(page, "document.querySelector('#ed-msg').innerText.startsWith('已保存')")
     assert "已应用" in page.locator("#ed-msg").inner_text()
     cam = site.app.state.ctx.cameras.get("cam1")
     walk = cam.zones[1]
@@ -274,7 +289,7 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     page.locator("#ed-zones .ed-row[data-i='1'] select[data-f=kind]").select_option("facade")
     page.click("#ed-new-facade")
     page.click("#ed-validate")
-    page.wait_for_function("document.querySelector('#ed-issues').innerText.includes('相机拟合')")
+    wait_js(page, "document.querySelector('#ed-issues').innerText.includes('相机拟合')")
     fit = page.locator("#ed-issues").inner_text()
     assert "facade_1" in fit and ("camera fits" in fit or "no pinhole camera fits" in fit)
     # unsaved drawing survives a language switch
@@ -283,8 +298,8 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
         page.mouse.click(*at(x, y))
     page.click("#ed-finish")
     page.click("#lang")
-    page.wait_for_function("document.querySelector('#ed-save')?.innerText === 'Save & apply'")
-    page.wait_for_function("document.querySelector('#ed-canvas')?.dataset.drawn === '3'")
+    wait_js(page, "document.querySelector('#ed-save')?.innerText === 'Save & apply'")
+    wait_js(page, "document.querySelector('#ed-canvas')?.dataset.drawn === '3'")
     assert page.locator("#ed-dirty").inner_text() == "Unsaved changes"
     page.screenshot(path=str(ARTIFACTS / "zones-en.png"))
     page.click("#lang")
