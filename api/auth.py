@@ -25,7 +25,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ApiContext, ContextDep
-from pipeline.store import EventStore, append_audit
+from pipeline.store.repository import EventStore, append_audit
 
 
 class Role(StrEnum):

@@ -11,14 +11,16 @@ from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
-from pipeline.cases import CaseService
+from pipeline.casework.cases import CaseService
+from pipeline.casework.feed import ChangeFeed
+from pipeline.casework.outbox import Outbox
+from pipeline.casework.package import Exporter
 from pipeline.config import AppConfig, CameraConfig, SiteConfig
-from pipeline.config_edit import CameraFileEditor
-from pipeline.evidence import WriterStats
-from pipeline.inference import InferenceStats
-from pipeline.outbox import Outbox
-from pipeline.storage import EvidenceStorage
-from pipeline.store import EventStore
+from pipeline.detect.inference import InferenceStats
+from pipeline.evidence.storage import EvidenceStorage
+from pipeline.evidence.writer import WriterStats
+from pipeline.ops.config_edit import CameraFileEditor
+from pipeline.store.repository import EventStore
 from pipeline.types import CameraChanges, CameraHealth, HealthChange
 
 # Paging beyond this is a malformed request, not a page (SQLite's integers stop at 2**63).
@@ -114,13 +116,14 @@ class ApiContext:
     cameras: CameraBook
     site: SiteConfig
     cases: CaseService
+    exporter: Exporter
+    feed: ChangeFeed  # "cases changed", for live views
     clock: Callable[[], float]
     config: AppConfig | None = None
     outbox: Outbox | None = None
     # HMAC keys of subscribers, for their status callbacks
     secrets: Mapping[str, bytes] = field(default_factory=dict)
     auth_required: bool = True
-    signing_key: bytes | None = None  # HMAC key for evidence-package manifests
     editor: CameraFileEditor | None = None  # cameras.toml, for the zone editor
     # applies a camera list to the running pipeline (only changed cameras restart)
     reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None

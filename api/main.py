@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -19,12 +18,14 @@ from api.routes import cases as case_routes
 from api.routes import events as event_routes
 from api.routes import stats as stats_routes
 from api.routes import system as system_routes
-from pipeline.cases import CaseService
-from pipeline.config import ApiConfig, AppConfig, CameraConfig, CasesConfig, SiteConfig
-from pipeline.config_edit import CameraFileEditor
-from pipeline.outbox import Outbox
-from pipeline.storage import EvidenceStorage, LocalStorage
-from pipeline.store import EventStore
+from pipeline.casework.cases import CaseService
+from pipeline.casework.feed import ChangeFeed
+from pipeline.casework.outbox import Outbox
+from pipeline.casework.package import Exporter
+from pipeline.config import ApiConfig, AppConfig, CameraConfig, SiteConfig
+from pipeline.evidence.storage import EvidenceStorage, LocalStorage
+from pipeline.ops.config_edit import CameraFileEditor
+from pipeline.store.repository import EventStore
 from pipeline.types import CameraChanges
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -37,18 +38,20 @@ def create_app(
     cameras: list[CameraConfig],
     site: SiteConfig,
     runtime: RuntimeView | None = None,
+    cases: CaseService,
+    exporter: Exporter,
+    feed: ChangeFeed,
     config: AppConfig | None = None,
-    cases: CaseService | None = None,
     outbox: Outbox | None = None,
     secrets: Mapping[str, bytes] | None = None,
     auth_required: bool = True,
     clock: Callable[[], float] = time.time,
-    signing_key: bytes | None = None,
     config_path: Path | None = None,
     reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None,
     storage: EvidenceStorage | None = None,
 ) -> FastAPI:
-    """``auth_required=False`` only for a local single-user demo: everyone is admin.
+    """Built by ``pipeline.ops.compose.api`` (tests build their parts themselves).
+    ``auth_required=False`` only for a local single-user demo: everyone is admin.
     ``storage``: where evidence files are read from (default: the evidence root)."""
     app = FastAPI(
         title="gridsight API",
@@ -66,16 +69,14 @@ def create_app(
         storage=storage or LocalStorage(evidence_root),
         cameras=CameraBook(cameras),
         site=site,
-        cases=cases
-        or CaseService(
-            store, config.cases if config else CasesConfig(), ZoneInfo(site.timezone), clock
-        ),
+        cases=cases,
+        exporter=exporter,
+        feed=feed,
         clock=clock,
         config=config,
         outbox=outbox,
         secrets=dict(secrets or {}),
         auth_required=auth_required,
-        signing_key=signing_key,
         editor=None if config_path is None else CameraFileEditor(config_path),
         reconfigure=reconfigure,
         auth_guard=FailureGuard(api.max_auth_failures, api.lockout_s),

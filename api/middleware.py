@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import HTTPException
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import authenticate
 from api.deps import ApiContext
+from pipeline.casework.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from pipeline.config import unpaired_surrogate as _unpaired_surrogate
-from pipeline.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,7 +61,7 @@ class FrontDoor:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
                    for k, v in scope.get("headers", [])}  # fmt: skip
-        refused = self._admit(scope, headers)
+        refused = await run_in_threadpool(self._admit, scope, headers)  # token lookup: I/O
         if refused is not None:
             await _answer(send, *refused)
             return

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from pipeline.config import CameraConfig, RuleConfig, ThrowingRule
-from pipeline.store import EventRow
+from pipeline.store.repository import EventRow
 from pipeline.types import CameraHealth
 
 

@@ -19,9 +19,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, SHARED, read_bgr, write_result
+from benchmarks.common import REPO, SHARED, write_result
 from models.tools.train_bins_classifier import cross_validate, dataset
-from pipeline.detect import OnnxScorer
+from pipeline.detect.detector import OnnxScorer
+from tests.media import read_bgr
 
 
 def main() -> int:

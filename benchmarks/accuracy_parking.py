@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import CACHE, REPO, SHARED, write_result
-from pipeline.media import encode_h264
+from pipeline.ingest.media import encode_h264
 
 DATA = SHARED / "data"
 START = 1_763_863_200.0  # 2025-11-23 10:00 +08:00 (inside any daytime schedule)
@@ -117,7 +117,7 @@ def cases(work: Path) -> list[Case]:
         hall = [{"id": "hall", "kind": "no_parking", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}]
         found.append(Case("intel_people_hall", people, hall, dwell_s=(10.0,)))
     from pipeline.config import load_config
-    from pipeline.demo.footage import generate
+    from pipeline.ops.demo.footage import generate
 
     demo = work / "demo_street_1loop.mp4"
     if not demo.exists():
@@ -146,7 +146,7 @@ def models() -> list[Path]:
 
 def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, Any]:
     from pipeline.config import parse_config
-    from pipeline.replay import replay
+    from pipeline.ops.replay import replay
 
     out = Path(tempfile.mkdtemp(prefix="gs-acc-"))
     try:

@@ -27,7 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS, write_result
-from pipeline.capacity import CostModel, NodeSpec, cameras_per_node, plan
+from pipeline.ops.capacity import CostModel, NodeSpec, cameras_per_node, plan
 
 # The target city: 19,000 feeds over 1,689 grids. Mix (stated, not measured): most feeds watch
 # streets and compound lanes (parking, vending and bins rules share one keyframe decode); about

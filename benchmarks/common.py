@@ -10,10 +10,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
-from numpy.typing import NDArray
-
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 RESULTS = REPO / "benchmarks" / "results"
@@ -102,11 +98,3 @@ def percentile(values: list[float], q: float) -> float | None:
     k = (len(ordered) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
-
-
-def read_bgr(path: Path) -> NDArray[np.uint8]:
-    """An image file as BGR pixels; a missing or unreadable file is an error, not ``None``."""
-    img = cv2.imread(str(path))
-    if img is None:
-        raise FileNotFoundError(f"cannot read image {path}")
-    return np.asarray(img, np.uint8)

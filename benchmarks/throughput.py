@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, REPO, percentile, rss_mb, write_result
+from benchmarks.common import CACHE, REPO, RESULTS, percentile, rss_mb, write_result
 
 FPS = 25
 MODES = ("keyframe_decode", "naive", "parking")
@@ -75,7 +75,7 @@ SCENES = {
 
 
 def bench_clip(scene: str) -> Path:
-    from pipeline.demo.footage import Timeline, generate
+    from pipeline.ops.demo.footage import Timeline, generate
 
     path = CACHE / f"street_1080p25_gop50_cbr4m_{scene}.mp4"
     if not path.exists():
@@ -90,7 +90,7 @@ def bench_clip(scene: str) -> Path:
 def facade_clip(stream: str = "camera") -> Path:
     """1080p25 façade, 40 s loop, the usual distractors (see throwing_synth) and, unless the
     stream is "quiet", one throw."""
-    from benchmarks.throwing_synth import render
+    from tests.scenes.facade_plane import render
 
     opts = FACADE_STREAMS[stream]
     path = CACHE / f"facade40_1080p25_gop50_{stream}.mp4"
@@ -110,7 +110,7 @@ def split_mode(mode: str) -> tuple[str, str]:
 
 
 def facade_spec() -> Any:
-    from benchmarks.throwing_synth import Distractors, SceneSpec, Throw
+    from tests.scenes.facade_plane import Distractors, SceneSpec, Throw
 
     # One throw per 40 s loop, timed so that its detection and evidence (clip, composite
     # re-decoding the fall: ~0.3 s of CPU per event) land inside a default trial's measured
@@ -182,7 +182,8 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
 
 def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> dict[str, Any]:
     """One trial in this process; returns its measurements."""
-    from pipeline.runtime import Runtime, tune_process
+    from pipeline.ops.compose import pipeline
+    from pipeline.runtime import tune_process
 
     base, stream = split_mode(mode)
     # mixed modes get the street clip here, their façade cameras the "camera" stream
@@ -190,10 +191,11 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> d
     root = Path(tempfile.mkdtemp(prefix="gs-bench-"))
     try:
         rss0 = rss_mb()
-        runtime = Runtime(trial_config(mode, n, clip, root))
+        running = pipeline(trial_config(mode, n, clip, root))  # as `gridsight run` builds it
+        runtime = running.runtime
         rss_model = rss_mb()
         tune_process()  # as `gridsight run` does
-        runtime.start()
+        running.start()
         time.sleep(warmup)
         cpu0, wall0 = time.process_time(), time.monotonic()
         out0 = {
@@ -217,7 +219,7 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> d
                 drops += h.drops - out0[cid][1]
         lat = list(runtime.writer_stats().latencies_s)
         inf = runtime.inference_stats()
-        runtime.stop(timeout=30)
+        running.stop(timeout=30)
         per_cam_fps = [sum(v) / len(v) for v in fps_samples.values() if v]
         min_fps = min(per_cam_fps) if per_cam_fps else 0.0
         drop_ratio = drops / frames if frames else 0.0
@@ -350,6 +352,15 @@ def search(
     return lo, trials
 
 
+def publish_costs() -> None:
+    """The per-camera costs capacity planning uses, written into the package
+    (``pipeline/ops/camera_costs.json``): the running system never reads benchmarks/."""
+    from pipeline.ops.capacity import PACKAGED_COSTS, CostModel
+
+    CostModel.from_results(RESULTS).write()
+    print(f"written {PACKAGED_COSTS}")
+
+
 def largest_sustained(trials: list[dict[str, Any]]) -> dict[str, Any]:
     """The sustaining trial with the most cameras (its per-camera figures are reported)."""
     ok = [t for t in trials if t.get("sustained")]
@@ -365,7 +376,7 @@ def throwing_suite(args: argparse.Namespace) -> int:
         summary[stream] = part
         modes[stream] = results
         print(json.dumps({stream: part}, indent=2), flush=True)
-    # What capacity planning reads (pipeline/capacity.py): the costlier of one process and one
+    # What capacity planning reads (pipeline/ops/capacity.py): the costlier of one process and one
     # process per core, on the stream with a throw in every trial where it was measured.
     planned = "camera" if "camera" in summary else next(iter(summary))
     plan = summary[planned]
@@ -390,6 +401,7 @@ def throwing_suite(args: argparse.Namespace) -> int:
         },
     )  # fmt: skip
     print(f"written {path}")
+    publish_costs()
     return 0
 
 
@@ -520,6 +532,7 @@ def main() -> int:
     )
     print(json.dumps(summary, indent=2))
     print(f"written {path}")
+    publish_costs()
     return 0
 
 

@@ -8,7 +8,8 @@ Independent of the analyzer's assumptions by construction:
   outline turns 1-6 times a second). Integrated in 1 ms steps; nothing assumes a parabola.
 * **Camera.** A pinhole camera posed from each clip's façade calibration by this script's own
   search (``cv2.solvePnP`` over a scan of focal lengths; it does not import
-  ``pipeline.camera_model``). The analyzer gets the same corners *with clicking noise* (±3 px).
+  ``pipeline.rules.camera_model``). The analyzer gets the same corners *with clicking noise*
+  (±3 px).
 * **Drawing.** Each frame integrates the object over a 1/50 s exposure (motion blur as a real
   sensor has it), size from the physical size and the distance to the camera, drawn onto the
   **real development footage** (``../shared/data/throwing``; unlicensed, read in place, never
@@ -30,358 +31,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, SHARED, percentile, write_result
-from pipeline.media import encode_h264
-
-G = 9.81
-EXPOSURE_S = 1 / 50
-CLIPS_DIR = SHARED / "data" / "throwing"
-
-
-@dataclass(frozen=True)
-class Clip:
-    """A development clip, its façade calibration and the spans usable as background."""
-
-    name: str
-    file: str
-    facade: dict[str, Any]
-    zone: list[list[float]]
-    background_s: tuple[float, float]
-    # image box (x1, y1, x2, y2) holding a real throw, replaced by the clip's median
-    mask_box: tuple[int, int, int, int] | None
-    real_throw: dict[str, Any]
-
-
-# Calibrations set from frames of the clips as an integrator would, then checked with
-# `gridsight check`: the office's 4.0 m columns fit no camera (65 px); with 3.6 m floors a
-# camera fits columns of 0.5-2.4 m, so 2.0 m. The tower's is its annotation's calibration
-# note (13 floors × 6 columns), bottom floor 4 so that the camera stands near the ground.
-CLIPS = (
-    Clip(
-        name="office",
-        file="bharath_office1.mp4",
-        facade={
-            "id": "office",
-            "building": "office",
-            "zone": "facade",
-            "bottom_floor": 2,
-            "top_floor": 3,
-            "columns": ["W", "C", "E"],
-            "floor_height_m": 3.6,
-            "column_width_m": 2.0,
-            "corners": [[0.34, 0.11], [0.65, 0.11], [0.75, 0.66], [0.24, 0.66]],
-        },
-        zone=[[0.22, 0.03], [0.78, 0.03], [0.80, 0.70], [0.20, 0.70]],
-        background_s=(0.0, 6.9),
-        mask_box=None,
-        real_throw={"span_s": [7.07, 8.74], "floor": 3, "column": "C"},
-    ),
-    Clip(
-        name="tower",
-        file="hamonitorsentry_video_2.mp4",
-        facade={
-            "id": "tower",
-            "building": "tower",
-            "zone": "facade",
-            "bottom_floor": 4,
-            "top_floor": 16,
-            "columns": ["01", "02", "03", "04", "05", "06"],
-            "floor_height_m": 3.0,
-            "column_width_m": 3.5,
-            "corners": [[0.339, 0.010], [0.623, 0.010], [0.857, 0.884], [0.034, 0.884]],
-        },
-        zone=[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
-        background_s=(0.0, 2.46),
-        mask_box=(585, 15, 705, 265),
-        real_throw={"span_s": [0.07, 2.2], "first_xy": [608, 36]},
-    ),
+from benchmarks.common import CACHE, percentile, write_result
+from tests.scenes.facade_3d import (
+    CLIPS,
+    CLIPS_DIR,
+    Compositor,
+    Throw3D,
+    camera_entry,
+    make_throws,
+    read_frames,
+    render_scene,
+    simulate,
+    watchable,
 )
-
-
-# -- the world's camera (this script's own solve) --------------------------------------------
-
-
-@dataclass(frozen=True)
-class PinholeCamera:
-    k: NDArray[np.float64]
-    rvec: NDArray[np.float64]
-    tvec: NDArray[np.float64]
-    out_sign: float  # world d (outward) along the solver's y axis
-
-    def project(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
-        p = np.asarray(xdz, np.float64).reshape(-1, 3) * [1.0, self.out_sign, 1.0]
-        img, _ = cv2.projectPoints(p, self.rvec, self.tvec, self.k, None)
-        return np.asarray(img, np.float64).reshape(-1, 2)
-
-    def distance(self, xdz: NDArray[np.float64]) -> float:
-        r = cv2.Rodrigues(self.rvec)[0]
-        p = np.asarray(xdz, np.float64).reshape(3) * [1.0, self.out_sign, 1.0]
-        return float(np.linalg.norm(r @ p + self.tvec.reshape(3)))
-
-
-def pose_camera(facade: dict[str, Any], w: int, h: int) -> PinholeCamera:
-    n_f = facade["top_floor"] - facade["bottom_floor"] + 1
-    wm, hm = len(facade["columns"]) * facade["column_width_m"], n_f * facade["floor_height_m"]
-    obj = np.array([[0, 0, hm], [wm, 0, hm], [wm, 0, 0], [0, 0, 0]], np.float64)
-    img = np.array([[x * w, y * h] for x, y in facade["corners"]], np.float64)
-    best: tuple[float, PinholeCamera] | None = None
-    for f in np.geomspace(0.3 * w, 6.0 * w, 400):
-        k = np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float64)
-        ok, rvec, tvec = cv2.solvePnP(obj, img, k, None, flags=cv2.SOLVEPNP_IPPE)
-        if not ok:
-            continue
-        proj, _ = cv2.projectPoints(obj, rvec, tvec, k, None)
-        err = float(np.sqrt(np.mean(np.sum((proj.reshape(-1, 2) - img) ** 2, axis=1))))
-        if best is None or err < best[0]:
-            centre = -cv2.Rodrigues(rvec)[0].T @ tvec.reshape(3)
-            sign = 1.0 if centre[1] > 0 else -1.0
-            best = (
-                err,
-                PinholeCamera(k, np.asarray(rvec, np.float64), np.asarray(tvec, np.float64), sign),
-            )
-    assert best is not None
-    if best[0] > 3.0:
-        raise SystemExit(f"{facade['id']}: no camera fits the calibration ({best[0]:.1f} px)")
-    return best[1]
-
-
-# -- throws ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Throw3D:
-    t: float  # release time in the scene (s)
-    p0: tuple[float, float, float]  # release point, world metres (x, d, z)
-    v0: tuple[float, float, float]  # m/s
-    terminal_mps: float
-    size_m: float  # long axis of the object
-    aspect: float  # short / long axis
-    spin_hz: float
-    shade: int  # grey level of the object
-    release_floor: int
-    release_column: str
-    apparent_px: float  # long axis in pixels at the release
-
-
-def simulate(th: Throw3D, t_end: float, ground_z: float) -> tuple[NDArray[np.float64], ...]:
-    """Positions every millisecond from the release until it lands or ``t_end``."""
-    dt = 1e-3
-    p, v = np.array(th.p0, np.float64), np.array(th.v0, np.float64)
-    ts, ps = [th.t], [p.copy()]
-    t = th.t
-    while t < t_end and p[2] > ground_z:
-        sp = float(np.linalg.norm(v))
-        a = np.array([0.0, 0.0, -G]) - G * (sp / th.terminal_mps) ** 2 * (v / max(sp, 1e-9))
-        v = v + a * dt
-        p = p + v * dt
-        t += dt
-        ts.append(t)
-        ps.append(p.copy())
-    return np.array(ts), np.array(ps)
-
-
-class Compositor:
-    """Real background frames with throws drawn in, frame by frame."""
-
-    def __init__(self, clip: Clip, frames: list[NDArray[np.uint8]], fps: float) -> None:
-        self.clip, self.frames, self.fps = clip, frames, fps
-        h, w = frames[0].shape[:2]
-        self.camera = pose_camera(clip.facade, w, h)
-
-    def background(self, i: int, offset: int) -> NDArray[np.uint8]:
-        n = len(self.frames)
-        k = (i + offset) % (2 * n - 2)  # forward, then backward: no seam
-        return self.frames[k if k < n else 2 * n - 2 - k].copy()
-
-    def draw(self, img: NDArray[np.uint8], th: Throw3D, path: tuple[Any, ...], t: float) -> None:
-        ts, ps = path
-        if t < ts[0] or t - EXPOSURE_S > ts[-1]:
-            return
-        subs = 6
-        shapes = []
-        for s in range(subs):
-            tt = t - EXPOSURE_S * s / (subs - 1)
-            if tt < ts[0] or tt > ts[-1]:
-                continue
-            p = ps[int(np.searchsorted(ts, tt).clip(0, len(ts) - 1))]
-            c = self.camera.project(p[None, :])[0]
-            scale = self.camera.k[0, 0] / max(self.camera.distance(p), 0.5)
-            major = max(0.5, th.size_m * scale / 2)
-            angle = math.degrees(2 * math.pi * th.spin_hz * (tt - th.t))
-            shapes.append((c, major, max(0.5, major * th.aspect), angle))
-        if not shapes:
-            return
-        # only the few pixels around the blurred object are touched
-        h, w = img.shape[:2]
-        pad = max(s[1] for s in shapes) + 3
-        xs, ys = [s[0][0] for s in shapes], [s[0][1] for s in shapes]
-        x1, x2 = int(max(0, min(xs) - pad)), int(min(w, max(xs) + pad + 1))
-        y1, y2 = int(max(0, min(ys) - pad)), int(min(h, max(ys) + pad + 1))
-        if x2 <= x1 or y2 <= y1:
-            return
-        layer = np.zeros((y2 - y1, x2 - x1), np.float32)
-        for c, major, minor, angle in shapes:
-            one = np.zeros_like(layer)
-            centre = (float(c[0] - x1), float(c[1] - y1))
-            cv2.ellipse(one, (centre, (2 * major, 2 * minor), angle), 1.0, -1, cv2.LINE_AA)
-            if major < 1.0:  # below a pixel: its coverage, not a full pixel
-                one *= float(math.pi * major * minor)
-            layer += one / subs
-        alpha = np.clip(layer, 0.0, 1.0)[..., None]
-        roi = img[y1:y2, x1:x2].astype(np.float32)
-        img[y1:y2, x1:x2] = np.clip(roi * (1 - alpha) + th.shade * alpha, 0, 255).astype(np.uint8)
-
-
-def read_frames(clip: Clip) -> tuple[list[NDArray[np.uint8]], float]:
-    cap = cv2.VideoCapture(str(CLIPS_DIR / clip.file))
-    fps = float(cap.get(cv2.CAP_PROP_FPS)) or 30.0
-    frames: list[NDArray[np.uint8]] = []
-    while True:
-        ok, img = cap.read()
-        if not ok:
-            break
-        t = len(frames) / fps
-        if clip.background_s[0] <= t <= clip.background_s[1]:
-            frames.append(np.asarray(img, np.uint8))
-    cap.release()
-    if clip.mask_box is not None:
-        x1, y1, x2, y2 = clip.mask_box
-        median = np.median(np.stack([f[y1:y2, x1:x2] for f in frames]), axis=0)
-        for f in frames:
-            f[y1:y2, x1:x2] = median.astype(np.uint8)
-    return frames, fps
-
-
-def make_throws(clip: Clip, comp: Compositor, rng: np.random.Generator, n: int) -> list[Throw3D]:
-    fac = clip.facade
-    fh, cw = fac["floor_height_m"], fac["column_width_m"]
-    n_f = fac["top_floor"] - fac["bottom_floor"] + 1
-    out = []
-    outward = (0.0, 1.0, 2.0, 3.0, 4.0)
-    sizes = (3.0, 4.5, 6.0, 10.0, 16.0)
-    for i in range(n):
-        # the upper floors of the view (a fall needs room below it), roof parapet included
-        lo = max(0, n_f - 9) if n_f > 4 else n_f - 1
-        fi = int(rng.integers(lo, n_f + (1 if n_f <= 4 else 0)))
-        col = int(rng.integers(0, len(fac["columns"])))
-        z0 = min(fi, n_f) * fh + (1.0 if fi < n_f else 0.9)  # sill, or the roof's parapet
-        release_floor = fac["bottom_floor"] + min(fi, n_f - 1)
-        balcony = bool(rng.integers(0, 3) == 0)
-        d0 = float(rng.uniform(0.9, 1.4)) if balcony else float(rng.uniform(0.1, 0.4))
-        x0 = (col + float(rng.uniform(0.2, 0.8))) * cw
-        vd = outward[i % len(outward)] + float(rng.uniform(-0.3, 0.3))
-        v0 = (float(rng.uniform(-1.0, 1.0)), max(0.0, vd), float(rng.choice([0.0, 0.0, 1.0, 2.0])))
-        p0 = np.array([x0, d0, z0])
-        dist = comp.camera.distance(p0)
-        # every (outward speed, size) pair once in 25 throws
-        apparent = sizes[(i + i // len(outward)) % len(sizes)] * float(rng.uniform(0.9, 1.1))
-        size_m = apparent * dist / comp.camera.k[0, 0]
-        out.append(
-            Throw3D(
-                t=1.0, p0=(x0, d0, z0), v0=v0,
-                terminal_mps=float(rng.choice([60.0, 30.0, 18.0, 12.0])),
-                size_m=size_m, aspect=float(rng.uniform(0.3, 1.0)),
-                spin_hz=float(rng.uniform(1.0, 6.0)), shade=int(rng.choice([30, 60, 200, 235])),
-                release_floor=release_floor, release_column=fac["columns"][col],
-                apparent_px=round(apparent, 1),
-            )
-        )  # fmt: skip
-    return out
-
-
-def camera_entry(
-    clip: Clip, url: str, w: int, h: int, rng: np.random.Generator | None = None
-) -> dict[str, Any]:
-    """The analyzer's camera for a clip: its façade as calibrated, or with every corner
-    clicked up to ±3 px off where ``rng`` is given."""
-    facade = dict(clip.facade)
-    if rng is not None:
-        facade["corners"] = [
-            [
-                float(np.clip(x + rng.uniform(-3, 3) / w, 0, 1)),
-                float(np.clip(y + rng.uniform(-3, 3) / h, 0, 1)),
-            ]
-            for x, y in clip.facade["corners"]
-        ]
-    facade["image_size"] = [w, h]
-    return {
-        "id": "real", "name": clip.name, "url": url,
-        "zones": [{"id": "facade", "kind": "facade", "polygon": clip.zone}],
-        "facades": [facade], "rules": [{"analyzer": "throwing"}],
-    }  # fmt: skip
-
-
-def render_scene(
-    comp: Compositor, throws: list[Throw3D], path: Path, duration_s: float, offset: int,
-    bitrate_kbps: int | None,
-) -> Path:  # fmt: skip
-    fac = comp.clip.facade
-    ground = -(fac["bottom_floor"] - 1) * fac["floor_height_m"]
-    paths = [simulate(th, duration_s, ground) for th in throws]
-
-    def frames() -> Iterator[NDArray[np.uint8]]:
-        for i in range(round(duration_s * comp.fps)):
-            img = comp.background(i, offset)
-            for th, p in zip(throws, paths, strict=True):
-                comp.draw(img, th, p, i / comp.fps)
-            yield img
-
-    fps = round(comp.fps)
-    return encode_h264(path, frames(), fps=fps, gop=2 * fps, crf=23, bitrate_kbps=bitrate_kbps)
-
-
-def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
-    """Whether the throw can be seen falling far enough: in the frame and the façade zone,
-    in front of the camera, for a stretch whose drop is ≥ 2 floors or ≥ 70 % of the façade
-    visible below the release (issue 21's "or the whole visible façade"), never under 0.8
-    floor; released ≥ 1.5 floors above the ground."""
-    fac = comp.clip.facade
-    fh = fac["floor_height_m"]
-    ground = -(fac["bottom_floor"] - 1) * fh
-    zone = (np.array(comp.clip.zone, np.float64) * [w, h]).astype(np.float32)
-
-    def seen(p: NDArray[np.float64]) -> NDArray[np.bool_]:
-        px = comp.camera.project(p)
-        inside = [cv2.pointPolygonTest(zone, (float(x), float(y)), False) >= 0 for x, y in px]
-        r = cv2.Rodrigues(comp.camera.rvec)[0]
-        cam_z = (p * [1.0, comp.camera.out_sign, 1.0]) @ r.T + comp.camera.tvec.reshape(3)
-        return np.array(inside) & (cam_z[:, 2] > 0.5)
-
-    x0, _, z0 = th.p0
-    zs = np.arange(z0, ground - 0.01, -0.1)
-    col = seen(np.stack([np.full_like(zs, x0), np.zeros_like(zs), zs], axis=1))
-    low = float(zs[col].min()) if col.any() else z0
-    ts, ps = simulate(th, th.t + 6.0, ground)
-    frames = np.arange(0, len(ts), max(1, round(1000 / comp.fps)))
-    vis = seen(ps[frames])
-    best = 0.0
-    start = None
-    for i, v in enumerate([*vis.tolist(), False]):
-        if v and start is None:
-            start = i
-        elif not v and start is not None:
-            seg = ps[frames[start:i], 2]
-            best = max(best, float(seg.max() - seg.min()))
-            start = None
-    need = max(0.8 * fh, min(2.0 * fh, 0.7 * (z0 - low)))
-    ok = best >= need and z0 - ground >= 1.5 * fh
-    return {"watchable": bool(ok), "seen_drop_m": round(best, 2), "needed_drop_m": round(need, 2)}
 
 
 def score(th: Throw3D, reports: list[dict[str, Any]], comp: Compositor) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import CACHE, POISSON_95, RESULTS, commit, write_result
-from benchmarks.throwing_synth import _replay, negatives, render
+from benchmarks.throwing_synth import _replay, negatives
+from tests.scenes.facade_plane import render
 
 # the length of every scene of ``negatives()``; result files store scene counts, and the ledger
 # turns them back into hours with this

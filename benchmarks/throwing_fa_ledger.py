@@ -44,12 +44,12 @@ from benchmarks.throwing_fa import SCENE_S
 # what a throwing camera reports on the generated footage depends on: the analyzer, the motion
 # stage feeding it, the façade geometry, the decoder, and the footage itself (renderer, encoder)
 ANALYSIS_FILES = (
-    "pipeline/analyzers/throwing.py",
-    "pipeline/motion.py",
-    "pipeline/facade.py",
-    "pipeline/source.py",
-    "pipeline/media.py",
-    "benchmarks/throwing_synth.py",
+    "pipeline/rules/throwing.py",
+    "pipeline/rules/motion.py",
+    "pipeline/rules/facade.py",
+    "pipeline/ingest/source.py",
+    "pipeline/ingest/media.py",
+    "tests/scenes/facade_plane.py",
 )
 
 

@@ -1,6 +1,6 @@
 """占道经营 episodes on generated walkway scenes: precision, recall, start-time error.
 
-Background: the bundled Apache-2.0 street photo (pipeline/demo/assets), its paved foreground
+Background: the bundled Apache-2.0 street photo (pipeline/ops/demo/assets), its paved foreground
 used as the walkway zone. Into it come stalls made of things no COCO class names (tarps in
 random colours, stacked crates, a sunshade), which appear, stay for 1-8 minutes and leave,
 while pedestrians walk through (some stopping for up to half a minute) and the light drifts
@@ -32,9 +32,10 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, percentile, read_bgr, write_result
-from pipeline.demo.footage import ASSET
-from pipeline.media import encode_h264
+from benchmarks.common import CACHE, percentile, write_result
+from pipeline.ingest.media import encode_h264
+from pipeline.ops.demo.footage import ASSET
+from tests.media import read_bgr
 
 W, H, FPS = 640, 360, 4
 WALKWAY = [[0.02, 0.70], [0.60, 0.70], [0.60, 0.98], [0.02, 0.98]]
@@ -161,7 +162,7 @@ def scenes(quick: bool) -> list[WalkScene]:
 
 def main() -> int:
     from pipeline.config import parse_config
-    from pipeline.replay import replay
+    from pipeline.ops.replay import replay
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true")

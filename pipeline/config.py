@@ -190,8 +190,8 @@ class ModelConfig(Base):
 
 
 class S3Config(Base):
-    """Evidence in an S3-compatible bucket (``pipeline.storage``); credentials come from the
-    environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or boto3's other sources."""
+    """Evidence in an S3-compatible bucket (``pipeline.evidence.storage``); credentials come
+    from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or boto3's other sources."""
 
     bucket: str = Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]+[a-z0-9]$")
     prefix: str = ""
@@ -257,7 +257,8 @@ class IngestConfig(Base):
 
 
 class GateConfig(Base):
-    """Skip detection on keyframes that did not change inside the zones (see pipeline.gate)."""
+    """Skip detection on keyframes that did not change inside the zones
+    (see pipeline.detect.gate)."""
 
     enabled: bool = True
     # Grey-level difference (0-255, brightness-normalised) that counts as a changed pixel.

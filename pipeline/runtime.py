@@ -1,4 +1,7 @@
-"""Composition root: builds every stage from ``AppConfig`` and runs them in threads.
+"""The running video pipeline: builds the camera-side stages from ``AppConfig`` and runs them
+in threads. The store and the evidence storage are given (``pipeline.ops.compose``, the
+composition root, builds them once); every event row the writer stores goes to the
+subscribers (casework subscribes there), so this module knows nothing of cases.
 
 Threads: one source per camera (demux/decode), one inference worker, one analysis loop (owns
 all per-camera state, so analyzers need no locks), one evidence writer (all file and DB I/O),
@@ -20,16 +23,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.analyzers.base import new_event_id
-from pipeline.camera import CameraPipeline, build_analyzers
-from pipeline.cases import Case, CaseService, EventProbe
+from pipeline.casework.cases import Case
+from pipeline.casework.retention import sweep_unindexed
 from pipeline.config import (
     AppConfig,
     BinRule,
@@ -37,11 +37,8 @@ from pipeline.config import (
     check_runtime_requirements,
     resolve_url,
 )
-from pipeline.detect import OnnxDetector, OnnxScorer
-from pipeline.errors import ConfigError, ConfigIssue
-from pipeline.evidence import EvidenceWriter, WriterStats
-from pipeline.health import HealthTracker
-from pipeline.inference import (
+from pipeline.detect.detector import OnnxDetector, OnnxScorer
+from pipeline.detect.inference import (
     END,
     AnalysisItem,
     Detector,
@@ -49,15 +46,18 @@ from pipeline.inference import (
     InferenceWorker,
     OnnxFrameDetector,
 )
-from pipeline.motion import MotionExtractor
-from pipeline.outbox import Outbox
-from pipeline.packet_ring import PacketRing
-from pipeline.queues import FrameHub, Watermark
-from pipeline.report import ModelIdentity
-from pipeline.retention import sweep_unindexed
-from pipeline.source import LumaHook, SourceSettings, StreamSource
-from pipeline.storage import LocalStorage, open_storage
-from pipeline.store import EventStore
+from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.evidence.report import ModelIdentity
+from pipeline.evidence.storage import EvidenceStorage, LocalStorage
+from pipeline.evidence.writer import EvidenceWriter, WriterStats
+from pipeline.ingest.health import HealthTracker
+from pipeline.ingest.packet_ring import PacketRing
+from pipeline.ingest.queues import FrameHub, Watermark
+from pipeline.ingest.source import LumaHook, SourceSettings, StreamSource
+from pipeline.rules.base import new_event_id
+from pipeline.rules.camera import CameraPipeline, build_analyzers
+from pipeline.rules.motion import MotionExtractor
+from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import (
     CameraChanges,
     CameraHealth,
@@ -96,7 +96,7 @@ def tune_process() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-StoredCallback = Callable[[Event, dict[str, Any]], None]
+StoredCallback = Callable[[EventRow], None]
 
 
 @dataclass
@@ -132,13 +132,14 @@ class Runtime:
         self,
         cfg: AppConfig,
         *,
+        store: EventStore,
+        storage: EvidenceStorage,
         env: Mapping[str, str] | None = None,
         detector: Detector | None = None,
         model_identity: ModelIdentity | None = None,
         clock: Callable[[], float] = time.time,
         replay: bool = False,
         start_time_s: float | None = None,
-        store_path: Path | str | None = None,
         extra_classes: frozenset[int] = frozenset(),
     ) -> None:
         """``extra_classes``: detector classes to load beyond what these cameras need, so that
@@ -182,7 +183,7 @@ class Runtime:
         self._classes = classes
 
         self.evidence_root = cfg.evidence.root
-        self.store = EventStore(store_path or cfg.store_location())
+        self.store = store
         self.hub = FrameHub(cfg.ingest.queue_size, block=replay)
         # Blocks rather than drops: frames were already thinned by the hub, and per-frame motion
         # samples (高空抛物) must all arrive for trajectories to be whole.
@@ -195,7 +196,7 @@ class Runtime:
         self._camera_cfgs = {cid: c.cfg for cid, c in self.cameras.items()}
         self._reconfigure_lock = threading.Lock()
 
-        self.storage = open_storage(cfg.evidence)
+        self.storage = storage
         self.writer = EvidenceWriter(
             self.storage,
             self.store,
@@ -206,18 +207,6 @@ class Runtime:
             cfg.evidence,
             clock=clock,
             on_stored=self._notify,
-        )
-        tz = ZoneInfo(cfg.site.timezone)
-        secrets = {s.id: self._env[s.secret_env].encode() for s in cfg.subscribers}
-        self.outbox = Outbox(self.store, cfg.subscribers, secrets, tz, clock)
-        self.cases = CaseService(
-            self.store,
-            cfg.cases,
-            tz,
-            clock,
-            enqueue=self.outbox.enqueue,
-            probe=EventProbe(self.store, self._online),
-            after_snapshot=self._after_snapshot,
         )
         self.inference = [
             InferenceWorker(
@@ -327,7 +316,6 @@ class Runtime:
             cam.thread = self._spawn(f"gridsight-src-{cam.cfg.id}", cam.source.run)
         if not self.replay:
             self._spawn("gridsight-watchdog", self._watchdog)
-            self._spawn("gridsight-cases", self._case_loop)
         logger.info("started %d camera(s)", len(self.cameras))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
@@ -599,33 +587,20 @@ class Runtime:
         cam.outage = None
         self.writer.submit(EventNotice(event=ended))
 
-    def _notify(self, event: Event, report: dict[str, Any]) -> None:
-        row = self.store.get_event(event.event_id)
-        if row is not None:
-            try:
-                self.cases.on_event(row)
-            except Exception:  # a case problem must not stop evidence writing
-                logger.exception("case update failed for event %s", event.event_id)
+    def _notify(self, row: EventRow) -> None:
+        """Called by the writer thread with each row it stored (casework subscribes here)."""
         for cb in list(self._subscribers):
             try:
-                cb(event, report)
+                cb(row)
             except Exception:  # a broken subscriber must not stop evidence writing
-                logger.exception("event subscriber failed")
+                logger.exception("event subscriber failed for event %s", row.event_id)
 
-    def _case_loop(self) -> None:
-        """SLA sweeps, automatic re-checks and outbox delivery, once a second."""
-        while not self._stop.wait(1.0):
-            try:
-                self.cases.tick()
-                self.outbox.deliver_due()
-            except Exception:  # keep the loop: the next second may succeed (disk, network)
-                logger.exception("case worker iteration failed")
-
-    def _online(self, camera_id: str) -> bool:
+    def online(self, camera_id: str) -> bool:
         health = self.health(camera_id)
         return health is not None and health.state == HealthState.ONLINE
 
-    def _after_snapshot(self, case: Case, now: float) -> tuple[str, str] | None:
+    def after_snapshot(self, case: Case, now: float) -> tuple[str, str] | None:
+        """The camera's picture now, stored as the case's after picture (自动核查)."""
         jpeg = self.snapshot_jpeg(case.camera_id)
         if jpeg is None:
             return None
@@ -636,11 +611,8 @@ class Runtime:
     # -- read side (API) -------------------------------------------------------------------
 
     def subscribe(self, callback: StoredCallback) -> None:
+        """``callback(row)`` on the writer thread after each stored event (before ``start``)."""
         self._subscribers.append(callback)
-
-    def unsubscribe(self, callback: StoredCallback) -> None:
-        if callback in self._subscribers:
-            self._subscribers.remove(callback)
 
     def camera_configs(self) -> list[CameraConfig]:
         return [c.cfg for c in list(self.cameras.values())]

@@ -3,7 +3,7 @@
 Everything here is a frozen dataclass or a StrEnum: no I/O, no dicts of Any. Coordinates are
 pixels of the *analysis image* (``Frame.image``) unless a name ends in ``_rel`` (0-1 of the
 frame). Times are seconds; ``time_s`` is UTC epoch seconds derived from the stream's
-presentation timestamps (see ``pipeline.source``), ``pts_s`` is stream time within one epoch.
+presentation timestamps (see ``pipeline.ingest.source``), ``pts_s`` is stream time within one epoch.
 """
 
 from __future__ import annotations

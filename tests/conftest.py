@@ -16,7 +16,7 @@ import pytest
 from pipeline.config import AppConfig, parse_config
 
 REPO = Path(__file__).resolve().parents[1]
-RTSP_SERVER = REPO / "pipeline" / "tools" / "rtsp_server.py"
+RTSP_SERVER = REPO / "pipeline" / "ops" / "tools" / "rtsp_server.py"
 SYSTEM_PYTHON = "/usr/bin/python3"
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.media import encode_h264
+from pipeline.ingest.media import encode_h264
 from pipeline.types import Detections, Frame
 
 Box = tuple[float, float, float, float]
@@ -149,3 +149,11 @@ def to_annexb(mp4: Path, out: Path) -> Path:
                 packet.stream = stream
                 dst.mux(packet)
     return out
+
+
+def read_bgr(path: Path) -> NDArray[np.uint8]:
+    """An image file as BGR pixels; a missing or unreadable file is an error, not ``None``."""
+    img = cv2.imread(str(path))
+    if img is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return np.asarray(img, np.uint8)

@@ -15,10 +15,10 @@ import sys
 import time
 from zoneinfo import ZoneInfo
 
-from pipeline.cases import Action, CaseService, CaseState
+from pipeline.casework.cases import Action, CaseService, CaseState
+from pipeline.casework.outbox import Outbox
 from pipeline.config import CasesConfig, Subscriber
-from pipeline.outbox import Outbox
-from pipeline.store import EventStore
+from pipeline.store.repository import EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
 
 SECRET = b"test-secret"

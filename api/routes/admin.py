@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminDep, Role, audit, create_token, revoke_token
 from api.deps import ContextDep
-from pipeline.db import StoreIntegrityError
+from pipeline.store.db import StoreIntegrityError
 
 router = APIRouter(tags=["admin"])
 

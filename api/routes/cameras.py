@@ -12,10 +12,10 @@ from pydantic import BaseModel, ConfigDict
 from api.auth import AnyRoleDep, IntegratorDep, Principal, audit
 from api.deps import ApiContext, ContextDep
 from api.schemas import CameraHealthOut, CameraOut
-from pipeline.camera_model import fit_summary
 from pipeline.config import CameraConfig, FacadeConfig
-from pipeline.config_edit import CameraFileEditor
 from pipeline.errors import ConfigError
+from pipeline.ops.config_edit import CameraFileEditor
+from pipeline.rules.camera_model import fit_summary
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def _editor(ctx: ApiContext) -> CameraFileEditor:
 def _facade_fits(
     ctx: ApiContext, camera_id: str, facades: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """For each façade: does a real camera fit its calibration (see pipeline.camera_model)?
+    """For each façade: does a real camera fit its calibration (see pipeline.rules.camera_model)?
     Judged on the camera's own frame size where a frame has arrived."""
     size = ctx.runtime.frame_size(camera_id) if ctx.runtime else None
     out = []

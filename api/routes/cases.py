@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.auth import (
     AnalystDep,
@@ -25,16 +26,16 @@ from api.auth import (
 )
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.routes.events import served_file
-from pipeline.cases import REJECT_REASONS, Case, CaseError, ReviewStats, case_json
-from pipeline.outbox import (
+from pipeline.casework.cases import REJECT_REASONS, Case, CaseError, ReviewStats, case_json
+from pipeline.casework.outbox import (
     IDEMPOTENCY_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     verify_signature,
     was_pushed,
 )
-from pipeline.package import Exporter, PackageError
-from pipeline.store import append_audit
+from pipeline.casework.package import PackageError
+from pipeline.store.repository import append_audit
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 callbacks = APIRouter(prefix="/callbacks", tags=["callbacks"])
@@ -95,6 +96,7 @@ def list_cases(
 
 
 _RECHECK_TOKEN_S = 5.0
+_KEEP_ALIVE_S = 15.0
 
 
 @router.get("/stream", response_class=StreamingResponse)
@@ -104,7 +106,8 @@ async def stream(
     who: ViewerDep,
     timeout_s: Annotated[float, Query(ge=0, le=3600)] = 300,
 ) -> StreamingResponse:
-    """Server-sent events: ``data: {"cases": N, "updated_at": T}`` whenever cases change.
+    """Server-sent events: ``data: {"cases": N, "updated_at": T}`` whenever cases change
+    (pushed by the change feed, not polled per client).
 
     The UI reads it with ``fetch`` (so the bearer token stays in a header, not in a URL);
     a comment line every 15 s keeps proxies from closing an idle stream. The stream ends after
@@ -113,28 +116,26 @@ async def stream(
     """
 
     async def changes() -> AsyncIterator[str]:
+        ctx.feed.watch(ctx.cases.counter)  # changes made by other processes
+        deadline = time.monotonic() + timeout_s
         last: tuple[int, float] | None = None
-        idle = elapsed = 0.0
+        sent = time.monotonic()
         while not await request.is_disconnected():
-            if elapsed % _RECHECK_TOKEN_S == 0 and not still_valid(ctx.store, who, ctx.clock()):
+            if not await run_in_threadpool(still_valid, ctx.store, who, ctx.clock()):
                 yield "event: end\ndata: token revoked or expired\n\n"
                 return
-            with ctx.store.reader() as db:
-                n, t = db.execute(
-                    "SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM cases"
-                ).fetchone()
-            now = (int(n), float(t))
+            version = ctx.feed.version
+            now = await run_in_threadpool(ctx.cases.counter)
             if now != last:
-                last, idle = now, 0.0
+                last, sent = now, time.monotonic()
                 yield f"data: {json.dumps({'cases': now[0], 'updated_at': now[1]})}\n\n"
-            elif idle >= 15.0:
-                idle = 0.0
+            elif time.monotonic() - sent >= _KEEP_ALIVE_S:
+                sent = time.monotonic()
                 yield ": keep-alive\n\n"
-            if elapsed >= timeout_s:
+            left = deadline - time.monotonic()
+            if left <= 0:
                 return
-            await asyncio.sleep(1.0)
-            idle += 1.0
-            elapsed += 1.0
+            await ctx.feed.wait(version, min(_RECHECK_TOKEN_S, left))
 
     return StreamingResponse(changes(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store"})  # fmt: skip
@@ -205,15 +206,14 @@ class ExportIn(BaseModel):
 
 @router.post("/{case_id}/export")
 def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> dict[str, Any]:
-    """Write an evidence package under ``<evidence root>/exports/`` (see pipeline.package)."""
+    """Write an evidence package under ``<evidence root>/exports/``
+    (see pipeline.casework.package)."""
     _case(ctx, case_id)
-    exporter = Exporter(ctx.store, ctx.storage, ctx.cases, ZoneInfo(ctx.site.timezone),
-                        ctx.clock, signing_key=ctx.signing_key)  # fmt: skip
     kind = "shared" if body.shared else "full"
     out = ctx.evidence_root / "exports" / f"{case_id}-{kind}-{int(ctx.clock() * 1000)}"
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        result = exporter.export(case_id, out, actor=who.name, purpose=body.purpose,
+        result = ctx.exporter.export(case_id, out, actor=who.name, purpose=body.purpose,
                                  shared=body.shared, keep_plates=body.keep_plates)  # fmt: skip
     except PackageError as exc:
         raise HTTPException(409, str(exc)) from None
@@ -233,10 +233,15 @@ async def platform_callback(subscriber_id: str, request: Request, ctx: ContextDe
     signature covers the ``Idempotency-Key``; a key repeated with the same body returns the
     first answer without acting again, with another body it is refused (422).
     """
+    body = await request.body()
+    # the rest reads and writes the store: off the event loop
+    return await run_in_threadpool(_callback, ctx, request, subscriber_id, body)
+
+
+def _callback(ctx: ApiContext, request: Request, subscriber_id: str, body: bytes) -> JSONResponse:
     secret = ctx.secrets.get(subscriber_id)
     if secret is None:
         raise HTTPException(404, f"unknown subscriber {subscriber_id!r}")
-    body = await request.body()
     key = request.headers.get(IDEMPOTENCY_HEADER)
     bad = verify_signature(
         secret, request.headers.get(TIMESTAMP_HEADER), key, body,

@@ -14,8 +14,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 from api.auth import Principal, ViewerDep, audit
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.schemas import EventDetail, EventPage, EventSummary
-from pipeline.storage import StorageError, iter_chunks
-from pipeline.store import EventQuery, EventRow
+from pipeline.evidence.storage import StorageError, iter_chunks
+from pipeline.store.repository import EventQuery, EventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
 

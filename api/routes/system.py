@@ -13,7 +13,7 @@ from prometheus_client.registry import Collector
 from api.auth import AnyRoleDep
 from api.deps import ApiContext, ContextDep
 from api.schemas import Healthz
-from pipeline.schema import report_schema
+from pipeline.evidence.schema import report_schema
 from pipeline.types import CameraHealth, HealthState
 
 router = APIRouter(tags=["system"])

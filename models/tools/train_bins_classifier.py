@@ -29,7 +29,7 @@ from onnx import TensorProto, helper, numpy_helper
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from pipeline.detect import letterbox, to_tensor  # noqa: E402
+from pipeline.detect.detector import letterbox, to_tensor  # noqa: E402
 
 DATA = REPO.parent / "shared" / "data"
 BACKBONE = REPO / "models" / "yolox_nano.onnx"

@@ -11,11 +11,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import Role, create_token
-from api.main import create_app
 from pipeline.config import AppConfig
-from pipeline.replay import replay
-from pipeline.report import ModelIdentity
-from pipeline.store import SCHEMA_VERSION, EventStore
+from pipeline.evidence.report import ModelIdentity
+from pipeline.ops import compose
+from pipeline.ops.replay import replay
+from pipeline.store.repository import SCHEMA_VERSION, EventStore
 from pipeline.types import CameraHealth, DecodeMode, HealthState
 from tests.conftest import camera_dict
 from tests.integration.test_replay import SCENE, START, config
@@ -64,12 +64,12 @@ class FakeRuntime:
         return CameraChanges((), (), ("cam1",), ())
 
     def writer_stats(self):  # type: ignore[no-untyped-def]
-        from pipeline.evidence import WriterStats
+        from pipeline.evidence.writer import WriterStats
 
         return WriterStats(1, 0, 0, 0, (0.1,))
 
     def inference_stats(self):  # type: ignore[no-untyped-def]
-        from pipeline.inference import InferenceStats
+        from pipeline.detect.inference import InferenceStats
 
         return InferenceStats(30, 12, 30, 0.5)
 
@@ -89,9 +89,8 @@ def replayed_app(tmp: Path) -> tuple[FastAPI, EventStore]:
     raw = {"site": {"admin_division_code": "330106"}, "cameras": [camera_dict(url="/dev/null")]}
     toml.write_text("# integrator's notes stay\n" + tomlkit.dumps(raw), encoding="utf-8")
     runtime = FakeRuntime(cfg)
-    app = create_app(store=store, evidence_root=out, cameras=list(cfg.cameras), site=cfg.site,
-                     runtime=runtime, config=cfg, config_path=toml,
-                     reconfigure=runtime.reconfigure)  # fmt: skip
+    site = compose.installation(cfg, root=out, store=store)
+    app = compose.api(site, runtime=runtime, config_path=toml, reconfigure=runtime.reconfigure)
     return app, store
 
 
@@ -191,11 +190,8 @@ def test_openapi_lists_routes(client: TestClient) -> None:
 def test_serve_without_runtime(tmp_path: Path) -> None:
     from pipeline.config import parse_config
 
-    cfg = parse_config({})
-    app = create_app(
-        store=EventStore(tmp_path / "g.db"), evidence_root=tmp_path, cameras=[], site=cfg.site,
-        auth_required=False,
-    )  # fmt: skip
+    cfg = parse_config({"api": {"auth": False}})
+    app = compose.api(compose.installation(cfg, root=tmp_path, store=EventStore(tmp_path / "g.db")))
     c = TestClient(app)
     assert c.get("/healthz").json()["cameras_online"] == 0
     assert c.get("/events").json()["total"] == 0

@@ -5,17 +5,15 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.auth import Role, create_token
-from api.main import create_app
-from pipeline.cases import CaseService
+from pipeline.casework.outbox import HttpResult, sign
 from pipeline.config import parse_config
-from pipeline.outbox import HttpResult, Outbox, sign
-from pipeline.store import EventStore
+from pipeline.ops import compose
+from pipeline.store.repository import EventStore
 from tests.unit.test_cases import store_event
 
 ALL = {Role.OPERATOR, Role.ANALYST, Role.INTEGRATOR}
@@ -68,13 +66,10 @@ def setup(
         {"id": "bins", "url": "http://127.0.0.1:9/y", "secret_env": "BINS_SECRET",
          "event_types": ["bin_overflow"]},
     ]})  # fmt: skip
-    secrets = {"grid": SECRET, "bins": BINS_SECRET}
-    tz = ZoneInfo(cfg.site.timezone)
-    outbox = Outbox(store, cfg.subscribers, secrets, tz, time.time,
-                    post=lambda *_: HttpResult(200, None))  # fmt: skip
-    cases = CaseService(store, cfg.cases, tz, time.time, enqueue=outbox.enqueue)
-    app = create_app(store=store, evidence_root=tmp_path, cameras=[], site=cfg.site, config=cfg,
-                     secrets=secrets, cases=cases, outbox=outbox)  # fmt: skip
+    env = {"GRID_SECRET": SECRET.decode(), "BINS_SECRET": BINS_SECRET.decode()}
+    site = compose.installation(cfg, root=tmp_path, store=store, env=env, sending=True)
+    site.outbox.post = lambda *_: HttpResult(200, None)  # the platforms answer 200
+    app = compose.api(site)
     tokens = {role: create_token(store, f"u-{role.value}", role, time.time()) for role in Role}
     return TestClient(app), store, tokens
 

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 import tomlkit
@@ -22,11 +21,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import Role, create_token
-from api.main import create_app
-from pipeline.cases import CaseService
+from pipeline.casework.cases import CaseService
+from pipeline.casework.outbox import HttpResult, Outbox, sign
 from pipeline.config import parse_config
-from pipeline.outbox import HttpResult, Outbox, sign
-from pipeline.store import EventQuery, EventStore
+from pipeline.ops import compose
+from pipeline.store.repository import EventQuery, EventStore
 from pipeline.types import EventType
 from tests.conftest import camera_dict
 from tests.unit.test_cases import store_event
@@ -67,16 +66,12 @@ def make_site(tmp_path: Path, **api: Any) -> Site:
     ], "cameras": [camera_dict(url="/dev/null")]}  # fmt: skip
     toml.write_text(tomlkit.dumps(raw), encoding="utf-8")
     cfg = parse_config(raw)
-    store = EventStore(tmp_path / "gridsight.db")
-    tz = ZoneInfo(cfg.site.timezone)
-    outbox = Outbox(store, cfg.subscribers, SECRETS, tz, clock,
-                    post=lambda *_: HttpResult(200, None))  # fmt: skip
-    cases = CaseService(store, cfg.cases, tz, clock, enqueue=outbox.enqueue)
-    app = create_app(store=store, evidence_root=tmp_path, cameras=list(cfg.cameras),
-                     site=cfg.site, config=cfg, secrets=SECRETS, cases=cases, outbox=outbox,
-                     clock=clock, config_path=toml)  # fmt: skip
-    tokens = {r: create_token(store, f"u-{r.value}", r, clock.now) for r in Role}
-    return Site(TestClient(app), app, store, cases, outbox, clock, tokens, toml)
+    env = {"GRID_SECRET": SECRETS["grid"].decode(), "BINS_SECRET": SECRETS["bins"].decode()}
+    site = compose.installation(cfg, root=tmp_path, env=env, clock=clock, sending=True)
+    site.outbox.post = lambda *_: HttpResult(200, None)  # the platforms answer 200
+    app = compose.api(site, config_path=toml)
+    tokens = {r: create_token(site.store, f"u-{r.value}", r, clock.now) for r in Role}
+    return Site(TestClient(app), app, site.store, site.cases, site.outbox, clock, tokens, toml)
 
 
 @pytest.fixture
@@ -137,12 +132,12 @@ def test_1_callback_cannot_bypass_review_or_reach_other_subscribers(site: Site) 
 def test_2_every_serving_command_signs_packages(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.cli import _store_app
+    from pipeline.ops.cli import _store_app
 
     monkeypatch.setenv("GRIDSIGHT_SIGNING_KEY", "k-123")
     cfg = parse_config({"evidence": {"root": str(tmp_path)}})
     app = _store_app(cfg, tmp_path, None)
-    assert app.state.ctx.signing_key == b"k-123"
+    assert app.state.ctx.exporter.signing_key == b"k-123"
 
 
 # -- 3. the signature covers the idempotency key: no replay under a new key ------------------
@@ -211,7 +206,7 @@ def test_5_outbox_does_not_follow_redirects() -> None:
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
     from threading import Thread
 
-    from pipeline.outbox import http_post
+    from pipeline.casework.outbox import http_post
 
     hits: list[str] = []
 
@@ -404,7 +399,7 @@ def test_15_security_headers(site: Site) -> None:
 def test_15_check_warns_about_an_open_unauthenticated_api(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline.cli import main
+    from pipeline.ops.cli import main
 
     toml = tmp_path / "cameras.toml"
     toml.write_text('[api]\nhost = "0.0.0.0"\nauth = false\n', encoding="utf-8")
@@ -413,7 +408,7 @@ def test_15_check_warns_about_an_open_unauthenticated_api(
 
 
 def test_15_database_and_evidence_are_not_world_readable(tmp_path: Path) -> None:
-    from pipeline.storage import LocalStorage
+    from pipeline.evidence.storage import LocalStorage
 
     old = os.umask(0o022)  # a permissive umask: the modes must not depend on it
     try:
@@ -429,8 +424,8 @@ def test_15_database_and_evidence_are_not_world_readable(tmp_path: Path) -> None
 
 
 def test_17_resumed_replay_closes_old_events_and_sweeps_unindexed_files(tmp_path: Path) -> None:
-    from pipeline.replay import replay
-    from pipeline.report import ModelIdentity
+    from pipeline.evidence.report import ModelIdentity
+    from pipeline.ops.replay import replay
     from tests.integration.test_replay import SCENE, START, config
     from tests.media import ScriptedDetector, write_h264
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cases import PLATFORM_ACTIONS, TRANSITIONS, Action, CaseState
+from pipeline.casework.cases import PLATFORM_ACTIONS, TRANSITIONS, Action, CaseState
 from pipeline.types import EventType
 from tests.api.test_security import SECRETS, Site, make_site, signed
 from tests.unit.test_cases import store_event

@@ -14,9 +14,9 @@ import tomlkit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cli import main
 from pipeline.config import load_config, parse_config
 from pipeline.errors import ConfigError
+from pipeline.ops.cli import main
 from tests.conftest import REPO
 
 BUNDLED = tomllib.loads((REPO / "cameras.toml").read_text(encoding="utf-8"))

@@ -15,13 +15,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cases import CaseService
+from pipeline.casework.cases import CaseService
+from pipeline.casework.package import Exporter, verify_package
 from pipeline.config import CasesConfig
-from pipeline.media import encode_h264
-from pipeline.package import Exporter, verify_package
-from pipeline.report import EvidenceItem
-from pipeline.storage import LocalStorage
-from pipeline.store import EventStore
+from pipeline.evidence.report import EvidenceItem
+from pipeline.evidence.storage import LocalStorage
+from pipeline.ingest.media import encode_h264
+from pipeline.store.repository import EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
 
 KEY = b"fuzz-signing-key"

@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.config import AppConfig, CameraConfig, parse_config
 from pipeline.errors import ConfigError
-from pipeline.store import EventQuery
+from pipeline.store.repository import EventQuery, EventStore
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.integration.test_rtsp import FAST_INGEST
 from tests.media import Actor, ColorBoxDetector, Scene, to_annexb, write_h264
@@ -46,8 +46,8 @@ def test_cameras_move_when_a_worker_dies(
     rtsp_server: Callable[[dict[str, str]], RtspServer],
     make_config: Callable[..., AppConfig],
 ) -> None:
-    from pipeline.capacity import CameraCost, CostModel
-    from pipeline.cluster import Coordinator
+    from pipeline.ops.capacity import CameraCost, CostModel
+    from pipeline.ops.cluster import Coordinator
 
     server = rtsp_server({f"/c{i}": "test:160x120@5:5" for i in range(4)})
     cams = [
@@ -55,7 +55,7 @@ def test_cameras_move_when_a_worker_dies(
     ]
     cfg = make_config(cams, ingest=FAST_INGEST)
     model = CostModel({"keyframes": CameraCost(0.03, 27), "throwing": CameraCost(0.27, 29)}, "test")
-    coord = Coordinator(cfg, workers=2, cost_model=model)
+    coord = Coordinator(cfg, workers=2, cost_model=model, store=EventStore(cfg.store_location()))
     coord.start()
     try:
         assert wait_for(lambda: len(_online(coord)) == 4, 40, interval_s=0.5)
@@ -128,9 +128,8 @@ def test_worker_killed_mid_run_events_reconcile_exactly_on_postgres(
     ("worker_lost"); its cameras raised exactly one new event each on the replacement, linked
     to the same case; the survivors kept their one event. One case per camera, every event
     linked exactly once."""
-    from pipeline.capacity import CameraCost, CostModel
-    from pipeline.cluster import Coordinator
-    from pipeline.store import EventStore
+    from pipeline.ops.capacity import CameraCost, CostModel
+    from pipeline.ops.cluster import Coordinator
 
     scene = Scene(duration_s=30, fps=10, gop=10,
                   actors=(Actor(box=(100, 130, 180, 180), t0=0, t1=99),))  # fmt: skip
@@ -142,8 +141,10 @@ def test_worker_killed_mid_run_events_reconcile_exactly_on_postgres(
     url = postgres.new_database()
     cfg = make_config(cams, ingest=FAST_INGEST, store={"url": url})
     model = CostModel({"keyframes": CameraCost(0.03, 27)}, "test")
-    coord = Coordinator(cfg, workers=2, cost_model=model, detector_factory=ColorBoxDetector)
     store = EventStore(url)
+    coord = Coordinator(
+        cfg, workers=2, cost_model=model, detector_factory=ColorBoxDetector, store=store
+    )
 
     def parking() -> list[Any]:
         return store.query_events(EventQuery(event_type="fire_lane_occupation", limit=100))[0]

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.cases import Action, CaseService
+from pipeline.casework.cases import Action, CaseService
+from pipeline.casework.outbox import Outbox, verify_signature
 from pipeline.config import CasesConfig, Subscriber
-from pipeline.outbox import Outbox, verify_signature
-from pipeline.store import EventStore
+from pipeline.store.repository import EventStore
 from tests.conftest import REPO
 from tests.outbox_child import SECRET
 from tests.unit.test_cases import MON_9, VirtualClock, store_event

@@ -15,18 +15,18 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from benchmarks.common import read_bgr
-from pipeline.cases import CaseService
-from pipeline.cli import main
+from pipeline.casework.cases import CaseService
+from pipeline.casework.package import Exporter, PackageError, verify_package
+from pipeline.casework.privacy import PrivacyMasker
 from pipeline.config import CasesConfig
-from pipeline.media import encode_h264
-from pipeline.package import Exporter, PackageError, verify_package
-from pipeline.privacy import PrivacyMasker
-from pipeline.report import EvidenceItem
-from pipeline.storage import LocalStorage, atomic_write
-from pipeline.store import EventStore
+from pipeline.evidence.report import EvidenceItem
+from pipeline.evidence.storage import LocalStorage, atomic_write
+from pipeline.ingest.media import encode_h264
+from pipeline.ops.cli import main
+from pipeline.store.repository import EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
 from tests.conftest import REPO
+from tests.media import read_bgr
 
 IMAGES = REPO.parent / "shared" / "models" / "images"
 TZ = ZoneInfo("Asia/Shanghai")

@@ -9,7 +9,8 @@ import pytest
 
 from pipeline.config import AppConfig, CameraConfig, parse_config
 from pipeline.errors import ConfigError
-from pipeline.report import ModelIdentity
+from pipeline.evidence.report import ModelIdentity
+from pipeline.ops.compose import pipeline
 from pipeline.runtime import Runtime
 from pipeline.types import HealthState
 from tests.conftest import RtspServer, camera_dict, wait_for
@@ -36,7 +37,7 @@ def test_only_changed_cameras_restart(
     raw_b = camera_dict(id="cam_b", url=server.url("/b"), transport="udp")
     cfg = make_config([raw_a, raw_b], ingest=FAST_INGEST)
     detector = ColorBoxDetector()
-    rt = Runtime(cfg, detector=detector, model_identity=ModelIdentity("cb", "0" * 64))
+    rt = pipeline(cfg, detector=detector, model_identity=ModelIdentity("cb", "0" * 64)).runtime
     rt.start()
     try:
         assert wait_for(lambda: _online_with(rt, "cam_a", 3) and _online_with(rt, "cam_b", 3), 30)

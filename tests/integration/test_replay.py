@@ -12,10 +12,10 @@ import av
 import pytest
 
 from pipeline.config import AppConfig, parse_config
-from pipeline.replay import ReplayResult, replay
-from pipeline.report import ModelIdentity
-from pipeline.schema import report_errors
-from pipeline.store import SCHEMA_VERSION, EventQuery, EventStore
+from pipeline.evidence.report import ModelIdentity
+from pipeline.evidence.schema import report_errors
+from pipeline.ops.replay import ReplayResult, replay
+from pipeline.store.repository import SCHEMA_VERSION, EventQuery, EventStore
 from tests.conftest import REPO, camera_dict
 from tests.media import Actor, Scene, ScriptedDetector, write_h264
 
@@ -144,7 +144,7 @@ url = "/dev/null"
 """
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "replay", str(video), "--config", str(cfg),
+        [sys.executable, "-m", "pipeline.ops.cli", "replay", str(video), "--config", str(cfg),
          "--camera", "cam1", "--out", str(tmp_path / "out"), "--quiet"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )  # fmt: skip
@@ -156,7 +156,7 @@ url = "/dev/null"
 def test_replay_cli_unknown_camera_fails_clearly(tmp_path: Path) -> None:
     video = write_h264(tmp_path / "v.mp4", Scene(duration_s=1))
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "replay", str(video), "--config",
+        [sys.executable, "-m", "pipeline.ops.cli", "replay", str(video), "--config",
          str(REPO / "cameras.toml"), "--camera", "nope", "--out", str(tmp_path / "o"), "--quiet"],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )  # fmt: skip

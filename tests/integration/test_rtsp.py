@@ -13,9 +13,10 @@ import av
 import pytest
 
 from pipeline.config import AppConfig
-from pipeline.report import ModelIdentity
+from pipeline.evidence.report import ModelIdentity
+from pipeline.ops.compose import pipeline
 from pipeline.runtime import Runtime
-from pipeline.store import EventQuery
+from pipeline.store.repository import EventQuery
 from pipeline.types import DecodeMode, HealthState
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.media import Actor, ColorBoxDetector, Scene, to_annexb, write_h264
@@ -41,7 +42,8 @@ def runtime_for(
     ]
     cfg = make_config([camera_dict(url=url, transport=transport, rules=rules)], ingest=FAST_INGEST)
     detector = ColorBoxDetector()
-    rt = Runtime(cfg, detector=detector, model_identity=ModelIdentity("colorbox", "0" * 64))
+    rt = pipeline(cfg, detector=detector,
+                  model_identity=ModelIdentity("colorbox", "0" * 64)).runtime  # fmt: skip
     return rt, detector
 
 

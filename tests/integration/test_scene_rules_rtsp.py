@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from pipeline.config import AppConfig, Subscriber
-from pipeline.media import encode_h264
-from pipeline.runtime import Runtime
-from pipeline.schema import report_errors
-from pipeline.store import EventQuery
+from pipeline.evidence.schema import report_errors
+from pipeline.ingest.media import encode_h264
+from pipeline.ops.compose import Gridsight, pipeline
+from pipeline.store.repository import EventQuery
 from pipeline.types import DecodeMode
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.integration.test_outbox import Receiver
@@ -52,16 +52,16 @@ def stream(tmp: Path, draw: Callable[[float, np.ndarray], None]) -> Path:
 def run_until_ended(
     cfg: AppConfig,
     timeout_s: float,
-    then: Callable[[Runtime], None] | None = None,
+    then: Callable[[Gridsight], None] | None = None,
     env: dict[str, str] | None = None,
-) -> Runtime:
-    rt = Runtime(cfg, env=env)
+) -> Gridsight:
+    rt = pipeline(cfg, env=env)
     rt.start()
     try:
         ended = wait_for(
             lambda: rt.store.query_events(EventQuery(state="ended"))[1] >= 1, timeout_s
         )
-        health = rt.health("cam1")
+        health = rt.runtime.health("cam1")
         assert health is not None and health.decode_mode == DecodeMode.KEYFRAMES
         if ended and then is not None:
             then(rt)
@@ -93,7 +93,7 @@ def test_stall_on_a_walkway_is_one_vending_episode(
     sub = {"id": "grid", "url": receiver.url, "secret_env": "GRID_SECRET"}
     cfg = make_config([cam], ingest=INGEST).model_copy(update={"subscribers": [Subscriber(**sub)]})
 
-    def review_and_push(rt: Runtime) -> None:
+    def review_and_push(rt: Gridsight) -> None:
         # the live case worker delivers the accepted case, signed, to the platform
         ended_id = rt.store.query_events(EventQuery(state="ended"))[0][0].event_id
         case_id = rt.cases.case_of_event(ended_id)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.health import HealthTracker
-from pipeline.media import encode_h264
-from pipeline.packet_ring import PacketRing
-from pipeline.runtime import Runtime
-from pipeline.source import SourceSettings, StreamSource
+from pipeline.ingest.health import HealthTracker
+from pipeline.ingest.media import encode_h264
+from pipeline.ingest.packet_ring import PacketRing
+from pipeline.ingest.source import SourceSettings, StreamSource
+from pipeline.ops.compose import pipeline
 from pipeline.types import DecodeMode, Frame, HealthState
 from tests.conftest import camera_dict
 from tests.media import Actor, ColorBoxDetector, Scene, write_h264
@@ -86,7 +86,7 @@ def test_looping_file_keeps_time_and_timestamps_monotonic(clip: Path) -> None:
 def test_missing_file_is_refused_before_start(make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = make_config([camera_dict(url=str(tmp_path / "gone.mp4"))])
     with pytest.raises(ConfigError, match=r"gone\.mp4"):
-        Runtime(cfg)
+        pipeline(cfg)
 
 
 def test_unopenable_stream_goes_offline_without_frames(tmp_path: Path) -> None:
@@ -156,7 +156,7 @@ def test_deblocking_is_skipped_only_for_motion_only_cameras(make_config) -> None
     }  # fmt: skip
     throwing = camera_dict(id="t", zones=[facade], facades=[grid], rules=[{"analyzer": "throwing"}])
     cfg = make_config([camera_dict(), throwing, {**throwing, "id": "u", "skip_deblocking": False}])
-    rt = Runtime(cfg, detector=ColorBoxDetector())
+    rt = pipeline(cfg, detector=ColorBoxDetector()).runtime
     assert not rt.cameras["cam1"].source.s.skip_deblocking  # parking: the detector's pictures
     assert rt.cameras["t"].source.s.skip_deblocking
     assert not rt.cameras["u"].source.s.skip_deblocking  # the integrator's choice wins

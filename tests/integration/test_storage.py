@@ -10,13 +10,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from fastapi.testclient import TestClient
 
-from pipeline.config import parse_config
-from pipeline.storage import EvidenceStorage, LocalStorage, S3Storage, StorageError, open_storage
+from pipeline.config import ApiConfig, parse_config
+from pipeline.evidence.storage import (
+    EvidenceStorage,
+    LocalStorage,
+    S3Storage,
+    StorageError,
+    open_storage,
+)
 from tests.conftest import camera_dict, free_port
 
 boto3 = pytest.importorskip("boto3")
@@ -97,13 +102,13 @@ def test_s3_config_is_checked() -> None:
 
 
 def test_replayed_event_evidence_in_a_bucket(s3_env: str, tmp_path: Path) -> None:
-    from api.main import create_app
-    from pipeline.cases import Action, CaseService
-    from pipeline.package import Exporter, verify_package
-    from pipeline.replay import replay
-    from pipeline.report import ModelIdentity
-    from pipeline.retention import Expired, purge
-    from pipeline.store import EventQuery, EventStore
+    from pipeline.casework.cases import Action
+    from pipeline.casework.package import verify_package
+    from pipeline.casework.retention import Expired, purge
+    from pipeline.evidence.report import ModelIdentity
+    from pipeline.ops import compose
+    from pipeline.ops.replay import replay
+    from pipeline.store.repository import EventQuery, EventStore
     from tests.integration.test_replay import SCENE, START
     from tests.media import ScriptedDetector, write_h264
 
@@ -129,10 +134,10 @@ def test_replayed_event_evidence_in_a_bucket(s3_env: str, tmp_path: Path) -> Non
         assert not (out / rel).exists()  # nothing kept on the local disk
     assert not any(p.is_file() for p in (tmp_path / "staging").rglob("*"))  # staging emptied
 
-    storage = open_storage(cfg.evidence)
     clip_sha = next(d for n, _, d in files if n == "clip")
-    app = create_app(store=store, evidence_root=out, cameras=list(cfg.cameras), site=cfg.site,
-                     storage=storage, auth_required=False)  # fmt: skip
+    site = compose.installation(cfg.model_copy(update={"api": ApiConfig(auth=False)}), root=out,
+                                store=store)  # fmt: skip
+    app = compose.api(site)
     api = TestClient(app)
     r = api.get(f"/events/{row.event_id}/clip.mp4")
     assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
@@ -148,12 +153,11 @@ def test_replayed_event_evidence_in_a_bucket(s3_env: str, tmp_path: Path) -> Non
                      headers={"Range": f"bytes={len(whole)}-"})  # fmt: skip
     assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{len(whole)}"
 
-    tz = ZoneInfo("Asia/Shanghai")
-    cases = CaseService(store, cfg.cases, tz, time.time)
+    cases, storage = site.cases, site.storage
     case = cases.on_event(row)
     assert case is not None
     cases.act(case.case_id, Action.ACCEPT, "op1")
-    pkg = Exporter(store, storage, cases, tz, time.time).export(
+    pkg = site.exporter.export(
         case.case_id, tmp_path / "pkg", actor="analyst1", purpose="test", shared=False
     )
     assert verify_package(pkg.path, None).ok

@@ -10,14 +10,14 @@ from pathlib import Path
 import av
 import pytest
 
-from benchmarks.throwing_synth import Distractors, SceneSpec, Throw, render
 from pipeline.config import AppConfig, parse_config
-from pipeline.replay import replay
-from pipeline.runtime import Runtime
-from pipeline.schema import report_errors
-from pipeline.store import EventQuery
+from pipeline.evidence.schema import report_errors
+from pipeline.ops.compose import pipeline
+from pipeline.ops.replay import replay
+from pipeline.store.repository import EventQuery
 from tests.conftest import RtspServer, wait_for
 from tests.media import to_annexb
+from tests.scenes.facade_plane import Distractors, SceneSpec, Throw, render
 
 SPEC = SceneSpec(
     width=640, height=360, duration_s=6.0, seed=4,
@@ -94,7 +94,7 @@ def test_live_rtsp_camera_reports_exactly_one_throw_with_the_right_floor(
             "evidence": {"root": str(tmp_path / "ev"), "pre_roll_s": 2, "post_roll_s": 1},
         }
     )
-    rt = Runtime(cfg)
+    rt = pipeline(cfg).runtime
     rt.start()
     try:
 

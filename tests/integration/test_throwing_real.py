@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.throwing_3d import CLIPS, Clip, camera_entry
 from pipeline.config import parse_config
-from pipeline.replay import replay
-from pipeline.schema import report_errors
+from pipeline.evidence.schema import report_errors
+from pipeline.ops.replay import replay
+from tests.scenes.facade_3d import CLIPS, Clip, camera_entry
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 ANNOTATIONS = DATA / "ANNOTATIONS.json"

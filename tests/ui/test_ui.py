@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 
 from api.auth import Role, create_token
-from pipeline.cases import CaseService
-from pipeline.store import EventQuery, EventStore
+from pipeline.casework.cases import CaseService
+from pipeline.store.repository import EventQuery, EventStore
 from pipeline.types import EventType
 from tests.api.test_api import replayed_app
 from tests.conftest import REPO, free_port, wait_for

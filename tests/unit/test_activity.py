@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.config import ZoneConfig
-from pipeline.motion import MotionExtractor
+from pipeline.rules.motion import MotionExtractor
 from pipeline.types import Blobs, EventState, MotionSample
 from tests.unit.test_camera_model import FPS, T0, H, W, analyzer, throw_px
 

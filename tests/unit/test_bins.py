@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.analyzers.bins import BinAnalyzer
 from pipeline.config import BinRule, ZoneConfig
-from pipeline.detect import COCO_IDS
+from pipeline.detect.detector import COCO_IDS
+from pipeline.rules.bins import BinAnalyzer
 from pipeline.types import BinDetails, Detections, EventNotice, EventState, EventType, Frame
 
 W, H = 320, 240

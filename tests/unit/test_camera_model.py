@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from pipeline.analyzers.throwing import ThrowingAnalyzer
-from pipeline.camera_model import camera_for, fitting_column_widths, warnings
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
-from pipeline.trajectory import fit_ballistic
+from pipeline.rules.camera_model import camera_for, fitting_column_widths, warnings
+from pipeline.rules.throwing import ThrowingAnalyzer
+from pipeline.rules.trajectory import fit_ballistic
 from pipeline.types import Blobs, EventState, MotionSample, ThrowingDetails
 
 W, H, FPS = 1280, 720, 25

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from pipeline.cases import (
+from pipeline.casework.cases import (
     OPEN_STATES,
     TRANSITIONS,
     Action,
@@ -19,10 +19,10 @@ from pipeline.cases import (
     CaseService,
     CaseState,
 )
+from pipeline.casework.sla import SlaClock
 from pipeline.config import CasesConfig, WorkCalendar
-from pipeline.db import StoreIntegrityError
-from pipeline.sla import SlaClock
-from pipeline.store import EventRow, EventStore
+from pipeline.store.db import StoreIntegrityError
+from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -335,7 +335,7 @@ def test_review_stats_measure_precision_and_suggest(world: World) -> None:
 
 
 def test_the_lifecycle_is_the_documented_one() -> None:
-    # the spec, written out independently of pipeline.cases.TRANSITIONS
+    # the spec, written out independently of pipeline.casework.cases.TRANSITIONS
     spec = """pending_review accept reported | pending_review reject rejected
     reported dispatch dispatched | returned dispatch dispatched | verify_failed dispatch dispatched
     dispatched respond responded | dispatched return returned | responded return returned

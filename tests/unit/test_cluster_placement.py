@@ -3,8 +3,8 @@ rebalancing by the fewest moves that narrow the load spread."""
 
 from __future__ import annotations
 
-from pipeline.cluster import assign, rebalance
 from pipeline.config import CameraConfig, parse_config
+from pipeline.ops.cluster import assign, rebalance
 from tests.conftest import camera_dict
 
 

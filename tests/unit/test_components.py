@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from pipeline.config import ScheduleWindow, ZoneConfig
-from pipeline.packet_ring import PacketRecord, PacketRing
-from pipeline.queues import FrameHub, Watermark
-from pipeline.schedule import Schedule
-from pipeline.source import backoff_delay
-from pipeline.track import ByteTracker
+from pipeline.detect.track import ByteTracker
+from pipeline.ingest.packet_ring import PacketRecord, PacketRing
+from pipeline.ingest.queues import FrameHub, Watermark
+from pipeline.ingest.source import backoff_delay
+from pipeline.rules.schedule import Schedule
+from pipeline.rules.zones import compile_zone
 from pipeline.types import Detections, Frame
-from pipeline.zones import compile_zone
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -258,6 +258,6 @@ def test_detections_validate_shapes() -> None:
 def test_analysis_size_uses_whole_number_ratios(
     native: tuple[int, int], max_w: int, expected: tuple[int, int]
 ) -> None:
-    from pipeline.source import analysis_size
+    from pipeline.ingest.source import analysis_size
 
     assert analysis_size(*native, max_w) == expected

@@ -181,7 +181,7 @@ gb28181_channel_id = "123"
 """
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "check", str(path)],
+        [sys.executable, "-m", "pipeline.ops.cli", "check", str(path)],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -196,7 +196,7 @@ gb28181_channel_id = "123"
 
 def test_check_command_accepts_bundled_config() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "check", "cameras.toml"],
+        [sys.executable, "-m", "pipeline.ops.cli", "check", "cameras.toml"],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config_edit import CameraFileEditor
 from pipeline.errors import ConfigError
+from pipeline.ops.config_edit import CameraFileEditor
 from tests.conftest import REPO
 
 
@@ -93,7 +93,7 @@ def test_facade_and_rim_round_trip(editor: CameraFileEditor) -> None:
 
 def test_demo_gets_its_own_editable_copy(tmp_path: Path) -> None:
     from pipeline.config import load_config
-    from pipeline.demo.run import demo_config
+    from pipeline.ops.demo.run import demo_config
 
     path = demo_config(tmp_path, "rtsp://127.0.0.1:18554/street")
     cfg = load_config(path)

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from pipeline.cli import main
 from pipeline.config import parse_config
 from pipeline.errors import ConfigError
+from pipeline.ops.cli import main
 from tests.conftest import camera_dict
 
 

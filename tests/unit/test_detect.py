@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.detect import (
+from pipeline.detect.detector import (
     COCO_IDS,
     Letterbox,
     _resolve_layout,

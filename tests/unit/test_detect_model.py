@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks.common import read_bgr
-from pipeline.detect import COCO_IDS, OnnxDetector
+from pipeline.detect.detector import COCO_IDS, OnnxDetector
 from pipeline.errors import ModelError
 from tests.conftest import REPO
+from tests.media import read_bgr
 
-IMAGE = REPO / "pipeline" / "demo" / "assets" / "street_parking.jpg"
+IMAGE = REPO / "pipeline" / "ops" / "demo" / "assets" / "street_parking.jpg"
 SHARED_V8 = REPO.parent / "shared" / "models" / "coco" / "yolov8n_320_dq.onnx"
 
 pytestmark = pytest.mark.model

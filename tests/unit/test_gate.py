@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pipeline.config import ZoneConfig
-from pipeline.gate import ChangeGate, GateSettings
+from pipeline.detect.gate import ChangeGate, GateSettings
 from pipeline.types import Frame
 
 ZONE = ZoneConfig(

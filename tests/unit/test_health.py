@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pipeline.config import AppConfig
-from pipeline.health import HealthTracker, uptime_fraction
+from pipeline.ingest.health import HealthTracker, uptime_fraction
+from pipeline.ops.compose import pipeline
 from pipeline.runtime import Runtime
 from pipeline.types import DecodeMode, Event, HealthChange, HealthState
 from tests.conftest import camera_dict
@@ -79,7 +80,7 @@ def test_slow_first_connect_is_not_an_outage_but_a_hung_or_failed_one_is(
     clock = Clock()
     ingest = {"open_timeout_s": 3, "stall_after_s": 2, "offline_event_after_s": 1}
     cfg = make_config([camera_dict(url="rtsp://127.0.0.1:9/x")], ingest=ingest)
-    rt = Runtime(cfg, detector=ColorBoxDetector(), clock=clock)  # not started: no threads
+    rt = pipeline(cfg, detector=ColorBoxDetector(), clock=clock).runtime  # not started: no threads
     cam = rt.cameras["cam1"]
     h = cam.health
 
@@ -109,7 +110,7 @@ def test_slow_first_connect_is_not_an_outage_but_a_hung_or_failed_one_is(
     assert outage(rt) is None and down_since(rt) is None  # ended
 
     # a connect that hangs (opened, never a frame) is an outage from the attempt's start
-    rt2 = Runtime(cfg, detector=ColorBoxDetector(), clock=clock)
+    rt2 = pipeline(cfg, detector=ColorBoxDetector(), clock=clock).runtime
     cam2 = rt2.cameras["cam1"]
     began = clock.now
     cam2.health.set_state(HealthState.CONNECTING)

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from pipeline.analyzers.parking import ParkingAnalyzer
 from pipeline.config import ParkingRule, ZoneConfig
-from pipeline.detect import COCO_IDS
+from pipeline.detect.detector import COCO_IDS
+from pipeline.rules.parking import ParkingAnalyzer
 from pipeline.types import (
     Detections,
     EventNotice,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from pipeline.cases import Action
+from pipeline.casework.cases import Action
+from pipeline.casework.retention import expired, purge
 from pipeline.config import RetentionConfig
-from pipeline.report import EvidenceItem
-from pipeline.retention import expired, purge
-from pipeline.storage import LocalStorage
+from pipeline.evidence.report import EvidenceItem
+from pipeline.evidence.storage import LocalStorage
 from tests.unit.test_cases import World, store_event, world  # noqa: F401  (fixture)
 
 DAY = 86400.0

@@ -11,13 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from api.main import create_app
-from pipeline.cases import CaseService
+from pipeline.casework.cases import CaseService
 from pipeline.config import CasesConfig, parse_config, redact_url
-from pipeline.db import pg_sql
 from pipeline.errors import ConfigError, StoreError
-from pipeline.report import EvidenceItem
-from pipeline.store import SCHEMA_VERSION, EventQuery, EventStore
+from pipeline.evidence.report import EvidenceItem
+from pipeline.ops import compose
+from pipeline.store.db import pg_sql
+from pipeline.store.repository import SCHEMA_VERSION, EventQuery, EventStore
 from pipeline.types import Event, EventState, EventType, ParkingDetails
 from tests.pg import PostgresServer
 from tests.unit.test_cases import MON_9, store_event
@@ -67,13 +67,12 @@ def test_evidence_index_upserts(store_location: str | Path) -> None:
 
 def test_dashboard_and_audit_search_through_the_api(store_location: str | Path) -> None:
     store = EventStore(store_location)
-    cfg = parse_config({})
+    cfg = parse_config({"api": {"auth": False}})
     clock = lambda: MON_9 + 60  # noqa: E731
-    cases = CaseService(store, CasesConfig(), TZ, clock)
+    site = compose.installation(cfg, root=Path("/nonexistent"), store=store, clock=clock)
     for i in range(3):
-        cases.on_event(store_event(store, f"e{i}", MON_9 - i * 86400, camera=f"cam{i % 2}"))
-    app = create_app(store=store, evidence_root=Path("/nonexistent"), cameras=[], site=cfg.site,
-                     cases=cases, auth_required=False, clock=clock)  # fmt: skip
+        site.cases.on_event(store_event(store, f"e{i}", MON_9 - i * 86400, camera=f"cam{i % 2}"))
+    app = compose.api(site)
     c = TestClient(app)
     dash = c.get("/stats/dashboard", params={"days": 7}).json()
     assert sum(sum(d.values()) for d in dash["events_per_day"].values()) == 3

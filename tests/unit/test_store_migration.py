@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from pipeline.db import sqlite_statements
-from pipeline.store import _MIGRATIONS, SCHEMA_VERSION, EventStore
+from pipeline.store.db import sqlite_statements
+from pipeline.store.repository import _MIGRATIONS, SCHEMA_VERSION, EventStore
 
 
 def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
@@ -48,7 +48,7 @@ def test_processes_starting_together_migrate_once(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"
     # all open at the same instant, after their (slow, uneven) imports
     code = (
-        "import sys, time; from pipeline.store import EventStore; "
+        "import sys, time; from pipeline.store.repository import EventStore; "
         "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); EventStore(sys.argv[1])"
     )
     at = str(time.time() + 3.0)

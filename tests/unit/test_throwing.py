@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.analyzers.throwing import _MAX_UNSEEN_GAP, ThrowingAnalyzer, fit_fall, seen_descent
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
-from pipeline.facade import FacadeGrid
+from pipeline.rules.facade import FacadeGrid
+from pipeline.rules.throwing import _MAX_UNSEEN_GAP, ThrowingAnalyzer, fit_fall, seen_descent
 from pipeline.types import Blobs, EventState, EventType, MotionSample, ThrowingDetails
 
 W, H, FPS = 1280, 720, 25
@@ -359,7 +359,7 @@ def test_exposure_jump_resets_tracks_without_events() -> None:
 
 
 def test_falling_start_skips_the_hand_before_the_release() -> None:
-    from pipeline.analyzers.throwing import falling_start
+    from pipeline.rules.throwing import falling_start
 
     lifted = [20.0, 20.3, 20.6, 20.9]  # raised overhead
     held = [21.0, 21.02, 20.99]  # a moment of rest
@@ -391,7 +391,7 @@ def test_composite_patches_match_the_full_frame_conversion(tmp_path: Path) -> No
     whole-frame conversion shows there (within rounding), at chroma-aligned positions."""
     import av
 
-    from pipeline.overlay import _FramePixels
+    from pipeline.evidence.overlay import _FramePixels
     from tests.media import Actor, Scene, write_h264
 
     scene = Scene(duration_s=1, fps=10, gop=10,

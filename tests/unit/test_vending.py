@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.analyzers.vending import VendingAnalyzer
 from pipeline.config import VendingRule, ZoneConfig
-from pipeline.detect import COCO_IDS
-from pipeline.occupancy import StaticForeground
+from pipeline.detect.detector import COCO_IDS
+from pipeline.rules.occupancy import StaticForeground
+from pipeline.rules.vending import VendingAnalyzer
 from pipeline.types import Detections, EventNotice, EventState, EventType, Frame, VendingDetails
 
 W, H = 320, 240

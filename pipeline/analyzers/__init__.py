@@ -1,1 +1,0 @@
-"""Analyzers: one module per rule kind."""

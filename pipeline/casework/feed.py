@@ -1,0 +1,71 @@
+"""A broadcast of "cases changed" to live views (the review queue's server-sent events).
+
+Changes made in this process (``CaseService(on_change=feed.publish)``) reach every open
+stream at once, with no query per client per second. Changes made by other processes sharing
+the store (cluster workers, ``run`` beside ``serve``) are noticed by one watcher thread per
+process, started with the first stream, that compares the store's case counter every few
+seconds and publishes when it moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from typing import Any
+
+
+class ChangeFeed:
+    def __init__(self) -> None:
+        self._version = 0
+        self._lock = threading.Lock()
+        self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    def publish(self) -> None:
+        """Thread-safe: wakes every waiting stream, whatever its event loop."""
+        with self._lock:
+            self._version += 1
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
+
+    async def wait(self, seen: int, timeout_s: float) -> int:
+        """The version once it differs from ``seen``, or after ``timeout_s`` (keep-alives)."""
+        entry = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._waiters.add(entry)  # before the check: a publish in between is not missed
+        try:
+            if self._version == seen:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(entry[1].wait(), timeout_s)
+            return self._version
+        finally:
+            with self._lock:
+                self._waiters.discard(entry)
+
+    def watch(self, marker: Callable[[], Any], every_s: float = 3.0) -> None:
+        """Start (once) the watcher that publishes when ``marker()`` changes."""
+        with self._lock:
+            if self._watcher is not None:
+                return
+            self._watcher = threading.Thread(target=self._watch, args=(marker, every_s),
+                                             name="gridsight-feed", daemon=True)  # fmt: skip
+        self._watcher.start()
+
+    def _watch(self, marker: Callable[[], Any], every_s: float) -> None:
+        last = marker()
+        stop = threading.Event()
+        while not stop.wait(every_s):
+            try:
+                now = marker()
+            except Exception:  # a store hiccup: try again next time
+                continue
+            if now != last:
+                last = now
+                self.publish()

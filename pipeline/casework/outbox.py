@@ -1,0 +1,312 @@
+"""Durable, signed delivery of case updates to any number of subscribers (transactional outbox).
+
+A case transition and its outbox rows are written in one SQLite transaction
+(``CaseService`` calls ``Outbox.enqueue`` inside it), so a change is never lost and never sent
+without having happened. ``deliver_due`` POSTs pending rows: HMAC-SHA256 signature over
+``"<timestamp>.<idempotency key>.<body>"``, an ``Idempotency-Key`` that stays the same on
+every retry (signed, so a captured request cannot be replayed under a new key), and the
+row is marked delivered only after a 2xx (or 409: "already have it"). A process killed between
+the POST and the mark sends the row again on restart with the same key, which an idempotent
+receiver applies once: at-least-once transport, exactly-once effect. Failures back off
+exponentially with jitter; after ``max_attempts`` (or a permanent 4xx) the row is dead-lettered
+for an admin to inspect and requeue. Rows for one (subscriber, case) go out in order: a later
+update waits while an earlier one is still pending.
+
+HTTP is stdlib ``urllib`` on purpose: one small POST per row needs no client library, and the
+sender runs in the pipeline's case worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import random
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import astuple, dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pipeline.casework.cases import Case, HistoryEntry, case_json
+from pipeline.config import Subscriber
+from pipeline.evidence.report import canonical_json
+from pipeline.store.db import Connection
+from pipeline.store.repository import EventStore
+
+PAYLOAD_SCHEMA = "gridsight.case-update/1"
+SIGNATURE_HEADER = "X-Gridsight-Signature"
+TIMESTAMP_HEADER = "X-Gridsight-Timestamp"
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+_BACKOFF_BASE_S = 5.0
+_BACKOFF_MAX_S = 3600.0
+
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def sign(secret: bytes, timestamp: int, key: str, body: bytes) -> str:
+    """The signature of one request: timestamp, idempotency key and body, all covered."""
+    mac = hmac.new(secret, f"{timestamp}.{key}.".encode(), hashlib.sha256)
+    mac.update(body)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_signature(
+    secret: bytes, timestamp: str | None, key: str | None, body: bytes, signature: str | None,
+    now: float, tolerance_s: float = 300.0,
+) -> str | None:  # fmt: skip
+    """None if valid, else why not (for a 401 message). Old timestamps are replays; a replay
+    inside the window carries its signed key, which the receiver has already answered."""
+    if not timestamp or not signature:
+        return f"missing {TIMESTAMP_HEADER} or {SIGNATURE_HEADER}"
+    if not key or len(key) > 200:
+        return f"{IDEMPOTENCY_HEADER} header is required (at most 200 characters)"
+    try:
+        ts = int(timestamp)
+    except ValueError:
+        return f"{TIMESTAMP_HEADER} is not an integer"
+    if abs(now - ts) > tolerance_s:
+        return f"{TIMESTAMP_HEADER} is more than {tolerance_s:.0f} s away from now"
+    if not hmac.compare_digest(sign(secret, ts, key, body), signature):
+        return "signature does not match"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResult:
+    status: int | None  # None: no response (connection refused, timeout)
+    error: str | None
+
+
+Post = Callable[[str, bytes, dict[str, str], float], HttpResult]
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not an instruction: following it would turn the signed POST
+    into a GET to wherever the receiver (or whoever answers for it) points, and count that
+    host's 200 as delivered."""
+
+    def redirect_request(self, *_: Any, **__: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> HttpResult:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _OPENER.open(req, timeout=timeout_s) as resp:
+            return HttpResult(int(resp.status), None)
+    except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            where = str(exc.headers.get("Location", "?"))[:200]
+            return HttpResult(exc.code, f"HTTP {exc.code} redirect to {where} not followed; "
+                              "configure the subscriber's final URL")  # fmt: skip
+        return HttpResult(exc.code, f"HTTP {exc.code}")
+    except (urllib.error.URLError, OSError) as exc:
+        return HttpResult(None, str(getattr(exc, "reason", exc))[:200])
+
+
+def was_pushed(db: Connection, subscriber_id: str, case_id: str) -> bool:
+    """Whether an update of ``case_id`` was sent (or is being sent) to ``subscriber_id``:
+    only then may that subscriber's callbacks act on the case."""
+    row = db.execute(
+        "SELECT 1 FROM outbox WHERE subscriber_id = ? AND case_id = ? "
+        "AND (state = 'delivered' OR attempts > 0) LIMIT 1",
+        (subscriber_id, case_id),
+    ).fetchone()
+    return row is not None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryStats:
+    attempted: int = 0
+    delivered: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    seq: int
+    subscriber_id: str
+    idempotency_key: str
+    case_id: str | None
+    kind: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    delivered_at: float | None
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: EventStore,
+        subscribers: Sequence[Subscriber],
+        secrets: Mapping[str, bytes],
+        tz: ZoneInfo,
+        clock: Callable[[], float],
+        *,
+        post: Post = http_post,
+        rng: random.Random | None = None,
+        on_sent: Callable[[OutboxRow], None] | None = None,
+        sending: bool = True,
+    ) -> None:
+        """``sending=False``: this process only enqueues (an API without a pipeline); the
+        process running the case worker, which has every key, delivers."""
+        missing = [s.id for s in subscribers if s.id not in secrets]
+        if missing and sending:
+            raise ValueError(f"no HMAC secret for subscribers {', '.join(missing)}")
+        self.store = store
+        self.subscribers = {s.id: s for s in subscribers}
+        self.secrets = dict(secrets)
+        self.tz = tz
+        self.clock = clock
+        self.post = post
+        self.rng = rng or random.Random()
+        # test hook: called after a successful POST, before the row is marked delivered
+        self.on_sent = on_sent
+
+    # -- writing (inside the caller's transaction) ------------------------------------------
+
+    def enqueue(
+        self, db: Connection, case: Case, entry: HistoryEntry, report: dict[str, Any]
+    ) -> None:
+        now = self.clock()
+        for sub in self.subscribers.values():
+            if "*" not in sub.event_types and case.event_type not in sub.event_types:
+                continue
+            key = f"{case.case_id}:{entry.seq}:{sub.id}"
+            payload = {
+                "schema": PAYLOAD_SCHEMA,
+                "idempotency_key": key,
+                "subscriber_id": sub.id,
+                "kind": entry.action,
+                "case": case_json(case, [entry], self.tz),
+                "report": report,
+            }
+            db.execute(
+                "INSERT INTO outbox (subscriber_id, idempotency_key, case_id, kind, payload_json, "
+                "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (idempotency_key) DO NOTHING",
+                (sub.id, key, case.case_id, entry.action,
+                 json.dumps(payload, ensure_ascii=False), now, now),
+            )  # fmt: skip
+
+    # -- sending --------------------------------------------------------------------------
+
+    def deliver_due(self, limit: int = 50) -> DeliveryStats:
+        """Send what is due, up to ``limit`` attempts; a delivered row frees the next one of
+        its (subscriber, case) in the same call."""
+        total = DeliveryStats()
+        while total.attempted + total.dead < limit:
+            stats = self._pass(limit - total.attempted - total.dead)
+            total = DeliveryStats(
+                *(a + b for a, b in zip(astuple(total), astuple(stats), strict=True))
+            )
+            if stats.delivered == 0:
+                break
+        return total
+
+    def _pass(self, limit: int) -> DeliveryStats:
+        now = self.clock()
+        with self.store.reader() as db:
+            rows = db.execute(
+                "SELECT o.seq, o.subscriber_id, o.idempotency_key, o.payload_json, o.attempts "
+                "FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ? "
+                "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND "
+                "p.subscriber_id = o.subscriber_id AND p.case_id IS NOT DISTINCT FROM o.case_id "
+                "AND p.seq < o.seq) ORDER BY o.seq LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        attempted = delivered = failed = dead = 0
+        for seq, sub_id, key, payload_json, attempts in rows:
+            sub = self.subscribers.get(sub_id)
+            if sub is not None and sub_id not in self.secrets:
+                continue  # not ours to send (see ``sending``)
+            if sub is None:  # subscriber removed from the config: keep the row, say why
+                self._mark(seq, "dead", attempts, now, "subscriber no longer configured")
+                dead += 1
+                continue
+            body = canonical_json(json.loads(payload_json))
+            ts = int(self.clock())
+            headers = {
+                "Content-Type": "application/json; charset=utf-8",
+                IDEMPOTENCY_HEADER: key,
+                TIMESTAMP_HEADER: str(ts),
+                SIGNATURE_HEADER: sign(self.secrets[sub_id], ts, key, body),
+            }
+            attempted += 1
+            result = self.post(sub.url, body, headers, sub.timeout_s)
+            ok = result.status is not None and (200 <= result.status < 300 or result.status == 409)
+            if ok:
+                if self.on_sent is not None:
+                    self.on_sent(self._row(seq))
+                self._mark(seq, "delivered", attempts + 1, self.clock(), None)
+                delivered += 1
+                continue
+            permanent = (  # a redirect will not change by retrying: a human must look
+                result.status is not None
+                and 300 <= result.status < 500
+                and result.status not in _RETRYABLE_4XX
+            )
+            if permanent or attempts + 1 >= sub.max_attempts:
+                self._mark(seq, "dead", attempts + 1, self.clock(), result.error)
+                dead += 1
+            else:
+                delay = min(_BACKOFF_MAX_S, _BACKOFF_BASE_S * 2.0**attempts)
+                delay *= self.rng.uniform(0.5, 1.0)  # jitter: receivers recover without a stampede
+                self._mark(seq, "pending", attempts + 1, self.clock() + delay, result.error)
+                failed += 1
+        return DeliveryStats(attempted, delivered, failed, dead)
+
+    def _mark(self, seq: int, state: str, attempts: int, at: float, error: str | None) -> None:
+        with self.store.transaction() as db:
+            if state == "delivered":
+                db.execute(
+                    "UPDATE outbox SET state = ?, attempts = ?, delivered_at = ?, "
+                    "last_error = NULL WHERE seq = ?",
+                    (state, attempts, at, seq),
+                )
+            else:
+                db.execute(
+                    "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, "
+                    "last_error = ? WHERE seq = ?",
+                    (state, attempts, at, error, seq),
+                )
+
+    # -- inspection -----------------------------------------------------------------------
+
+    def _row(self, seq: int) -> OutboxRow:
+        rows = self.rows(where="seq = ?", args=(seq,))
+        return rows[0]
+
+    def rows(self, where: str = "1 = 1", args: Sequence[Any] = ()) -> list[OutboxRow]:
+        with self.store.reader() as db:
+            found = db.execute(
+                "SELECT seq, subscriber_id, idempotency_key, case_id, kind, state, attempts, "
+                f"next_attempt_at, last_error, delivered_at FROM outbox WHERE {where} "
+                "ORDER BY seq",
+                tuple(args),
+            ).fetchall()
+        return [OutboxRow(*r) for r in found]
+
+    def counts(self) -> dict[str, int]:
+        with self.store.reader() as db:
+            found = db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY 1").fetchall()
+        return {str(k): int(v) for k, v in found}
+
+    def requeue(self, seq: int) -> bool:
+        """Give a dead-lettered row a fresh set of attempts."""
+        with self.store.transaction() as db:
+            cur = db.execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? "
+                "WHERE seq = ? AND state = 'dead'",
+                (self.clock(), seq),
+            )
+            return cur.rowcount == 1

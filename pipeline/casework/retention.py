@@ -1,0 +1,102 @@
+"""Evidence retention: delete media of finished cases after their type's retention period.
+
+Evidence of an open case is never deleted, whatever its age. Media of a case go
+``RetentionConfig.by_type[event_type]`` (else ``default_days``) days after the case was closed
+or rejected; detections that never became cases (camera outages) go that long after they
+ended. The event rows and reports stay (they are small and are the record that something was
+there); each deletion is written to the audit log with the hashes of what was deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.config import RESERVED_DIRS, RetentionConfig
+from pipeline.evidence.storage import EvidenceStorage, hash_file
+from pipeline.store.repository import EventStore, append_audit
+
+
+@dataclass(frozen=True, slots=True)
+class Expired:
+    event_id: str
+    event_type: str
+    case_id: str | None
+    files: tuple[tuple[str, str], ...]  # (relpath, sha256)
+
+
+def expired(store: EventStore, policy: RetentionConfig, now: float) -> list[Expired]:
+    with store.reader() as db:
+        rows = db.execute(
+            "SELECT e.event_id, e.event_type, c.case_id, c.state, c.closed_at, "
+            "COALESCE(e.ended_at, e.updated_at) FROM events e "
+            "LEFT JOIN case_events ce ON ce.event_id = e.event_id "
+            "LEFT JOIN cases c ON c.case_id = ce.case_id WHERE e.purged_at IS NULL"
+        ).fetchall()
+        out = []
+        for event_id, etype, case_id, state, closed_at, last in rows:
+            keep_s = policy.by_type.get(etype, policy.default_days) * 86400.0
+            if case_id is not None:
+                if state not in ("closed", "rejected") or closed_at is None:
+                    continue  # open case: its evidence stays
+                since = float(closed_at)
+            else:
+                since = float(last)
+            if since + keep_s > now:
+                continue
+            files = db.execute(
+                "SELECT relpath, sha256 FROM evidence WHERE event_id = ? ORDER BY name",
+                (event_id,),
+            ).fetchall()
+            out.append(Expired(event_id, etype, case_id, tuple((str(a), str(b)) for a, b in files)))
+    return out
+
+
+def purge(store: EventStore, storage: EvidenceStorage, items: list[Expired], now: float) -> int:
+    """Delete the files of ``items``; mark the events purged and audit each. Returns files."""
+    deleted = 0
+    for item in items:
+        for rel, _ in item.files:
+            deleted += storage.delete(rel)
+        with store.transaction() as db:
+            db.execute("UPDATE events SET purged_at = ? WHERE event_id = ?", (now, item.event_id))
+            detail = {"case_id": item.case_id, "files": item.files}
+            append_audit(db, now, "retention", "admin", "purge", f"event:{item.event_id}", detail)
+    return deleted
+
+
+def sweep_unindexed(store: EventStore, root: Path, camera_ids: Sequence[str], now: float) -> int:
+    """Delete files under ``root/<camera>/`` that no event indexes: clips and snapshots (and
+    their ``.tmp`` partials) written by a process killed before it committed their rows.
+
+    Nothing can ever find, serve or expire such a file, yet it shows the scene; each deletion
+    is audited with its hash. Call before this process writes for these cameras: a camera's
+    directory has one writer, the process that runs the camera. Returns the files deleted.
+    """
+    deleted = 0
+    for camera_id in camera_ids:
+        base = root / camera_id
+        if camera_id in RESERVED_DIRS or not base.is_dir():
+            continue
+        with store.reader() as db:
+            indexed = {
+                str(r[0])
+                for r in db.execute(
+                    "SELECT v.relpath FROM evidence v JOIN events e ON e.event_id = v.event_id "
+                    "WHERE e.camera_id = ?",
+                    (camera_id,),
+                ).fetchall()
+            }
+        for path in sorted(base.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.is_dir() or rel in indexed:
+                continue
+            digest = hash_file(path)[1] if path.is_file() and not path.is_symlink() else None
+            path.unlink()
+            deleted += 1
+            detail = {"sha256": digest, "reason": "not indexed (left by a killed run)"}
+            with store.transaction() as db:
+                append_audit(db, now, "gridsight", "system", "sweep_unindexed", f"file:{rel}",
+                             detail)  # fmt: skip
+    return deleted

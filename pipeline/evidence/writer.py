@@ -1,0 +1,403 @@
+"""Stage 6: evidence files, event reports and the event index, in one writer thread.
+
+For each event: annotated snapshots (zone and vehicle box drawn), the clip remuxed from the
+camera's packet ring without re-encoding (starting on a keyframe, covering pre- and post-roll),
+a JSON report listing every file with its SHA-256, and a row in the SQLite index. Every file is
+written to a temporary name, fsynced and renamed, and indexed only afterwards.
+
+The queue into the writer blocks and never drops: an event is never lost because the disk was
+slow. If it is full, the producer waits and the wait is logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import queue
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import av
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from pipeline.codes import classify
+from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
+from pipeline.evidence.overlay import annotate, composite_from_clip, draw_throw
+from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate
+from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
+from pipeline.evidence.schema import report_errors
+from pipeline.evidence.storage import EVIDENCE_FILE_MODE, EvidenceStorage, fsync_dir
+from pipeline.store.repository import EventRow, EventStore
+from pipeline.types import (
+    BinDetails,
+    Box,
+    CameraStatusDetails,
+    Event,
+    EventNotice,
+    EventState,
+    ParkingDetails,
+    ThrowingDetails,
+    VendingDetails,
+)
+
+logger = logging.getLogger(__name__)
+
+_STOP = object()
+_BOX_COLOR = (0, 0, 255)
+_FIRST_COLOR = (255, 160, 0)
+
+
+def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
+    """Write the collected packets as MP4 (stream copy, moov first for browser seeking). Size
+    and hash are left empty: the storage backend measures them when it takes the file."""
+    template: StreamTemplate | None = collector.template
+    packets = collector.packets
+    if template is None or not packets:
+        return None
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    first = packets[0]
+    base = first.dts if first.dts is not None else (first.pts or 0)
+    with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        stream = out.add_stream_from_template(template.stream, opaque=True)
+        stream.time_base = template.time_base
+        for rec in packets:
+            pkt = av.Packet(rec.data)
+            pkt.pts = None if rec.pts is None else rec.pts - base
+            pkt.dts = None if rec.dts is None else rec.dts - base
+            pkt.time_base = template.time_base
+            pkt.is_keyframe = rec.is_keyframe
+            pkt.stream = stream
+            out.mux(pkt)
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.chmod(EVIDENCE_FILE_MODE)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+    return EvidenceItem(
+        evidence_id="",
+        name="clip",
+        kind="video_clip",
+        role="original",
+        relpath="",
+        media_type="video/mp4",
+        size_bytes=0,
+        sha256="",
+        start_time_s=packets[0].time_s,
+        end_time_s=packets[-1].time_s,
+        truncated=collector.truncated,
+        codec=template.codec_name,
+        width=template.width,
+        height=template.height,
+    )
+
+
+def _wants_clip(event: Event) -> bool:
+    return not isinstance(event.details, CameraStatusDetails)
+
+
+@dataclass
+class _Open:
+    """The writer's view of one event while it may still change."""
+
+    event: Event
+    camera: CameraConfig
+    dirrel: str
+    evidence: dict[str, EvidenceItem] = field(default_factory=dict)
+    clip: ClipCollector | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    events_stored: int
+    write_errors: int
+    pending_clips: int
+    queue_depth: int
+    latencies_s: tuple[float, ...]
+
+
+class EvidenceWriter:
+    def __init__(
+        self,
+        storage: EvidenceStorage,
+        store: EventStore,
+        site: SiteConfig,
+        cameras: dict[str, CameraConfig],
+        rings: Callable[[str], PacketRing | None],
+        model: ModelIdentity | None,
+        cfg: EvidenceConfig,
+        *,
+        clock: Callable[[], float],
+        on_stored: Callable[[EventRow], None] | None = None,
+        queue_size: int = 256,
+    ) -> None:
+        self.storage = storage
+        self._store = store
+        self._site = site
+        self._tz = ZoneInfo(site.timezone)
+        self._cameras = cameras
+        self._rings = rings
+        self._model = model
+        self._cfg = cfg
+        self._clock = clock
+        self._on_stored = on_stored
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._open: dict[str, _Open] = {}
+        self._stored = 0
+        self._errors = 0
+        self._latencies: list[float] = []
+        self._early_clips: dict[str, ClipCollector] = {}
+        self._lock = threading.Lock()
+        self.idle = threading.Event()
+
+    # -- producer side ---------------------------------------------------------------------
+
+    def submit(self, notice: EventNotice) -> None:
+        """Queue a notice; blocks (never drops) while the writer is behind.
+
+        A clip's packet collection is registered here, in the caller's thread, at the moment
+        the event is raised: waiting for the writer could let the pre-roll leave the ring.
+        """
+        ev = notice.event
+        ring = self._rings(ev.camera_id)
+        if ev.state == EventState.STARTED and ring is not None and _wants_clip(ev):
+            collector = ring.collect(
+                ev.alerted_at - self._cfg.pre_roll_s, ev.alerted_at + self._cfg.post_roll_s
+            )
+            with self._lock:
+                self._early_clips[ev.event_id] = collector
+        try:
+            self._queue.put(notice, timeout=5.0)
+        except queue.Full:
+            logger.error("evidence queue full (%d): waiting for the disk", self._queue.qsize())
+            self._queue.put(notice)
+
+    def stop(self) -> None:
+        self._queue.put(_STOP)
+
+    def stats(self) -> WriterStats:
+        with self._lock:
+            return WriterStats(
+                events_stored=self._stored,
+                write_errors=self._errors,
+                pending_clips=sum(1 for o in self._open.values() if o.clip is not None),
+                queue_depth=self._queue.qsize(),
+                latencies_s=tuple(self._latencies[-1000:]),
+            )
+
+    # -- writer thread ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Thread target. On stop, waits for no more input and finishes every open clip."""
+        while True:
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            if isinstance(item, EventNotice):
+                self._guarded(item.event, partial(self._handle, item))
+            self._finish_clips(force=False)
+            if self._queue.empty() and not self._pending():
+                self.idle.set()
+            else:
+                self.idle.clear()
+        self._finish_clips(force=True)
+        self.idle.set()
+
+    def _pending(self) -> bool:
+        return any(o.clip is not None for o in self._open.values())
+
+    def _guarded(self, event: Event, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except (OSError, ValueError, av.error.FFmpegError) as exc:
+            with self._lock:
+                self._errors += 1
+            logger.error(
+                "camera %s event %s: writing evidence failed: %s",
+                event.camera_id, event.event_id, exc,
+            )  # fmt: skip
+
+    def _handle(self, notice: EventNotice) -> None:
+        ev = notice.event
+        camera = self._cameras[ev.camera_id]
+        if ev.state == EventState.STARTED or ev.event_id not in self._open:
+            day = datetime.fromtimestamp(ev.alerted_at, tz=self._tz).strftime("%Y%m%d")
+            rel = f"{ev.camera_id}/{day}/{ev.event_id}"
+            self._open[ev.event_id] = _Open(event=ev, camera=camera, dirrel=rel)
+        state = self._open[ev.event_id]
+        state.event = ev
+        if ev.state == EventState.STARTED:
+            if notice.frame is not None:
+                self._snapshot(state, "alert", notice.frame.image, notice.frame.time_s, True)
+            if notice.first_evidence_jpeg is not None and notice.first_evidence_time_s is not None:
+                decoded = cv2.imdecode(np.frombuffer(notice.first_evidence_jpeg, np.uint8), 1)
+                if decoded is not None:
+                    img = np.asarray(decoded, dtype=np.uint8)
+                    self._snapshot(state, "first", img, notice.first_evidence_time_s, False)
+            with self._lock:
+                state.clip = self._early_clips.pop(ev.event_id, None)
+        elif ev.state == EventState.ENDED and notice.frame is not None:
+            if isinstance(ev.details, ThrowingDetails):  # the whole fall, now that it is over
+                self._snapshot(state, "trajectory", notice.frame.image, notice.frame.time_s, True)
+            else:
+                self._snapshot(state, "end", notice.frame.image, notice.frame.time_s, False)
+        self._persist(state)
+        if ev.state == EventState.STARTED:
+            with self._lock:
+                self._latencies.append(self._clock() - ev.alerted_at)
+        self._retire_if_done(state)
+
+    def _snapshot(
+        self, state: _Open, name: str, image: NDArray[np.uint8], time_s: float, current: bool
+    ) -> None:
+        ev = state.event
+        zone = next((z for z in state.camera.zones if z.id == ev.zone_id), None)
+        stamp = datetime.fromtimestamp(time_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
+        caption = f"{stamp}  {ev.camera_id} {ev.event_type.value} {name}"
+        d = ev.details
+        if isinstance(d, ThrowingDetails):
+            facade = next((f for f in state.camera.facades if f.id == d.facade_id), None)
+            best = d.candidates[0] if d.candidates else None
+            if best is not None:
+                caption += f"  origin {best.building}#{best.unit or ''} {best.floor}F-{best.column}"
+            drawn = draw_throw(image, d, facade, caption)
+        else:
+            boxes: list[tuple[Box, tuple[int, int, int], str]] = []
+            regions: tuple[tuple[tuple[float, float], ...], ...] = ()
+            if isinstance(d, VendingDetails) and name == "alert":
+                regions = d.footprint_polygons_rel
+                boxes.append((d.footprint_box_rel, _BOX_COLOR, f"blocked {d.occupancy:.0%}"))
+                caption += f"  {d.dwell_s / 60:.1f} min"
+            if isinstance(d, BinDetails) and name == "alert":
+                regions = d.changed_polygons_rel
+                caption += f"  above rim {d.above_rim_fraction:.0%} ground {d.ground_fraction:.0%}"
+            if isinstance(d, ParkingDetails):
+                if name == "alert":
+                    boxes.append((d.box_rel, _BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
+                    caption += f"  dwell {d.dwell_s / 60:.1f} min"
+                elif name == "first":
+                    boxes.append((d.first_box_rel, _FIRST_COLOR, f"{d.class_name} first seen"))
+                elif name == "end":
+                    boxes.append((d.box_rel, _FIRST_COLOR, "last position"))
+            drawn = annotate(image, zone.polygon if zone else None, boxes, caption, regions)
+        self._write_image(state, name, drawn, time_s, f"{ev.event_id}-clip" if current else None)
+
+    def _write_image(
+        self,
+        state: _Open,
+        name: str,
+        drawn: NDArray[np.uint8],
+        time_s: float,
+        derived_from: str | None,
+    ) -> None:
+        ev = state.event
+        ok, buf = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, self._cfg.jpeg_quality])
+        if not ok:
+            raise ValueError("JPEG encoding failed")
+        rel = f"{state.dirrel}/{name}.jpg"
+        size, digest = self.storage.put(rel, buf.tobytes())
+        h, w = drawn.shape[:2]
+        state.evidence[name] = EvidenceItem(
+            evidence_id=f"{ev.event_id}-{name}",
+            name=name,
+            kind="annotated_image",
+            role="derived",
+            relpath=rel,
+            media_type="image/jpeg",
+            size_bytes=size,
+            sha256=digest,
+            start_time_s=time_s,
+            width=w,
+            height=h,
+            derived_from=derived_from,
+        )
+
+    def _persist(self, state: _Open) -> None:
+        ev = state.event
+        items = sorted(state.evidence.values(), key=lambda e: e.name)
+        report = build_report(ev, state.camera, self._site, self._model, items)
+        problems = report_errors(report)
+        if problems:  # a bug, not bad input: keep the evidence, make the failure loud
+            with self._lock:
+                self._errors += 1
+            logger.error("report %s violates schema v1: %s", ev.event_id, "; ".join(problems))
+        rel = f"{state.dirrel}/report.json"
+        data = json.dumps(report, ensure_ascii=False, indent=2).encode()
+        _, digest = self.storage.put(rel, data)
+        row = self._store.upsert_event(
+            ev,
+            classify(ev.event_type).severity,
+            report,
+            rel,
+            digest,
+            stored_at=self._clock(),
+            evidence=items,
+        )
+        with self._lock:
+            if ev.state == EventState.STARTED:
+                self._stored += 1
+        if self._on_stored is not None:
+            self._on_stored(row)
+
+    def _finish_clips(self, *, force: bool) -> None:
+        for state in list(self._open.values()):
+            clip = state.clip
+            if clip is None or not (clip.done.is_set() or force):
+                continue
+            if not clip.done.is_set():
+                clip.truncated = True
+            self._guarded(state.event, partial(self._write_clip, state))
+            state.clip = None
+            self._retire_if_done(state)
+
+    def _write_clip(self, state: _Open) -> None:
+        assert state.clip is not None
+        ev = state.event
+        rel = f"{state.dirrel}/clip.mp4"
+        staged = self.storage.staging(rel)
+        item = remux_clip(state.clip, staged)
+        if item is None:
+            logger.warning("camera %s event %s: no packets for a clip", ev.camera_id, ev.event_id)
+            return
+        if isinstance(ev.details, ThrowingDetails):  # read back before it leaves this host
+            self._composite(state, staged, item.start_time_s)
+        size, digest = self.storage.commit(rel)
+        state.evidence["clip"] = replace(
+            item,
+            evidence_id=f"{ev.event_id}-clip",
+            relpath=rel,
+            size_bytes=size,
+            sha256=digest,
+            pre_roll_s=round(ev.alerted_at - item.start_time_s, 3),
+            post_roll_s=round((item.end_time_s or item.start_time_s) - ev.alerted_at, 3),
+        )
+        self._persist(state)
+
+    def _composite(self, state: _Open, clip_path: Path, clip_start_s: float) -> None:
+        d = state.event.details
+        assert isinstance(d, ThrowingDetails)
+        stamp = datetime.fromtimestamp(d.t0_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
+        caption = (
+            f"{stamp}  {state.event.camera_id} trajectory composite ({len(d.trajectory)} positions)"
+        )
+        image = composite_from_clip(str(clip_path), d, clip_start_s, caption)
+        if image is not None:
+            self._write_image(state, "composite", image, d.t0_s, f"{state.event.event_id}-clip")
+
+    def _retire_if_done(self, state: _Open) -> None:
+        if state.event.state == EventState.ENDED and state.clip is None:
+            with contextlib.suppress(KeyError):
+                del self._open[state.event.event_id]

@@ -1,0 +1,437 @@
+"""``gridsight`` command line: check, run, replay, serve, demo, token, export, verify,
+retention."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pipeline.config import (
+    AppConfig,
+    CameraConfig,
+    FacadeConfig,
+    check_runtime_requirements,
+    load_config,
+)
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.store.db import StoreIntegrityError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from pipeline.ops.compose import Installation
+    from pipeline.types import CameraChanges
+
+logger = logging.getLogger("gridsight")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(threadName)s %(name)s: %(message)s",
+    )
+
+
+def _load(path: Path) -> AppConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        _print_issues(path, exc)
+        return None
+
+
+def _print_issues(path: Path, exc: ConfigError) -> None:
+    print(f"{path}: {len(exc.issues)} problem(s)", file=sys.stderr)
+    for issue in exc.issues:
+        print(f"  ✗ {issue}", file=sys.stderr)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    if not args.no_env:
+        try:
+            check_runtime_requirements(cfg)
+        except ConfigError as exc:
+            _print_issues(args.config, exc)
+            return 1
+    zones = sum(len(c.zones) for c in cfg.cameras)
+    rules = sum(len(c.rules) for c in cfg.cameras)
+    print(f"{args.config}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), {rules} rule(s)")
+    if warning := cfg.api.exposure_warning():
+        print(f"  ⚠ {warning}")
+    for cam in cfg.cameras:
+        state = "enabled" if cam.enabled else "disabled"
+        kinds = ", ".join(r.analyzer for r in cam.rules) or "no rules"
+        print(f"  ✓ {cam.id} ({cam.name}, {state}): {cam.redacted_url} — {kinds}")
+        for facade in cam.facades:
+            print(f"    {_facade_fit_line(facade)}")
+    return 0
+
+
+def _facade_fit_line(facade: FacadeConfig) -> str:
+    from pipeline.rules.camera_model import fit_summary
+
+    ok, text = fit_summary(facade, *facade.image_size)
+    return f"{'✓' if ok else '⚠'} {text}"
+
+
+def _store_app(
+    cfg: AppConfig,
+    root: Path,
+    config_path: Path | None,
+    reconfigure: Callable[[list[CameraConfig]], CameraChanges] | None = None,
+) -> FastAPI:
+    """The API over an evidence directory's store, without a pipeline in this process
+    (``reconfigure``: the cluster coordinator's, so that zone edits apply live)."""
+    from pipeline.ops import compose
+
+    return compose.api(compose.installation(cfg, root=root), config_path=config_path,
+                       reconfigure=reconfigure)  # fmt: skip
+
+
+def run_pipeline(
+    cfg: AppConfig, host: str, port: int, *, api: bool = True, config_path: Path | None = None
+) -> int:
+    """Start the pipeline (and API) and run until SIGINT/SIGTERM."""
+    from pipeline.ops import compose, serve
+
+    try:
+        running = compose.pipeline(cfg)
+    except PipelineError as exc:
+        if isinstance(exc, ConfigError):
+            _print_issues(Path("cameras.toml"), exc)
+        else:
+            print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
+    return serve.run(running, host, port, api=api, config_path=config_path)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    if args.cluster:
+        return run_cluster(cfg, args)
+    return run_pipeline(
+        cfg,
+        args.host or cfg.api.host,
+        args.port or cfg.api.port,
+        api=not args.no_api,
+        config_path=args.config,
+    )
+
+
+def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
+    """Coordinator in this process, cameras in Ray worker actors, API over the shared store."""
+    try:
+        import ray
+    except ImportError:
+        print("--cluster needs Ray: pip install -e '.[cluster]'", file=sys.stderr)
+        return 1
+    from pipeline.ops import compose, serve
+    from pipeline.ops.cluster import Coordinator
+
+    try:
+        check_runtime_requirements(cfg)
+    except ConfigError as exc:
+        _print_issues(args.config, exc)
+        return 1
+    ray.init(address=args.ray_address, include_dashboard=False)
+    stop = serve.stop_on_signals()
+    site = compose.installation(cfg)
+    coord = Coordinator(cfg, args.cluster, store=site.store)
+    coord.start()
+    logger.info("cluster: %d camera(s) on %d worker(s)", len(coord.cameras), args.cluster)
+    if not args.no_api:
+        app = compose.api(site, config_path=args.config, reconfigure=coord.reconfigure)
+        host, port = args.host or cfg.api.host, args.port or cfg.api.port
+        serve.warn_exposure(cfg, host)
+        threading.Thread(target=serve.serve_until, args=(app, host, port, stop),
+                         daemon=True).start()  # fmt: skip
+    try:
+        coord.run_forever(stop.is_set)
+    finally:
+        coord.stop()
+        ray.shutdown()
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from pipeline.ops.replay import replay
+    from pipeline.runtime import tune_process
+
+    tune_process()
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    if not args.video.is_file():
+        print(f"{args.video}: no such file", file=sys.stderr)
+        return 1
+    start = datetime.fromisoformat(args.start).timestamp() if args.start else None
+    try:
+        result = replay(
+            args.video, cfg, args.camera, args.out, start_time_s=start, progress=not args.quiet
+        )
+    except ConfigError as exc:
+        _print_issues(args.config, exc)
+        return 1
+    except PipelineError as exc:
+        print(f"replay failed: {exc}", file=sys.stderr)
+        return 1
+    speed = result.duration_s / result.wall_s if result.wall_s else 0.0
+    print(
+        f"{args.video}: {result.events} event(s) → {result.jsonl} "
+        f"({result.frames} frames analysed, {result.duration_s:.1f} s of video in "
+        f"{result.wall_s:.1f} s, {speed:.1f}× real time)"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """API only, over an existing evidence directory (no cameras are opened)."""
+    import uvicorn
+
+    from pipeline.ops.serve import warn_exposure
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return 1
+    app = _store_app(cfg, args.evidence or cfg.evidence.root, args.config)
+    host = args.host or cfg.api.host
+    warn_exposure(cfg, host)
+    uvicorn.run(app, host=host, port=args.port or cfg.api.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.ops.demo.run import run_demo
+
+    return run_demo(
+        workdir=args.workdir,
+        api_port=args.port,
+        rtsp_port=args.rtsp_port,
+        duration_s=args.duration,
+    )
+
+
+def _site_for(args: argparse.Namespace) -> Installation | None:
+    """The installation the maintenance commands (token, export, retention) work on."""
+    from pipeline.ops import compose
+
+    cfg = _load(args.config)
+    if cfg is None:
+        return None
+    return compose.installation(cfg, root=args.evidence or cfg.evidence.root)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import time
+
+    from api.auth import Role, create_token, revoke_token
+
+    site = _site_for(args)
+    if site is None:
+        return 1
+    store = site.store
+    if args.action == "create":
+        if args.role is None:
+            print(
+                "token create needs --role (operator, integrator, analyst, admin)", file=sys.stderr
+            )
+            return 2
+        days = site.cfg.api.token_ttl_days if args.ttl_days is None else args.ttl_days
+        if not 0 < days <= 3650:
+            print("--ttl-days must be more than 0 and at most 3650", file=sys.stderr)
+            return 2
+        try:
+            token = create_token(store, args.name, Role(args.role), time.time(), days * 86400.0)
+        except StoreIntegrityError:
+            print(f"cannot create token {args.name!r}: an active token has that name; revoke "
+                  "it first", file=sys.stderr)  # fmt: skip
+            return 1
+        print(token)
+        print(f"# {args.name} ({args.role}), valid {days:g} days; shown once, only its hash is "
+              "stored", file=sys.stderr)  # fmt: skip
+        return 0
+    if not revoke_token(store, args.name, time.time()):
+        print(f"no active token named {args.name!r}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.casework.cases import CaseError
+    from pipeline.casework.package import PackageError
+    from pipeline.store.repository import append_audit
+
+    site = _site_for(args)
+    if site is None:
+        return 1
+    store = site.store
+    try:
+        result = site.exporter.export(args.case, args.out, actor=args.actor, purpose=args.purpose,
+                                 shared=args.shared, keep_plates=args.keep_plates)  # fmt: skip
+    except (CaseError, PackageError) as exc:
+        print(f"export failed: {exc}", file=sys.stderr)
+        return 1
+    detail = {"purpose": args.purpose, "package": str(args.out),
+              "manifest_sha256": result.manifest_sha256}  # fmt: skip
+    action = "export_shared" if args.shared else "export_full"
+    with store.transaction() as db:
+        append_audit(db, time.time(), args.actor, "cli", action, f"case:{args.case}", detail)
+    print(f"{result.path}: {result.files} files, manifest sha256 {result.manifest_sha256}"
+          + (f", {result.masked_regions} regions masked" if args.shared else ""))  # fmt: skip
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """0: intact and authenticated; 1: problems; 3: intact, but the manifest itself could not
+    be authenticated (no key, no recorded manifest hash)."""
+    from pipeline.casework.package import verify_package
+    from pipeline.ops.compose import signing_key
+
+    key = signing_key()
+    result = verify_package(args.package, key, args.manifest_sha256)
+    if not result.ok:
+        print(f"✗ {args.package}: {len(result.problems)} problem(s)", file=sys.stderr)
+        for p in result.problems:
+            print(f"  - {p}", file=sys.stderr)
+        return 1
+    how = {"signature": " and its signature", "manifest_sha256": " and the recorded manifest "
+           "sha256"}.get(result.authenticity, "")  # fmt: skip
+    print(f"✓ {args.package}: all {result.checked} files match the manifest{how}")
+    for w in result.warnings:
+        print(f"  ⚠ {w}; set GRIDSIGHT_SIGNING_KEY or pass --manifest-sha256", file=sys.stderr)
+    return 0 if result.authenticated else 3
+
+
+def cmd_retention(args: argparse.Namespace) -> int:
+    import time
+
+    from pipeline.casework.retention import expired, purge
+
+    site = _site_for(args)
+    if site is None:
+        return 1
+    now = time.time()
+    items = expired(site.store, site.cfg.retention, now)
+    for it in items:
+        print(f"  {it.event_id} {it.event_type} case={it.case_id}: {len(it.files)} file(s)")
+    if not args.apply:
+        print(f"{len(items)} event(s) past retention (dry run; --apply deletes their media)")
+        return 0
+    deleted = purge(site.store, site.storage, items, now)
+    print(f"deleted {deleted} file(s) of {len(items)} event(s)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="gridsight",
+        description=(
+            "gridsight: community grid video analytics (违章停车 / 高空抛物 / 占道经营 / 垃圾满溢)"
+        ),
+    )
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="validate cameras.toml and print every problem")
+    c.add_argument("config", type=Path)
+    c.add_argument("--no-env", action="store_true", help="skip credential/file/model checks")
+    c.set_defaults(func=cmd_check)
+
+    r = sub.add_parser("run", help="run all enabled cameras with the API")
+    r.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    r.add_argument("--host")
+    r.add_argument("--port", type=int)
+    r.add_argument("--no-api", action="store_true")
+    r.add_argument(
+        "--cluster", type=int, metavar="WORKERS",
+        help="shard the cameras over this many Ray worker actors (needs the [cluster] extra)",
+    )  # fmt: skip
+    r.add_argument("--ray-address", help="existing Ray cluster (default: start a local one)")
+    r.set_defaults(func=cmd_run)
+
+    rp = sub.add_parser("replay", help="run a recorded file through the same pipeline")
+    rp.add_argument("video", type=Path)
+    rp.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    rp.add_argument("--camera", required=True, help="camera id whose zones and rules apply")
+    rp.add_argument("--out", type=Path, required=True)
+    rp.add_argument("--start", help="ISO-8601 time of the first frame (default: file tag/now)")
+    rp.add_argument("--quiet", action="store_true")
+    rp.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("serve", help="API only, over an existing evidence directory")
+    s.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    s.add_argument("--evidence", type=Path)
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=cmd_serve)
+
+    t = sub.add_parser("token", help="create or revoke an API token")
+    t.add_argument("action", choices=["create", "revoke"])
+    t.add_argument("name")
+    t.add_argument("--role", choices=["operator", "integrator", "analyst", "admin"])
+    t.add_argument("--ttl-days", type=float, help="lifetime (default: api.token_ttl_days)")
+    t.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    t.add_argument("--evidence", type=Path)
+    t.set_defaults(func=cmd_token)
+
+    e = sub.add_parser("export", help="export a case as an evidence package")
+    e.add_argument("case")
+    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("--actor", required=True, help="who exports (custody log)")
+    e.add_argument("--purpose", required=True, help="why (custody log)")
+    e.add_argument("--shared", action="store_true", help="masked copy, no originals")
+    e.add_argument("--keep-plates", action="store_true", help="shared parking case for 交警")
+    e.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    e.add_argument("--evidence", type=Path)
+    e.set_defaults(func=cmd_export)
+
+    v = sub.add_parser(
+        "verify",
+        help="check an evidence package; names any altered file (exit 0 ok, 1 problems, "
+        "3 files intact but the manifest not authenticated)",
+    )
+    v.add_argument("--manifest-sha256", help="the manifest hash recorded at export (audit log)")
+    v.add_argument("package", type=Path)
+    v.set_defaults(func=cmd_verify)
+
+    rt = sub.add_parser("retention", help="list (or --apply: delete) evidence past retention")
+    rt.add_argument("--apply", action="store_true")
+    rt.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    rt.add_argument("--evidence", type=Path)
+    rt.set_defaults(func=cmd_retention)
+
+    d = sub.add_parser("demo", help="local RTSP camera + pipeline + API on bundled footage")
+    d.add_argument("--workdir", type=Path, default=Path("evidence/demo"))
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--rtsp-port", type=int, default=8554)
+    d.add_argument("--duration", type=float, default=None, help="stop after N seconds")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    # Evidence, the event index and exported packages show residents' faces and plates: not
+    # for other local accounts. Files come out 0640, directories 0750 (group: the operators).
+    os.umask(0o027)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,366 @@
+"""Cameras sharded over a Ray cluster: each worker actor runs the ordinary single-host
+``Runtime`` for its share; a coordinator places cameras by measured cost, moves the cameras of
+a worker that died, and sends a configuration change only to the workers it concerns.
+
+Ray is an optional dependency (``pip install -e .[cluster]``); nothing else imports this module.
+
+Placement is sticky: a camera stays where it runs until its worker dies or it is removed (a
+move costs a reconnect and ends its open events with reason "reconfigured"). New and orphaned
+cameras go, heaviest first, to the worker with the least planned load (cores from
+``pipeline.ops.capacity``).
+
+Store: every worker writes events, cases and outbox rows to the configured store. Workers on
+one host may share the SQLite file in the evidence root (WAL, busy timeout); workers on several
+hosts need ``[store] url`` (PostgreSQL), because SQLite's locks do not work over a network
+filesystem. Evidence files go to the configured evidence storage
+(``pipeline.evidence.storage``): the evidence root, which several hosts must then mount as shared
+storage, or an S3 bucket.
+
+When a worker is lost, the events it had open can never be ended by their analyzer: the
+coordinator ends them in the store with ``closed_reason = "worker_lost"`` before the cameras
+start elsewhere, and the lost actor is killed so that it cannot write again (a late write to a
+closed event is ignored by the store). The camera's new worker raises a new event if the
+incident is still there; the case layer attaches it to the same open case, so counts reconcile:
+one case per incident, every event linked exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.config import AppConfig, CameraConfig
+from pipeline.detect.inference import Detector
+from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.evidence.report import ModelIdentity
+from pipeline.ops.capacity import CostModel
+from pipeline.store.repository import EventStore
+from pipeline.types import CameraChanges
+
+logger = logging.getLogger(__name__)
+
+
+def assign(
+    cameras: list[CameraConfig],
+    workers: list[str],
+    current: Mapping[str, str],
+    cost: Callable[[CameraConfig], float],
+) -> dict[str, str]:
+    """camera id → worker id. Cameras already on a live worker stay; the rest are placed
+    heaviest first on the least-loaded worker."""
+    if not workers:
+        raise ValueError("no workers to place cameras on")
+    load = dict.fromkeys(workers, 0.0)
+    placed: dict[str, str] = {}
+    for cam in cameras:
+        w = current.get(cam.id)
+        if w in load:
+            placed[cam.id] = w
+            load[w] += cost(cam)
+    for cam in sorted((c for c in cameras if c.id not in placed), key=cost, reverse=True):
+        w = min(workers, key=lambda k: (load[k], k))
+        placed[cam.id] = w
+        load[w] += cost(cam)
+    return placed
+
+
+def detector_classes(cfg: AppConfig, cameras: list[CameraConfig]) -> frozenset[int]:
+    from pipeline.rules.camera import build_analyzers
+
+    return frozenset[int]().union(
+        *(a.classes for c in cameras for a in build_analyzers(c, cfg.site, cfg.evidence, None))
+    )
+
+
+def rebalance(
+    cameras: list[CameraConfig],
+    workers: list[str],
+    placement: Mapping[str, str],
+    cost: Callable[[CameraConfig], float],
+    max_moves: int,
+) -> dict[str, str]:
+    """Fewest moves (at most ``max_moves``) that narrow the gap between the most and the least
+    loaded worker. A move costs the camera a reconnect and ends its open events, so a camera
+    moves only when that strictly lowers the spread: one whose cost is at least the gap would
+    just swap which worker is the heavy one."""
+    placed = dict(placement)
+    costs = {c.id: cost(c) for c in cameras}
+    load = dict.fromkeys(workers, 0.0)
+    for cid, w in placed.items():
+        if w in load and cid in costs:
+            load[w] += costs[cid]
+    for _ in range(max_moves):
+        heavy = max(workers, key=lambda k: (load[k], k))
+        light = min(workers, key=lambda k: (load[k], k))
+        gap = load[heavy] - load[light]
+        movable = [c for c, w in placed.items() if w == heavy and 0 < costs.get(c, 0.0) < gap]
+        if not movable:
+            break
+        best = min(movable, key=lambda c: (abs(gap - 2 * costs[c]), c))
+        placed[best] = light
+        load[heavy] -= costs[best]
+        load[light] += costs[best]
+    return placed
+
+
+class ShardWorker:
+    """Body of a Ray actor: one ``Runtime`` for the cameras it is given."""
+
+    def __init__(
+        self,
+        config_json: str,
+        worker_id: str,
+        detector_factory: Callable[[], Detector] | None = None,
+    ) -> None:
+        """``detector_factory``: builds the detector in the worker instead of the configured
+        ONNX model (another runtime, or a test stand-in); it must be importable there."""
+        logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {worker_id} %(message)s")
+        self.worker_id = worker_id
+        self.cfg = AppConfig.model_validate_json(config_json)
+        # the detector is loaded once for the classes of every camera of the cluster: any of
+        # them may be moved here later
+        self.classes = detector_classes(self.cfg, self.cfg.cameras)
+        self.app: Any = None  # pipeline.ops.compose.Gridsight, once cameras are applied
+        self.runtime: Any = None
+        self.detector_factory = detector_factory
+
+    def apply(self, cameras_json: list[str]) -> dict[str, list[str]]:
+        """Run exactly these cameras (first call starts the runtime)."""
+        from pipeline.ops.compose import pipeline
+        from pipeline.runtime import tune_process
+
+        cams = [CameraConfig.model_validate_json(c) for c in cameras_json]
+        if self.app is None:
+            cfg = self.cfg.model_copy(update={"cameras": cams})
+            injected: dict[str, Any] = {}
+            if self.detector_factory is not None:
+                name = getattr(self.detector_factory, "__name__", "injected")
+                injected = {"detector": self.detector_factory(),
+                            "model_identity": ModelIdentity(name, "0" * 64)}  # fmt: skip
+            self.app = pipeline(cfg, extra_classes=self.classes, **injected)
+            self.runtime = self.app.runtime
+            tune_process()
+            self.app.start()
+            return {"added": [c.id for c in cams], "removed": [], "updated": []}
+        ch = self.runtime.reconfigure(cams)
+        return {"added": list(ch.added), "removed": list(ch.removed), "updated": list(ch.updated)}
+
+    def health(self) -> dict[str, str]:
+        if self.runtime is None:
+            return {}
+        out = {}
+        for cid in list(self.runtime.cameras):
+            h = self.runtime.health(cid)
+            if h is not None:
+                out[cid] = h.state.value
+        return out
+
+    def stop(self) -> None:
+        if self.app is not None:
+            self.app.stop()
+            self.app.store.close()
+            self.app = self.runtime = None
+
+
+@dataclass
+class _Worker:
+    worker_id: str
+    actor: Any
+    cameras: dict[str, str] = field(default_factory=dict)  # id → config json last applied
+
+
+class Coordinator:
+    """Places cameras on ``workers`` Ray actors and keeps them placed (see module docstring)."""
+
+    def __init__(
+        self,
+        cfg: AppConfig,
+        workers: int,
+        *,
+        store: EventStore,
+        cost_model: CostModel | None = None,
+        health_timeout_s: float = 10.0,
+        detector_factory: Callable[[], Detector] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cfg = cfg
+        self.n_workers = workers
+        self.cost_model = cost_model or CostModel.packaged()
+        self.health_timeout_s = health_timeout_s
+        self.workers: dict[str, _Worker] = {}
+        self.cameras: list[CameraConfig] = [c for c in cfg.cameras if c.enabled]
+        self.placement: dict[str, str] = {}
+        self._next = 0
+        self._actor_cls: Any = None
+        self.moves: list[tuple[float, str, str | None, str]] = []  # (time, camera, from, to)
+        self.detector_factory = detector_factory
+        self.clock = clock
+        self.classes = detector_classes(cfg, cfg.cameras)  # what every worker loads
+        # the API thread (zone editor) and the health loop both change the placement
+        self._lock = threading.RLock()
+        self.store = store  # the cluster's shared store (ends a lost worker's events)
+        self.orphans_ended: list[str] = []  # event ids ended for lost workers
+
+    def start(self) -> None:
+        import ray
+
+        self._actor_cls = ray.remote(num_cpus=0)(ShardWorker).options(max_concurrency=4)
+        for _ in range(self.n_workers):
+            self._spawn()
+        self._place()
+
+    def _spawn(self) -> _Worker:
+        self._next += 1
+        wid = f"w{self._next}"
+        w = _Worker(
+            wid, self._actor_cls.remote(self.cfg.model_dump_json(), wid, self.detector_factory)
+        )
+        self.workers[wid] = w
+        return w
+
+    def _cost(self, cam: CameraConfig) -> float:
+        return self.cost_model.cost(cam).cores
+
+    def _place(self, max_moves: int = 0) -> None:
+        """Assign (then rebalance with at most ``max_moves`` moves of healthy cameras), then
+        send each worker its camera list if it changed."""
+        import ray
+
+        before = dict(self.placement)
+        workers = sorted(self.workers)
+        self.placement = assign(self.cameras, workers, before, self._cost)
+        if max_moves:
+            self.placement = rebalance(self.cameras, workers, self.placement, self._cost,
+                                       max_moves)  # fmt: skip
+        now = self.clock()
+        for cid, wid in self.placement.items():
+            if before.get(cid) != wid:
+                self.moves.append((now, cid, before.get(cid), wid))
+        wanted = {
+            wid: {c.id: c.model_dump_json() for c in self.cameras if self.placement[c.id] == wid}
+            for wid in self.workers
+        }
+        # Two rounds: workers first let go of what leaves them, then the others take it, so a
+        # moving camera is never watched (and reported) by two workers at once.
+        calls = []
+        for wid, w in self.workers.items():
+            keep = {k: v for k, v in w.cameras.items() if wanted[wid].get(k) == v}
+            if keep != w.cameras:
+                calls.append(w.actor.apply.remote(list(keep.values())))
+                w.cameras = keep
+        ray.get(calls)
+        calls = []
+        for wid, w in self.workers.items():
+            if wanted[wid] != w.cameras:  # a worker's runtime starts with its first cameras
+                calls.append(w.actor.apply.remote(list(wanted[wid].values())))
+                w.cameras = wanted[wid]
+        ray.get(calls)
+
+    def update(self, cameras: list[CameraConfig]) -> None:
+        """A new camera list: only workers whose cameras changed hear about it."""
+        with self._lock:
+            self.cameras = [c for c in cameras if c.enabled]
+            self._place()
+
+    def reconfigure(self, cameras: list[CameraConfig]) -> CameraChanges:
+        """``update`` for the zone editor: says what changed, and refuses (changing nothing) a
+        camera that needs a detector class the workers were not started with."""
+        enabled = [c for c in cameras if c.enabled]
+        issues = [
+            ConfigIssue(
+                f"camera {c.id!r} → rules",
+                f"needs detector classes {sorted(missing)} that the workers did not load; "
+                "restart gridsight to apply",
+            )
+            for c in enabled
+            if (missing := detector_classes(self.cfg, [c]) - self.classes)
+        ]
+        if issues:
+            raise ConfigError(issues)
+        with self._lock:
+            changes = CameraChanges.between(
+                {c.id: c for c in self.cameras}, {c.id: c for c in enabled}
+            )
+            self.update(cameras)
+        return changes
+
+    def scale(self, workers: int, max_moves: int | None = None) -> None:
+        """Grow or shrink the worker pool. New workers would otherwise stay empty (placement is
+        sticky), so cameras are rebalanced onto them, by as few moves as narrow the spread
+        (default: up to one per camera). A removed worker is stopped cleanly first."""
+        import ray
+
+        if workers < 1:
+            raise ValueError("a cluster needs at least one worker")
+        with self._lock:
+            while len(self.workers) < workers:
+                self._spawn()
+            while len(self.workers) > workers:
+                wid = max(self.workers, key=lambda k: int(k[1:]))  # newest first
+                gone = self.workers.pop(wid)
+                try:
+                    ray.get(gone.actor.stop.remote(), timeout=60)
+                finally:
+                    ray.kill(gone.actor)
+            self.n_workers = workers
+            self._place(len(self.cameras) if max_moves is None else max_moves)
+
+    def check(self) -> list[str]:
+        """Ping every worker; replace the dead ones and re-place their cameras. Returns the
+        ids of the workers found dead."""
+        with self._lock:
+            return self._check()
+
+    def _check(self) -> list[str]:
+        import ray
+
+        dead = []
+        pending = {wid: w.actor.health.remote() for wid, w in self.workers.items()}
+        for wid, ref in pending.items():
+            try:
+                ray.get(ref, timeout=self.health_timeout_s)
+            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+                logger.warning("worker %s lost (%s): moving its cameras", wid, type(exc).__name__)
+                dead.append(wid)
+        for wid in dead:
+            lost = self.workers.pop(wid)
+            try:  # fence it: an unreachable but living actor must not keep writing
+                ray.kill(lost.actor, no_restart=True)
+            except Exception:  # already gone
+                logger.debug("worker %s already gone", wid, exc_info=True)
+            ended = self.store.end_open_events(sorted(lost.cameras), self.clock(), "worker_lost")
+            if ended:
+                logger.warning("worker %s: ended %d open event(s) it left", wid, len(ended))
+            self.orphans_ended.extend(ended)
+            self._spawn()
+        if dead:
+            self._place()
+        return dead
+
+    def health(self) -> dict[str, dict[str, str]]:
+        import ray
+
+        return {
+            wid: ray.get(w.actor.health.remote(), timeout=self.health_timeout_s)
+            for wid, w in list(self.workers.items())  # the health loop may replace one meanwhile
+        }
+
+    def stop(self) -> None:
+        import ray
+
+        for w in self.workers.values():
+            try:
+                ray.get(w.actor.stop.remote(), timeout=60)
+            except Exception:  # a dead worker has nothing left to stop
+                logger.debug("worker %s did not stop cleanly", w.worker_id, exc_info=True)
+            ray.kill(w.actor)
+        self.workers.clear()
+
+    def run_forever(self, stop: Callable[[], bool], every_s: float = 2.0) -> None:
+        while not stop():
+            self.check()
+            time.sleep(every_s)

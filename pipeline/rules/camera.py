@@ -1,0 +1,144 @@
+"""Per-camera analysis state: tracker + analyzers, reset on reconnect, closed explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pipeline.config import (
+    BinRule,
+    CameraConfig,
+    EvidenceConfig,
+    GateConfig,
+    ParkingRule,
+    SiteConfig,
+    ThrowingRule,
+    VendingRule,
+)
+from pipeline.detect.detector import OnnxScorer
+from pipeline.detect.gate import ChangeGate, GateSettings
+from pipeline.detect.track import ByteTracker
+from pipeline.rules.base import Analyzer
+from pipeline.rules.bins import BinAnalyzer
+from pipeline.rules.motion import MotionExtractor
+from pipeline.rules.parking import ParkingAnalyzer
+from pipeline.rules.throwing import ThrowingAnalyzer
+from pipeline.rules.vending import VendingAnalyzer
+from pipeline.types import DecodeMode, Detections, EventNotice, Frame, MotionSample
+
+AnalyzerFactory = Callable[[CameraConfig, SiteConfig, EvidenceConfig], list[Analyzer]]
+
+
+def build_analyzers(
+    camera: CameraConfig,
+    site: SiteConfig,
+    ev: EvidenceConfig,
+    scorer: OnnxScorer | None = None,
+) -> list[Analyzer]:
+    """One analyzer per configured rule (``scorer``: the optional bins classifier)."""
+    analyzers: list[Analyzer] = []
+    for rule in camera.rules:
+        if isinstance(rule, ParkingRule):
+            analyzers.append(
+                ParkingAnalyzer(
+                    camera.id, rule, camera.zones, site.timezone, jpeg_quality=ev.jpeg_quality
+                )
+            )
+        elif isinstance(rule, ThrowingRule):
+            analyzers.append(ThrowingAnalyzer(camera.id, rule, camera.facades, camera.zones))
+        elif isinstance(rule, VendingRule):
+            analyzers.append(VendingAnalyzer(camera.id, rule, camera.zones, site.timezone))
+        elif isinstance(rule, BinRule):
+            analyzers.append(
+                BinAnalyzer(camera.id, rule, camera.zones, site.timezone, scorer=scorer)
+            )
+        else:  # pragma: no cover - the config union and this dispatch must grow together
+            raise TypeError(f"no analyzer for rule {rule!r}")
+    return analyzers
+
+
+def choose_decode_mode(camera: CameraConfig, analyzers: list[Analyzer]) -> DecodeMode:
+    """The cheapest decoding that serves every analyzer of the camera (unless forced)."""
+    if camera.decode != "auto":
+        return DecodeMode(camera.decode)
+    modes = {a.decode_mode for a in analyzers}
+    if DecodeMode.FULL in modes:
+        return DecodeMode.FULL
+    if DecodeMode.SAMPLED in modes:
+        return DecodeMode.SAMPLED
+    return DecodeMode.KEYFRAMES
+
+
+class CameraPipeline:
+    """Owned by the analysis thread; ``latest`` is read (never mutated) by API threads."""
+
+    def __init__(
+        self, camera: CameraConfig, analyzers: list[Analyzer], gate: GateConfig | None = None
+    ) -> None:
+        self.camera = camera
+        self.analyzers = analyzers
+        self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
+        self.decode_mode = choose_decode_mode(camera, analyzers)
+        self.skip_deblocking = (
+            camera.skip_deblocking
+            if camera.skip_deblocking is not None
+            else bool(analyzers) and all(isinstance(a, ThrowingAnalyzer) for a in analyzers)
+        )
+        self._tracker = ByteTracker() if self.classes else None
+        self._epoch = -1
+        self.latest: tuple[Frame, Detections] | None = None
+        g = gate or GateConfig()
+        self.gate = ChangeGate(
+            GateSettings(g.enabled, g.pixel_delta, g.min_changed_fraction, g.max_skip_s),
+            camera.zones,
+        )
+        self._last_raw = Detections.empty()
+
+    def motion_extractor(self) -> MotionExtractor | None:
+        """A motion front end for the source thread, if an analyzer needs per-frame motion."""
+        throwing = [a for a in self.analyzers if isinstance(a, ThrowingAnalyzer)]
+        if not throwing:
+            return None
+        zones = {z.id: z for a in throwing for z in a.zones}
+        rule = throwing[0].rule  # one motion pass per camera; the first rule sets its knobs
+        return MotionExtractor(
+            self.camera.id,
+            list(zones.values()),
+            scale=rule.analysis_scale,
+            threshold=rule.motion_threshold,
+            min_blob_px=rule.min_blob_px,
+            max_blob_px=rule.max_blob_px,
+        )
+
+    def process_motion(self, sample: MotionSample) -> list[EventNotice]:
+        notices: list[EventNotice] = []
+        for analyzer in self.analyzers:
+            notices.extend(analyzer.observe_motion(sample))
+        return notices
+
+    def wants_detection(self, frame: Frame) -> bool:
+        """Called by an inference worker before detection (one frame per camera at a time)."""
+        return bool(self.classes) and self.gate.should_detect(frame)
+
+    def process(self, frame: Frame, detections: Detections | None) -> list[EventNotice]:
+        """Analyse one frame; ``detections`` None means "unchanged, reuse the last ones"."""
+        if detections is None:
+            detections = self._last_raw
+        else:
+            self._last_raw = detections
+        if frame.epoch != self._epoch:
+            self._epoch = frame.epoch
+            if self._tracker is not None:
+                self._tracker.reset()  # ids must not link objects across a stream gap
+        if self._tracker is not None:
+            detections = self._tracker.update(detections, frame.time_s)
+        self.latest = (frame, detections)
+        notices: list[EventNotice] = []
+        for analyzer in self.analyzers:
+            notices.extend(analyzer.observe(frame, detections))
+        return notices
+
+    def close(self, time_s: float, reason: str) -> list[EventNotice]:
+        notices: list[EventNotice] = []
+        for analyzer in self.analyzers:
+            notices.extend(analyzer.close(time_s, reason))
+        return notices

@@ -1,0 +1,413 @@
+"""违章停车: vehicles standing in no_parking / fire_lane zones longer than allowed.
+
+The unit of reasoning is a *stay*: one vehicle standing at one place. A stay is anchored to a
+reference box (the median of its recent matched boxes), and detections are associated to stays
+by overlap with that reference, not by tracker id. That is what keeps the dwell of a parked car
+when the tracker loses it behind a passing bus and re-finds it under a new id, and what stops box
+jitter or a lighting change from restarting the clock. Tracker ids are only recorded (and used to
+retire candidates that turn out to be moving cars).
+
+Lifecycle of a stay:
+
+1. *candidate*: a vehicle detection inside a watched zone that matches no stay.
+2. *confirmed*: seen standing (IoU ≥ ``stationary_iou`` with the reference) at least twice,
+   ``confirm_s`` apart. The confirming frame is kept as JPEG: the first photo of the evidence.
+3. *alerted*: dwell inside the rule's schedule ≥ ``min_dwell_s`` and the spot is not cooling
+   down after an earlier event → one STARTED event, then UPDATED at most every
+   ``update_interval_s`` while it lasts.
+4. *ended*: not seen standing at its place for ``max_gap_s`` → ENDED at the last time it was.
+   The spot then cools down for ``cooldown_s``: a new stay there alerts no earlier than that
+   and links to the previous event (no alert storm from a car that shuffles or is hidden long).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import linear_sum_assignment
+
+from pipeline.config import PARKING_ZONE_KINDS, ParkingRule, ZoneConfig, ZoneKind
+from pipeline.detect.detector import COCO_IDS, COCO_NAMES
+from pipeline.rules.base import IdFactory, iou_matrix, new_event_id, to_rel, watched_zones
+from pipeline.rules.schedule import Schedule
+from pipeline.rules.zones import Zone, ZoneSet
+from pipeline.types import (
+    DecodeMode,
+    Detections,
+    Event,
+    EventNotice,
+    EventState,
+    EventType,
+    Frame,
+    MotionSample,
+    ParkingDetails,
+)
+
+logger = logging.getLogger(__name__)
+
+NON_MOTOR = frozenset({"bicycle"})
+# A confirmed stay keeps matching down to this fraction of stationary_iou (hysteresis): a parked
+# car whose box wobbles stays the same stay, a car that drives off does not.
+_KEEP_FRACTION = 0.5
+_REF_HISTORY = 9
+_COOLDOWN_IOU = 0.3
+_SAME_VEHICLE_IOU = 0.7
+# A standing vehicle's ground point moves less than this fraction of its box size between
+# observations. Overlap alone is fooled by boxes cut off at the image edge: a car driving in from
+# the edge keeps a high IoU with its own truncated box while it is still moving.
+_MAX_ANCHOR_SHIFT = 0.15
+
+
+def _still(ref: NDArray[np.float32], box: NDArray[np.float32], min_iou: float) -> bool:
+    if float(iou_matrix(ref[None], box[None])[0, 0]) < min_iou:
+        return False
+    size = float(np.sqrt(max((ref[2] - ref[0]) * (ref[3] - ref[1]), 1.0)))
+    shift = float(np.hypot((box[0] + box[2] - ref[0] - ref[2]) / 2, box[3] - ref[3]))
+    return shift <= _MAX_ANCHOR_SHIFT * size
+
+
+@dataclass
+class _Stay:
+    """Mutable per-vehicle state; owned by the analysis thread."""
+
+    stay_id: int
+    zone_id: str
+    zone_kind: ZoneKind
+    boxes: deque[NDArray[np.float32]]
+    first_seen_s: float
+    last_still_s: float
+    last_obs_s: float
+    first_box: NDArray[np.float32]
+    observations: int = 1
+    conf_sum: float = 0.0
+    classes: Counter[int] = field(default_factory=Counter)
+    track_ids: set[int] = field(default_factory=set)
+    confirmed: bool = False
+    enforced_s: float = 0.0
+    first_jpeg: bytes | None = None
+    first_jpeg_time_s: float | None = None
+    event_id: str | None = None
+    alerted_at: float = 0.0
+    last_emit_s: float = 0.0
+    previous_event_id: str | None = None
+    blocked_until_s: float = 0.0
+
+    @property
+    def ref_box(self) -> NDArray[np.float32]:
+        return np.median(np.stack(self.boxes), axis=0).astype(np.float32)
+
+    @property
+    def class_id(self) -> int:
+        return self.classes.most_common(1)[0][0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Ended:
+    zone_id: str
+    box: NDArray[np.float32]
+    ended_at: float
+    event_id: str
+
+
+class ParkingAnalyzer:
+    """Illegal-parking rule for one camera (see module docstring)."""
+
+    decode_mode = DecodeMode.KEYFRAMES
+
+    def __init__(
+        self,
+        camera_id: str,
+        rule: ParkingRule,
+        zones: list[ZoneConfig],
+        timezone: str,
+        *,
+        jpeg_quality: int = 85,
+        new_id: IdFactory = new_event_id,
+    ) -> None:
+        self.camera_id = camera_id
+        self.rule = rule
+        self.rule_id = rule.id
+        watched = watched_zones(zones, PARKING_ZONE_KINDS, rule.zones)
+        self._zones = ZoneSet(watched)
+        self._zone_cfg = {z.id: z for z in watched}
+        self._schedule = Schedule(rule.schedule, timezone)
+        self.classes = frozenset(COCO_IDS[v] for v in rule.vehicles)
+        self._jpeg_quality = jpeg_quality
+        self._new_id = new_id
+        self._stays: list[_Stay] = []
+        self._ended: list[_Ended] = []
+        self._next_stay = 0
+        self._last_frame_s: float | None = None
+        self._frame_size = (1, 1)
+
+    # -- public ---------------------------------------------------------------------------
+
+    def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
+        t = frame.time_s
+        notices: list[EventNotice] = []
+        gap = t - self._last_frame_s if self._last_frame_s is not None else 0.0
+        self._last_frame_s = t
+        self._frame_size = frame.size
+        if gap > self.rule.max_gap_s:
+            # No frames for longer than a stay may go unseen (camera outage): what stands there
+            # now cannot be proven to be the same vehicle, so every stay ends here.
+            for stay in self._stays:
+                notices.extend(self._end(stay, "camera_gap", frame))
+            self._stays = []
+
+        dets = self._vehicles(detections)
+        zones = self._zones.for_size(*frame.size)
+        matched_stays, matched_dets = self._associate(dets)
+
+        taken: set[int] = set()
+        dropped: set[int] = set()
+        for si, di in zip(matched_stays, matched_dets, strict=True):
+            stay = self._stays[si]
+            if _still(stay.ref_box, dets.xyxy[di], self.rule.stationary_iou):
+                self._update_stay(stay, dets, di, frame, t)
+                taken.add(di)
+            elif not stay.confirmed:
+                dropped.add(si)  # a candidate still moving: it restarts where it is now
+            # else: a standing vehicle seen moving; it is not refreshed, and the detection is
+            # free to start a new stay where the vehicle settles
+        self._stays = [st for i, st in enumerate(self._stays) if i not in dropped]
+        unmatched = [d for d in range(len(dets)) if d not in taken]
+        moved_tracks = {int(dets.track_id[d]) for d in unmatched} - {-1}
+
+        # Retire stays that have not been seen standing at their place for max_gap_s, and
+        # candidates whose vehicle was just seen elsewhere under the same track id (it drove on).
+        alive: list[_Stay] = []
+        for stay in self._stays:
+            lost = t - stay.last_still_s > self.rule.max_gap_s
+            drove_on = not stay.confirmed and bool(stay.track_ids & moved_tracks)
+            if lost or (drove_on and stay.last_obs_s < t):
+                notices.extend(self._end(stay, "left", frame))
+            else:
+                alive.append(stay)
+        self._stays = alive
+
+        # New candidates: unmatched vehicles whose anchor is inside a watched zone.
+        if unmatched:
+            anchors = dets.select(np.array(unmatched, dtype=np.intp)).anchors(self.rule.anchor)
+            for d, zone_id in zip(unmatched, self._zone_of(anchors, zones), strict=True):
+                if zone_id is not None:
+                    self._stays.append(self._new_stay(dets, d, zone_id, t))
+
+        for stay in self._stays:
+            notices.extend(self._maybe_emit(stay, frame))
+        self._ended = [e for e in self._ended if t - e.ended_at <= self.rule.cooldown_s]
+        return notices
+
+    def observe_motion(self, sample: MotionSample) -> list[EventNotice]:  # noqa: ARG002
+        return []  # parking reasons about detected vehicles only
+
+    def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
+        notices = [n for stay in self._stays for n in self._end(stay, reason, None)]
+        self._stays = []
+        self._ended = []
+        self._last_frame_s = None
+        return notices
+
+    @property
+    def active_stays(self) -> int:
+        return len(self._stays)
+
+    # -- association ------------------------------------------------------------------------
+
+    def _vehicles(self, detections: Detections) -> Detections:
+        keep = np.isin(detections.class_id, np.fromiter(self.classes, dtype=np.int32))
+        keep &= detections.confidence >= self.rule.min_confidence
+        vehicles = detections.select(keep)
+        if len(vehicles) < 2:
+            return vehicles
+        # Detectors often box one vehicle twice under two classes (car and truck, motorcycle and
+        # bicycle); class-aware NMS keeps both, which would make two stays and two events.
+        order = np.argsort(-vehicles.confidence)
+        iou = iou_matrix(vehicles.xyxy[order], vehicles.xyxy[order])
+        kept: list[int] = []
+        for i in range(len(order)):
+            if all(iou[i, j] < _SAME_VEHICLE_IOU for j in kept):
+                kept.append(i)
+        return vehicles.select(np.sort(order[kept]))
+
+    def _associate(self, dets: Detections) -> tuple[list[int], list[int]]:
+        """Match stays to detections by IoU with the stays' reference boxes (Hungarian)."""
+        if not self._stays or len(dets) == 0:
+            return [], []
+        refs = np.stack([s.ref_box for s in self._stays])
+        iou = iou_matrix(refs, dets.xyxy)
+        floor = np.array(
+            [
+                self.rule.stationary_iou * (_KEEP_FRACTION if s.confirmed else 1.0)
+                for s in self._stays
+            ],
+            dtype=np.float32,
+        )[:, None]
+        cost = np.where(iou >= floor, -iou, 1.0)
+        rows, cols = linear_sum_assignment(cost)
+        pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if cost[r, c] < 0]
+        return [r for r, _ in pairs], [c for _, c in pairs]
+
+    @staticmethod
+    def _zone_of(anchors: NDArray[np.float32], zones: dict[str, Zone]) -> list[str | None]:
+        """Zone id for each anchor; fire lanes win over plain no-parking zones."""
+        result: list[str | None] = [None] * len(anchors)
+        for zone in sorted(zones.values(), key=lambda z: z.kind != ZoneKind.FIRE_LANE):
+            for i in np.flatnonzero(zone.contains(anchors)):
+                if result[i] is None:
+                    result[i] = zone.zone_id
+        return result
+
+    # -- stay updates -----------------------------------------------------------------------
+
+    def _new_stay(self, dets: Detections, d: int, zone_id: str, t: float) -> _Stay:
+        box = dets.xyxy[d].copy()
+        self._next_stay += 1
+        stay = _Stay(
+            stay_id=self._next_stay,
+            zone_id=zone_id,
+            zone_kind=self._zone_cfg[zone_id].kind,
+            boxes=deque([box], maxlen=_REF_HISTORY),
+            first_seen_s=t,
+            last_still_s=t,
+            last_obs_s=t,
+            first_box=box,
+            conf_sum=float(dets.confidence[d]),
+        )
+        stay.classes[int(dets.class_id[d])] += 1
+        if dets.track_id[d] >= 0:
+            stay.track_ids.add(int(dets.track_id[d]))
+        return stay
+
+    def _update_stay(self, stay: _Stay, dets: Detections, d: int, frame: Frame, t: float) -> None:
+        """The vehicle of ``stay`` was seen standing at its place again."""
+        box = dets.xyxy[d]
+        if self._schedule.active(t):
+            if self._schedule.active(stay.last_obs_s):
+                stay.enforced_s += t - stay.last_obs_s  # counted from the window's first frame
+        elif stay.event_id is None:
+            stay.enforced_s = 0.0  # dwell outside enforced hours does not count
+        stay.last_obs_s = t
+        stay.observations += 1
+        stay.conf_sum += float(dets.confidence[d])
+        stay.classes[int(dets.class_id[d])] += 1
+        if dets.track_id[d] >= 0:
+            stay.track_ids.add(int(dets.track_id[d]))
+        stay.last_still_s = t
+        stay.boxes.append(box.copy())
+        if not stay.confirmed and t - stay.first_seen_s >= self.rule.confirm_s:
+            stay.confirmed = True
+            ok, buf = cv2.imencode(
+                ".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, self._jpeg_quality]
+            )
+            if ok:
+                stay.first_jpeg = buf.tobytes()
+                stay.first_jpeg_time_s = t
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _maybe_emit(self, stay: _Stay, frame: Frame) -> list[EventNotice]:
+        t = frame.time_s
+        if stay.event_id is None:
+            if not stay.confirmed or stay.enforced_s < self.rule.min_dwell_s:
+                return []
+            if not self._schedule.active(t):
+                return []
+            self._apply_cooldown(stay)
+            if t < stay.blocked_until_s:
+                return []
+            stay.event_id = self._new_id(t)
+            stay.alerted_at = t
+            stay.last_emit_s = t
+            return [
+                EventNotice(
+                    event=self._event(stay, EventState.STARTED, frame, None),
+                    frame=frame,
+                    first_evidence_jpeg=stay.first_jpeg,
+                    first_evidence_time_s=stay.first_jpeg_time_s,
+                )
+            ]
+        if stay.last_still_s == t and t - stay.last_emit_s >= self.rule.update_interval_s:
+            stay.last_emit_s = t
+            return [
+                EventNotice(event=self._event(stay, EventState.UPDATED, frame, None), frame=frame)
+            ]
+        return []
+
+    def _apply_cooldown(self, stay: _Stay) -> None:
+        ref = stay.ref_box[None]
+        for ended in self._ended:
+            if ended.zone_id != stay.zone_id:
+                continue
+            if iou_matrix(ref, ended.box[None])[0, 0] >= _COOLDOWN_IOU:
+                stay.blocked_until_s = max(
+                    stay.blocked_until_s, ended.ended_at + self.rule.cooldown_s
+                )
+                stay.previous_event_id = ended.event_id
+
+    def _end(self, stay: _Stay, reason: str, frame: Frame | None) -> list[EventNotice]:
+        if stay.event_id is None:
+            return []
+        ended_at = stay.last_still_s
+        self._ended.append(_Ended(stay.zone_id, stay.ref_box, ended_at, stay.event_id))
+        return [
+            EventNotice(
+                event=self._event(stay, EventState.ENDED, frame, ended_at, reason), frame=frame
+            )
+        ]
+
+    def _event(
+        self,
+        stay: _Stay,
+        state: EventState,
+        frame: Frame | None,
+        ended_at: float | None,
+        end_reason: str | None = None,
+    ) -> Event:
+        assert stay.event_id is not None
+        size = frame.size if frame is not None else self._frame_size
+        class_name = COCO_NAMES[stay.class_id]
+        group = "non_motor" if class_name in NON_MOTOR else "motor"
+        if stay.zone_kind == ZoneKind.FIRE_LANE:
+            etype = EventType.FIRE_LANE_OCCUPATION
+        elif group == "non_motor":
+            etype = EventType.ILLEGAL_PARKING_NON_MOTOR
+        else:
+            etype = EventType.ILLEGAL_PARKING_MOTOR
+        confidence = stay.conf_sum / stay.observations
+        details = ParkingDetails(
+            zone_kind=str(stay.zone_kind),
+            class_name=class_name,
+            vehicle_group=group,
+            box_rel=to_rel(stay.boxes[-1], size),
+            first_box_rel=to_rel(stay.first_box, size),
+            dwell_s=round(stay.last_still_s - stay.first_seen_s, 3),
+            enforced_dwell_s=round(stay.enforced_s, 3),
+            min_dwell_s=self.rule.min_dwell_s,
+            confidence=round(confidence, 4),
+            observations=stay.observations,
+            track_ids=tuple(sorted(stay.track_ids)),
+            previous_event_id=stay.previous_event_id,
+            end_reason=end_reason,
+        )
+        offset = frame.pts_s - (frame.time_s - stay.alerted_at) if frame is not None else None
+        return Event(
+            event_id=stay.event_id,
+            event_type=etype,
+            state=state,
+            camera_id=self.camera_id,
+            zone_id=stay.zone_id,
+            rule_id=self.rule_id,
+            started_at=stay.first_seen_s,
+            alerted_at=stay.alerted_at,
+            updated_at=stay.last_still_s,
+            ended_at=ended_at,
+            score=round(confidence, 4),
+            details=details,
+            stream_offset_s=None if offset is None else round(offset, 3),
+        )

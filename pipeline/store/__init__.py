@@ -1,0 +1,1 @@
+"""The event index (SQLite or PostgreSQL) with its migrations."""

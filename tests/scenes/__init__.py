@@ -1,0 +1,1 @@
+"""Scene renderers shared by tests and benchmarks (generated footage with known truth)."""
