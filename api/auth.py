@@ -14,7 +14,6 @@ integration is visible in the audit log and slowed down, not silently retried fo
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,15 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import ApiContext, ContextDep
-from pipeline.store.repository import EventStore, append_audit
+from pipeline.store.access import (
+    DEFAULT_TTL_S,
+    active_token,
+    add_token,
+    revoke_tokens,
+    token_hash,
+)
+from pipeline.store.access import audit as store_audit
+from pipeline.store.repository import EventStore
 
 
 class Role(StrEnum):
@@ -42,73 +49,34 @@ class Principal:
     token_sha256: str | None = None  # None: not a token holder (local demo, platform callback)
 
 
-# Also the lifetime of tokens made before tokens had one (schema v4).
-DEFAULT_TTL_S = 90 * 86400.0
-
-
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def create_token(
     store: EventStore, name: str, role: Role | str, now: float, ttl_s: float = DEFAULT_TTL_S
 ) -> str:
     """A new token for ``name`` (shown once; only its hash is kept), valid for ``ttl_s``.
-
-    An expired token of the same name is revoked first, so the name can be renewed; an
-    active one makes this fail (StoreIntegrityError): revoke it first."""
+    Fails (StoreIntegrityError) while another token of that name is active: revoke it first."""
     token = "gs_" + secrets.token_urlsafe(32)
-    with store.transaction() as db:
-        db.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL "
-            "AND expires_at IS NOT NULL AND expires_at <= ?",
-            (now, name, now),
-        )
-        db.execute(
-            "INSERT INTO api_tokens (token_sha256, name, role, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (_hash(token), name, Role(role).value, now, now + ttl_s),
-        )
+    add_token(store, token_hash(token), name, Role(role).value, now, ttl_s)
     return token
 
 
 def revoke_token(store: EventStore, name: str, now: float) -> bool:
-    with store.transaction() as db:
-        cur = db.execute(
-            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
-            (now, name),
-        )
-        return cur.rowcount > 0
+    return revoke_tokens(store, name, now)
 
 
 def lookup(store: EventStore, token: str, now: float) -> Principal | None:
     """The holder of an active (not revoked, not expired) token."""
-    digest = _hash(token)
-    with store.reader() as db:
-        row = db.execute(
-            "SELECT name, role FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL "
-            "AND COALESCE(expires_at, created_at + ?) > ?",
-            (digest, DEFAULT_TTL_S, now),
-        ).fetchone()
-    return None if row is None else Principal(str(row[0]), Role(row[1]), digest)
+    digest = token_hash(token)
+    found = active_token(store, digest, now)
+    return None if found is None else Principal(found[0], Role(found[1]), digest)
 
 
 def still_valid(store: EventStore, who: Principal, now: float) -> bool:
     """Whether ``who``'s token is still active (long-lived streams ask this as they run)."""
-    if who.token_sha256 is None:
-        return True
-    with store.reader() as db:
-        row = db.execute(
-            "SELECT 1 FROM api_tokens WHERE token_sha256 = ? AND revoked_at IS NULL "
-            "AND COALESCE(expires_at, created_at + ?) > ?",
-            (who.token_sha256, DEFAULT_TTL_S, now),
-        ).fetchone()
-    return row is not None
+    return who.token_sha256 is None or active_token(store, who.token_sha256, now) is not None
 
 
 def audit(ctx: ApiContext, who: Principal, action: str, target: str, **detail: Any) -> None:
-    with ctx.store.transaction() as db:
-        append_audit(db, ctx.clock(), who.name, who.role.value, action, target, detail)
+    store_audit(ctx.store, ctx.clock(), who.name, who.role.value, action, target, detail)
 
 
 ANONYMOUS_ADMIN = Principal("local", Role.ADMIN)
@@ -167,9 +135,8 @@ def authenticate(ctx: ApiContext, client: str, token: str | None) -> Principal:
     reason = "unknown, revoked or expired token"
     # the hash prefix matches a leaked token later and is useless for logging in
     detail = {"reason": reason, "failures": ctx.auth_guard.fail(client, now),
-              "token_sha256_prefix": _hash(token)[:12]}  # fmt: skip
-    with ctx.store.transaction() as db:
-        append_audit(db, now, "anonymous", "none", "auth_failed", f"client:{client}", detail)
+              "token_sha256_prefix": token_hash(token)[:12]}  # fmt: skip
+    store_audit(ctx.store, now, "anonymous", "none", "auth_failed", f"client:{client}", detail)
     raise HTTPException(401, reason, headers=_CHALLENGE)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from typing import Annotated, Any
 
@@ -11,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminDep, Role, audit, create_token, revoke_token
 from api.deps import ContextDep
+from pipeline.store import access
 from pipeline.store.db import StoreIntegrityError
 
 router = APIRouter(tags=["admin"])
@@ -25,32 +25,7 @@ def audit_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict[str, Any]]:
     """Who saw or did what, newest first. There is no route that changes it."""
-    clauses, args = [], []
-    if actor is not None:
-        clauses.append("actor = ?")
-        args.append(actor)
-    if target_prefix is not None:
-        clauses.append("target LIKE ? ESCAPE '\\'")
-        args.append(like_prefix(target_prefix))
-    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    with ctx.store.reader() as db:
-        rows = db.execute(
-            f"SELECT seq, at, actor, role, action, target, detail_json FROM audit_log {where} "
-            "ORDER BY seq DESC LIMIT ?",
-            [*args, limit],
-        ).fetchall()
-    return [
-        {
-            "seq": r[0],
-            "at": r[1],
-            "actor": r[2],
-            "role": r[3],
-            "action": r[4],
-            "target": r[5],
-            "detail": json.loads(r[6]),
-        }
-        for r in rows
-    ]
+    return [asdict(e) for e in access.audit_log(ctx.store, actor, target_prefix, limit)]
 
 
 @router.get("/outbox")
@@ -67,13 +42,6 @@ def requeue(seq: int, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
         raise HTTPException(404, f"no dead-lettered outbox row {seq}")
     audit(ctx, who, "outbox_requeue", f"outbox:{seq}")
     return {"seq": seq, "state": "pending"}
-
-
-def like_prefix(prefix: str) -> str:
-    """A LIKE pattern (with ``ESCAPE '\\'``) matching strings that start with ``prefix``."""
-    for ch in ("\\", "%", "_"):
-        prefix = prefix.replace(ch, "\\" + ch)
-    return prefix + "%"
 
 
 class TokenIn(BaseModel):

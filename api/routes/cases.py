@@ -35,7 +35,8 @@ from pipeline.casework.outbox import (
     was_pushed,
 )
 from pipeline.casework.package import PackageError
-from pipeline.store.repository import append_audit
+from pipeline.store.access import audit as store_audit
+from pipeline.store.access import callback_answer, record_callback
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 callbacks = APIRouter(prefix="/callbacks", tags=["callbacks"])
@@ -251,23 +252,17 @@ def _callback(ctx: ApiContext, request: Request, subscriber_id: str, body: bytes
         _callback_refused(ctx, request, subscriber_id, bad or "no key")
         raise HTTPException(401, bad)
     digest = hashlib.sha256(body).hexdigest()
-    with ctx.store.reader() as db:
-        seen = db.execute(
-            "SELECT status, result_json, body_sha256 FROM inbound "
-            "WHERE subscriber_id = ? AND idempotency_key = ?",
-            (subscriber_id, key),
-        ).fetchone()
+    seen = callback_answer(ctx.store, subscriber_id, key)
     if seen is not None:
         if seen[2] != digest:
             raise HTTPException(422, f"{IDEMPOTENCY_HEADER} {key!r} was used for another body")
-        return JSONResponse(json.loads(seen[1]), status_code=int(seen[0]))
+        return JSONResponse(seen[1], status_code=seen[0])
     try:
         cb = CallbackIn.model_validate_json(body)
     except ValueError as exc:
         raise HTTPException(422, f"bad callback body: {exc}") from None
     actor = f"{subscriber_id}:{cb.actor}"
-    with ctx.store.reader() as db:
-        sent = was_pushed(db, subscriber_id, cb.case_id)
+    sent = was_pushed(ctx.store, subscriber_id, cb.case_id)
     try:
         if not sent:  # unknown, never pushed, or pushed to someone else: all look the same
             raise CaseError(f"case {cb.case_id!r} was not sent to subscriber {subscriber_id!r}")
@@ -278,13 +273,7 @@ def _callback(ctx: ApiContext, request: Request, subscriber_id: str, body: bytes
         status, result = 200, {"case_id": case.case_id, "state": case.state}
     except CaseError as exc:
         status, result = (409 if sent else 403), {"detail": str(exc)}
-    with ctx.store.transaction() as db:
-        db.execute(
-            "INSERT INTO inbound (subscriber_id, idempotency_key, body_sha256, at, status, "
-            "result_json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            (subscriber_id, key, digest, ctx.clock(), status,
-             json.dumps(result, ensure_ascii=False)),
-        )  # fmt: skip
+    record_callback(ctx.store, subscriber_id, key, digest, ctx.clock(), status, result)
     # the platform acts as a reviewer would; the audit row names it
     audit(ctx, Principal(actor, Role.OPERATOR), f"callback_{cb.action}", f"case:{cb.case_id}",
           status=status)  # fmt: skip
@@ -296,6 +285,5 @@ def _callback_refused(ctx: ApiContext, request: Request, subscriber_id: str, why
     client = client_of(request)
     now = ctx.clock()
     detail = {"reason": why, "failures": ctx.auth_guard.fail(client, now), "client": client}
-    with ctx.store.transaction() as db:
-        append_audit(db, now, f"subscriber:{subscriber_id}", "none", "callback_refused",
-                     f"client:{client}", detail)  # fmt: skip
+    store_audit(ctx.store, now, f"subscriber:{subscriber_id}", "none", "callback_refused",
+                f"client:{client}", detail)  # fmt: skip

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from api.auth import ViewerDep
 from api.deps import ContextDep
 from api.routes.cases import review_json
+from pipeline.store.access import dashboard as store_dashboard
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
@@ -20,42 +21,18 @@ def dashboard(
     ctx: ContextDep, _who: ViewerDep, days: Annotated[int, Query(ge=1, le=366)] = 14
 ) -> dict[str, Any]:
     tz = ZoneInfo(ctx.site.timezone)
-    since = ctx.clock() - days * 86400.0
-    with ctx.store.reader() as db:
-        rows = db.execute(
-            "SELECT event_type, alerted_at FROM events WHERE alerted_at >= ? "
-            "AND event_type != 'camera_offline'",
-            (since,),
-        ).fetchall()
-        breached = {
-            str(r[0])
-            for r in db.execute(
-                "SELECT DISTINCT case_id FROM case_history WHERE action IN ('escalate', 'overdue')"
-            )
-        }
-        dispatched = [
-            str(r[0])
-            for r in db.execute(
-                "SELECT DISTINCT h.case_id FROM case_history h JOIN cases c USING (case_id) "
-                "WHERE h.action = 'dispatch' AND c.created_at >= ?",
-                (since,),
-            )
-        ]
-        states = dict(
-            db.execute(
-                "SELECT state, COUNT(*) FROM cases WHERE created_at >= ? GROUP BY 1", (since,)
-            ).fetchall()
-        )
+    figures = store_dashboard(ctx.store, ctx.clock() - days * 86400.0)
     per_day: dict[str, dict[str, int]] = {}
-    for etype, at in rows:
+    for etype, at in figures.events:
         day = datetime.fromtimestamp(at, tz).date().isoformat()
         per_day.setdefault(day, {})
         per_day[day][etype] = per_day[day].get(etype, 0) + 1
-    on_time = [c for c in dispatched if c not in breached]
+    dispatched = figures.dispatched
+    on_time = [c for c in dispatched if c not in figures.breached]
     return {
         "days": days,
         "events_per_day": dict(sorted(per_day.items())),
-        "cases_by_state": states,
+        "cases_by_state": figures.states,
         "sla": {
             "dispatched": len(dispatched),
             "on_time": len(on_time),

@@ -110,14 +110,15 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
         return HttpResult(None, str(getattr(exc, "reason", exc))[:200])
 
 
-def was_pushed(db: Connection, subscriber_id: str, case_id: str) -> bool:
+def was_pushed(store: EventStore, subscriber_id: str, case_id: str) -> bool:
     """Whether an update of ``case_id`` was sent (or is being sent) to ``subscriber_id``:
     only then may that subscriber's callbacks act on the case."""
-    row = db.execute(
-        "SELECT 1 FROM outbox WHERE subscriber_id = ? AND case_id = ? "
-        "AND (state = 'delivered' OR attempts > 0) LIMIT 1",
-        (subscriber_id, case_id),
-    ).fetchone()
+    with store.reader() as db:
+        row = db.execute(
+            "SELECT 1 FROM outbox WHERE subscriber_id = ? AND case_id = ? "
+            "AND (state = 'delivered' OR attempts > 0) LIMIT 1",
+            (subscriber_id, case_id),
+        ).fetchone()
     return row is not None
 
 

@@ -1,0 +1,162 @@
+"""Who may do what, and what they did: API tokens, the audit log, platform callbacks' answers,
+and the dashboard's figures. The API layer calls these; it runs no SQL of its own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.store.repository import EventStore, append_audit
+
+# Also the lifetime of tokens made before tokens had one (schema v4).
+DEFAULT_TTL_S = 90 * 86400.0
+_ACTIVE = "revoked_at IS NULL AND COALESCE(expires_at, created_at + ?) > ?"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+def add_token(
+    store: EventStore, digest: str, name: str, role: str, now: float, ttl_s: float
+) -> None:
+    """Store a token's hash. An expired token of the same name is revoked first, so the name
+    can be renewed; an active one makes this fail (StoreIntegrityError)."""
+    with store.transaction() as db:
+        db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL "
+            "AND expires_at IS NOT NULL AND expires_at <= ?",
+            (now, name, now),
+        )
+        db.execute(
+            "INSERT INTO api_tokens (token_sha256, name, role, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (digest, name, role, now, now + ttl_s),
+        )
+
+
+def revoke_tokens(store: EventStore, name: str, now: float) -> bool:
+    with store.transaction() as db:
+        cur = db.execute(
+            "UPDATE api_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+            (now, name),
+        )
+        return cur.rowcount > 0
+
+
+def active_token(store: EventStore, digest: str, now: float) -> tuple[str, str] | None:
+    """(name, role) of an active (not revoked, not expired) token."""
+    with store.reader() as db:
+        row = db.execute(
+            f"SELECT name, role FROM api_tokens WHERE token_sha256 = ? AND {_ACTIVE}",
+            (digest, DEFAULT_TTL_S, now),
+        ).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
+
+
+# -- audit ----------------------------------------------------------------------------------
+
+
+def audit(store: EventStore, at: float, actor: str, role: str, action: str, target: str,
+          detail: dict[str, Any]) -> None:  # fmt: skip
+    with store.transaction() as db:
+        append_audit(db, at, actor, role, action, target, detail)
+
+
+def like_prefix(prefix: str) -> str:
+    """A LIKE pattern (with ``ESCAPE '\\'``) matching strings that start with ``prefix``."""
+    for ch in ("\\", "%", "_"):
+        prefix = prefix.replace(ch, "\\" + ch)
+    return prefix + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    seq: int
+    at: float
+    actor: str
+    role: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+def audit_log(
+    store: EventStore, actor: str | None, target_prefix: str | None, limit: int
+) -> list[AuditEntry]:
+    """Newest first."""
+    clauses, args = [], []
+    if actor is not None:
+        clauses.append("actor = ?")
+        args.append(actor)
+    if target_prefix is not None:
+        clauses.append("target LIKE ? ESCAPE '\\'")
+        args.append(like_prefix(target_prefix))
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    with store.reader() as db:
+        rows = db.execute(
+            f"SELECT seq, at, actor, role, action, target, detail_json FROM audit_log {where} "
+            "ORDER BY seq DESC LIMIT ?",
+            [*args, limit],
+        ).fetchall()
+    return [AuditEntry(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
+
+
+# -- platform callbacks -----------------------------------------------------------------------
+
+
+def callback_answer(
+    store: EventStore, subscriber_id: str, key: str
+) -> tuple[int, dict[str, Any], str] | None:
+    """(status, answer, body sha256) given to this subscriber's key before, if any."""
+    with store.reader() as db:
+        row = db.execute(
+            "SELECT status, result_json, body_sha256 FROM inbound "
+            "WHERE subscriber_id = ? AND idempotency_key = ?",
+            (subscriber_id, key),
+        ).fetchone()
+    return None if row is None else (int(row[0]), json.loads(row[1]), str(row[2]))
+
+
+def record_callback(store: EventStore, subscriber_id: str, key: str, body_sha256: str, at: float,
+                    status: int, answer: dict[str, Any]) -> None:  # fmt: skip
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO inbound (subscriber_id, idempotency_key, body_sha256, at, status, "
+            "result_json) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (subscriber_id, key, body_sha256, at, status, json.dumps(answer, ensure_ascii=False)),
+        )
+
+
+# -- dashboard ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Dashboard:
+    events: Sequence[tuple[str, float]]  # (event type, alerted at), camera outages left out
+    breached: frozenset[str]  # cases that ever missed a deadline
+    dispatched: Sequence[str]  # cases created since, that were dispatched
+    states: dict[str, int]  # cases created since, by state
+
+
+def dashboard(store: EventStore, since: float) -> Dashboard:
+    with store.reader() as db:
+        events = [(str(r[0]), float(r[1])) for r in db.execute(
+            "SELECT event_type, alerted_at FROM events WHERE alerted_at >= ? "
+            "AND event_type != 'camera_offline'", (since,)).fetchall()]  # fmt: skip
+        breached = frozenset(str(r[0]) for r in db.execute(
+            "SELECT DISTINCT case_id FROM case_history WHERE action IN ('escalate', 'overdue')"
+        ))  # fmt: skip
+        dispatched = [str(r[0]) for r in db.execute(
+            "SELECT DISTINCT h.case_id FROM case_history h JOIN cases c USING (case_id) "
+            "WHERE h.action = 'dispatch' AND c.created_at >= ?", (since,))]  # fmt: skip
+        states = {str(k): int(v) for k, v in db.execute(
+            "SELECT state, COUNT(*) FROM cases WHERE created_at >= ? GROUP BY 1", (since,)
+        ).fetchall()}  # fmt: skip
+    return Dashboard(events, breached, dispatched, states)
