@@ -32,7 +32,7 @@ def audit_log(
 def outbox(ctx: ContextDep, _who: AdminDep, state: str | None = None) -> dict[str, Any]:
     if ctx.outbox is None:
         return {"counts": {}, "rows": []}
-    rows = ctx.outbox.rows("state = ?", (state,)) if state else ctx.outbox.rows()
+    rows = ctx.outbox.rows(state=state)
     return {"counts": ctx.outbox.counts(), "rows": [asdict(r) for r in rows[-500:]]}
 
 

@@ -28,6 +28,8 @@ from zoneinfo import ZoneInfo
 from pipeline.casework.sla import SlaClock
 from pipeline.config import CasesConfig, SlaRule
 from pipeline.errors import PipelineError
+from pipeline.store import cases as rows
+from pipeline.store.cases import CaseRows
 from pipeline.store.db import Connection
 from pipeline.store.repository import EventRow, EventStore
 
@@ -157,7 +159,8 @@ class Case:
         return None
 
 
-_CASE_COLS = ", ".join(f.name for f in fields(Case))
+# the store's column order is the dataclass's field order (rows become ``Case(*row)``)
+assert tuple(f.name for f in fields(Case)) == rows.CASE_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,14 +225,8 @@ class EventProbe:
     def still_present(self, case: Case, since: float, now: float) -> bool | None:
         if not self.online(case.camera_id):
             return None
-        with self.store.reader() as db:
-            row = db.execute(
-                "SELECT COUNT(*) FROM events WHERE camera_id = ? AND event_type = ? "
-                "AND COALESCE(zone_id, '-') = ? AND (state != 'ended' OR started_at >= ? "
-                "OR COALESCE(ended_at, 0) >= ?) AND started_at <= ?",
-                (case.camera_id, case.event_type, case.zone_id or "-", since, since, now),
-            ).fetchone()
-        return int(row[0]) > 0
+        return rows.events_still_there(self.store, case.camera_id, case.event_type,
+                                       case.zone_id, since, now) > 0  # fmt: skip
 
 
 class CaseService:
@@ -260,11 +257,10 @@ class CaseService:
     # -- reading --------------------------------------------------------------------------
 
     def get(self, case_id: str) -> Case:
-        with self.store.reader() as db:
-            found = self._get(db, case_id)
+        found = rows.get_case(self.store, case_id)
         if found is None:
             raise CaseError(f"case {case_id!r} not found")
-        return found
+        return Case(*found)
 
     def query(
         self,
@@ -276,49 +272,20 @@ class CaseService:
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[Case], int]:
-        clauses, args = [], []
-        for col, val in (("state", state), ("camera_id", camera_id), ("event_type", event_type)):
-            if val is not None:
-                clauses.append(f"{col} = ?")
-                args.append(val)
-        if open_only:
-            clauses.append(f"state IN ({','.join('?' * len(OPEN_STATES))})")
-            args.extend(sorted(OPEN_STATES))
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        with self.store.reader() as db:
-            total = int(db.execute(f"SELECT COUNT(*) FROM cases {where}", args).fetchone()[0])
-            rows = db.execute(
-                f"SELECT {_CASE_COLS} FROM cases {where} "
-                "ORDER BY severity = 'urgent' DESC, created_at DESC LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
-        return [Case(*r) for r in rows], total
+        found, total = rows.query_cases(
+            self.store, {"state": state, "camera_id": camera_id, "event_type": event_type},
+            OPEN_STATES if open_only else None, limit, offset,
+        )  # fmt: skip
+        return [Case(*r) for r in found], total
 
     def history(self, case_id: str) -> list[HistoryEntry]:
-        with self.store.reader() as db:
-            rows = db.execute(
-                "SELECT seq, case_id, at, action, from_state, to_state, actor, actor_type, "
-                "reason_code, reason, detail_json FROM case_history WHERE case_id = ? "
-                "ORDER BY seq",
-                (case_id,),
-            ).fetchall()
-        return [_entry(r) for r in rows]
+        return [_entry(r) for r in rows.history(self.store, case_id)]
 
     def events_of(self, case_id: str) -> list[str]:
-        with self.store.reader() as db:
-            rows = db.execute(
-                "SELECT ce.event_id FROM case_events ce JOIN events e USING (event_id) "
-                "WHERE ce.case_id = ? ORDER BY e.alerted_at, e.event_id",
-                (case_id,),
-            ).fetchall()
-        return [str(r[0]) for r in rows]
+        return rows.events_of(self.store, case_id)
 
     def case_of_event(self, event_id: str) -> str | None:
-        with self.store.reader() as db:
-            row = db.execute(
-                "SELECT case_id FROM case_events WHERE event_id = ?", (event_id,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+        return rows.case_of_event(self.store, event_id)
 
     # -- detections -----------------------------------------------------------------------
 
@@ -331,9 +298,7 @@ class CaseService:
 
     def counter(self) -> tuple[int, float]:
         """(number of cases, latest change): moves whenever any case changes."""
-        with self.store.reader() as db:
-            n, t = db.execute("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM cases").fetchone()
-        return int(n), float(t)
+        return rows.counter(self.store)
 
     def _changed(self) -> None:
         if self.on_change is not None:
@@ -345,28 +310,14 @@ class CaseService:
         key = dedup_key(row.camera_id, row.zone_id, row.event_type)
         now = self.clock()
         with self.store.transaction() as db:
-            linked = db.execute(
-                "SELECT case_id FROM case_events WHERE event_id = ?", (row.event_id,)
-            ).fetchone()
+            repo = CaseRows(db)
+            linked = repo.case_of_event(row.event_id)
             if linked is not None:
-                db.execute(
-                    "UPDATE cases SET last_seen_at = GREATEST(last_seen_at, ?) WHERE case_id = ?",
-                    (row.updated_at, linked[0]),
-                )
-                return self._get(db, str(linked[0]))
-            open_case = db.execute(
-                f"SELECT case_id FROM cases WHERE dedup_key = ? AND state IN "
-                f"({','.join('?' * len(OPEN_STATES))}) ORDER BY created_at DESC LIMIT 1",
-                (key, *sorted(OPEN_STATES)),
-            ).fetchone()
-            if open_case is not None:
-                case_id = str(open_case[0])
-                db.execute(
-                    "UPDATE cases SET last_event_id = ?, detections = detections + 1, "
-                    "last_seen_at = GREATEST(last_seen_at, ?), updated_at = ? WHERE case_id = ?",
-                    (row.event_id, row.updated_at, now, case_id),
-                )
-                db.execute("INSERT INTO case_events VALUES (?, ?)", (case_id, row.event_id))
+                repo.seen(linked, row.updated_at)
+                return self._require(db, linked)
+            case_id = repo.latest_in_states(key, OPEN_STATES)
+            if case_id is not None:
+                repo.attach(case_id, row.event_id, row.updated_at, now)
                 case = self._require(db, case_id)
                 self._append(db, case, A.DETECT_AGAIN, case.state, "pipeline", "system",
                              detail={"event_id": row.event_id})  # fmt: skip
@@ -375,26 +326,20 @@ class CaseService:
 
     def _open(self, db: Connection, row: EventRow, key: str, now: float) -> Case:
         window = self.policy.recurrence_days * 86400.0
-        prior = db.execute(
-            "SELECT case_id FROM cases WHERE dedup_key = ? AND created_at >= ? "
-            "AND state != 'rejected' ORDER BY created_at DESC",
-            (key, now - window),
-        ).fetchall()
+        repo = CaseRows(db)
+        prior = repo.recent(key, now - window)
         recurrences = len(prior)
         sla = self.policy.sla_for(row.event_type)
         case_id = self.new_id()
         hotspot = recurrences + 1 >= self.policy.hotspot_count
-        db.execute(
-            f"INSERT INTO cases ({_CASE_COLS}) VALUES ({','.join('?' * len(fields(Case)))})",
-            (
-                case_id, key, row.camera_id, row.zone_id, row.rule_id, row.event_type,
-                row.severity, S.PENDING_REVIEW.value, None, 0, None, int(hotspot), int(hotspot),
-                str(prior[0][0]) if prior else None, recurrences, row.event_id, row.event_id,
-                1, now, now, row.updated_at, None, now + sla.review_min * 60.0, None, None,
-                None, None, None, None, None,
-            ),
-        )  # fmt: skip
-        db.execute("INSERT INTO case_events VALUES (?, ?)", (case_id, row.event_id))
+        repo.insert((
+            case_id, key, row.camera_id, row.zone_id, row.rule_id, row.event_type,
+            row.severity, S.PENDING_REVIEW.value, None, 0, None, int(hotspot), int(hotspot),
+            prior[0] if prior else None, recurrences, row.event_id, row.event_id,
+            1, now, now, row.updated_at, None, now + sla.review_min * 60.0, None, None,
+            None, None, None, None, None,
+        ))  # fmt: skip
+        repo.link(case_id, row.event_id)
         case = self._require(db, case_id)
         detail = {"event_id": row.event_id, "recurrence_count": recurrences}
         self._append(db, case, A.DETECT, None, "pipeline", "system", detail=detail)
@@ -525,12 +470,8 @@ class CaseService:
     def tick(self) -> list[HistoryEntry]:
         """Escalate breached deadlines and finish due re-checks; returns what it appended."""
         now = self.clock()
-        with self.store.reader() as db:
-            rows = db.execute(
-                f"SELECT {_CASE_COLS} FROM cases WHERE state IN "
-                "('pending_review', 'dispatched', 'responded', 'verifying')"
-            ).fetchall()
-        cases = [Case(*r) for r in rows]
+        watched = (S.PENDING_REVIEW, S.DISPATCHED, S.RESPONDED, S.VERIFYING)
+        cases = [Case(*r) for r in rows.cases_in_states(self.store, watched)]
         due = [c for c in cases if (d := c.next_deadline()) and d[1] <= now]
         appended: list[HistoryEntry] = []
         for case in due:
@@ -591,7 +532,7 @@ class CaseService:
             case = self._require(db, case.case_id)
             if case.state != S.VERIFYING:
                 return []
-            seq0 = self._last_seq(db)
+            seq0 = CaseRows(db).last_seq()
             if present is None:  # camera could not look: try again one re-check later
                 case = self._update(db, case, recheck_until=now + sla.recheck_min * 60.0)
                 detail = {"deadline": "recheck", "probe": "unavailable"}
@@ -606,25 +547,15 @@ class CaseService:
                     case = self._update(db, case, after_relpath=after[0], after_sha256=after[1])
                 detail = {"after_relpath": after[0], "after_sha256": after[1]} if after else {}
                 self._apply(db, case, A.VERIFY_PASS, "pipeline", "system", now, detail=detail)
-            rows = db.execute(
-                "SELECT seq, case_id, at, action, from_state, to_state, actor, actor_type, "
-                "reason_code, reason, detail_json FROM case_history WHERE seq > ? ORDER BY seq",
-                (seq0,),
-            ).fetchall()
-        return [_entry(r) for r in rows]
+            appended = CaseRows(db).history_after(seq0)
+        return [_entry(r) for r in appended]
 
     # -- reviewer precision -----------------------------------------------------------------
 
     def review_stats(self, min_reviews: int = 5) -> list[ReviewStats]:
         """Measured precision of each (camera, zone, rule) from reviewer verdicts."""
-        with self.store.reader() as db:
-            rows = db.execute(
-                "SELECT c.camera_id, c.zone_id, c.rule_id, c.event_type, h.action, "
-                "h.reason_code FROM case_history h JOIN cases c USING (case_id) "
-                "WHERE h.action IN ('accept', 'reject') AND h.actor_type != 'system'"
-            ).fetchall()
         groups: dict[tuple[str, str | None, str | None, str], list[tuple[str, str | None]]] = {}
-        for cam, zone, rule, etype, action, code in rows:
+        for cam, zone, rule, etype, action, code in rows.verdicts(self.store):
             groups.setdefault((cam, zone, rule, etype), []).append((action, code))
         out = []
         for (cam, zone, rule, etype), verdicts in sorted(groups.items(), key=str):
@@ -650,27 +581,17 @@ class CaseService:
         return SlaClock(sla.clock, self.policy.calendar, self.tz)
 
     @staticmethod
-    def _get(db: Connection, case_id: str) -> Case | None:
-        row = db.execute(f"SELECT {_CASE_COLS} FROM cases WHERE case_id = ?", (case_id,))
-        found = row.fetchone()
-        return None if found is None else Case(*found)
-
-    def _require(self, db: Connection, case_id: str) -> Case:
-        case = self._get(db, case_id)
-        if case is None:
+    def _require(db: Connection, case_id: str) -> Case:
+        found = CaseRows(db).get(case_id)
+        if found is None:
             raise CaseError(f"case {case_id!r} not found")
-        return case
+        return Case(*found)
 
     def _update(self, db: Connection, case: Case, **changes: Any) -> Case:
         if not changes:
             return case
-        cols = ", ".join(f"{k} = ?" for k in changes)
-        db.execute(f"UPDATE cases SET {cols} WHERE case_id = ?", (*changes.values(), case.case_id))
+        CaseRows(db).update(case.case_id, changes)
         return self._require(db, case.case_id)
-
-    @staticmethod
-    def _last_seq(db: Connection) -> int:
-        return int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM case_history").fetchone()[0])
 
     def _append(
         self,
@@ -688,23 +609,13 @@ class CaseService:
     ) -> HistoryEntry:
         at = self.clock() if at is None else at
         detail = detail or {}
-        cur = db.execute(
-            "INSERT INTO case_history (case_id, at, action, from_state, to_state, actor, "
-            "actor_type, reason_code, reason, detail_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING seq",
-            (case.case_id, at, action.value, from_state, case.state, actor, actor_type,
-             reason_code, reason, json.dumps(detail, ensure_ascii=False)),
-        )  # fmt: skip
-        entry = HistoryEntry(
-            int(cur.fetchone()[0]), case.case_id, at, action.value, from_state, case.state,
-            actor, actor_type, reason_code, reason, detail,
-        )  # fmt: skip
+        repo = CaseRows(db)
+        seq = repo.append_history(case.case_id, at, action.value, from_state, case.state, actor,
+                                  actor_type, reason_code, reason, detail)  # fmt: skip
+        entry = HistoryEntry(seq, case.case_id, at, action.value, from_state, case.state,
+                             actor, actor_type, reason_code, reason, detail)  # fmt: skip
         if self.enqueue is not None and case.state in PUSHED_STATES and action != A.DETECT:
-            report_row = db.execute(
-                "SELECT report_json FROM events WHERE event_id = ?", (case.last_event_id,)
-            ).fetchone()
-            report = json.loads(report_row[0]) if report_row else {}
-            self.enqueue(db, case, entry, report)
+            self.enqueue(db, case, entry, repo.event_report(case.last_event_id))
         return entry
 
 

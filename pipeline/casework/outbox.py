@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 from pipeline.casework.cases import Case, HistoryEntry, case_json
 from pipeline.config import Subscriber
 from pipeline.evidence.report import canonical_json
+from pipeline.store import outbox as rows
 from pipeline.store.db import Connection
 from pipeline.store.repository import EventStore
 
@@ -113,13 +114,7 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
 def was_pushed(store: EventStore, subscriber_id: str, case_id: str) -> bool:
     """Whether an update of ``case_id`` was sent (or is being sent) to ``subscriber_id``:
     only then may that subscriber's callbacks act on the case."""
-    with store.reader() as db:
-        row = db.execute(
-            "SELECT 1 FROM outbox WHERE subscriber_id = ? AND case_id = ? "
-            "AND (state = 'delivered' OR attempts > 0) LIMIT 1",
-            (subscriber_id, case_id),
-        ).fetchone()
-    return row is not None
+    return rows.was_attempted(store, subscriber_id, case_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,13 +186,7 @@ class Outbox:
                 "case": case_json(case, [entry], self.tz),
                 "report": report,
             }
-            db.execute(
-                "INSERT INTO outbox (subscriber_id, idempotency_key, case_id, kind, payload_json, "
-                "created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (idempotency_key) DO NOTHING",
-                (sub.id, key, case.case_id, entry.action,
-                 json.dumps(payload, ensure_ascii=False), now, now),
-            )  # fmt: skip
+            rows.enqueue(db, sub.id, key, case.case_id, entry.action, payload, now)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -216,17 +205,8 @@ class Outbox:
 
     def _pass(self, limit: int) -> DeliveryStats:
         now = self.clock()
-        with self.store.reader() as db:
-            rows = db.execute(
-                "SELECT o.seq, o.subscriber_id, o.idempotency_key, o.payload_json, o.attempts "
-                "FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ? "
-                "AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.state = 'pending' AND "
-                "p.subscriber_id = o.subscriber_id AND p.case_id IS NOT DISTINCT FROM o.case_id "
-                "AND p.seq < o.seq) ORDER BY o.seq LIMIT ?",
-                (now, limit),
-            ).fetchall()
         attempted = delivered = failed = dead = 0
-        for seq, sub_id, key, payload_json, attempts in rows:
+        for seq, sub_id, key, payload_json, attempts in rows.due(self.store, now, limit):
             sub = self.subscribers.get(sub_id)
             if sub is not None and sub_id not in self.secrets:
                 continue  # not ours to send (see ``sending``)
@@ -267,47 +247,19 @@ class Outbox:
         return DeliveryStats(attempted, delivered, failed, dead)
 
     def _mark(self, seq: int, state: str, attempts: int, at: float, error: str | None) -> None:
-        with self.store.transaction() as db:
-            if state == "delivered":
-                db.execute(
-                    "UPDATE outbox SET state = ?, attempts = ?, delivered_at = ?, "
-                    "last_error = NULL WHERE seq = ?",
-                    (state, attempts, at, seq),
-                )
-            else:
-                db.execute(
-                    "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, "
-                    "last_error = ? WHERE seq = ?",
-                    (state, attempts, at, error, seq),
-                )
+        rows.mark(self.store, seq, state, attempts, at, error)
 
     # -- inspection -----------------------------------------------------------------------
 
     def _row(self, seq: int) -> OutboxRow:
-        rows = self.rows(where="seq = ?", args=(seq,))
-        return rows[0]
+        return self.rows(seq=seq)[0]
 
-    def rows(self, where: str = "1 = 1", args: Sequence[Any] = ()) -> list[OutboxRow]:
-        with self.store.reader() as db:
-            found = db.execute(
-                "SELECT seq, subscriber_id, idempotency_key, case_id, kind, state, attempts, "
-                f"next_attempt_at, last_error, delivered_at FROM outbox WHERE {where} "
-                "ORDER BY seq",
-                tuple(args),
-            ).fetchall()
-        return [OutboxRow(*r) for r in found]
+    def rows(self, state: str | None = None, seq: int | None = None) -> list[OutboxRow]:
+        return [OutboxRow(*r) for r in rows.rows(self.store, state, seq)]
 
     def counts(self) -> dict[str, int]:
-        with self.store.reader() as db:
-            found = db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY 1").fetchall()
-        return {str(k): int(v) for k, v in found}
+        return rows.counts(self.store)
 
     def requeue(self, seq: int) -> bool:
         """Give a dead-lettered row a fresh set of attempts."""
-        with self.store.transaction() as db:
-            cur = db.execute(
-                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ? "
-                "WHERE seq = ? AND state = 'dead'",
-                (self.clock(), seq),
-            )
-            return cur.rowcount == 1
+        return rows.requeue(self.store, seq, self.clock())

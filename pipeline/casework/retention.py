@@ -15,7 +15,8 @@ from pathlib import Path
 
 from pipeline.config import RESERVED_DIRS, RetentionConfig
 from pipeline.evidence.storage import EvidenceStorage, hash_file
-from pipeline.store.repository import EventStore, append_audit
+from pipeline.store import retention as rows
+from pipeline.store.repository import EventStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,29 +28,18 @@ class Expired:
 
 
 def expired(store: EventStore, policy: RetentionConfig, now: float) -> list[Expired]:
-    with store.reader() as db:
-        rows = db.execute(
-            "SELECT e.event_id, e.event_type, c.case_id, c.state, c.closed_at, "
-            "COALESCE(e.ended_at, e.updated_at) FROM events e "
-            "LEFT JOIN case_events ce ON ce.event_id = e.event_id "
-            "LEFT JOIN cases c ON c.case_id = ce.case_id WHERE e.purged_at IS NULL"
-        ).fetchall()
-        out = []
-        for event_id, etype, case_id, state, closed_at, last in rows:
-            keep_s = policy.by_type.get(etype, policy.default_days) * 86400.0
-            if case_id is not None:
-                if state not in ("closed", "rejected") or closed_at is None:
-                    continue  # open case: its evidence stays
-                since = float(closed_at)
-            else:
-                since = float(last)
-            if since + keep_s > now:
-                continue
-            files = db.execute(
-                "SELECT relpath, sha256 FROM evidence WHERE event_id = ? ORDER BY name",
-                (event_id,),
-            ).fetchall()
-            out.append(Expired(event_id, etype, case_id, tuple((str(a), str(b)) for a, b in files)))
+    out = []
+    for event_id, etype, case_id, state, closed_at, last in rows.unpurged_events(store):
+        keep_s = policy.by_type.get(etype, policy.default_days) * 86400.0
+        if case_id is not None:
+            if state not in ("closed", "rejected") or closed_at is None:
+                continue  # open case: its evidence stays
+            since = float(closed_at)
+        else:
+            since = last
+        if since + keep_s > now:
+            continue
+        out.append(Expired(event_id, etype, case_id, rows.evidence_files(store, event_id)))
     return out
 
 
@@ -59,10 +49,7 @@ def purge(store: EventStore, storage: EvidenceStorage, items: list[Expired], now
     for item in items:
         for rel, _ in item.files:
             deleted += storage.delete(rel)
-        with store.transaction() as db:
-            db.execute("UPDATE events SET purged_at = ? WHERE event_id = ?", (now, item.event_id))
-            detail = {"case_id": item.case_id, "files": item.files}
-            append_audit(db, now, "retention", "admin", "purge", f"event:{item.event_id}", detail)
+        rows.mark_purged(store, item.event_id, now, {"case_id": item.case_id, "files": item.files})
     return deleted
 
 
@@ -79,15 +66,7 @@ def sweep_unindexed(store: EventStore, root: Path, camera_ids: Sequence[str], no
         base = root / camera_id
         if camera_id in RESERVED_DIRS or not base.is_dir():
             continue
-        with store.reader() as db:
-            indexed = {
-                str(r[0])
-                for r in db.execute(
-                    "SELECT v.relpath FROM evidence v JOIN events e ON e.event_id = v.event_id "
-                    "WHERE e.camera_id = ?",
-                    (camera_id,),
-                ).fetchall()
-            }
+        indexed = rows.indexed_files(store, camera_id)
         for path in sorted(base.rglob("*")):
             rel = path.relative_to(root).as_posix()
             if path.is_dir() or rel in indexed:
@@ -96,7 +75,5 @@ def sweep_unindexed(store: EventStore, root: Path, camera_ids: Sequence[str], no
             path.unlink()
             deleted += 1
             detail = {"sha256": digest, "reason": "not indexed (left by a killed run)"}
-            with store.transaction() as db:
-                append_audit(db, now, "gridsight", "system", "sweep_unindexed", f"file:{rel}",
-                             detail)  # fmt: skip
+            rows.audit_sweep(store, now, rel, detail)
     return deleted

@@ -115,7 +115,7 @@ def test_signed_delivery_in_order_with_retries_and_dead_letter(
     for _ in range(3):
         clock.advance(3600)
         out.deliver_due()
-    [dead] = out.rows("state = 'dead'")
+    [dead] = out.rows(state="dead")
     assert dead.attempts == 3 and dead.last_error == "HTTP 503"
     receiver.fail_next = 0
     assert out.requeue(dead.seq)
