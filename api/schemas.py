@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.config import CameraConfig, RuleConfig, ThrowingRule
 from pipeline.store.repository import EventRow
@@ -169,3 +169,208 @@ class Healthz(BaseModel):
     cameras_online: int
     events_stored: int
     store_schema_version: int
+
+
+# -- cases ----------------------------------------------------------------------------------
+
+
+class HistoryOut(BaseModel):
+    """One transition of a case (``from`` is the state before it)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    seq: int
+    at: str | None
+    action: str
+    from_: str | None = Field(alias="from")
+    to: str
+    actor: str
+    actor_type: str
+    reason_code: str | None
+    reason: str | None
+    detail: dict[str, Any]
+
+
+class DeadlinesOut(BaseModel):
+    review_by: str | None
+    respond_by: str | None
+    dispose_by: str | None
+    recheck_until: str | None
+
+
+class CaseOut(BaseModel):
+    case_id: str
+    state: str
+    escalation_level: int
+    assignee: str | None
+    supervised: bool
+    hotspot: bool
+    parent_case_id: str | None
+    recurrence_count_30d: int
+    detections: int
+    created_at: str | None
+    last_seen_at: str | None
+    closed_at: str | None
+    deadlines: DeadlinesOut
+    history: list[HistoryOut]
+    camera_id: str
+    zone_id: str | None
+    event_type: str
+    severity: str
+    event_ids: list[str]
+    after_snapshot: str | None
+
+
+class CasePage(BaseModel):
+    items: list[CaseOut]
+    total: int
+
+
+class CallbackOut(BaseModel):
+    case_id: str
+    state: str
+
+
+class ReviewStatsOut(BaseModel):
+    camera_id: str
+    zone_id: str | None
+    rule_id: str | None
+    event_type: str
+    accepted: int
+    rejected: int
+    reject_reasons: dict[str, int]
+    precision: float | None
+    suggestion: str | None
+
+
+class ExportOut(BaseModel):
+    package: str  # under the evidence root
+    kind: str  # shared | full
+    manifest_sha256: str  # keep it: it authenticates the package (gridsight verify)
+    files: int
+    masked_regions: int
+
+
+# -- stats ----------------------------------------------------------------------------------
+
+
+class SlaOut(BaseModel):
+    dispatched: int
+    on_time: int
+    compliance: float | None
+
+
+class DashboardOut(BaseModel):
+    days: int
+    events_per_day: dict[str, dict[str, int]]
+    cases_by_state: dict[str, int]
+    sla: SlaOut
+    review: list[ReviewStatsOut]
+
+
+class GridOut(BaseModel):
+    grid_code: str
+    open: int
+    hotspots: int
+    urgent: int
+    by_type: dict[str, int]
+
+
+# -- admin ----------------------------------------------------------------------------------
+
+
+class AuditOut(BaseModel):
+    seq: int
+    at: float
+    actor: str
+    role: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+
+class OutboxRowOut(BaseModel):
+    seq: int
+    subscriber_id: str
+    idempotency_key: str
+    case_id: str | None
+    kind: str
+    state: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    delivered_at: float | None
+
+
+class OutboxOut(BaseModel):
+    counts: dict[str, int]
+    rows: list[OutboxRowOut]
+
+
+class RequeueOut(BaseModel):
+    seq: int
+    state: str
+
+
+class TokenOut(BaseModel):
+    name: str
+    role: str
+    token: str  # shown once; only its hash is stored
+    expires_at: float
+
+
+class RevokedOut(BaseModel):
+    name: str
+    state: str
+
+
+# -- cameras --------------------------------------------------------------------------------
+
+
+class HealthChangeOut(BaseModel):
+    at: float
+    state: str
+    reason: str | None
+
+
+class HealthHistoryOut(BaseModel):
+    camera_id: str
+    uptime_24h: float | None
+    changes: list[HealthChangeOut]
+
+
+class GeometryOut(BaseModel):
+    editable: bool  # False: the server has no cameras.toml to write
+    live: bool  # True: a save restarts the camera with the new zones
+    zones: list[dict[str, Any]]
+    facades: list[dict[str, Any]] = []
+
+
+class IssueOut(BaseModel):
+    location: str
+    message: str
+
+
+class FacadeFitOut(BaseModel):
+    id: str
+    ok: bool
+    message: str
+
+
+class GeometryCheckOut(BaseModel):
+    ok: bool
+    issues: list[IssueOut]
+    facade_fits: list[FacadeFitOut] = []
+
+
+class AppliedOut(BaseModel):
+    updated: list[str]
+    untouched: int
+
+
+class GeometrySavedOut(BaseModel):
+    ok: bool
+    changed: list[str]
+    backup: str | None
+    applied: AppliedOut | None
+    facade_fits: list[FacadeFitOut]

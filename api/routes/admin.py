@@ -10,13 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import AdminDep, Role, audit, create_token, revoke_token
 from api.deps import ContextDep
+from api.schemas import AuditOut, OutboxOut, RequeueOut, RevokedOut, TokenOut
 from pipeline.store import access
 from pipeline.store.db import StoreIntegrityError
 
 router = APIRouter(tags=["admin"])
 
 
-@router.get("/audit")
+@router.get("/audit", response_model=list[AuditOut])
 def audit_log(
     ctx: ContextDep,
     _who: AdminDep,
@@ -28,7 +29,7 @@ def audit_log(
     return [asdict(e) for e in access.audit_log(ctx.store, actor, target_prefix, limit)]
 
 
-@router.get("/outbox")
+@router.get("/outbox", response_model=OutboxOut)
 def outbox(ctx: ContextDep, _who: AdminDep, state: str | None = None) -> dict[str, Any]:
     if ctx.outbox is None:
         return {"counts": {}, "rows": []}
@@ -36,7 +37,7 @@ def outbox(ctx: ContextDep, _who: AdminDep, state: str | None = None) -> dict[st
     return {"counts": ctx.outbox.counts(), "rows": [asdict(r) for r in rows[-500:]]}
 
 
-@router.post("/outbox/{seq}/requeue")
+@router.post("/outbox/{seq}/requeue", response_model=RequeueOut)
 def requeue(seq: int, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
     if ctx.outbox is None or not ctx.outbox.requeue(seq):
         raise HTTPException(404, f"no dead-lettered outbox row {seq}")
@@ -54,7 +55,7 @@ class TokenIn(BaseModel):
     )  # fmt: skip
 
 
-@router.post("/tokens")
+@router.post("/tokens", response_model=TokenOut)
 def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
     """Create a token; it is shown in this response only."""
     try:
@@ -69,7 +70,7 @@ def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
             "expires_at": ctx.clock() + ttl_s}  # fmt: skip
 
 
-@router.post("/tokens/{name}/revoke")
+@router.post("/tokens/{name}/revoke", response_model=RevokedOut)
 def revoke(name: str, ctx: ContextDep, who: AdminDep) -> dict[str, str]:
     if not revoke_token(ctx.store, name, ctx.clock()):
         raise HTTPException(404, f"no active token named {name!r}")

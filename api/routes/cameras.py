@@ -11,7 +11,14 @@ from pydantic import BaseModel, ConfigDict
 
 from api.auth import AnyRoleDep, IntegratorDep, Principal, audit
 from api.deps import ApiContext, ContextDep
-from api.schemas import CameraHealthOut, CameraOut
+from api.schemas import (
+    CameraHealthOut,
+    CameraOut,
+    GeometryCheckOut,
+    GeometryOut,
+    GeometrySavedOut,
+    HealthHistoryOut,
+)
 from pipeline.config import CameraConfig, FacadeConfig
 from pipeline.errors import ConfigError
 from pipeline.ops.config_edit import CameraFileEditor
@@ -44,7 +51,7 @@ def camera_health(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> CameraHe
     return CameraHealthOut.from_health(health)
 
 
-@router.get("/{camera_id}/health/history")
+@router.get("/{camera_id}/health/history", response_model=HealthHistoryOut)
 def camera_health_history(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> dict[str, Any]:
     """State changes since this process started (outages longer than
     ``ingest.offline_event_after_s`` are also kept as camera_offline events) and uptime."""
@@ -138,7 +145,7 @@ def _issues(exc: ConfigError) -> JSONResponse:
     )
 
 
-@router.get("/{camera_id}/geometry")
+@router.get("/{camera_id}/geometry", response_model=GeometryOut)
 def get_geometry(camera_id: str, ctx: ContextDep, _who: IntegratorDep) -> dict[str, Any]:
     cam = _camera(ctx, camera_id)
     if ctx.editor is not None:
@@ -151,7 +158,8 @@ def get_geometry(camera_id: str, ctx: ContextDep, _who: IntegratorDep) -> dict[s
     return {"editable": False, "live": False, **dumped}
 
 
-@router.post("/{camera_id}/geometry/validate", response_model=None)
+@router.post("/{camera_id}/geometry/validate", response_model=GeometryCheckOut,
+             responses={422: {"model": GeometryCheckOut}})  # fmt: skip
 def validate_geometry(
     camera_id: str, body: GeometryIn, ctx: ContextDep, _who: IntegratorDep
 ) -> dict[str, Any] | JSONResponse:
@@ -163,7 +171,8 @@ def validate_geometry(
     return {"ok": True, "issues": [], "facade_fits": _facade_fits(ctx, camera_id, body.facades)}
 
 
-@router.put("/{camera_id}/geometry", response_model=None)
+@router.put("/{camera_id}/geometry", response_model=GeometrySavedOut,
+            responses={422: {"model": GeometryCheckOut}})  # fmt: skip
 def save_geometry(
     camera_id: str, body: GeometryIn, ctx: ContextDep, who: IntegratorDep
 ) -> dict[str, Any] | JSONResponse:

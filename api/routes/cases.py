@@ -26,6 +26,7 @@ from api.auth import (
 )
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.routes.events import served_file
+from api.schemas import CallbackOut, CaseOut, CasePage, ExportOut, ReviewStatsOut
 from pipeline.casework.cases import REJECT_REASONS, Case, CaseError, ReviewStats, case_json
 from pipeline.casework.outbox import (
     IDEMPOTENCY_HEADER,
@@ -72,7 +73,7 @@ def _json(ctx: ApiContext, case: Case) -> dict[str, Any]:
     return out
 
 
-@router.get("")
+@router.get("", response_model=CasePage)
 def list_cases(
     ctx: ContextDep,
     _who: ViewerDep,
@@ -142,7 +143,7 @@ async def stream(
                              headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
-@router.get("/review-stats")
+@router.get("/review-stats", response_model=list[ReviewStatsOut])
 def review_stats(ctx: ContextDep, _who: ViewerDep, min_reviews: int = 5) -> list[dict[str, Any]]:
     """Measured precision per camera/zone/rule from reviewer verdicts, with suggestions."""
     return [review_json(s) for s in ctx.cases.review_stats(min_reviews)]
@@ -163,7 +164,7 @@ def _case(ctx: ApiContext, case_id: str) -> Case:
         raise HTTPException(404, str(exc)) from None
 
 
-@router.get("/{case_id}")
+@router.get("/{case_id}", response_model=CaseOut)
 def get_case(case_id: str, ctx: ContextDep, _who: ViewerDep) -> dict[str, Any]:
     return _json(ctx, _case(ctx, case_id))
 
@@ -183,7 +184,7 @@ def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
     return response
 
 
-@router.post("/{case_id}/actions")
+@router.post("/{case_id}/actions", response_model=CaseOut)
 def act(case_id: str, body: ActionIn, ctx: ContextDep, who: ReviewerDep) -> dict[str, Any]:
     _case(ctx, case_id)
     try:
@@ -205,7 +206,7 @@ class ExportIn(BaseModel):
     keep_plates: bool = Field(default=False, description="shared parking case for enforcement")
 
 
-@router.post("/{case_id}/export")
+@router.post("/{case_id}/export", response_model=ExportOut)
 def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> dict[str, Any]:
     """Write an evidence package under ``<evidence root>/exports/``
     (see pipeline.casework.package)."""
@@ -225,7 +226,7 @@ def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> di
             "masked_regions": result.masked_regions}  # fmt: skip
 
 
-@callbacks.post("/{subscriber_id}")
+@callbacks.post("/{subscriber_id}", response_model=CallbackOut)
 async def platform_callback(subscriber_id: str, request: Request, ctx: ContextDep) -> JSONResponse:
     """Status callback from a receiving platform (HMAC-signed like our pushes).
 

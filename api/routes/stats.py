@@ -11,12 +11,13 @@ from fastapi import APIRouter, Query
 from api.auth import ViewerDep
 from api.deps import ContextDep
 from api.routes.cases import review_json
+from api.schemas import DashboardOut, GridOut
 from pipeline.store.access import dashboard as store_dashboard
 
 router = APIRouter(prefix="/stats", tags=["stats"])
 
 
-@router.get("/dashboard")
+@router.get("/dashboard", response_model=DashboardOut)
 def dashboard(
     ctx: ContextDep, _who: ViewerDep, days: Annotated[int, Query(ge=1, le=366)] = 14
 ) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def dashboard(
     }
 
 
-@router.get("/grids")
+@router.get("/grids", response_model=list[GridOut])
 def grids(ctx: ContextDep, _who: ViewerDep) -> list[dict[str, Any]]:
     """Open cases and hotspots per grid (the "real-scene map" without a GIS server)."""
     grid_of = {c.id: (c.grid_code or "—") for c in ctx.cameras}

@@ -167,3 +167,29 @@ def test_platform_callback_drives_the_case_once(
     late = client.post("/callbacks/grid", **_signed({**body, "action": "respond"}, "k5"))
     assert late.status_code == 409 and "verifying" in late.json()["detail"]
     assert client.post("/callbacks/other", **_signed(body, "k4")).status_code == 404
+
+
+# Routes whose answer is not a JSON document (pictures, clips, text, a stream) or is itself a
+# schema; every other route must describe its answer in the OpenAPI document.
+NOT_JSON = {
+    ("GET", "/cameras/{camera_id}/snapshot.jpg"), ("GET", "/cameras/{camera_id}/activity.jpg"),
+    ("GET", "/events/{event_id}/clip.mp4"), ("GET", "/events/{event_id}/snapshot.jpg"),
+    ("GET", "/cases/{case_id}/after.jpg"), ("GET", "/cases/stream"), ("GET", "/metrics"),
+    ("GET", "/schemas/event-report-v1.json"),
+}  # fmt: skip
+
+
+def test_every_json_route_has_a_response_model(
+    setup: tuple[TestClient, EventStore, dict[Role, str]],
+) -> None:
+    client, _, _ = setup
+    paths = client.get("/openapi.json").json()["paths"]
+    missing = []
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            if (method.upper(), path) in NOT_JSON:
+                continue
+            schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+            if not (schema.get("$ref") or schema.get("items", {}).get("$ref")):
+                missing.append(f"{method.upper()} {path}: {schema}")
+    assert not missing, missing
