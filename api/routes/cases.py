@@ -118,7 +118,6 @@ async def stream(
     """
 
     async def changes() -> AsyncIterator[str]:
-        ctx.feed.watch(ctx.cases.counter)  # changes made by other processes
         deadline = time.monotonic() + timeout_s
         last: tuple[int, float] | None = None
         sent = time.monotonic()
@@ -137,6 +136,7 @@ async def stream(
             left = deadline - time.monotonic()
             if left <= 0:
                 return
+            ctx.feed.watch(ctx.cases.counter)  # changes made by other processes
             await ctx.feed.wait(version, min(_RECHECK_TOKEN_S, left))
 
     return StreamingResponse(changes(), media_type="text/event-stream",

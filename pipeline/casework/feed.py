@@ -3,7 +3,7 @@
 Changes made in this process (``CaseService(on_change=feed.publish)``) reach every open
 stream at once, with no query per client per second. Changes made by other processes sharing
 the store (cluster workers, ``run`` beside ``serve``) are noticed by one watcher thread per
-process, started with the first stream, that compares the store's case counter every few
+process, running while any stream waits, that compares the store's case counter every few
 seconds and publishes when it moved.
 """
 
@@ -14,6 +14,8 @@ import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
+
+_UNREAD = object()
 
 
 class ChangeFeed:
@@ -50,7 +52,7 @@ class ChangeFeed:
                 self._waiters.discard(entry)
 
     def watch(self, marker: Callable[[], Any], every_s: float = 3.0) -> None:
-        """Start (once) the watcher that publishes when ``marker()`` changes."""
+        """Make sure the watcher runs (it stops by itself once no stream waits)."""
         with self._lock:
             if self._watcher is not None:
                 return
@@ -59,13 +61,18 @@ class ChangeFeed:
         self._watcher.start()
 
     def _watch(self, marker: Callable[[], Any], every_s: float) -> None:
-        last = marker()
-        stop = threading.Event()
-        while not stop.wait(every_s):
+        last: Any = _UNREAD
+        pause = threading.Event()
+        while True:
             try:
                 now = marker()
             except Exception:  # a store hiccup: try again next time
-                continue
-            if now != last:
-                last = now
+                now = last
+            if last is not _UNREAD and now != last:
                 self.publish()
+            last = now
+            pause.wait(every_s)
+            with self._lock:
+                if not self._waiters:
+                    self._watcher = None  # nobody listens: the next stream starts it again
+                    return
