@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.config import CameraConfig, RuleConfig, ThrowingRule
+from pipeline.config import CameraConfig, RuleConfig
 from pipeline.store.repository import EventRow
 from pipeline.types import CameraHealth
 
@@ -30,8 +30,8 @@ class RuleOut(BaseModel):
         return cls(
             rule_id=r.id,
             analyzer=r.analyzer,
-            zones=None if isinstance(r, ThrowingRule) else r.zones,
-            facades=r.facades if isinstance(r, ThrowingRule) else None,
+            zones=getattr(r, "zones", None),
+            facades=getattr(r, "facades", None),
             min_dwell_s=getattr(r, "min_dwell_s", None),
         )
 

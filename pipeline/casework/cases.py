@@ -645,7 +645,7 @@ def _suggest(event_type: str, false_positives: int, rejected: int) -> str:
 
 def case_json(case: Case, history: Sequence[HistoryEntry], tz: ZoneInfo) -> dict[str, Any]:
     """The case block carried in pushed payloads and API responses."""
-    from pipeline.evidence.report import iso
+    from pipeline.evidence.labels import iso
 
     return {
         "case_id": case.case_id,

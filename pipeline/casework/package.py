@@ -39,7 +39,7 @@ from numpy.typing import NDArray
 from pipeline.casework.cases import Case, CaseService, case_json
 from pipeline.casework.privacy import PrivacyMasker
 from pipeline.errors import PipelineError
-from pipeline.evidence.report import iso
+from pipeline.evidence.labels import iso
 from pipeline.evidence.storage import (
     EvidenceStorage,
     StorageError,

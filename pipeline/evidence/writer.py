@@ -11,6 +11,8 @@ slow. If it is full, the producer waits and the wait is logged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import contextlib
 import json
 import logging
@@ -23,7 +25,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import av
@@ -33,11 +34,12 @@ from numpy.typing import NDArray
 
 from pipeline.codes import classify
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
-from pipeline.evidence.overlay import annotate, composite_from_clip, draw_throw
-from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
 from pipeline.evidence.storage import EVIDENCE_FILE_MODE, EvidenceStorage, fsync_dir
+from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate
+from pipeline.rules.base import Composite, Snapshot, annotate_snapshot
+from pipeline.rules.registry import kind_of_details
 from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import (
     BinDetails,
@@ -54,8 +56,6 @@ from pipeline.types import (
 logger = logging.getLogger(__name__)
 
 _STOP = object()
-_BOX_COLOR = (0, 0, 255)
-_FIRST_COLOR = (255, 160, 0)
 
 
 def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
@@ -250,10 +250,10 @@ class EvidenceWriter:
             with self._lock:
                 state.clip = self._early_clips.pop(ev.event_id, None)
         elif ev.state == EventState.ENDED and notice.frame is not None:
-            if isinstance(ev.details, ThrowingDetails):  # the whole fall, now that it is over
-                self._snapshot(state, "trajectory", notice.frame.image, notice.frame.time_s, True)
-            else:
-                self._snapshot(state, "end", notice.frame.image, notice.frame.time_s, False)
+            kind = kind_of_details(ev.details)
+            name = kind.end_snapshot if kind else "end"
+            # a picture named otherwise (高空抛物: the whole fall) is drawn from the clip's frames
+            self._snapshot(state, name, notice.frame.image, notice.frame.time_s, name != "end")
         self._persist(state)
         if ev.state == EventState.STARTED:
             with self._lock:
@@ -267,32 +267,9 @@ class EvidenceWriter:
         zone = next((z for z in state.camera.zones if z.id == ev.zone_id), None)
         stamp = datetime.fromtimestamp(time_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
         caption = f"{stamp}  {ev.camera_id} {ev.event_type.value} {name}"
-        d = ev.details
-        if isinstance(d, ThrowingDetails):
-            facade = next((f for f in state.camera.facades if f.id == d.facade_id), None)
-            best = d.candidates[0] if d.candidates else None
-            if best is not None:
-                caption += f"  origin {best.building}#{best.unit or ''} {best.floor}F-{best.column}"
-            drawn = draw_throw(image, d, facade, caption)
-        else:
-            boxes: list[tuple[Box, tuple[int, int, int], str]] = []
-            regions: tuple[tuple[tuple[float, float], ...], ...] = ()
-            if isinstance(d, VendingDetails) and name == "alert":
-                regions = d.footprint_polygons_rel
-                boxes.append((d.footprint_box_rel, _BOX_COLOR, f"blocked {d.occupancy:.0%}"))
-                caption += f"  {d.dwell_s / 60:.1f} min"
-            if isinstance(d, BinDetails) and name == "alert":
-                regions = d.changed_polygons_rel
-                caption += f"  above rim {d.above_rim_fraction:.0%} ground {d.ground_fraction:.0%}"
-            if isinstance(d, ParkingDetails):
-                if name == "alert":
-                    boxes.append((d.box_rel, _BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
-                    caption += f"  dwell {d.dwell_s / 60:.1f} min"
-                elif name == "first":
-                    boxes.append((d.first_box_rel, _FIRST_COLOR, f"{d.class_name} first seen"))
-                elif name == "end":
-                    boxes.append((d.box_rel, _FIRST_COLOR, "last position"))
-            drawn = annotate(image, zone.polygon if zone else None, boxes, caption, regions)
+        snap = Snapshot(image, name, state.camera, zone, caption)
+        kind = kind_of_details(ev.details)
+        drawn = kind.draw(snap, ev.details) if kind else annotate_snapshot(snap)
         self._write_image(state, name, drawn, time_s, f"{ev.event_id}-clip" if current else None)
 
     def _write_image(
@@ -372,8 +349,9 @@ class EvidenceWriter:
         if item is None:
             logger.warning("camera %s event %s: no packets for a clip", ev.camera_id, ev.event_id)
             return
-        if isinstance(ev.details, ThrowingDetails):  # read back before it leaves this host
-            self._composite(state, staged, item.start_time_s)
+        kind = kind_of_details(ev.details)
+        if kind is not None and kind.composite is not None:  # read back before it leaves
+            self._composite(state, staged, item.start_time_s, kind.composite)
         size, digest = self.storage.commit(rel)
         state.evidence["clip"] = replace(
             item,
@@ -386,16 +364,14 @@ class EvidenceWriter:
         )
         self._persist(state)
 
-    def _composite(self, state: _Open, clip_path: Path, clip_start_s: float) -> None:
-        d = state.event.details
-        assert isinstance(d, ThrowingDetails)
-        stamp = datetime.fromtimestamp(d.t0_s, tz=self._tz).strftime("%Y-%m-%d %H:%M:%S%z")
-        caption = (
-            f"{stamp}  {state.event.camera_id} trajectory composite ({len(d.trajectory)} positions)"
-        )
-        image = composite_from_clip(str(clip_path), d, clip_start_s, caption)
-        if image is not None:
-            self._write_image(state, "composite", image, d.t0_s, f"{state.event.event_id}-clip")
+    def _composite(
+        self, state: _Open, clip_path: Path, clip_start_s: float, make: Composite[Any]
+    ) -> None:
+        ev = state.event
+        made = make(str(clip_path), ev.details, clip_start_s, ev.camera_id, self._tz)
+        if made is not None:
+            image, time_s = made
+            self._write_image(state, "composite", image, time_s, f"{ev.event_id}-clip")
 
     def _retire_if_done(self, state: _Open) -> None:
         if state.event.state == EventState.ENDED and state.clip is None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.config import CameraConfig, ThrowingRule
+from pipeline.config import CameraConfig
 
 # Written by benchmarks/throughput.py from its results; shipped with the package.
 PACKAGED_COSTS = Path(__file__).resolve().parent / "camera_costs.json"
@@ -82,7 +82,11 @@ class CostModel:
         path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
 
     def profile(self, camera: CameraConfig) -> str:
-        return "throwing" if any(isinstance(r, ThrowingRule) for r in camera.rules) else "keyframes"
+        from pipeline.rules.registry import kind_of_rule
+
+        # the costliest profile among the camera's rules (a façade camera decodes every frame)
+        profiles = {kind_of_rule(r).profile for r in camera.rules}
+        return "throwing" if "throwing" in profiles else "keyframes"
 
     def cost(self, camera: CameraConfig) -> CameraCost:
         return self.profiles[self.profile(camera)]

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Generic, Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig, ZoneKind
+from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig, ZoneKind
+from pipeline.detect.detector import OnnxScorer
 from pipeline.errors import ConfigError, ConfigIssue
-from pipeline.types import Box, DecodeMode, Detections, EventNotice, Frame, MotionSample
+from pipeline.types import Box, DecodeMode, Detections, Event, EventNotice, Frame, MotionSample
+
+R = TypeVar("R")  # a rule's config model
+D = TypeVar("D")  # its events' details
 
 IdFactory = Callable[[float], str]
 
@@ -88,3 +94,56 @@ def to_rel(box: NDArray[np.float32], size: tuple[int, int]) -> Box:
         round(float(box[2]) / w, 5),
         round(float(box[3]) / h, 5),
     )
+
+
+# (clip path, details, clip start time, camera id, time zone) → (picture, its time) or None
+Composite = Callable[[str, D, float, str, ZoneInfo], "tuple[NDArray[np.uint8], float] | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleKind(Generic[R, D]):
+    """Everything the rest of the system needs to know about one incident rule; each rule
+    module defines one (``KIND``) and ``pipeline.rules.registry`` lists them.
+
+    ``draw``: the annotated snapshot ``name`` ("alert", "first", "end", …) of an event.
+    ``end_snapshot``: the name of the picture taken when an event ends.
+    ``composite``: a picture made from the finished clip (高空抛物: the whole fall)."""
+
+    analyzer: str  # the rule's ``analyzer`` value in cameras.toml
+    config: type[R]
+    details: type[D]
+    build: Callable[[CameraConfig, R, SiteConfig, EvidenceConfig, OnnxScorer | None], Analyzer]
+    summary: Callable[[Event, D], tuple[str, str]]  # (中文, English) one-line summaries
+    detection: Callable[[D, ZoneInfo], dict[str, Any]]  # this rule's part of report.detection
+    draw: Callable[[Snapshot, D], NDArray[np.uint8]]
+    profile: str = "keyframes"  # capacity planning profile (pipeline.ops.capacity)
+    end_snapshot: str = "end"
+    composite: Composite[D] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A picture to annotate for an event's evidence."""
+
+    image: NDArray[np.uint8]
+    name: str
+    camera: CameraConfig
+    zone: ZoneConfig | None
+    caption: str
+
+
+BOX_COLOR = (0, 0, 255)  # the object now (BGR)
+FIRST_COLOR = (255, 160, 0)  # where it was first seen
+
+
+def annotate_snapshot(
+    snap: Snapshot,
+    boxes: Sequence[tuple[Box, tuple[int, int, int], str]] = (),
+    regions: tuple[tuple[tuple[float, float], ...], ...] = (),
+    caption: str | None = None,
+) -> NDArray[np.uint8]:
+    """The zone, ``boxes`` and ``regions`` drawn, with the caption (the common snapshot)."""
+    from pipeline.evidence.overlay import annotate
+
+    polygon = snap.zone.polygon if snap.zone else None
+    return annotate(snap.image, polygon, list(boxes), caption or snap.caption, regions)

@@ -22,14 +22,25 @@ it must also agree before an observation counts as overflowing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import BinRule, ZoneConfig, ZoneKind
+from pipeline.config import BinRule, CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig, ZoneKind
 from pipeline.detect.detector import COCO_IDS, OnnxScorer
-from pipeline.rules.base import IdFactory, new_event_id, read_rule_image, watched_zones
+from pipeline.evidence.labels import iso
+from pipeline.rules.base import (
+    IdFactory,
+    RuleKind,
+    Snapshot,
+    annotate_snapshot,
+    new_event_id,
+    read_rule_image,
+    watched_zones,
+)
 from pipeline.rules.occupancy import features_differ, scene_features
 from pipeline.rules.schedule import Schedule
 from pipeline.types import (
@@ -355,3 +366,63 @@ class BinAnalyzer:
             details=details,
         )  # fmt: skip
         return EventNotice(event=event, frame=frame)
+
+
+# -- what evidence shows of this rule: report section, snapshots ---------------------------
+
+
+def summary(event: Event, d: BinDetails) -> tuple[str, str]:
+    """(中文, English) one-line summary for the report's title block."""
+    minutes = d.duration_s / 60
+    if d.zone_kind == "litter_area":
+        summary_zh = (
+            f"无容器处出现堆放垃圾（约{d.ground_fraction:.0%}地面），持续约{minutes:.0f}分钟"
+        )
+        summary_en = (
+            f"Rubbish on open ground ({d.ground_fraction:.0%} of the area), {minutes:.0f} min"
+        )
+    else:
+        summary_zh = (
+            f"垃圾箱满溢：桶口以上变化{d.above_rim_fraction:.0%}、周边地面{d.ground_fraction:.0%}，"
+            f"持续约{minutes:.0f}分钟"
+        )
+        summary_en = (
+            f"Bin overflowing: {d.above_rim_fraction:.0%} above the rim and "
+            f"{d.ground_fraction:.0%} of the ground around it changed, {minutes:.0f} min"
+        )
+    if event.state == EventState.ENDED and d.end_reason == "clean":
+        summary_zh += "，已清理"
+        summary_en += "; cleaned"
+    return summary_zh, summary_en
+
+
+def detection(d: BinDetails, tz: ZoneInfo) -> dict[str, Any]:
+    """This rule's fields of the report's ``detection`` block."""
+    return {
+        "above_rim_fraction": d.above_rim_fraction,
+        "ground_fraction": d.ground_fraction,
+        "model_score": d.model_score,
+        "observations": d.observations,
+        "reference_taken_at": iso(d.reference_time_s, tz),
+        "duration_seconds": d.duration_s,
+        "end_reason": d.end_reason,
+        "changed": {
+            "bbox_norm": list(d.changed_box_rel),
+            "polygons_norm": [[list(p) for p in poly] for poly in d.changed_polygons_rel],
+        },
+    }
+
+
+def draw(snap: Snapshot, d: BinDetails) -> NDArray[np.uint8]:
+    if snap.name != "alert":
+        return annotate_snapshot(snap)
+    caption = f"{snap.caption}  above rim {d.above_rim_fraction:.0%} ground {d.ground_fraction:.0%}"
+    return annotate_snapshot(snap, (), d.changed_polygons_rel, caption=caption)
+
+
+def build(camera: CameraConfig, rule: BinRule, site: SiteConfig, _ev: EvidenceConfig,
+          scorer: OnnxScorer | None) -> BinAnalyzer:  # fmt: skip
+    return BinAnalyzer(camera.id, rule, camera.zones, site.timezone, scorer=scorer)
+
+
+KIND = RuleKind("bins", BinRule, BinDetails, build, summary, detection, draw)

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pipeline.config import (
-    BinRule,
-    CameraConfig,
-    EvidenceConfig,
-    GateConfig,
-    ParkingRule,
-    SiteConfig,
-    ThrowingRule,
-    VendingRule,
-)
+from pipeline.config import CameraConfig, EvidenceConfig, GateConfig, SiteConfig
 from pipeline.detect.detector import OnnxScorer
 from pipeline.detect.gate import ChangeGate, GateSettings
 from pipeline.detect.track import ByteTracker
 from pipeline.rules.base import Analyzer
-from pipeline.rules.bins import BinAnalyzer
 from pipeline.rules.motion import MotionExtractor
-from pipeline.rules.parking import ParkingAnalyzer
+from pipeline.rules.registry import kind_of_rule
 from pipeline.rules.throwing import ThrowingAnalyzer
-from pipeline.rules.vending import VendingAnalyzer
 from pipeline.types import DecodeMode, Detections, EventNotice, Frame, MotionSample
 
 AnalyzerFactory = Callable[[CameraConfig, SiteConfig, EvidenceConfig], list[Analyzer]]
@@ -35,25 +24,7 @@ def build_analyzers(
     scorer: OnnxScorer | None = None,
 ) -> list[Analyzer]:
     """One analyzer per configured rule (``scorer``: the optional bins classifier)."""
-    analyzers: list[Analyzer] = []
-    for rule in camera.rules:
-        if isinstance(rule, ParkingRule):
-            analyzers.append(
-                ParkingAnalyzer(
-                    camera.id, rule, camera.zones, site.timezone, jpeg_quality=ev.jpeg_quality
-                )
-            )
-        elif isinstance(rule, ThrowingRule):
-            analyzers.append(ThrowingAnalyzer(camera.id, rule, camera.facades, camera.zones))
-        elif isinstance(rule, VendingRule):
-            analyzers.append(VendingAnalyzer(camera.id, rule, camera.zones, site.timezone))
-        elif isinstance(rule, BinRule):
-            analyzers.append(
-                BinAnalyzer(camera.id, rule, camera.zones, site.timezone, scorer=scorer)
-            )
-        else:  # pragma: no cover - the config union and this dispatch must grow together
-            raise TypeError(f"no analyzer for rule {rule!r}")
-    return analyzers
+    return [kind_of_rule(rule).build(camera, rule, site, ev, scorer) for rule in camera.rules]
 
 
 def choose_decode_mode(camera: CameraConfig, analyzers: list[Analyzer]) -> DecodeMode:

@@ -25,18 +25,41 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.config import PARKING_ZONE_KINDS, ParkingRule, ZoneConfig, ZoneKind
-from pipeline.detect.detector import COCO_IDS, COCO_NAMES
-from pipeline.rules.base import IdFactory, iou_matrix, new_event_id, to_rel, watched_zones
+from pipeline.config import (
+    PARKING_ZONE_KINDS,
+    CameraConfig,
+    EvidenceConfig,
+    ParkingRule,
+    SiteConfig,
+    ZoneConfig,
+    ZoneKind,
+)
+from pipeline.detect.detector import COCO_IDS, COCO_NAMES, OnnxScorer
+from pipeline.evidence.labels import CLASS_ZH, ZONE_KIND_ZH
+from pipeline.rules.base import (
+    BOX_COLOR,
+    FIRST_COLOR,
+    IdFactory,
+    RuleKind,
+    Snapshot,
+    annotate_snapshot,
+    iou_matrix,
+    new_event_id,
+    to_rel,
+    watched_zones,
+)
 from pipeline.rules.schedule import Schedule
 from pipeline.rules.zones import Zone, ZoneSet
 from pipeline.types import (
+    Box,
     DecodeMode,
     Detections,
     Event,
@@ -411,3 +434,66 @@ class ParkingAnalyzer:
             details=details,
             stream_offset_s=None if offset is None else round(offset, 3),
         )
+
+
+# -- what evidence shows of this rule: report section, snapshots ---------------------------
+
+
+def summary(event: Event, d: ParkingDetails) -> tuple[str, str]:
+    """(中文, English) one-line summary for the report's title block."""
+    minutes = d.dwell_s / 60
+    vehicle_zh = CLASS_ZH.get(d.class_name, d.class_name)
+    zone_zh = ZONE_KIND_ZH.get(d.zone_kind, d.zone_kind)
+    limit = d.min_dwell_s / 60
+    summary_zh = f"{vehicle_zh}在{zone_zh}停留约{minutes:.1f}分钟（阈值{limit:.1f}分钟）"
+    summary_en = (
+        f"{d.class_name} standing in {d.zone_kind} zone for about {minutes:.1f} min "
+        f"(limit {limit:.1f} min)"
+    )
+    if event.state == EventState.ENDED:
+        summary_zh += "，已驶离" if d.end_reason == "left" else f"，结束（{d.end_reason}）"
+        summary_en += "; left" if d.end_reason == "left" else f"; ended ({d.end_reason})"
+    return summary_zh, summary_en
+
+
+def detection(d: ParkingDetails, _tz: ZoneInfo) -> dict[str, Any]:
+    """This rule's fields of the report's ``detection`` block."""
+    return {
+        "dwell_seconds": d.dwell_s,
+        "enforced_dwell_seconds": d.enforced_dwell_s,
+        "thresholds": {"min_dwell_s": d.min_dwell_s},
+        "observations": d.observations,
+        "end_reason": d.end_reason,
+        "objects": [
+            {
+                "label": d.class_name,
+                "label_zh": CLASS_ZH.get(d.class_name, d.class_name),
+                "vehicle_group": d.vehicle_group,
+                "track_ids": [str(t) for t in d.track_ids],
+                "bbox_norm": list(d.box_rel),
+                "first_bbox_norm": list(d.first_box_rel),
+            }
+        ],
+    }
+
+
+def draw(snap: Snapshot, d: ParkingDetails) -> NDArray[np.uint8]:
+    boxes: list[tuple[Box, tuple[int, int, int], str]] = []
+    caption = snap.caption
+    if snap.name == "alert":
+        boxes.append((d.box_rel, BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
+        caption += f"  dwell {d.dwell_s / 60:.1f} min"
+    elif snap.name == "first":
+        boxes.append((d.first_box_rel, FIRST_COLOR, f"{d.class_name} first seen"))
+    elif snap.name == "end":
+        boxes.append((d.box_rel, FIRST_COLOR, "last position"))
+    return annotate_snapshot(snap, boxes, caption=caption)
+
+
+def build(camera: CameraConfig, rule: ParkingRule, site: SiteConfig, ev: EvidenceConfig,
+          _scorer: OnnxScorer | None) -> ParkingAnalyzer:  # fmt: skip
+    return ParkingAnalyzer(camera.id, rule, camera.zones, site.timezone,
+                           jpeg_quality=ev.jpeg_quality)  # fmt: skip
+
+
+KIND = RuleKind("illegal_parking", ParkingRule, ParkingDetails, build, summary, detection, draw)

@@ -37,12 +37,29 @@ import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
-from pipeline.rules.base import IdFactory, new_event_id
+from pipeline.config import (
+    CameraConfig,
+    EvidenceConfig,
+    FacadeConfig,
+    SiteConfig,
+    ThrowingRule,
+    ZoneConfig,
+)
+from pipeline.detect.detector import OnnxScorer
+from pipeline.evidence.labels import iso
+from pipeline.rules.base import (
+    IdFactory,
+    RuleKind,
+    Snapshot,
+    new_event_id,
+)
 from pipeline.rules.camera_model import CameraFit, camera_for, describe, ground_z, warnings
 from pipeline.rules.facade import FacadeGrid
 from pipeline.rules.trajectory import Ballistic, fit_ballistic
@@ -1033,3 +1050,126 @@ class ThrowingAnalyzer:
             fitted_curve=tuple((round(float(x), 1), round(float(y), 1)) for x, y in curve),
             **extra,  # type: ignore[arg-type]
         )
+
+
+# -- what evidence shows of this rule: report section, snapshots ---------------------------
+
+
+def summary(_event: Event, d: ThrowingDetails) -> tuple[str, str]:
+    """(中文, English) one-line summary for the report's title block."""
+    where_zh = f"{d.building}号楼" + (f"{d.unit}单元" if d.unit else "")
+    where_en = f"building {d.building}" + (f" unit {d.unit}" if d.unit else "")
+    lo, hi = d.floor_range
+    best = d.candidates[0] if d.candidates else None
+    top_zh = f"，最可能 {best.floor}层 {best.column}列（{best.probability:.0%}）" if best else ""
+    top_en = (
+        f"; most likely floor {best.floor}, column {best.column} ({best.probability:.0%})"
+        if best
+        else ""
+    )
+    summary_zh = (
+        f"{where_zh}外立面坠落物，下落约{d.fall_height_m:.1f}米（加速度{d.g_ratio:.2f}g），"
+        f"来源楼层约{lo}–{hi}层{top_zh}；须人工复核"
+    )
+    summary_en = (
+        f"Object falling down the facade of {where_en}, about {d.fall_height_m:.1f} m "
+        f"({d.g_ratio:.2f} g); origin floors {lo}-{hi}{top_en}; human review required"
+    )
+    return summary_zh, summary_en
+
+
+def detection(d: ThrowingDetails, tz: ZoneInfo) -> dict[str, Any]:
+    """This rule's fields of the report's ``detection`` block."""
+    w, h = d.frame_size
+    best = d.candidates[0] if d.candidates else None
+    return {
+        "trajectory": [
+            {"t": t, "x_norm": round(x / w, 5), "y_norm": round(y / h, 5), "x_px": x, "y_px": y}
+            for t, x, y in d.trajectory
+        ],
+        "trajectory_t0": iso(d.t0_s, tz),
+        "frame_size": list(d.frame_size),
+        "fit": {
+            "model": (
+                "ballistic body with drag in 3-D, through the camera solved from the facade "
+                "calibration (metres, z up)"
+                if d.model == "3d"
+                else "z(t) = z0 + v0·t − a·t²/2 on the calibrated facade plane (metres, z up)"
+            ),
+            "accel_mps2": d.accel_mps2,
+            "g_ratio": d.g_ratio,
+            "v0_z_mps": d.v0_z_mps,
+            "v0_x_mps": d.v0_x_mps,
+            "final_speed_mps": d.final_speed_mps,
+            "fall_height_m": d.fall_height_m,
+            "rms_m": d.fit_rms_m,
+            **(
+                {
+                    "rms_px": d.fit_rms_px,
+                    "release_out_m": d.release_out_m,
+                    "outward_speed_mps": d.outward_speed_mps,
+                }
+                if d.model == "3d"
+                else {}
+            ),
+        },
+        "object_size_px": d.object_size_px,
+        "source_estimate": {
+            "building_id": d.building,
+            "unit": d.unit,
+            "facade": d.facade_id,
+            "floor_min": d.floor_range[0],
+            "floor_max": d.floor_range[1],
+            "window_column": best.column if best else None,
+            "confidence": best.probability if best else 0.0,
+            "release_offset_s": d.release_time_s,
+            "release_xz_m": list(d.release_xz_m),
+            "release_sigma_m": list(d.release_sigma_m),
+            "release_px": list(d.release_px),
+            "method": (
+                "3-D ballistic fit through the solved camera; release = top of the flight"
+                if d.model == "3d"
+                else "parabola fit on calibrated facade homography; apex = release"
+            ),
+            "candidates": [
+                {
+                    "building_id": c.building, "unit": c.unit, "floor": c.floor,
+                    "window_column": c.column, "probability": c.probability,
+                }
+                for c in d.candidates
+            ],
+        },
+        "review_required": True,
+    }  # fmt: skip
+
+
+def draw(snap: Snapshot, d: ThrowingDetails) -> NDArray[np.uint8]:
+    from pipeline.evidence.overlay import draw_throw
+
+    facade = next((f for f in snap.camera.facades if f.id == d.facade_id), None)
+    best = d.candidates[0] if d.candidates else None
+    caption = snap.caption
+    if best is not None:
+        caption += f"  origin {best.building}#{best.unit or ''} {best.floor}F-{best.column}"
+    return draw_throw(snap.image, d, facade, caption)
+
+
+def composite(
+    clip: str, d: ThrowingDetails, clip_start_s: float, camera_id: str, tz: ZoneInfo
+) -> tuple[NDArray[np.uint8], float] | None:
+    """The whole fall in one picture, from the event's clip (timed at the fall's start)."""
+    from pipeline.evidence.overlay import composite_from_clip
+
+    stamp = datetime.fromtimestamp(d.t0_s, tz=tz).strftime("%Y-%m-%d %H:%M:%S%z")
+    caption = f"{stamp}  {camera_id} trajectory composite ({len(d.trajectory)} positions)"
+    image = composite_from_clip(clip, d, clip_start_s, caption)
+    return None if image is None else (image, d.t0_s)
+
+
+def build(camera: CameraConfig, rule: ThrowingRule, _site: SiteConfig, _ev: EvidenceConfig,
+          _scorer: OnnxScorer | None) -> ThrowingAnalyzer:  # fmt: skip
+    return ThrowingAnalyzer(camera.id, rule, camera.facades, camera.zones)
+
+
+KIND = RuleKind("throwing", ThrowingRule, ThrowingDetails, build, summary, detection, draw,
+                profile="throwing", end_snapshot="trajectory", composite=composite)  # fmt: skip

@@ -29,15 +29,34 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import VENDING_ZONE_KINDS, VendingRule, ZoneConfig, ZoneKind
-from pipeline.detect.detector import COCO_IDS, COCO_NAMES
-from pipeline.rules.base import IdFactory, new_event_id, read_rule_image, watched_zones
+from pipeline.config import (
+    VENDING_ZONE_KINDS,
+    CameraConfig,
+    EvidenceConfig,
+    SiteConfig,
+    VendingRule,
+    ZoneConfig,
+    ZoneKind,
+)
+from pipeline.detect.detector import COCO_IDS, COCO_NAMES, OnnxScorer
+from pipeline.evidence.labels import OBJECT_ZH, VENDING_ZONE_ZH
+from pipeline.rules.base import (
+    BOX_COLOR,
+    IdFactory,
+    RuleKind,
+    Snapshot,
+    annotate_snapshot,
+    new_event_id,
+    read_rule_image,
+    watched_zones,
+)
 from pipeline.rules.occupancy import StaticForeground
 from pipeline.rules.schedule import Schedule
 from pipeline.types import (
@@ -450,3 +469,68 @@ class VendingAnalyzer:
             round(float((y1 + (ys.max() + 1) * sy) / h), 4),
         )
         return box, tuple(polys)
+
+
+# -- what evidence shows of this rule: report section, snapshots ---------------------------
+
+
+def summary(event: Event, d: VendingDetails) -> tuple[str, str]:
+    """(中文, English) one-line summary for the report's title block."""
+    zone_zh = VENDING_ZONE_ZH.get(d.zone_kind, d.zone_kind)
+    what_zh = "、".join(OBJECT_ZH.get(o, o) for o in d.objects) or "不明物品（背景变化）"
+    if d.stops > 1:
+        summary_zh = (
+            f"流动摊贩在{zone_zh}反复停留（{d.stops}次），每次不足{d.min_dwell_s / 60:.0f}分钟"
+        )
+        summary_en = f"Mobile vendor stopping repeatedly in the {d.zone_kind} ({d.stops} stops)"
+    else:
+        minutes = d.dwell_s / 60
+        what_en = ", ".join(d.objects) or "unlisted objects"
+        summary_zh = (
+            f"{zone_zh}约{d.peak_occupancy:.0%}面积被占用（{what_zh}），持续约{minutes:.1f}分钟"
+        )
+        summary_zh += "，有人员在旁" if d.persons_nearby else ""
+        summary_en = (
+            f"{d.peak_occupancy:.0%} of the {d.zone_kind} blocked ({what_en}) "
+            f"for about {minutes:.1f} min"
+        )
+        summary_en += "; people beside it" if d.persons_nearby else ""
+    if event.state == EventState.ENDED and d.end_reason == "cleared":
+        summary_zh += "，已清理"
+        summary_en += "; cleared"
+    return summary_zh, summary_en
+
+
+def detection(d: VendingDetails, _tz: ZoneInfo) -> dict[str, Any]:
+    """This rule's fields of the report's ``detection`` block."""
+    return {
+        "dwell_seconds": d.dwell_s,
+        "thresholds": {"min_dwell_s": d.min_dwell_s},
+        "occupancy": d.occupancy,
+        "peak_occupancy": d.peak_occupancy,
+        "static_fraction": d.static_fraction,
+        "persons_nearby": d.persons_nearby,
+        "stops": d.stops,
+        "end_reason": d.end_reason,
+        "objects": [{"label": o, "label_zh": OBJECT_ZH.get(o, o)} for o in d.objects],
+        "footprint": {
+            "bbox_norm": list(d.footprint_box_rel),
+            "polygons_norm": [[list(p) for p in poly] for poly in d.footprint_polygons_rel],
+        },
+    }
+
+
+def draw(snap: Snapshot, d: VendingDetails) -> NDArray[np.uint8]:
+    if snap.name != "alert":
+        return annotate_snapshot(snap)
+    box = (d.footprint_box_rel, BOX_COLOR, f"blocked {d.occupancy:.0%}")
+    return annotate_snapshot(snap, [box], d.footprint_polygons_rel,
+                             caption=f"{snap.caption}  {d.dwell_s / 60:.1f} min")  # fmt: skip
+
+
+def build(camera: CameraConfig, rule: VendingRule, site: SiteConfig, _ev: EvidenceConfig,
+          _scorer: OnnxScorer | None) -> VendingAnalyzer:  # fmt: skip
+    return VendingAnalyzer(camera.id, rule, camera.zones, site.timezone)
+
+
+KIND = RuleKind("vending", VendingRule, VendingDetails, build, summary, detection, draw)

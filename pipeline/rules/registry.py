@@ -1,0 +1,33 @@
+"""The incident rules gridsight runs. A new rule is a module in ``pipeline/rules/`` defining
+``KIND`` (what it is configured by, what its events carry, how it is built, reported and
+drawn) and one line here (plus its config model in ``pipeline.config``'s rule union)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.rules import bins, parking, throwing, vending
+from pipeline.rules.base import RuleKind
+
+RULES: tuple[RuleKind[Any, Any], ...] = (
+    parking.KIND,
+    vending.KIND,
+    bins.KIND,
+    throwing.KIND,
+)
+
+_BY_CONFIG = {k.config: k for k in RULES}
+_BY_DETAILS = {k.details: k for k in RULES}
+
+
+def kind_of_rule(rule: object) -> RuleKind[Any, Any]:
+    """The kind a configured rule belongs to."""
+    kind = _BY_CONFIG.get(type(rule))
+    if kind is None:  # the config union and this registry must grow together
+        raise TypeError(f"no rule kind registered for {type(rule).__name__}")
+    return kind
+
+
+def kind_of_details(details: object) -> RuleKind[Any, Any] | None:
+    """The kind whose events carry these details (None: not a rule's, e.g. camera status)."""
+    return _BY_DETAILS.get(type(details))
