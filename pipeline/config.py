@@ -861,6 +861,12 @@ class RetentionConfig(Base):
     by_type: dict[str, RetentionDays] = Field(
         default_factory=lambda: {"high_altitude_throwing": 365.0}
     )
+    # ``gridsight run`` applies the policy this often (0: only ``gridsight retention``).
+    run_every_min: float = Field(default=60.0, ge=0.0, le=7 * 24 * 60.0)
+    # Below this much free space on the evidence volume, media of finished cases go early,
+    # oldest first (never an open case's; never the types listed below). None: off.
+    min_free_gb: float | None = Field(default=None, gt=0.0, le=1_000_000.0)
+    pressure_exempt: list[str] = Field(default_factory=lambda: ["high_altitude_throwing"])
 
 
 class AppConfig(Base):

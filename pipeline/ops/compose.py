@@ -11,6 +11,7 @@ Connections made here and nowhere else:
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from pipeline.casework.cases import AfterSnapshot, CaseService, EventProbe, Prob
 from pipeline.casework.feed import ChangeFeed
 from pipeline.casework.outbox import Outbox
 from pipeline.casework.package import Exporter
+from pipeline.casework.retention import RetentionJob
 from pipeline.casework.worker import CaseWorker
 from pipeline.config import AppConfig, CameraConfig
 from pipeline.detect.inference import Detector
 from pipeline.evidence.report import ModelIdentity
-from pipeline.evidence.storage import EvidenceStorage, open_storage
+from pipeline.evidence.storage import EvidenceStorage, LocalStorage, open_storage
 from pipeline.runtime import Runtime
 from pipeline.store.repository import EventStore
 from pipeline.types import CameraChanges
@@ -144,9 +146,18 @@ def pipeline(
     site = installation(cfg, store=store, storage=storage, env=env, clock=clock,
                         probe=EventProbe(store, runtime.online),
                         after_snapshot=runtime.after_snapshot, sending=not replay)  # fmt: skip
-    worker = CaseWorker(site.cases, site.outbox)
+    retention = RetentionJob(store, storage, cfg.retention, _free(storage))
+    worker = CaseWorker(site.cases, site.outbox, retention=retention)
     runtime.subscribe(worker.on_stored)
     return Gridsight(site, runtime, worker)
+
+
+def _free(storage: EvidenceStorage) -> Callable[[], int | None]:
+    """Free bytes on the evidence volume (None for object storage: no disk to fill)."""
+    if not isinstance(storage, LocalStorage):
+        return lambda: None
+    root = storage.root
+    return lambda: shutil.disk_usage(root).free if root.exists() else None
 
 
 def api(
