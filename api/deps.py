@@ -58,6 +58,11 @@ class CameraBook:
     def get(self, camera_id: str) -> CameraConfig | None:
         return next((c for c in self._cameras if c.id == camera_id), None)
 
+    def replace(self, cameras: list[CameraConfig]) -> None:
+        """The whole list (cameras.toml edited on disk)."""
+        with self._lock:
+            self._cameras = tuple(cameras)
+
     def put(self, camera: CameraConfig) -> list[CameraConfig]:
         """Replace (or add) one camera; returns the new list."""
         with self._lock:

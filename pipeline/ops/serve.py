@@ -6,15 +6,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipeline.config import AppConfig
+from pipeline.config import AppConfig, CameraConfig
+from pipeline.ops.watch import ConfigWatcher
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from pipeline.ops.compose import Gridsight
+    from pipeline.types import CameraChanges
 
 logger = logging.getLogger("gridsight")
 
@@ -56,16 +59,37 @@ def run(
     stop = stop_on_signals()
     tune_process()
     running.start()
+    app = None
+    if api:
+        app = compose.api(running.site, runtime=running.runtime, config_path=config_path,
+                          reconfigure=running.runtime.reconfigure)  # fmt: skip
+    watcher = None
+    if config_path is not None:  # edits of cameras.toml on disk apply without a restart
+        watcher = ConfigWatcher(config_path, running.site.cfg,
+                                _apply_cameras(running, app))  # fmt: skip
+        watcher.start()
     try:
-        if api:
+        if app is not None:
             logger.info("API on http://%s:%d (docs: /docs)", host, port)
             warn_exposure(running.site.cfg, host)
-            app = compose.api(running.site, runtime=running.runtime, config_path=config_path,
-                              reconfigure=running.runtime.reconfigure)  # fmt: skip
             serve_until(app, host, port, stop)
         else:
             stop.wait()
     finally:
         logger.info("stopping…")
+        if watcher is not None:
+            watcher.stop()
         running.stop()
     return 0
+
+
+def _apply_cameras(
+    running: Gridsight, app: FastAPI | None
+) -> Callable[[list[CameraConfig]], CameraChanges]:
+    def apply(cameras: list[CameraConfig]) -> CameraChanges:
+        changes = running.runtime.reconfigure(cameras)
+        if app is not None:  # the API serves the cameras the pipeline now runs
+            app.state.ctx.cameras.replace(cameras)
+        return changes
+
+    return apply
