@@ -336,6 +336,22 @@ def cmd_retention(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from pipeline.ops.calendar import write_calendar
+
+    try:
+        holidays, worked = write_calendar(args.config, args.year)
+    except ConfigError as exc:
+        _print_issues(args.config, exc)
+        return 1
+    except OSError as exc:
+        print(f"{args.config}: cannot read or write: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"{args.config}: {args.year}: {holidays} weekday holiday(s), {worked} worked weekend "
+          "day(s) (调休) in [cases.calendar]; previous file kept as .bak")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="gridsight",
@@ -413,6 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("--config", type=Path, default=Path("cameras.toml"))
     rt.add_argument("--evidence", type=Path)
     rt.set_defaults(func=cmd_retention)
+
+    cal = sub.add_parser(
+        "calendar", help="write a year's holidays and 调休 days into [cases.calendar]"
+    )
+    cal.add_argument("year", type=int)
+    cal.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    cal.set_defaults(func=cmd_calendar)
 
     d = sub.add_parser("demo", help="local RTSP camera + pipeline + API on bundled footage")
     d.add_argument("--workdir", type=Path, default=Path("evidence/demo"))
