@@ -66,7 +66,8 @@ def test_only_valid_callbacks_change_a_case(site: Site) -> None:
         if mutation == "new_key":
             h["Idempotency-Key"] = key + "x"
         elif mutation == "body":
-            req["content"] = json.dumps({**body, "action": "dispose"}).encode()
+            other = "respond" if action == "dispose" else "dispose"  # a body that differs
+            req["content"] = json.dumps({**body, "action": other}).encode()
         elif mutation == "stale":
             req = signed(sub, body, key, site.clock.now - 400)
         elif mutation == "other_secret":
