@@ -95,7 +95,9 @@ def require(*roles: Role) -> Callable[..., Principal]:
     ) -> Principal:
         if not ctx.auth_required:
             return ANONYMOUS_ADMIN
-        who = authenticate(ctx, client_of(request), cred.credentials if cred else None)
+        who = getattr(request.state, PRINCIPAL_STATE, None)  # authenticated by the front door
+        if not isinstance(who, Principal):
+            who = authenticate(ctx, client_of(request), cred.credentials if cred else None)
         if who.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(403, f"role {who.role.value} may not do this (needs {names})")
@@ -111,6 +113,18 @@ def client_of(request: Request) -> str:
 
 
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
+# where api.middleware leaves the principal it authenticated before reading a body
+PRINCIPAL_STATE = "gridsight_principal"
+
+
+def refuse_if_locked(ctx: ApiContext, client: str, what: str) -> None:
+    """429 while ``client`` is locked out for repeated ``what``."""
+    wait = ctx.auth_guard.locked_for(client, ctx.clock())
+    if wait > 0:
+        raise HTTPException(
+            429, f"too many {what} from {client}; try again in {wait:.0f} s",
+            headers={"Retry-After": str(max(1, round(wait)))},
+        )  # fmt: skip
 
 
 def authenticate(ctx: ApiContext, client: str, token: str | None) -> Principal:
@@ -119,13 +133,8 @@ def authenticate(ctx: ApiContext, client: str, token: str | None) -> Principal:
     A wrong token is audited and counted against the client; a missing one is neither (no
     guess was made: a UI before login). While locked out a client is refused without another
     audit row, so a flood cannot bury the log."""
+    refuse_if_locked(ctx, client, "failed authentications")
     now = ctx.clock()
-    wait = ctx.auth_guard.locked_for(client, now)
-    if wait > 0:
-        raise HTTPException(
-            429, f"too many failed authentications from {client}; try again in {wait:.0f} s",
-            headers={"Retry-After": str(max(1, round(wait)))},
-        )  # fmt: skip
     token = (token or "").strip()
     if not token:
         raise HTTPException(401, "missing bearer token", headers=_CHALLENGE)
@@ -134,10 +143,19 @@ def authenticate(ctx: ApiContext, client: str, token: str | None) -> Principal:
         return who
     reason = "unknown, revoked or expired token"
     # the hash prefix matches a leaked token later and is useless for logging in
-    detail = {"reason": reason, "failures": ctx.auth_guard.fail(client, now),
-              "token_sha256_prefix": token_hash(token)[:12]}  # fmt: skip
-    store_audit(ctx.store, now, "anonymous", "none", "auth_failed", f"client:{client}", detail)
+    count_refusal(ctx, client, "anonymous", "auth_failed", reason,
+                  token_sha256_prefix=token_hash(token)[:12])  # fmt: skip
     raise HTTPException(401, reason, headers=_CHALLENGE)
+
+
+def count_refusal(
+    ctx: ApiContext, address: str, actor: str, action: str, reason: str, **detail: Any
+) -> None:
+    """A failed credential (token, callback signature): counted towards the lockout of the
+    client at ``address`` and audited."""
+    now = ctx.clock()
+    detail = {"reason": reason, "failures": ctx.auth_guard.fail(address, now), **detail}
+    store_audit(ctx.store, now, actor, "none", action, f"client:{address}", detail)
 
 
 def principal(*roles: Role) -> Any:

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import authenticate
+from api.auth import PRINCIPAL_STATE, authenticate, refuse_if_locked
 from api.deps import ApiContext
 from pipeline.casework.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from pipeline.config import unpaired_surrogate as _unpaired_surrogate
@@ -106,9 +106,10 @@ class FrontDoor:
         client = scope.get("client")
         address = client[0] if client else "unknown"
         if path.startswith("/callbacks/"):
-            wait = self.ctx.auth_guard.locked_for(address, self.ctx.clock())
-            if wait > 0:
-                return 429, "too many refused callbacks", {"Retry-After": str(round(wait) or 1)}
+            try:
+                refuse_if_locked(self.ctx, address, "refused callbacks")
+            except HTTPException as exc:
+                return exc.status_code, str(exc.detail), dict(exc.headers or {})
             subscriber = path.removeprefix("/callbacks/")
             if subscriber not in self.ctx.secrets:
                 return 404, f"unknown subscriber {subscriber!r}", {}
@@ -122,9 +123,11 @@ class FrontDoor:
         auth = headers.get("authorization", "")
         scheme, _, token = auth.partition(" ")
         try:
-            authenticate(self.ctx, address, token if scheme.lower() == "bearer" else None)
+            who = authenticate(self.ctx, address, token if scheme.lower() == "bearer" else None)
         except HTTPException as exc:
             return exc.status_code, str(exc.detail), dict(exc.headers or {})
+        # the route's role check takes it from here instead of looking the token up again
+        scope.setdefault("state", {})[PRINCIPAL_STATE] = who
         return None
 
     @staticmethod

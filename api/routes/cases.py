@@ -22,6 +22,7 @@ from api.auth import (
     ViewerDep,
     audit,
     client_of,
+    count_refusal,
     still_valid,
 )
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
@@ -36,7 +37,6 @@ from pipeline.casework.outbox import (
     was_pushed,
 )
 from pipeline.casework.package import PackageError
-from pipeline.store.access import audit as store_audit
 from pipeline.store.access import callback_answer, record_callback
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -284,7 +284,5 @@ def _callback(ctx: ApiContext, request: Request, subscriber_id: str, body: bytes
 def _callback_refused(ctx: ApiContext, request: Request, subscriber_id: str, why: str) -> None:
     """A forged or stale callback: audited and counted like a wrong token."""
     client = client_of(request)
-    now = ctx.clock()
-    detail = {"reason": why, "failures": ctx.auth_guard.fail(client, now), "client": client}
-    store_audit(ctx.store, now, f"subscriber:{subscriber_id}", "none", "callback_refused",
-                f"client:{client}", detail)  # fmt: skip
+    count_refusal(ctx, client, f"subscriber:{subscriber_id}", "callback_refused", why,
+                  client=client)  # fmt: skip
