@@ -161,9 +161,9 @@ def _json_problem(body: bytes) -> str | None:
         value = json.loads(body, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None  # malformed: the route's own parser says where
-    except (ValueError, RecursionError) as exc:
-        if isinstance(exc, RecursionError):
-            return "body nests too deeply"
+    except RecursionError:
+        return "body nests too deeply"
+    except ValueError as exc:  # from _refuse_constant
         return f"{exc} is not a JSON number"
     if _unpaired_surrogate(value):
         return "body is not valid Unicode (unpaired surrogate escape)"

@@ -13,6 +13,7 @@ from pathlib import Path
 import tomlkit
 from tomlkit.items import Table
 
+from pipeline.config import parse_config
 from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.evidence.storage import atomic_write
 
@@ -55,14 +56,8 @@ def write_calendar(path: Path, year: int) -> tuple[int, int]:
         arr.multiline(True)
         calendar[key] = arr
         added.append(len(new))
-    from pipeline.config import load_config  # the result must still be a valid file
-
-    tmp = path.with_name(f".{path.name}.calendar")
-    tmp.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    try:
-        load_config(tmp)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # the result must still be a valid file, checked as `gridsight check` would
+    parse_config(doc.unwrap(), base_dir=path.parent.resolve())
     atomic_write(path.with_name(path.name + ".bak"), path.read_bytes())
     atomic_write(path, tomlkit.dumps(doc).encode("utf-8"))
     return added[0], added[1]
