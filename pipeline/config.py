@@ -79,6 +79,7 @@ class Base(BaseModel):
 # converted, so that what is saved is what was validated).
 Coord = Annotated[float, Field(strict=True)]
 Point = tuple[Coord, Coord]
+PositiveMetres = Annotated[float, Field(gt=0.0, le=1000.0)]
 # Enough for any hand-drawn outline; a 200k-point polygon slows every frame's zone test.
 MAX_POLYGON_POINTS = 256
 MAX_ZONES = 64
@@ -187,6 +188,10 @@ class ModelConfig(Base):
     batch_timeout_ms: float = Field(default=10.0, ge=0.0, le=1000.0)
     # 垃圾满溢 classifier (see models/MODEL_CARD.md); used by bins rules when the file exists.
     bins_classifier: Path = Path("models/bins_overflow.onnx")
+    # 车牌识别 for parking evidence (see models/MODEL_CARD.md): the plate detector, and the
+    # colour classifier (optional: without it reports carry no plate colour).
+    plate_detector: Path = Path("models/y5fu_640x_sim.onnx")
+    plate_colour: Path = Path("models/litemodel_cls_96x_r1.onnx")
 
 
 class S3Config(Base):
@@ -311,11 +316,19 @@ class ZoneConfig(Base):
     # bin_area only: two points along the bin's rim (opening). Garbage above this line is piled
     # higher than the bin holds; below it is the bin body and the ground around it.
     rim: list[Point] | None = Field(default=None, min_length=2, max_length=2)
+    # A 4-corner zone on flat ground: its real width (first edge, corner 1 → 2) and length
+    # (second edge, corner 2 → 3) in metres. Calibrates the ground plane: parking then measures
+    # the footprint of objects that no detector class names (pipeline.rules.ground).
+    size_m: tuple[PositiveMetres, PositiveMetres] | None = None
 
     @model_validator(mode="after")
     def _rim(self) -> ZoneConfig:
         if self.rim is not None and self.kind != ZoneKind.BIN_AREA:
             raise ValueError("rim is only for bin_area zones")
+        if self.size_m is not None and len(self.polygon) != 4:
+            raise ValueError(
+                f"size_m needs a polygon of exactly 4 corners (this one has {len(self.polygon)})"
+            )
         if self.rim is not None and any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in self.rim):
             raise ValueError("rim points must be relative image coordinates (0-1)")
         return self
@@ -368,6 +381,19 @@ class ParkingRule(Base):
     confirm_s: float = Field(default=10.0, ge=0.0)
     anchor: Literal["bottom_center", "center"] = "bottom_center"
     schedule: list[ScheduleWindow] = Field(default_factory=list)  # empty: always enforced
+    # Stays may also start from a still object that the detector does not call a vehicle (COCO
+    # models call a car seen from above "cell phone"): static foreground covering at least
+    # ``min_static_area`` of the frame, confirmed by a detector box of any class but person
+    # (confidence ≥ any_class_confidence) at its place and size, or by a vehicle-sized ground
+    # footprint where the zone has size_m. Off: only vehicle detections start stays.
+    static_objects: bool = True
+    # An object becomes static foreground after standing this long; its stay is dated back by it.
+    static_settle_s: float = Field(default=20.0, gt=0.0, le=600.0)
+    min_static_area: float = Field(default=0.003, gt=0.0, lt=1.0)
+    any_class_confidence: float = Field(default=0.1, ge=0.0, le=1.0)
+    # 车牌识别 on the stay's best frames (confirmation, alert, updates): the plate goes into the
+    # report and tells the same vehicle from another one taking its place.
+    read_plates: bool = True
 
 
 class FacadeConfig(Base):
@@ -979,6 +1005,8 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> AppCon
                 update={
                     "path": _under(base_dir, cfg.model.path),
                     "bins_classifier": _under(base_dir, cfg.model.bins_classifier),
+                    "plate_detector": _under(base_dir, cfg.model.plate_detector),
+                    "plate_colour": _under(base_dir, cfg.model.plate_colour),
                 }
             ),
             "evidence": cfg.evidence.model_copy(

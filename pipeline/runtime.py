@@ -32,12 +32,11 @@ from pipeline.casework.cases import Case
 from pipeline.casework.retention import sweep_unindexed
 from pipeline.config import (
     AppConfig,
-    BinRule,
     CameraConfig,
     check_runtime_requirements,
     resolve_url,
 )
-from pipeline.detect.detector import OnnxDetector, OnnxScorer
+from pipeline.detect.detector import OnnxDetector
 from pipeline.detect.inference import (
     END,
     AnalysisItem,
@@ -55,7 +54,7 @@ from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.queues import FrameHub, Watermark
 from pipeline.ingest.source import LumaHook, SourceSettings, StreamSource
 from pipeline.rules.base import new_event_id
-from pipeline.rules.camera import CameraPipeline, build_analyzers
+from pipeline.rules.camera import CameraPipeline, build_analyzers, load_shared_models
 from pipeline.rules.motion import MotionExtractor
 from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import (
@@ -160,10 +159,7 @@ class Runtime:
         check_runtime_requirements(cfg, env)
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._start_time_s = start_time_s
-        wants_bins = any(isinstance(r, BinRule) for c in enabled for r in c.rules)
-        self._scorer = None
-        if wants_bins and cfg.model.bins_classifier.is_file():
-            self._scorer = OnnxScorer(cfg.model.bins_classifier, cfg.model.intra_op_threads)
+        self._models = load_shared_models(cfg.model, enabled)
         pipelines = {c.id: self._pipeline(c) for c in enabled}
         classes = frozenset(extra_classes).union(*(p.classes for p in pipelines.values()))
         if detector is None and classes:
@@ -223,7 +219,7 @@ class Runtime:
     def _pipeline(self, cam: CameraConfig) -> CameraPipeline:
         cfg = self.cfg
         return CameraPipeline(
-            cam, build_analyzers(cam, cfg.site, cfg.evidence, self._scorer), cfg.gate
+            cam, build_analyzers(cam, cfg.site, cfg.evidence, self._models), cfg.gate
         )
 
     def _camera(

@@ -210,6 +210,12 @@ class ParkingDetails:
     track_ids: tuple[int, ...]  # every tracker id the stay was matched under
     previous_event_id: str | None = None  # an earlier event at the same spot within cooldown
     end_reason: str | None = None  # "left", "end_of_stream", "camera_offline", "shutdown"
+    # What started the stay: "vehicle_detection" or "static_object" (class-agnostic path).
+    started_by: str = "vehicle_detection"
+    # Everything that supports it, e.g. ("vehicle_detection:car×12", "static_object×8",
+    # "detector_box:cell phone×5", "ground_footprint:4.6×1.9m").
+    evidence: tuple[str, ...] = ()
+    footprint_m: tuple[float, float] | None = None  # (long, short) side on the ground, median
 
 
 @dataclass(frozen=True, slots=True)

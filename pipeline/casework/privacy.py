@@ -17,15 +17,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
 from numpy.typing import NDArray
 
-from pipeline.detect.detector import cpu_session
+from pipeline.detect.plates import PLATE_MODEL, PlateDetector
 from pipeline.errors import ModelError
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 FACE_MODEL = MODELS / "face_detection_yunet.onnx"
-PLATE_MODEL = MODELS / "y5fu_640x_sim.onnx"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,13 +54,9 @@ class PrivacyMasker:
                 raise ModelError(f"face model {face_model} not found")
             self._face = cv2.FaceDetectorYN.create(str(face_model), "", (320, 320), face_score,
                                                    0.3, 5000)  # fmt: skip
-        self._plate: ort.InferenceSession | None = None
+        self._plate = None
         if plate_model is not None:
-            if not plate_model.is_file():
-                raise ModelError(f"plate model {plate_model} not found")
-            self._plate = cpu_session(plate_model, threads)
-            shape = self._plate.get_inputs()[0].shape
-            self._plate_size = int(shape[2]) if isinstance(shape[2], int) else 640
+            self._plate = PlateDetector(plate_model, score=plate_score, threads=threads)
 
     # -- detection ------------------------------------------------------------------------
 
@@ -83,30 +77,11 @@ class PrivacyMasker:
     def plates(self, image: NDArray[np.uint8]) -> list[Region]:
         if self._plate is None:
             return []
-        size = self._plate_size
-        h, w = image.shape[:2]
-        r = min(size / w, size / h)
-        nw, nh = round(w * r), round(h * r)
-        left, top = (size - nw) // 2, (size - nh) // 2
-        canvas = np.zeros((size, size, 3), np.uint8)  # centred letterbox on black (HyperLPR3)
-        canvas[top : top + nh, left : left + nw] = cv2.resize(image, (nw, nh))
-        x = canvas[:, :, ::-1].transpose(2, 0, 1)[None].astype(np.float32) / 255.0
-        out = self._plate.run(None, {self._plate.get_inputs()[0].name: x})[0][0]
-        out = out[out[:, 4] > self.plate_score]
-        if not len(out):
-            return []
-        score = out[:, 4] * out[:, 13:15].max(axis=1)
-        keep_s = score > self.plate_score
-        out, score = out[keep_s], score[keep_s]
-        cx, cy, bw, bh = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
-        boxes = np.stack([cx - bw / 2 - left, cy - bh / 2 - top, cx + bw / 2 - left,
-                          cy + bh / 2 - top], axis=1) / r  # fmt: skip
-        xywh = np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-        keep = np.asarray(
-            cv2.dnn.NMSBoxes(xywh.tolist(), score.tolist(), self.plate_score, 0.5), np.int64
-        ).reshape(-1)
-        return [Region("plate", int(b[0]), int(b[1]), int(b[2]), int(b[3]), float(s))
-                for b, s in zip(boxes[keep], score[keep], strict=True)]  # fmt: skip
+        found = []
+        for p in self._plate.detect(image):
+            x1, y1, x2, y2 = (int(v) for v in p.box)
+            found.append(Region("plate", x1, y1, x2, y2, p.score))
+        return found
 
     def find(self, image: NDArray[np.uint8], *, plates: bool = True) -> list[Region]:
         return self.faces(image) + (self.plates(image) if plates else [])

@@ -12,6 +12,7 @@ CLASS_ZH = {
     "truck": "货车",
     "motorcycle": "摩托车",
     "bicycle": "自行车/电动自行车",
+    "vehicle": "车辆",
 }
 ZONE_KIND_ZH = {"no_parking": "禁停区", "fire_lane": "消防通道"}
 VENDING_ZONE_ZH = {"walkway": "人行道", "roadway": "车行道", "shop_front": "店铺门前"}

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig, ZoneKind
 from pipeline.detect.detector import OnnxScorer
+from pipeline.detect.plates import PlateReader
 from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.types import Box, DecodeMode, Detections, Event, EventNotice, Frame, MotionSample
 
@@ -101,6 +102,15 @@ Composite = Callable[[str, D, float, str, ZoneInfo], "tuple[NDArray[np.uint8], f
 
 
 @dataclass(frozen=True, slots=True)
+class SharedModels:
+    """Models loaded once per process and shared by every camera's rules; None: not loaded
+    (no rule needs it, or its file is absent where it is optional)."""
+
+    bins: OnnxScorer | None = None  # 垃圾满溢 classifier
+    plates: PlateReader | None = None  # 车牌识别
+
+
+@dataclass(frozen=True, slots=True)
 class RuleKind(Generic[R, D]):
     """Everything the rest of the system needs to know about one incident rule; each rule
     module defines one (``KIND``) and ``pipeline.rules.registry`` lists them.
@@ -112,7 +122,7 @@ class RuleKind(Generic[R, D]):
     analyzer: str  # the rule's ``analyzer`` value in cameras.toml
     config: type[R]
     details: type[D]
-    build: Callable[[CameraConfig, R, SiteConfig, EvidenceConfig, OnnxScorer | None], Analyzer]
+    build: Callable[[CameraConfig, R, SiteConfig, EvidenceConfig, SharedModels], Analyzer]
     summary: Callable[[Event, D], tuple[str, str]]  # (中文, English) one-line summaries
     detection: Callable[[D, ZoneInfo], dict[str, Any]]  # this rule's part of report.detection
     draw: Callable[[Snapshot, D], NDArray[np.uint8]]

@@ -35,6 +35,7 @@ from pipeline.evidence.labels import iso
 from pipeline.rules.base import (
     IdFactory,
     RuleKind,
+    SharedModels,
     Snapshot,
     annotate_snapshot,
     new_event_id,
@@ -421,8 +422,8 @@ def draw(snap: Snapshot, d: BinDetails) -> NDArray[np.uint8]:
 
 
 def build(camera: CameraConfig, rule: BinRule, site: SiteConfig, _ev: EvidenceConfig,
-          scorer: OnnxScorer | None) -> BinAnalyzer:  # fmt: skip
-    return BinAnalyzer(camera.id, rule, camera.zones, site.timezone, scorer=scorer)
+          models: SharedModels) -> BinAnalyzer:  # fmt: skip
+    return BinAnalyzer(camera.id, rule, camera.zones, site.timezone, scorer=models.bins)
 
 
 KIND = RuleKind("bins", BinRule, BinDetails, build, summary, detection, draw)

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 
-from pipeline.config import CameraConfig, EvidenceConfig, GateConfig, SiteConfig
+from pipeline.config import (
+    BinRule,
+    CameraConfig,
+    EvidenceConfig,
+    GateConfig,
+    ModelConfig,
+    ParkingRule,
+    SiteConfig,
+)
 from pipeline.detect.detector import OnnxScorer
 from pipeline.detect.gate import ChangeGate, GateSettings
+from pipeline.detect.plates import PlateDetector, PlateReader
 from pipeline.detect.track import ByteTracker
-from pipeline.rules.base import Analyzer
+from pipeline.errors import ModelError
+from pipeline.rules.base import Analyzer, SharedModels
 from pipeline.rules.motion import MotionExtractor
 from pipeline.rules.registry import kind_of_rule
 from pipeline.rules.throwing import ThrowingAnalyzer
 from pipeline.types import DecodeMode, Detections, EventNotice, Frame, MotionSample
+
+logger = logging.getLogger(__name__)
 
 AnalyzerFactory = Callable[[CameraConfig, SiteConfig, EvidenceConfig], list[Analyzer]]
 
@@ -21,10 +34,31 @@ def build_analyzers(
     camera: CameraConfig,
     site: SiteConfig,
     ev: EvidenceConfig,
-    scorer: OnnxScorer | None = None,
+    models: SharedModels | None = None,
 ) -> list[Analyzer]:
-    """One analyzer per configured rule (``scorer``: the optional bins classifier)."""
-    return [kind_of_rule(rule).build(camera, rule, site, ev, scorer) for rule in camera.rules]
+    """One analyzer per configured rule (``models``: what they share; none: no models)."""
+    shared = models or SharedModels()
+    return [kind_of_rule(rule).build(camera, rule, site, ev, shared) for rule in camera.rules]
+
+
+def load_shared_models(model: ModelConfig, cameras: Sequence[CameraConfig]) -> SharedModels:
+    """The models these cameras' rules need, each loaded once: the bins classifier where a
+    bins rule runs and its file exists (it is optional), the plate reader where a parking rule
+    reads plates (its detector must exist)."""
+    rules = [r for c in cameras for r in c.rules]
+    bins = None
+    if any(isinstance(r, BinRule) for r in rules) and model.bins_classifier.is_file():
+        bins = OnnxScorer(model.bins_classifier, model.intra_op_threads)
+    plates = None
+    if any(isinstance(r, ParkingRule) and r.read_plates for r in rules):
+        colour = model.plate_colour if model.plate_colour.is_file() else None
+        try:
+            detector = PlateDetector(model.plate_detector, threads=model.intra_op_threads)
+            plates = PlateReader(detector, colour_model=colour, threads=model.intra_op_threads)
+        except ModelError as e:
+            # Parking works without plates; the reports then say no plate was read.
+            logger.warning("plate reading is off: %s", e)
+    return SharedModels(bins=bins, plates=plates)
 
 
 def choose_decode_mode(camera: CameraConfig, analyzers: list[Analyzer]) -> DecodeMode:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -177,3 +178,50 @@ class StaticForeground:
                 static.astype(np.uint8), (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST
             )
         return np.asarray(full > 0, np.bool_)
+
+    def to_thumb(
+        self, boxes: NDArray[np.float32], size: tuple[int, int], shape: tuple[int, ...]
+    ) -> NDArray[np.float32]:
+        """Image-pixel boxes (N, 4) in thumbnail pixels of a mask of ``shape``."""
+        w, h = size
+        x1, y1, x2, y2 = self.roi_px(w, h)
+        sx, sy = shape[1] / max(1, x2 - x1), shape[0] / max(1, y2 - y1)
+        return np.asarray((boxes - [x1, y1, x1, y1]) * [sx, sy, sx, sy], np.float32)
+
+    def blobs(
+        self, static: NDArray[np.bool_], size: tuple[int, int], min_area_px: float
+    ) -> list[StaticBlob]:
+        """Connected static objects of at least ``min_area_px`` image pixels, in image pixels.
+
+        Gaps of a few thumbnail pixels are closed first: a dark roof or windscreen may match a
+        dark road and split one car into pieces."""
+        if static.size <= 1 or not static.any():
+            return []
+        w, h = size
+        x1, y1, x2, y2 = self.roi_px(w, h)
+        sx, sy = (x2 - x1) / static.shape[1], (y2 - y1) / static.shape[0]
+        closed = cv2.morphologyEx(
+            static.astype(np.uint8), cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)
+        )
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        out: list[StaticBlob] = []
+        for i in range(1, n):
+            bx, by, bw, bh, area = (int(v) for v in stats[i])
+            if area * sx * sy < min_area_px:
+                continue
+            ys, xs = np.nonzero(labels[by : by + bh, bx : bx + bw] == i)
+            points = np.stack([x1 + (xs + bx + 0.5) * sx, y1 + (ys + by + 0.5) * sy], axis=1)
+            box = np.array(
+                [x1 + bx * sx, y1 + by * sy, x1 + (bx + bw) * sx, y1 + (by + bh) * sy], np.float32
+            )
+            out.append(StaticBlob(box, np.asarray(points, np.float32), float(area * sx * sy)))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class StaticBlob:
+    """One connected static object: its box, pixel centres and area in image pixels."""
+
+    box: NDArray[np.float32]
+    points: NDArray[np.float32]
+    area_px: float

@@ -9,7 +9,14 @@ retire candidates that turn out to be moving cars).
 
 Lifecycle of a stay:
 
-1. *candidate*: a vehicle detection inside a watched zone that matches no stay.
+1. *candidate*: a vehicle detection inside a watched zone that matches no stay, or (the
+   class-agnostic path, ``static_objects``) a static object there: something that has stood
+   ``static_settle_s`` and is not part of the empty scene (``pipeline.rules.occupancy``), at
+   least ``min_static_area`` of the frame, that a detector box of *any* class matches in place
+   and size or whose ground footprint is vehicle-sized (zones with ``size_m``). COCO detectors
+   call cars seen from above "cell phone" or nothing at all; this path does not care what they
+   call it, only that something vehicle-sized stands there. Such a stay is dated back by
+   ``static_settle_s``; the report says which evidence started it and what supported it.
 2. *confirmed*: seen standing (IoU ≥ ``stationary_iou`` with the reference) at least twice,
    ``confirm_s`` apart. The confirming frame is kept as JPEG: the first photo of the evidence.
 3. *alerted*: dwell inside the rule's schedule ≥ ``min_dwell_s`` and the spot is not cooling
@@ -25,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -42,13 +50,14 @@ from pipeline.config import (
     ZoneConfig,
     ZoneKind,
 )
-from pipeline.detect.detector import COCO_IDS, COCO_NAMES, OnnxScorer
+from pipeline.detect.detector import COCO_IDS, COCO_NAMES
 from pipeline.evidence.labels import CLASS_ZH, ZONE_KIND_ZH
 from pipeline.rules.base import (
     BOX_COLOR,
     FIRST_COLOR,
     IdFactory,
     RuleKind,
+    SharedModels,
     Snapshot,
     annotate_snapshot,
     iou_matrix,
@@ -56,6 +65,8 @@ from pipeline.rules.base import (
     to_rel,
     watched_zones,
 )
+from pipeline.rules.ground import GroundPlane
+from pipeline.rules.occupancy import StaticBlob, StaticForeground
 from pipeline.rules.schedule import Schedule
 from pipeline.rules.zones import Zone, ZoneSet
 from pipeline.types import (
@@ -84,9 +95,44 @@ _SAME_VEHICLE_IOU = 0.7
 # observations. Overlap alone is fooled by boxes cut off at the image edge: a car driving in from
 # the edge keeps a high IoU with its own truncated box while it is still moving.
 _MAX_ANCHOR_SHIFT = 0.15
+_PERSON = COCO_IDS["person"]
+# A static object and a detector box are the same thing when they overlap this much.
+_BLOB_MATCH_IOU = 0.4
+# Ground footprint (long, short side, metres) of a vehicle: a car is ≈ 4.5 × 1.8 m, a bus
+# 12 × 2.5 m; seen obliquely the body's height adds up to about its own length to one side.
+_VEHICLE_LONG_M = (2.5, 16.0)
+_VEHICLE_SHORT_M = (1.2, 5.0)
+_VEHICLE_AREA_M2 = 3.0
+UNKNOWN_VEHICLE = "vehicle"
+
+
+def vehicle_sized(footprint: tuple[float, float] | None) -> bool:
+    if footprint is None:
+        return False
+    long, short = footprint
+    return (
+        _VEHICLE_LONG_M[0] <= long <= _VEHICLE_LONG_M[1]
+        and _VEHICLE_SHORT_M[0] <= short <= _VEHICLE_SHORT_M[1]
+        and long * short >= _VEHICLE_AREA_M2
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Blob:
+    """A static object offered to the stays, with what supports it being a vehicle."""
+
+    box: NDArray[np.float32]
+    any_class: int  # COCO id of the detector box matching it, -1 if none
+    confidence: float  # that box's confidence, 0 if none
+    footprint: tuple[float, float] | None
+
+    @property
+    def vehicle_like(self) -> bool:
+        return self.any_class >= 0 or vehicle_sized(self.footprint)
 
 
 def _still(ref: NDArray[np.float32], box: NDArray[np.float32], min_iou: float) -> bool:
+    """Standing where it stood: enough overlap and a ground point that has not moved."""
     if float(iou_matrix(ref[None], box[None])[0, 0]) < min_iou:
         return False
     size = float(np.sqrt(max((ref[2] - ref[0]) * (ref[3] - ref[1]), 1.0)))
@@ -119,14 +165,39 @@ class _Stay:
     last_emit_s: float = 0.0
     previous_event_id: str | None = None
     blocked_until_s: float = 0.0
+    started_by: str = "vehicle_detection"
+    static_obs: int = 0
+    any_classes: Counter[int] = field(default_factory=Counter)
+    footprints: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def ref_box(self) -> NDArray[np.float32]:
         return np.median(np.stack(self.boxes), axis=0).astype(np.float32)
 
     @property
-    def class_id(self) -> int:
-        return self.classes.most_common(1)[0][0]
+    def class_name(self) -> str:
+        """The vehicle class it was most often detected as; "vehicle" if never named one."""
+        if not self.classes:
+            return UNKNOWN_VEHICLE
+        return COCO_NAMES[self.classes.most_common(1)[0][0]]
+
+    @property
+    def footprint(self) -> tuple[float, float] | None:
+        if not self.footprints:
+            return None
+        return (
+            round(median(f[0] for f in self.footprints), 2),
+            round(median(f[1] for f in self.footprints), 2),
+        )
+
+    def evidence(self) -> tuple[str, ...]:
+        items = [f"vehicle_detection:{COCO_NAMES[c]}×{n}" for c, n in self.classes.most_common()]
+        if self.static_obs:
+            items.append(f"static_object×{self.static_obs}")
+        items += [f"detector_box:{COCO_NAMES[c]}×{n}" for c, n in self.any_classes.most_common()]
+        if (fp := self.footprint) is not None:
+            items.append(f"ground_footprint:{fp[0]:.1f}×{fp[1]:.1f}m")
+        return tuple(items)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +230,16 @@ class ParkingAnalyzer:
         self._zones = ZoneSet(watched)
         self._zone_cfg = {z.id: z for z in watched}
         self._schedule = Schedule(rule.schedule, timezone)
-        self.classes = frozenset(COCO_IDS[v] for v in rule.vehicles)
+        self._vehicle_ids = frozenset(COCO_IDS[v] for v in rule.vehicles)
+        self._background: StaticForeground | None = None
+        self._grounds: dict[str, GroundPlane] = {}
+        if rule.static_objects:
+            self._background = StaticForeground(watched, recent_s=rule.static_settle_s)
+            self._grounds = {z.id: g for z in watched if (g := GroundPlane.of_zone(z)) is not None}
+        # Every class: any detector box may confirm a static object.
+        self.classes = (
+            frozenset(range(len(COCO_NAMES))) if rule.static_objects else self._vehicle_ids
+        )
         self._jpeg_quality = jpeg_quality
         self._new_id = new_id
         self._stays: list[_Stay] = []
@@ -185,14 +265,20 @@ class ParkingAnalyzer:
 
         dets = self._vehicles(detections)
         zones = self._zones.for_size(*frame.size)
+        blobs: dict[int, _Blob] = {}
+        static_hits: set[int] = set()
+        if self._background is not None:
+            dets, blobs, static_hits = self._with_static(frame, detections, dets, zones)
         matched_stays, matched_dets = self._associate(dets)
 
         taken: set[int] = set()
         dropped: set[int] = set()
         for si, di in zip(matched_stays, matched_dets, strict=True):
             stay = self._stays[si]
-            if _still(stay.ref_box, dets.xyxy[di], self.rule.stationary_iou):
+            floor = self.rule.stationary_iou * (_KEEP_FRACTION if stay.confirmed else 1.0)
+            if _still(stay.ref_box, dets.xyxy[di], floor):
                 self._update_stay(stay, dets, di, frame, t)
+                self._add_static(stay, blobs.get(di), di in static_hits)
                 taken.add(di)
             elif not stay.confirmed:
                 dropped.add(si)  # a candidate still moving: it restarts where it is now
@@ -218,8 +304,18 @@ class ParkingAnalyzer:
         if unmatched:
             anchors = dets.select(np.array(unmatched, dtype=np.intp)).anchors(self.rule.anchor)
             for d, zone_id in zip(unmatched, self._zone_of(anchors, zones), strict=True):
-                if zone_id is not None:
-                    self._stays.append(self._new_stay(dets, d, zone_id, t))
+                blob = blobs.get(d)
+                if zone_id is None or (blob is not None and not blob.vehicle_like):
+                    continue
+                stay = self._new_stay(dets, d, zone_id, t)
+                if blob is not None:
+                    # It has stood static_settle_s already: that is how it became static.
+                    stay.started_by = "static_object"
+                    stay.first_seen_s = t - self.rule.static_settle_s
+                    if self._schedule.active(t):
+                        stay.enforced_s = self.rule.static_settle_s
+                self._add_static(stay, blob, d in static_hits)
+                self._stays.append(stay)
 
         for stay in self._stays:
             notices.extend(self._maybe_emit(stay, frame))
@@ -243,7 +339,7 @@ class ParkingAnalyzer:
     # -- association ------------------------------------------------------------------------
 
     def _vehicles(self, detections: Detections) -> Detections:
-        keep = np.isin(detections.class_id, np.fromiter(self.classes, dtype=np.int32))
+        keep = np.isin(detections.class_id, np.fromiter(self._vehicle_ids, dtype=np.int32))
         keep &= detections.confidence >= self.rule.min_confidence
         vehicles = detections.select(keep)
         if len(vehicles) < 2:
@@ -257,6 +353,86 @@ class ParkingAnalyzer:
             if all(iou[i, j] < _SAME_VEHICLE_IOU for j in kept):
                 kept.append(i)
         return vehicles.select(np.sort(order[kept]))
+
+    def _with_static(
+        self, frame: Frame, detections: Detections, vehicles: Detections, zones: dict[str, Zone]
+    ) -> tuple[Detections, dict[int, _Blob], set[int]]:
+        """Vehicle detections plus the static objects no vehicle detection covers (class -1),
+        those objects by index, and the vehicle detections that are static objects too."""
+        assert self._background is not None
+        static = self._background.update(frame.image, frame.time_s)
+        persons = detections.select(
+            (detections.class_id == _PERSON)
+            & (detections.confidence >= self.rule.any_class_confidence)
+        )
+        if len(persons):
+            # People waiting are not parked cars; cut them out before objects are counted.
+            paint = static.astype(np.uint8)
+            # (with a margin: the thumbnail is blurred, a person's fringe is not a car)
+            boxes = self._background.to_thumb(persons.xyxy, frame.size, static.shape)
+            for x1, y1, x2, y2 in boxes + np.array([-3, -3, 3, 3], np.float32):
+                cv2.rectangle(paint, (round(x1), round(y1)), (round(x2), round(y2)), 0, -1)
+            static = np.asarray(paint > 0, np.bool_)
+        w, h = frame.size
+        found = self._background.blobs(static, frame.size, self.rule.min_static_area * w * h)
+        if not found:
+            return vehicles, {}, set()
+        others = detections.select(
+            (detections.class_id != _PERSON)
+            & (detections.confidence >= self.rule.any_class_confidence)
+        )
+        hits: set[int] = set()
+        blobs: list[_Blob] = []
+        for b in found:
+            if len(vehicles):
+                iou = iou_matrix(b.box[None], vehicles.xyxy)[0]
+                if float(iou.max()) >= _BLOB_MATCH_IOU:
+                    hits.add(int(iou.argmax()))
+                    continue
+            any_class, conf = -1, 0.0
+            if len(others):
+                iou = iou_matrix(b.box[None], others.xyxy)[0]
+                if float(iou.max()) >= _BLOB_MATCH_IOU:
+                    j = int(iou.argmax())
+                    any_class, conf = int(others.class_id[j]), float(others.confidence[j])
+            footprint = self._footprint(b, frame.size, zones)
+            blobs.append(_Blob(b.box, any_class, conf, footprint))
+        if not blobs:
+            return vehicles, {}, hits
+        n = len(vehicles)
+        merged = Detections(
+            xyxy=np.vstack([vehicles.xyxy, np.stack([b.box for b in blobs])]).astype(np.float32),
+            confidence=np.concatenate(
+                [vehicles.confidence, np.array([b.confidence for b in blobs], np.float32)]
+            ).astype(np.float32),
+            class_id=np.concatenate([vehicles.class_id, np.full(len(blobs), -1, np.int32)]).astype(
+                np.int32
+            ),
+            track_id=np.concatenate([vehicles.track_id, np.full(len(blobs), -1, np.int64)]),
+        )
+        return merged, {n + i: b for i, b in enumerate(blobs)}, hits
+
+    def _footprint(
+        self, blob: StaticBlob, size: tuple[int, int], zones: dict[str, Zone]
+    ) -> tuple[float, float] | None:
+        if not self._grounds:
+            return None
+        anchor = np.array([[(blob.box[0] + blob.box[2]) / 2, blob.box[3]]], np.float32)
+        zone_id = self._zone_of(anchor, zones)[0]
+        # The ground is one plane: any calibrated zone measures it, its own zone best.
+        ground = self._grounds.get(zone_id or "", next(iter(self._grounds.values())))
+        return ground.footprint(blob.points, size)
+
+    @staticmethod
+    def _add_static(stay: _Stay, blob: _Blob | None, static_hit: bool) -> None:
+        if blob is None and not static_hit:
+            return
+        stay.static_obs += 1
+        if blob is not None:
+            if blob.any_class >= 0:
+                stay.any_classes[blob.any_class] += 1
+            if blob.footprint is not None:
+                stay.footprints.append(blob.footprint)
 
     def _associate(self, dets: Detections) -> tuple[list[int], list[int]]:
         """Match stays to detections by IoU with the stays' reference boxes (Hungarian)."""
@@ -302,7 +478,8 @@ class ParkingAnalyzer:
             first_box=box,
             conf_sum=float(dets.confidence[d]),
         )
-        stay.classes[int(dets.class_id[d])] += 1
+        if dets.class_id[d] >= 0:
+            stay.classes[int(dets.class_id[d])] += 1
         if dets.track_id[d] >= 0:
             stay.track_ids.add(int(dets.track_id[d]))
         return stay
@@ -318,7 +495,8 @@ class ParkingAnalyzer:
         stay.last_obs_s = t
         stay.observations += 1
         stay.conf_sum += float(dets.confidence[d])
-        stay.classes[int(dets.class_id[d])] += 1
+        if dets.class_id[d] >= 0:
+            stay.classes[int(dets.class_id[d])] += 1
         if dets.track_id[d] >= 0:
             stay.track_ids.add(int(dets.track_id[d]))
         stay.last_still_s = t
@@ -394,7 +572,7 @@ class ParkingAnalyzer:
     ) -> Event:
         assert stay.event_id is not None
         size = frame.size if frame is not None else self._frame_size
-        class_name = COCO_NAMES[stay.class_id]
+        class_name = stay.class_name
         group = "non_motor" if class_name in NON_MOTOR else "motor"
         if stay.zone_kind == ZoneKind.FIRE_LANE:
             etype = EventType.FIRE_LANE_OCCUPATION
@@ -417,6 +595,9 @@ class ParkingAnalyzer:
             track_ids=tuple(sorted(stay.track_ids)),
             previous_event_id=stay.previous_event_id,
             end_reason=end_reason,
+            started_by=stay.started_by,
+            evidence=stay.evidence(),
+            footprint_m=stay.footprint,
         )
         offset = frame.pts_s - (frame.time_s - stay.alerted_at) if frame is not None else None
         return Event(
@@ -464,6 +645,8 @@ def detection(d: ParkingDetails, _tz: ZoneInfo) -> dict[str, Any]:
         "thresholds": {"min_dwell_s": d.min_dwell_s},
         "observations": d.observations,
         "end_reason": d.end_reason,
+        "started_by": d.started_by,
+        "evidence": list(d.evidence),
         "objects": [
             {
                 "label": d.class_name,
@@ -472,6 +655,7 @@ def detection(d: ParkingDetails, _tz: ZoneInfo) -> dict[str, Any]:
                 "track_ids": [str(t) for t in d.track_ids],
                 "bbox_norm": list(d.box_rel),
                 "first_bbox_norm": list(d.first_box_rel),
+                "ground_footprint_m": None if d.footprint_m is None else list(d.footprint_m),
             }
         ],
     }
@@ -481,7 +665,10 @@ def draw(snap: Snapshot, d: ParkingDetails) -> NDArray[np.uint8]:
     boxes: list[tuple[Box, tuple[int, int, int], str]] = []
     caption = snap.caption
     if snap.name == "alert":
-        boxes.append((d.box_rel, BOX_COLOR, f"{d.class_name} {d.confidence:.2f}"))
+        label = f"{d.class_name} {d.confidence:.2f}"
+        if d.started_by == "static_object":
+            label = f"{d.class_name} (static object)"
+        boxes.append((d.box_rel, BOX_COLOR, label))
         caption += f"  dwell {d.dwell_s / 60:.1f} min"
     elif snap.name == "first":
         boxes.append((d.first_box_rel, FIRST_COLOR, f"{d.class_name} first seen"))
@@ -491,7 +678,7 @@ def draw(snap: Snapshot, d: ParkingDetails) -> NDArray[np.uint8]:
 
 
 def build(camera: CameraConfig, rule: ParkingRule, site: SiteConfig, ev: EvidenceConfig,
-          _scorer: OnnxScorer | None) -> ParkingAnalyzer:  # fmt: skip
+          _models: SharedModels) -> ParkingAnalyzer:  # fmt: skip
     return ParkingAnalyzer(camera.id, rule, camera.zones, site.timezone,
                            jpeg_quality=ev.jpeg_quality)  # fmt: skip
 

@@ -52,11 +52,11 @@ from pipeline.config import (
     ThrowingRule,
     ZoneConfig,
 )
-from pipeline.detect.detector import OnnxScorer
 from pipeline.evidence.labels import iso
 from pipeline.rules.base import (
     IdFactory,
     RuleKind,
+    SharedModels,
     Snapshot,
     new_event_id,
 )
@@ -1167,7 +1167,7 @@ def composite(
 
 
 def build(camera: CameraConfig, rule: ThrowingRule, _site: SiteConfig, _ev: EvidenceConfig,
-          _scorer: OnnxScorer | None) -> ThrowingAnalyzer:  # fmt: skip
+          _models: SharedModels) -> ThrowingAnalyzer:  # fmt: skip
     return ThrowingAnalyzer(camera.id, rule, camera.facades, camera.zones)
 
 

@@ -45,12 +45,13 @@ from pipeline.config import (
     ZoneConfig,
     ZoneKind,
 )
-from pipeline.detect.detector import COCO_IDS, COCO_NAMES, OnnxScorer
+from pipeline.detect.detector import COCO_IDS, COCO_NAMES
 from pipeline.evidence.labels import OBJECT_ZH, VENDING_ZONE_ZH
 from pipeline.rules.base import (
     BOX_COLOR,
     IdFactory,
     RuleKind,
+    SharedModels,
     Snapshot,
     annotate_snapshot,
     new_event_id,
@@ -206,14 +207,6 @@ class VendingAnalyzer:
         self._mask_size = size
         return self._masks
 
-    def _to_thumb(
-        self, boxes: NDArray[np.float32], size: tuple[int, int], shape: tuple[int, ...]
-    ) -> NDArray[np.float32]:
-        w, h = size
-        x1, y1, x2, y2 = self._background.roi_px(w, h)
-        sx, sy = shape[1] / max(1, x2 - x1), shape[0] / max(1, y2 - y1)
-        return np.asarray((boxes - [x1, y1, x1, y1]) * [sx, sy, sx, sy], np.float32)
-
     def _footprints(
         self, dets: Detections, size: tuple[int, int], shape: tuple[int, ...]
     ) -> NDArray[np.bool_]:
@@ -223,7 +216,7 @@ class VendingAnalyzer:
         )
         if not keep.any():
             return np.zeros(shape[:2], np.bool_)
-        boxes = self._to_thumb(dets.xyxy[keep], size, shape)
+        boxes = self._background.to_thumb(dets.xyxy[keep], size, shape)
         frac = self.rule.footprint_fraction
         for x1, y1, x2, y2 in boxes:
             top = y2 - (y2 - y1) * frac
@@ -243,7 +236,7 @@ class VendingAnalyzer:
         )
         if not keep.any():
             return set()
-        boxes = self._to_thumb(dets.xyxy[keep], size, shape)
+        boxes = self._background.to_thumb(dets.xyxy[keep], size, shape)
         h, w = zmask.shape
         names = set()
         for (x1, _, x2, y2), cid in zip(boxes, dets.class_id[keep], strict=True):
@@ -257,7 +250,7 @@ class VendingAnalyzer:
     ) -> NDArray[np.bool_]:
         mask = np.zeros(shape[:2], np.uint8)
         keep = (dets.class_id == _PERSON) & (dets.confidence >= self.rule.min_confidence)
-        for x1, y1, x2, y2 in self._to_thumb(dets.xyxy[keep], size, shape):
+        for x1, y1, x2, y2 in self._background.to_thumb(dets.xyxy[keep], size, shape):
             cv2.rectangle(mask, (round(x1), round(y1)), (round(x2), round(y2)), 1, -1)
         return np.asarray(mask > 0, np.bool_)
 
@@ -267,7 +260,7 @@ class VendingAnalyzer:
         keep = (dets.class_id == _PERSON) & (dets.confidence >= self.rule.min_confidence)
         if not keep.any():
             return np.zeros((0, 2), np.float32)
-        boxes = self._to_thumb(dets.xyxy[keep], size, shape)
+        boxes = self._background.to_thumb(dets.xyxy[keep], size, shape)
         return np.stack([(boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 3]], axis=1)
 
     def _enforced(self, t: float) -> bool:
@@ -529,7 +522,7 @@ def draw(snap: Snapshot, d: VendingDetails) -> NDArray[np.uint8]:
 
 
 def build(camera: CameraConfig, rule: VendingRule, site: SiteConfig, _ev: EvidenceConfig,
-          _scorer: OnnxScorer | None) -> VendingAnalyzer:  # fmt: skip
+          _models: SharedModels) -> VendingAnalyzer:  # fmt: skip
     return VendingAnalyzer(camera.id, rule, camera.zones, site.timezone)
 
 

@@ -33,8 +33,11 @@ def test_only_changed_cameras_restart(
     rtsp_server: Callable[[dict[str, str]], RtspServer], make_config: Callable[..., AppConfig]
 ) -> None:
     server = rtsp_server({"/a": "test:320x240@10:10", "/b": "test:320x240@10:10"})
-    raw_a = camera_dict(id="cam_a", url=server.url("/a"))
-    raw_b = camera_dict(id="cam_b", url=server.url("/b"), transport="udp")
+    # vehicle classes only: the detector is loaded for exactly these (the class-agnostic
+    # parking path would load every class, and no camera could need a class not loaded)
+    only = [camera_dict()["rules"][0] | {"static_objects": False}]
+    raw_a = camera_dict(id="cam_a", url=server.url("/a"), rules=only)
+    raw_b = camera_dict(id="cam_b", url=server.url("/b"), transport="udp", rules=only)
     cfg = make_config([raw_a, raw_b], ingest=FAST_INGEST)
     detector = ColorBoxDetector()
     rt = pipeline(cfg, detector=detector, model_identity=ModelIdentity("cb", "0" * 64)).runtime
@@ -49,7 +52,7 @@ def test_only_changed_cameras_restart(
         new_zone = {"id": "lane", "kind": "fire_lane",
                     "polygon": [[0.1, 0.4], [0.9, 0.4], [0.9, 0.9], [0.1, 0.9]]}  # fmt: skip
         # cam_c joins cam_a's (shared) RTSP media: the server re-times the stream for cam_a
-        raw_c = camera_dict(id="cam_c", url=server.url("/a"))
+        raw_c = camera_dict(id="cam_c", url=server.url("/a"), rules=only)
         wanted = [cfg.cameras[0], _camera(raw_b | {"zones": [new_zone]}), _camera(raw_c)]
         changes = rt.reconfigure(wanted)
 
