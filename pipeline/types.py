@@ -194,6 +194,18 @@ class MotionSample:
 
 
 @dataclass(frozen=True, slots=True)
+class PlateDetails:
+    """The licence plate read during a parking stay (the reading most often made)."""
+
+    text: str  # e.g. "苏ED51712" (no separator)
+    confidence: float  # the recogniser's mean character probability of the best such read
+    colour: str | None  # "blue" | "green" | "yellow"
+    reads: int  # reads that gave this text
+    attempts: int  # looks at the plate during the stay
+    width_px: float  # plate width in the analysed image at the best read
+
+
+@dataclass(frozen=True, slots=True)
 class ParkingDetails:
     """What the illegal-parking analyzer observed for one stay of one vehicle."""
 
@@ -216,6 +228,10 @@ class ParkingDetails:
     # "detector_box:cell phone×5", "ground_footprint:4.6×1.9m").
     evidence: tuple[str, ...] = ()
     footprint_m: tuple[float, float] | None = None  # (long, short) side on the ground, median
+    plate: PlateDetails | None = None  # 车牌, when read
+    # At a spot where an event ended within cooldown: True when both plates were read and are
+    # the same (that vehicle is back); None when unknown. Different plates never link.
+    same_vehicle_as_previous: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.casework.cases import Case, CaseService, case_json
-from pipeline.casework.privacy import PrivacyMasker
+from pipeline.casework.privacy import PrivacyMasker, redact_plate_text
 from pipeline.errors import PipelineError
 from pipeline.evidence.labels import iso
 from pipeline.evidence.storage import (
@@ -200,7 +200,8 @@ class Exporter:
             row = self.store.get_event(event_id)
             if row is None:
                 continue
-            reports.append(row.report)
+            # plates masked in the pictures are not spelled out in the text either
+            reports.append(redact_plate_text(row.report) if shared and plates else row.report)
             for name, rel, digest in self.store.evidence_for(event_id):
                 src = self._local(rel, fetched)
                 if src is None:

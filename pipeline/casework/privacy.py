@@ -12,8 +12,10 @@ frames are also searched at a tile scale for small faces far from the camera.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -112,3 +114,15 @@ class PrivacyMasker:
 
     def mask(self, image: NDArray[np.uint8], *, plates: bool = True) -> NDArray[np.uint8]:
         return self.apply(image, self.find(image, plates=plates))
+
+
+def redact_plate_text(report: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an event report without the plate text read for it (shared copies; the
+    recorded report keeps it, behind the event roles)."""
+    out = copy.deepcopy(report)
+    detection = out.get("detection")
+    objects = detection.get("objects") if isinstance(detection, dict) else None
+    for obj in objects if isinstance(objects, list) else []:
+        if isinstance(obj, dict) and obj.get("plate") is not None:
+            obj["plate"] = {"redacted": True}
+    return out

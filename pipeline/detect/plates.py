@@ -19,6 +19,7 @@ import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -88,6 +89,14 @@ class PlateRead:
     valid: bool  # matches the mainland plate grammar
     colour: str | None  # "blue" | "green" | "yellow" | None (no classifier)
     sighting: PlateSighting
+
+
+class PlateSource(Protocol):
+    """What reads plates for the parking rule (``PlateReader``, or a script in tests)."""
+
+    def read(
+        self, image: NDArray[np.uint8], region: tuple[float, float, float, float] | None = None
+    ) -> list[PlateRead]: ...
 
 
 class PlateDetector:

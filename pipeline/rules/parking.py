@@ -25,6 +25,14 @@ Lifecycle of a stay:
 4. *ended*: not seen standing at its place for ``max_gap_s`` → ENDED at the last time it was.
    The spot then cools down for ``cooldown_s``: a new stay there alerts no earlier than that
    and links to the previous event (no alert storm from a car that shuffles or is hidden long).
+
+车牌 (``read_plates``): the plate is read on the stay's confirming frame, then every
+``_PLATE_RETRY_S`` until read, then once per ``update_interval_s``; the text most often read
+(grammar-valid reads only) goes into the report. The plate tells cars apart where boxes cannot:
+a different plate read twice running at a standing stay means another car took the spot between
+two looks (the stay ends "replaced" and a new one starts, its dwell from zero), and a new stay
+at a cooling-down spot with a different plate is a different car (no cooldown, no link), while
+the same plate is linked as the same vehicle back again.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from pipeline.config import (
     ZoneKind,
 )
 from pipeline.detect.detector import COCO_IDS, COCO_NAMES
+from pipeline.detect.plates import PlateRead, PlateSource
 from pipeline.evidence.labels import CLASS_ZH, ZONE_KIND_ZH
 from pipeline.rules.base import (
     BOX_COLOR,
@@ -80,6 +89,7 @@ from pipeline.types import (
     Frame,
     MotionSample,
     ParkingDetails,
+    PlateDetails,
 )
 
 logger = logging.getLogger(__name__)
@@ -104,6 +114,9 @@ _VEHICLE_LONG_M = (2.5, 16.0)
 _VEHICLE_SHORT_M = (1.2, 5.0)
 _VEHICLE_AREA_M2 = 3.0
 UNKNOWN_VEHICLE = "vehicle"
+_PLATE_RETRY_S = 20.0
+# A read of another plate this sure, twice running, means another car stands there now.
+_RIVAL_CONFIDENCE = 0.9
 
 
 def vehicle_sized(footprint: tuple[float, float] | None) -> bool:
@@ -169,6 +182,21 @@ class _Stay:
     static_obs: int = 0
     any_classes: Counter[int] = field(default_factory=Counter)
     footprints: list[tuple[float, float]] = field(default_factory=list)
+    plate_votes: Counter[str] = field(default_factory=Counter)
+    plate_best: dict[str, PlateRead] = field(default_factory=dict)
+    plate_attempts: int = 0
+    plate_read_s: float | None = None
+    rival: PlateRead | None = None
+    same_vehicle: bool | None = None
+
+    @property
+    def plate(self) -> PlateRead | None:
+        """The plate most often read (ties: the surest read)."""
+        if not self.plate_votes:
+            return None
+        text = max(self.plate_votes, key=lambda p: (self.plate_votes[p],
+                                                    self.plate_best[p].confidence))  # fmt: skip
+        return self.plate_best[text]
 
     @property
     def ref_box(self) -> NDArray[np.float32]:
@@ -206,6 +234,7 @@ class _Ended:
     box: NDArray[np.float32]
     ended_at: float
     event_id: str
+    plate: str | None
 
 
 class ParkingAnalyzer:
@@ -222,6 +251,7 @@ class ParkingAnalyzer:
         *,
         jpeg_quality: int = 85,
         new_id: IdFactory = new_event_id,
+        plates: PlateSource | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.rule = rule
@@ -242,6 +272,7 @@ class ParkingAnalyzer:
         )
         self._jpeg_quality = jpeg_quality
         self._new_id = new_id
+        self._plates = plates
         self._stays: list[_Stay] = []
         self._ended: list[_Ended] = []
         self._next_stay = 0
@@ -317,6 +348,8 @@ class ParkingAnalyzer:
                 self._add_static(stay, blob, d in static_hits)
                 self._stays.append(stay)
 
+        if self._plates is not None:
+            notices.extend(self._read_plates(frame))
         for stay in self._stays:
             notices.extend(self._maybe_emit(stay, frame))
         self._ended = [e for e in self._ended if t - e.ended_at <= self.rule.cooldown_s]
@@ -542,20 +575,94 @@ class ParkingAnalyzer:
 
     def _apply_cooldown(self, stay: _Stay) -> None:
         ref = stay.ref_box[None]
+        plate = stay.plate.text if stay.plate is not None else None
         for ended in self._ended:
             if ended.zone_id != stay.zone_id:
                 continue
-            if iou_matrix(ref, ended.box[None])[0, 0] >= _COOLDOWN_IOU:
-                stay.blocked_until_s = max(
-                    stay.blocked_until_s, ended.ended_at + self.rule.cooldown_s
-                )
-                stay.previous_event_id = ended.event_id
+            if iou_matrix(ref, ended.box[None])[0, 0] < _COOLDOWN_IOU:
+                continue
+            if plate is not None and ended.plate is not None:
+                if plate != ended.plate:
+                    continue  # another car at the same spot: its own event, at once
+                stay.same_vehicle = True
+            stay.blocked_until_s = max(stay.blocked_until_s, ended.ended_at + self.rule.cooldown_s)
+            stay.previous_event_id = ended.event_id
+
+    # -- plates -----------------------------------------------------------------------------
+
+    def _read_plates(self, frame: Frame) -> list[EventNotice]:
+        """Read the plates of the confirmed stays seen standing now that are due a look."""
+        assert self._plates is not None
+        t = frame.time_s
+        notices: list[EventNotice] = []
+        for i, stay in enumerate(self._stays):
+            if not stay.confirmed or stay.last_still_s != t:
+                continue
+            interval = self.rule.update_interval_s if stay.plate_votes else _PLATE_RETRY_S
+            due = stay.plate_read_s is None or stay.rival is not None
+            if not due and t - (stay.plate_read_s or t) < interval:
+                continue
+            stay.plate_read_s = t
+            stay.plate_attempts += 1
+            x1, y1, x2, y2 = (float(v) for v in stay.boxes[-1])
+            reads = [r for r in self._plates.read(frame.image, (x1, y1, x2, y2)) if r.valid]
+            if not reads:
+                continue
+            read = reads[0]
+            known = stay.plate
+            if known is None or read.text in stay.plate_votes:
+                stay.rival = None
+                self._vote(stay, read)
+            elif read.confidence < _RIVAL_CONFIDENCE:
+                continue  # an unsure read of something else: neither a vote nor a rival
+            elif stay.rival is None or stay.rival.text != read.text:
+                stay.rival = read  # look again at the next frame before deciding
+            else:
+                notices.extend(self._replace(i, stay, read, frame))
+        return notices
+
+    @staticmethod
+    def _vote(stay: _Stay, read: PlateRead) -> None:
+        stay.plate_votes[read.text] += 1
+        best = stay.plate_best.get(read.text)
+        if best is None or read.confidence > best.confidence:
+            stay.plate_best[read.text] = read
+
+    def _replace(self, i: int, stay: _Stay, read: PlateRead, frame: Frame) -> list[EventNotice]:
+        """Another car (another plate, twice) stands where ``stay``'s stood: that one left
+        between two looks; the newcomer's stay starts now, with no dwell carried over."""
+        t = frame.time_s
+        notices = self._end(stay, "replaced", frame)
+        self._next_stay += 1
+        box = stay.boxes[-1].copy()
+        new = _Stay(stay_id=self._next_stay, zone_id=stay.zone_id, zone_kind=stay.zone_kind,
+                    boxes=deque([box], maxlen=_REF_HISTORY), first_seen_s=t, last_still_s=t,
+                    last_obs_s=t, first_box=box, started_by=stay.started_by,
+                    plate_read_s=t, plate_attempts=1)  # fmt: skip
+        self._vote(new, read)
+        self._stays[i] = new
+        return notices
+
+    @staticmethod
+    def _plate_details(stay: _Stay) -> PlateDetails | None:
+        best = stay.plate
+        if best is None:
+            return None
+        return PlateDetails(
+            text=best.text,
+            confidence=round(best.confidence, 4),
+            colour=best.colour,
+            reads=stay.plate_votes[best.text],
+            attempts=stay.plate_attempts,
+            width_px=round(best.sighting.width_px, 1),
+        )
 
     def _end(self, stay: _Stay, reason: str, frame: Frame | None) -> list[EventNotice]:
         if stay.event_id is None:
             return []
         ended_at = stay.last_still_s
-        self._ended.append(_Ended(stay.zone_id, stay.ref_box, ended_at, stay.event_id))
+        plate = stay.plate.text if stay.plate is not None else None
+        self._ended.append(_Ended(stay.zone_id, stay.ref_box, ended_at, stay.event_id, plate))
         return [
             EventNotice(
                 event=self._event(stay, EventState.ENDED, frame, ended_at, reason), frame=frame
@@ -598,6 +705,8 @@ class ParkingAnalyzer:
             started_by=stay.started_by,
             evidence=stay.evidence(),
             footprint_m=stay.footprint,
+            plate=self._plate_details(stay),
+            same_vehicle_as_previous=stay.same_vehicle,
         )
         offset = frame.pts_s - (frame.time_s - stay.alerted_at) if frame is not None else None
         return Event(
@@ -656,6 +765,19 @@ def detection(d: ParkingDetails, _tz: ZoneInfo) -> dict[str, Any]:
                 "bbox_norm": list(d.box_rel),
                 "first_bbox_norm": list(d.first_box_rel),
                 "ground_footprint_m": None if d.footprint_m is None else list(d.footprint_m),
+                # 车牌: visible to the roles that may see events; removed from shared packages
+                # unless kept for an enforcement recipient (pipeline.casework.package)
+                "plate": None
+                if d.plate is None
+                else {
+                    "text": d.plate.text,
+                    "confidence": d.plate.confidence,
+                    "colour": d.plate.colour,
+                    "reads": d.plate.reads,
+                    "attempts": d.plate.attempts,
+                    "width_px": d.plate.width_px,
+                },
+                "same_vehicle_as_previous": d.same_vehicle_as_previous,
             }
         ],
     }
@@ -678,9 +800,10 @@ def draw(snap: Snapshot, d: ParkingDetails) -> NDArray[np.uint8]:
 
 
 def build(camera: CameraConfig, rule: ParkingRule, site: SiteConfig, ev: EvidenceConfig,
-          _models: SharedModels) -> ParkingAnalyzer:  # fmt: skip
+          models: SharedModels) -> ParkingAnalyzer:  # fmt: skip
     return ParkingAnalyzer(camera.id, rule, camera.zones, site.timezone,
-                           jpeg_quality=ev.jpeg_quality)  # fmt: skip
+                           jpeg_quality=ev.jpeg_quality,
+                           plates=models.plates if rule.read_plates else None)  # fmt: skip
 
 
 KIND = RuleKind("illegal_parking", ParkingRule, ParkingDetails, build, summary, detection, draw)

@@ -90,7 +90,8 @@ def _case_with_evidence(tmp: Path) -> tuple[EventStore, CaseService, str]:
                "parking", now - 300, now, now, None, 0.8, details)  # fmt: skip
     report = {"report_id": "ev1", "detection": {
         "zone": {"polygon_norm": [[0.1, 0.6], [0.9, 0.6], [0.9, 0.95], [0.1, 0.95]]},
-        "objects": [{"label": "car", "bbox_norm": [0.6, 0.5, 0.9, 0.6]}]}}  # fmt: skip
+        "objects": [{"label": "car", "bbox_norm": [0.6, 0.5, 0.9, 0.6],
+                     "plate": {"text": "苏ED51712", "confidence": 0.99}}]}}  # fmt: skip
     store.upsert_event(ev, "urgent", report, None, None, now, evidence=items)
     cases = CaseService(store, CasesConfig(), TZ, time.time)
     row = store.get_event("ev1")
@@ -123,6 +124,11 @@ def test_export_verify_and_tamper(
     assert orig == (tmp_path / "ev" / "clip.mp4").read_bytes()
     assert not (tmp_path / "pkg-shared" / "original").exists()
     assert shared.masked_regions >= 12 * 2  # two faces in each of 12 frames, at least
+    # the plate read stays in the full package's report and is not spelled out in the shared one
+    assert "苏ED51712" in (tmp_path / "pkg-full" / "report.json").read_text()
+    shared_report = json.loads((tmp_path / "pkg-shared" / "report.json").read_text())
+    assert shared_report["reports"][0]["detection"]["objects"][0]["plate"] == {"redacted": True}
+    assert "苏ED51712" not in (tmp_path / "pkg-shared" / "report.json").read_text()
     assert (
         _faces_in_first_frame(masker, tmp_path / "pkg-full" / "derived" / "ev1-clip-annotated.mp4")
         == 2

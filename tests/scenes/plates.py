@@ -26,7 +26,7 @@ DIGITS = "0123456789"
 STYLES = {  # background BGR, text BGR, width mm
     "blue": ((150, 60, 10), (245, 245, 245), 440),
     "yellow": ((20, 190, 235), (20, 20, 20), 440),
-    "green": ((110, 200, 120), (20, 20, 20), 480),
+    "green": ((90, 190, 60), (20, 20, 20), 480),
 }
 
 
@@ -53,6 +53,11 @@ def draw_plate(spec: PlateSpec, px_per_mm: float = 2.0) -> NDArray[np.uint8]:
     bg, fg, width_mm = STYLES[spec.style]
     w, h = round(width_mm * px_per_mm), round(140 * px_per_mm)
     img = Image.new("RGB", (w, h), bg[::-1])
+    if spec.style == "green":  # new-energy plates fade from white at the top to green
+        white = np.array([235, 245, 235], np.float32)
+        ramp = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+        grad = white * (1 - ramp) + np.array(bg[::-1], np.float32) * ramp
+        img = Image.fromarray(np.repeat(grad, w, axis=1).astype(np.uint8))
     draw = ImageDraw.Draw(img)
     m = round(5 * px_per_mm)
     draw.rounded_rectangle((m, m, w - m, h - m), radius=m, outline=fg[::-1], width=max(1, m // 2))

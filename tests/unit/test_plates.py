@@ -1,0 +1,188 @@
+"""车牌: the real plate reader on generated plates, and how parking uses plates to tell cars
+apart (scripted reads)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import cv2
+import numpy as np
+import pytest
+from numpy.typing import NDArray
+
+from pipeline.config import ParkingRule
+from pipeline.detect.plates import PLATE_RE, PlateRead, PlateReader, PlateSighting, normalise
+from pipeline.rules.parking import ParkingAnalyzer
+from pipeline.types import EventNotice, EventState, ParkingDetails
+from tests.scenes.plates import PlateSpec, degrade, draw_plate, place, plate_corners
+from tests.unit.test_parking import CAR, LANE, T0, WALK, dets, every, frame
+
+
+@pytest.fixture(scope="module")
+def reader() -> PlateReader:
+    return PlateReader()
+
+
+def bumper(spec: PlateSpec, width_px: float, yaw: float, seed: int) -> NDArray[np.uint8]:
+    """A plain car front (grille, lights) with the plate on it, as a camera would see it."""
+    img = np.full((360, 640, 3), (200, 200, 205), np.uint8)
+    cv2.rectangle(img, (120, 120), (520, 330), (150, 150, 155), -1)  # bumper
+    cv2.rectangle(img, (180, 140), (460, 190), (40, 40, 40), -1)  # grille
+    for x in (140, 440):
+        cv2.rectangle(img, (x, 60), (x + 60, 100), (230, 230, 240), -1)  # lights
+    aspect = (480 if spec.style == "green" else 440) / 140
+    corners = plate_corners((320, 260), width_px, aspect, yaw, 0.05)
+    return degrade(place(img, draw_plate(spec), corners), np.random.default_rng(seed))
+
+
+@pytest.mark.parametrize(
+    ("spec", "width", "yaw"),
+    [
+        (PlateSpec("京A12345", "blue"), 140, 0.0),
+        (PlateSpec("粤B7K2Q9", "blue"), 110, 15.0),
+        (PlateSpec("苏ED51712", "green"), 120, -12.0),
+        (PlateSpec("川R0Y3VE", "yellow"), 100, 8.0),
+    ],
+)
+def test_reads_generated_plates_exactly(
+    reader: PlateReader, spec: PlateSpec, width: float, yaw: float
+) -> None:
+    reads = reader.read(bumper(spec, width, yaw, seed=int(width)))
+    assert reads, "no plate found"
+    best = reads[0]
+    assert best.text == spec.text and best.valid
+    assert best.colour == spec.style
+    assert best.sighting.width_px == pytest.approx(width * np.cos(np.radians(yaw)), rel=0.15)
+
+
+def test_region_search_and_nothing_on_a_plain_car(reader: PlateReader) -> None:
+    img = bumper(PlateSpec("浙C88888", "blue"), 90, 0.0, seed=5)
+    wide = np.zeros((720, 1280, 3), np.uint8)
+    wide[300:660, 600:1240] = img
+    found = reader.read(wide, (700.0, 380.0, 1140.0, 640.0))
+    assert found and found[0].text == "浙C88888"
+    x1, y1, _, _ = found[0].sighting.box
+    assert 800 < x1 < 960 and 500 < y1 < 600  # corners in the whole image's pixels
+    plain = np.full((360, 640, 3), (150, 150, 155), np.uint8)
+    assert reader.read(plain) == []
+
+
+def test_normalise_and_grammar() -> None:
+    assert normalise("苏E·D51712") == "苏ED51712"
+    assert normalise("京a 1234o") == "京A12340"  # O is never issued: it is a zero
+    assert PLATE_RE.match("苏ED51712") and PLATE_RE.match("京A12345")
+    assert PLATE_RE.match("粤B1234学")
+    assert not PLATE_RE.match("京I12345")  # no I as office letter
+    assert not PLATE_RE.match("A123456") and not PLATE_RE.match("京A1234")
+
+
+# -- parking: same car or another one ------------------------------------------------------
+
+
+def plate_read(text: str, conf: float = 0.97) -> PlateRead:
+    corners = np.array([[120, 170], [160, 170], [160, 180], [120, 180]], np.float32)
+    return PlateRead(text, conf, True, "blue", PlateSighting(corners, 0.8, False))
+
+
+class Script:
+    """A plate source reading what a time-table says (seconds after T0)."""
+
+    def __init__(self, plate_at: Callable[[float], str | None]) -> None:
+        self.plate_at = plate_at
+        self.calls: list[float] = []
+        self.now = 0.0
+
+    def read(
+        self, image: NDArray[np.uint8], region: tuple[float, float, float, float] | None = None
+    ) -> list[PlateRead]:
+        self.calls.append(self.now)
+        text = self.plate_at(self.now)
+        return [] if text is None else [plate_read(text)]
+
+
+def analyzer(script: Script, **rule: float) -> ParkingAnalyzer:
+    params = {"analyzer": "illegal_parking", "min_dwell_s": 60, "confirm_s": 4, "max_gap_s": 10,
+              "cooldown_s": 120, "update_interval_s": 20, **rule}  # fmt: skip
+    ids = iter(f"ev{i}" for i in range(1, 100))
+    return ParkingAnalyzer("cam1", ParkingRule.model_validate(params), [LANE, WALK],
+                           "Asia/Shanghai", new_id=lambda _t: next(ids), plates=script)  # fmt: skip
+
+
+def run(a: ParkingAnalyzer, script: Script, times: Iterable[float],
+        present: Callable[[float], bool]) -> list[EventNotice]:  # fmt: skip
+    out: list[EventNotice] = []
+    for i, t in enumerate(times):
+        script.now = t
+        out.extend(a.observe(frame(T0 + t, i), dets((CAR, "car", 7)) if present(t) else dets()))
+    return out
+
+
+def details(n: EventNotice) -> ParkingDetails:
+    assert isinstance(n.event.details, ParkingDetails)
+    return n.event.details
+
+
+def test_the_plate_goes_into_the_report_and_is_not_read_every_frame() -> None:
+    script = Script(lambda t: None if t < 30 else "京A12345")
+    notices = run(analyzer(script), script, every(2, 120), lambda t: 10 <= t < 200)
+    started = [n for n in notices if n.event.state == EventState.STARTED]
+    assert len(started) == 1
+    plate = details(started[0]).plate
+    assert plate is not None and plate.text == "京A12345" and plate.colour == "blue"
+    # confirmed at 14 s: looked then, every 20 s until read (34 s), then every update interval
+    assert script.calls[:3] == [14, 34, 54]
+    assert len(script.calls) <= 8
+
+
+def test_another_plate_twice_running_is_another_car() -> None:
+    # car A stands from 10 s; between two looks it leaves and car B takes the exact spot at 100 s
+    script = Script(lambda t: "京A12345" if t < 100 else "沪B67890")
+    notices = run(analyzer(script), script, every(2, 220), lambda t: 10 <= t < 300)
+    by_state = [(n.event.event_id, n.event.state) for n in notices]
+    assert ("ev1", EventState.STARTED) in by_state
+    ended = [n for n in notices if n.event.state == EventState.ENDED]
+    assert len(ended) == 1 and details(ended[0]).end_reason == "replaced"
+    assert details(ended[0]).plate is not None
+    second = [
+        n for n in notices if n.event.event_id == "ev2" and n.event.state == EventState.STARTED
+    ]
+    assert len(second) == 1
+    d2 = details(second[0])
+    assert d2.plate is not None and d2.plate.text == "沪B67890"
+    # its dwell starts when the new plate was confirmed, not when car A arrived
+    assert second[0].event.started_at - T0 >= 100
+    assert d2.previous_event_id is None  # a different car: no cooldown, no link
+
+
+def test_one_stray_read_is_not_a_new_car() -> None:
+    script = Script(lambda t: "沪B67890" if 94 <= t < 96 else "京A12345")
+    notices = run(analyzer(script), script, every(2, 200), lambda t: 10 <= t < 300)
+    assert {n.event.event_id for n in notices} == {"ev1"}
+    assert not [n for n in notices if n.event.state == EventState.ENDED]
+
+
+def test_same_plate_back_within_cooldown_is_linked_and_waits() -> None:
+    # A parks 10-100 s (event), leaves; A is back at 130 s: linked, blocked until cooldown ends
+    script = Script(lambda t: "京A12345")
+    present = lambda t: 10 <= t < 100 or t >= 130  # noqa: E731
+    notices = run(analyzer(script, cooldown_s=120), script, every(2, 300), present)
+    second = [
+        n for n in notices if n.event.event_id == "ev2" and n.event.state == EventState.STARTED
+    ]
+    assert len(second) == 1
+    d = details(second[0])
+    assert d.previous_event_id == "ev1" and d.same_vehicle_as_previous is True
+    assert second[0].event.alerted_at - T0 >= 98 + 120  # first event ended at 98 s
+
+
+def test_another_plate_within_cooldown_alerts_on_its_own_dwell() -> None:
+    script = Script(lambda t: "京A12345" if t < 105 else "沪B67890")
+    present = lambda t: 10 <= t < 100 or t >= 130  # noqa: E731
+    notices = run(analyzer(script, cooldown_s=120), script, every(2, 300), present)
+    second = [
+        n for n in notices if n.event.event_id == "ev2" and n.event.state == EventState.STARTED
+    ]
+    assert len(second) == 1
+    d = details(second[0])
+    assert d.previous_event_id is None and d.same_vehicle_as_previous is None
+    assert second[0].event.alerted_at - T0 == pytest.approx(190, abs=2)  # 130 s + 60 s dwell
