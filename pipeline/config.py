@@ -194,6 +194,15 @@ class ModelConfig(Base):
     plate_colour: Path = Path("models/litemodel_cls_96x_r1.onnx")
 
 
+class CameraModel(Base):
+    """A camera's own COCO detector instead of ``[model] path`` (e.g. one that names cars
+    seen from straight above); cameras naming the same file share one loaded copy."""
+
+    path: Path
+    layout: Literal["auto", "yolox", "ultralytics"] = "auto"
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+
+
 class S3Config(Base):
     """Evidence in an S3-compatible bucket (``pipeline.evidence.storage``); credentials come
     from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) or boto3's other sources."""
@@ -623,6 +632,7 @@ class CameraConfig(Base):
     community_code: str | None = None
     address: str | None = Field(default=None, max_length=256)
     context: Literal["road", "pavement", "compound_interior", "fire_lane"] | None = None
+    model: CameraModel | None = None  # this camera's detector; default: [model] path
     lon: float | None = Field(default=None, ge=-180.0, le=180.0)
     lat: float | None = Field(default=None, ge=-90.0, le=90.0)
     zones: list[ZoneConfig] = Field(default_factory=list, max_length=MAX_ZONES)
@@ -1017,6 +1027,9 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> AppCon
                     update={
                         "url": _file_url_under(base_dir, c.url),
                         "rules": [_rule_paths_under(base_dir, r) for r in c.rules],
+                        "model": None
+                        if c.model is None
+                        else c.model.model_copy(update={"path": _under(base_dir, c.model.path)}),
                     }
                 )
                 for c in cfg.cameras
@@ -1080,6 +1093,12 @@ def check_runtime_requirements(cfg: AppConfig, env: Mapping[str, str] | None = N
             path = Path(cam.url.removeprefix("file://"))
             if not path.exists():
                 issues.append(ConfigIssue(f"camera {cam.id!r} → url", f"file {path} not found"))
+        if cam.model is not None and cam.rules and not cam.model.path.is_file():
+            issues.append(
+                ConfigIssue(
+                    f"camera {cam.id!r} → model.path", f"model file {cam.model.path} not found"
+                )
+            )
     if any(c.rules for c in cfg.cameras) and not cfg.model.path.is_file():
         issues.append(ConfigIssue("model.path", f"model file {cfg.model.path} not found"))
     for i, sub in enumerate(cfg.subscribers):

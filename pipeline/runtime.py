@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -162,18 +163,21 @@ class Runtime:
         self._models = load_shared_models(cfg.model, enabled)
         pipelines = {c.id: self._pipeline(c) for c in enabled}
         classes = frozenset(extra_classes).union(*(p.classes for p in pipelines.values()))
+        # per camera: the identity of the model its reports name (cameras with their own)
+        self.camera_models: dict[str, ModelIdentity] = {}
+        self._loaded_models: dict[Path, OnnxDetector] = {}
         if detector is None and classes:
-            onnx = OnnxDetector(
-                cfg.model.path,
-                layout=cfg.model.layout,
-                score_threshold=cfg.model.score_threshold,
-                nms_iou=cfg.model.nms_iou,
-                intra_op_threads=cfg.model.intra_op_threads,
-                classes=classes,
-                expected_sha256=cfg.model.sha256,
-            )
-            detector = OnnxFrameDetector(onnx)
+            onnx = self._load_model(cfg.model.path, cfg.model.layout, cfg.model.sha256, classes)
+            by_camera = {
+                c.id: self._load_model(c.model.path, c.model.layout, c.model.sha256, classes)
+                for c in enabled
+                if c.model is not None
+            }
+            detector = OnnxFrameDetector(onnx, by_camera)
             model_identity = ModelIdentity(onnx.info.name, onnx.info.sha256)
+            self.camera_models = {
+                cid: ModelIdentity(m.info.name, m.info.sha256) for cid, m in by_camera.items()
+            }
         self.model = model_identity
         self.detector = detector
         self._classes = classes
@@ -203,6 +207,7 @@ class Runtime:
             cfg.evidence,
             clock=clock,
             on_stored=self._notify,
+            camera_models=self.camera_models,
         )
         self.inference = [
             InferenceWorker(
@@ -215,6 +220,31 @@ class Runtime:
             )
             for _ in range(cfg.model.workers)
         ]
+
+    def _model_changes(self, cam: CameraConfig) -> bool:
+        """Whether ``cam`` names a detector other than the one its frames go to now."""
+        if not isinstance(self.detector, OnnxFrameDetector):
+            return False  # an injected detector serves every camera
+        running = self.detector.by_camera.get(cam.id, self.detector.model)
+        wanted = self.cfg.model.path if cam.model is None else cam.model.path
+        return running.info.path.resolve() != wanted.resolve()
+
+    def _load_model(
+        self,
+        path: Path,
+        layout: Literal["auto", "yolox", "ultralytics"],
+        sha256: str | None,
+        classes: frozenset[int],
+    ) -> OnnxDetector:
+        """One loaded copy per model file, shared by the cameras that name it."""
+        key = path.resolve()
+        if key not in self._loaded_models:
+            m = self.cfg.model
+            self._loaded_models[key] = OnnxDetector(
+                path, layout=layout, score_threshold=m.score_threshold, nms_iou=m.nms_iou,
+                intra_op_threads=m.intra_op_threads, classes=classes, expected_sha256=sha256,
+            )  # fmt: skip
+        return self._loaded_models[key]
 
     def _pipeline(self, cam: CameraConfig) -> CameraPipeline:
         cfg = self.cfg
@@ -482,6 +512,12 @@ class Runtime:
                 )
                 for cid, p in pipes.items()
                 if not p.classes <= self._classes  # no detector: self._classes is empty
+            ]
+            moved = "a model other than the camera's running one; restart gridsight to apply"
+            issues += [
+                ConfigIssue(f"camera {cid!r} → model", moved)
+                for cid in added + updated
+                if self._model_changes(wanted[cid])
             ]
             if issues:
                 raise ConfigError(issues)

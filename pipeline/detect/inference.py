@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,13 +33,27 @@ class Detector(Protocol):
 
 
 class OnnxFrameDetector:
-    """Adapts ``OnnxDetector`` (images in) to the frame-based ``Detector`` protocol."""
+    """Adapts ``OnnxDetector`` (images in) to the frame-based ``Detector`` protocol; frames
+    of cameras with their own model (``by_camera``) go to that model, the rest to ``model``."""
 
-    def __init__(self, detector: OnnxDetector) -> None:
+    def __init__(
+        self, detector: OnnxDetector, by_camera: Mapping[str, OnnxDetector] | None = None
+    ) -> None:
         self.model = detector
+        self.by_camera = dict(by_camera or {})
 
     def detect(self, frames: Sequence[Frame]) -> list[Detections]:
-        return self.model.detect([f.image for f in frames])
+        if not self.by_camera:
+            return self.model.detect([f.image for f in frames])
+        groups: dict[int, tuple[OnnxDetector, list[int]]] = {}
+        for i, f in enumerate(frames):
+            model = self.by_camera.get(f.camera_id, self.model)
+            groups.setdefault(id(model), (model, []))[1].append(i)
+        out: list[Detections | None] = [None] * len(frames)
+        for model, idx in groups.values():
+            for i, dets in zip(idx, model.detect([frames[i].image for i in idx]), strict=True):
+                out[i] = dets
+        return [d if d is not None else Detections.empty() for d in out]
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -140,7 +140,9 @@ class EvidenceWriter:
         clock: Callable[[], float],
         on_stored: Callable[[EventRow], None] | None = None,
         queue_size: int = 256,
+        camera_models: Mapping[str, ModelIdentity] | None = None,
     ) -> None:
+        """``model``: the detector reports name; ``camera_models``: cameras with their own."""
         self.storage = storage
         self._store = store
         self._site = site
@@ -148,6 +150,7 @@ class EvidenceWriter:
         self._cameras = cameras
         self._rings = rings
         self._model = model
+        self._camera_models = camera_models or {}
         self._cfg = cfg
         self._clock = clock
         self._on_stored = on_stored
@@ -305,7 +308,8 @@ class EvidenceWriter:
     def _persist(self, state: _Open) -> None:
         ev = state.event
         items = sorted(state.evidence.values(), key=lambda e: e.name)
-        report = build_report(ev, state.camera, self._site, self._model, items)
+        model = self._camera_models.get(ev.camera_id, self._model)
+        report = build_report(ev, state.camera, self._site, model, items)
         problems = report_errors(report)
         if problems:  # a bug, not bad input: keep the evidence, make the failure loud
             with self._lock:
