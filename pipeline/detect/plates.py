@@ -163,6 +163,7 @@ class PlateReader:
             raise ModelError("the text recogniser carries no character list in its metadata")
         # CTC: index 0 is the blank, then the model's characters, then a space
         self._chars = ["", *meta["character"].splitlines(), " "]
+        self.characters: tuple[str, ...] = tuple(self._chars)
         index = {c: i for i, c in enumerate(self._chars)}
         missing = [c for c in PROVINCES if c not in index]
         if missing:
@@ -232,6 +233,10 @@ class PlateReader:
         x = np.zeros((1, 3, _REC_HEIGHT, max(width, _REC_WIDTH)), np.float32)
         x[0, :, :, :width] = ((img / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
         probs = self._rec.run(None, {self._rec.get_inputs()[0].name: x})[0][0]
+        return self.decode(np.asarray(probs, np.float32))
+
+    def decode(self, probs: NDArray[np.float32]) -> tuple[str, float]:
+        """CTC decode of (steps, classes) probabilities into plate text and confidence."""
         idx = probs.argmax(axis=1)
         best = probs.max(axis=1)
         chars: list[str] = []
@@ -244,13 +249,33 @@ class PlateReader:
                 confs.append(p)
                 steps.append(step)
             prev = i
-        # A plate starts with a province: a first character read as another 汉字 (浙 for 湘,
-        # 东 for 蒙) is replaced by the likeliest province at that step.
-        if chars and not chars[0].isascii() and chars[0] not in PROVINCES:
-            row = probs[steps[0], self._province_ids]
-            chars[0] = PROVINCES[int(row.argmax())]
-            confs[0] = float(row.max())
+        if chars and chars[0] not in PROVINCES:
+            self._province_first(probs, chars, confs, steps)
         return normalise("".join(chars)), float(np.mean(confs)) if confs else 0.0
+
+    def _province_first(
+        self, probs: NDArray[np.float32], chars: list[str], confs: list[float], steps: list[int]
+    ) -> None:
+        """A plate starts with a province; the small 汉字 is what a distant plate loses first.
+        A first character read as another 汉字 (浙 for 湘) or as a Latin letter is replaced by
+        the likeliest province at its step, and a plate read without one gets the likeliest
+        province of the steps before its first character — whichever of the two gives a text
+        of the plate grammar, the likelier province if both do. Its low probability then
+        lowers the read's confidence, as it should."""
+        at = probs[steps[0], self._province_ids]
+        options: list[tuple[float, list[str], list[float]]] = []
+        p = float(at.max())
+        options.append((p, [PROVINCES[int(at.argmax())], *chars[1:]], [p, *confs[1:]]))
+        if chars[0].isascii():
+            before = probs[: max(1, steps[0]), :][:, self._province_ids]
+            q = float(before.max())
+            province = PROVINCES[int(before.max(axis=0).argmax())]
+            options.append((q, [province, *chars], [q, *confs]))
+        valid = [o for o in options if PLATE_RE.match(normalise("".join(o[1])))]
+        if not chars[0].isascii() or valid:
+            _, new_chars, new_confs = max(valid or options, key=lambda o: o[0])
+            chars[:] = new_chars
+            confs[:] = new_confs
 
     def _colour_of(self, image: NDArray[np.uint8], s: PlateSighting) -> str | None:
         if self._colour is None:

@@ -186,3 +186,30 @@ def test_another_plate_within_cooldown_alerts_on_its_own_dwell() -> None:
     d = details(second[0])
     assert d.previous_event_id is None and d.same_vehicle_as_previous is None
     assert second[0].event.alerted_at - T0 == pytest.approx(190, abs=2)  # 130 s + 60 s dwell
+
+
+def _probs(reader: PlateReader, script: list[tuple[int, str, float]]) -> NDArray[np.float32]:
+    """Recogniser output: blank everywhere but at the scripted (step, character, p)."""
+    index = {c: i for i, c in enumerate(reader.characters)}
+    probs = np.zeros((24, len(reader.characters)), np.float32)
+    probs[:, 0] = 1.0
+    for step, ch, p in script:
+        probs[step, index[ch]] = p
+        probs[step, 0] -= p
+    return probs
+
+
+def test_the_province_is_restored_by_the_plate_grammar(reader: PlateReader) -> None:
+    tail = [(4 + 2 * i, ch, 0.9) for i, ch in enumerate("AD84756")]
+    # 川 was too faint to win its step (the blank did): the province comes from before
+    text, conf = reader.decode(_probs(reader, [(1, "川", 0.3), *tail]))
+    assert text == "川AD84756" and conf < 0.9
+    # a province misread as another 汉字 at its own step
+    text, _ = reader.decode(_probs(reader, [(2, "东", 0.6), (2, "蒙", 0.3), *tail[:6]]))
+    assert text == "蒙AD8475"
+    # or as a Latin letter
+    text, _ = reader.decode(_probs(reader, [(2, "X", 0.5), (2, "浙", 0.4), *tail[:6]]))
+    assert text == "浙AD8475"
+    # a clean read is left alone
+    text, conf = reader.decode(_probs(reader, [(2, "京", 0.95), *tail[:6]]))
+    assert text == "京AD8475" and conf > 0.9
