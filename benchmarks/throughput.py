@@ -7,7 +7,9 @@ one process exactly as ``gridsight run`` runs them. Three modes are measured in 
 * ``keyframe_decode`` — baseline (a): keyframe-only decoding, no detection, no analyzers.
 * ``naive``           — baseline (b): decode every frame, detect (real ONNX model) at 5 fps.
 * ``parking``         — gridsight: parking rule (keyframe decoding, change-gated detection on
-  keyframes, tracking, analyzer, evidence clips and reports).
+  keyframes, tracking, analyzer with static objects and plate reading, evidence clips and
+  reports). ``--trial parking_vehicles N``: the same with vehicle detections only (no static
+  objects, no plates), for A/B runs of what the class-agnostic path and plates cost.
 
 A trial with N cameras *sustains real time* when every camera's demux rate stays ≥ 95 % of the
 stream's frame rate and ≤ 2 % of sampled frames are dropped for lack of analysis capacity. For
@@ -165,6 +167,8 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
             cam["decode"] = "keyframes"
         elif mode == "naive":
             cam |= {"decode": "sampled", "sample_fps": 5.0, "rules": [rule]}
+        elif mode == "parking_vehicles":  # vehicle detections only: no static objects, plates
+            cam["rules"] = [rule | {"static_objects": False, "read_plates": False}]
         else:
             cam["rules"] = [rule]
         cams.append(cam)

@@ -164,14 +164,14 @@ def _box(cx: float, cy: float, z0: float, length: float, width: float, height: f
 _FACES = ((0, 1, 2, 3), (4, 5, 6, 7), (0, 1, 5, 4), (1, 2, 6, 5), (2, 3, 7, 6), (3, 0, 4, 7))
 
 
-def car_parts(car: Car, x: float, y: float, heading: float) -> list[tuple[F64, tuple[int, ...]]]:
+def car_parts(car: Car, x: float, y: float, heading: float) -> list[Part]:
     """(corners, colour) boxes: wheels, body, cabin (glass), roof."""
     colour = car.colour_bgr
     glass = (45, 40, 35)
     tyre = (25, 25, 25)
     c, s = math.cos(heading), math.sin(heading)
     along, across = np.array([-s, c]), np.array([c, s])
-    parts: list[tuple[F64, tuple[int, ...]]] = []
+    parts: list[Part] = []
     for a in (-1, 1):
         for b in (-1, 1):
             wx, wy = np.array([x, y]) + a * across * (car.width_m / 2 - 0.12) + b * along * 1.35
@@ -184,15 +184,63 @@ def car_parts(car: Car, x: float, y: float, heading: float) -> list[tuple[F64, t
     return parts
 
 
+Part = tuple[F64, tuple[int, ...]]
+
+
+def stall_parts(kind: str, x: float, y: float, colour: tuple[int, int, int]) -> list[Part]:
+    """A street stall of ``kind`` standing at (x, y): things no COCO class names as such.
+
+    * ``table``: a folding table with goods on it under a sunshade on a pole;
+    * ``cart``: a cargo tricycle (三轮车) loaded with crates;
+    * ``tarp``: a tarpaulin spread on the ground with baskets and crates on it.
+    """
+    parts: list[Part] = []
+    goods = ((40, 140, 220), (60, 170, 60), (200, 200, 60), (30, 90, 200), (180, 120, 200))
+    if kind == "table":
+        legs = [(a, b) for a in (-1, 1) for b in (-1, 1)]
+        parts += [(_box(x + a * 0.75, y + b * 0.35, 0.0, 0.05, 0.05, 0.75, 0.0), (70, 70, 70))
+                  for a, b in legs]  # fmt: skip
+        parts.append((_box(x, y, 0.75, 0.8, 1.6, 0.05, 0.0), (235, 235, 235)))
+        for i, g in enumerate(goods):
+            parts.append((_box(x - 0.6 + 0.3 * i, y, 0.8, 0.3, 0.25, 0.2, 0.0), g))
+        parts.append((_box(x + 0.9, y + 0.5, 0.0, 0.05, 0.05, 2.1, 0.0), (90, 90, 90)))
+        parts.append((_box(x + 0.9, y + 0.5, 2.1, 2.2, 2.2, 0.12, 0.0), colour))
+    elif kind == "cart":
+        parts += [(_box(x + a * 0.6, y - 0.5, 0.0, 0.6, 0.12, 0.6, 0.0), (25, 25, 25))
+                  for a in (-1, 1)]  # fmt: skip
+        parts.append((_box(x, y + 1.1, 0.0, 0.6, 0.12, 0.6, 0.0), (25, 25, 25)))
+        parts.append((_box(x, y - 0.3, 0.4, 1.5, 1.25, 0.55, 0.0), colour))
+        parts.append((_box(x, y + 0.9, 0.5, 0.7, 0.5, 0.5, 0.0), (60, 60, 60)))
+        for i, g in enumerate(goods[:4]):
+            parts.append((_box(x - 0.3 + 0.2 * (i % 2) * 3, y - 0.6 + 0.5 * (i // 2),
+                               0.95, 0.45, 0.4, 0.3, 0.0), g))  # fmt: skip
+    elif kind == "tarp":
+        parts.append((_box(x, y, 0.0, 2.6, 1.9, 0.02, 0.0), colour))
+        for i, g in enumerate(goods):
+            parts.append((_box(x - 0.9 + 0.45 * i, y - 0.4 + 0.6 * (i % 2), 0.02, 0.4, 0.4,
+                               0.3, 0.0), g))  # fmt: skip
+    else:
+        raise ValueError(f"unknown stall kind {kind!r}")
+    return parts
+
+
 def draw_car(img: NDArray[np.uint8], car: Car, pose: tuple[float, float, float], view: View,
              scale: int) -> None:  # fmt: skip
+    x, y, heading = pose
+    body = _box(x, y, 0.0, car.length_m, car.width_m, car.height_m, heading)
+    draw_parts(img, car_parts(car, x, y, heading), view, scale, shadow_of=body)
+
+
+def draw_parts(img: NDArray[np.uint8], parts: list[Part], view: View, scale: int,
+               shadow_of: F64 | None = None) -> None:  # fmt: skip
+    """Boxes with Lambertian shading, painted far to near, over the soft sun shadow of
+    ``shadow_of`` (points; default every part's corners)."""
     k, r, t = camera(view)
     k = k.copy()
     k[:2] *= scale
-    x, y, heading = pose
     centre = -r.T @ t
-    # shadow: the body's outline pushed away from the sun onto the ground, darkened
-    body = _box(x, y, 0.0, car.length_m, car.width_m, car.height_m, heading)
+    # shadow: the outline pushed away from the sun onto the ground, darkened
+    body = shadow_of if shadow_of is not None else np.vstack([c for c, _ in parts])
     flat = body - np.outer(body[:, 2] / SUN[2], SUN)
     flat[:, 2] = 0.0
     uv, depth = project(flat, k, r, t)
@@ -203,7 +251,7 @@ def draw_car(img: NDArray[np.uint8], car: Car, pose: tuple[float, float, float],
         shadow = np.asarray(cv2.GaussianBlur(outline, (0, 0), 1.5 * scale), np.float32)
         img[:] = np.asarray(img * (1.0 - 0.45 * shadow[..., None] / 255.0), np.uint8)
     faces = []
-    for corners, colour in car_parts(car, x, y, heading):
+    for corners, colour in parts:
         centroid = corners.mean(axis=0)
         for face in _FACES:
             pts = corners[list(face)]
@@ -231,19 +279,34 @@ def clip_frames() -> list[NDArray[np.uint8]]:
         ]
 
 
+@dataclass(frozen=True)
+class Placed:
+    """Parts standing from ``t0`` to ``t1`` (seconds of the scene)."""
+
+    parts: tuple[Part, ...]
+    t0: float
+    t1: float
+
+
 def render(view: View, car: Car | None, motion: Motion | None, duration_s: float,
-           frames: list[NDArray[np.uint8]], scale: int = 2) -> Iterator[NDArray[np.uint8]]:  # fmt: skip
-    """Frames of the scene; the real clip plays forwards and backwards as the ground."""
+           frames: list[NDArray[np.uint8]], scale: int = 2, fps: Fraction = FPS,
+           placed: tuple[Placed, ...] = ()) -> Iterator[NDArray[np.uint8]]:  # fmt: skip
+    """Frames of the scene; the real clip plays forwards and backwards as the ground, one of its
+    frames per output frame."""
     mx, my = ground_maps(view, scale)
     n = len(frames)
-    for i in range(round(duration_s * float(FPS))):
+    for i in range(round(duration_s * float(fps))):
+        t = i / float(fps)
         j = i % (2 * n - 2)
         tex = frames[j if j < n else 2 * n - 2 - j]
         img = np.asarray(
             cv2.remap(tex, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT), np.uint8
         )
+        for p in placed:
+            if p.t0 <= t < p.t1:
+                draw_parts(img, list(p.parts), view, scale)
         if car is not None and motion is not None:
-            pose = motion.pose(i / float(FPS))
+            pose = motion.pose(t)
             if pose is not None:
                 draw_car(img, car, pose, view, scale)
         yield np.asarray(cv2.resize(img, SIZE, interpolation=cv2.INTER_AREA), np.uint8)
@@ -265,11 +328,12 @@ def zone_polygon(view: View, ground_rect: tuple[float, float, float, float]) -> 
 
 
 def write_scene(out: Path, view: View, car: Car | None, motion: Motion | None,
-                duration_s: float, frames: list[NDArray[np.uint8]], gop_s: float = 2.0) -> Path:  # fmt: skip
+                duration_s: float, frames: list[NDArray[np.uint8]], gop_s: float = 2.0, *,
+                fps: Fraction = FPS, scale: int = 2, placed: tuple[Placed, ...] = ()) -> Path:  # fmt: skip
     if out.exists():
         return out
     tmp = out.with_suffix(".part.mp4")
-    encode_h264(tmp, render(view, car, motion, duration_s, frames), fps=FPS,
-                gop=round(gop_s * float(FPS)))  # fmt: skip
+    encode_h264(tmp, render(view, car, motion, duration_s, frames, scale, fps, placed), fps=fps,
+                gop=round(gop_s * float(fps)))  # fmt: skip
     tmp.rename(out)
     return out

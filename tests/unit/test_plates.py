@@ -161,31 +161,31 @@ def test_one_stray_read_is_not_a_new_car() -> None:
     assert not [n for n in notices if n.event.state == EventState.ENDED]
 
 
-def test_same_plate_back_within_cooldown_is_linked_and_waits() -> None:
-    # A parks 10-100 s (event), leaves; A is back at 130 s: linked, blocked until cooldown ends
-    script = Script(lambda t: "京A12345")
+def back_after_leaving(plate_at: Callable[[float], str]) -> EventNotice:
+    """A car parks 10-100 s (one event, ended at 98 s), the spot is empty, and a car with the
+    scripted plate stands there from 130 s: the second stay's STARTED notice."""
+    script = Script(plate_at)
     present = lambda t: 10 <= t < 100 or t >= 130  # noqa: E731
     notices = run(analyzer(script, cooldown_s=120), script, every(2, 300), present)
     second = [
-        n for n in notices if n.event.event_id == "ev2" and n.event.state == EventState.STARTED
+        n for n in notices if (n.event.event_id, n.event.state) == ("ev2", EventState.STARTED)
     ]
     assert len(second) == 1
-    d = details(second[0])
+    return second[0]
+
+
+def test_same_plate_back_within_cooldown_is_linked_and_waits() -> None:
+    second = back_after_leaving(lambda t: "京A12345")
+    d = details(second)
     assert d.previous_event_id == "ev1" and d.same_vehicle_as_previous is True
-    assert second[0].event.alerted_at - T0 >= 98 + 120  # first event ended at 98 s
+    assert second.event.alerted_at - T0 >= 98 + 120  # blocked until the cooldown ends
 
 
 def test_another_plate_within_cooldown_alerts_on_its_own_dwell() -> None:
-    script = Script(lambda t: "京A12345" if t < 105 else "沪B67890")
-    present = lambda t: 10 <= t < 100 or t >= 130  # noqa: E731
-    notices = run(analyzer(script, cooldown_s=120), script, every(2, 300), present)
-    second = [
-        n for n in notices if n.event.event_id == "ev2" and n.event.state == EventState.STARTED
-    ]
-    assert len(second) == 1
-    d = details(second[0])
+    second = back_after_leaving(lambda t: "京A12345" if t < 105 else "沪B67890")
+    d = details(second)
     assert d.previous_event_id is None and d.same_vehicle_as_previous is None
-    assert second[0].event.alerted_at - T0 == pytest.approx(190, abs=2)  # 130 s + 60 s dwell
+    assert second.event.alerted_at - T0 == pytest.approx(190, abs=2)  # 130 s + 60 s dwell
 
 
 def _probs(reader: PlateReader, script: list[tuple[int, str, float]]) -> NDArray[np.float32]:
