@@ -72,6 +72,16 @@ def features_differ(
     return np.asarray((diff[..., 0] > luma_delta) | (chroma > chroma_delta), np.bool_)
 
 
+def _edges(features: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Gradient magnitude of the luminance and chromaticity of a feature thumbnail."""
+    total = np.zeros(features.shape[:2], np.float32)
+    for ch in range(features.shape[2]):
+        gx = cv2.Sobel(features[..., ch], cv2.CV_32F, 1, 0, ksize=3)
+        gy = cv2.Sobel(features[..., ch], cv2.CV_32F, 0, 1, ksize=3)
+        total += np.asarray(cv2.magnitude(gx, gy), np.float32)
+    return total
+
+
 class StaticForeground:
     """Per camera; owned by the analysis thread."""
 
@@ -98,19 +108,22 @@ class StaticForeground:
         self._recent: NDArray[np.float32] | None = None
         self._empty: NDArray[np.float32] | None = None
         self._since: NDArray[np.float64] | None = None  # when each pixel started to differ
+        # when what now stands at each pixel arrived (its ``since`` when it settled)
+        self._arrived: NDArray[np.float64] | None = None
         self._last_t: float | None = None
         self.observations = 0
 
     def reset(self, empty_scene: NDArray[np.uint8] | None = None) -> None:
         """Forget the model; optionally start from a known empty-scene image (BGR)."""
         self._recent = self._empty = None
-        self._since = None
+        self._since = self._arrived = None
         self._last_t = None
         self.observations = 0
         if empty_scene is not None:
             lab = self._lab(empty_scene)
             self._recent, self._empty = lab.copy(), lab.copy()
             self._since = np.full(lab.shape[:2], np.nan)
+            self._arrived = np.full(lab.shape[:2], np.nan)
 
     def roi_px(self, width: int, height: int) -> tuple[int, int, int, int]:
         x1, y1, x2, y2 = self.roi_rel
@@ -127,6 +140,7 @@ class StaticForeground:
         if self._recent is None or self._empty is None or self._recent.shape != lab.shape:
             self._recent, self._empty = lab.copy(), lab.copy()
             self._since = np.full(lab.shape[:2], np.nan)
+            self._arrived = np.full(lab.shape[:2], np.nan)
             self._last_t = time_s
             self.observations = 1
             return np.zeros(lab.shape[:2], np.bool_)
@@ -139,11 +153,16 @@ class StaticForeground:
             differs, np.where(np.isnan(self._since), time_s, self._since), np.nan
         )
         settled = differs & (time_s - np.nan_to_num(self._since, nan=time_s) >= self.recent_s)
+        if self._arrived is None or self._arrived.shape != self._since.shape:
+            self._arrived = np.full(self._since.shape, np.nan)
+        self._arrived[settled] = self._since[settled]
         # pixels that match follow slowly (noise, gradual light); settled changes are taken over
         a_follow = 1.0 - math.exp(-dt / self.recent_s)
         cv2.accumulateWeighted(lab, self._recent, a_follow, mask=(~differs).astype(np.uint8))
         self._recent[settled] = lab[settled]
         static = self.mask()
+        if settled.any() and static.any():
+            static = self._heal_ghosts(static, settled)
         # The empty scene follows slowly where nothing stands, and ~20× slower where something
         # does (a permanent change, e.g. a new bench, is absorbed over hours, not minutes).
         a_empty = 1.0 - math.exp(-dt / self.empty_s)
@@ -154,6 +173,35 @@ class StaticForeground:
         # stays in ``recent`` for another ``recent_s``; counting it there would stretch every
         # stay by that much (a 2.5-minute stop would pass a 3-minute dwell).
         return np.asarray(static & ~differs, np.bool_)
+
+    def _heal_ghosts(
+        self, static: NDArray[np.bool_], settled: NDArray[np.bool_]
+    ) -> NDArray[np.bool_]:
+        """Forget static regions that are holes, not objects.
+
+        Where the empty scene was learnt with something in it (a car parked when the camera
+        started, a stall cleared away overnight), its leaving makes a "ghost": the road now
+        differs from the empty scene there, in the shape of what left. An object has edges at
+        its outline in the current picture and the empty scene has none there; a ghost is the
+        other way round. A newly settled static region whose outline is at most half as sharp
+        now as in the empty scene is taken into the empty scene at once.
+        """
+        assert self._recent is not None
+        assert self._empty is not None
+        n, labels = cv2.connectedComponents(static.astype(np.uint8), connectivity=8)
+        now, before = _edges(self._recent), _edges(self._empty)
+        healed = False
+        kernel = np.ones((3, 3), np.uint8)
+        for i in range(1, n):
+            comp = labels == i
+            if not (comp & settled).any():
+                continue
+            c8 = comp.astype(np.uint8)
+            rim = (cv2.dilate(c8, kernel) - cv2.erode(c8, kernel)) > 0
+            if float(now[rim].mean()) * 2 <= float(before[rim].mean()):
+                self._empty[comp] = self._recent[comp]
+                healed = True
+        return self.mask() if healed else static
 
     def _differs(self, a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.bool_]:
         return features_differ(a, b, self.luma_delta, self.chroma_delta)
@@ -214,7 +262,14 @@ class StaticForeground:
             box = np.array(
                 [x1 + bx * sx, y1 + by * sy, x1 + (bx + bw) * sx, y1 + (by + bh) * sy], np.float32
             )
-            out.append(StaticBlob(box, np.asarray(points, np.float32), float(area * sx * sy)))
+            arrived = float("nan")
+            if self._arrived is not None and self._arrived.shape == labels.shape:
+                times = self._arrived[by : by + bh, bx : bx + bw][ys, xs]
+                if np.isfinite(times).any():
+                    arrived = float(np.nanmedian(times))
+            out.append(
+                StaticBlob(box, np.asarray(points, np.float32), float(area * sx * sy), arrived)
+            )
         return out
 
 
@@ -225,3 +280,6 @@ class StaticBlob:
     box: NDArray[np.float32]
     points: NDArray[np.float32]
     area_px: float
+    # median time its pixels began to differ from the scene before it (NaN: not known):
+    # when it arrived, to within one observation
+    arrived_s: float = float("nan")

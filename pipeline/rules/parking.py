@@ -106,8 +106,11 @@ _SAME_VEHICLE_IOU = 0.7
 # the edge keeps a high IoU with its own truncated box while it is still moving.
 _MAX_ANCHOR_SHIFT = 0.15
 _PERSON = COCO_IDS["person"]
-# A static object and a detector box are the same thing when they overlap this much.
-_BLOB_MATCH_IOU = 0.4
+# A detector box is a static object's when this much of the box lies in the object's box and
+# it covers this much of it (the object's box also holds its shadow, and seen obliquely the
+# ground it hides, so plain overlap would miss most matches).
+_BOX_IN_OBJECT = 0.6
+_BOX_COVERS_OBJECT = 0.3
 # Ground footprint (long, short side, metres) of a vehicle: a car is ≈ 4.5 × 1.8 m, a bus
 # 12 × 2.5 m; seen obliquely the body's height adds up to about its own length to one side.
 _VEHICLE_LONG_M = (2.5, 16.0)
@@ -117,6 +120,21 @@ UNKNOWN_VEHICLE = "vehicle"
 _PLATE_RETRY_S = 20.0
 # A read of another plate this sure, twice running, means another car stands there now.
 _RIVAL_CONFIDENCE = 0.9
+
+
+def _same_object(obj: NDArray[np.float32], boxes: NDArray[np.float32]) -> int:
+    """Index of the box that is the object's (see _BOX_IN_OBJECT), the most overlapping; -1."""
+    if not len(boxes):
+        return -1
+    ix = np.clip(np.minimum(boxes[:, 2], obj[2]) - np.maximum(boxes[:, 0], obj[0]), 0, None)
+    iy = np.clip(np.minimum(boxes[:, 3], obj[3]) - np.maximum(boxes[:, 1], obj[1]), 0, None)
+    inter = ix * iy
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
+    obj_area = max(float((obj[2] - obj[0]) * (obj[3] - obj[1])), 1e-6)
+    ok = (inter >= _BOX_IN_OBJECT * area) & (inter >= _BOX_COVERS_OBJECT * obj_area)
+    if not ok.any():
+        return -1
+    return int(np.argmax(np.where(ok, inter, -1.0)))
 
 
 def vehicle_sized(footprint: tuple[float, float] | None) -> bool:
@@ -137,6 +155,8 @@ class _Blob:
     box: NDArray[np.float32]
     any_class: int  # COCO id of the detector box matching it, -1 if none
     confidence: float  # that box's confidence, 0 if none
+    arrived_s: float  # when it arrived (NaN: not known)
+    centre: NDArray[np.float32]  # median of its pixels
     footprint: tuple[float, float] | None
 
     @property
@@ -334,17 +354,24 @@ class ParkingAnalyzer:
         # New candidates: unmatched vehicles whose anchor is inside a watched zone.
         if unmatched:
             anchors = dets.select(np.array(unmatched, dtype=np.intp)).anchors(self.rule.anchor)
+            for k, d in enumerate(unmatched):
+                if d in blobs:  # a static object's box holds its shadow too: take its middle
+                    anchors[k] = blobs[d].centre
             for d, zone_id in zip(unmatched, self._zone_of(anchors, zones), strict=True):
                 blob = blobs.get(d)
                 if zone_id is None or (blob is not None and not blob.vehicle_like):
                     continue
                 stay = self._new_stay(dets, d, zone_id, t)
                 if blob is not None:
-                    # It has stood static_settle_s already: that is how it became static.
+                    # It became static now, so it has stood static_settle_s and at most one
+                    # frame gap more; within that, it arrived when its pixels began to differ.
                     stay.started_by = "static_object"
-                    stay.first_seen_s = t - self.rule.static_settle_s
+                    settle = self.rule.static_settle_s
+                    stood = t - blob.arrived_s if np.isfinite(blob.arrived_s) else settle
+                    stood = float(np.clip(stood, settle, settle + gap))
+                    stay.first_seen_s = t - stood
                     if self._schedule.active(t):
-                        stay.enforced_s = self.rule.static_settle_s
+                        stay.enforced_s = stood
                 self._add_static(stay, blob, d in static_hits)
                 self._stays.append(stay)
 
@@ -417,19 +444,17 @@ class ParkingAnalyzer:
         hits: set[int] = set()
         blobs: list[_Blob] = []
         for b in found:
-            if len(vehicles):
-                iou = iou_matrix(b.box[None], vehicles.xyxy)[0]
-                if float(iou.max()) >= _BLOB_MATCH_IOU:
-                    hits.add(int(iou.argmax()))
-                    continue
+            j = _same_object(b.box, vehicles.xyxy)
+            if j >= 0:
+                hits.add(j)
+                continue
             any_class, conf = -1, 0.0
-            if len(others):
-                iou = iou_matrix(b.box[None], others.xyxy)[0]
-                if float(iou.max()) >= _BLOB_MATCH_IOU:
-                    j = int(iou.argmax())
-                    any_class, conf = int(others.class_id[j]), float(others.confidence[j])
+            j = _same_object(b.box, others.xyxy)
+            if j >= 0:
+                any_class, conf = int(others.class_id[j]), float(others.confidence[j])
             footprint = self._footprint(b, frame.size, zones)
-            blobs.append(_Blob(b.box, any_class, conf, footprint))
+            centre = np.median(b.points, axis=0).astype(np.float32)
+            blobs.append(_Blob(b.box, any_class, conf, b.arrived_s, centre, footprint))
         if not blobs:
             return vehicles, {}, hits
         n = len(vehicles)
@@ -450,8 +475,8 @@ class ParkingAnalyzer:
     ) -> tuple[float, float] | None:
         if not self._grounds:
             return None
-        anchor = np.array([[(blob.box[0] + blob.box[2]) / 2, blob.box[3]]], np.float32)
-        zone_id = self._zone_of(anchor, zones)[0]
+        centre = np.median(blob.points, axis=0).astype(np.float32)[None]
+        zone_id = self._zone_of(centre, zones)[0]
         # The ground is one plane: any calibrated zone measures it, its own zone best.
         ground = self._grounds.get(zone_id or "", next(iter(self._grounds.values())))
         return ground.footprint(blob.points, size)

@@ -154,6 +154,13 @@ def test_a_car_driving_through_never_becomes_static() -> None:
     assert started(notices) == []
 
 
+def test_the_hole_a_car_leaves_behind_is_not_a_car() -> None:
+    # parked when the camera started (so part of the learnt empty scene), gone at 10 s: the road
+    # there now differs from the empty scene in the car's shape (a "ghost"), with no outline
+    notices = run(analyzer(size_m=(12.0, 6.75)), standing(CAR, 0, 10), nothing, until=200)
+    assert started(notices) == []
+
+
 def test_a_named_vehicle_keeps_one_stay_when_it_also_becomes_static() -> None:
     notices = run(analyzer(), standing(CAR, 10, 130), lambda b: labelled(b, "car", 0.8))
     assert len(started(notices)) == 1
