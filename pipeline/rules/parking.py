@@ -116,6 +116,8 @@ _BOX_COVERS_OBJECT = 0.3
 _VEHICLE_LONG_M = (2.5, 16.0)
 _VEHICLE_SHORT_M = (1.2, 5.0)
 _VEHICLE_AREA_M2 = 3.0
+# A static object's stay is dated back to its arrival, at most this many static_settle_s.
+_MAX_BACKDATE = 10.0
 UNKNOWN_VEHICLE = "vehicle"
 _PLATE_RETRY_S = 20.0
 # A read of another plate this sure, twice running, means another car stands there now.
@@ -363,12 +365,13 @@ class ParkingAnalyzer:
                     continue
                 stay = self._new_stay(dets, d, zone_id, t)
                 if blob is not None:
-                    # It became static now, so it has stood static_settle_s and at most one
-                    # frame gap more; within that, it arrived when its pixels began to differ.
+                    # It arrived when its pixels began to differ (it may have stood static,
+                    # unconfirmed, for a while before a detector box named it), and has stood
+                    # static_settle_s at least: that is how it became static.
                     stay.started_by = "static_object"
                     settle = self.rule.static_settle_s
                     stood = t - blob.arrived_s if np.isfinite(blob.arrived_s) else settle
-                    stood = float(np.clip(stood, settle, settle + gap))
+                    stood = float(np.clip(stood, settle, _MAX_BACKDATE * settle))
                     stay.first_seen_s = t - stood
                     if self._schedule.active(t):
                         stay.enforced_s = stood
