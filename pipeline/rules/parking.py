@@ -319,7 +319,7 @@ class ParkingAnalyzer:
         dets = self._vehicles(detections)
         zones = self._zones.for_size(*frame.size)
         blobs: dict[int, _Blob] = {}
-        static_hits: set[int] = set()
+        static_hits: dict[int, float] = {}  # vehicle detections that are static objects too
         if self._background is not None:
             dets, blobs, static_hits = self._with_static(frame, detections, dets, zones)
         matched_stays, matched_dets = self._associate(dets)
@@ -365,12 +365,14 @@ class ParkingAnalyzer:
                     continue
                 stay = self._new_stay(dets, d, zone_id, t)
                 if blob is not None:
-                    # It arrived when its pixels began to differ (it may have stood static,
-                    # unconfirmed, for a while before a detector box named it), and has stood
-                    # static_settle_s at least: that is how it became static.
                     stay.started_by = "static_object"
+                if blob is not None or d in static_hits:
+                    # A static object arrived when its pixels began to differ (it may have
+                    # stood, unconfirmed or unnamed, for a while before a detector box named
+                    # it), and has stood static_settle_s at least: that is how it became static.
+                    arrived = blob.arrived_s if blob is not None else static_hits[d]
                     settle = self.rule.static_settle_s
-                    stood = t - blob.arrived_s if np.isfinite(blob.arrived_s) else settle
+                    stood = t - arrived if np.isfinite(arrived) else settle
                     stood = float(np.clip(stood, settle, _MAX_BACKDATE * settle))
                     stay.first_seen_s = t - stood
                     if self._schedule.active(t):
@@ -419,7 +421,7 @@ class ParkingAnalyzer:
 
     def _with_static(
         self, frame: Frame, detections: Detections, vehicles: Detections, zones: dict[str, Zone]
-    ) -> tuple[Detections, dict[int, _Blob], set[int]]:
+    ) -> tuple[Detections, dict[int, _Blob], dict[int, float]]:
         """Vehicle detections plus the static objects no vehicle detection covers (class -1),
         those objects by index, and the vehicle detections that are static objects too."""
         assert self._background is not None
@@ -439,17 +441,17 @@ class ParkingAnalyzer:
         w, h = frame.size
         found = self._background.blobs(static, frame.size, self.rule.min_static_area * w * h)
         if not found:
-            return vehicles, {}, set()
+            return vehicles, {}, {}
         others = detections.select(
             (detections.class_id != _PERSON)
             & (detections.confidence >= self.rule.any_class_confidence)
         )
-        hits: set[int] = set()
+        hits: dict[int, float] = {}
         blobs: list[_Blob] = []
         for b in found:
             j = _same_object(b.box, vehicles.xyxy)
             if j >= 0:
-                hits.add(j)
+                hits[j] = b.arrived_s
                 continue
             any_class, conf = -1, 0.0
             j = _same_object(b.box, others.xyxy)
