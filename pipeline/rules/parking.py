@@ -363,6 +363,8 @@ class ParkingAnalyzer:
                 blob = blobs.get(d)
                 if zone_id is None or (blob is not None and not blob.vehicle_like):
                     continue
+                if blob is None and self._inside_a_stay(dets, d):
+                    continue
                 stay = self._new_stay(dets, d, zone_id, t)
                 if blob is not None:
                     stay.started_by = "static_object"
@@ -485,6 +487,15 @@ class ParkingAnalyzer:
         # The ground is one plane: any calibrated zone measures it, its own zone best.
         ground = self._grounds.get(zone_id or "", next(iter(self._grounds.values())))
         return ground.footprint(blob.points, size)
+
+    def _inside_a_stay(self, dets: Detections, d: int) -> bool:
+        """Whether vehicle detection ``d`` is the vehicle of a static-object stay, whose box
+        (shadow and all) holds it: it names that stay's object rather than starting another."""
+        for stay in self._stays:
+            if stay.static_obs and _same_object(stay.ref_box, dets.xyxy[d : d + 1]) == 0:
+                stay.classes[int(dets.class_id[d])] += 1
+                return True
+        return False
 
     @staticmethod
     def _add_static(stay: _Stay, blob: _Blob | None, static_hit: bool) -> None:

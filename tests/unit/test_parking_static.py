@@ -198,3 +198,23 @@ def test_ground_footprint_and_vehicle_size() -> None:
 def test_size_m_needs_four_corners() -> None:
     with pytest.raises(ValueError, match="exactly 4 corners"):
         ZoneConfig(id="z", kind="no_parking", polygon=LANE[:3], size_m=(3.0, 4.0))
+
+
+def test_a_vehicle_box_arriving_later_names_the_static_objects_stay() -> None:
+    # the roof and bonnet without the lower body: its bottom edge well above the object's
+    inner = (CAR[0] + 2, CAR[1] - 2, CAR[2] - 2, CAR[3] - 14)
+    calls = [0]
+
+    def detect(box: Box | None) -> Detections:
+        """ "cell phone" for a minute, then a tighter "car" box (another model, or the light)."""
+        calls[0] += 1
+        if box is None or calls[0] < 30:
+            return labelled(box, "cell phone")
+        return labelled(inner, "car", 0.5)
+
+    notices = run(analyzer(), standing(CAR, 10, 130), detect)
+    assert len(started(notices)) == 1
+    ended = [n for n in notices if n.event.state == EventState.ENDED]
+    assert len(ended) == 1
+    d = ended[0].event.details
+    assert isinstance(d, ParkingDetails) and d.class_name == "car"
