@@ -93,7 +93,10 @@ class StaticForeground:
         empty_s: float = 1200.0,
         luma_delta: float = 18.0,
         chroma_delta: float = 12.0,
+        thumb_width: int = _THUMB_W,
     ) -> None:
+        """``thumb_width``: the model's resolution across the zones (cost grows with its
+        square; vehicles need less than crates)."""
         xs = [x for z in zones for x, _ in z.polygon] or [0.0, 1.0]
         ys = [y for z in zones for _, y in z.polygon] or [0.0, 1.0]
         pad = 0.03
@@ -104,6 +107,7 @@ class StaticForeground:
         self.recent_s = recent_s
         self.empty_s = empty_s
         self.luma_delta = luma_delta
+        self.thumb_width = thumb_width
         self.chroma_delta = chroma_delta
         self._recent: NDArray[np.float32] | None = None
         self._empty: NDArray[np.float32] | None = None
@@ -132,7 +136,9 @@ class StaticForeground:
     def _lab(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
         h, w = image.shape[:2]
         x1, y1, x2, y2 = self.roi_px(w, h)
-        return scene_features(image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)])
+        crop = image[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
+        # the light level is judged over the same share of the zones whatever the resolution
+        return scene_features(crop, self.thumb_width, 48.0 * self.thumb_width / _THUMB_W)
 
     def update(self, image: NDArray[np.uint8], time_s: float) -> NDArray[np.bool_]:
         """Feed one frame; returns the static foreground present in it (ROI thumbnail)."""

@@ -26,8 +26,9 @@ Lifecycle of a stay:
    The spot then cools down for ``cooldown_s``: a new stay there alerts no earlier than that
    and links to the previous event (no alert storm from a car that shuffles or is hidden long).
 
-车牌 (``read_plates``): the plate is read on the stay's confirming frame, then every
-``_PLATE_RETRY_S`` until read, then once per ``update_interval_s``; the text most often read
+车牌 (``read_plates``): the plate is read once the stay has half its dwell, then every
+``_PLATE_RETRY_S``, doubling, until read (at most ``_PLATE_TRIES`` looks without a read: a
+plate turned away or hidden stays so), then once per ``update_interval_s``; the text most often read
 (grammar-valid reads only) goes into the report. The plate tells cars apart where boxes cannot:
 a different plate read twice running at a standing stay means another car took the spot between
 two looks (the stay ends "replaced" and a new one starts, its dwell from zero), and a new stay
@@ -120,6 +121,8 @@ _VEHICLE_AREA_M2 = 3.0
 _MAX_BACKDATE = 10.0
 UNKNOWN_VEHICLE = "vehicle"
 _PLATE_RETRY_S = 20.0
+_THUMB_WIDTH = 192
+_PLATE_TRIES = 5
 # A read of another plate this sure, twice running, means another car stands there now.
 _RIVAL_CONFIDENCE = 0.9
 
@@ -286,7 +289,11 @@ class ParkingAnalyzer:
         self._background: StaticForeground | None = None
         self._grounds: dict[str, GroundPlane] = {}
         if rule.static_objects:
-            self._background = StaticForeground(watched, recent_s=rule.static_settle_s)
+            # a car spans tens of thumbnail pixels even at 192 across the zones (vending's 320
+            # is for crates): a third of the cost
+            self._background = StaticForeground(
+                watched, recent_s=rule.static_settle_s, thumb_width=_THUMB_WIDTH
+            )
             self._grounds = {z.id: g for z in watched if (g := GroundPlane.of_zone(z)) is not None}
         # Every class: any detector box may confirm a static object.
         self.classes = (
@@ -639,7 +646,14 @@ class ParkingAnalyzer:
         for i, stay in enumerate(self._stays):
             if not stay.confirmed or stay.last_still_s != t:
                 continue
-            interval = self.rule.update_interval_s if stay.plate_votes else _PLATE_RETRY_S
+            if stay.event_id is None and stay.enforced_s < self.rule.min_dwell_s / 2:
+                continue  # most stops are short: a plate is read only for a stay that may alert
+            if stay.plate_votes:
+                interval = self.rule.update_interval_s
+            elif stay.plate_attempts >= _PLATE_TRIES:
+                continue
+            else:
+                interval = _PLATE_RETRY_S * 2 ** max(0, stay.plate_attempts - 1)
             due = stay.plate_read_s is None or stay.rival is not None
             if not due and t - (stay.plate_read_s or t) < interval:
                 continue
