@@ -170,6 +170,13 @@ class SiteConfig(Base):
         return _digits(v, 12, "community_code")
 
 
+Provider = Literal["cuda", "tensorrt", "openvino", "cpu"]
+
+
+def _cpu_only() -> list[Provider]:
+    return ["cpu"]
+
+
 class ModelConfig(Base):
     """The COCO detector shared by every camera (and the optional bins classifier)."""
 
@@ -186,6 +193,10 @@ class ModelConfig(Base):
     max_batch: int = Field(default=4, ge=1, le=64)
     # How long the worker waits for more cameras' frames before running a partial batch.
     batch_timeout_ms: float = Field(default=10.0, ge=0.0, le=1000.0)
+    # Execution providers for the detector, in order of preference ("cuda", "tensorrt",
+    # "openvino", "cpu"); ones this onnxruntime build lacks fall back to the CPU with a warning
+    # (`gridsight check` lists what the build has). CPU only by default.
+    providers: list[Provider] = Field(default_factory=_cpu_only, min_length=1)
     # 垃圾满溢 classifier (see models/MODEL_CARD.md); used by bins rules when the file exists.
     bins_classifier: Path = Path("models/bins_overflow.onnx")
     # 车牌识别 for parking evidence (see models/MODEL_CARD.md): the plate detector, and the

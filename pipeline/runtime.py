@@ -243,6 +243,7 @@ class Runtime:
             self._loaded_models[key] = OnnxDetector(
                 path, layout=layout, score_threshold=m.score_threshold, nms_iou=m.nms_iou,
                 intra_op_threads=m.intra_op_threads, classes=classes, expected_sha256=sha256,
+                providers=m.providers,
             )  # fmt: skip
         return self._loaded_models[key]
 

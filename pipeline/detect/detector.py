@@ -164,17 +164,43 @@ def postprocess(
     return Detections(xyxy=boxes[idx], confidence=scores[idx], class_id=class_id[idx])
 
 
-def cpu_session(path: Path, intra_op_threads: int) -> ort.InferenceSession:
-    """An onnxruntime CPU session with explicit thread counts (cameras share few cores)."""
+# Execution providers the detector may be asked for, by their configuration names.
+PROVIDERS = {
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "openvino": "OpenVINOExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+
+
+def usable_providers(wanted: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the onnxruntime providers to use, in order, always ending with CPU; the wanted ones this
+    onnxruntime build does not have). An accelerator is opt-in and never required: a missing
+    one falls back to the CPU, loudly."""
+    available = set(ort.get_available_providers())
+    use = [PROVIDERS[w] for w in wanted if PROVIDERS[w] in available and w != "cpu"]
+    missing = [w for w in wanted if PROVIDERS[w] not in available]
+    return [*use, PROVIDERS["cpu"]], missing
+
+
+def cpu_session(
+    path: Path, intra_op_threads: int, providers: Sequence[str] = ("cpu",)
+) -> ort.InferenceSession:
+    """An onnxruntime session with explicit thread counts (cameras share few cores); on the CPU
+    unless ``providers`` names an accelerator this build has."""
+    use, missing = usable_providers(providers)
+    if missing:
+        logger.warning(
+            "%s: execution providers %s are not in this onnxruntime build (it has %s); "
+            "using %s", path.name, missing, ort.get_available_providers(), use,
+        )  # fmt: skip
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = intra_op_threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     try:
-        return ort.InferenceSession(
-            str(path), sess_options=opts, providers=["CPUExecutionProvider"]
-        )
+        return ort.InferenceSession(str(path), sess_options=opts, providers=use)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"cannot load {path}: {exc}") from exc
 
@@ -200,13 +226,15 @@ class OnnxDetector:
         intra_op_threads: int = 1,
         classes: Collection[int] | None = None,
         expected_sha256: str | None = None,
+        providers: Sequence[str] = ("cpu",),
     ) -> None:
         if not path.is_file():
             raise ModelError(f"model file {path} not found")
         digest = sha256_file(path)
         if expected_sha256 is not None and digest != expected_sha256:
             raise ModelError(f"model {path} has sha256 {digest}, config expects {expected_sha256}")
-        self._session = cpu_session(path, intra_op_threads)
+        self._session = cpu_session(path, intra_op_threads, providers)
+        self.providers = tuple(self._session.get_providers())
         inp = self._session.get_inputs()[0]
         out_shape = self._session.get_outputs()[0].shape
         shape = list(inp.shape)

@@ -68,6 +68,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{args.config}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), {rules} rule(s)")
     if warning := cfg.api.exposure_warning():
         print(f"  ⚠ {warning}")
+    print(f"  {_accelerator_line(cfg.model.providers)}")
     for cam in cfg.cameras:
         state = "enabled" if cam.enabled else "disabled"
         kinds = ", ".join(r.analyzer for r in cam.rules) or "no rules"
@@ -75,6 +76,24 @@ def cmd_check(args: argparse.Namespace) -> int:
         for facade in cam.facades:
             print(f"    {_facade_fit_line(facade)}")
     return 0
+
+
+def _accelerator_line(wanted: Sequence[str]) -> str:
+    """What this machine's builds can accelerate, and what the detector will use."""
+    import av.codec.hwaccel
+    import onnxruntime as ort
+
+    from pipeline.detect.detector import usable_providers
+
+    use, missing = usable_providers(wanted)
+    line = (
+        f"accelerators: onnxruntime has {', '.join(ort.get_available_providers())}; "
+        f"PyAV hardware decoders {', '.join(av.codec.hwaccel.hwdevices_available()) or 'none'} "
+        f"(decoding stays on the CPU); detector uses {', '.join(use)}"
+    )
+    if missing:
+        line += f" — ⚠ asked for {', '.join(missing)}, not in this build: CPU instead"
+    return line
 
 
 def _facade_fit_line(facade: FacadeConfig) -> str:
