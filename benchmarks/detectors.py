@@ -60,8 +60,7 @@ def main() -> int:
             times.append(time.perf_counter() - t0)
         named: Counter[str] = Counter()
         for img in frames:
-            for d in [det.detect([img])[0]]:
-                named.update(COCO_NAMES[int(c)] for c in d.class_id)
+            named.update(COCO_NAMES[int(c)] for c in det.detect([img])[0].class_id)
         row = {
             "model": path.name,
             "input": list(det.info.input_size),

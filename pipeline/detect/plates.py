@@ -162,9 +162,8 @@ class PlateReader:
         if "character" not in meta:
             raise ModelError("the text recogniser carries no character list in its metadata")
         # CTC: index 0 is the blank, then the model's characters, then a space
-        self._chars = ["", *meta["character"].splitlines(), " "]
-        self.characters: tuple[str, ...] = tuple(self._chars)
-        index = {c: i for i, c in enumerate(self._chars)}
+        self.characters: tuple[str, ...] = ("", *meta["character"].splitlines(), " ")
+        index = {c: i for i, c in enumerate(self.characters)}
         missing = [c for c in PROVINCES if c not in index]
         if missing:
             raise ModelError(f"the text recogniser cannot read the provinces {missing}")
@@ -245,7 +244,7 @@ class PlateReader:
         prev = -1
         for step, (i, p) in enumerate(zip(idx.tolist(), best.tolist(), strict=True)):
             if i != prev and i != 0:
-                chars.append(self._chars[i] if i < len(self._chars) else "")
+                chars.append(self.characters[i] if i < len(self.characters) else "")
                 confs.append(p)
                 steps.append(step)
             prev = i

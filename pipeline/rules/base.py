@@ -72,17 +72,26 @@ class Analyzer(Protocol):
         ...
 
 
-def iou_matrix(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float32)
+def box_area(a: NDArray[np.float32]) -> NDArray[np.float32]:
+    return np.asarray((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), np.float32)
+
+
+def intersection_matrix(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(len(a), len(b)) intersection areas of xyxy boxes."""
     x1 = np.maximum(a[:, None, 0], b[None, :, 0])
     y1 = np.maximum(a[:, None, 1], b[None, :, 1])
     x2 = np.minimum(a[:, None, 2], b[None, :, 2])
     y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return np.asarray(np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None), np.float32)
+
+
+def iou_matrix(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """(len(a), len(b)) IoU of xyxy boxes."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float32)
+    inter = intersection_matrix(a, b)
+    area_a = box_area(a)
+    area_b = box_area(b)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.asarray(inter / np.maximum(union, 1e-6), dtype=np.float32)
 

@@ -159,8 +159,7 @@ class StaticForeground:
             differs, np.where(np.isnan(self._since), time_s, self._since), np.nan
         )
         settled = differs & (time_s - np.nan_to_num(self._since, nan=time_s) >= self.recent_s)
-        if self._arrived is None or self._arrived.shape != self._since.shape:
-            self._arrived = np.full(self._since.shape, np.nan)
+        assert self._arrived is not None  # created with _since
         self._arrived[settled] = self._since[settled]
         # pixels that match follow slowly (noise, gradual light); settled changes are taken over
         a_follow = 1.0 - math.exp(-dt / self.recent_s)
@@ -242,6 +241,21 @@ class StaticForeground:
         sx, sy = shape[1] / max(1, x2 - x1), shape[0] / max(1, y2 - y1)
         return np.asarray((boxes - [x1, y1, x1, y1]) * [sx, sy, sx, sy], np.float32)
 
+    def boxes_mask(
+        self,
+        boxes: NDArray[np.float32],
+        size: tuple[int, int],
+        shape: tuple[int, ...],
+        margin: float = 0.0,
+    ) -> NDArray[np.bool_]:
+        """A thumbnail mask of ``shape`` covering image-pixel ``boxes``, each grown by ``margin``
+        thumbnail pixels."""
+        mask = np.zeros(shape[:2], np.uint8)
+        for x1, y1, x2, y2 in self.to_thumb(boxes, size, shape):
+            cv2.rectangle(mask, (round(x1 - margin), round(y1 - margin)),
+                          (round(x2 + margin), round(y2 + margin)), 1, -1)  # fmt: skip
+        return np.asarray(mask > 0, np.bool_)
+
     def blobs(
         self, static: NDArray[np.bool_], size: tuple[int, int], min_area_px: float
     ) -> list[StaticBlob]:
@@ -273,9 +287,9 @@ class StaticForeground:
                 times = self._arrived[by : by + bh, bx : bx + bw][ys, xs]
                 if np.isfinite(times).any():
                     arrived = float(np.nanmedian(times))
-            out.append(
-                StaticBlob(box, np.asarray(points, np.float32), float(area * sx * sy), arrived)
-            )
+            pts = np.asarray(points, np.float32)
+            centre = np.asarray(np.median(pts, axis=0), np.float32)
+            out.append(StaticBlob(box, pts, float(area * sx * sy), centre, arrived))
         return out
 
 
@@ -286,6 +300,7 @@ class StaticBlob:
     box: NDArray[np.float32]
     points: NDArray[np.float32]
     area_px: float
+    centre: NDArray[np.float32]  # median of its pixels: its middle, whatever its shadow
     # median time its pixels began to differ from the scene before it (NaN: not known):
     # when it arrived, to within one observation
     arrived_s: float = float("nan")

@@ -70,6 +70,8 @@ from pipeline.rules.base import (
     SharedModels,
     Snapshot,
     annotate_snapshot,
+    box_area,
+    intersection_matrix,
     iou_matrix,
     new_event_id,
     to_rel,
@@ -131,11 +133,9 @@ def _same_object(obj: NDArray[np.float32], boxes: NDArray[np.float32]) -> int:
     """Index of the box that is the object's (see _BOX_IN_OBJECT), the most overlapping; -1."""
     if not len(boxes):
         return -1
-    ix = np.clip(np.minimum(boxes[:, 2], obj[2]) - np.maximum(boxes[:, 0], obj[0]), 0, None)
-    iy = np.clip(np.minimum(boxes[:, 3], obj[3]) - np.maximum(boxes[:, 1], obj[1]), 0, None)
-    inter = ix * iy
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-6)
-    obj_area = max(float((obj[2] - obj[0]) * (obj[3] - obj[1])), 1e-6)
+    inter = intersection_matrix(obj[None], boxes)[0]
+    area = np.maximum(box_area(boxes), 1e-6)
+    obj_area = max(float(box_area(obj[None])[0]), 1e-6)
     ok = (inter >= _BOX_IN_OBJECT * area) & (inter >= _BOX_COVERS_OBJECT * obj_area)
     if not ok.any():
         return -1
@@ -440,13 +440,10 @@ class ParkingAnalyzer:
             & (detections.confidence >= self.rule.any_class_confidence)
         )
         if len(persons):
-            # People waiting are not parked cars; cut them out before objects are counted.
-            paint = static.astype(np.uint8)
-            # (with a margin: the thumbnail is blurred, a person's fringe is not a car)
-            boxes = self._background.to_thumb(persons.xyxy, frame.size, static.shape)
-            for x1, y1, x2, y2 in boxes + np.array([-3, -3, 3, 3], np.float32):
-                cv2.rectangle(paint, (round(x1), round(y1)), (round(x2), round(y2)), 0, -1)
-            static = np.asarray(paint > 0, np.bool_)
+            # People waiting are not parked cars; cut them out before objects are counted,
+            # with a margin: the thumbnail is blurred, a person's fringe is not a car.
+            people = self._background.boxes_mask(persons.xyxy, frame.size, static.shape, 3.0)
+            static = np.asarray(static & ~people, np.bool_)
         w, h = frame.size
         found = self._background.blobs(static, frame.size, self.rule.min_static_area * w * h)
         if not found:
@@ -467,8 +464,7 @@ class ParkingAnalyzer:
             if j >= 0:
                 any_class, conf = int(others.class_id[j]), float(others.confidence[j])
             footprint = self._footprint(b, frame.size, zones)
-            centre = np.median(b.points, axis=0).astype(np.float32)
-            blobs.append(_Blob(b.box, any_class, conf, b.arrived_s, centre, footprint))
+            blobs.append(_Blob(b.box, any_class, conf, b.arrived_s, b.centre, footprint))
         if not blobs:
             return vehicles, {}, hits
         n = len(vehicles)
@@ -489,8 +485,7 @@ class ParkingAnalyzer:
     ) -> tuple[float, float] | None:
         if not self._grounds:
             return None
-        centre = np.median(blob.points, axis=0).astype(np.float32)[None]
-        zone_id = self._zone_of(centre, zones)[0]
+        zone_id = self._zone_of(blob.centre[None], zones)[0]
         # The ground is one plane: any calibrated zone measures it, its own zone best.
         ground = self._grounds.get(zone_id or "", next(iter(self._grounds.values())))
         return ground.footprint(blob.points, size)
@@ -654,9 +649,9 @@ class ParkingAnalyzer:
                 continue
             else:
                 interval = _PLATE_RETRY_S * 2 ** max(0, stay.plate_attempts - 1)
-            due = stay.plate_read_s is None or stay.rival is not None
-            if not due and t - (stay.plate_read_s or t) < interval:
-                continue
+            last = stay.plate_read_s
+            if last is not None and stay.rival is None and t - last < interval:
+                continue  # a rival read is looked at again at once
             stay.plate_read_s = t
             stay.plate_attempts += 1
             x1, y1, x2, y2 = (float(v) for v in stay.boxes[-1])
@@ -664,8 +659,7 @@ class ParkingAnalyzer:
             if not reads:
                 continue
             read = reads[0]
-            known = stay.plate
-            if known is None or read.text in stay.plate_votes:
+            if not stay.plate_votes or read.text in stay.plate_votes:
                 stay.rival = None
                 self._vote(stay, read)
             elif read.confidence < _RIVAL_CONFIDENCE:

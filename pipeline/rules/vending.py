@@ -210,18 +210,12 @@ class VendingAnalyzer:
     def _footprints(
         self, dets: Detections, size: tuple[int, int], shape: tuple[int, ...]
     ) -> NDArray[np.bool_]:
-        mask = np.zeros(shape[:2], np.uint8)
         keep = np.isin(dets.class_id, self._stall_ids) & (
             dets.confidence >= self.rule.min_confidence
         )
-        if not keep.any():
-            return np.zeros(shape[:2], np.bool_)
-        boxes = self._background.to_thumb(dets.xyxy[keep], size, shape)
-        frac = self.rule.footprint_fraction
-        for x1, y1, x2, y2 in boxes:
-            top = y2 - (y2 - y1) * frac
-            cv2.rectangle(mask, (round(x1), round(top)), (round(x2), round(y2)), 1, -1)
-        return np.asarray(mask > 0, np.bool_)
+        lower = dets.xyxy[keep].copy()  # the part of each box on the ground
+        lower[:, 1] = lower[:, 3] - (lower[:, 3] - lower[:, 1]) * self.rule.footprint_fraction
+        return self._background.boxes_mask(lower, size, shape)
 
     def _objects_in(
         self,
@@ -248,11 +242,8 @@ class VendingAnalyzer:
     def _person_mask(
         self, dets: Detections, size: tuple[int, int], shape: tuple[int, ...]
     ) -> NDArray[np.bool_]:
-        mask = np.zeros(shape[:2], np.uint8)
         keep = (dets.class_id == _PERSON) & (dets.confidence >= self.rule.min_confidence)
-        for x1, y1, x2, y2 in self._background.to_thumb(dets.xyxy[keep], size, shape):
-            cv2.rectangle(mask, (round(x1), round(y1)), (round(x2), round(y2)), 1, -1)
-        return np.asarray(mask > 0, np.bool_)
+        return self._background.boxes_mask(dets.xyxy[keep], size, shape)
 
     def _persons(
         self, dets: Detections, size: tuple[int, int], shape: tuple[int, ...]
