@@ -233,6 +233,8 @@ class EvidenceConfig(Base):
     pre_roll_s: float = Field(default=10.0, ge=0.0, le=120.0)
     post_roll_s: float = Field(default=5.0, ge=0.0, le=120.0)
     jpeg_quality: int = Field(default=85, ge=30, le=100)
+    # Writer threads; each camera's events always go to the same one (they stay in order).
+    writers: int = Field(default=2, ge=1, le=16)
 
 
 class StoreConfig(Base):

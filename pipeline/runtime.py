@@ -4,7 +4,8 @@ composition root, builds them once); every event row the writer stores goes to t
 subscribers (casework subscribes there), so this module knows nothing of cases.
 
 Threads: one source per camera (demux/decode), one inference worker, one analysis loop (owns
-all per-camera state, so analyzers need no locks), one evidence writer (all file and DB I/O),
+all per-camera state, so analyzers need no locks), evidence writers (all file and DB I/O,
+sharded by camera), a plate reader (parking),
 and, for live runs, a 1 s watchdog that turns camera outages into ``camera_offline`` events.
 
 Everything that can be wrong with a configuration (credentials, files, model, zones, rules) is
@@ -46,10 +47,11 @@ from pipeline.detect.inference import (
     InferenceWorker,
     OnnxFrameDetector,
 )
+from pipeline.detect.plate_lookups import PlateWorker
 from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.evidence.report import ModelIdentity
 from pipeline.evidence.storage import EvidenceStorage, LocalStorage
-from pipeline.evidence.writer import EvidenceWriter, WriterStats
+from pipeline.evidence.writer import EvidenceWriter, WriterPool, WriterStats
 from pipeline.ingest.health import HealthTracker
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.queues import FrameHub, Watermark
@@ -160,7 +162,7 @@ class Runtime:
         check_runtime_requirements(cfg, env)
         self._env: Mapping[str, str] = os.environ if env is None else env
         self._start_time_s = start_time_s
-        self._models = load_shared_models(cfg.model, enabled)
+        self._models = load_shared_models(cfg.model, enabled, plate_worker=not replay)
         pipelines = {c.id: self._pipeline(c) for c in enabled}
         classes = frozenset(extra_classes).union(*(p.classes for p in pipelines.values()))
         # per camera: the identity of the model its reports name (cameras with their own)
@@ -197,17 +199,20 @@ class Runtime:
         self._reconfigure_lock = threading.Lock()
 
         self.storage = storage
-        self.writer = EvidenceWriter(
-            self.storage,
-            self.store,
-            cfg.site,
-            self._camera_cfgs,
-            lambda cid: self.cameras[cid].ring if cid in self.cameras else None,
-            self.model,
-            cfg.evidence,
-            clock=clock,
-            on_stored=self._notify,
-            camera_models=self.camera_models,
+        self.writer = WriterPool(
+            cfg.evidence.writers,
+            lambda: EvidenceWriter(
+                self.storage,
+                self.store,
+                cfg.site,
+                self._camera_cfgs,
+                lambda cid: self.cameras[cid].ring if cid in self.cameras else None,
+                self.model,
+                cfg.evidence,
+                clock=clock,
+                on_stored=self._notify,
+                camera_models=self.camera_models,
+            ),
         )
         self.inference = [
             InferenceWorker(
@@ -335,7 +340,10 @@ class Runtime:
                                     self._clock())  # fmt: skip
             if swept:
                 logger.warning("deleted %d unindexed evidence file(s) of a previous run", swept)
-        self._spawn("gridsight-writer", self.writer.run)
+        for i, writer in enumerate(self.writer.writers):
+            self._spawn(f"gridsight-writer-{i}", writer.run)
+        if isinstance(self._models.plates, PlateWorker):
+            self._models.plates.start()
         self._spawn("gridsight-analysis", self._analysis_loop)
         for i, worker in enumerate(self.inference):
             self._spawn(f"gridsight-inference-{i}", worker.run)
@@ -446,6 +454,8 @@ class Runtime:
                     if cam.outage is not None:
                         self._end_outage(cam, self._clock())
         finally:
+            if isinstance(self._models.plates, PlateWorker):
+                self._models.plates.stop()
             self.writer.stop()
 
     def _analyse_motion(self, sample: MotionSample) -> None:

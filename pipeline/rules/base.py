@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig, ZoneKind
 from pipeline.detect.detector import OnnxScorer
-from pipeline.detect.plates import PlateReader
+from pipeline.detect.plate_lookups import PlateService
 from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.types import Box, DecodeMode, Detections, Event, EventNotice, Frame, MotionSample
 
@@ -116,7 +116,7 @@ class SharedModels:
     (no rule needs it, or its file is absent where it is optional)."""
 
     bins: OnnxScorer | None = None  # 垃圾满溢 classifier
-    plates: PlateReader | None = None  # 车牌识别
+    plates: PlateService | None = None  # 车牌识别
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from pipeline.config import (
 )
 from pipeline.detect.detector import OnnxScorer
 from pipeline.detect.gate import ChangeGate, GateSettings
+from pipeline.detect.plate_lookups import InlinePlateService, PlateService, PlateWorker
 from pipeline.detect.plates import PlateDetector, PlateReader
 from pipeline.detect.track import ByteTracker
 from pipeline.errors import ModelError
@@ -41,20 +42,24 @@ def build_analyzers(
     return [kind_of_rule(rule).build(camera, rule, site, ev, shared) for rule in camera.rules]
 
 
-def load_shared_models(model: ModelConfig, cameras: Sequence[CameraConfig]) -> SharedModels:
+def load_shared_models(
+    model: ModelConfig, cameras: Sequence[CameraConfig], *, plate_worker: bool = False
+) -> SharedModels:
     """The models these cameras' rules need, each loaded once: the bins classifier where a
     bins rule runs and its file exists (it is optional), the plate reader where a parking rule
-    reads plates (its detector must exist)."""
+    reads plates (its detector must exist). ``plate_worker``: plates are read on a
+    ``PlateWorker`` thread (the caller starts and stops it), else inline."""
     rules = [r for c in cameras for r in c.rules]
     bins = None
     if any(isinstance(r, BinRule) for r in rules) and model.bins_classifier.is_file():
         bins = OnnxScorer(model.bins_classifier, model.intra_op_threads)
-    plates = None
+    plates: PlateService | None = None
     if any(isinstance(r, ParkingRule) and r.read_plates for r in rules):
         colour = model.plate_colour if model.plate_colour.is_file() else None
         try:
             detector = PlateDetector(model.plate_detector, threads=model.intra_op_threads)
-            plates = PlateReader(detector, colour_model=colour, threads=model.intra_op_threads)
+            reader = PlateReader(detector, colour_model=colour, threads=model.intra_op_threads)
+            plates = PlateWorker(reader) if plate_worker else InlinePlateService(reader)
         except ModelError as e:
             # Parking works without plates; the reports then say no plate was read.
             logger.warning("plate reading is off: %s", e)

@@ -60,7 +60,8 @@ from pipeline.config import (
     ZoneKind,
 )
 from pipeline.detect.detector import COCO_IDS, COCO_NAMES
-from pipeline.detect.plates import PlateRead, PlateSource
+from pipeline.detect.plate_lookups import PlateLookups
+from pipeline.detect.plates import PlateRead
 from pipeline.evidence.labels import CLASS_ZH, ZONE_KIND_ZH
 from pipeline.rules.base import (
     BOX_COLOR,
@@ -211,6 +212,7 @@ class _Stay:
     plate_best: dict[str, PlateRead] = field(default_factory=dict)
     plate_attempts: int = 0
     plate_read_s: float | None = None
+    plate_pending: bool = False  # asked, answer not in yet
     rival: PlateRead | None = None
     same_vehicle: bool | None = None
 
@@ -276,7 +278,7 @@ class ParkingAnalyzer:
         *,
         jpeg_quality: int = 85,
         new_id: IdFactory = new_event_id,
-        plates: PlateSource | None = None,
+        plates: PlateLookups | None = None,
     ) -> None:
         self.camera_id = camera_id
         self.rule = rule
@@ -634,12 +636,13 @@ class ParkingAnalyzer:
     # -- plates -----------------------------------------------------------------------------
 
     def _read_plates(self, frame: Frame) -> list[EventNotice]:
-        """Read the plates of the confirmed stays seen standing now that are due a look."""
+        """Ask for the plates of the confirmed stays seen standing now that are due a look,
+        then take in the answers that have come (at once when read inline; from a plate
+        worker, at a later frame)."""
         assert self._plates is not None
         t = frame.time_s
-        notices: list[EventNotice] = []
-        for i, stay in enumerate(self._stays):
-            if not stay.confirmed or stay.last_still_s != t:
+        for stay in self._stays:
+            if stay.plate_pending or not stay.confirmed or stay.last_still_s != t:
                 continue
             if stay.event_id is None and stay.enforced_s < self.rule.min_dwell_s / 2:
                 continue  # most stops are short: a plate is read only for a stay that may alert
@@ -652,10 +655,20 @@ class ParkingAnalyzer:
             last = stay.plate_read_s
             if last is not None and stay.rival is None and t - last < interval:
                 continue  # a rival read is looked at again at once
+            x1, y1, x2, y2 = (float(v) for v in stay.boxes[-1])
+            if not self._plates.ask(stay.stay_id, frame.image, (x1, y1, x2, y2)):
+                continue  # the reader is busy: this look is made at a later frame
+            stay.plate_pending = True
             stay.plate_read_s = t
             stay.plate_attempts += 1
-            x1, y1, x2, y2 = (float(v) for v in stay.boxes[-1])
-            reads = [r for r in self._plates.read(frame.image, (x1, y1, x2, y2)) if r.valid]
+        notices: list[EventNotice] = []
+        for key, answer in self._plates.answers():
+            i = next((i for i, s in enumerate(self._stays) if s.stay_id == key), None)
+            if i is None:
+                continue  # that stay ended (or was replaced) while its plate was read
+            stay = self._stays[i]
+            stay.plate_pending = False
+            reads = [r for r in answer if r.valid]
             if not reads:
                 continue
             read = reads[0]
@@ -852,7 +865,8 @@ def build(camera: CameraConfig, rule: ParkingRule, site: SiteConfig, ev: Evidenc
           models: SharedModels) -> ParkingAnalyzer:  # fmt: skip
     return ParkingAnalyzer(camera.id, rule, camera.zones, site.timezone,
                            jpeg_quality=ev.jpeg_quality,
-                           plates=models.plates if rule.read_plates else None)  # fmt: skip
+                           plates=models.plates.lookups(camera.id)
+                           if models.plates is not None and rule.read_plates else None)  # fmt: skip
 
 
 KIND = RuleKind("illegal_parking", ParkingRule, ParkingDetails, build, summary, detection, draw)

@@ -3,6 +3,7 @@ apart (scripted reads)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 
 import cv2
@@ -11,6 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 from pipeline.config import ParkingRule
+from pipeline.detect.plate_lookups import Answer, InlinePlates, PlateWorker, Region
 from pipeline.detect.plates import PLATE_RE, PlateRead, PlateReader, PlateSighting, normalise
 from pipeline.rules.parking import ParkingAnalyzer
 from pipeline.types import EventNotice, EventState, ParkingDetails
@@ -67,6 +69,56 @@ def test_region_search_and_nothing_on_a_plain_car(reader: PlateReader) -> None:
     assert reader.read(plain) == []
 
 
+def test_the_worker_reads_off_thread_and_answers_in_frame_pixels(reader: PlateReader) -> None:
+    img = bumper(PlateSpec("浙C88888", "blue"), 90, 0.0, seed=5)
+    wide = np.zeros((720, 1280, 3), np.uint8)
+    wide[300:660, 600:1240] = img
+    region = (700.0, 380.0, 1140.0, 640.0)
+    inline = reader.read(wide, region)
+    worker = PlateWorker(reader)
+    lookups = worker.lookups("cam1")
+    assert lookups.ask(7, wide, region)
+    assert lookups.answers() == []  # not started: nothing read yet, nothing lost either
+    worker.start()
+    worker.stop()  # reads what was asked before it stops
+    answers = lookups.answers()
+    assert [k for k, _ in answers] == [7] and lookups.answers() == []
+    found = answers[0][1]
+    assert found and found[0].text == "浙C88888" == inline[0].text
+    np.testing.assert_allclose(found[0].sighting.corners, inline[0].sighting.corners, atol=2.0)
+
+
+class Gate:
+    """A plate source that reads only when let through, counting what it was asked."""
+
+    def __init__(self) -> None:
+        self.open = threading.Event()
+        self.asked = 0
+
+    def read(self, image: NDArray[np.uint8], region: Region | None = None) -> list[PlateRead]:
+        self.asked += 1
+        self.open.wait(10)
+        return [plate_read("京A12345")]
+
+
+def test_a_full_worker_refuses_asks_instead_of_blocking() -> None:
+    gate = Gate()
+    worker = PlateWorker(gate, max_pending=2)
+    lookups = worker.lookups("cam1")
+    image = np.zeros((200, 200, 3), np.uint8)
+    worker.start()
+    assert lookups.ask(1, image, (10, 10, 50, 50))
+    deadline = threading.Event()
+    while gate.asked == 0 and not deadline.wait(0.01):
+        pass  # the worker holds job 1: the queue is empty again
+    assert lookups.ask(2, image, (10, 10, 50, 50)) and lookups.ask(3, image, (10, 10, 50, 50))
+    assert not lookups.ask(4, image, (10, 10, 50, 50))  # two waiting: the third is refused
+    assert worker.refused == 1
+    gate.open.set()
+    worker.stop()
+    assert sorted(k for k, _ in lookups.answers()) == [1, 2, 3]
+
+
 def test_normalise_and_grammar() -> None:
     assert normalise("苏E·D51712") == "苏ED51712"
     assert normalise("京a 1234o") == "京A12340"  # O is never issued: it is a zero
@@ -105,7 +157,8 @@ def analyzer(script: Script, **rule: float) -> ParkingAnalyzer:
               "cooldown_s": 120, "update_interval_s": 20, **rule}  # fmt: skip
     ids = iter(f"ev{i}" for i in range(1, 100))
     return ParkingAnalyzer("cam1", ParkingRule.model_validate(params), [LANE, WALK],
-                           "Asia/Shanghai", new_id=lambda _t: next(ids), plates=script)  # fmt: skip
+                           "Asia/Shanghai", new_id=lambda _t: next(ids),
+                           plates=InlinePlates(script))  # fmt: skip
 
 
 def run(a: ParkingAnalyzer, script: Script, times: Iterable[float],
@@ -120,6 +173,47 @@ def run(a: ParkingAnalyzer, script: Script, times: Iterable[float],
 def details(n: EventNotice) -> ParkingDetails:
     assert isinstance(n.event.details, ParkingDetails)
     return n.event.details
+
+
+class Late:
+    """Lookups answered one frame late and refused every other ask, as a busy worker does."""
+
+    def __init__(self, source: Script) -> None:
+        self.source = source
+        self.waiting: list[Answer] = []
+        self.ready: list[Answer] = []
+        self.refuse = False  # flipped before each ask: the first is refused
+
+    def ask(self, key: int, image: NDArray[np.uint8], region: Region) -> bool:
+        self.refuse = not self.refuse
+        if self.refuse:
+            return False
+        self.waiting.append((key, self.source.read(image, region)))
+        return True
+
+    def answers(self) -> list[Answer]:
+        ready, self.ready, self.waiting = self.ready, self.waiting, []
+        return ready
+
+
+def test_late_and_refused_reads_still_name_the_car() -> None:
+    script = Script(lambda t: "京A12345")
+    late = Late(script)
+    ids = iter(f"ev{i}" for i in range(1, 100))
+    rule = ParkingRule.model_validate({"analyzer": "illegal_parking", "min_dwell_s": 60,
+                                       "confirm_s": 4, "max_gap_s": 10, "cooldown_s": 120,
+                                       "update_interval_s": 20})  # fmt: skip
+    a = ParkingAnalyzer("cam1", rule, [LANE, WALK], "Asia/Shanghai",
+                        new_id=lambda _t: next(ids), plates=late)  # fmt: skip
+    notices = run(a, script, every(2, 120), lambda t: 10 <= t < 200)
+    started = [n for n in notices if n.event.state == EventState.STARTED]
+    assert len(started) == 1
+    plate = details(started[0]).plate
+    assert plate is not None and plate.text == "京A12345"
+    # refused at 40 s, read at 42 s (answered at 44 s); due again 20 s later, at 62 s,
+    # refused, read at 64 s: a refused look is made at the next frame and not counted
+    assert script.calls[:2] == [42, 64]
+    assert plate.reads == plate.attempts
 
 
 def test_the_plate_goes_into_the_report_and_is_not_read_every_frame() -> None:
