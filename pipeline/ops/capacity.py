@@ -59,7 +59,10 @@ class CostModel:
             doc = json.loads(path.read_text(encoding="utf-8"))
             summary = doc["summary"]
             block = summary.get("at_max", summary)
-            cpu, mem = block.get(cpu_key), block.get(mem_key)
+            # Where capacity is bounded by event latency rather than CPU, a camera occupies
+            # the share of the machine that the bound leaves it, not the CPU it was seen using.
+            cpu = block.get("cores_per_camera_effective") or block.get(cpu_key)
+            mem = block.get(mem_key)
             if cpu and mem:
                 profiles[key] = CameraCost(float(cpu), float(mem))
                 used.append(f"{name}@{doc.get('commit', '?')[:10]}")
