@@ -85,9 +85,13 @@ class CameraOut(BaseModel):
     zones: list[ZoneOut]
     rules: list[RuleOut]
     health: CameraHealthOut | None
+    # integrity of the view: "learning", "ok", "moved", "occluded", "defocused"; None: unchecked
+    view: str | None = None
 
     @classmethod
-    def from_config(cls, c: CameraConfig, health: CameraHealth | None) -> CameraOut:
+    def from_config(
+        cls, c: CameraConfig, health: CameraHealth | None, view: str | None = None
+    ) -> CameraOut:
         return cls(
             camera_id=c.id,
             name=c.name,
@@ -104,6 +108,7 @@ class CameraOut(BaseModel):
             ],
             rules=[RuleOut.from_rule(r) for r in c.rules],
             health=None if health is None else CameraHealthOut.from_health(health),
+            view=view,
         )
 
 

@@ -77,8 +77,14 @@ CLASSIFICATIONS: dict[EventType, Classification] = {
            "09012", None, "LX-XFTD-01"),
         _c(EventType.CAMERA_OFFLINE, "视频设备离线", "Camera offline", "normal",
            None, None, "LX-SBLX-01"),
+        _c(EventType.CAMERA_TAMPER, "视频遮挡/移位", "Camera moved, covered or defocused",
+           "normal", None, None, "LX-SPZD-01"),
     )
 }  # fmt: skip
+
+
+# The cameras' own state, for integrators: neither governance cases nor incident statistics.
+DEVICE_EVENT_TYPES = frozenset({EventType.CAMERA_OFFLINE.value, EventType.CAMERA_TAMPER.value})
 
 
 def classify(event_type: EventType) -> Classification:

@@ -296,6 +296,27 @@ class GateConfig(Base):
     max_skip_s: float = Field(default=20.0, gt=0.0)
 
 
+class IntegrityConfig(Base):
+    """Camera turned, covered or defocused (see pipeline.rules.integrity); thresholds measured
+    with benchmarks/integrity.py on the development clips."""
+
+    enabled: bool = True
+    every_s: float = Field(default=4.0, gt=0.0, le=600.0)  # stream seconds between checks
+    # A departure from the reference must last this long to be an event (and the view must
+    # be back this long for the event to end by itself).
+    hold_s: float = Field(default=60.0, ge=0.0, le=3600.0)
+    min_match: float = Field(default=0.45, gt=0.0, lt=1.0)  # share of reference edges in place
+    occluded_detail: float = Field(default=0.3, gt=0.0, lt=1.0)  # gradient energy / reference
+    defocus_sharpness: float = Field(default=0.6, gt=0.0, lt=1.0)  # relative Laplacian energy
+    # A global shift of the view this large (share of its width; 1 % ≈ 0.6° of pan at a 60°
+    # field of view), found this surely (phase-correlation peak), is a turned camera.
+    min_shift: float = Field(default=0.0125, gt=0.0, lt=1.0)
+    min_shift_response: float = Field(default=0.1, gt=0.0, le=1.0)
+    # The reference is renewed when the view matches it this well, at most this often.
+    renew_match: float = Field(default=0.7, gt=0.0, le=1.0)
+    renew_s: float = Field(default=600.0, gt=0.0)
+
+
 class ApiConfig(Base):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -639,6 +660,8 @@ class CameraConfig(Base):
     # differencing and snapshots only (evidence clips are the camera's own packets, untouched);
     # detectors always get fully decoded pictures.
     skip_deblocking: bool | None = None
+    # Camera integrity checks (moved, covered, defocused); off for e.g. a patrolling PTZ.
+    integrity: bool = True
     gb28181_device_id: str | None = None
     gb28181_channel_id: str | None = None
     grid_code: str | None = Field(default=None, max_length=32)
@@ -925,6 +948,7 @@ class AppConfig(Base):
     store: StoreConfig = Field(default_factory=StoreConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
+    integrity: IntegrityConfig = Field(default_factory=IntegrityConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     cases: CasesConfig = Field(default_factory=CasesConfig)
     subscribers: list[Subscriber] = Field(default_factory=list)

@@ -58,6 +58,7 @@ from pipeline.ingest.queues import FrameHub, Watermark
 from pipeline.ingest.source import LumaHook, SourceSettings, StreamSource
 from pipeline.rules.base import new_event_id
 from pipeline.rules.camera import CameraPipeline, build_analyzers, load_shared_models
+from pipeline.rules.integrity import ViewGuard
 from pipeline.rules.motion import MotionExtractor
 from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import (
@@ -127,6 +128,14 @@ class _Swap:
     done: threading.Event
 
 
+@dataclass(frozen=True, slots=True)
+class _ConfirmView:
+    """Analysis-thread instruction: the camera's view now is its integrity reference."""
+
+    camera_id: str
+    done: threading.Event
+
+
 class Runtime:
     """The running pipeline. ``start()`` once, ``stop()`` or ``wait_finished()`` once."""
 
@@ -189,7 +198,9 @@ class Runtime:
         self.hub = FrameHub(cfg.ingest.queue_size, block=replay)
         # Blocks rather than drops: frames were already thinned by the hub, and per-frame motion
         # samples (高空抛物) must all arrive for trajectories to be whole.
-        self._analysis_q: queue.Queue[AnalysisItem | _Swap] = queue.Queue(maxsize=1024)
+        self._analysis_q: queue.Queue[AnalysisItem | _Swap | _ConfirmView] = queue.Queue(
+            maxsize=1024
+        )
         self.cameras: dict[str, _Camera] = {}
         for cam in enabled:
             self.cameras[cam.id] = self._camera(cam, pipelines[cam.id])
@@ -254,9 +265,12 @@ class Runtime:
 
     def _pipeline(self, cam: CameraConfig) -> CameraPipeline:
         cfg = self.cfg
-        return CameraPipeline(
-            cam, build_analyzers(cam, cfg.site, cfg.evidence, self._models), cfg.gate
-        )
+        build = partial(build_analyzers, cam, cfg.site, cfg.evidence, self._models)
+        analyzers = build()
+        guard = None
+        if cfg.integrity.enabled and cam.integrity and analyzers:  # a view only rules need
+            guard = ViewGuard(cam.id, cfg.integrity)
+        return CameraPipeline(cam, analyzers, cfg.gate, guard=guard, rebuild=build)
 
     def _camera(
         self,
@@ -434,6 +448,12 @@ class Runtime:
                 if isinstance(item, _Swap):
                     self._swap(item, last_time)
                     continue
+                if isinstance(item, _ConfirmView):
+                    cam = self.cameras.get(item.camera_id)
+                    for notice in cam.pipeline.confirm_view() if cam else []:
+                        self.writer.submit(notice)
+                    item.done.set()
+                    continue
                 if isinstance(item, MotionSample):
                     self._analyse_motion(item)
                     continue
@@ -561,6 +581,23 @@ class Runtime:
         if new is not None:
             self.hub.register(camera_id)
             new.thread = self._spawn(f"gridsight-src-{camera_id}", new.source.run)
+
+    def confirm_view(self, camera_id: str, timeout: float = 10.0) -> str:
+        """An integrator accepts the camera's view now as its integrity reference (ending a
+        camera_tamper event and resuming its rules). Returns the view state after."""
+        if camera_id not in self.cameras:
+            raise KeyError(camera_id)
+        done = threading.Event()
+        self._analysis_q.put(_ConfirmView(camera_id, done))
+        if not done.wait(timeout):
+            raise RuntimeError(f"camera {camera_id!r}: analysis did not take the confirmation")
+        return self.view_state(camera_id) or "unchecked"
+
+    def view_state(self, camera_id: str) -> str | None:
+        """ "learning", "ok", "moved", "occluded", "defocused"; None: not checked."""
+        cam = self.cameras.get(camera_id)
+        guard = None if cam is None else cam.pipeline.guard
+        return None if guard is None else guard.state
 
     def _watchdog(self) -> None:
         after = self.cfg.ingest.offline_event_after_s

@@ -32,6 +32,7 @@ class EventType(StrEnum):
     ILLEGAL_PARKING_NON_MOTOR = "illegal_parking_non_motor"
     FIRE_LANE_OCCUPATION = "fire_lane_occupation"
     CAMERA_OFFLINE = "camera_offline"
+    CAMERA_TAMPER = "camera_tamper"
 
 
 class EventState(StrEnum):
@@ -327,7 +328,24 @@ class CameraStatusDetails:
     epoch: int
 
 
-EventDetails = ParkingDetails | ThrowingDetails | VendingDetails | BinDetails | CameraStatusDetails
+@dataclass(frozen=True, slots=True)
+class CameraViewDetails:
+    """A camera turned, covered or defocused (``pipeline.rules.integrity``): its view against
+    the reference taken at ``reference_time_s``."""
+
+    kind: str  # "moved" | "occluded" | "defocused"
+    match: float  # share of the reference's edges found in place (0-1)
+    detail: float  # gradient energy / reference's
+    sharpness: float  # relative Laplacian energy / reference's
+    shift: float  # global shift of the view against the reference, share of its width
+    reference_time_s: float
+    end_reason: str | None = None  # "confirmed" (new reference), "restored", "shutdown", …
+
+
+EventDetails = (
+    ParkingDetails | ThrowingDetails | VendingDetails | BinDetails | CameraStatusDetails
+    | CameraViewDetails
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

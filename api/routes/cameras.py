@@ -39,7 +39,31 @@ def _camera(ctx: ApiContext, camera_id: str) -> CameraConfig:
 @router.get("", response_model=list[CameraOut])
 def list_cameras(ctx: ContextDep, _who: AnyRoleDep) -> list[CameraOut]:
     rt = ctx.runtime
-    return [CameraOut.from_config(c, rt.health(c.id) if rt else None) for c in ctx.cameras]
+    return [
+        CameraOut.from_config(
+            c, rt.health(c.id) if rt else None, rt.view_state(c.id) if rt else None
+        )
+        for c in ctx.cameras
+    ]
+
+
+class ViewConfirmedOut(BaseModel):
+    camera_id: str
+    view: str
+
+
+@router.post("/{camera_id}/view/confirm", response_model=ViewConfirmedOut)
+def confirm_view(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> ViewConfirmedOut:
+    """The camera's view now becomes its integrity reference: an open camera_tamper event
+    ends ("confirmed") and the camera's rules start again. For a camera that moved for good,
+    redraw its zones first."""
+    _camera(ctx, camera_id)
+    rt = ctx.runtime
+    if rt is None or rt.view_state(camera_id) is None:
+        raise HTTPException(409, f"camera {camera_id!r} has no integrity check running here")
+    view = rt.confirm_view(camera_id)
+    audit(ctx, who, "confirm_camera_view", camera_id)
+    return ViewConfirmedOut(camera_id=camera_id, view=view)
 
 
 @router.get("/{camera_id}/health", response_model=CameraHealthOut)

@@ -20,6 +20,8 @@ const I18N = {
     history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
     origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
     exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
+    view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
+    view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
     back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
     deadline_dispose: "处置", deadline_recheck: "核查",
     false_positive: "误报", duplicate: "重复", out_of_scope: "不属管辖", insufficient_evidence: "证据不足",
@@ -60,6 +62,9 @@ const I18N = {
     overlay: "Overlay", history: "History", details: "Event", evidence: "Evidence", zone: "Zone",
     dwell: "Duration", origin: "Origin floor/window", summary: "Summary", level: "Escalation level",
     assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
+    view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
+    view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
+    confirm_view: "Confirm view now",
     drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
     deadline_review: "review", deadline_respond: "respond", deadline_dispose: "dispose",
     deadline_recheck: "re-check",
@@ -415,10 +420,20 @@ async function renderCameras() {
     return `<div class="panel" data-cam="${esc(c.camera_id)}"><h3>${esc(c.name)} (${esc(c.camera_id)})</h3>
       <p class="state-${esc((h.state || "offline").toLowerCase())}">${esc(h.state || "—")}</p>
       <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p>
+      ${c.view ? `<p class="view view-${esc(c.view)}">${t("view")}: ${esc(t("view_" + c.view))}</p>` : ""}
+      ${c.view && !["ok", "learning"].includes(c.view) ? `<p class="error">${t("view_paused")}</p>
+        <button type="button" class="confirm-view">${t("confirm_view")}</button>` : ""}
       <h3>${t("health_history")} <span class="uptime"></span></h3><div class="timebar"></div><ol class="timeline changes"></ol></div>`;
   }).join("")}</div>`;
   for (const c of cams) {
     const panel = view.querySelector(`.panel[data-cam="${CSS.escape(c.camera_id)}"]`);
+    const confirm = panel.querySelector(".confirm-view");
+    if (confirm) confirm.addEventListener("click", async () => {
+      try {
+        await apiJson(`/cameras/${encodeURIComponent(c.camera_id)}/view/confirm`, { method: "POST" });
+        renderCameras();
+      } catch (e) { confirm.insertAdjacentHTML("afterend", `<p class="error">${esc(e.message)}</p>`); }
+    });
     let hist;
     try { hist = await apiJson(`/cameras/${encodeURIComponent(c.camera_id)}/health/history`); } catch (e) { continue; }
     panel.querySelector(".uptime").textContent = hist.uptime_24h == null ? "" : `· ${t("uptime")} ${Math.round(hist.uptime_24h * 1000) / 10}%`;

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from pipeline.casework.sla import SlaClock
+from pipeline.codes import DEVICE_EVENT_TYPES
 from pipeline.config import CasesConfig, SlaRule
 from pipeline.errors import PipelineError
 from pipeline.store import cases as rows
@@ -104,7 +105,7 @@ REJECT_REASONS = frozenset(
 NEEDS_REASON = frozenset({A.RETURN, A.SUSPEND, A.CLOSE})
 # States a receiving platform hears about (never before human review).
 PUSHED_STATES = frozenset(OPEN_STATES - {S.PENDING_REVIEW}) | {S.CLOSED}
-NO_CASE_TYPES = frozenset({"camera_offline"})  # operational notices, not governance cases
+NO_CASE_TYPES = DEVICE_EVENT_TYPES  # operational notices, not governance cases
 
 
 @dataclass(frozen=True, slots=True)

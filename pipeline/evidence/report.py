@@ -19,6 +19,7 @@ from pipeline.config import CameraConfig, SiteConfig, ZoneConfig
 from pipeline.evidence.labels import iso
 from pipeline.types import (
     CameraStatusDetails,
+    CameraViewDetails,
     Event,
 )
 
@@ -159,6 +160,13 @@ def _titles(
     elif isinstance(d, CameraStatusDetails):
         summary_zh = f"摄像机离线：{d.reason}"
         summary_en = f"Camera offline: {d.reason}"
+    elif isinstance(d, CameraViewDetails):
+        zh = {"moved": "画面移位", "occluded": "画面遮挡", "defocused": "画面失焦"}[d.kind]
+        summary_zh = f"摄像机{zh}：与参考画面吻合 {d.match:.0%}，规则已暂停，待确认"
+        summary_en = (
+            f"Camera view {d.kind}: {d.match:.0%} of the reference view in place; "
+            "rules paused until confirmed"
+        )
     else:  # pragma: no cover - every details type is a rule's or the camera's
         raise TypeError(f"no report section for {type(d).__name__}")
     return {
@@ -197,6 +205,13 @@ def _detection(
         det |= kind.detection(d, tz)
     elif isinstance(d, CameraStatusDetails):
         det |= {"reason": d.reason, "reconnects": d.reconnects, "epoch": d.epoch}
+    elif isinstance(d, CameraViewDetails):
+        det |= {
+            "view_problem": d.kind, "match": d.match, "detail": d.detail,
+            "sharpness": d.sharpness, "shift": d.shift,
+            "reference_at": iso(d.reference_time_s, tz),
+            "end_reason": d.end_reason,
+        }  # fmt: skip
     return det
 
 

@@ -21,6 +21,7 @@ from pipeline.detect.plates import PlateDetector, PlateReader
 from pipeline.detect.track import ByteTracker
 from pipeline.errors import ModelError
 from pipeline.rules.base import Analyzer, SharedModels
+from pipeline.rules.integrity import ViewGuard
 from pipeline.rules.motion import MotionExtractor
 from pipeline.rules.registry import kind_of_rule
 from pipeline.rules.throwing import ThrowingAnalyzer
@@ -82,10 +83,21 @@ class CameraPipeline:
     """Owned by the analysis thread; ``latest`` is read (never mutated) by API threads."""
 
     def __init__(
-        self, camera: CameraConfig, analyzers: list[Analyzer], gate: GateConfig | None = None
+        self,
+        camera: CameraConfig,
+        analyzers: list[Analyzer],
+        gate: GateConfig | None = None,
+        *,
+        guard: ViewGuard | None = None,
+        rebuild: Callable[[], list[Analyzer]] | None = None,
     ) -> None:
+        """``guard``: the camera's integrity check, which pauses the analyzers while its view
+        is wrong; ``rebuild``: fresh analyzers for when the view is right again (what the old
+        ones learned of the scene belongs to the view before)."""
         self.camera = camera
         self.analyzers = analyzers
+        self.guard = guard
+        self._rebuild = rebuild
         self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
         self.decode_mode = choose_decode_mode(camera, analyzers)
         self.skip_deblocking = (
@@ -121,16 +133,32 @@ class CameraPipeline:
 
     def process_motion(self, sample: MotionSample) -> list[EventNotice]:
         notices: list[EventNotice] = []
+        if self.guard is not None and self.guard.paused:
+            return notices
         for analyzer in self.analyzers:
             notices.extend(analyzer.observe_motion(sample))
         return notices
 
     def wants_detection(self, frame: Frame) -> bool:
         """Called by an inference worker before detection (one frame per camera at a time)."""
+        if self.guard is not None and self.guard.paused:
+            return False
         return bool(self.classes) and self.gate.should_detect(frame)
 
     def process(self, frame: Frame, detections: Detections | None) -> list[EventNotice]:
         """Analyse one frame; ``detections`` None means "unchanged, reuse the last ones"."""
+        notices: list[EventNotice] = []
+        if self.guard is not None:
+            was_paused = self.guard.paused
+            notices.extend(self.guard.observe(frame))
+            if self.guard.paused and not was_paused:
+                for analyzer in self.analyzers:  # what they would see next is meaningless
+                    notices.extend(analyzer.close(frame.time_s, "camera_tamper"))
+            elif was_paused and not self.guard.paused:
+                self._fresh_analyzers()
+            if self.guard.paused:
+                self.latest = (frame, Detections.empty())
+                return notices
         if detections is None:
             detections = self._last_raw
         else:
@@ -142,13 +170,32 @@ class CameraPipeline:
         if self._tracker is not None:
             detections = self._tracker.update(detections, frame.time_s)
         self.latest = (frame, detections)
-        notices: list[EventNotice] = []
         for analyzer in self.analyzers:
             notices.extend(analyzer.observe(frame, detections))
         return notices
 
+    def confirm_view(self) -> list[EventNotice]:
+        """An integrator accepts the camera's view now as its reference (after redrawing its
+        zones, if it moved for good): a tamper event ends and the rules start afresh."""
+        if self.guard is None or self.latest is None:
+            return []
+        was_paused = self.guard.paused
+        notices = self.guard.confirm(self.latest[0])
+        if was_paused:
+            self._fresh_analyzers()
+        return notices
+
+    def _fresh_analyzers(self) -> None:
+        if self._rebuild is not None:
+            self.analyzers = self._rebuild()
+        self._last_raw = Detections.empty()
+        if self._tracker is not None:
+            self._tracker.reset()
+
     def close(self, time_s: float, reason: str) -> list[EventNotice]:
         notices: list[EventNotice] = []
+        if self.guard is not None:
+            notices.extend(self.guard.close(time_s, reason))
         for analyzer in self.analyzers:
             notices.extend(analyzer.close(time_s, reason))
         return notices

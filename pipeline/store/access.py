@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.codes import DEVICE_EVENT_TYPES
 from pipeline.store.repository import EventStore, append_audit
 
 # Also the lifetime of tokens made before tokens had one (schema v4).
@@ -139,7 +140,7 @@ def record_callback(store: EventStore, subscriber_id: str, key: str, body_sha256
 
 @dataclass(frozen=True, slots=True)
 class Dashboard:
-    events: Sequence[tuple[str, float]]  # (event type, alerted at), camera outages left out
+    events: Sequence[tuple[str, float]]  # (event type, alerted at), camera events left out
     breached: frozenset[str]  # cases that ever missed a deadline
     dispatched: Sequence[str]  # cases created since, that were dispatched
     states: dict[str, int]  # cases created since, by state
@@ -148,8 +149,8 @@ class Dashboard:
 def dashboard(store: EventStore, since: float) -> Dashboard:
     with store.reader() as db:
         events = [(str(r[0]), float(r[1])) for r in db.execute(
-            "SELECT event_type, alerted_at FROM events WHERE alerted_at >= ? "
-            "AND event_type != 'camera_offline'", (since,)).fetchall()]  # fmt: skip
+            "SELECT event_type, alerted_at FROM events WHERE alerted_at >= ?", (since,)
+        ).fetchall() if r[0] not in DEVICE_EVENT_TYPES]  # fmt: skip
         breached = frozenset(str(r[0]) for r in db.execute(
             "SELECT DISTINCT case_id FROM case_history WHERE action IN ('escalate', 'overdue')"
         ))  # fmt: skip

@@ -28,6 +28,8 @@ class FakeRuntime:
     def __init__(self, cfg: AppConfig) -> None:
         self.cfg = cfg
         self.applied: list[object] = []
+        self.view = "moved"
+        self.confirmed: list[str] = []
 
     def camera_configs(self):  # type: ignore[no-untyped-def]
         return list(self.cfg.cameras)
@@ -72,6 +74,14 @@ class FakeRuntime:
         from pipeline.detect.inference import InferenceStats
 
         return InferenceStats(30, 12, 30, 0.5)
+
+    def view_state(self, camera_id: str) -> str | None:
+        return self.view if camera_id == "cam1" else None
+
+    def confirm_view(self, camera_id: str, timeout: float = 10.0) -> str:
+        self.confirmed.append(camera_id)
+        self.view = "ok"
+        return self.view
 
 
 def replayed_app(tmp: Path) -> tuple[FastAPI, EventStore]:
@@ -120,6 +130,17 @@ def test_cameras_redact_and_report_health(client: TestClient) -> None:
     snap = client.get("/cameras/cam1/snapshot.jpg")
     assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
     assert client.get("/cameras/nope/health").status_code == 404
+
+
+def test_an_integrator_confirms_a_moved_view(client: TestClient) -> None:
+    (cam,) = client.get("/cameras").json()
+    assert cam["view"] == "moved"
+    done = client.post("/cameras/cam1/view/confirm")
+    assert done.status_code == 200 and done.json() == {"camera_id": "cam1", "view": "ok"}
+    assert client.get("/cameras").json()[0]["view"] == "ok"
+    assert client.post("/cameras/nope/view/confirm").status_code == 404
+    trail = client.get("/audit", params={"target_prefix": "cam1"}).json()
+    assert any(r["action"] == "confirm_camera_view" for r in trail)
 
 
 def test_events_filter_and_paginate(client: TestClient) -> None:
