@@ -8,6 +8,8 @@ from enum import StrEnum
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
+import cv2
+import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
@@ -180,3 +182,36 @@ def event_snapshot(
     event_id: str, ctx: ContextDep, who: ViewerDep, name: SnapshotName = SnapshotName.ALERT
 ) -> Response:
     return _evidence_file(ctx, event_id, name.value, who, "image/jpeg")
+
+
+THUMB_WIDTH = 240
+
+
+@router.get(
+    "/{event_id}/thumb.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def event_thumb(event_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
+    """The alert snapshot 240 pixels wide, for the review queue's pictures (a view of the
+    evidence, audited as one)."""
+    _row(ctx, event_id)
+    rel = ctx.store.evidence_path(event_id, SnapshotName.ALERT.value)
+    if rel is None:
+        raise HTTPException(404, f"event {event_id!r} has no alert snapshot (yet)")
+    try:
+        data = b"".join(iter_chunks(ctx.storage.open(rel)))
+    except StorageError:
+        raise HTTPException(404, f"evidence file for {event_id!r}/alert is missing") from None
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise HTTPException(500, f"the alert snapshot of {event_id!r} is not a readable JPEG")
+    h, w = image.shape[:2]
+    small = cv2.resize(image, (THUMB_WIDTH, max(1, round(h * THUMB_WIDTH / w))),
+                       interpolation=cv2.INTER_AREA)  # fmt: skip
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 75])
+    if not ok:
+        raise HTTPException(500, "thumbnail encoding failed")
+    audit(ctx, who, "view_evidence", f"event:{event_id}/alert-thumb", relpath=rel)
+    return Response(buf.tobytes(), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=3600"})  # fmt: skip

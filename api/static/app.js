@@ -20,7 +20,7 @@ const I18N = {
     history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
     origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
     exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
-    view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
+    picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
     view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
     back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
     deadline_dispose: "处置", deadline_recheck: "核查",
@@ -62,7 +62,7 @@ const I18N = {
     overlay: "Overlay", history: "History", details: "Event", evidence: "Evidence", zone: "Zone",
     dwell: "Duration", origin: "Origin floor/window", summary: "Summary", level: "Escalation level",
     assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
-    view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
+    picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
     view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
     confirm_view: "Confirm view now",
     drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
@@ -121,6 +121,7 @@ const state = {
   lang: localStorage.getItem("gs_lang") || "zh",
   token: sessionStorage.getItem("gs_token") || "",
   rows: [], selected: 0, filters: { type: "", camera: "", open: true }, blobs: [],
+  thumbs: new Map(),  // event id → Promise of a blob URL
 };
 
 const t = (k) => (I18N[state.lang][k] ?? k);
@@ -257,13 +258,14 @@ async function renderList(queue) {
       ${queue ? "" : `<label><input type="checkbox" id="f-open" ${f.open ? "checked" : ""}> ${t("open_only")}</label>`}
       <span class="keys">${t("keys")}</span>
     </div>
-    <table id="queue"><thead><tr><th>${t("type")}</th><th>${t("camera")}</th><th>${t("state")}</th>
+    <table id="queue"><thead><tr><th>${t("picture")}</th><th>${t("type")}</th><th>${t("camera")}</th><th>${t("state")}</th>
       <th>${t("created")}</th><th>${t("sla")}</th><th>${t("badges")}</th></tr></thead>
     <tbody>${state.rows.map((c, i) => `
       <tr class="row ${i === state.selected ? "selected" : ""}" data-id="${esc(c.case_id)}" data-i="${i}">
+        <td class="thumb">${i < THUMB_ROWS && c.event_ids.length ? `<img alt="" data-ev="${esc(c.event_ids[0])}">` : ""}</td>
         <td>${esc(typeName(c.event_type))}</td><td>${esc(c.camera_id)}${c.zone_id ? " / " + esc(c.zone_id) : ""}</td>
         <td class="state">${esc(t("st_" + c.state))}</td><td>${esc(fmtTime(c.created_at))}</td>
-        <td>${slaCell(c)}</td><td>${badges(c)}</td></tr>`).join("") || `<tr><td colspan="6" class="hint">${t("none")}</td></tr>`}
+        <td>${slaCell(c)}</td><td>${badges(c)}</td></tr>`).join("") || `<tr><td colspan="7" class="hint">${t("none")}</td></tr>`}
     </tbody></table>`;
   $("#f-type").onchange = (e) => { f.type = e.target.value; renderList(queue); };
   $("#f-camera").onchange = (e) => { f.camera = e.target.value.trim(); renderList(queue); };
@@ -271,6 +273,19 @@ async function renderList(queue) {
   view.querySelectorAll("tr.row").forEach((tr) => {
     tr.onclick = () => { state.selected = Number(tr.dataset.i); location.hash = `#/case/${tr.dataset.id}`; };
   });
+  // pictures of the first rows, each fetched once (the queue re-renders on every case change)
+  for (const img of view.querySelectorAll("td.thumb img")) {
+    const ev = img.dataset.ev;
+    if (!state.thumbs.has(ev)) state.thumbs.set(ev, blobOnce(`/events/${encodeURIComponent(ev)}/thumb.jpg`));
+    state.thumbs.get(ev).then((u) => { if (u) img.src = u; else img.remove(); });
+  }
+}
+
+const THUMB_ROWS = 40;
+// a blob URL kept for the session (thumbnails are reused across re-renders, never revoked)
+async function blobOnce(path) {
+  const r = await api(path);
+  return r.ok ? URL.createObjectURL(await r.blob()) : null;
 }
 
 function select(i) {

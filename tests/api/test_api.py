@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import tomlkit
 from fastapi import FastAPI
@@ -130,6 +132,21 @@ def test_cameras_redact_and_report_health(client: TestClient) -> None:
     snap = client.get("/cameras/cam1/snapshot.jpg")
     assert snap.status_code == 200 and snap.headers["content-type"] == "image/jpeg"
     assert client.get("/cameras/nope/health").status_code == 404
+
+
+def test_queue_thumbnail_is_a_small_audited_copy_of_the_alert_snapshot(
+    client: TestClient,
+) -> None:
+    ev = client.get("/events").json()["items"][0]["event_id"]
+    thumb = client.get(f"/events/{ev}/thumb.jpg")
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    img = cv2.imdecode(np.frombuffer(thumb.content, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape[1] == 240
+    full = client.get(f"/events/{ev}/snapshot.jpg").content
+    assert len(thumb.content) < len(full)
+    trail = client.get("/audit", params={"target_prefix": f"event:{ev}/alert-thumb"}).json()
+    assert trail and trail[0]["action"] == "view_evidence"
+    assert client.get("/events/nope/thumb.jpg").status_code == 404
 
 
 def test_an_integrator_confirms_a_moved_view(client: TestClient) -> None:

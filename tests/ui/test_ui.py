@@ -110,6 +110,10 @@ def test_review_queue_with_keyboard_and_live_updates(site: Site, page) -> None: 
     assert "占用消防通道" in first.inner_text() and "紧急" in first.inner_text()  # urgent first
     assert "审核" in first.locator(".sla").inner_text()  # review countdown
     wait_js(page, "document.querySelector('#live').dataset.on === '1'")
+    # the replayed event's alert snapshot as a picture in its row; the bin (stored without
+    # files) has none
+    wait_js(page, "document.querySelector('#queue tr.row td.thumb img')?.naturalWidth === 240")
+    assert page.locator("#queue td.thumb img").count() == 1
     page.screenshot(path=str(ARTIFACTS / "queue-zh.png"))
     page.keyboard.press("a")  # accept the selected (first) event
     wait_js(page, "document.querySelectorAll('#queue tr.row').length === 1")
@@ -182,6 +186,9 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     # state history: a strip of segments (connecting, online) and the 24 h uptime
     wait_js(page, "document.querySelectorAll('.timebar .seg').length === 2")
     assert "97%" in page.locator(".uptime").inner_text()
+    # the camera was turned: its view shows red and its rules wait for an integrator
+    assert "画面: 移位" in page.locator(".cams .view").inner_text()
+    assert "规则已暂停" in page.locator(".cams").inner_text()
     page.screenshot(path=str(ARTIFACTS / "cameras-zh.png"))
     page.click("#lang")
     assert page.locator("h1").inner_text() == "gridsight community events"
@@ -303,3 +310,10 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     assert page.locator("#ed-dirty").inner_text() == "Unsaved changes"
     page.screenshot(path=str(ARTIFACTS / "zones-en.png"))
     page.click("#lang")
+    # with the zones redrawn for the turned camera, the integrator confirms its view
+    page.goto(f"{site.url}/ui/#/cameras")
+    page.wait_for_selector(".cams .panel .confirm-view")
+    page.click(".confirm-view")
+    wait_js(page, "document.querySelector('.view-ok') !== null")
+    assert "正常" in page.locator(".cams .view").inner_text()
+    assert site.app.state.ctx.runtime.confirmed == ["cam1"]
