@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.codes import Severity
 from pipeline.errors import ConfigError, ConfigIssue
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -922,6 +923,31 @@ class Subscriber(Base):
         return v
 
 
+def _all_severities() -> list[Severity]:
+    return ["urgent", "normal"]
+
+
+class AlertTarget(Base):
+    """People told at once when a case opens (值班手机, 网格员群): WeCom, DingTalk, Feishu, email,
+    … through the ``apprise`` library, with the snapshot attached and a link to the case.
+    Retried and rate-limited through the outbox."""
+
+    id: str = Field(pattern=ID_PATTERN)
+    # Environment variable holding the apprise URL(s) (they carry the channel's tokens, so
+    # never this file), e.g. ``wxteams://…``, ``dingtalk://…``, ``feishu://…``, ``mailtos://…``.
+    url_env: str = Field(pattern=r"^[A-Z_][A-Z0-9_]*$")
+    event_types: list[str] = Field(default_factory=lambda: ["*"])
+    severities: list[Severity] = Field(default_factory=_all_severities)
+    grid_codes: list[str] = Field(default_factory=list)  # this scope only; empty: every grid
+    cameras: list[str] = Field(default_factory=list)  # this scope only; empty: every camera
+    # At most one alert per camera in this interval (a storm of cases is one alert, not 20).
+    min_interval_s: float = Field(default=60.0, ge=0.0, le=86400.0)
+    # Prefix of the link to a case in the UI, e.g. "https://grid.example.cn/ui/#/case/".
+    link_base: str | None = Field(default=None, pattern=r"^https?://")
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    timeout_s: float = Field(default=10.0, gt=0.0, le=300.0)
+
+
 # Zero or negative days would expire evidence (高空抛物 included) the moment a case closes.
 RetentionDays = Annotated[float, Field(gt=0.0, le=36500.0)]
 
@@ -952,13 +978,16 @@ class AppConfig(Base):
     api: ApiConfig = Field(default_factory=ApiConfig)
     cases: CasesConfig = Field(default_factory=CasesConfig)
     subscribers: list[Subscriber] = Field(default_factory=list)
+    alerts: list[AlertTarget] = Field(default_factory=list)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     cameras: list[CameraConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cameras(self) -> AppConfig:
         problems = verify_unique_ids([c.id for c in self.cameras], "cameras")
-        problems += verify_unique_ids([s.id for s in self.subscribers], "subscribers")
+        problems += verify_unique_ids(  # one outbox: a subscriber and an alert share ids
+            [s.id for s in self.subscribers] + [a.id for a in self.alerts], "subscribers/alerts"
+        )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -1144,6 +1173,14 @@ def check_runtime_requirements(cfg: AppConfig, env: Mapping[str, str] | None = N
                 ConfigIssue(
                     f"subscribers[{i}] ({sub.id}) → secret_env",
                     f"environment variable {sub.secret_env} (the HMAC key) is not set",
+                )
+            )
+    for i, alert in enumerate(cfg.alerts):
+        if not env.get(alert.url_env):
+            issues.append(
+                ConfigIssue(
+                    f"alerts[{i}] ({alert.id}) → url_env",
+                    f"environment variable {alert.url_env} (the apprise URL) is not set",
                 )
             )
     if issues:

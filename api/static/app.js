@@ -20,7 +20,7 @@ const I18N = {
     history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
     origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
     exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
-    picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
+    urgent_case: "紧急案件", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
     view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
     back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
     deadline_dispose: "处置", deadline_recheck: "核查",
@@ -62,7 +62,7 @@ const I18N = {
     overlay: "Overlay", history: "History", details: "Event", evidence: "Evidence", zone: "Zone",
     dwell: "Duration", origin: "Origin floor/window", summary: "Summary", level: "Escalation level",
     assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
-    picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
+    urgent_case: "Urgent case", picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
     view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
     confirm_view: "Confirm view now",
     drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
@@ -122,6 +122,7 @@ const state = {
   token: sessionStorage.getItem("gs_token") || "",
   rows: [], selected: 0, filters: { type: "", camera: "", open: true }, blobs: [],
   thumbs: new Map(),  // event id → Promise of a blob URL
+  seenUrgent: null,  // urgent pending case ids already announced (null: not yet looked)
 };
 
 const t = (k) => (I18N[state.lang][k] ?? k);
@@ -209,6 +210,7 @@ async function startLive() {
       const r = await fetch("/cases/stream", { headers: { Authorization: `Bearer ${state.token}` }, signal: liveAbort.signal });
       if (!r.ok) throw new Error(String(r.status));
       live.textContent = t("live_on"); live.classList.add("on"); live.dataset.on = "1";
+      await alertUrgent();  // (re)connected: what came in meanwhile is announced too
       const reader = r.body.getReader();
       const dec = new TextDecoder();
       let buf = "", first = true;
@@ -231,7 +233,28 @@ async function startLive() {
   }
 }
 
+// Urgent cases (高空抛物, fire lanes) have a 10-minute review deadline: a new one sounds and,
+// where the browser allows, shows a system notification, whatever screen is open.
+async function alertUrgent() {
+  let data;
+  try { data = await apiJson("/cases?state=pending_review&limit=100"); } catch (e) { return; }
+  const urgent = data.items.filter((c) => c.severity === "urgent");
+  const fresh = state.seenUrgent ? urgent.filter((c) => !state.seenUrgent.has(c.case_id)) : [];
+  state.seenUrgent = new Set(urgent.map((c) => c.case_id));
+  if (!fresh.length) return;
+  document.body.dataset.urgentAlerts = String(Number(document.body.dataset.urgentAlerts || 0) + fresh.length);
+  try {
+    const ctx = new AudioContext(), osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = 880; gain.gain.value = 0.2;
+    osc.connect(gain).connect(ctx.destination); osc.start(); osc.stop(ctx.currentTime + 0.4);
+  } catch (e) { /* no audio device */ }
+  if ("Notification" in window && Notification.permission === "granted") {
+    for (const c of fresh.slice(0, 3)) new Notification(`${t("urgent_case")}: ${typeName(c.event_type)}`, { body: `${c.camera_id}${c.zone_id ? " / " + c.zone_id : ""}`, tag: c.case_id });
+  }
+}
+
 function onLiveChange() {
+  alertUrgent();
   const route = location.hash || "#/queue";
   if (route.startsWith("#/queue") || route.startsWith("#/cases")) renderList(route.startsWith("#/queue"));
 }
@@ -853,6 +876,8 @@ document.addEventListener("keydown", (e) => {
 });
 
 $("#login-form").addEventListener("submit", (e) => {
+  // asked on the sign-in click: browsers allow the question only after a user gesture
+  if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
   state.token = $("#token-input").value.trim();
   sessionStorage.setItem("gs_token", state.token);
   startLive();

@@ -615,7 +615,7 @@ class CaseService:
                                   actor_type, reason_code, reason, detail)  # fmt: skip
         entry = HistoryEntry(seq, case.case_id, at, action.value, from_state, case.state,
                              actor, actor_type, reason_code, reason, detail)  # fmt: skip
-        if self.enqueue is not None and case.state in PUSHED_STATES and action != A.DETECT:
+        if self.enqueue is not None:  # the outbox decides who hears of what
             self.enqueue(db, case, entry, repo.event_report(case.last_event_id))
         return entry
 

@@ -14,6 +14,12 @@ update waits while an earlier one is still pending.
 
 HTTP is stdlib ``urllib`` on purpose: one small POST per row needs no client library, and the
 sender runs in the pipeline's case worker thread.
+
+Alerts (``[[alerts]]``) go through the same table: when a case opens (before review: they are
+for the people who review), a row per alert target in scope, sent with ``apprise`` (WeCom,
+DingTalk, Feishu, email, …) with the alert snapshot attached; at most one per camera per
+``min_interval_s`` (rows beyond are not written: a storm of cases is one alert). Webhook
+subscribers hear only reviewed states (``PUSHED_STATES``).
 """
 
 from __future__ import annotations
@@ -26,17 +32,19 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, dataclass
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pipeline.casework.cases import Case, HistoryEntry, case_json
-from pipeline.config import Subscriber
+from pipeline.casework.cases import PUSHED_STATES, Action, Case, HistoryEntry, case_json
+from pipeline.config import AlertTarget, Subscriber
 from pipeline.evidence.report import canonical_json
 from pipeline.store import outbox as rows
 from pipeline.store.db import Connection
 from pipeline.store.repository import EventStore
 
 PAYLOAD_SCHEMA = "gridsight.case-update/1"
+ALERT_SCHEMA = "gridsight.alert/1"
 SIGNATURE_HEADER = "X-Gridsight-Signature"
 TIMESTAMP_HEADER = "X-Gridsight-Timestamp"
 _RETRYABLE_4XX = frozenset({408, 425, 429})
@@ -111,6 +119,27 @@ def http_post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) 
         return HttpResult(None, str(getattr(exc, "reason", exc))[:200])
 
 
+# (apprise URLs, title, body, attachment, timeout) → result
+Notify = Callable[[str, str, str, Path | None, float], HttpResult]
+
+
+def apprise_notify(
+    urls: str, title: str, body: str, attachment: Path | None, timeout_s: float
+) -> HttpResult:
+    """One notification through apprise; its per-service errors go to the log."""
+    import apprise
+
+    sender = apprise.Apprise(asset=apprise.AppriseAsset(async_mode=False))
+    if not sender.add(urls):
+        return HttpResult(400, "apprise does not accept the configured URL(s)")  # permanent
+    for server in sender:
+        server.socket_read_timeout = server.socket_connect_timeout = timeout_s
+    attach = apprise.AppriseAttachment(str(attachment)) if attachment is not None else None
+    if sender.notify(title=title, body=body, attach=attach):
+        return HttpResult(200, None)
+    return HttpResult(None, "apprise: not delivered (see the log for the service's answer)")
+
+
 def was_pushed(store: EventStore, subscriber_id: str, case_id: str) -> bool:
     """Whether an update of ``case_id`` was sent (or is being sent) to ``subscriber_id``:
     only then may that subscriber's callbacks act on the case."""
@@ -152,14 +181,25 @@ class Outbox:
         rng: random.Random | None = None,
         on_sent: Callable[[OutboxRow], None] | None = None,
         sending: bool = True,
+        alerts: Sequence[AlertTarget] = (),
+        alert_urls: Mapping[str, str] | None = None,
+        notify: Notify = apprise_notify,
+        attachment: Callable[[str], Path | None] | None = None,
     ) -> None:
         """``sending=False``: this process only enqueues (an API without a pipeline); the
-        process running the case worker, which has every key, delivers."""
+        process running the case worker, which has every key, delivers. ``alert_urls``: the
+        apprise URLs of the alert targets (from their ``url_env``); ``attachment``: a local
+        file for an evidence relpath (the snapshot attached to an alert)."""
         missing = [s.id for s in subscribers if s.id not in secrets]
+        missing += [a.id for a in alerts if a.id not in (alert_urls or {})]
         if missing and sending:
-            raise ValueError(f"no HMAC secret for subscribers {', '.join(missing)}")
+            raise ValueError(f"no HMAC secret or alert URL for {', '.join(missing)}")
         self.store = store
         self.subscribers = {s.id: s for s in subscribers}
+        self.alerts = {a.id: a for a in alerts}
+        self.alert_urls = dict(alert_urls or {})
+        self.notify = notify
+        self.attachment = attachment
         self.secrets = dict(secrets)
         self.tz = tz
         self.clock = clock
@@ -174,6 +214,10 @@ class Outbox:
         self, db: Connection, case: Case, entry: HistoryEntry, report: dict[str, Any]
     ) -> None:
         now = self.clock()
+        if entry.action == Action.DETECT.value:
+            self._enqueue_alerts(db, case, report, now)
+        if case.state not in PUSHED_STATES or entry.action == Action.DETECT.value:
+            return  # platforms hear of a case once a person has reviewed it
         for sub in self.subscribers.values():
             if "*" not in sub.event_types and case.event_type not in sub.event_types:
                 continue
@@ -187,6 +231,34 @@ class Outbox:
                 "report": report,
             }
             rows.enqueue(db, sub.id, key, case.case_id, entry.action, payload, now)
+
+    def _enqueue_alerts(
+        self, db: Connection, case: Case, report: dict[str, Any], now: float
+    ) -> None:
+        grids = {g.get("code") for g in report.get("location", {}).get("grids", [])}
+        snapshot = next((e.get("relpath") for e in report.get("evidence", [])
+                         if e.get("name") == "alert"), None)  # fmt: skip
+        for target in self.alerts.values():
+            if not _in_scope(target, case, grids):
+                continue
+            if target.min_interval_s and rows.recent_alerts(
+                db, target.id, case.camera_id, now - target.min_interval_s
+            ):
+                continue  # this camera alerted this target a moment ago: the UI has the rest
+            link = f"{target.link_base}{case.case_id}" if target.link_base else None
+            urgent = "【紧急】" if case.severity == "urgent" else ""
+            title = f"{urgent}{report.get('title_zh', case.event_type)}"
+            body = "\n".join(x for x in (
+                report.get("summary_zh"), report.get("title_en"), report.get("created_at"),
+                f"案件 case {case.case_id}", link,
+            ) if x)  # fmt: skip
+            key = f"{case.case_id}:alert:{target.id}"
+            payload = {"schema": ALERT_SCHEMA, "idempotency_key": key, "target_id": target.id,
+                       "case_id": case.case_id, "event_type": case.event_type,
+                       "severity": case.severity, "camera_id": case.camera_id,
+                       "title": title, "body": body, "link": link,
+                       "snapshot_relpath": snapshot}  # fmt: skip
+            rows.enqueue(db, target.id, key, case.case_id, "alert", payload, now)
 
     # -- sending --------------------------------------------------------------------------
 
@@ -207,23 +279,27 @@ class Outbox:
         now = self.clock()
         attempted = delivered = failed = dead = 0
         for seq, sub_id, key, payload_json, attempts in rows.due(self.store, now, limit):
-            sub = self.subscribers.get(sub_id)
-            if sub is not None and sub_id not in self.secrets:
+            sub: Subscriber | AlertTarget | None = self.subscribers.get(sub_id)
+            sub = sub or self.alerts.get(sub_id)
+            if sub is not None and sub_id not in self.secrets and sub_id not in self.alert_urls:
                 continue  # not ours to send (see ``sending``)
             if sub is None:  # subscriber removed from the config: keep the row, say why
                 self._mark(seq, "dead", attempts, now, "subscriber no longer configured")
                 dead += 1
                 continue
-            body = canonical_json(json.loads(payload_json))
-            ts = int(self.clock())
-            headers = {
-                "Content-Type": "application/json; charset=utf-8",
-                IDEMPOTENCY_HEADER: key,
-                TIMESTAMP_HEADER: str(ts),
-                SIGNATURE_HEADER: sign(self.secrets[sub_id], ts, key, body),
-            }
             attempted += 1
-            result = self.post(sub.url, body, headers, sub.timeout_s)
+            if isinstance(sub, AlertTarget):
+                result = self._alert(sub, json.loads(payload_json))
+            else:
+                body = canonical_json(json.loads(payload_json))
+                ts = int(self.clock())
+                headers = {
+                    "Content-Type": "application/json; charset=utf-8",
+                    IDEMPOTENCY_HEADER: key,
+                    TIMESTAMP_HEADER: str(ts),
+                    SIGNATURE_HEADER: sign(self.secrets[sub_id], ts, key, body),
+                }
+                result = self.post(sub.url, body, headers, sub.timeout_s)
             ok = result.status is not None and (200 <= result.status < 300 or result.status == 409)
             if ok:
                 if self.on_sent is not None:
@@ -246,6 +322,12 @@ class Outbox:
                 failed += 1
         return DeliveryStats(attempted, delivered, failed, dead)
 
+    def _alert(self, target: AlertTarget, payload: dict[str, Any]) -> HttpResult:
+        rel = payload.get("snapshot_relpath")
+        picture = self.attachment(rel) if rel and self.attachment is not None else None
+        return self.notify(self.alert_urls[target.id], payload["title"], payload["body"],
+                           picture, target.timeout_s)  # fmt: skip
+
     def _mark(self, seq: int, state: str, attempts: int, at: float, error: str | None) -> None:
         rows.mark(self.store, seq, state, attempts, at, error)
 
@@ -263,3 +345,12 @@ class Outbox:
     def requeue(self, seq: int) -> bool:
         """Give a dead-lettered row a fresh set of attempts."""
         return rows.requeue(self.store, seq, self.clock())
+
+
+def _in_scope(target: AlertTarget, case: Case, grids: set[Any]) -> bool:
+    return (
+        ("*" in target.event_types or case.event_type in target.event_types)
+        and case.severity in target.severities
+        and (not target.cameras or case.camera_id in target.cameras)
+        and (not target.grid_codes or bool(grids & set(target.grid_codes)))
+    )

@@ -82,7 +82,10 @@ def installation(
     storage = storage or open_storage(cfg.evidence, root)
     tz = ZoneInfo(cfg.site.timezone)
     secrets = {s.id: env[s.secret_env].encode() for s in cfg.subscribers if env.get(s.secret_env)}
-    outbox = Outbox(store, cfg.subscribers, secrets, tz, clock, sending=sending)
+    alert_urls = {a.id: env[a.url_env] for a in cfg.alerts if env.get(a.url_env)}
+    outbox = Outbox(store, cfg.subscribers, secrets, tz, clock, sending=sending,
+                    alerts=cfg.alerts, alert_urls=alert_urls,
+                    attachment=storage.local_path)  # fmt: skip
     feed = ChangeFeed()
     cases = CaseService(store, cfg.cases, tz, clock, enqueue=outbox.enqueue, probe=probe,
                         after_snapshot=after_snapshot, on_change=feed.publish)  # fmt: skip

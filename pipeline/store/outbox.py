@@ -24,6 +24,17 @@ def enqueue(db: Connection, subscriber_id: str, key: str, case_id: str, kind: st
     )
 
 
+def recent_alerts(db: Connection, target_id: str, camera_id: str, since: float) -> int:
+    """Alerts written for ``target_id`` about ``camera_id``'s cases since ``since``."""
+    row = db.execute(
+        "SELECT COUNT(*) FROM outbox o JOIN cases c ON c.case_id = o.case_id "
+        "WHERE o.subscriber_id = ? AND o.kind = 'alert' AND o.created_at > ? "
+        "AND c.camera_id = ?",
+        (target_id, since, camera_id),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def due(store: EventStore, now: float, limit: int) -> list[tuple[int, str, str, str, int]]:
     """(seq, subscriber, key, payload json, attempts) of pending rows that are due and are the
     oldest pending one of their (subscriber, case): updates of a case go out in order."""

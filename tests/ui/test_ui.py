@@ -122,6 +122,8 @@ def test_review_queue_with_keyboard_and_live_updates(site: Site, page) -> None: 
     # a new detection arrives: the queue updates itself (server-sent events), no reload
     site.cases.on_event(store_event(site.store, "lane-2", time.time(), zone="lane2"))
     wait_js(page, "document.querySelectorAll('#queue tr.row').length === 2", timeout=10000)
+    # it is urgent (fire lane): announced once, with a sound (and a notification if allowed)
+    wait_js(page, "document.body.dataset.urgentAlerts === '1'")
     page.keyboard.press("n")  # next row: the bin
     assert "垃圾满溢" in page.locator("#queue tr.selected").inner_text()
     page.keyboard.press("r")
