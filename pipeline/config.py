@@ -1167,21 +1167,14 @@ def check_runtime_requirements(cfg: AppConfig, env: Mapping[str, str] | None = N
             )
     if any(c.rules for c in cfg.cameras) and not cfg.model.path.is_file():
         issues.append(ConfigIssue("model.path", f"model file {cfg.model.path} not found"))
-    for i, sub in enumerate(cfg.subscribers):
-        if not env.get(sub.secret_env):
-            issues.append(
-                ConfigIssue(
-                    f"subscribers[{i}] ({sub.id}) → secret_env",
-                    f"environment variable {sub.secret_env} (the HMAC key) is not set",
-                )
-            )
-    for i, alert in enumerate(cfg.alerts):
-        if not env.get(alert.url_env):
-            issues.append(
-                ConfigIssue(
-                    f"alerts[{i}] ({alert.id}) → url_env",
-                    f"environment variable {alert.url_env} (the apprise URL) is not set",
-                )
-            )
+    needed = [(f"subscribers[{i}] ({s.id}) → secret_env", s.secret_env, "the HMAC key")
+              for i, s in enumerate(cfg.subscribers)]  # fmt: skip
+    needed += [(f"alerts[{i}] ({a.id}) → url_env", a.url_env, "the apprise URL")
+               for i, a in enumerate(cfg.alerts)]  # fmt: skip
+    issues += [
+        ConfigIssue(where, f"environment variable {var} ({what}) is not set")
+        for where, var, what in needed
+        if not env.get(var)
+    ]
     if issues:
         raise ConfigError(issues)

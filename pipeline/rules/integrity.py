@@ -69,6 +69,29 @@ class ViewMeasure:
     shift_response: float  # phase-correlation peak strength (0-1): how sure the shift is
 
 
+@dataclass(slots=True)
+class _Run:
+    """Checks one way in a row, timed against the hold; one check the other way is tolerated."""
+
+    since: float | None = None
+    contrary: int = 0
+
+    def along(self, t: float) -> float:
+        """A check this way at ``t``: how long the run has lasted."""
+        self.contrary = 0
+        if self.since is None:
+            self.since = t
+        return t - self.since
+
+    def against(self) -> None:
+        self.contrary += 1
+        if self.contrary > _TOLERATED:
+            self.since = None
+
+    def reset(self) -> None:
+        self.since, self.contrary = None, 0
+
+
 @dataclass(frozen=True, slots=True)
 class _View:
     grey: NDArray[np.float32]
@@ -146,9 +169,8 @@ class ViewGuard:
         self._ref: _View | None = None
         self._ref_time_s = 0.0
         self._last_check_s: float | None = None
-        self._bad_since: float | None = None
-        self._good_since: float | None = None
-        self._contrary = 0  # checks in a row that disagree with the run being timed
+        self._bad = _Run()  # the view wrong, before an event
+        self._good = _Run()  # the view right again, while an event is open
         self.event: Event | None = None
         self.last: ViewMeasure | None = None
 
@@ -180,20 +202,16 @@ class ViewGuard:
         if self.event is not None:
             return self._while_open(frame, m, kind)
         if kind is None:
-            self._contrary += 1
-            if self._contrary > _TOLERATED:
-                self._bad_since = None
-            if (self._bad_since is None and m.match >= self.cfg.renew_match
+            self._bad.against()
+            if (self._bad.since is None and m.match >= self.cfg.renew_match
                     and t - self._ref_time_s >= self.cfg.renew_s):  # fmt: skip
                 self._ref, self._ref_time_s = now, t  # follows dusk, dawn and seasons
             return []
-        self._contrary = 0
-        if self._bad_since is None:
-            self._bad_since = t
-        if t - self._bad_since < self.cfg.hold_s:
+        if self._bad.along(t) < self.cfg.hold_s:
             return []
-        self._good_since = None
-        self._contrary = 0
+        started = self._bad.since
+        assert started is not None
+        self._good.reset()
         self.event = Event(
             event_id=self._new_id(t),
             event_type=EventType.CAMERA_TAMPER,
@@ -201,7 +219,7 @@ class ViewGuard:
             camera_id=self.camera_id,
             zone_id=None,
             rule_id=None,
-            started_at=self._bad_since,
+            started_at=started,
             alerted_at=t,
             updated_at=t,
             ended_at=None,
@@ -224,14 +242,9 @@ class ViewGuard:
         """Open event: ends by itself only once the view has been back for ``hold_s``."""
         t = frame.time_s
         if kind is not None:
-            self._contrary += 1
-            if self._contrary > _TOLERATED:
-                self._good_since = None
+            self._good.against()
             return []
-        self._contrary = 0
-        if self._good_since is None:
-            self._good_since = t
-        if t - self._good_since < self.cfg.hold_s:
+        if self._good.along(t) < self.cfg.hold_s:
             return []
         return self._end(frame, "restored", m)
 
@@ -239,7 +252,7 @@ class ViewGuard:
         """An integrator accepts the view now as the camera's reference."""
         notices = self._end(frame, "confirmed", self.last) if self.event is not None else []
         self._ref, self._ref_time_s = view_of(frame.image), frame.time_s
-        self._bad_since = None
+        self._bad.reset()
         return notices
 
     def close(self, time_s: float, reason: str) -> list[EventNotice]:
@@ -258,8 +271,8 @@ class ViewGuard:
         assert ev is not None
         assert isinstance(ev.details, CameraViewDetails)
         self.event = None
-        self._good_since = self._bad_since = None
-        self._contrary = 0
+        self._good.reset()
+        self._bad.reset()
         t = frame.time_s
         details = replace(ev.details, end_reason=reason)
         if m is not None:  # the measures at the end: what the view came back to

@@ -31,10 +31,12 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/cameras/{camera_id}/activity.jpg"): {Role.INTEGRATOR},
     ("POST", "/cameras/{camera_id}/geometry/validate"): {Role.INTEGRATOR},
     ("PUT", "/cameras/{camera_id}/geometry"): {Role.INTEGRATOR},
+    ("POST", "/cameras/{camera_id}/view/confirm"): {Role.INTEGRATOR},
     ("GET", "/events"): VIEW,
     ("GET", "/events/{event_id}"): VIEW,
     ("GET", "/events/{event_id}/clip.mp4"): VIEW,
     ("GET", "/events/{event_id}/snapshot.jpg"): VIEW,
+    ("GET", "/events/{event_id}/thumb.jpg"): VIEW,
     ("GET", "/cases"): VIEW,
     ("GET", "/cases/review-stats"): VIEW,
     ("GET", "/cases/stream"): VIEW,
@@ -174,6 +176,7 @@ def test_platform_callback_drives_the_case_once(
 NOT_JSON = {
     ("GET", "/cameras/{camera_id}/snapshot.jpg"), ("GET", "/cameras/{camera_id}/activity.jpg"),
     ("GET", "/events/{event_id}/clip.mp4"), ("GET", "/events/{event_id}/snapshot.jpg"),
+    ("GET", "/events/{event_id}/thumb.jpg"),
     ("GET", "/cases/{case_id}/after.jpg"), ("GET", "/cases/stream"), ("GET", "/metrics"),
     ("GET", "/schemas/event-report-v1.json"),
 }  # fmt: skip

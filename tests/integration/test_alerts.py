@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +20,7 @@ from pipeline.casework.outbox import Outbox
 from pipeline.config import AlertTarget, CasesConfig
 from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import EventType
+from tests.http_receiver import LocalReceiver
 from tests.unit.test_cases import MON_9, VirtualClock, store_event
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -33,32 +32,21 @@ class Phone:
     def __init__(self) -> None:
         self.got: list[dict[str, Any]] = []
         self.down = False
-        phone = self
+        self.http = LocalReceiver(self.answer)
+        self.url = f"json://127.0.0.1:{self.http.port}/alert"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                status = 503 if phone.down else 200
-                if not phone.down:
-                    phone.got.append(json.loads(body))
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_address[1]}/alert"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, body: bytes, headers: Any) -> int:
+        if self.down:
+            return 503
+        self.got.append(json.loads(body))
+        return 200
 
 
 @pytest.fixture
 def phone() -> Iterator[Phone]:
     p = Phone()
     yield p
-    p.server.shutdown()
-    p.server.server_close()
+    p.http.close()
 
 
 def opened(store: EventStore, cases: CaseService, event_id: str, at: float, snap: str,

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,6 +21,7 @@ from pipeline.casework.outbox import Outbox, verify_signature
 from pipeline.config import CasesConfig, Subscriber
 from pipeline.store.repository import EventStore
 from tests.conftest import REPO
+from tests.http_receiver import LocalReceiver
 from tests.outbox_child import SECRET
 from tests.unit.test_cases import MON_9, VirtualClock, store_event
 
@@ -38,46 +38,31 @@ class Receiver:
         self.fail_next = 0  # answer 503 to this many requests
         self.now: Callable[[], float] = time.time  # the sender's clock (virtual in some tests)
         self.lock = threading.Lock()
-        receiver = self
+        self.http = LocalReceiver(self.answer)
+        self.url = f"http://127.0.0.1:{self.http.port}/cases"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver.lock:
-                    receiver.received += 1
-                    bad = verify_signature(
-                        SECRET, self.headers.get("X-Gridsight-Timestamp"),
-                        self.headers.get("Idempotency-Key"), body,
-                        self.headers.get("X-Gridsight-Signature"), receiver.now(),
-                    )  # fmt: skip
-                    if bad:
-                        receiver.rejected += 1
-                        status = 401
-                    elif receiver.fail_next > 0:
-                        receiver.fail_next -= 1
-                        status = 503
-                    else:
-                        key = self.headers["Idempotency-Key"]
-                        receiver.effects.setdefault(key, json.loads(body))
-                        status = 200
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cases"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+    def answer(self, body: bytes, headers: Any) -> int:
+        with self.lock:
+            self.received += 1
+            bad = verify_signature(
+                SECRET, headers.get("X-Gridsight-Timestamp"), headers.get("Idempotency-Key"),
+                body, headers.get("X-Gridsight-Signature"), self.now(),
+            )  # fmt: skip
+            if bad:
+                self.rejected += 1
+                return 401
+            if self.fail_next > 0:
+                self.fail_next -= 1
+                return 503
+            self.effects.setdefault(headers["Idempotency-Key"], json.loads(body))
+            return 200
 
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
-    r.server.shutdown()
-    r.server.server_close()
+    r.http.close()
 
 
 def sub(url: str, **kw: Any) -> Subscriber:
