@@ -106,7 +106,7 @@ def test_stall_on_a_walkway_is_one_vending_episode(
     try:
         rt = run_until_ended(cfg, 90, review_and_push, env={"GRID_SECRET": SECRET.decode()})
     finally:
-        receiver.server.shutdown()
+        receiver.http.close()
     rows, total = rt.store.query_events(EventQuery())
     ended = [r for r in rows if r.state == "ended"]
     assert len(ended) == 1 and total <= 2  # a second loop may have begun a new episode
