@@ -20,7 +20,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -53,6 +53,7 @@ from pipeline.evidence.report import ModelIdentity
 from pipeline.evidence.storage import EvidenceStorage, LocalStorage
 from pipeline.evidence.writer import EvidenceWriter, WriterPool, WriterStats
 from pipeline.ingest.health import HealthTracker
+from pipeline.ingest.live import LiveHub
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.queues import FrameHub, Watermark
 from pipeline.ingest.source import LumaHook, SourceSettings, StreamSource
@@ -207,6 +208,7 @@ class Runtime:
             self.hub.register(cam.id)
         # shared with the writer, which names cameras in reports; replaced entries only
         self._camera_cfgs = {cid: c.cfg for cid, c in self.cameras.items()}
+        self.live = LiveHub(lambda cid: self.cameras[cid].ring if cid in self.cameras else None)
         self._reconfigure_lock = threading.Lock()
 
         self.storage = storage
@@ -592,6 +594,10 @@ class Runtime:
         if not done.wait(timeout):
             raise RuntimeError(f"camera {camera_id!r}: analysis did not take the confirmation")
         return self.view_state(camera_id) or "unchecked"
+
+    def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
+        """(MSE codec string, fragmented MP4 bytes) of the camera now, for one viewer."""
+        return self.live.open(camera_id) if camera_id in self.cameras else None
 
     def view_state(self, camera_id: str) -> str | None:
         """ "learning", "ok", "moved", "occluded", "defocused"; None: not checked."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, HTTPException, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
 from api.auth import AnyRoleDep, IntegratorDep, Principal, audit
@@ -45,6 +47,37 @@ def list_cameras(ctx: ContextDep, _who: AnyRoleDep) -> list[CameraOut]:
         )
         for c in ctx.cameras
     ]
+
+
+@router.get(
+    "/{camera_id}/live.mp4",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"video/mp4": {}}}},
+)
+def camera_live(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> StreamingResponse:
+    """The camera now as fragmented MP4 for Media Source Extensions (its own H.264, remuxed,
+    never decoded; one remux per camera for all viewers). ``X-Codec`` names the MSE codec."""
+    _camera(ctx, camera_id)
+    live = ctx.runtime.live_view(camera_id) if ctx.runtime else None
+    if live is None:
+        raise HTTPException(503, f"camera {camera_id!r} has no live stream in this process")
+    codec, body = live
+    audit(ctx, who, "view_live_video", camera_id)
+    return StreamingResponse(_until_disconnect(body), media_type="video/mp4",
+                             headers={"X-Codec": codec, "Cache-Control": "no-store"})  # fmt: skip
+
+
+async def _until_disconnect(body: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """The fragments, each waited for in a worker thread; a viewer who leaves is cancelled
+    here, and closing ``body`` then tells the camera's remux at once (a plain iterator would
+    stay parked in its thread until the next fragment, and its viewer counted)."""
+    try:
+        while (chunk := await anyio.to_thread.run_sync(next, body, None)) is not None:
+            yield chunk
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 class ViewConfirmedOut(BaseModel):

@@ -20,7 +20,7 @@ const I18N = {
     history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
     origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
     exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
-    urgent_case: "紧急案件", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
+    urgent_case: "紧急案件", live_video: "实时画面", live_unsupported: "浏览器不支持该视频格式", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
     view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
     back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
     deadline_dispose: "处置", deadline_recheck: "核查",
@@ -62,7 +62,7 @@ const I18N = {
     overlay: "Overlay", history: "History", details: "Event", evidence: "Evidence", zone: "Zone",
     dwell: "Duration", origin: "Origin floor/window", summary: "Summary", level: "Escalation level",
     assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
-    urgent_case: "Urgent case", picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
+    urgent_case: "Urgent case", live_video: "Live video", live_unsupported: "This browser cannot play the stream", picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
     view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
     confirm_view: "Confirm view now",
     drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
@@ -123,6 +123,7 @@ const state = {
   rows: [], selected: 0, filters: { type: "", camera: "", open: true }, blobs: [],
   thumbs: new Map(),  // event id → Promise of a blob URL
   seenUrgent: null,  // urgent pending case ids already announced (null: not yet looked)
+  lives: [],  // AbortControllers of the live videos on screen
 };
 
 const t = (k) => (I18N[state.lang][k] ?? k);
@@ -196,6 +197,65 @@ async function blobUrl(path) {
   const url = URL.createObjectURL(await r.blob());
   state.blobs.push(url);
   return url;
+}
+
+// -- live video: the camera's own H.264 as fragmented MP4 into Media Source Extensions --------
+
+// Plays the camera now in ``video`` until the screen changes (fetch with the token header, so
+// it never appears in a URL). Keeps to the live edge: a tab in the background catches up.
+async function playLive(video, cameraId) {
+  const ctrl = new AbortController();
+  state.lives.push(ctrl);
+  const r = await api(`/cameras/${encodeURIComponent(cameraId)}/live.mp4`, { signal: ctrl.signal });
+  if (!r.ok) throw new Error((await r.json().catch(() => ({}))).detail || String(r.status));
+  const type = `video/mp4; codecs="${r.headers.get("X-Codec")}"`;
+  if (!("MediaSource" in window) || !MediaSource.isTypeSupported(type)) throw new Error(`${t("live_unsupported")} (${type})`);
+  const ms = new MediaSource();
+  video.src = URL.createObjectURL(ms);
+  state.blobs.push(video.src);
+  await new Promise((res) => ms.addEventListener("sourceopen", res, { once: true }));
+  const sb = ms.addSourceBuffer(type);
+  const pending = [];
+  const pump = () => {
+    if (sb.updating || !pending.length || ms.readyState !== "open") return;
+    sb.appendBuffer(pending.shift());
+  };
+  sb.addEventListener("updateend", () => {
+    const b = video.buffered;
+    if (b.length) {
+      const end = b.end(b.length - 1);
+      if (video.currentTime < b.start(0) || end - video.currentTime > 3) video.currentTime = Math.max(b.start(0), end - 0.3);
+      // keep ~30 s in memory
+      if (!sb.updating && video.currentTime - b.start(0) > 40) { sb.remove(b.start(0), video.currentTime - 30); return; }
+    }
+    pump();
+  });
+  video.muted = true;
+  video.play().catch(() => {});
+  const reader = r.body.getReader();
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      pending.push(value);
+      pump();
+    }
+  } catch (e) { /* screen left: the fetch was aborted */ }
+}
+
+const LIVE_HTML = () => `<button type="button" class="live-btn">${t("live_video")}</button><video class="live" playsinline muted hidden></video>`;
+
+function wireLive(root, cameraId) {
+  const btn = root.querySelector(".live-btn"), video = root.querySelector("video.live");
+  btn.addEventListener("click", () => {
+    btn.hidden = true; video.hidden = false;
+    playLive(video, cameraId).catch((e) => video.insertAdjacentHTML("afterend", `<p class="error">${esc(e.message)}</p>`));
+  });
+}
+
+function stopLives() {
+  state.lives.forEach((c) => c.abort());
+  state.lives = [];
 }
 
 // -- live updates (SSE over fetch, so the token stays in the header) --------------------------
@@ -397,6 +457,7 @@ async function renderCase(caseId) {
   view.innerHTML = `
     <p><a href="#/queue">← ${t("back")}</a></p>
     <h2>${esc(typeName(c.event_type))} · ${esc(c.camera_id)} ${badges(c)}</h2>
+    <div class="live-box">${LIVE_HTML()}</div>
     <div class="detail">
       <section>
         <div class="player" id="player"><video id="clip" controls muted playsinline></video><canvas id="overlay"></canvas></div>
@@ -419,6 +480,7 @@ async function renderCase(caseId) {
           <li><time>${esc(fmtTime(h.at))}</time>${esc(h.action)} → ${esc(t("st_" + h.to))} · ${esc(h.actor)}${h.reason_code ? " · " + esc(t(h.reason_code)) : ""}${h.reason ? " · " + esc(h.reason) : ""}</li>`).join("")}</ol></div>
       </aside>
     </div>`;
+  wireLive(view.querySelector(".live-box"), c.camera_id);
   view.querySelectorAll("[data-act]").forEach((b) => {
     b.onclick = async () => {
       const a = b.dataset.act;
@@ -458,6 +520,7 @@ async function renderCameras() {
     return `<div class="panel" data-cam="${esc(c.camera_id)}"><h3>${esc(c.name)} (${esc(c.camera_id)})</h3>
       <p class="state-${esc((h.state || "offline").toLowerCase())}">${esc(h.state || "—")}</p>
       <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p>
+      ${LIVE_HTML()}
       ${c.view ? `<p class="view view-${esc(c.view)}">${t("view")}: ${esc(t("view_" + c.view))}</p>` : ""}
       ${c.view && !["ok", "learning"].includes(c.view) ? `<p class="error">${t("view_paused")}</p>
         <button type="button" class="confirm-view">${t("confirm_view")}</button>` : ""}
@@ -465,6 +528,7 @@ async function renderCameras() {
   }).join("")}</div>`;
   for (const c of cams) {
     const panel = view.querySelector(`.panel[data-cam="${CSS.escape(c.camera_id)}"]`);
+    wireLive(panel, c.camera_id);
     const confirm = panel.querySelector(".confirm-view");
     if (confirm) confirm.addEventListener("click", async () => {
       try {
@@ -847,6 +911,7 @@ function route() {
   const h = location.hash || "#/queue";
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", h.startsWith(a.getAttribute("href"))));
   if (!state.token) { showLogin(); return; }
+  stopLives();
   if (h.startsWith("#/case/")) renderCase(decodeURIComponent(h.slice(7)));
   else if (h.startsWith("#/cases")) renderList(false);
   else if (h.startsWith("#/cameras")) renderCameras();

@@ -79,6 +79,43 @@ class ClipCollector:
             self.done.set()
 
 
+class LiveTap:
+    """New packets of one camera as they arrive (live view), from its latest keyframe on.
+
+    Bounded: a reader that falls ``max_packets`` behind loses the oldest and must start again
+    at a keyframe (``lost`` says so); the source never waits for a viewer."""
+
+    def __init__(self, max_packets: int = 500) -> None:
+        self._packets: deque[PacketRecord] = deque()
+        self._max = max_packets
+        self._cond = threading.Condition()
+        self.template: StreamTemplate | None = None
+        self.lost = False
+        self.closed = False
+
+    def _offer(self, rec: PacketRecord) -> None:
+        with self._cond:
+            if len(self._packets) >= self._max:
+                self._packets.clear()
+                self.lost = True
+            self._packets.append(rec)
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def take(self, timeout_s: float) -> list[PacketRecord]:
+        """What arrived since the last call (waits up to ``timeout_s`` for something)."""
+        with self._cond:
+            if not self._packets and not self.closed:
+                self._cond.wait(timeout_s)
+            out = list(self._packets)
+            self._packets.clear()
+            return out
+
+
 class PacketRing:
     """Time-bounded packet history of one camera; thread-safe (source appends, writer reads)."""
 
@@ -90,6 +127,7 @@ class PacketRing:
         self._templates: dict[int, StreamTemplate] = {}
         self._epoch = -1
         self._collectors: list[ClipCollector] = []
+        self._taps: list[LiveTap] = []
         self._bytes = 0
 
     def start_epoch(self, epoch: int, template: StreamTemplate) -> None:
@@ -99,6 +137,9 @@ class PacketRing:
             for c in self._collectors:
                 c._finish(truncated=True)
             self._collectors = []
+            for t in self._taps:
+                t.close()
+            self._taps = []
 
     def end_epoch(self) -> None:
         """The stream stopped (error or end of file): open collections finish, truncated."""
@@ -106,6 +147,9 @@ class PacketRing:
             for c in self._collectors:
                 c._finish(truncated=True)
             self._collectors = []
+            for t in self._taps:
+                t.close()
+            self._taps = []
 
     def append(self, rec: PacketRecord) -> None:
         with self._lock:
@@ -123,6 +167,30 @@ class PacketRing:
                 for c in self._collectors:
                     c._offer(rec)
                 self._collectors = [c for c in self._collectors if not c.done.is_set()]
+            for tap in self._taps:
+                if rec.epoch == self._epoch:
+                    tap._offer(rec)
+
+    def tap(self, max_packets: int = 500) -> LiveTap | None:
+        """Follow this camera live, from the latest keyframe held (None: no stream yet). A
+        reconnect closes the tap: the new epoch may have other codec parameters."""
+        with self._lock:
+            template = self._templates.get(self._epoch)
+            if template is None:
+                return None
+            t = LiveTap(max_packets)
+            t.template = template
+            current = [p for p in self._packets if p.epoch == self._epoch]
+            keys = [i for i, p in enumerate(current) if p.is_keyframe]
+            for rec in current[keys[-1] :] if keys else []:
+                t._offer(rec)
+            self._taps.append(t)
+            return t
+
+    def untap(self, tap: LiveTap) -> None:
+        with self._lock:
+            self._taps = [t for t in self._taps if t is not tap]
+        tap.close()
 
     def collect(self, start_s: float, end_s: float) -> ClipCollector:
         """Register a clip of ``[start_s, end_s]`` (widened back to a keyframe) and return it."""

@@ -80,6 +80,9 @@ class FakeRuntime:
     def view_state(self, camera_id: str) -> str | None:
         return self.view if camera_id == "cam1" else None
 
+    def live_view(self, camera_id: str) -> None:
+        return None  # no stream behind the fake: the route answers 503
+
     def confirm_view(self, camera_id: str, timeout: float = 10.0) -> str:
         self.confirmed.append(camera_id)
         self.view = "ok"

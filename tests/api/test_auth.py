@@ -27,6 +27,7 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/cameras/{camera_id}/health"): ALL,
     ("GET", "/cameras/{camera_id}/snapshot.jpg"): ALL,
     ("GET", "/cameras/{camera_id}/health/history"): ALL,
+    ("GET", "/cameras/{camera_id}/live.mp4"): ALL,
     ("GET", "/cameras/{camera_id}/geometry"): {Role.INTEGRATOR},
     ("GET", "/cameras/{camera_id}/activity.jpg"): {Role.INTEGRATOR},
     ("POST", "/cameras/{camera_id}/geometry/validate"): {Role.INTEGRATOR},
@@ -176,7 +177,7 @@ def test_platform_callback_drives_the_case_once(
 NOT_JSON = {
     ("GET", "/cameras/{camera_id}/snapshot.jpg"), ("GET", "/cameras/{camera_id}/activity.jpg"),
     ("GET", "/events/{event_id}/clip.mp4"), ("GET", "/events/{event_id}/snapshot.jpg"),
-    ("GET", "/events/{event_id}/thumb.jpg"),
+    ("GET", "/events/{event_id}/thumb.jpg"), ("GET", "/cameras/{camera_id}/live.mp4"),
     ("GET", "/cases/{case_id}/after.jpg"), ("GET", "/cases/stream"), ("GET", "/metrics"),
     ("GET", "/schemas/event-report-v1.json"),
 }  # fmt: skip

@@ -1,0 +1,236 @@
+"""Live view without decoding: a camera's own H.264 packets, remuxed to fragmented MP4 for the
+browser's Media Source Extensions (``video/mp4; codecs="avc1.…"``).
+
+One remux per camera however many people watch (``LiveHub``): a thread takes the packets from
+the camera's ring as they arrive (``PacketRing.tap``), muxes them with PyAV into fragments of at
+most ``FRAGMENT_S`` (the first at a keyframe), and hands every viewer the initialisation segment
+then each fragment. A viewer that falls behind loses fragments (its queue is bounded) and is
+dropped rather than slowing anyone down; the remux stops when the last viewer leaves. Nothing
+is decoded or encoded: a viewer costs a copy of the camera's bitrate.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import av
+
+from pipeline.ingest.packet_ring import LiveTap, PacketRing, StreamTemplate
+
+logger = logging.getLogger(__name__)
+
+FRAGMENT_S = 0.5  # fragment length: the latency a viewer adds to the camera's own
+_VIEWER_QUEUE = 64  # fragments a viewer may fall behind before it is dropped
+
+
+def split_boxes(buf: bytearray) -> list[bytes]:
+    """Complete top-level MP4 boxes at the start of ``buf`` (removed from it)."""
+    out = []
+    while len(buf) >= 8:
+        (size,) = struct.unpack(">I", bytes(buf[:4]))
+        if size == 1:
+            if len(buf) < 16:
+                break
+            size = struct.unpack(">Q", bytes(buf[8:16]))[0]
+        if size < 8 or len(buf) < size:
+            break
+        out.append(bytes(buf[:size]))
+        del buf[:size]
+    return out
+
+
+def codec_string(template: StreamTemplate) -> str:
+    """The MSE codec string (``avc1.PPCCLL``) from the stream's SPS."""
+    extra = template.stream.codec_context.extradata or b""
+    if extra[:1] == b"\x01" and len(extra) >= 4:  # avcC: profile, compatibility, level
+        return f"avc1.{extra[1]:02x}{extra[2]:02x}{extra[3]:02x}"
+    for start in (b"\x00\x00\x00\x01", b"\x00\x00\x01"):  # Annex B: the SPS NAL (type 7)
+        i = extra.find(start)
+        while i >= 0:
+            j = i + len(start)
+            if j + 3 < len(extra) and extra[j] & 0x1F == 7:
+                return f"avc1.{extra[j + 1]:02x}{extra[j + 2]:02x}{extra[j + 3]:02x}"
+            i = extra.find(start, j)
+    return "avc1.640028"  # High profile, level 4: what 1080p cameras send
+
+
+class _Sink(io.RawIOBase):
+    """What the muxer writes, cut into boxes: ftyp+moov (init), then moof+mdat pairs."""
+
+    def __init__(self, on_init: Callable[[bytes], None], on_fragment: Callable[[bytes], None]):
+        self._buf = bytearray()
+        self._init = bytearray()
+        self._moof: bytes | None = None
+        self._on_init = on_init
+        self._on_fragment = on_fragment
+        self._pos = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def tell(self) -> int:
+        return self._pos
+
+    def write(self, b: bytes | bytearray | memoryview) -> int:  # type: ignore[override]
+        data = bytes(b)
+        self._pos += len(data)
+        self._buf += data
+        for box in split_boxes(self._buf):
+            kind = box[4:8]
+            if kind in (b"ftyp", b"moov"):
+                self._init += box
+                if kind == b"moov":
+                    self._on_init(bytes(self._init))
+            elif kind == b"moof":
+                self._moof = box
+            elif kind == b"mdat" and self._moof is not None:
+                self._on_fragment(self._moof + box)
+                self._moof = None
+        return len(data)
+
+
+@dataclass
+class Viewer:
+    fragments: queue.Queue[bytes | None] = field(
+        default_factory=lambda: queue.Queue(maxsize=_VIEWER_QUEUE)
+    )
+    dropped: bool = False
+
+
+class _CameraLive:
+    """The one remux of one camera (see module docstring)."""
+
+    def __init__(self, camera_id: str, tap: LiveTap, on_idle: Callable[[], None]) -> None:
+        assert tap.template is not None
+        self.camera_id = camera_id
+        self.tap = tap
+        self.codec = codec_string(tap.template)
+        self.init: bytes | None = None
+        self.viewers: list[Viewer] = []
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._on_idle = on_idle
+        self._thread = threading.Thread(target=self._run, name=f"gridsight-live-{camera_id}",
+                                        daemon=True)  # fmt: skip
+        self._thread.start()
+
+    def _set_init(self, data: bytes) -> None:
+        self.init = data
+        self._ready.set()
+
+    def _fragment(self, data: bytes) -> None:
+        with self._lock:
+            for v in self.viewers:
+                try:
+                    v.fragments.put_nowait(data)
+                except queue.Full:
+                    v.dropped = True  # too slow: it starts again rather than lag for ever
+            self.viewers = [v for v in self.viewers if not v.dropped]
+
+    def add(self, timeout_s: float = 10.0) -> Viewer | None:
+        if not self._ready.wait(timeout_s):
+            return None
+        v = Viewer()
+        with self._lock:
+            self.viewers.append(v)
+        return v
+
+    def remove(self, v: Viewer) -> bool:
+        """Returns whether no viewer is left."""
+        with self._lock:
+            self.viewers = [x for x in self.viewers if x is not v]
+            return not self.viewers
+
+    def _run(self) -> None:
+        template = self.tap.template
+        assert template is not None
+        sink = _Sink(self._set_init, self._fragment)
+        opts = {"movflags": "frag_keyframe+empty_moov+default_base_moof",
+                "frag_duration": str(int(FRAGMENT_S * 1e6))}  # fmt: skip
+        base: int | None = None
+        try:
+            with av.open(sink, "w", format="mp4", options=opts) as out:
+                stream = out.add_stream_from_template(template.stream, opaque=True)
+                stream.time_base = template.time_base
+                while not self.tap.closed:
+                    for rec in self.tap.take(1.0):
+                        if base is None:
+                            if not rec.is_keyframe:
+                                continue  # a fragmented stream must open on a keyframe
+                            base = rec.dts if rec.dts is not None else (rec.pts or 0)
+                        pkt = av.Packet(rec.data)
+                        pkt.pts = None if rec.pts is None else rec.pts - base
+                        pkt.dts = None if rec.dts is None else rec.dts - base
+                        pkt.time_base = template.time_base
+                        pkt.is_keyframe = rec.is_keyframe
+                        pkt.stream = stream
+                        out.mux(pkt)
+                    if self.tap.lost:
+                        break  # the remux fell behind the camera: viewers reconnect
+        except (av.error.FFmpegError, ValueError, OSError) as exc:
+            logger.warning("camera %s: live view stopped: %s", self.camera_id, exc)
+        finally:
+            with self._lock:
+                for v in self.viewers:
+                    try:
+                        v.fragments.put_nowait(None)
+                    except queue.Full:
+                        v.dropped = True
+                self.viewers = []
+            self._on_idle()
+
+
+class LiveHub:
+    """Live views of a process's cameras, one remux per watched camera."""
+
+    def __init__(self, ring_of: Callable[[str], PacketRing | None]) -> None:
+        self._ring_of = ring_of
+        self._lock = threading.Lock()
+        self._live: dict[str, _CameraLive] = {}
+
+    def watching(self) -> dict[str, int]:
+        with self._lock:
+            return {cid: len(c.viewers) for cid, c in self._live.items()}
+
+    def open(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
+        """(codec string, the bytes of an fMP4 stream) for one viewer; None: no stream."""
+        with self._lock:
+            live = self._live.get(camera_id)
+            if live is None or live.tap.closed:
+                ring = self._ring_of(camera_id)
+                tap = ring.tap() if ring is not None else None
+                if tap is None or ring is None:
+                    return None
+                live = _CameraLive(camera_id, tap, lambda: self._gone(camera_id, ring, tap))
+                self._live[camera_id] = live
+        viewer = live.add()
+        if viewer is None or live.init is None:
+            return None
+        return live.codec, self._stream(live, viewer)
+
+    def _gone(self, camera_id: str, ring: PacketRing, tap: LiveTap) -> None:
+        ring.untap(tap)
+        with self._lock:
+            if (live := self._live.get(camera_id)) is not None and live.tap is tap:
+                del self._live[camera_id]
+
+    def _stream(self, live: _CameraLive, viewer: Viewer) -> Iterator[bytes]:
+        try:
+            assert live.init is not None
+            yield live.init
+            while (data := viewer.fragments.get(timeout=30.0)) is not None:
+                yield data
+        except queue.Empty:
+            return  # the camera sent nothing for 30 s
+        finally:
+            if live.remove(viewer):
+                live.tap.close()  # the last viewer left: the remux ends
