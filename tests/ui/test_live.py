@@ -1,7 +1,7 @@
-"""Live video in a real browser: a generated H.264 camera served by a real GStreamer RTSP server
-on 127.0.0.1, watched by a running pipeline, remuxed to fragmented MP4 and played through
-Media Source Extensions in Chromium, which must show frames that advance. Two viewers share
-one remux."""
+"""Live video and camera integrity in a real browser, against a running pipeline watching a
+real GStreamer RTSP server on 127.0.0.1: the live video plays through Media Source Extensions
+in Chromium and advances (two viewers share one remux); a stream whose view is shifted
+becomes a camera_tamper event that the cameras screen shows and an integrator confirms."""
 
 from __future__ import annotations
 
@@ -17,10 +17,13 @@ from api.auth import Role, create_token
 from pipeline.config import AppConfig
 from pipeline.evidence.report import ModelIdentity
 from pipeline.ops import compose
+from pipeline.store.repository import EventQuery, EventRow, EventStore
 from tests.conftest import RtspServer, camera_dict, free_port, wait_for
+from tests.integration.test_integrity_replay import WIDE
 from tests.integration.test_rtsp import FAST_INGEST
-from tests.media import ColorBoxDetector
+from tests.media import ColorBoxDetector, Scene, to_annexb, write_h264
 from tests.ui.test_ui import ARTIFACTS, CHROMIUM, playwright, wait_js
+from tests.unit.test_integrity import shifted
 
 pytestmark = [
     pytest.mark.ui,
@@ -29,14 +32,29 @@ pytestmark = [
 ]
 
 
+def turned_camera(t: float) -> Any:
+    """A street view, turned 6 s in (loops every 60 s)."""
+    img = WIDE if t < 6 else shifted(WIDE, 90)
+    return img[::4, ::4].copy()  # 320 × 180
+
+
 @pytest.fixture
 def served(
+    request: pytest.FixtureRequest,
     rtsp_server: Callable[[dict[str, str]], RtspServer],
     make_config: Callable[..., AppConfig],
-) -> Iterator[tuple[str, Any, str]]:
-    server = rtsp_server({"/cam": "test:320x240@10:10"})
+    tmp_path: Any,
+) -> Iterator[tuple[str, Any, str, Role]]:
+    if getattr(request, "param", "test") == "turned":
+        scene = Scene(width=320, height=180, fps=10, duration_s=60, gop=10)
+        mp4 = write_h264(tmp_path / "turned.mp4", scene, render=turned_camera)
+        source, role = f"file:{to_annexb(mp4, tmp_path / 'turned.h264')}@10", Role.INTEGRATOR
+    else:
+        source, role = "test:320x240@10:10", Role.OPERATOR
+    server = rtsp_server({"/cam": source})
     rules = [{"analyzer": "illegal_parking", "min_dwell_s": 3, "confirm_s": 1, "max_gap_s": 4}]
-    cfg = make_config([camera_dict(url=server.url("/cam"), rules=rules)], ingest=FAST_INGEST)
+    cfg = make_config([camera_dict(url=server.url("/cam"), rules=rules)], ingest=FAST_INGEST,
+                      integrity={"every_s": 1, "hold_s": 3})  # fmt: skip
     running = compose.pipeline(cfg, detector=ColorBoxDetector(),
                                model_identity=ModelIdentity("colorbox", "0" * 64))  # fmt: skip
     running.start()
@@ -46,16 +64,16 @@ def served(
     thread = threading.Thread(target=http.run, daemon=True)
     thread.start()
     assert wait_for(lambda: http.started, 10)
-    token = create_token(running.site.store, "op-live", Role.OPERATOR, time.time())
+    token = create_token(running.site.store, "ui-live", role, time.time())
     assert wait_for(lambda: running.runtime.cameras["cam1"].ring.span_s > 1.5, 20)
-    yield f"http://127.0.0.1:{port}", running.runtime, token
+    yield f"http://127.0.0.1:{port}", running.runtime, token, role
     http.should_exit = True
     thread.join(10)
     running.stop(timeout=20)
 
 
-def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str]) -> None:
-    url, runtime, token = served
+def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str, Role]) -> None:
+    url, runtime, token, _ = served
     pw = playwright.sync_playwright().start()
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
     try:
@@ -85,3 +103,36 @@ def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str])
     finally:
         browser.close()
         pw.stop()
+
+
+@pytest.mark.parametrize("served", ["turned"], indirect=True)
+def test_a_turned_rtsp_camera_is_shown_and_confirmed(served: tuple[str, Any, str, Role]) -> None:
+    url, runtime, token, _ = served
+    store: EventStore = runtime.store
+
+    def tamper_rows() -> list[EventRow]:
+        rows, _ = store.query_events(EventQuery(event_type="camera_tamper"))
+        return rows
+
+    assert wait_for(lambda: len(tamper_rows()) == 1, 40)  # turned at 6 s, 3 s hold
+    assert runtime.view_state("cam1") == "moved"
+    pw = playwright.sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    try:
+        page = browser.new_context(locale="zh-CN").new_page()
+        page.goto(f"{url}/")
+        page.fill("#token-input", token)
+        page.click("#login-form button[type=submit]")
+        page.goto(f"{url}/ui/#/cameras")
+        page.wait_for_selector(".cams .panel .confirm-view")
+        assert "画面: 移位" in page.locator(".cams .view").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "cameras-tamper-zh.png"))
+        page.click(".confirm-view")
+        wait_js(page, "document.querySelector('.view-ok') !== null", timeout=10000)
+    finally:
+        browser.close()
+        pw.stop()
+    assert wait_for(lambda: tamper_rows()[0].state == "ended", 10)
+    (row,) = tamper_rows()
+    assert row.report["detection"]["end_reason"] == "confirmed"
+    assert row.report["detection"]["view_problem"] == "moved"
