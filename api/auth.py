@@ -26,6 +26,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from api.deps import ApiContext, ContextDep
 from pipeline.store.access import (
     DEFAULT_TTL_S,
+    TokenScope,
     active_token,
     add_token,
     revoke_tokens,
@@ -47,15 +48,37 @@ class Principal:
     name: str
     role: Role
     token_sha256: str | None = None  # None: not a token holder (local demo, platform callback)
+    scope: TokenScope | None = None  # None: every camera
+
+
+def visible_cameras(ctx: ApiContext, who: Principal) -> frozenset[str] | None:
+    """The cameras ``who`` may see (None: all). Resolved now, from the configuration: a camera
+    added to a grid is seen by that grid's tokens at once; events of a camera no longer
+    configured are seen by unscoped tokens only."""
+    if who.scope is None:
+        return None
+    grids, cams = set(who.scope.grids), set(who.scope.cameras)
+    return frozenset(c.id for c in ctx.cameras if c.id in cams or (c.grid_code or "") in grids)
+
+
+def may_see(ctx: ApiContext, who: Principal, camera_id: str) -> bool:
+    seen = visible_cameras(ctx, who)
+    return seen is None or camera_id in seen
 
 
 def create_token(
-    store: EventStore, name: str, role: Role | str, now: float, ttl_s: float = DEFAULT_TTL_S
-) -> str:
-    """A new token for ``name`` (shown once; only its hash is kept), valid for ``ttl_s``.
+    store: EventStore, name: str, role: Role | str, now: float, ttl_s: float = DEFAULT_TTL_S,
+    scope: TokenScope | None = None,
+) -> str:  # fmt: skip
+    """A new token for ``name`` (shown once; only its hash is kept), valid for ``ttl_s``,
+    limited to ``scope`` if given (not for admins, whose routes are the whole installation's).
     Fails (StoreIntegrityError) while another token of that name is active: revoke it first."""
+    if scope is not None and Role(role) == Role.ADMIN:
+        raise ValueError("an admin token cannot be scoped: admin routes see everything")
+    if scope is not None and not (scope.grids or scope.cameras):
+        raise ValueError("a scope needs at least one grid or camera")
     token = "gs_" + secrets.token_urlsafe(32)
-    add_token(store, token_hash(token), name, Role(role).value, now, ttl_s)
+    add_token(store, token_hash(token), name, Role(role).value, now, ttl_s, scope)
     return token
 
 
@@ -67,7 +90,7 @@ def lookup(store: EventStore, token: str, now: float) -> Principal | None:
     """The holder of an active (not revoked, not expired) token."""
     digest = token_hash(token)
     found = active_token(store, digest, now)
-    return None if found is None else Principal(found[0], Role(found[1]), digest)
+    return None if found is None else Principal(found[0], Role(found[1]), digest, found[2])
 
 
 def still_valid(store: EventStore, who: Principal, now: float) -> bool:

@@ -12,6 +12,7 @@ from api.auth import AdminDep, Role, audit, create_token, revoke_token
 from api.deps import ContextDep
 from api.schemas import AuditOut, OutboxOut, RequeueOut, RevokedOut, TokenOut
 from pipeline.store import access
+from pipeline.store.access import TokenScope
 from pipeline.store.db import StoreIntegrityError
 
 router = APIRouter(tags=["admin"])
@@ -53,6 +54,12 @@ class TokenIn(BaseModel):
         default=None, gt=0.0, le=3650.0, allow_inf_nan=False,
         description="lifetime; default api.token_ttl_days",
     )  # fmt: skip
+    grids: list[str] = Field(
+        default_factory=list, max_length=200, description="limit it to these grids' cameras"
+    )
+    cameras: list[str] = Field(
+        default_factory=list, max_length=1000, description="… and/or to these cameras"
+    )
 
 
 @router.post("/tokens", response_model=TokenOut)
@@ -60,12 +67,17 @@ def new_token(body: TokenIn, ctx: ContextDep, who: AdminDep) -> dict[str, Any]:
     """Create a token; it is shown in this response only."""
     try:
         ttl_s = body.ttl_days * 86400.0 if body.ttl_days else ctx.token_ttl_s
-        token = create_token(ctx.store, body.name, body.role, ctx.clock(), ttl_s)
+        scope = (TokenScope(tuple(body.grids), tuple(body.cameras))
+                 if body.grids or body.cameras else None)  # fmt: skip
+        token = create_token(ctx.store, body.name, body.role, ctx.clock(), ttl_s, scope)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
     except StoreIntegrityError as exc:
         raise HTTPException(
             409, f"an active token named {body.name!r} exists; revoke it first"
         ) from exc
-    audit(ctx, who, "token_create", f"token:{body.name}", role=body.role.value, ttl_s=ttl_s)
+    audit(ctx, who, "token_create", f"token:{body.name}", role=body.role.value, ttl_s=ttl_s,
+          grids=body.grids, cameras=body.cameras)  # fmt: skip
     return {"name": body.name, "role": body.role.value, "token": token,
             "expires_at": ctx.clock() + ttl_s}  # fmt: skip
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict
 
-from api.auth import AnyRoleDep, IntegratorDep, Principal, audit
+from api.auth import AnyRoleDep, IntegratorDep, Principal, audit, may_see, visible_cameras
 from api.deps import ApiContext, ContextDep
 from api.schemas import (
     CameraHealthOut,
@@ -31,21 +31,24 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/cameras", tags=["cameras"])
 
 
-def _camera(ctx: ApiContext, camera_id: str) -> CameraConfig:
+def _camera(ctx: ApiContext, camera_id: str, who: Principal) -> CameraConfig:
+    """The camera, or 404, also for one outside ``who``'s scope (its existence is not told)."""
     cam = ctx.cameras.get(camera_id)
-    if cam is None:
+    if cam is None or not may_see(ctx, who, camera_id):
         raise HTTPException(404, f"camera {camera_id!r} not found")
     return cam
 
 
 @router.get("", response_model=list[CameraOut])
-def list_cameras(ctx: ContextDep, _who: AnyRoleDep) -> list[CameraOut]:
+def list_cameras(ctx: ContextDep, who: AnyRoleDep) -> list[CameraOut]:
     rt = ctx.runtime
+    seen = visible_cameras(ctx, who)
     return [
         CameraOut.from_config(
             c, rt.health(c.id) if rt else None, rt.view_state(c.id) if rt else None
         )
         for c in ctx.cameras
+        if seen is None or c.id in seen
     ]
 
 
@@ -57,7 +60,7 @@ def list_cameras(ctx: ContextDep, _who: AnyRoleDep) -> list[CameraOut]:
 def camera_live(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> StreamingResponse:
     """The camera now as fragmented MP4 for Media Source Extensions (its own H.264, remuxed,
     never decoded; one remux per camera for all viewers). ``X-Codec`` names the MSE codec."""
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     live = ctx.runtime.live_view(camera_id) if ctx.runtime else None
     if live is None:
         raise HTTPException(503, f"camera {camera_id!r} has no live stream in this process")
@@ -90,7 +93,7 @@ def confirm_view(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> ViewCon
     """The camera's view now becomes its integrity reference: an open camera_tamper event
     ends ("confirmed") and the camera's rules start again. For a camera that moved for good,
     redraw its zones first."""
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     rt = ctx.runtime
     if rt is None or rt.view_state(camera_id) is None:
         raise HTTPException(409, f"camera {camera_id!r} has no integrity check running here")
@@ -100,8 +103,8 @@ def confirm_view(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> ViewCon
 
 
 @router.get("/{camera_id}/health", response_model=CameraHealthOut)
-def camera_health(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> CameraHealthOut:
-    _camera(ctx, camera_id)
+def camera_health(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> CameraHealthOut:
+    _camera(ctx, camera_id, who)
     health = ctx.runtime.health(camera_id) if ctx.runtime else None
     if health is None:
         raise HTTPException(503, f"camera {camera_id!r} is not running in this process")
@@ -109,10 +112,10 @@ def camera_health(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> CameraHe
 
 
 @router.get("/{camera_id}/health/history", response_model=HealthHistoryOut)
-def camera_health_history(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> dict[str, Any]:
+def camera_health_history(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> dict[str, Any]:
     """State changes since this process started (outages longer than
     ``ingest.offline_event_after_s`` are also kept as camera_offline events) and uptime."""
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     if ctx.runtime is None:
         raise HTTPException(503, f"camera {camera_id!r} is not running in this process")
     changes, uptime = ctx.runtime.health_history(camera_id)
@@ -129,7 +132,7 @@ def camera_health_history(camera_id: str, ctx: ContextDep, _who: AnyRoleDep) -> 
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def camera_snapshot(camera_id: str, ctx: ContextDep, who: AnyRoleDep) -> Response:
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     jpeg = ctx.runtime.snapshot_jpeg(camera_id) if ctx.runtime else None
     return _live_jpeg(ctx, who, camera_id, jpeg, "view_live_snapshot", "no frame")
 
@@ -152,7 +155,7 @@ def _live_jpeg(
 def camera_activity(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> Response:
     """Where motion is normal in this camera's façade zones (learned over minutes): trees
     and flags to leave out of the zone. Only cameras with a 高空抛物 rule learn one."""
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     jpeg = ctx.runtime.activity_jpeg(camera_id) if ctx.runtime else None
     return _live_jpeg(ctx, who, camera_id, jpeg, "view_activity_map", "no activity map")
 
@@ -192,19 +195,24 @@ def _facade_fits(
     return out
 
 
-def _issues(exc: ConfigError) -> JSONResponse:
+def _issues(exc: ConfigError, who: Principal, camera_id: str) -> JSONResponse:
+    """The problems found; a scoped integrator sees those of this camera (and of no other
+    camera of the file, whose ids and settings are not theirs to see)."""
+    issues = exc.issues
+    if who.scope is not None:
+        issues = [i for i in issues if i.location.startswith(f"camera {camera_id!r}")]
     return JSONResponse(
         status_code=422,
         content={
             "ok": False,
-            "issues": [{"location": i.location, "message": i.message} for i in exc.issues],
+            "issues": [{"location": i.location, "message": i.message} for i in issues],
         },
     )
 
 
 @router.get("/{camera_id}/geometry", response_model=GeometryOut)
-def get_geometry(camera_id: str, ctx: ContextDep, _who: IntegratorDep) -> dict[str, Any]:
-    cam = _camera(ctx, camera_id)
+def get_geometry(camera_id: str, ctx: ContextDep, who: IntegratorDep) -> dict[str, Any]:
+    cam = _camera(ctx, camera_id, who)
     if ctx.editor is not None:
         try:
             return {"editable": True, "live": ctx.reconfigure is not None,
@@ -218,13 +226,13 @@ def get_geometry(camera_id: str, ctx: ContextDep, _who: IntegratorDep) -> dict[s
 @router.post("/{camera_id}/geometry/validate", response_model=GeometryCheckOut,
              responses={422: {"model": GeometryCheckOut}})  # fmt: skip
 def validate_geometry(
-    camera_id: str, body: GeometryIn, ctx: ContextDep, _who: IntegratorDep
+    camera_id: str, body: GeometryIn, ctx: ContextDep, who: IntegratorDep
 ) -> dict[str, Any] | JSONResponse:
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     try:
         _editor(ctx).validate(camera_id, body.model_dump())
     except ConfigError as exc:
-        return _issues(exc)
+        return _issues(exc, who, camera_id)
     return {"ok": True, "issues": [], "facade_fits": _facade_fits(ctx, camera_id, body.facades)}
 
 
@@ -235,11 +243,11 @@ def save_geometry(
 ) -> dict[str, Any] | JSONResponse:
     """Validate, write ``cameras.toml`` (previous kept as ``.bak``) and, when the pipeline
     runs in this process, restart only this camera with the new zones."""
-    _camera(ctx, camera_id)
+    _camera(ctx, camera_id, who)
     try:
         saved = _editor(ctx).save(camera_id, body.model_dump())
     except ConfigError as exc:
-        return _issues(exc)
+        return _issues(exc, who, camera_id)
     applied: dict[str, Any] | None = None
     if saved.changed_fields:
         cameras = ctx.cameras.put(saved.camera)
@@ -248,7 +256,7 @@ def save_geometry(
             try:
                 changes = ctx.reconfigure(cameras)
             except ConfigError as exc:
-                return _issues(exc)
+                return _issues(exc, who, camera_id)
             applied = {"updated": list(changes.updated), "untouched": len(changes.unchanged)}
     return {
         "ok": True,

@@ -23,7 +23,9 @@ from api.auth import (
     audit,
     client_of,
     count_refusal,
+    may_see,
     still_valid,
+    visible_cameras,
 )
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.routes.events import served_file
@@ -76,7 +78,7 @@ def _json(ctx: ApiContext, case: Case) -> dict[str, Any]:
 @router.get("", response_model=CasePage)
 def list_cases(
     ctx: ContextDep,
-    _who: ViewerDep,
+    who: ViewerDep,
     state: str | None = None,
     camera_id: str | None = None,
     event_type: str | None = None,
@@ -89,10 +91,12 @@ def list_cases(
     if event_id is not None:
         case_id = ctx.cases.case_of_event(event_id)
         found = None if case_id is None else ctx.cases.get(case_id)
+        if found is not None and not may_see(ctx, who, found.camera_id):
+            found = None
         return {"items": [] if found is None else [_json(ctx, found)], "total": int(bool(found))}
     cases, total = ctx.cases.query(
         state=state, camera_id=camera_id, event_type=event_type, open_only=open_only,
-        limit=limit, offset=offset,
+        limit=limit, offset=offset, cameras=visible_cameras(ctx, who),
     )  # fmt: skip
     return {"items": [_json(ctx, c) for c in cases], "total": total}
 
@@ -129,7 +133,11 @@ async def stream(
             now = await run_in_threadpool(ctx.cases.counter)
             if now != last:
                 last, sent = now, time.monotonic()
-                yield f"data: {json.dumps({'cases': now[0], 'updated_at': now[1]})}\n\n"
+                # a scoped reader is told that something changed, not how many cases exist
+                body = (
+                    {"updated_at": now[1]} if who.scope else {"cases": now[0], "updated_at": now[1]}
+                )
+                yield f"data: {json.dumps(body)}\n\n"
             elif time.monotonic() - sent >= _KEEP_ALIVE_S:
                 sent = time.monotonic()
                 yield ": keep-alive\n\n"
@@ -144,9 +152,14 @@ async def stream(
 
 
 @router.get("/review-stats", response_model=list[ReviewStatsOut])
-def review_stats(ctx: ContextDep, _who: ViewerDep, min_reviews: int = 5) -> list[dict[str, Any]]:
+def review_stats(ctx: ContextDep, who: ViewerDep, min_reviews: int = 5) -> list[dict[str, Any]]:
     """Measured precision per camera/zone/rule from reviewer verdicts, with suggestions."""
-    return [review_json(s) for s in ctx.cases.review_stats(min_reviews)]
+    return [review_json(s) for s in scoped_review_stats(ctx, who, min_reviews)]
+
+
+def scoped_review_stats(ctx: ApiContext, who: Principal, min_reviews: int) -> list[ReviewStats]:
+    seen = visible_cameras(ctx, who)
+    return [s for s in ctx.cases.review_stats(min_reviews) if seen is None or s.camera_id in seen]
 
 
 def review_json(s: ReviewStats) -> dict[str, Any]:
@@ -157,16 +170,20 @@ def review_json(s: ReviewStats) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _case(ctx: ApiContext, case_id: str) -> Case:
+def _case(ctx: ApiContext, case_id: str, who: Principal) -> Case:
+    """The case, or 404, also for one of a camera outside ``who``'s scope."""
     try:
-        return ctx.cases.get(case_id)
+        case = ctx.cases.get(case_id)
     except CaseError as exc:
         raise HTTPException(404, str(exc)) from None
+    if not may_see(ctx, who, case.camera_id):
+        raise HTTPException(404, f"case {case_id!r} not found")
+    return case
 
 
 @router.get("/{case_id}", response_model=CaseOut)
-def get_case(case_id: str, ctx: ContextDep, _who: ViewerDep) -> dict[str, Any]:
-    return _json(ctx, _case(ctx, case_id))
+def get_case(case_id: str, ctx: ContextDep, who: ViewerDep) -> dict[str, Any]:
+    return _json(ctx, _case(ctx, case_id, who))
 
 
 @router.get(
@@ -175,7 +192,7 @@ def get_case(case_id: str, ctx: ContextDep, _who: ViewerDep) -> dict[str, Any]:
 )  # fmt: skip
 def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
     """The re-check picture taken when the camera found the problem gone (自动核查)."""
-    case = _case(ctx, case_id)
+    case = _case(ctx, case_id, who)
     if case.after_relpath is None:
         raise HTTPException(404, f"case {case_id!r} has no after picture")
     response = served_file(ctx, case.after_relpath, f"after picture of {case_id!r} is missing",
@@ -186,7 +203,7 @@ def after_snapshot(case_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
 
 @router.post("/{case_id}/actions", response_model=CaseOut)
 def act(case_id: str, body: ActionIn, ctx: ContextDep, who: ReviewerDep) -> dict[str, Any]:
-    _case(ctx, case_id)
+    _case(ctx, case_id, who)
     try:
         case = ctx.cases.act(
             case_id, body.action, who.name, reason_code=body.reason_code, reason=body.reason,
@@ -210,7 +227,7 @@ class ExportIn(BaseModel):
 def export(case_id: str, body: ExportIn, ctx: ContextDep, who: AnalystDep) -> dict[str, Any]:
     """Write an evidence package under ``<evidence root>/exports/``
     (see pipeline.casework.package)."""
-    _case(ctx, case_id)
+    _case(ctx, case_id, who)
     kind = "shared" if body.shared else "full"
     out = ctx.evidence_root / "exports" / f"{case_id}-{kind}-{int(ctx.clock() * 1000)}"
     out.parent.mkdir(parents=True, exist_ok=True)

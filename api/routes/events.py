@@ -13,7 +13,7 @@ import numpy as np
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from fastapi.responses import FileResponse, StreamingResponse
 
-from api.auth import Principal, ViewerDep, audit
+from api.auth import Principal, ViewerDep, audit, may_see, visible_cameras
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.schemas import EventDetail, EventPage, EventSummary
 from pipeline.evidence.storage import StorageError, iter_chunks
@@ -62,7 +62,7 @@ def _parse_time(value: str | None, field: str, tz: ZoneInfo) -> float | None:
 @router.get("", response_model=EventPage)
 def list_events(
     ctx: ContextDep,
-    _who: ViewerDep,
+    who: ViewerDep,
     camera_id: str | None = None,
     event_type: str | None = None,
     state: str | None = None,
@@ -80,22 +80,24 @@ def list_events(
         until=_parse_time(until, "until", tz),
         limit=limit,
         offset=offset,
+        cameras=visible_cameras(ctx, who),
     )
     rows, total = ctx.store.query_events(query)
     items = [EventSummary.from_row(r, _links(ctx, r)) for r in rows]
     return EventPage(items=items, total=total, limit=limit, offset=offset)
 
 
-def _row(ctx: ApiContext, event_id: str) -> EventRow:
+def _row(ctx: ApiContext, event_id: str, who: Principal) -> EventRow:
+    """The event, or 404, also for one of a camera outside ``who``'s scope."""
     row = ctx.store.get_event(event_id)
-    if row is None:
+    if row is None or not may_see(ctx, who, row.camera_id):
         raise HTTPException(404, f"event {event_id!r} not found")
     return row
 
 
 @router.get("/{event_id}", response_model=EventDetail)
-def get_event(event_id: str, ctx: ContextDep, _who: ViewerDep) -> EventDetail:
-    row = _row(ctx, event_id)
+def get_event(event_id: str, ctx: ContextDep, who: ViewerDep) -> EventDetail:
+    row = _row(ctx, event_id, who)
     return EventDetail(summary=EventSummary.from_row(row, _links(ctx, row)), report=row.report)
 
 
@@ -103,7 +105,7 @@ def _evidence_file(
     ctx: ApiContext, event_id: str, name: str, who: Principal, media_type: str,
     range_header: str | None = None,
 ) -> Response:  # fmt: skip
-    _row(ctx, event_id)
+    _row(ctx, event_id, who)
     rel = ctx.store.evidence_path(event_id, name)
     if rel is None:
         raise HTTPException(404, f"event {event_id!r} has no {name} evidence (yet)")
@@ -195,7 +197,7 @@ THUMB_WIDTH = 240
 def event_thumb(event_id: str, ctx: ContextDep, who: ViewerDep) -> Response:
     """The alert snapshot 240 pixels wide, for the review queue's pictures (a view of the
     evidence, audited as one)."""
-    _row(ctx, event_id)
+    _row(ctx, event_id, who)
     rel = ctx.store.evidence_path(event_id, SnapshotName.ALERT.value)
     if rel is None:
         raise HTTPException(404, f"event {event_id!r} has no alert snapshot (yet)")

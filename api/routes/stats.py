@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 
-from api.auth import ViewerDep
+from api.auth import ViewerDep, visible_cameras
 from api.deps import ContextDep
-from api.routes.cases import review_json
+from api.routes.cases import review_json, scoped_review_stats
 from api.schemas import DashboardOut, GridOut
 from pipeline.store.access import dashboard as store_dashboard
 
@@ -19,10 +19,10 @@ router = APIRouter(prefix="/stats", tags=["stats"])
 
 @router.get("/dashboard", response_model=DashboardOut)
 def dashboard(
-    ctx: ContextDep, _who: ViewerDep, days: Annotated[int, Query(ge=1, le=366)] = 14
+    ctx: ContextDep, who: ViewerDep, days: Annotated[int, Query(ge=1, le=366)] = 14
 ) -> dict[str, Any]:
     tz = ZoneInfo(ctx.site.timezone)
-    figures = store_dashboard(ctx.store, ctx.clock() - days * 86400.0)
+    figures = store_dashboard(ctx.store, ctx.clock() - days * 86400.0, visible_cameras(ctx, who))
     per_day: dict[str, dict[str, int]] = {}
     for etype, at in figures.events:
         day = datetime.fromtimestamp(at, tz).date().isoformat()
@@ -39,15 +39,15 @@ def dashboard(
             "on_time": len(on_time),
             "compliance": round(len(on_time) / len(dispatched), 3) if dispatched else None,
         },
-        "review": [review_json(s) for s in ctx.cases.review_stats(min_reviews=5)],
+        "review": [review_json(s) for s in scoped_review_stats(ctx, who, 5)],
     }
 
 
 @router.get("/grids", response_model=list[GridOut])
-def grids(ctx: ContextDep, _who: ViewerDep) -> list[dict[str, Any]]:
+def grids(ctx: ContextDep, who: ViewerDep) -> list[dict[str, Any]]:
     """Open cases and hotspots per grid (the "real-scene map" without a GIS server)."""
     grid_of = {c.id: (c.grid_code or "—") for c in ctx.cameras}
-    cases, _ = ctx.cases.query(open_only=True, limit=10000)
+    cases, _ = ctx.cases.query(open_only=True, limit=10000, cameras=visible_cameras(ctx, who))
     out: dict[str, dict[str, Any]] = {}
     for c in cases:
         empty: dict[str, Any] = {"open": 0, "hotspots": 0, "urgent": 0, "by_type": {}}

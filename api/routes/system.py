@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, HTTPException, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -102,7 +102,12 @@ def healthz(ctx: ContextDep) -> Healthz:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(ctx: ContextDep, _who: AnyRoleDep) -> Response:
+def metrics(ctx: ContextDep, who: AnyRoleDep) -> Response:
+    """Figures of the whole installation (every camera): not for grid-scoped tokens."""
+    if who.scope is not None:
+        raise HTTPException(
+            403, "metrics cover every camera; a grid-scoped token may not read them"
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RuntimeCollector(ctx))
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")

@@ -272,10 +272,12 @@ class CaseService:
         open_only: bool = False,
         limit: int = 100,
         offset: int = 0,
+        cameras: frozenset[str] | None = None,
     ) -> tuple[list[Case], int]:
+        """``cameras``: only these cameras' cases (a scoped reader; None: all)."""
         found, total = rows.query_cases(
             self.store, {"state": state, "camera_id": camera_id, "event_type": event_type},
-            OPEN_STATES if open_only else None, limit, offset,
+            OPEN_STATES if open_only else None, limit, offset, cameras,
         )  # fmt: skip
         return [Case(*r) for r in found], total
 

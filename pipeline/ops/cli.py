@@ -271,15 +271,25 @@ def cmd_token(args: argparse.Namespace) -> int:
         if not 0 < days <= 3650:
             print("--ttl-days must be more than 0 and at most 3650", file=sys.stderr)
             return 2
+        from pipeline.store.access import TokenScope
+
+        scope = None
+        if args.grid or args.camera:
+            scope = TokenScope(tuple(args.grid or ()), tuple(args.camera or ()))
         try:
-            token = create_token(store, args.name, Role(args.role), time.time(), days * 86400.0)
+            token = create_token(store, args.name, Role(args.role), time.time(), days * 86400.0,
+                                 scope)  # fmt: skip
+        except ValueError as exc:
+            print(f"cannot create token {args.name!r}: {exc}", file=sys.stderr)
+            return 2
         except StoreIntegrityError:
             print(f"cannot create token {args.name!r}: an active token has that name; revoke "
                   "it first", file=sys.stderr)  # fmt: skip
             return 1
         print(token)
-        print(f"# {args.name} ({args.role}), valid {days:g} days; shown once, only its hash is "
-              "stored", file=sys.stderr)  # fmt: skip
+        where = f", grids {args.grid or []} cameras {args.camera or []} only" if scope else ""
+        print(f"# {args.name} ({args.role}{where}), valid {days:g} days; shown once, only its "
+              "hash is stored", file=sys.stderr)  # fmt: skip
         return 0
     if not revoke_token(store, args.name, time.time()):
         print(f"no active token named {args.name!r}", file=sys.stderr)
@@ -419,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     t.add_argument("--role", choices=["operator", "integrator", "analyst", "admin"])
     t.add_argument("--ttl-days", type=float, help="lifetime (default: api.token_ttl_days)")
+    t.add_argument("--grid", action="append", help="limit to this grid code's cameras (repeat)")
+    t.add_argument("--camera", action="append", help="limit to this camera (repeat)")
     t.add_argument("--config", type=Path, default=Path("cameras.toml"))
     t.add_argument("--evidence", type=Path)
     t.set_defaults(func=cmd_token)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.codes import DEVICE_EVENT_TYPES
-from pipeline.store.repository import EventStore, append_audit
+from pipeline.store.repository import EventStore, append_audit, in_cameras
 
 # Also the lifetime of tokens made before tokens had one (schema v4).
 DEFAULT_TTL_S = 90 * 86400.0
@@ -24,9 +24,28 @@ def token_hash(token: str) -> str:
 # -- tokens ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class TokenScope:
+    """What a token may see: the cameras of these grids (``grid_code``) and these cameras."""
+
+    grids: tuple[str, ...] = ()
+    cameras: tuple[str, ...] = ()
+
+    def json(self) -> str:
+        return json.dumps({"grids": list(self.grids), "cameras": list(self.cameras)})
+
+    @classmethod
+    def of_json(cls, text: str | None) -> TokenScope | None:
+        if text is None:
+            return None
+        raw = json.loads(text)
+        return cls(tuple(raw.get("grids", ())), tuple(raw.get("cameras", ())))
+
+
 def add_token(
-    store: EventStore, digest: str, name: str, role: str, now: float, ttl_s: float
-) -> None:
+    store: EventStore, digest: str, name: str, role: str, now: float, ttl_s: float,
+    scope: TokenScope | None = None,
+) -> None:  # fmt: skip
     """Store a token's hash. An expired token of the same name is revoked first, so the name
     can be renewed; an active one makes this fail (StoreIntegrityError)."""
     with store.transaction() as db:
@@ -36,9 +55,9 @@ def add_token(
             (now, name, now),
         )
         db.execute(
-            "INSERT INTO api_tokens (token_sha256, name, role, created_at, expires_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (digest, name, role, now, now + ttl_s),
+            "INSERT INTO api_tokens (token_sha256, name, role, created_at, expires_at, "
+            "scope_json) VALUES (?, ?, ?, ?, ?, ?)",
+            (digest, name, role, now, now + ttl_s, None if scope is None else scope.json()),
         )
 
 
@@ -51,14 +70,16 @@ def revoke_tokens(store: EventStore, name: str, now: float) -> bool:
         return cur.rowcount > 0
 
 
-def active_token(store: EventStore, digest: str, now: float) -> tuple[str, str] | None:
-    """(name, role) of an active (not revoked, not expired) token."""
+def active_token(
+    store: EventStore, digest: str, now: float
+) -> tuple[str, str, TokenScope | None] | None:
+    """(name, role, scope) of an active (not revoked, not expired) token."""
     with store.reader() as db:
         row = db.execute(
-            f"SELECT name, role FROM api_tokens WHERE token_sha256 = ? AND {_ACTIVE}",
+            f"SELECT name, role, scope_json FROM api_tokens WHERE token_sha256 = ? AND {_ACTIVE}",
             (digest, DEFAULT_TTL_S, now),
         ).fetchone()
-    return None if row is None else (str(row[0]), str(row[1]))
+    return None if row is None else (str(row[0]), str(row[1]), TokenScope.of_json(row[2]))
 
 
 # -- audit ----------------------------------------------------------------------------------
@@ -146,18 +167,27 @@ class Dashboard:
     states: dict[str, int]  # cases created since, by state
 
 
-def dashboard(store: EventStore, since: float) -> Dashboard:
+def dashboard(store: EventStore, since: float, cameras: frozenset[str] | None = None) -> Dashboard:
+    """``cameras``: a scoped reader's cameras (None: all)."""
+    ev_scope, ev_args = in_cameras(cameras)
+    c_scope, c_args = in_cameras(cameras, "c.camera_id")
+    ev_and = f" AND {ev_scope}" if ev_scope else ""
+    c_and = f" AND {c_scope}" if c_scope else ""
     with store.reader() as db:
         events = [(str(r[0]), float(r[1])) for r in db.execute(
-            "SELECT event_type, alerted_at FROM events WHERE alerted_at >= ?", (since,)
+            f"SELECT event_type, alerted_at FROM events WHERE alerted_at >= ?{ev_and}",
+            (since, *ev_args),
         ).fetchall() if r[0] not in DEVICE_EVENT_TYPES]  # fmt: skip
         breached = frozenset(str(r[0]) for r in db.execute(
-            "SELECT DISTINCT case_id FROM case_history WHERE action IN ('escalate', 'overdue')"
+            "SELECT DISTINCT h.case_id FROM case_history h JOIN cases c USING (case_id) "
+            f"WHERE h.action IN ('escalate', 'overdue'){c_and}", c_args,
         ))  # fmt: skip
         dispatched = [str(r[0]) for r in db.execute(
             "SELECT DISTINCT h.case_id FROM case_history h JOIN cases c USING (case_id) "
-            "WHERE h.action = 'dispatch' AND c.created_at >= ?", (since,))]  # fmt: skip
+            f"WHERE h.action = 'dispatch' AND c.created_at >= ?{c_and}", (since, *c_args),
+        )]  # fmt: skip
         states = {str(k): int(v) for k, v in db.execute(
-            "SELECT state, COUNT(*) FROM cases WHERE created_at >= ? GROUP BY 1", (since,)
+            f"SELECT c.state, COUNT(*) FROM cases c WHERE c.created_at >= ?{c_and} GROUP BY 1",
+            (since, *c_args),
         ).fetchall()}  # fmt: skip
     return Dashboard(events, breached, dispatched, states)

@@ -13,7 +13,7 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from pipeline.store.db import Connection
-from pipeline.store.repository import EventStore
+from pipeline.store.repository import EventStore, in_cameras
 
 CASE_COLUMNS = (
     "case_id", "dedup_key", "camera_id", "zone_id", "rule_id", "event_type", "severity",
@@ -134,11 +134,12 @@ class CaseRows:
 
 def query_cases(
     store: EventStore, filters: Mapping[str, str | None], states: Collection[str] | None,
-    limit: int, offset: int,
+    limit: int, offset: int, cameras: Collection[str] | None = None,
 ) -> tuple[list[Row], int]:  # fmt: skip
-    """Urgent first, newest first; ``filters``: column → value (None: any)."""
-    clauses: list[str] = []
-    args: list[Any] = []
+    """Urgent first, newest first; ``filters``: column → value (None: any); ``cameras``: a
+    scoped reader's cameras."""
+    scope, args = in_cameras(cameras)
+    clauses: list[str] = [scope] if scope else []
     for col, val in filters.items():
         if col not in CASE_COLUMNS:
             raise ValueError(f"not a case column: {col}")

@@ -11,7 +11,7 @@ indexed.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +21,7 @@ from pipeline.evidence.report import EvidenceItem
 from pipeline.store.db import AppendOnly, Connection, MigrationItem, open_backend
 from pipeline.types import Event
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # One list for both engines: SQLite types, rendered for PostgreSQL by ``pipeline.store.db``.
 _MIGRATIONS: dict[int, list[MigrationItem]] = {
@@ -202,6 +202,8 @@ _MIGRATIONS: dict[int, list[MigrationItem]] = {
     ALTER TABLE inbound_v4 RENAME TO inbound;
     """
     ],
+    # A token may be limited to grids and cameras (a 物业 or 社区 sees only its own).
+    5: ["ALTER TABLE api_tokens ADD COLUMN scope_json TEXT;"],
 }
 
 
@@ -232,6 +234,17 @@ class EventQuery:
     until: float | None = None  # alerted_at < until
     limit: int = 50
     offset: int = 0
+    cameras: frozenset[str] | None = None  # a scoped reader's cameras (None: all)
+
+
+def in_cameras(cameras: Collection[str] | None, column: str = "camera_id") -> tuple[str, list[Any]]:
+    """The SQL condition limiting rows to a scope's cameras ("" when unscoped; an empty scope
+    matches nothing)."""
+    if cameras is None:
+        return "", []
+    if not cameras:
+        return "1 = 0", []
+    return f"{column} IN ({','.join('?' * len(cameras))})", sorted(cameras)
 
 
 class EventStore:
@@ -404,6 +417,10 @@ def _where(q: EventQuery) -> tuple[str, list[Any]]:
     if q.until is not None:
         clauses.append("alerted_at < ?")
         args.append(q.until)
+    scope, scope_args = in_cameras(q.cameras)
+    if scope:
+        clauses.append(scope)
+        args.extend(scope_args)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 

@@ -26,14 +26,17 @@ def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
     db.commit()
     db.close()
     store = EventStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 4
+    assert store.schema_version == SCHEMA_VERSION == 5
     row = store.get_event("e1")
     assert row is not None and row.report == {"report_id": "e1"}
     with store.reader() as conn:
         assert conn.execute("SELECT purged_at FROM events").fetchone() == (None,)
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
         # tokens and callback answers carried over (api.auth gives old tokens a lifetime)
-        assert conn.execute("SELECT name, expires_at FROM api_tokens").fetchall() == [("ops", None)]
+        # … unscoped (v5): they see every camera, as before
+        assert conn.execute("SELECT name, expires_at, scope_json FROM api_tokens").fetchall() == [
+            ("ops", None, None)
+        ]
         assert conn.execute("SELECT subscriber_id, idempotency_key FROM inbound").fetchall() == [
             ("grid", "k1")
         ]
