@@ -44,7 +44,7 @@ from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
 from pipeline.evidence.storage import EVIDENCE_FILE_MODE, EvidenceStorage, fsync_dir
-from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate
+from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate, start_of
 from pipeline.rules.base import Composite, Snapshot, annotate_snapshot
 from pipeline.rules.registry import kind_of_details
 from pipeline.store.repository import EventRow, EventStore
@@ -75,19 +75,12 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
     if template is None or not packets:
         return None
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    first = packets[0]
-    base = first.dts if first.dts is not None else (first.pts or 0)
+    base = start_of(packets[0])
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream_from_template(template.stream, opaque=True)
         stream.time_base = template.time_base
         for rec in packets:
-            pkt = av.Packet(rec.data)
-            pkt.pts = None if rec.pts is None else rec.pts - base
-            pkt.dts = None if rec.dts is None else rec.dts - base
-            pkt.time_base = template.time_base
-            pkt.is_keyframe = rec.is_keyframe
-            pkt.stream = stream
-            out.mux(pkt)
+            out.mux(template.packet(rec, base, stream))
     with tmp.open("rb") as fh:
         os.fsync(fh.fileno())
     tmp.chmod(EVIDENCE_FILE_MODE)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import av
 
-from pipeline.ingest.packet_ring import LiveTap, PacketRing, StreamTemplate
+from pipeline.ingest.packet_ring import LiveTap, PacketRing, StreamTemplate, start_of
 
 logger = logging.getLogger(__name__)
 
@@ -166,14 +166,8 @@ class _CameraLive:
                         if base is None:
                             if not rec.is_keyframe:
                                 continue  # a fragmented stream must open on a keyframe
-                            base = rec.dts if rec.dts is not None else (rec.pts or 0)
-                        pkt = av.Packet(rec.data)
-                        pkt.pts = None if rec.pts is None else rec.pts - base
-                        pkt.dts = None if rec.dts is None else rec.dts - base
-                        pkt.time_base = template.time_base
-                        pkt.is_keyframe = rec.is_keyframe
-                        pkt.stream = stream
-                        out.mux(pkt)
+                            base = start_of(rec)
+                        out.mux(template.packet(rec, base, stream))
                     if self.tap.lost:
                         break  # the remux fell behind the camera: viewers reconnect
         except (av.error.FFmpegError, ValueError, OSError) as exc:

@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import av
 import av.container
@@ -36,6 +37,11 @@ class PacketRecord:
     epoch: int
 
 
+def start_of(rec: PacketRecord) -> int:
+    """The time stamp a remux starting at ``rec`` counts from (its 0)."""
+    return rec.dts if rec.dts is not None else (rec.pts or 0)
+
+
 class StreamTemplate:
     """Codec parameters of one epoch's video stream, detached from the live container.
 
@@ -51,6 +57,17 @@ class StreamTemplate:
         self.codec_name: str = stream.codec_context.name
         self.width: int = stream.codec_context.width
         self.height: int = stream.codec_context.height
+
+    def packet(self, rec: PacketRecord, base: int, stream: av.stream.Stream) -> av.Packet[Any]:
+        """``rec`` as a packet of the output ``stream`` (a copy of this template), its time
+        stamps counted from ``base`` (see ``start_of``)."""
+        pkt = av.Packet(rec.data)
+        pkt.pts = None if rec.pts is None else rec.pts - base
+        pkt.dts = None if rec.dts is None else rec.dts - base
+        pkt.time_base = self.time_base
+        pkt.is_keyframe = rec.is_keyframe
+        pkt.stream = stream
+        return pkt
 
 
 @dataclass

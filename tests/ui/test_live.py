@@ -72,6 +72,17 @@ def served(
     running.stop(timeout=20)
 
 
+def cameras_screen(browser: Any, url: str, token: str, ready: str) -> Any:
+    """A new signed-in page on the cameras screen, once ``ready`` is there."""
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.goto(f"{url}/")
+    page.fill("#token-input", token)
+    page.click("#login-form button[type=submit]")
+    page.goto(f"{url}/ui/#/cameras")
+    page.wait_for_selector(ready)
+    return page
+
+
 def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str, Role]) -> None:
     url, runtime, token, _ = served
     pw = playwright.sync_playwright().start()
@@ -79,12 +90,7 @@ def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str, 
     try:
         pages = []
         for _ in range(2):  # two operators watch the same camera
-            page = browser.new_context(locale="zh-CN").new_page()
-            page.goto(f"{url}/")
-            page.fill("#token-input", token)
-            page.click("#login-form button[type=submit]")
-            page.goto(f"{url}/ui/#/cameras")
-            page.wait_for_selector(".cams .panel .live-btn")
+            page = cameras_screen(browser, url, token, ".cams .panel .live-btn")
             page.click(".live-btn")
             pages.append(page)
         for page in pages:
@@ -119,12 +125,7 @@ def test_a_turned_rtsp_camera_is_shown_and_confirmed(served: tuple[str, Any, str
     pw = playwright.sync_playwright().start()
     browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
     try:
-        page = browser.new_context(locale="zh-CN").new_page()
-        page.goto(f"{url}/")
-        page.fill("#token-input", token)
-        page.click("#login-form button[type=submit]")
-        page.goto(f"{url}/ui/#/cameras")
-        page.wait_for_selector(".cams .panel .confirm-view")
+        page = cameras_screen(browser, url, token, ".cams .panel .confirm-view")
         assert "画面: 移位" in page.locator(".cams .view").inner_text()
         page.screenshot(path=str(ARTIFACTS / "cameras-tamper-zh.png"))
         page.click(".confirm-view")
