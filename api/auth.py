@@ -15,11 +15,13 @@ integration is visible in the audit log and slowed down, not silently retried fo
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any
 
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -27,7 +29,10 @@ from api.deps import ApiContext, ContextDep
 from pipeline.store.access import (
     DEFAULT_TTL_S,
     TokenScope,
+    User,
+    active_session,
     active_token,
+    active_user,
     add_token,
     revoke_tokens,
     token_hash,
@@ -49,6 +54,7 @@ class Principal:
     role: Role
     token_sha256: str | None = None  # None: not a token holder (local demo, platform callback)
     scope: TokenScope | None = None  # None: every camera
+    session_sha256: str | None = None  # signed in with a name and password (browser session)
 
 
 def visible_cameras(ctx: ApiContext, who: Principal) -> frozenset[str] | None:
@@ -94,8 +100,81 @@ def lookup(store: EventStore, token: str, now: float) -> Principal | None:
 
 
 def still_valid(store: EventStore, who: Principal, now: float) -> bool:
-    """Whether ``who``'s token is still active (long-lived streams ask this as they run)."""
+    """Whether ``who``'s token or session is still active (long-lived streams ask this)."""
+    if who.session_sha256 is not None:
+        return active_session(store, who.session_sha256, now) is not None
     return who.token_sha256 is None or active_token(store, who.token_sha256, now) is not None
+
+
+# -- people: name + password, browser sessions, single sign-on ------------------------------
+
+SESSION_COOKIE = "gs_session"
+LOGIN_PATH = "/auth/login"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MIN_PASSWORD = 10
+_HASHER = PasswordHasher()  # argon2id, the library's current parameters
+# verified against when the name is unknown, so a wrong name costs what a wrong password does
+_DUMMY_HASH = _HASHER.hash("gridsight-no-such-user")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """Whether ``password`` is ``user``'s; an unknown user (None) costs the same time."""
+    try:
+        return _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password) and bool(user)
+    except (VerifyMismatchError, InvalidHashError):
+        return False
+
+
+def identify(
+    ctx: ApiContext, client: str, headers: Mapping[str, str], cookies: Mapping[str, str],
+    method: str,
+) -> Principal:  # fmt: skip
+    """Who sends this request: a bearer token (machines), a session cookie (people; unsafe
+    methods must echo the session's CSRF token), or a trusted login proxy's user header (safe
+    methods only: a browser sends the proxy's cookie to any site's forms, so writes need the
+    CSRF token of a session, which ``GET /auth/session`` gives). ``headers``: lower-case names.
+    """
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return authenticate(ctx, client, token)
+    if cookie := cookies.get(SESSION_COOKIE):
+        refuse_if_locked(ctx, client, "failed authentications")
+        digest = token_hash(cookie)
+        found = active_session(ctx.store, digest, ctx.clock())
+        if found is None:
+            raise HTTPException(401, "session ended or unknown: sign in again")
+        user, csrf = found
+        if method in UNSAFE_METHODS and not secrets.compare_digest(
+            headers.get(CSRF_HEADER.lower(), ""), csrf
+        ):
+            raise HTTPException(403, f"missing or wrong {CSRF_HEADER} header")
+        return Principal(user.name, Role(user.role), None, user.scope, digest)
+    if (proxied := proxy_user(ctx, client, headers)) is not None:
+        if method in UNSAFE_METHODS:
+            raise HTTPException(403, f"open a session first (GET /auth/session) and send its "
+                                     f"{CSRF_HEADER}")  # fmt: skip
+        return Principal(proxied.name, Role(proxied.role), None, proxied.scope)
+    return authenticate(ctx, client, None)
+
+
+def proxy_user(ctx: ApiContext, client: str, headers: Mapping[str, str]) -> User | None:
+    """The user a trusted login proxy names (None: not from one, or no such header)."""
+    if client not in ctx.trusted_proxies:
+        return None
+    name = headers.get(ctx.proxy_user_header, "").strip()
+    if not name:
+        return None
+    user = active_user(ctx.store, name)
+    if user is None:
+        raise HTTPException(401, f"the login proxy's user {name!r} is not a gridsight user")
+    return user
 
 
 def audit(ctx: ApiContext, who: Principal, action: str, target: str, **detail: Any) -> None:
@@ -114,13 +193,15 @@ def require(*roles: Role) -> Callable[..., Principal]:
     def dependency(
         request: Request,
         ctx: ContextDep,
-        cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        # declared so that /docs offers "Authorize"; ``identify`` reads the header itself
+        _cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
         if not ctx.auth_required:
             return ANONYMOUS_ADMIN
         who = getattr(request.state, PRINCIPAL_STATE, None)  # authenticated by the front door
         if not isinstance(who, Principal):
-            who = authenticate(ctx, client_of(request), cred.credentials if cred else None)
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            who = identify(ctx, client_of(request), headers, request.cookies, request.method)
         if who.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(403, f"role {who.role.value} may not do this (needs {names})")

@@ -138,6 +138,9 @@ class ApiContext:
     auth_guard: FailureGuard = field(default_factory=lambda: FailureGuard(10, 300.0))
     token_ttl_s: float = 90 * 86400.0
     max_body_bytes: int = 1_000_000
+    session_ttl_s: float = 12 * 3600.0
+    trusted_proxies: frozenset[str] = frozenset()
+    proxy_user_header: str = "x-forwarded-user"  # lower case
 
 
 def get_context(request: Request) -> ApiContext:

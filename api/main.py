@@ -16,6 +16,7 @@ from api.routes import admin as admin_routes
 from api.routes import cameras as camera_routes
 from api.routes import cases as case_routes
 from api.routes import events as event_routes
+from api.routes import session as session_routes
 from api.routes import stats as stats_routes
 from api.routes import system as system_routes
 from pipeline.casework.cases import CaseService
@@ -82,6 +83,9 @@ def create_app(
         auth_guard=FailureGuard(api.max_auth_failures, api.lockout_s),
         token_ttl_s=api.token_ttl_days * 86400.0,
         max_body_bytes=api.max_body_bytes,
+        session_ttl_s=api.session_ttl_h * 3600.0,
+        trusted_proxies=frozenset(api.trusted_proxies),
+        proxy_user_header=api.proxy_user_header.lower(),
     )
     app.add_middleware(FrontDoor, ctx=ctx)
     app.include_router(system_routes.router)
@@ -91,6 +95,7 @@ def create_app(
     app.include_router(case_routes.callbacks)
     app.include_router(admin_routes.router)
     app.include_router(stats_routes.router)
+    app.include_router(session_routes.router)
     # The monitoring-center UI: static files, no build step; it calls the API like any client.
     app.mount("/ui", StaticFiles(directory=STATIC, html=True), name="ui")
 

@@ -10,14 +10,16 @@ its body is read up to ``max_body_bytes`` and handed on. Role checks stay in the
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import PRINCIPAL_STATE, authenticate, refuse_if_locked
+from api.auth import LOGIN_PATH, PRINCIPAL_STATE, identify, refuse_if_locked
 from api.deps import ApiContext
 from pipeline.casework.outbox import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from pipeline.config import unpaired_surrogate as _unpaired_surrogate
@@ -120,10 +122,18 @@ class FrontDoor:
             return None
         if not self.ctx.auth_required:
             return None
-        auth = headers.get("authorization", "")
-        scheme, _, token = auth.partition(" ")
+        if path == LOGIN_PATH:  # who it is is what the body says; its size is still capped
+            try:
+                refuse_if_locked(self.ctx, address, "failed authentications")
+            except HTTPException as exc:
+                return exc.status_code, str(exc.detail), dict(exc.headers or {})
+            return None
+        cookies = SimpleCookie()
+        with contextlib.suppress(CookieError):  # a malformed cookie header names nobody
+            cookies.load(headers.get("cookie", ""))
         try:
-            who = authenticate(self.ctx, address, token if scheme.lower() == "bearer" else None)
+            who = identify(self.ctx, address, headers, {k: m.value for k, m in cookies.items()},
+                           scope["method"])  # fmt: skip
         except HTTPException as exc:
             return exc.status_code, str(exc.detail), dict(exc.headers or {})
         # the route's role check takes it from here instead of looking the token up again

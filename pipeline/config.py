@@ -331,6 +331,13 @@ class ApiConfig(Base):
     lockout_s: float = Field(default=300.0, gt=0.0, le=86400.0)
     # Largest request body accepted (zone geometry is the biggest legitimate one).
     max_body_bytes: int = Field(default=1_000_000, ge=10_000, le=100_000_000)
+    # A browser session (name + password sign-in) ends this long after it began.
+    session_ttl_h: float = Field(default=12.0, gt=0.0, le=720.0)
+    # Single sign-on through a login proxy (oauth2-proxy, Authelia, …): requests from these
+    # addresses may name the signed-in user in ``proxy_user_header``; the user must exist
+    # (``gridsight user add``), and their role and scope come from here, not from the proxy.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    proxy_user_header: str = Field(default="X-Forwarded-User", pattern=r"^[A-Za-z0-9-]+$")
 
     def exposure_warning(self) -> str | None:
         """Why this API setting is dangerous, or None."""

@@ -9,6 +9,7 @@ const I18N = {
     title: "gridsight 社区网格事件", nav_queue: "审核队列", nav_cases: "案件", nav_cameras: "摄像机",
     live_on: "实时", live_off: "离线", logout: "退出", login_title: "登录", token: "访问令牌",
     token_hint: "由管理员用 gridsight token create 生成", login: "登录", bad_token: "令牌无效或已撤销",
+    user_name: "用户名", password: "密码", or_token: "或使用访问令牌", bad_login: "用户名或密码错误",
     forbidden: "当前角色无权执行此操作",
     queue_title: "待审核事件", cases_title: "全部案件", all: "全部", type: "类型", camera: "摄像机",
     state: "状态", created: "发现时间", sla: "时限", badges: "标记", none: "暂无", open_only: "仅未结案",
@@ -50,6 +51,7 @@ const I18N = {
     title: "gridsight community events", nav_queue: "Review queue", nav_cases: "Cases",
     nav_cameras: "Cameras", live_on: "live", live_off: "offline", logout: "Log out",
     login_title: "Sign in", token: "Access token", token_hint: "Issued by an admin: gridsight token create",
+    user_name: "User name", password: "Password", or_token: "Or use an access token", bad_login: "Wrong name or password",
     login: "Sign in", bad_token: "Unknown or revoked token", forbidden: "Your role may not do this",
     queue_title: "Events awaiting review", cases_title: "All cases", all: "All", type: "Type",
     camera: "Camera", state: "State", created: "Detected", sla: "Deadline", badges: "Flags",
@@ -123,6 +125,7 @@ const state = {
   rows: [], selected: 0, filters: { type: "", camera: "", open: true }, blobs: [],
   thumbs: new Map(),  // event id → Promise of a blob URL
   seenUrgent: null,  // urgent pending case ids already announced (null: not yet looked)
+  user: null, csrf: null,  // a person signed in with name and password (session cookie)
   lives: [],  // AbortControllers of the live videos on screen
 };
 
@@ -173,8 +176,16 @@ function badges(c) {
 
 // -- API -------------------------------------------------------------------------------------
 
+// A machine token travels in the Authorization header; a person's session is a cookie the
+// browser sends itself, and every unsafe request echoes the session's CSRF token.
+function authHeaders(method = "GET") {
+  if (state.token) return { Authorization: `Bearer ${state.token}` };
+  return state.csrf && method !== "GET" ? { "X-CSRF-Token": state.csrf } : {};
+}
+const signedIn = () => Boolean(state.token || state.user);
+
 async function api(path, opts = {}) {
-  const headers = Object.assign({}, opts.headers || {}, { Authorization: `Bearer ${state.token}` });
+  const headers = Object.assign({}, opts.headers || {}, authHeaders(opts.method || "GET"));
   if (opts.json !== undefined) {
     headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(opts.json);
@@ -267,7 +278,7 @@ async function startLive() {
   const live = $("#live");
   for (;;) {
     try {
-      const r = await fetch("/cases/stream", { headers: { Authorization: `Bearer ${state.token}` }, signal: liveAbort.signal });
+      const r = await fetch("/cases/stream", { headers: authHeaders(), signal: liveAbort.signal });
       if (!r.ok) throw new Error(String(r.status));
       live.textContent = t("live_on"); live.classList.add("on"); live.dataset.on = "1";
       await alertUrgent();  // (re)connected: what came in meanwhile is announced too
@@ -910,7 +921,7 @@ function route() {
   applyLang();
   const h = location.hash || "#/queue";
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", h.startsWith(a.getAttribute("href"))));
-  if (!state.token) { showLogin(); return; }
+  if (!signedIn()) { showLogin(); return; }
   stopLives();
   if (h.startsWith("#/case/")) renderCase(decodeURIComponent(h.slice(7)));
   else if (h.startsWith("#/cases")) renderList(false);
@@ -940,20 +951,44 @@ document.addEventListener("keydown", (e) => {
   else if (h.startsWith("#/queue") && k === "r") keyAction("reject");
 });
 
-$("#login-form").addEventListener("submit", (e) => {
+$("#login-form").addEventListener("submit", async (e) => {
   // asked on the sign-in click: browsers allow the question only after a user gesture
   if ("Notification" in window && Notification.permission === "default") Notification.requestPermission();
-  state.token = $("#token-input").value.trim();
-  sessionStorage.setItem("gs_token", state.token);
+  const name = $("#name-input").value.trim(), password = $("#password-input").value;
+  if (name && password) {
+    e.preventDefault();  // the dialog stays open until the server said yes
+    const r = await fetch("/auth/login", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ name, password }) });
+    if (!r.ok) { $("#login-error").textContent = t("bad_login"); return; }
+    const s = await r.json();
+    state.user = s.name; state.csrf = s.csrf_token; state.token = "";
+    $("#password-input").value = "";
+    $("#login").close();
+  } else {
+    state.token = $("#token-input").value.trim();
+    sessionStorage.setItem("gs_token", state.token);
+  }
   startLive();
   route();
 });
 $("#lang").onclick = () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("gs_lang", state.lang); route(); };
-$("#logout").onclick = () => { sessionStorage.removeItem("gs_token"); state.token = ""; if (liveAbort) liveAbort.abort(); route(); };
+$("#logout").onclick = async () => {
+  if (state.user) await api("/auth/logout", { method: "POST" }).catch(() => {});
+  sessionStorage.removeItem("gs_token"); state.token = ""; state.user = null; state.csrf = null;
+  if (liveAbort) liveAbort.abort();
+  route();
+};
 window.addEventListener("hashchange", route);
 setInterval(() => document.querySelectorAll(".sla[data-deadline]").forEach((el) => {
   const s = Math.round((new Date(el.dataset.deadline) - Date.now()) / 1000);
   el.classList.toggle("over", s < 0);
 }), 1000);
-if (state.token) startLive();
-route();
+// A session cookie (or a login proxy) may already say who this is; a page reload keeps it.
+(async () => {
+  if (!state.token) {
+    const r = await fetch("/auth/session").catch(() => null);
+    if (r && r.ok) { const s = await r.json(); state.user = s.name; state.csrf = s.csrf_token; }
+  }
+  if (signedIn()) startLive();
+  route();
+})();

@@ -297,6 +297,47 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    """People who sign in to the UI with a name and password (argon2 hash kept)."""
+    import getpass
+    import time
+
+    from api.auth import Role, hash_password
+    from pipeline.store.access import TokenScope, disable_user, put_user
+
+    site = _site_for(args)
+    if site is None:
+        return 1
+    if args.action == "disable":
+        if not disable_user(site.store, args.name, time.time()):
+            print(f"no enabled user named {args.name!r}", file=sys.stderr)
+            return 1
+        return 0
+    if args.role is None:
+        print("user add needs --role (operator, integrator, analyst, admin)", file=sys.stderr)
+        return 2
+    scope = TokenScope(tuple(args.grid or ()), tuple(args.camera or ())) if (
+        args.grid or args.camera) else None  # fmt: skip
+    if scope is not None and args.role == "admin":
+        print("an admin cannot be limited to grids or cameras", file=sys.stderr)
+        return 2
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if getpass.getpass("again: ") != password:
+            print("the passwords differ", file=sys.stderr)
+            return 2
+    try:
+        digest = hash_password(password)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    put_user(site.store, args.name, digest, Role(args.role).value, scope, time.time())
+    print(f"user {args.name} ({args.role}) saved; their open sessions ended", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import time
 
@@ -434,6 +475,17 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--config", type=Path, default=Path("cameras.toml"))
     t.add_argument("--evidence", type=Path)
     t.set_defaults(func=cmd_token)
+
+    u = sub.add_parser("user", help="add (or change) or disable a person who signs in")
+    u.add_argument("action", choices=["add", "disable"])
+    u.add_argument("name")
+    u.add_argument("--role", choices=["operator", "integrator", "analyst", "admin"])
+    u.add_argument("--grid", action="append", help="limit to this grid code's cameras (repeat)")
+    u.add_argument("--camera", action="append", help="limit to this camera (repeat)")
+    u.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    u.add_argument("--config", type=Path, default=Path("cameras.toml"))
+    u.add_argument("--evidence", type=Path)
+    u.set_defaults(func=cmd_user)
 
     e = sub.add_parser("export", help="export a case as an evidence package")
     e.add_argument("case")

@@ -82,6 +82,84 @@ def active_token(
     return None if row is None else (str(row[0]), str(row[1]), TokenScope.of_json(row[2]))
 
 
+# -- users and browser sessions -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str
+    password_hash: str
+    role: str
+    scope: TokenScope | None
+
+
+def put_user(store: EventStore, name: str, password_hash: str, role: str,
+             scope: TokenScope | None, now: float) -> None:  # fmt: skip
+    """Add a user, or give an existing one a new password, role and scope (enabled again);
+    their open sessions end (a changed password must log everyone out)."""
+    scope_json = None if scope is None else scope.json()
+    with store.transaction() as db:
+        updated = db.execute(
+            "UPDATE users SET password_hash = ?, role = ?, scope_json = ?, disabled_at = NULL "
+            "WHERE name = ?", (password_hash, role, scope_json, name),
+        ).rowcount  # fmt: skip
+        if not updated:
+            db.execute(
+                "INSERT INTO users (name, password_hash, role, scope_json, created_at) "
+                "VALUES (?, ?, ?, ?, ?)", (name, password_hash, role, scope_json, now),
+            )  # fmt: skip
+        db.execute("UPDATE sessions SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
+                   (now, name))  # fmt: skip
+
+
+def disable_user(store: EventStore, name: str, now: float) -> bool:
+    with store.transaction() as db:
+        done = db.execute("UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
+                          (now, name)).rowcount  # fmt: skip
+        db.execute("UPDATE sessions SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
+                   (now, name))  # fmt: skip
+    return bool(done)
+
+
+def active_user(store: EventStore, name: str) -> User | None:
+    with store.reader() as db:
+        row = db.execute(
+            "SELECT name, password_hash, role, scope_json FROM users "
+            "WHERE name = ? AND disabled_at IS NULL", (name,),
+        ).fetchone()  # fmt: skip
+    return None if row is None else User(str(row[0]), str(row[1]), str(row[2]),
+                                         TokenScope.of_json(row[3]))  # fmt: skip
+
+
+def add_session(store: EventStore, digest: str, user: str, csrf: str, now: float,
+                ttl_s: float) -> None:  # fmt: skip
+    with store.transaction() as db:
+        db.execute(
+            "INSERT INTO sessions (session_sha256, user_name, csrf, created_at, expires_at) "
+            "VALUES (?, ?, ?, ?, ?)", (digest, user, csrf, now, now + ttl_s),
+        )  # fmt: skip
+
+
+def active_session(store: EventStore, digest: str, now: float) -> tuple[User, str] | None:
+    """(the user, the session's CSRF token) of an open session of an enabled user."""
+    with store.reader() as db:
+        row = db.execute(
+            "SELECT u.name, u.password_hash, u.role, u.scope_json, s.csrf FROM sessions s "
+            "JOIN users u ON u.name = s.user_name WHERE s.session_sha256 = ? "
+            "AND s.revoked_at IS NULL AND s.expires_at > ? AND u.disabled_at IS NULL",
+            (digest, now),
+        ).fetchone()
+    if row is None:
+        return None
+    return User(str(row[0]), str(row[1]), str(row[2]), TokenScope.of_json(row[3])), str(row[4])
+
+
+def end_session(store: EventStore, digest: str, now: float) -> None:
+    with store.transaction() as db:
+        db.execute("UPDATE sessions SET revoked_at = ? WHERE session_sha256 = ? "
+                   "AND revoked_at IS NULL", (now, digest))  # fmt: skip
+
+
 # -- audit ----------------------------------------------------------------------------------
 
 

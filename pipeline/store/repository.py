@@ -21,7 +21,7 @@ from pipeline.evidence.report import EvidenceItem
 from pipeline.store.db import AppendOnly, Connection, MigrationItem, open_backend
 from pipeline.types import Event
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # One list for both engines: SQLite types, rendered for PostgreSQL by ``pipeline.store.db``.
 _MIGRATIONS: dict[int, list[MigrationItem]] = {
@@ -204,6 +204,29 @@ _MIGRATIONS: dict[int, list[MigrationItem]] = {
     ],
     # A token may be limited to grids and cameras (a 物业 or 社区 sees only its own).
     5: ["ALTER TABLE api_tokens ADD COLUMN scope_json TEXT;"],
+    # People sign in with a name and password (argon2 hashes); a browser session is a random
+    # cookie (only its hash is kept) with a CSRF token that unsafe requests must echo.
+    6: [
+        """
+    CREATE TABLE users (
+        name          TEXT PRIMARY KEY,
+        password_hash TEXT NOT NULL,
+        role          TEXT NOT NULL,
+        scope_json    TEXT,
+        created_at    REAL NOT NULL,
+        disabled_at   REAL
+    );
+    CREATE TABLE sessions (
+        session_sha256 TEXT PRIMARY KEY,
+        user_name      TEXT NOT NULL,
+        csrf           TEXT NOT NULL,
+        created_at     REAL NOT NULL,
+        expires_at     REAL NOT NULL,
+        revoked_at     REAL
+    );
+    CREATE INDEX sessions_user ON sessions (user_name);
+    """
+    ],
 }
 
 

@@ -53,6 +53,9 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("POST", "/outbox/{seq}/requeue"): set(),
     ("POST", "/tokens"): set(),
     ("POST", "/tokens/{name}/revoke"): set(),
+    ("POST", "/auth/login"): None,  # name + password, tested in test_login
+    ("GET", "/auth/session"): ALL,
+    ("POST", "/auth/logout"): ALL,
 }
 SECRET = b"platform-secret"
 BINS_SECRET = b"bins-secret"

@@ -319,3 +319,42 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     wait_js(page, "document.querySelector('.view-ok') !== null")
     assert "正常" in page.locator(".cams .view").inner_text()
     assert site.app.state.ctx.runtime.confirmed == ["cam1"]
+
+
+def test_a_person_signs_in_with_name_and_password_and_csrf_guards_writes(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    from api.auth import hash_password
+    from pipeline.store.access import put_user
+
+    put_user(site.store, "carol", hash_password("correct horse battery"), "operator", None,
+             time.time())  # fmt: skip
+    ctx = page.context.browser.new_context(locale="zh-CN")  # a browser without the token
+    try:
+        page = ctx.new_page()
+        page.goto(f"{site.url}/")
+        page.fill("#name-input", "carol")
+        page.fill("#password-input", "wrong password!")
+        page.click("#login-form button[type=submit]")
+        wait_js(page, "document.querySelector('#login-error').innerText === '用户名或密码错误'")
+        page.fill("#password-input", "correct horse battery")
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#queue")
+        # the session is an HttpOnly cookie: scripts cannot read it
+        assert "gs_session" not in page.evaluate("document.cookie")
+        body = "JSON.stringify({action: 'suspend', reason: 'test'})"
+        url = f"/cases/{site.clip_case}/actions"
+        forged = page.evaluate(  # what a forged form or script would send: no CSRF token
+            f"fetch('{url}', {{method: 'POST', headers: {{'Content-Type': 'application/json'}},"
+            f" body: {body}}}).then((r) => r.status)"
+        )
+        assert forged == 403
+        # the UI's own request carries the session's token (a reload finds the session again)
+        page.reload()
+        page.wait_for_selector("#queue")
+        status = page.evaluate(f"api('{url}', {{method: 'POST', json: {{action: 'suspend', "
+                               f"reason: 'test'}}}}).then((r) => r.status)")  # fmt: skip
+        assert status in (200, 409)  # accepted, or not allowed in the case's state: not refused
+        page.click("#logout")
+        wait_js(page, "document.querySelector('#login').open === true")
+        assert page.evaluate("fetch('/cases').then((r) => r.status)") == 401
+    finally:
+        ctx.close()

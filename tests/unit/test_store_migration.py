@@ -26,12 +26,13 @@ def test_v1_store_upgrades_in_place(tmp_path: Path) -> None:
     db.commit()
     db.close()
     store = EventStore(path)
-    assert store.schema_version == SCHEMA_VERSION == 5
+    assert store.schema_version == SCHEMA_VERSION == 6
     row = store.get_event("e1")
     assert row is not None and row.report == {"report_id": "e1"}
     with store.reader() as conn:
         assert conn.execute("SELECT purged_at FROM events").fetchone() == (None,)
         assert conn.execute("SELECT COUNT(*) FROM cases").fetchone() == (0,)
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone() == (0,)  # v6
         # tokens and callback answers carried over (api.auth gives old tokens a lifetime)
         # … unscoped (v5): they see every camera, as before
         assert conn.execute("SELECT name, expires_at, scope_json FROM api_tokens").fetchall() == [
