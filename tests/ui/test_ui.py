@@ -358,3 +358,35 @@ def test_a_person_signs_in_with_name_and_password_and_csrf_guards_writes(site: S
         assert page.evaluate("fetch('/cases').then((r) => r.status)") == 401
     finally:
         ctx.close()
+
+
+def test_users_of_two_grids_see_only_their_own_cameras_and_cases(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    from api.auth import hash_password
+    from pipeline.store.access import TokenScope, put_user
+
+    now = time.time()
+    put_user(site.store, "wy-own", hash_password("correct horse battery"), "operator",
+             TokenScope(cameras=("cam1",)), now)  # fmt: skip
+    put_user(site.store, "wy-other", hash_password("correct horse battery"), "operator",
+             TokenScope(grids=("G-OTHER",)), now)  # fmt: skip
+    seen = {}
+    for name in ("wy-own", "wy-other"):
+        ctx = page.context.browser.new_context(locale="zh-CN")
+        try:
+            p = ctx.new_page()
+            p.goto(f"{site.url}/")
+            p.fill("#name-input", name)
+            p.fill("#password-input", "correct horse battery")
+            p.click("#login-form button[type=submit]")
+            p.wait_for_selector("#queue")
+            p.goto(f"{site.url}/ui/#/cases")
+            wait_js(p, "document.querySelector('main h2')?.innerText.includes('全部案件')")
+            p.wait_for_selector("#queue tbody tr")
+            cases = p.locator("#queue tr.row").count()
+            p.goto(f"{site.url}/ui/#/cameras")
+            wait_js(p, "document.querySelector('main h2')?.innerText.includes('摄像机状态')")
+            seen[name] = (cases, p.locator(".cams .panel").count())
+        finally:
+            ctx.close()
+    assert seen["wy-own"][0] >= 1 and seen["wy-own"][1] == 1
+    assert seen["wy-other"] == (0, 0)  # another grid: no camera, no case
