@@ -121,6 +121,8 @@ async def stream(
     and as soon as the caller's token is revoked or expires (checked every few seconds).
     """
 
+    seen = visible_cameras(ctx, who)
+
     async def changes() -> AsyncIterator[str]:
         deadline = time.monotonic() + timeout_s
         last: tuple[int, float] | None = None
@@ -130,14 +132,11 @@ async def stream(
                 yield "event: end\ndata: token revoked or expired\n\n"
                 return
             version = ctx.feed.version
-            now = await run_in_threadpool(ctx.cases.counter)
+            # a scoped reader counts (and hears of) the cases of its own cameras only
+            now = await run_in_threadpool(ctx.cases.counter, seen)
             if now != last:
                 last, sent = now, time.monotonic()
-                # a scoped reader is told that something changed, not how many cases exist
-                body = (
-                    {"updated_at": now[1]} if who.scope else {"cases": now[0], "updated_at": now[1]}
-                )
-                yield f"data: {json.dumps(body)}\n\n"
+                yield f"data: {json.dumps({'cases': now[0], 'updated_at': now[1]})}\n\n"
             elif time.monotonic() - sent >= _KEEP_ALIVE_S:
                 sent = time.monotonic()
                 yield ": keep-alive\n\n"

@@ -299,9 +299,10 @@ class CaseService:
             self._changed()
         return case
 
-    def counter(self) -> tuple[int, float]:
-        """(number of cases, latest change): moves whenever any case changes."""
-        return rows.counter(self.store)
+    def counter(self, cameras: frozenset[str] | None = None) -> tuple[int, float]:
+        """(number of cases, latest change): moves whenever any case (of ``cameras``, a
+        scoped reader's) changes."""
+        return rows.counter(self.store, cameras)
 
     def _changed(self) -> None:
         if self.on_change is not None:

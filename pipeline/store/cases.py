@@ -195,10 +195,14 @@ def case_of_event(store: EventStore, event_id: str) -> str | None:
         return CaseRows(db).case_of_event(event_id)
 
 
-def counter(store: EventStore) -> tuple[int, float]:
-    """(number of cases, latest change): moves whenever any case changes."""
+def counter(store: EventStore, cameras: Collection[str] | None = None) -> tuple[int, float]:
+    """(number of cases, latest change): moves whenever any case (of ``cameras``) changes."""
+    scope, args = in_cameras(cameras)
+    where = f"WHERE {scope}" if scope else ""
     with store.reader() as db:
-        n, t = db.execute("SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM cases").fetchone()
+        n, t = db.execute(
+            f"SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM cases {where}", args
+        ).fetchone()
     return int(n), float(t)
 
 

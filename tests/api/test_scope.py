@@ -137,10 +137,13 @@ def test_grid_a_keeps_its_own_and_an_unscoped_token_sees_both(world: dict[str, A
     assert a.get("/events/ev-a/snapshot.jpg").status_code == 200
     assert [g["grid_code"] for g in a.get("/stats/grids").json()] == ["G-A"]
     assert a.get("/metrics").status_code == 403  # every camera's figures
+    # the live case stream counts the reader's own cases only
+    assert '"cases": 1' in a.get("/cases/stream", params={"timeout_s": 0}).text
     everyone = client(world, world["unscoped"])
     assert {e["event_id"] for e in everyone.get("/events").json()["items"]} == {"ev-a", "ev-b"}
     assert everyone.get("/events/ev-b/snapshot.jpg").status_code == 200
     assert "cam2" in everyone.get("/cameras").text
+    assert '"cases": 2' in everyone.get("/cases/stream", params={"timeout_s": 0}).text
 
 
 def test_scopes_are_refused_for_admins_and_need_a_grid_or_camera(
