@@ -21,7 +21,7 @@ const I18N = {
     history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
     origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
     exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
-    urgent_case: "紧急案件", live_video: "实时画面", live_unsupported: "浏览器不支持该视频格式", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
+    as_cards: "卡片视图", as_table: "列表视图", urgent_case: "紧急案件", live_video: "实时画面", live_unsupported: "浏览器不支持该视频格式", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
     view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
     back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
     deadline_dispose: "处置", deadline_recheck: "核查",
@@ -64,7 +64,7 @@ const I18N = {
     overlay: "Overlay", history: "History", details: "Event", evidence: "Evidence", zone: "Zone",
     dwell: "Duration", origin: "Origin floor/window", summary: "Summary", level: "Escalation level",
     assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
-    urgent_case: "Urgent case", live_video: "Live video", live_unsupported: "This browser cannot play the stream", picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
+    as_cards: "Cards", as_table: "Table", urgent_case: "Urgent case", live_video: "Live video", live_unsupported: "This browser cannot play the stream", picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
     view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
     confirm_view: "Confirm view now",
     drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
@@ -126,6 +126,7 @@ const state = {
   thumbs: new Map(),  // event id → Promise of a blob URL
   seenUrgent: null,  // urgent pending case ids already announced (null: not yet looked)
   user: null, csrf: null,  // a person signed in with name and password (session cookie)
+  cards: Boolean(localStorage.getItem("gs_cards")),  // the queue as cards with pictures
   lives: [],  // AbortControllers of the live videos on screen
 };
 
@@ -350,9 +351,10 @@ async function renderList(queue) {
       <label>${t("type")} <select id="f-type"><option value="">${t("all")}</option>${typeOpts}</select></label>
       <label>${t("camera")} <input id="f-camera" value="${esc(f.camera)}" size="12"></label>
       ${queue ? "" : `<label><input type="checkbox" id="f-open" ${f.open ? "checked" : ""}> ${t("open_only")}</label>`}
+      <button type="button" id="view-toggle">${t(state.cards ? "as_table" : "as_cards")}</button>
       <span class="keys">${t("keys")}</span>
     </div>
-    <table id="queue"><thead><tr><th>${t("picture")}</th><th>${t("type")}</th><th>${t("camera")}</th><th>${t("state")}</th>
+    ${state.cards ? cardsHtml() : `<table id="queue"><thead><tr><th>${t("picture")}</th><th>${t("type")}</th><th>${t("camera")}</th><th>${t("state")}</th>
       <th>${t("created")}</th><th>${t("sla")}</th><th>${t("badges")}</th></tr></thead>
     <tbody>${state.rows.map((c, i) => `
       <tr class="row ${i === state.selected ? "selected" : ""}" data-id="${esc(c.case_id)}" data-i="${i}">
@@ -360,19 +362,31 @@ async function renderList(queue) {
         <td>${esc(typeName(c.event_type))}</td><td>${esc(c.camera_id)}${c.zone_id ? " / " + esc(c.zone_id) : ""}</td>
         <td class="state">${esc(t("st_" + c.state))}</td><td>${esc(fmtTime(c.created_at))}</td>
         <td>${slaCell(c)}</td><td>${badges(c)}</td></tr>`).join("") || `<tr><td colspan="7" class="hint">${t("none")}</td></tr>`}
-    </tbody></table>`;
+    </tbody></table>`}`;
+  $("#view-toggle").onclick = () => { state.cards = !state.cards; localStorage.setItem("gs_cards", state.cards ? "1" : ""); renderList(queue); };
   $("#f-type").onchange = (e) => { f.type = e.target.value; renderList(queue); };
   $("#f-camera").onchange = (e) => { f.camera = e.target.value.trim(); renderList(queue); };
   if (!queue) $("#f-open").onchange = (e) => { f.open = e.target.checked; renderList(queue); };
-  view.querySelectorAll("tr.row").forEach((tr) => {
+  view.querySelectorAll("#queue .row").forEach((tr) => {
     tr.onclick = () => { state.selected = Number(tr.dataset.i); location.hash = `#/case/${tr.dataset.id}`; };
   });
   // pictures of the first rows, each fetched once (the queue re-renders on every case change)
-  for (const img of view.querySelectorAll("td.thumb img")) {
+  for (const img of view.querySelectorAll("#queue .thumb img")) {
     const ev = img.dataset.ev;
     if (!state.thumbs.has(ev)) state.thumbs.set(ev, blobOnce(`/events/${encodeURIComponent(ev)}/thumb.jpg`));
     state.thumbs.get(ev).then((u) => { if (u) img.src = u; else img.remove(); });
   }
+}
+
+// The compact card view: a picture per case with its type, place, deadline and badges, for
+// scanning a long queue; the same keys select and act.
+function cardsHtml() {
+  return `<div id="queue" class="cards">${state.rows.map((c, i) => `
+    <div class="row card ${i === state.selected ? "selected" : ""}" data-id="${esc(c.case_id)}" data-i="${i}">
+      <div class="thumb">${i < THUMB_ROWS && c.event_ids.length ? `<img alt="" data-ev="${esc(c.event_ids[0])}">` : ""}</div>
+      <div><b>${esc(typeName(c.event_type))}</b> ${badges(c)}</div>
+      <div class="hint">${esc(c.camera_id)}${c.zone_id ? " / " + esc(c.zone_id) : ""} · ${esc(fmtTime(c.created_at))}</div>
+      <div>${slaCell(c)}</div></div>`).join("") || `<p class="hint">${t("none")}</p>`}</div>`;
 }
 
 const THUMB_ROWS = 40;
@@ -385,8 +399,8 @@ async function blobOnce(path) {
 function select(i) {
   if (!state.rows.length) return;
   state.selected = Math.max(0, Math.min(state.rows.length - 1, i));
-  document.querySelectorAll("tr.row").forEach((tr) => tr.classList.toggle("selected", Number(tr.dataset.i) === state.selected));
-  document.querySelector("tr.selected")?.scrollIntoView({ block: "nearest" });
+  document.querySelectorAll("#queue .row").forEach((tr) => tr.classList.toggle("selected", Number(tr.dataset.i) === state.selected));
+  document.querySelector("#queue .selected")?.scrollIntoView({ block: "nearest" });
 }
 
 async function act(caseId, action, extra = {}) {

@@ -390,3 +390,26 @@ def test_users_of_two_grids_see_only_their_own_cameras_and_cases(site: Site, pag
             ctx.close()
     assert seen["wy-own"][0] >= 1 and seen["wy-own"][1] == 1
     assert seen["wy-other"] == (0, 0)  # another grid: no camera, no case
+
+
+def test_the_queue_as_cards_with_pictures_and_keys(site: Site, page) -> None:  # type: ignore[no-untyped-def]
+    page.click("#logout")  # the zone editor's test signed in as an integrator
+    page.fill("#token-input", site.operator)
+    page.click("#login-form button[type=submit]")
+    page.goto(f"{site.url}/ui/#/cases")
+    page.wait_for_selector("#queue .row")
+    rows = page.locator("#queue .row").count()
+    page.click("#view-toggle")
+    page.wait_for_selector("#queue.cards .card")
+    assert page.locator("#queue .card").count() == rows >= 2
+    # the replayed case's alert snapshot on its card
+    wait_js(
+        page,
+        "[...document.querySelectorAll('#queue .card img')].some((i) => i.naturalWidth === 240)",
+    )
+    first = page.locator("#queue .card.selected").get_attribute("data-i")
+    page.keyboard.press("n")  # the same keys move through the cards
+    assert page.locator("#queue .card.selected").get_attribute("data-i") != first
+    page.screenshot(path=str(ARTIFACTS / "queue-cards-zh.png"))
+    page.click("#view-toggle")  # back to the table for the other tests (kept per browser)
+    page.wait_for_selector("table#queue")
