@@ -17,6 +17,7 @@ from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig
 from pipeline.detect.detector import OnnxScorer
 from pipeline.detect.plate_lookups import PlateService
 from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.rules.motion import MotionNeeds
 from pipeline.types import Box, DecodeMode, Detections, Event, EventNotice, Frame, MotionSample
 
 R = TypeVar("R")  # a rule's config model
@@ -53,11 +54,17 @@ class Analyzer(Protocol):
         rule_id: the rule's id from ``cameras.toml`` (unique per camera).
         classes: COCO class ids it needs from the detector (empty: needs no detector).
         decode_mode: the cheapest decoding that still serves it.
+        motion, clean_pictures: see below.
     """
 
     rule_id: str
     classes: frozenset[int]
     decode_mode: DecodeMode
+    # per-frame motion it needs from the source thread (None: none)
+    motion: MotionNeeds | None
+    # whether it looks at the decoded pictures themselves (detectors, appearance); when no rule
+    # of a camera does, its decoder may skip the deblocking filter
+    clean_pictures: bool
 
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
         """Consume one frame (time-ordered) and its detections; return event changes."""

@@ -42,6 +42,7 @@ from pipeline.rules.base import (
     read_rule_image,
     watched_zones,
 )
+from pipeline.rules.motion import MotionNeeds
 from pipeline.rules.occupancy import features_differ, scene_features
 from pipeline.rules.schedule import Schedule
 from pipeline.types import (
@@ -95,6 +96,8 @@ class BinAnalyzer:
     """One bins rule on one camera (see module docstring)."""
 
     decode_mode = DecodeMode.KEYFRAMES
+    motion: MotionNeeds | None = None
+    clean_pictures = True
     classes = frozenset({_PERSON})
 
     def __init__(

@@ -24,7 +24,6 @@ from pipeline.rules.base import Analyzer, SharedModels
 from pipeline.rules.integrity import ViewGuard
 from pipeline.rules.motion import MotionExtractor
 from pipeline.rules.registry import kind_of_rule
-from pipeline.rules.throwing import ThrowingAnalyzer
 from pipeline.types import DecodeMode, Detections, EventNotice, Frame, MotionSample
 
 logger = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ class CameraPipeline:
         self.skip_deblocking = (
             camera.skip_deblocking
             if camera.skip_deblocking is not None
-            else bool(analyzers) and all(isinstance(a, ThrowingAnalyzer) for a in analyzers)
+            else bool(analyzers) and not any(a.clean_pictures for a in analyzers)
         )
         self._tracker = ByteTracker() if self.classes else None
         self._epoch = -1
@@ -117,19 +116,8 @@ class CameraPipeline:
 
     def motion_extractor(self) -> MotionExtractor | None:
         """A motion front end for the source thread, if an analyzer needs per-frame motion."""
-        throwing = [a for a in self.analyzers if isinstance(a, ThrowingAnalyzer)]
-        if not throwing:
-            return None
-        zones = {z.id: z for a in throwing for z in a.zones}
-        rule = throwing[0].rule  # one motion pass per camera; the first rule sets its knobs
-        return MotionExtractor(
-            self.camera.id,
-            list(zones.values()),
-            scale=rule.analysis_scale,
-            threshold=rule.motion_threshold,
-            min_blob_px=rule.min_blob_px,
-            max_blob_px=rule.max_blob_px,
-        )
+        needs = [a.motion for a in self.analyzers if a.motion is not None]
+        return MotionExtractor.serving(self.camera.id, needs)
 
     def process_motion(self, sample: MotionSample) -> list[EventNotice]:
         notices: list[EventNotice] = []

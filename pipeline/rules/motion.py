@@ -22,6 +22,7 @@ falling objects of 3-10 px are below what COCO detectors find. Differencing cost
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -54,8 +55,31 @@ def _u8(a: object) -> NDArray[np.uint8]:
     return np.asarray(a, np.uint8)
 
 
+@dataclass(frozen=True, slots=True)
+class MotionNeeds:
+    """What an analyzer asks of the per-frame motion front end (``Analyzer.motion``)."""
+
+    zones: tuple[ZoneConfig, ...]
+    scale: float
+    threshold: float
+    min_blob_px: int
+    max_blob_px: int
+
+
 class MotionExtractor:
     """Per camera; owned by that camera's source thread."""
+
+    @classmethod
+    def serving(cls, camera_id: str, needs: Sequence[MotionNeeds]) -> MotionExtractor | None:
+        """One motion pass for every analyzer of a camera that needs one (None: none does);
+        the zones of all, the knobs of the first."""
+        if not needs:
+            return None
+        zones = {z.id: z for n in needs for z in n.zones}
+        first = needs[0]
+        return cls(camera_id, list(zones.values()), scale=first.scale,
+                   threshold=first.threshold, min_blob_px=first.min_blob_px,
+                   max_blob_px=first.max_blob_px)  # fmt: skip
 
     def __init__(
         self,

@@ -79,6 +79,7 @@ from pipeline.rules.base import (
     watched_zones,
 )
 from pipeline.rules.ground import GroundPlane
+from pipeline.rules.motion import MotionNeeds
 from pipeline.rules.occupancy import StaticBlob, StaticForeground
 from pipeline.rules.schedule import Schedule
 from pipeline.rules.zones import Zone, ZoneSet
@@ -268,6 +269,8 @@ class ParkingAnalyzer:
     """Illegal-parking rule for one camera (see module docstring)."""
 
     decode_mode = DecodeMode.KEYFRAMES
+    motion: MotionNeeds | None = None
+    clean_pictures = True
 
     def __init__(
         self,

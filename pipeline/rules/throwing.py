@@ -62,6 +62,7 @@ from pipeline.rules.base import (
 )
 from pipeline.rules.camera_model import CameraFit, camera_for, describe, ground_z, warnings
 from pipeline.rules.facade import FacadeGrid
+from pipeline.rules.motion import MotionNeeds
 from pipeline.rules.trajectory import Ballistic, fit_ballistic
 from pipeline.rules.zones import ZoneSet
 from pipeline.types import (
@@ -491,6 +492,9 @@ class ThrowingAnalyzer:
 
     decode_mode = DecodeMode.SAMPLED  # every frame decoded for motion; BGR only now and then
     classes: frozenset[int] = frozenset()
+    # decoded pictures feed motion differencing and snapshots only (clips are the camera's own
+    # packets): the deblocking filter may be skipped (~20 % of decode time)
+    clean_pictures = False
 
     def __init__(
         self,
@@ -508,6 +512,10 @@ class ThrowingAnalyzer:
         self.facades = chosen
         zone_ids = {f.zone for f in chosen}
         self.zones = [z for z in zones if z.id in zone_ids]
+        self.motion: MotionNeeds | None = MotionNeeds(
+            tuple(self.zones), rule.analysis_scale, rule.motion_threshold, rule.min_blob_px,
+            rule.max_blob_px,
+        )  # fmt: skip
         self._zone_sets = [ZoneSet([z for z in zones if z.id == f.zone]) for f in chosen]
         self._grids: list[FacadeGrid] = []
         self._cameras: list[CameraFit] = []

@@ -58,6 +58,7 @@ from pipeline.rules.base import (
     read_rule_image,
     watched_zones,
 )
+from pipeline.rules.motion import MotionNeeds
 from pipeline.rules.occupancy import StaticForeground
 from pipeline.rules.schedule import Schedule
 from pipeline.types import (
@@ -97,6 +98,8 @@ class VendingAnalyzer:
     """One vending rule on one camera (see module docstring)."""
 
     decode_mode = DecodeMode.KEYFRAMES
+    motion: MotionNeeds | None = None
+    clean_pictures = True
 
     def __init__(
         self,

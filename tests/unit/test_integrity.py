@@ -156,6 +156,8 @@ class Recorder:
     rule_id = "r1"
     classes = frozenset({2})
     decode_mode = DecodeMode.KEYFRAMES
+    motion = None
+    clean_pictures = True
 
     def __init__(self) -> None:
         self.frames: list[float] = []
