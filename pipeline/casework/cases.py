@@ -307,6 +307,7 @@ class CaseService:
     def _changed(self) -> None:
         if self.on_change is not None:
             self.on_change()
+        self.store.announce_case_change()  # live views of other processes
 
     def _on_event(self, row: EventRow) -> Case | None:
         if row.event_type in NO_CASE_TYPES:

@@ -2,9 +2,10 @@
 
 Changes made in this process (``CaseService(on_change=feed.publish)``) reach every open
 stream at once, with no query per client per second. Changes made by other processes sharing
-the store (cluster workers, ``run`` beside ``serve``) are noticed by one watcher thread per
-process, running while any stream waits, that compares the store's case counter every few
-seconds and publishes when it moved.
+the store (cluster workers, ``run`` beside ``serve``) are heard by one watcher thread per
+process, running while any stream waits: on PostgreSQL it LISTENs for the NOTIFY each case
+change sends (``listen``); on SQLite, which has no notices, it compares the store's case
+counter every few seconds and publishes when it moved.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from typing import Any
 _UNREAD = object()
 
 
+# (keep listening?, on notice) → False where the store cannot notify (then: poll)
+Listen = Callable[[Callable[[], bool], Callable[[], None]], bool]
+
+
 class ChangeFeed:
-    def __init__(self) -> None:
+    def __init__(self, listen: Listen | None = None) -> None:
+        self._listen = listen
         self._version = 0
         self._lock = threading.Lock()
         self._waiters: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
@@ -60,7 +66,16 @@ class ChangeFeed:
                                              name="gridsight-feed", daemon=True)  # fmt: skip
         self._watcher.start()
 
+    def _still_waited_for(self) -> bool:
+        with self._lock:
+            if self._waiters:
+                return True
+            self._watcher = None  # nobody listens: the next stream starts it again
+            return False
+
     def _watch(self, marker: Callable[[], Any], every_s: float) -> None:
+        if self._listen is not None and self._listen(self._still_waited_for, self.publish):
+            return
         last: Any = _UNREAD
         pause = threading.Event()
         while True:

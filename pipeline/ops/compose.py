@@ -86,7 +86,7 @@ def installation(
     outbox = Outbox(store, cfg.subscribers, secrets, tz, clock, sending=sending,
                     alerts=cfg.alerts, alert_urls=alert_urls,
                     attachment=storage.local_path)  # fmt: skip
-    feed = ChangeFeed()
+    feed = ChangeFeed(listen=store.listen_case_changes)
     cases = CaseService(store, cfg.cases, tz, clock, enqueue=outbox.enqueue, probe=probe,
                         after_snapshot=after_snapshot, on_change=feed.publish)  # fmt: skip
     key = signing_key(env)

@@ -16,7 +16,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -74,6 +74,17 @@ class Backend(Protocol):
     def schema_version(self) -> int: ...
     def close(self) -> None: ...
 
+    def notify(self, channel: str) -> None:
+        """Tell other processes listening on ``channel`` that something changed."""
+        ...
+
+    def listen(
+        self, channel: str, keep_going: Callable[[], bool], on_notice: Callable[[], None]
+    ) -> bool:
+        """Call ``on_notice`` for each notice on ``channel`` while ``keep_going()``; False at
+        once where the engine has no notices (the caller polls instead)."""
+        ...
+
 
 def _too_new(location: str, version: int, latest: int) -> StoreError:
     return StoreError(
@@ -102,7 +113,18 @@ class _SqliteConn:
             raise StoreIntegrityError(str(exc)) from exc
 
 
-class SqliteBackend:
+class _NoNotices:
+    """SQLite has no notices between processes: readers poll (``ChangeFeed``)."""
+
+    def notify(self, channel: str) -> None:  # noqa: ARG002
+        return None
+
+    def listen(self, channel: str, keep_going: Callable[[], bool],  # noqa: ARG002
+               on_notice: Callable[[], None]) -> bool:  # noqa: ARG002  # fmt: skip
+        return False
+
+
+class SqliteBackend(_NoNotices):
     """WAL mode; a short-lived connection per call, so none is shared between threads."""
 
     def __init__(self, path: Path) -> None:
@@ -306,6 +328,7 @@ class PostgresBackend:
                 "a PostgreSQL store needs psycopg: pip install -e '.[postgres]'"
             ) from exc
         self.location = redact_url(url)
+        self._url = url  # for the listening connection; never logged (location is)
         self._errors = psycopg.errors
         self._psycopg = psycopg
         try:  # one plain connection first: the pool would only say "timeout", not why
@@ -359,6 +382,31 @@ class PostgresBackend:
 
     def close(self) -> None:
         self.pool.close()
+
+    def notify(self, channel: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute(f"NOTIFY {_identifier(channel)}")
+
+    def listen(
+        self, channel: str, keep_going: Callable[[], bool], on_notice: Callable[[], None]
+    ) -> bool:
+        """One connection of its own (a pooled one would hand the LISTEN to others)."""
+        try:
+            conn = self._psycopg.connect(self._url, autocommit=True, connect_timeout=10)
+        except self._psycopg.Error:
+            return False  # the caller polls
+        with conn:
+            conn.execute(f"LISTEN {_identifier(channel)}")
+            while keep_going():
+                for _ in conn.notifies(timeout=1.0):
+                    on_notice()
+        return True
+
+
+def _identifier(name: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise ValueError(f"not a channel name: {name!r}")
+    return name
 
 
 def _pg_version(conn: Any) -> int:

@@ -11,7 +11,7 @@ indexed.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from pipeline.store.db import AppendOnly, Connection, MigrationItem, open_backen
 from pipeline.types import Event
 
 SCHEMA_VERSION = 6
+CASES_CHANNEL = "gridsight_cases"
 
 # One list for both engines: SQLite types, rendered for PostgreSQL by ``pipeline.store.db``.
 _MIGRATIONS: dict[int, list[MigrationItem]] = {
@@ -291,6 +292,18 @@ class EventStore:
 
     def close(self) -> None:
         self.backend.close()
+
+    def announce_case_change(self) -> None:
+        """Other processes sharing this store hear that cases changed (PostgreSQL NOTIFY;
+        SQLite readers poll instead)."""
+        self.backend.notify(CASES_CHANNEL)
+
+    def listen_case_changes(
+        self, keep_going: Callable[[], bool], on_change: Callable[[], None]
+    ) -> bool:
+        """Blocks, calling ``on_change`` per change announced, while ``keep_going()``; False at
+        once where the engine cannot (SQLite)."""
+        return self.backend.listen(CASES_CHANNEL, keep_going, on_change)
 
     def upsert_event(
         self,

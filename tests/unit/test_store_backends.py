@@ -178,3 +178,40 @@ def test_placeholders_are_rewritten_outside_literals_only() -> None:
         "SELECT '?', x FROM t WHERE a = %s AND b LIKE '10%%'"
     )
     assert redact_url("postgresql://u:pw@h/db") == "postgresql://***@h/db"  # store messages
+
+
+def test_a_case_change_in_another_process_reaches_live_views_by_notice(
+    store_location: str | Path,
+) -> None:
+    """Two processes share the store: the one serving live views hears of a case opened by the
+    other at once through LISTEN/NOTIFY on PostgreSQL; on SQLite it has no notices to listen to
+    and polls (ChangeFeed falls back)."""
+    import asyncio
+
+    from pipeline.casework.feed import ChangeFeed
+
+    writer_store, viewer_store = EventStore(store_location), EventStore(store_location)
+    feed = ChangeFeed(listen=viewer_store.listen_case_changes)
+    cases = CaseService(writer_store, CasesConfig(), ZoneInfo("Asia/Shanghai"), lambda: MON_9)
+    row = store_event(writer_store, "ev-n", MON_9)
+    postgres = not isinstance(store_location, Path)
+
+    async def wait_for_change() -> tuple[int, float]:
+        start = feed.version
+        waiting = asyncio.ensure_future(feed.wait(start, 10.0))
+        await asyncio.sleep(0.5)  # the watcher is listening (or polling) by now
+        feed.watch(viewer_store.count_by_type, every_s=60.0)  # a poll would take 60 s
+        await asyncio.sleep(0.5)
+        t0 = asyncio.get_running_loop().time()
+        await asyncio.to_thread(cases.on_event, row)
+        version = await waiting
+        assert version > start
+        return version, asyncio.get_running_loop().time() - t0
+
+    if postgres:
+        _, took = asyncio.run(wait_for_change())
+        assert took < 3.0  # heard by notice, not by the 60 s poll
+    else:
+        assert not viewer_store.listen_case_changes(lambda: True, lambda: None)
+    writer_store.close()
+    viewer_store.close()
