@@ -395,11 +395,14 @@ class PostgresBackend:
             conn = self._psycopg.connect(self._url, autocommit=True, connect_timeout=10)
         except self._psycopg.Error:
             return False  # the caller polls
-        with conn:
-            conn.execute(f"LISTEN {_identifier(channel)}")
-            while keep_going():
-                for _ in conn.notifies(timeout=1.0):
-                    on_notice()
+        try:
+            with conn:
+                conn.execute(f"LISTEN {_identifier(channel)}")
+                while keep_going():
+                    for _ in conn.notifies(timeout=1.0):
+                        on_notice()
+        except self._psycopg.Error:
+            return False  # the server went away: the caller polls (and listens next time)
         return True
 
 
