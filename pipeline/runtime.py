@@ -208,7 +208,7 @@ class Runtime:
             self.hub.register(cam.id)
         # shared with the writer, which names cameras in reports; replaced entries only
         self._camera_cfgs = {cid: c.cfg for cid, c in self.cameras.items()}
-        self.live = LiveHub(lambda cid: self.cameras[cid].ring if cid in self.cameras else None)
+        self.live = LiveHub(self._ring_of)
         self._reconfigure_lock = threading.Lock()
 
         self.storage = storage
@@ -219,7 +219,7 @@ class Runtime:
                 self.store,
                 cfg.site,
                 self._camera_cfgs,
-                lambda cid: self.cameras[cid].ring if cid in self.cameras else None,
+                self._ring_of,
                 self.model,
                 cfg.evidence,
                 clock=clock,
@@ -238,6 +238,11 @@ class Runtime:
             )
             for _ in range(cfg.model.workers)
         ]
+
+    def _ring_of(self, camera_id: str) -> PacketRing | None:
+        """The packet ring of a running camera (clips, live view)."""
+        cam = self.cameras.get(camera_id)
+        return None if cam is None else cam.ring
 
     def _model_changes(self, cam: CameraConfig) -> bool:
         """Whether ``cam`` names a detector other than the one its frames go to now."""

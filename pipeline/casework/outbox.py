@@ -219,7 +219,7 @@ class Outbox:
         if case.state not in PUSHED_STATES or entry.action == Action.DETECT.value:
             return  # platforms hear of a case once a person has reviewed it
         for sub in self.subscribers.values():
-            if "*" not in sub.event_types and case.event_type not in sub.event_types:
+            if not _covers(sub.event_types, case.event_type):
                 continue
             key = f"{case.case_id}:{entry.seq}:{sub.id}"
             payload = {
@@ -347,9 +347,14 @@ class Outbox:
         return rows.requeue(self.store, seq, self.clock())
 
 
+def _covers(event_types: Sequence[str], event_type: str) -> bool:
+    """Whether a receiver's ``event_types`` ("*": all) include ``event_type``."""
+    return "*" in event_types or event_type in event_types
+
+
 def _in_scope(target: AlertTarget, case: Case, grids: set[Any]) -> bool:
     return (
-        ("*" in target.event_types or case.event_type in target.event_types)
+        _covers(target.event_types, case.event_type)
         and case.severity in target.severities
         and (not target.cameras or case.camera_id in target.cameras)
         and (not target.grid_codes or bool(grids & set(target.grid_codes)))

@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.detect.plates import PlateRead, PlateSource
+from pipeline.detect.plates import PlateRead, PlateSource, around
 
 logger = logging.getLogger(__name__)
 
@@ -92,11 +92,8 @@ class _QueuedPlates:
 
     def ask(self, key: int, image: NDArray[np.uint8], region: Region) -> bool:
         # Only the vehicle and a margin travel: the frame itself may be released meanwhile.
-        h, w = image.shape[:2]
+        ox, oy, ex, ey = around(region, image.shape, 0.25)
         x1, y1, x2, y2 = region
-        mx, my = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
-        ox, oy = max(0, int(x1 - mx)), max(0, int(y1 - my))
-        ex, ey = min(w, int(x2 + mx) + 1), min(h, int(y2 + my) + 1)
         crop = np.ascontiguousarray(image[oy:ey, ox:ex])
         job = _Job(self, key, crop, (x1 - ox, y1 - oy, x2 - ox, y2 - oy), (ox, oy))
         return self._worker.offer(job)

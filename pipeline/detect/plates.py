@@ -91,6 +91,18 @@ class PlateRead:
     sighting: PlateSighting
 
 
+def around(
+    region: tuple[float, float, float, float], shape: tuple[int, ...], margin: float
+) -> tuple[int, int, int, int]:
+    """``region`` (x1, y1, x2, y2) widened by ``margin`` of its size on each side, in whole
+    pixels, within an image of ``shape``: (left, top, right, bottom), right/bottom exclusive."""
+    h, w = shape[:2]
+    x1, y1, x2, y2 = region
+    mx, my = margin * (x2 - x1), margin * (y2 - y1)
+    return (max(0, int(x1 - mx)), max(0, int(y1 - my)),
+            min(w, int(x2 + mx) + 1), min(h, int(y2 + my) + 1))  # fmt: skip
+
+
 class PlateSource(Protocol):
     """What reads plates for the parking rule (``PlateReader``, or a script in tests)."""
 
@@ -178,14 +190,10 @@ class PlateReader:
         """Plates inside ``region`` (x1, y1, x2, y2; default the whole image), best first.
 
         A region is searched as its own image: the detector then sees a small plate larger."""
-        h, w = image.shape[:2]
         ox, oy = 0, 0
         crop = image
         if region is not None:
-            x1, y1, x2, y2 = region
-            mx, my = 0.1 * (x2 - x1), 0.1 * (y2 - y1)
-            ox, oy = max(0, int(x1 - mx)), max(0, int(y1 - my))
-            ex, ey = min(w, int(x2 + mx) + 1), min(h, int(y2 + my) + 1)
+            ox, oy, ex, ey = around(region, image.shape, 0.1)
             if ex - ox < 8 or ey - oy < 8:
                 return []
             crop = image[oy:ey, ox:ex]

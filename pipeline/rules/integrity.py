@@ -32,7 +32,9 @@ Everything runs on grey thumbnails 320 and 640 pixels wide, ~2 ms per check.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -94,8 +96,7 @@ class _Run:
 
 @dataclass(frozen=True, slots=True)
 class _View:
-    grey: NDArray[np.float32]
-    mag: NDArray[np.float32]  # gradient magnitude
+    mag: NDArray[np.float32]  # gradient magnitude of the thumbnail
     edges: NDArray[np.uint8]
     reach: NDArray[np.uint8]  # edges widened by the tolerance
     detail: float
@@ -127,15 +128,20 @@ def view_of(image: NDArray[np.uint8]) -> _View:
     fy = cv2.Sobel(fine, cv2.CV_32F, 0, 1, ksize=3)
     fine_mag = np.asarray(cv2.magnitude(fx, fy), np.float32)
     sharpness = float(lap.mean()) / max(float(fine_mag.mean()), 1e-3)
-    return _View(small, mag, edges, reach, detail, sharpness)
+    return _View(mag, edges, reach, detail, sharpness)
+
+
+@functools.cache
+def _hanning(w: int, h: int) -> NDArray[np.float32]:
+    """The phase-correlation window of a thumbnail size (one per camera resolution)."""
+    return np.asarray(cv2.createHanningWindow((w, h), cv2.CV_32F), np.float32)
 
 
 def compare(ref: _View, now: _View) -> ViewMeasure:
     n_ref = int(ref.edges.sum())
     found = int((ref.edges & now.reach).sum())
     h, w = ref.mag.shape
-    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
-    (dx, dy), response = cv2.phaseCorrelate(ref.mag, now.mag, window)
+    (dx, dy), response = cv2.phaseCorrelate(ref.mag, now.mag, _hanning(w, h))
     return ViewMeasure(
         match=found / n_ref if n_ref else 0.0,
         detail=now.detail / max(ref.detail, 1e-3),
@@ -193,7 +199,7 @@ class ViewGuard:
             return []
         self._last_check_s = t
         now = view_of(frame.image)
-        if self._ref is None or self._ref.grey.shape != now.grey.shape:
+        if self._ref is None or self._ref.mag.shape != now.mag.shape:
             self._ref, self._ref_time_s = now, t
             return []
         m = compare(self._ref, now)
@@ -229,14 +235,7 @@ class ViewGuard:
         return [EventNotice(event=self.event, frame=frame)]
 
     def _details(self, kind: str, m: ViewMeasure) -> CameraViewDetails:
-        return CameraViewDetails(
-            kind=kind,
-            match=round(m.match, 3),
-            detail=round(m.detail, 3),
-            sharpness=round(m.sharpness, 3),
-            shift=round(m.shift, 4),
-            reference_time_s=self._ref_time_s,
-        )
+        return CameraViewDetails(kind=kind, reference_time_s=self._ref_time_s, **_reported(m))
 
     def _while_open(self, frame: Frame, m: ViewMeasure, kind: str | None) -> list[EventNotice]:
         """Open event: ends by itself only once the view has been back for ``hold_s``."""
@@ -259,24 +258,33 @@ class ViewGuard:
         """End an open event without a frame (shutdown, reconfigure)."""
         if self.event is None:
             return []
-        ev = self.event
-        assert isinstance(ev.details, CameraViewDetails)
-        self.event = None
-        ended = replace(ev, state=EventState.ENDED, updated_at=time_s, ended_at=time_s,
-                        details=replace(ev.details, end_reason=reason))  # fmt: skip
-        return [EventNotice(event=ended)]
+        return [EventNotice(event=self._ended(time_s, reason, None))]
 
     def _end(self, frame: Frame, reason: str, m: ViewMeasure | None) -> list[EventNotice]:
+        return [EventNotice(event=self._ended(frame.time_s, reason, m), frame=frame)]
+
+    def _ended(self, t: float, reason: str, m: ViewMeasure | None) -> Event:
+        """The open event, ended at ``t``; with the measures the view came back to, if any."""
         ev = self.event
         assert ev is not None
         assert isinstance(ev.details, CameraViewDetails)
         self.event = None
         self._good.reset()
         self._bad.reset()
-        t = frame.time_s
         details = replace(ev.details, end_reason=reason)
-        if m is not None:  # the measures at the end: what the view came back to
-            details = replace(details, match=round(m.match, 3), detail=round(m.detail, 3),
-                              sharpness=round(m.sharpness, 3), shift=round(m.shift, 4))  # fmt: skip
-        ended = replace(ev, state=EventState.ENDED, updated_at=t, ended_at=t, details=details)
-        return [EventNotice(event=ended, frame=frame)]
+        if m is not None:
+            details = replace(details, **_reported(m))
+        return replace(ev, state=EventState.ENDED, updated_at=t, ended_at=t, details=details)
+
+
+class _Reported(TypedDict):
+    match: float
+    detail: float
+    sharpness: float
+    shift: float
+
+
+def _reported(m: ViewMeasure) -> _Reported:
+    """The measures as reports carry them."""
+    return {"match": round(m.match, 3), "detail": round(m.detail, 3),
+            "sharpness": round(m.sharpness, 3), "shift": round(m.shift, 4)}  # fmt: skip

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.codes import DEVICE_EVENT_TYPES
+from pipeline.store.db import Connection
 from pipeline.store.repository import EventStore, append_audit, in_cameras
 
 # Also the lifetime of tokens made before tokens had one (schema v4).
@@ -108,16 +109,19 @@ def put_user(store: EventStore, name: str, password_hash: str, role: str,
                 "INSERT INTO users (name, password_hash, role, scope_json, created_at) "
                 "VALUES (?, ?, ?, ?, ?)", (name, password_hash, role, scope_json, now),
             )  # fmt: skip
-        db.execute("UPDATE sessions SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
-                   (now, name))  # fmt: skip
+        _end_sessions_of(db, name, now)
+
+
+def _end_sessions_of(db: Connection, name: str, now: float) -> None:
+    db.execute("UPDATE sessions SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
+               (now, name))  # fmt: skip
 
 
 def disable_user(store: EventStore, name: str, now: float) -> bool:
     with store.transaction() as db:
         done = db.execute("UPDATE users SET disabled_at = ? WHERE name = ? AND disabled_at IS NULL",
                           (now, name)).rowcount  # fmt: skip
-        db.execute("UPDATE sessions SET revoked_at = ? WHERE user_name = ? AND revoked_at IS NULL",
-                   (now, name))  # fmt: skip
+        _end_sessions_of(db, name, now)
     return bool(done)
 
 
