@@ -141,8 +141,13 @@ _VISIBLE_DROP_SHARE = 0.5
 # Largest association step of an established track beyond its blob's size: 30 m/s seen from
 # 25 m through a 900 px lens at 25 fps is 43 px a frame.
 _MAX_GATE_PX = 80.0
-# A track may continue one that ended at most this long before it began (see _stitch).
+# A track may continue one that ended at most this long before it began (see _stitch)...
 _STITCH_S = 0.3
+# ...after dropping up to this many last points of the earlier one (a leaf or noise it took
+# while the object went unseen); an ended track stays a candidate this long after its end,
+# time for the next piece to become established (its own retirement takes ~0.25 s).
+_STITCH_TRIM = 3
+_STITCH_KEEP_S = 1.5
 # A last point this far (px, plus the blob's size and one step) off the curve through the
 # points before it is not the object (see _prune).
 _PRUNE_PX = 4.0
@@ -250,6 +255,7 @@ def fit_fall(
     floor_h: float,
     frame_s: float | None = None,
     ballistic: Callable[[], _World | str] | None = None,
+    entered: bool = False,
 ) -> _Fit:
     """Test a trajectory (times, metres on the façade, z up; ``frame_s`` the camera's frame
     interval, else the track's shortest step) against falling physics.
@@ -257,6 +263,8 @@ def fit_fall(
     ``ballistic``, where a camera fits the calibration, fits the track in 3-D and returns the
     fit and what it must show (``_World``), or why it was not worth fitting;
     it is called only once every test that does not depend on perspective has passed.
+    ``entered``: the track came into view from outside the watched area (see
+    ``ThrowingAnalyzer._entered``), so it may be fast when first seen.
     """
     n = len(t)
     if n < rule.min_points:
@@ -342,7 +350,7 @@ def fit_fall(
         # The façade is in view, so a thrown object is seen soon after it is let go: a track
         # that is already very fast when first seen started far outside the calibrated façade
         # (rain streaks, insects darting past the lens), not at one of its windows.
-        (c1 >= -_MAX_ENTRY_MPS, f"first seen at {-c1:.1f} m/s"),
+        (entered or c1 >= -_MAX_ENTRY_MPS, f"first seen at {-c1:.1f} m/s"),
     ]
     failed = [why for ok, why in checks if not ok]
     if failed:
@@ -361,6 +369,7 @@ class _World:
     active_share: float  # share of the fall's points where motion is normal (foliage)
     clear_drop: float  # metres of descent watched away from such places
     points: int
+    entered: bool  # came into view from outside the watched area (see _entered)
 
 
 def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
@@ -391,7 +400,7 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
         (b.rms_px <= tol_px, f"3-D fit rms {b.rms_px:.1f} px (limit {tol_px:.1f})"),
         (abs(vx) <= _MAX_LATERAL_MPS, f"lateral {vx:.1f} m/s"),
         (vz <= _MAX_UPWARD_MPS, f"upward {vz:.1f} m/s"),
-        (entry <= _MAX_ENTRY_MPS, f"first seen at {entry:.1f} m/s"),
+        (w.entered or entry <= _MAX_ENTRY_MPS, f"first seen at {entry:.1f} m/s"),
         # what the fit had to assume (release far out, gravity far from g, strong drag) adds
         # up in prior units; a throw from a window needs little of it
         (b.prior_cost <= _MAX_PRIOR_COST, f"implausible throw (prior cost {b.prior_cost:.1f})"),
@@ -716,14 +725,35 @@ class ThrowingAnalyzer:
             lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
             return _World(
                 b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
-                lowest, float(active.mean()), clear, len(active),
+                lowest, float(active.mean()), clear, len(active), entered,
             )  # fmt: skip
 
+        entered = self._entered(tr, start)
         fit = fit_fall(
             t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
-            ballistic if camera is not None and self._use_3d[tr.facade] else None,
+            ballistic if camera is not None and self._use_3d[tr.facade] else None, entered,
         )  # fmt: skip
         return replace(fit, start=start)
+
+    def _entered(self, tr: _Track, start: int) -> bool:
+        """Whether the fall was first seen where an object coming from outside the watched
+        area would be: a step and a half (and its size) back along its first steps lies past
+        the frame's edge or outside the façade's zone. Such an object may be fast when first
+        seen (thrown out towards a camera below, it rose out of the view and came back down;
+        or it fell from floors above the view), which the entry-speed test would refuse."""
+        assert self._size is not None
+        if len(tr.points) < start + 3:
+            return False
+        (_, x0, y0, a0, _), _, (_, x2, y2, *_) = tr.points[start : start + 3]
+        # ...and a blob's size further: its centroid is first seen once it is partly in view
+        step = math.hypot(x2 - x0, y2 - y0)
+        k = 0.75 + math.sqrt(a0) / max(step, 1.0)
+        back = np.array([[x0 - k * (x2 - x0), y0 - k * (y2 - y0)]], np.float32)
+        w, h = self._size
+        if not (0.0 <= back[0, 0] < w and 0.0 <= back[0, 1] < h):
+            return True
+        zones = self._zone_sets[tr.facade].for_size(w, h).values()
+        return not any(bool(z.contains(back)[0]) for z in zones)
 
     def _lowest_watched_z(self, i: int) -> float:
         """Height (m) of the lowest point of façade ``i``'s zone, the ground at the least: a
@@ -793,39 +823,60 @@ class ThrowingAnalyzer:
         grows as it comes towards the camera, or crosses glass of its own shade; the rest of
         the fall then starts a new track, and neither piece alone shows enough of the fall.
         The earlier piece must be established, must have ended (or gone unseen) just before
-        this one began, and the two must lie on one smooth curve.
+        this one began, and the two must lie on one smooth curve; its last few points may be
+        dropped for that (the leaf or noise it took once the object had gone on without it).
         """
         tr.stitched = True
-        t1, _, y1, area1, _ = tr.points[0]
-        best: tuple[float, _Track] | None = None
+        t1 = tr.points[0][0]
+        best: tuple[float, _Track, int] | None = None
         for other in [*self._ended, *self._tracks]:
             if other is tr or other.event_id or other.part_of or other.facade != tr.facade:
                 continue
-            t_end = other.points[-1][0]
-            if len(other.points) < _ESTABLISHED or not (t1 - _STITCH_S <= t_end <= t1):
+            head = [p for p in other.points if p[0] < t1]
+            # one still alive must have lost the object to this track, not be a fragment of
+            # the object running beside it
+            if len(other.points) - len(head) > _STITCH_TRIM:
                 continue
-            if other.points[-1][2] > y1 + 2.0:  # must go on down the image
-                continue
-            # and be a descent itself, not a leaf or a person the fall passed by
-            if other.points[-1][2] - other.points[-_ESTABLISHED][2] < 2.0 * math.sqrt(area1):
-                continue
-            # the two pieces must make one smooth curve: a quadratic in time through the
-            # end of one and the start of the other (prediction alone misses by tens of
-            # pixels when the object sped up while unseen)
-            joint = np.array([p[:3] for p in [*other.points[-8:], *tr.points[:8]]], np.float64)
-            tj = joint[:, 0] - t1
-            rx = joint[:, 1] - np.polyval(np.polyfit(tj, joint[:, 1], 2), tj)
-            ry = joint[:, 2] - np.polyval(np.polyfit(tj, joint[:, 2], 2), tj)
-            d = float(np.sqrt(np.mean(rx**2 + ry**2)))
-            if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) and (best is None or d < best[0]):
-                best = (d, other)
+            for cut in range(_STITCH_TRIM + 1):
+                piece = head[: len(head) - cut]
+                if len(piece) < _ESTABLISHED or t1 - piece[-1][0] > _STITCH_S:
+                    break
+                d = self._joint_error(piece, tr.points)
+                # a dropped point costs a pixel: strays go, the object's own points stay
+                if d is not None and (best is None or d + cut < best[0]):
+                    best = (d + cut, other, len(piece))
         if best is None:
             return
-        other = best[1]
-        tr.points = [p for p in other.points if p[0] < t1] + tr.points
+        _, other, keep = best
+        tr.points = other.points[:keep] + tr.points
         tr.xz = np.zeros((0, 2))
         other.part_of = "stitched"  # its points live on in this track
         self._ended = [o for o in self._ended if o is not other]
+
+    @staticmethod
+    def _joint_error(
+        piece: list[tuple[float, float, float, float, float]],
+        after: list[tuple[float, float, float, float, float]],
+    ) -> float | None:
+        """How far (px rms) an earlier piece and a later one are from one smooth curve, or
+        None where the earlier is no descent leading into the later."""
+        t1, _, y1, area1, _ = after[0]
+        if piece[-1][2] > y1 + 2.0:  # must go on down the image
+            return None
+        # and be a descent itself, by its own blob's size (a fall's first blob can be a
+        # long motion-blur streak), not a leaf or a person the fall passed by
+        size = math.sqrt(float(np.median([p[3] for p in piece[-_ESTABLISHED:]])))
+        if piece[-1][2] - piece[-_ESTABLISHED][2] < max(2.0, size):
+            return None
+        # the two pieces must make one smooth curve: a quadratic in time through the end of
+        # one and the start of the other (prediction alone misses by tens of pixels when the
+        # object sped up while unseen)
+        joint = np.array([p[:3] for p in [*piece[-8:], *after[:8]]], np.float64)
+        tj = joint[:, 0] - t1
+        rx = joint[:, 1] - np.polyval(np.polyfit(tj, joint[:, 1], 2), tj)
+        ry = joint[:, 2] - np.polyval(np.polyfit(tj, joint[:, 2], 2), tj)
+        d = float(np.sqrt(np.mean(rx**2 + ry**2)))
+        return d if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) else None
 
     def _same_throw(self, tr: _Track, fit: _Fit) -> str | None:
         """Event id of a throw already reported that this track is another view of.
@@ -884,7 +935,7 @@ class ThrowingAnalyzer:
             if tr.event_id is None and tr.part_of is None and len(tr.points) >= _ESTABLISHED:
                 self._ended.append(tr)
         self._tracks = keep
-        self._ended = [o for o in self._ended if t - o.points[-1][0] <= _STITCH_S]
+        self._ended = [o for o in self._ended if t - o.points[-1][0] <= _STITCH_KEEP_S]
         return notices
 
     def _finish(self, tr: _Track, t: float) -> list[EventNotice]:
