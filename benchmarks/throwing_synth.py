@@ -46,16 +46,24 @@ from tests.scenes.facade_plane import (
 )
 
 
-def _replay(video: Path, camera: dict[str, Any], work: Path) -> tuple[list[dict[str, Any]], float]:
+def _replay(
+    video: Path, camera: dict[str, Any], work: Path, activity: Path | None = None,
+    keep_activity: Path | None = None,
+) -> tuple[list[dict[str, Any]], float]:  # fmt: skip
+    """Replay ``video``: reports and wall seconds; ``activity`` is a learned map to start
+    from, ``keep_activity`` where to keep the map the replay learned."""
     from pipeline.config import parse_config
     from pipeline.ops.replay import replay
 
     out = work / f"out-{video.stem}"
     cfg = parse_config({"cameras": [camera], "evidence": {"root": str(out)}})
     t0 = time.monotonic()
-    result = replay(video, cfg, camera["id"], out, start_time_s=0.0, progress=False)
+    result = replay(video, cfg, camera["id"], out, start_time_s=0.0, progress=False,
+                    activity=activity)  # fmt: skip
     wall = time.monotonic() - t0
     reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
+    if keep_activity is not None:
+        shutil.copyfile(out / ".activity" / f"{camera['id']}.npz", keep_activity)
     shutil.rmtree(out, ignore_errors=True)
     return reports, wall
 

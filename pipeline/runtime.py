@@ -321,7 +321,7 @@ class Runtime:
         )
         watermark = Watermark(ing.ring_slack_s / 2) if self.replay else None
         extractor = pipe.motion_extractor()
-        if extractor is not None and not self.replay:
+        if extractor is not None:  # a replay's own directory has one only if put there
             extractor.load_activity(self._activity_path(cam.id))
         stop = threading.Event()
         source = StreamSource(
@@ -409,9 +409,21 @@ class Runtime:
                 cam.watermark.release()
         for t in self._threads:
             t.join(timeout)
+        self._save_activity()
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
             logger.error("threads still running after %.0f s: %s", timeout, ", ".join(alive))
+
+    def _save_activity(self) -> None:
+        """Keep every camera's learned activity map when it stops (a replay's in its own
+        directory), so that a restart does not lose the minutes since the last save."""
+        for cam in list(self.cameras.values()):
+            if cam.motion is None or (cam.thread is not None and cam.thread.is_alive()):
+                continue
+            try:
+                cam.motion.save_activity(self._activity_path(cam.cfg.id))
+            except OSError as exc:
+                logger.warning("camera %s: activity map not saved: %s", cam.cfg.id, exc)
 
     def _activity_path(self, camera_id: str) -> Path:
         return Path(self.evidence_root) / ".activity" / f"{camera_id}.npz"

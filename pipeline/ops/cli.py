@@ -195,11 +195,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if not args.video.is_file():
         print(f"{args.video}: no such file", file=sys.stderr)
         return 1
+    if args.activity is not None and not args.activity.is_file():
+        print(f"--activity {args.activity}: no such file", file=sys.stderr)
+        return 1
     start = datetime.fromisoformat(args.start).timestamp() if args.start else None
     try:
         result = replay(
-            args.video, cfg, args.camera, args.out, start_time_s=start, progress=not args.quiet
-        )
+            args.video, cfg, args.camera, args.out, start_time_s=start, progress=not args.quiet,
+            activity=args.activity,
+        )  # fmt: skip
     except ConfigError as exc:
         _print_issues(args.config, exc)
         return 1
@@ -455,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--camera", required=True, help="camera id whose zones and rules apply")
     rp.add_argument("--out", type=Path, required=True)
     rp.add_argument("--start", help="ISO-8601 time of the first frame (default: file tag/now)")
+    rp.add_argument(
+        "--activity", type=Path,
+        help="learned activity map to start from (the camera's .activity/<id>.npz)",
+    )  # fmt: skip
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=cmd_replay)
 

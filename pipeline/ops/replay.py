@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -64,11 +65,21 @@ def replay(
     model_identity: ModelIdentity | None = None,
     progress: bool = True,
     clock: Callable[[], float] = time.time,
+    activity: Path | None = None,
 ) -> ReplayResult:
+    """Run ``video`` through ``camera_id``'s pipeline, evidence and events into ``out``.
+
+    ``activity``: a learned activity map (``.activity/<camera>.npz`` of a live evidence
+    directory or of an earlier replay) to start from, as the camera itself would after
+    watching its scene for minutes; the replay leaves its own map in ``out/.activity``.
+    """
     camera = cfg.camera(camera_id).model_copy(
         update={"url": str(video.resolve()), "loop": False, "realtime": False, "enabled": True}
     )
     out.mkdir(parents=True, exist_ok=True)
+    if activity is not None:
+        (out / ".activity").mkdir(exist_ok=True)
+        shutil.copyfile(activity, out / ".activity" / f"{camera_id}.npz")
     run_cfg = cfg.model_copy(
         update={
             "cameras": [camera],

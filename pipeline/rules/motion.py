@@ -49,6 +49,10 @@ _SLOW_EVERY = 2
 ACTIVITY_CELL = 4
 ACTIVITY_WINDOW = 3000
 ACTIVITY_WARM = 100
+# ...but a cell that moved in this many of the first samples already is dynamic texture, at its
+# plain share of them: the first seconds of a new camera are foliage's too (a falling object
+# crosses a cell in one or two samples).
+_WARM_HITS = 3
 
 
 def _u8(a: object) -> NDArray[np.uint8]:
@@ -138,7 +142,7 @@ class MotionExtractor:
         saved, self._saved = self._saved, None
         if saved is not None and saved[2] == (width, height, *self._roi):
             self._activity, self._activity_n = saved[0], saved[1]
-            self._activity_near = self._dilate(saved[0])
+            self._activity_near = self._dilate(self._warm_share())
 
     @staticmethod
     def _grow(lo: int, hi: int, size: int, unit: int) -> tuple[int, int]:
@@ -230,7 +234,20 @@ class MotionExtractor:
         rate = 1.0 / min(self._activity_n + ACTIVITY_WARM, ACTIVITY_WINDOW)
         cv2.accumulateWeighted(hit, self._activity, rate)
         # looked up for every blob of every frame, but changes only here
-        self._activity_near = self._dilate(self._activity)
+        self._activity_near = self._dilate(self._warm_share())
+
+    def _warm_share(self) -> NDArray[np.float32]:
+        """The activity as blobs see it: while warming up, a cell's plain share of the samples
+        so far where it moved in _WARM_HITS of them (the running mean times its weight is
+        that count exactly until the window fills)."""
+        assert self._activity is not None
+        n = self._activity_n
+        if n >= ACTIVITY_WARM:
+            return self._activity
+        hits = self._activity * float(n + ACTIVITY_WARM)
+        return np.where(hits >= _WARM_HITS - 0.01, hits / float(max(n, 1)), self._activity).astype(
+            np.float32
+        )
 
     @staticmethod
     def _dilate(activity: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 
 from pipeline.config import AppConfig, parse_config
@@ -63,6 +64,23 @@ def test_replay_finds_one_throw_with_origin_and_evidence(clip: Path, tmp_path: P
         assert hashlib.sha256((out / e["uri"]).read_bytes()).hexdigest() == e["sha256"]
     with av.open(str(out / next(e["uri"] for e in r["evidence"] if e["name"] == "clip"))) as c:
         assert next(c.decode(video=0)).key_frame
+
+
+def test_a_replay_keeps_its_activity_map_and_another_can_start_from_it(
+    clip: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    replay(clip, config(str(clip), first), "facade_cam", first, progress=False)
+    learned = first / ".activity" / "facade_cam.npz"
+    with np.load(learned) as data:
+        n_first = int(data["n"])
+    assert n_first > 0
+    second = tmp_path / "second"
+    result = replay(clip, config(str(clip), second), "facade_cam", second, progress=False,
+                    activity=learned)  # fmt: skip
+    with np.load(second / ".activity" / "facade_cam.npz") as data:
+        assert int(data["n"]) == 2 * n_first  # went on learning from the first one's map
+    assert result.events == 1  # the throw itself never became "normal motion"
 
 
 def test_distractors_only_scene_is_silent(tmp_path: Path) -> None:

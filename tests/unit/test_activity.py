@@ -8,6 +8,7 @@ import numpy as np
 
 from pipeline.config import ZoneConfig
 from pipeline.rules.motion import MotionExtractor
+from pipeline.rules.throwing import _ACTIVE
 from pipeline.types import Blobs, EventState, MotionSample
 from tests.unit.test_camera_model import FPS, T0, H, W, analyzer, throw_px
 
@@ -99,3 +100,26 @@ def test_activity_map_survives_a_restart(tmp_path: Path) -> None:
     run(other, 3)
     fresh = other.activity_map()
     assert fresh is None or fresh.max() < 50
+
+
+def test_a_new_cameras_leaves_count_as_foliage_within_seconds_and_a_falling_object_does_not() -> (
+    None
+):
+    # a leaf that swings into view and out again, stirring every other sample; an object
+    # falling through open façade
+    ex = MotionExtractor("cam", [ZONE], scale=0.5)
+    base = np.full((H, W), 100, np.uint8)
+    seen: dict[bool, list[float]] = {False: [], True: []}  # by "is the object"
+    for i in range(25):  # one second: ~12 learning samples, far from a warmed-up map
+        frame = base.copy()
+        if i % 4 < 2:
+            frame[80:88, 100:108] = 200
+        frame[100 + 20 * i : 106 + 20 * i, 640:646] = 20
+        sample = ex.process(frame, seq=i, epoch=1, pts_s=i / FPS, time_s=T0 + i / FPS)
+        if i >= 12 and sample is not None and sample.blobs.activity is not None:
+            for (x, _), a in zip(sample.blobs.xy, sample.blobs.activity, strict=True):
+                seen[bool(x > 400)].append(float(a))
+    assert seen[False] and seen[True]
+    # the leaf: the map alone would still say ~6/(12 + 100), under the threshold
+    assert min(seen[False]) >= _ACTIVE
+    assert max(seen[True]) < _ACTIVE  # the object
