@@ -282,6 +282,9 @@ class ThrowingDetails:
     fit_rms_px: float | None = None
     release_out_m: float | None = None  # release point's distance out from the façade
     outward_speed_mps: float | None = None
+    # first seen coming into the watched area already falling (over its edge or the frame's):
+    # the release lies outside what was seen, extrapolated
+    entered_view: bool = False
 
 
 @dataclass(frozen=True, slots=True)

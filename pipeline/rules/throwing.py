@@ -246,6 +246,7 @@ class _Fit:
     start: int = 0  # index of the track point where the fitted fall begins
     cov_z: NDArray[np.float64] | None = field(default=None, compare=False)
     ballistic: Ballistic | None = field(default=None, compare=False)
+    entered: bool = False  # came into view from outside the watched area (see _entered)
 
 
 def fit_fall(
@@ -303,6 +304,7 @@ def fit_fall(
         final_speed=float(final_speed), descent=descent, rms=rms,
         coef_z=(float(c2), float(c1), float(c0)), coef_x=(float(b1), float(b0)), n=n,
         t_end=t_end, cov_z=None if cov is None else np.asarray(cov, np.float64),
+        entered=entered,
     )  # fmt: skip
     # Tests that hold whatever the perspective: shares of a descent, its sign and its order.
     robust = [
@@ -1107,6 +1109,7 @@ class ThrowingAnalyzer:
             candidates=tuple(candidates),
             object_size_px=round(float(np.median([p[3] for p in points])), 1),
             fitted_curve=tuple((round(float(x), 1), round(float(y), 1)) for x, y in curve),
+            entered_view=fit.entered,
             **extra,  # type: ignore[arg-type]
         )
 
@@ -1126,13 +1129,16 @@ def summary(_event: Event, d: ThrowingDetails) -> tuple[str, str]:
         if best
         else ""
     )
+    outside_zh = "（进入画面时已在下落，起点为推算）" if d.entered_view else ""
+    outside_en = " (already falling when it came into view: extrapolated)" if d.entered_view else ""
     summary_zh = (
         f"{where_zh}外立面坠落物，下落约{d.fall_height_m:.1f}米（加速度{d.g_ratio:.2f}g），"
-        f"来源楼层约{lo}–{hi}层{top_zh}；须人工复核"
+        f"来源楼层约{lo}–{hi}层{top_zh}{outside_zh}；须人工复核"
     )
     summary_en = (
         f"Object falling down the facade of {where_en}, about {d.fall_height_m:.1f} m "
-        f"({d.g_ratio:.2f} g); origin floors {lo}-{hi}{top_en}; human review required"
+        f"({d.g_ratio:.2f} g); origin floors {lo}-{hi}{top_en}{outside_en}; "
+        "human review required"
     )
     return summary_zh, summary_en
 
@@ -1185,6 +1191,9 @@ def detection(d: ThrowingDetails, tz: ZoneInfo) -> dict[str, Any]:
             "release_xz_m": list(d.release_xz_m),
             "release_sigma_m": list(d.release_sigma_m),
             "release_px": list(d.release_px),
+            # came into the watched area already falling (from above the view, or back into
+            # it after leaving it): the release is extrapolated beyond what was seen
+            "entered_view": d.entered_view,
             "method": (
                 "3-D ballistic fit through the solved camera; release = top of the flight"
                 if d.model == "3d"

@@ -15,6 +15,7 @@ from numpy.typing import NDArray
 from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
 from pipeline.rules.camera_model import camera_for, fitting_column_widths, warnings
 from pipeline.rules.throwing import ThrowingAnalyzer
+from pipeline.rules.throwing import summary as throwing_summary
 from pipeline.rules.trajectory import fit_ballistic
 from pipeline.types import Blobs, EventState, MotionSample, ThrowingDetails
 
@@ -172,6 +173,7 @@ def test_outward_throws_are_reported_with_their_floor(out_mps: float) -> None:
     assert d.model == "3d"
     assert abs(d.candidates[0].floor - 10) <= 1
     assert d.candidates[0].column == "04"
+    assert not d.entered_view  # seen from just after the release, mid-view
 
 
 def test_leaf_sinking_at_its_terminal_speed_in_front_of_the_facade_is_not_a_throw() -> None:
@@ -289,6 +291,9 @@ def test_a_throw_that_comes_back_into_view_already_fast_counts_only_if_it_came_f
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails)
     assert abs(d.candidates[0].floor - 16) <= 1
+    assert d.entered_view  # the report says its origin lies beyond what was seen
+    zh, en = throwing_summary(notices[-1].event, d)
+    assert "起点为推算" in zh and "extrapolated" in en
     # the same blobs where the whole frame is watched: something already that fast first
     # seen in the middle of the view did not fall from any window of it
     assert run(0.0) == []
