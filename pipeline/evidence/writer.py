@@ -16,8 +16,6 @@ reaching their dwell in the same minute) queue for seconds.
 
 from __future__ import annotations
 
-from typing import Any
-
 import contextlib
 import json
 import logging
@@ -32,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import av
@@ -49,15 +48,10 @@ from pipeline.rules.base import Composite, Snapshot, annotate_snapshot
 from pipeline.rules.registry import kind_of_details
 from pipeline.store.repository import EventRow, EventStore
 from pipeline.types import (
-    BinDetails,
-    Box,
     CameraStatusDetails,
     Event,
     EventNotice,
     EventState,
-    ParkingDetails,
-    ThrowingDetails,
-    VendingDetails,
 )
 
 logger = logging.getLogger(__name__)
