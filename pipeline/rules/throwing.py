@@ -135,6 +135,10 @@ _ACTIVE = 0.05
 _FOLIAGE_SHARE = 0.25
 _FOLIAGE_MIN_POINTS = 12
 _FOLIAGE_GATE = 0.5  # share of the association gate left for blobs in foliage
+# ...or, watched wholly among leaves, twice the points over this share of the frame's height:
+# chains of leaf blobs that pass every physics test stay local (≤ 0.16 of the height in
+# the development clips' looped real foliage), a fall crosses the canopy.
+_FOLIAGE_LONG_DROP = 0.25
 # Share of the watched height below a release that a fall must cover when that is less than
 # min_fall_floors (the object lands or leaves the view before).
 _VISIBLE_DROP_SHARE = 0.5
@@ -372,6 +376,7 @@ class _World:
     clear_drop: float  # metres of descent watched away from such places
     points: int
     entered: bool  # came into view from outside the watched area (see _entered)
+    image_drop: float  # share of the frame's height it was watched descending
 
 
 def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
@@ -393,7 +398,8 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
         # for longer.
         (
             w.active_share < _FOLIAGE_SHARE
-            or (w.points >= _FOLIAGE_MIN_POINTS and w.clear_drop >= 0.5 * min_drop),
+            or (w.points >= _FOLIAGE_MIN_POINTS and w.clear_drop >= 0.5 * min_drop)
+            or (w.points >= 2 * _FOLIAGE_MIN_POINTS and w.image_drop >= _FOLIAGE_LONG_DROP),
             f"{w.active_share:.0%} in foliage, {w.clear_drop:.1f} m clear of it "
             f"over {w.points} points",
         ),
@@ -728,6 +734,7 @@ class ThrowingAnalyzer:
             return _World(
                 b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
                 lowest, float(active.mean()), clear, len(active), entered,
+                float(px[:, 1].max() - px[0, 1]) / (self._size[1] if self._size else 1),
             )  # fmt: skip
 
         entered = self._entered(tr, start)
