@@ -1,7 +1,8 @@
 """The 3-D scene renderer: a ballistic object with drag in a 3-D world, seen through a pinhole
 camera posed from each development clip's façade calibration (by its own ``cv2.solvePnP``
 search, independent of ``pipeline.rules.camera_model``), motion-blurred over the exposure and
-drawn onto the real clip's frames. ``CLIPS`` holds those calibrations; ``camera_entry`` the
+drawn onto the real clip's frames. ``CLIPS`` holds those calibrations (``VIRTUAL_CLIPS`` one
+posed on real footage that is not its own building); ``camera_entry`` the
 camera the analyzer gets (corners with optional clicking noise). Used by
 ``benchmarks/throwing_3d.py`` and by the real-clip tests.
 """
@@ -82,6 +83,33 @@ CLIPS = (
         background_s=(0.0, 2.46),
         mask_box=(585, 15, 705, 265),
         real_throw={"span_s": [0.07, 2.2], "first_xy": [608, 36]},
+    ),
+)
+
+
+# A façade the footage does not show, posed on real footage: a 4-storey building seen from
+# 25 m with a 10° tilt (corners projected from that camera), on the tower clip's frames. Its
+# texture, leaves and compression are real, its geometry is not the clip's own building: it
+# stands in for the low buildings and level cameras that the two real views lack.
+VIRTUAL_CLIPS = (
+    Clip(
+        name="low-rise (virtual façade on the tower footage)",
+        file="hamonitorsentry_video_2.mp4",
+        facade={
+            "id": "low",
+            "building": "low",
+            "zone": "facade",
+            "bottom_floor": 1,
+            "top_floor": 4,
+            "columns": ["A", "B", "C", "D"],
+            "floor_height_m": 3.0,
+            "column_width_m": 3.5,
+            "corners": [[0.2725, 0.1534], [0.7275, 0.1534], [0.7469, 0.8649], [0.2531, 0.8649]],
+        },
+        zone=[[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]],
+        background_s=(0.0, 2.46),
+        mask_box=(585, 15, 705, 265),
+        real_throw={},
     ),
 )
 
