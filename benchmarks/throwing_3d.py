@@ -119,6 +119,10 @@ def main() -> int:
     p.add_argument("--fa-minutes", type=float, default=5.0, help="background-only, per clip")
     p.add_argument("--bitrate-share", type=float, default=0.3, help="scenes at 384 kbit/s")
     p.add_argument("--seed", type=int, default=21)
+    p.add_argument("--views", default="office,tower,low-rise",
+                   help="comma-separated view names (prefixes) to run")  # fmt: skip
+    p.add_argument("--out", default="throwing_3d",
+                   help="result name (a background-only run, --throws 0, beside it)")  # fmt: skip
     p.add_argument("--learn-s", type=float, default=60.0,
                    help="background watched before the throw scenes (activity map)")  # fmt: skip
     args = p.parse_args()
@@ -132,7 +136,9 @@ def main() -> int:
     real: list[dict[str, Any]] = []
     t_start = time.monotonic()
     try:
-        for clip in (*CLIPS, *VIRTUAL_CLIPS):
+        wanted = tuple(v.strip() for v in args.views.split(",") if v.strip())
+        views = [c for c in (*CLIPS, *VIRTUAL_CLIPS) if c.name.startswith(wanted)]
+        for clip in views:
             frames, fps = read_frames(clip)
             comp = Compositor(clip, frames, fps)
             h, w = frames[0].shape[:2]
@@ -231,10 +237,7 @@ def main() -> int:
             str(s): recall([r for r in rows if abs(r["apparent_px"] - s) <= 0.11 * s])
             for s in (3.0, 4.5, 6.0, 10.0, 16.0)
         },
-        "recall_by_clip": {
-            c.name: recall([r for r in rows if r["clip"] == c.name])
-            for c in (*CLIPS, *VIRTUAL_CLIPS)
-        },
+        "recall_by_clip": {c.name: recall([r for r in rows if r["clip"] == c.name]) for c in views},
         "recall_384kbps": recall([r for r in rows if r["kbps_384"]]),
         "floor_within_1": round(sum(abs(e) <= 1 for e in errs) / len(errs), 3) if errs else None,
         "floor_error_histogram": {str(e): errs.count(e) for e in sorted(set(errs))},
@@ -264,7 +267,7 @@ def main() -> int:
         "wall_s": round(time.monotonic() - t_start, 1),
     }
     path = write_result(
-        "throwing_3d",
+        args.out,
         {"method": __doc__, "summary": summary, "real_clips": real, "background": fa,
          "scenes": rows},
     )  # fmt: skip
