@@ -34,10 +34,10 @@ from pipeline.store.access import (
     active_token,
     active_user,
     add_token,
+    audit as store_audit,
     revoke_tokens,
     token_hash,
 )
-from pipeline.store.access import audit as store_audit
 from pipeline.store.repository import EventStore
 
 

@@ -12,13 +12,15 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import ApiContext, CameraBook, FailureGuard, RuntimeView
 from api.middleware import FrontDoor
-from api.routes import admin as admin_routes
-from api.routes import cameras as camera_routes
-from api.routes import cases as case_routes
-from api.routes import events as event_routes
-from api.routes import session as session_routes
-from api.routes import stats as stats_routes
-from api.routes import system as system_routes
+from api.routes import (
+    admin as admin_routes,
+    cameras as camera_routes,
+    cases as case_routes,
+    events as event_routes,
+    session as session_routes,
+    stats as stats_routes,
+    system as system_routes,
+)
 from pipeline.casework.cases import CaseService
 from pipeline.casework.feed import ChangeFeed
 from pipeline.casework.outbox import Outbox

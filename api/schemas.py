@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.config import CameraConfig, RuleConfig
+from pipeline.config import CameraConfig
+from pipeline.rules.registry import RuleConfig
 from pipeline.store.repository import EventRow
 from pipeline.types import CameraHealth
 

@@ -14,15 +14,12 @@ import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, time
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -30,9 +27,27 @@ from pydantic import (
 )
 
 from pipeline.codes import Severity
+from pipeline.config_base import (
+    ID_PATTERN as ID_PATTERN,
+    MAX_POLYGON_POINTS as MAX_POLYGON_POINTS,
+    WEEKDAYS as WEEKDAYS,
+    Base as Base,
+    Coord as Coord,
+    FacadeConfig as FacadeConfig,
+    Point as Point,
+    PositiveMetres as PositiveMetres,
+    RuleBase as RuleBase,
+    ScheduleWindow as ScheduleWindow,
+    Weekday as Weekday,
+    ZoneConfig as ZoneConfig,
+    ZoneKind as ZoneKind,
+    resolve_under,
+    unpaired_surrogate as unpaired_surrogate,
+    whole_step as whole_step,
+)
 from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.rules.registry import RuleConfig as RuleConfig
 
-ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # Query parameters that carry credentials (Hikvision/Dahua/ONVIF gateways, signed URLs).
 _SECRET_KEY = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential|session", re.IGNORECASE)
@@ -44,68 +59,10 @@ _PROVINCES = frozenset((
 ))  # fmt: skip
 
 
-def unpaired_surrogate(value: Any) -> bool:
-    """True if a string anywhere in ``value`` cannot be written as UTF-8 (a lone surrogate
-    that JSON's ``\\ud800`` escape lets through): it would fail later, when the file is
-    written or the report hashed, far from the field that caused it."""
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return True
-        return False
-    if isinstance(value, Mapping):
-        return any(unpaired_surrogate(k) or unpaired_surrogate(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(unpaired_surrogate(v) for v in value)
-    return False
-
-
-class Base(BaseModel):
-    # NaN and infinity are refused everywhere: "inf" seconds of cooldown or NaN days of
-    # retention pass every ``gt``/``le`` bound in spirit only (NaN compares false).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _valid_unicode(cls, data: Any) -> Any:
-        if isinstance(data, Mapping):
-            bad = sorted(str(k) for k, v in data.items() if unpaired_surrogate(v))
-            if bad:
-                raise ValueError(f"{', '.join(bad)}: not valid Unicode (unpaired surrogate)")
-        return data
-
-
-# Relative (0-1) image coordinates: numbers only (a string or a boolean is refused, not
-# converted, so that what is saved is what was validated).
-Coord = Annotated[float, Field(strict=True)]
-Point = tuple[Coord, Coord]
-PositiveMetres = Annotated[float, Field(gt=0.0, le=1000.0)]
-# Enough for any hand-drawn outline; a 200k-point polygon slows every frame's zone test.
-MAX_POLYGON_POINTS = 256
 MAX_ZONES = 64
 MAX_FACADES = 16
 # An SLA longer than 90 days is a typo (and would walk the working-hours calendar for years).
 MAX_SLA_MIN = 90 * 24 * 60.0
-
-
-class ZoneKind(StrEnum):
-    NO_PARKING = "no_parking"
-    FIRE_LANE = "fire_lane"
-    WALKWAY = "walkway"
-    ROADWAY = "roadway"
-    SHOP_FRONT = "shop_front"
-    PERMITTED_STALL = "permitted_stall"
-    BIN_AREA = "bin_area"
-    LITTER_AREA = "litter_area"  # ground where rubbish gets dumped without a container
-    FACADE = "facade"
-
-
-PARKING_ZONE_KINDS = frozenset({ZoneKind.NO_PARKING, ZoneKind.FIRE_LANE})
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-VehicleClass = Literal["car", "bus", "truck", "motorcycle", "bicycle"]
 
 
 def validate_gb28181_id(value: str) -> str:
@@ -350,294 +307,6 @@ class ApiConfig(Base):
         return None
 
 
-class ScheduleWindow(Base):
-    """A weekly window during which a rule is enforced. ``end <= start`` spans midnight."""
-
-    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), min_length=1)
-    start: time = time(0, 0)
-    end: time = time(0, 0)
-
-
-class ZoneConfig(Base):
-    id: str = Field(pattern=ID_PATTERN)
-    kind: ZoneKind
-    name: str | None = Field(default=None, max_length=100)
-    # Relative (0-1) image coordinates, clockwise or not; survives a change of resolution.
-    polygon: list[Point] = Field(min_length=3, max_length=MAX_POLYGON_POINTS)
-    # bin_area only: two points along the bin's rim (opening). Garbage above this line is piled
-    # higher than the bin holds; below it is the bin body and the ground around it.
-    rim: list[Point] | None = Field(default=None, min_length=2, max_length=2)
-    # A 4-corner zone on flat ground: its real width (first edge, corner 1 → 2) and length
-    # (second edge, corner 2 → 3) in metres. Calibrates the ground plane: parking then measures
-    # the footprint of objects that no detector class names (pipeline.rules.ground).
-    size_m: tuple[PositiveMetres, PositiveMetres] | None = None
-
-    @model_validator(mode="after")
-    def _rim(self) -> ZoneConfig:
-        if self.rim is not None and self.kind != ZoneKind.BIN_AREA:
-            raise ValueError("rim is only for bin_area zones")
-        if self.size_m is not None and len(self.polygon) != 4:
-            raise ValueError(
-                f"size_m needs a polygon of exactly 4 corners (this one has {len(self.polygon)})"
-            )
-        if self.rim is not None and any(not (0 <= x <= 1 and 0 <= y <= 1) for x, y in self.rim):
-            raise ValueError("rim points must be relative image coordinates (0-1)")
-        return self
-
-    @field_validator("polygon")
-    @classmethod
-    def _polygon(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
-        import shapely  # local: shapely is an adapter detail of zones
-
-        bad = [i for i, (x, y) in enumerate(v) if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0)]
-        if bad:
-            raise ValueError(
-                f"points {bad} are outside 0-1; polygons use relative image coordinates"
-            )
-        poly = shapely.Polygon(v)
-        if not poly.is_valid:
-            raise ValueError(
-                f"polygon is not simple ({shapely.is_valid_reason(poly)}); its edges must not cross"
-            )
-        if poly.area < 1e-5:
-            raise ValueError("polygon has (almost) no area")
-        return v
-
-
-def _default_vehicles() -> list[VehicleClass]:
-    return ["car", "bus", "truck", "motorcycle"]
-
-
-class ParkingRule(Base):
-    """违章停车: a vehicle standing in a no_parking / fire_lane zone for ≥ min_dwell_s."""
-
-    analyzer: Literal["illegal_parking"]
-    id: str = Field(default="illegal_parking", pattern=ID_PATTERN)
-    # Zones the rule watches; default: every no_parking and fire_lane zone of the camera.
-    zones: list[str] | None = None
-    vehicles: list[VehicleClass] = Field(default_factory=_default_vehicles, min_length=1)
-    min_dwell_s: float = Field(default=180.0, gt=0.0)
-    # A stay survives this long without a matching detection (occlusion, detector miss).
-    # Raising it bridges longer occlusions but ends events later after the vehicle left.
-    max_gap_s: float = Field(default=30.0, gt=0.0)
-    # After an event at a spot ended, a new stay there may alert only this much later.
-    cooldown_s: float = Field(default=300.0, ge=0.0)
-    # Minimum time between UPDATED notices of one event.
-    update_interval_s: float = Field(default=60.0, gt=0.0)
-    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
-    # IoU with the stay's reference box above which a detection is "the same vehicle, still
-    # standing there". Lowering it tolerates more box jitter but merges neighbours.
-    stationary_iou: float = Field(default=0.6, gt=0.0, le=1.0)
-    # A stay needs this long of consistent observations before it counts as stationary.
-    confirm_s: float = Field(default=10.0, ge=0.0)
-    anchor: Literal["bottom_center", "center"] = "bottom_center"
-    schedule: list[ScheduleWindow] = Field(default_factory=list)  # empty: always enforced
-    # Stays may also start from a still object that the detector does not call a vehicle (COCO
-    # models call a car seen from above "cell phone"): static foreground covering at least
-    # ``min_static_area`` of the frame, confirmed by a detector box of any class but person
-    # (confidence ≥ any_class_confidence) at its place and size, or by a vehicle-sized ground
-    # footprint where the zone has size_m. Off: only vehicle detections start stays.
-    static_objects: bool = True
-    # An object becomes static foreground after standing this long; its stay is dated back by it.
-    static_settle_s: float = Field(default=20.0, gt=0.0, le=600.0)
-    min_static_area: float = Field(default=0.003, gt=0.0, lt=1.0)
-    any_class_confidence: float = Field(default=0.1, ge=0.0, le=1.0)
-    # 车牌识别 on the stay's best frames (confirmation, alert, updates): the plate goes into the
-    # report and tells the same vehicle from another one taking its place.
-    read_plates: bool = True
-
-
-class FacadeConfig(Base):
-    """A calibrated façade (building / unit) for 高空抛物: where windows and floors are.
-
-    ``corners`` are the image corners (relative 0-1; top-left, top-right, bottom-right,
-    bottom-left) of the grid spanning from the bottom edge of ``bottom_floor`` to the top edge of
-    ``top_floor`` and across every window column in ``columns`` (left to right).
-    """
-
-    id: str = Field(pattern=ID_PATTERN)
-    building: str = Field(min_length=1, max_length=32)
-    unit: str | None = Field(default=None, max_length=32)
-    zone: str  # id of a zone of kind "facade": where falling objects are searched for
-    corners: list[Point] = Field(min_length=4, max_length=4)
-    bottom_floor: int = Field(default=1, ge=-5, le=200)
-    top_floor: int = Field(ge=-5, le=200)
-    columns: list[str] = Field(min_length=1, max_length=64)
-    floor_height_m: float = Field(default=2.9, gt=1.5, le=10.0)
-    column_width_m: float = Field(default=3.0, gt=0.3, le=30.0)
-    # Pixel size of the frames the corners were clicked on: the camera solved from the
-    # corners (``gridsight check``) needs the image's aspect ratio. At run time the analyzer
-    # uses the stream's own size.
-    image_size: tuple[int, int] = (1920, 1080)
-
-    @model_validator(mode="after")
-    def _grid(self) -> FacadeConfig:
-        import shapely
-
-        if self.top_floor < self.bottom_floor:
-            raise ValueError(
-                f"top_floor {self.top_floor} is below bottom_floor {self.bottom_floor}"
-            )
-        if any(not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0) for x, y in self.corners):
-            raise ValueError("corners must be relative image coordinates (0-1)")
-        quad = shapely.Polygon(self.corners)
-        if not quad.is_valid or abs(quad.area - quad.convex_hull.area) > 1e-9 or quad.area < 1e-4:
-            raise ValueError(
-                "corners must form a convex quadrilateral in the order top-left, top-right, "
-                "bottom-right, bottom-left"
-            )
-        (tlx, tly), (trx, _), _, (_, bly) = self.corners
-        if not (tlx < trx and tly < bly):
-            raise ValueError(
-                "corners are not in the order top-left, top-right, bottom-right, bottom-left"
-            )
-        if len(set(self.columns)) != len(self.columns):
-            raise ValueError("column labels must be unique")
-        if not all(16 <= v <= 16384 for v in self.image_size):
-            raise ValueError(f"image_size {self.image_size} is not a frame size in pixels")
-        return self
-
-
-class ThrowingRule(Base):
-    """高空抛物: an object falling down a calibrated façade with gravity-like acceleration."""
-
-    analyzer: Literal["throwing"]
-    id: str = Field(default="throwing", pattern=ID_PATTERN)
-    facades: list[str] | None = None  # default: every façade of the camera
-    # A fall must cover at least this many floors before it is reported.
-    min_fall_floors: float = Field(default=2.0, gt=0.0, le=100.0)
-    # Fitted downward acceleration as a fraction of g: drag lowers it, perspective and fit noise
-    # move it both ways. Leaves, paper and gliding birds fall at (almost) constant speed.
-    min_g_ratio: float = Field(default=0.35, gt=0.0, le=1.0)
-    max_g_ratio: float = Field(default=1.8, ge=1.0, le=5.0)
-    # Speed the object must reach (m/s); paper and leaves stay below ~2 m/s.
-    min_speed_mps: float = Field(default=3.0, ge=0.0)
-    min_points: int = Field(default=6, ge=4, le=100)
-    # Motion threshold in grey levels above the frame's noise level, and blob size limits (px
-    # at full resolution). Raising min_blob_px drops cigarette-sized objects.
-    motion_threshold: float = Field(default=10.0, gt=0.0, le=128.0)
-    min_blob_px: int = Field(default=3, ge=1)
-    max_blob_px: int = Field(default=4000, ge=1)
-    # Process the façade region at this fraction of full resolution: 1/n for a whole n (an
-    # exact n×n area average is ~30× cheaper than a fractional resize). At 1/2 an object of
-    # ≥ 3 px still fully covers one averaged pixel, so it keeps its contrast, for a quarter of
-    # the pixels (benchmarks/results/throughput_throwing.json, throwing.json).
-    analysis_scale: float = Field(default=0.5, ge=0.25, le=1.0)
-    # This many simultaneous falling tracks means rain or snow, not a throw.
-    max_parallel_tracks: int = Field(default=5, ge=1)
-
-    @field_validator("analysis_scale")
-    @classmethod
-    def _whole_step(cls, v: float) -> float:
-        whole_step(v)
-        return v
-
-
-def whole_step(scale: float) -> int:
-    """n for a scale of 1/n; ValueError for any other scale."""
-    step = round(1.0 / scale)
-    if abs(step * scale - 1.0) > 1e-6:
-        raise ValueError(f"must be 1/n for a whole n (1, 0.5, 0.333…, 0.25), got {scale}")
-    return step
-
-
-StallClass = Literal[
-    "umbrella", "dining table", "chair", "bench", "bicycle", "motorcycle", "truck", "car",
-    "suitcase", "handbag", "backpack", "potted plant", "bottle", "bowl", "cup", "book",
-]  # fmt: skip
-
-
-def _default_stall_classes() -> list[StallClass]:
-    return [
-        "umbrella", "dining table", "chair", "bench", "bicycle", "motorcycle", "truck",
-        "suitcase", "handbag", "backpack", "potted plant",
-    ]  # fmt: skip
-
-
-class VendingRule(Base):
-    """占道经营 / 店外经营 / 游商: something blocking a walkway, road or shop front for minutes."""
-
-    analyzer: Literal["vending"]
-    id: str = Field(default="vending", pattern=ID_PATTERN)
-    # Watched zones (walkway, roadway, shop_front); default every such zone. permitted_stall
-    # zones (便民点) of the camera are always exempt.
-    zones: list[str] | None = None
-    min_dwell_s: float = Field(default=180.0, gt=0.0)
-    # Fraction of the zone's area blocked (ground footprint) that counts as occupied; an
-    # episode ends when it stays below occupancy_off for clear_s. Raising occupancy_on ignores
-    # smaller stalls; lowering it reacts to a single crate.
-    occupancy_on: float = Field(default=0.10, gt=0.0, le=1.0)
-    occupancy_off: float = Field(default=0.04, ge=0.0, le=1.0)
-    clear_s: float = Field(default=60.0, gt=0.0)
-    update_interval_s: float = Field(default=60.0, gt=0.0)
-    cooldown_s: float = Field(default=300.0, ge=0.0)
-    classes: list[StallClass] = Field(default_factory=_default_stall_classes)
-    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
-    # Lower part of an object's box taken as its footprint on the ground.
-    footprint_fraction: float = Field(default=0.35, gt=0.0, le=1.0)
-    # Background time constants: what stays ~recent_s is "there"; the empty scene adapts over
-    # empty_s (longer = slower to forgive a permanent change, e.g. a new bench).
-    recent_s: float = Field(default=60.0, gt=1.0)
-    empty_s: float = Field(default=1200.0, gt=10.0)
-    # 游商: this many stops of at least mobile_min_stop_s (each shorter than min_dwell_s)
-    # within mobile_window_s is one mobile vendor.
-    mobile_stops: int = Field(default=3, ge=2)
-    mobile_min_stop_s: float = Field(default=45.0, gt=0.0)
-    mobile_window_s: float = Field(default=1800.0, gt=0.0)
-    schedule: list[ScheduleWindow] = Field(default_factory=list)
-    exempt_dates: list[date] = Field(default_factory=list)  # market days, festivals
-    # Image of the empty scene (e.g. a snapshot taken when the walkway was clear). Without it
-    # the model starts from the first frame, so a stall already standing at start-up is only
-    # seen through detected objects until it leaves once.
-    empty_scene: Path | None = None
-
-    @model_validator(mode="after")
-    def _hysteresis(self) -> VendingRule:
-        if self.occupancy_off >= self.occupancy_on:
-            raise ValueError("occupancy_off must be below occupancy_on")
-        return self
-
-
-class BinRule(Base):
-    """垃圾满溢 (bin_area zones) and 暴露垃圾 (litter_area zones): judged over minutes."""
-
-    analyzer: Literal["bins"]
-    id: str = Field(default="bins", pattern=ID_PATTERN)
-    zones: list[str] | None = None  # default: every bin_area and litter_area zone
-    # The zone is looked at once per interval; the state must hold for min_observations in a
-    # row before an event starts (no alert on a passing person or a bag set down for a moment)
-    # and clean for clear_observations in a row before it ends.
-    interval_s: float = Field(default=30.0, gt=0.0)
-    min_observations: int = Field(default=4, ge=1)
-    clear_observations: int = Field(default=3, ge=1)
-    # Fractions of the area above the rim / of the ground that must differ from the normal
-    # state. Lower = more sensitive to small bags, higher = fewer alerts on shadows.
-    above_rim_fraction: float = Field(default=0.12, gt=0.0, le=1.0)
-    ground_fraction: float = Field(default=0.08, gt=0.0, le=1.0)
-    # A reference of the normal state is taken when the zone has been judged clean and empty of
-    # people for this long (and on start-up); an explicit image can be given instead.
-    refresh_after_s: float = Field(default=900.0, gt=0.0)
-    reference_image: Path | None = None
-    # Optional learned check (models/bins_overflow.onnx): minimum probability that the zone
-    # shows garbage at a container; 0 records the score without gating on it.
-    min_model_score: float = Field(default=0.0, ge=0.0, le=1.0)
-    schedule: list[ScheduleWindow] = Field(default_factory=list)
-
-
-RuleConfig = Annotated[
-    ParkingRule | ThrowingRule | VendingRule | BinRule, Field(discriminator="analyzer")
-]
-
-VENDING_ZONE_KINDS = frozenset({ZoneKind.WALKWAY, ZoneKind.ROADWAY, ZoneKind.SHOP_FRONT})
-
-ANALYZER_ZONE_KINDS: Mapping[str, frozenset[ZoneKind]] = {
-    "illegal_parking": PARKING_ZONE_KINDS,
-    "throwing": frozenset({ZoneKind.FACADE}),
-    "vending": VENDING_ZONE_KINDS,
-    "bins": frozenset({ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA}),
-}
-
-
 # Directories of the evidence root that are not a camera's (a camera with such an id would
 # share its directory with exported packages or case pictures).
 RESERVED_DIRS = frozenset({"exports", "cases"})
@@ -748,15 +417,16 @@ def verify_rule_zones(camera: CameraConfig) -> list[str]:
     by_id = {z.id: z for z in camera.zones}
     problems: list[str] = []
     for i, rule in enumerate(camera.rules):
-        if isinstance(rule, ThrowingRule):
+        if rule.USES_FACADES:
             continue  # its zones are reached through façades (verify_facades)
-        kinds = ANALYZER_ZONE_KINDS[rule.analyzer]
+        kinds = rule.ZONE_KINDS
         wanted = ", ".join(sorted(kinds))
-        if rule.zones is None:
+        names = rule.zone_ids()
+        if names is None:
             if not any(z.kind in kinds for z in camera.zones):
                 problems.append(f"rules[{i}] ({rule.id}): no zone of kind {wanted} on this camera")
             continue
-        for name in rule.zones:
+        for name in names:
             zone = by_id.get(name)
             if zone is None:
                 problems.append(f"rules[{i}].zones: unknown zone {name!r}")
@@ -769,7 +439,7 @@ def verify_rule_zones(camera: CameraConfig) -> list[str]:
 
 
 def verify_facades(camera: CameraConfig) -> list[str]:
-    """Façades point at facade zones; throwing rules have façades to watch."""
+    """Façades point at facade zones; rules that watch façades have façades to watch."""
     zones = {z.id: z for z in camera.zones}
     facades = {f.id for f in camera.facades}
     problems: list[str] = []
@@ -780,13 +450,14 @@ def verify_facades(camera: CameraConfig) -> list[str]:
         elif zone.kind != ZoneKind.FACADE:
             problems.append(f"facades[{i}].zone: zone {f.zone!r} is {zone.kind}, needs facade")
     for i, rule in enumerate(camera.rules):
-        if not isinstance(rule, ThrowingRule):
+        if not rule.USES_FACADES:
             continue
-        if rule.facades is None and not camera.facades:
+        names = rule.facade_ids()
+        if names is None and not camera.facades:
             problems.append(f"rules[{i}] ({rule.id}): no facades configured on this camera")
         problems.extend(
             f"rules[{i}].facades: unknown facade {name!r}"
-            for name in rule.facades or []
+            for name in names or []
             if name not in facades
         )
     return problems
@@ -1086,23 +757,25 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> AppCon
         update={
             "model": cfg.model.model_copy(
                 update={
-                    "path": _under(base_dir, cfg.model.path),
-                    "bins_classifier": _under(base_dir, cfg.model.bins_classifier),
-                    "plate_detector": _under(base_dir, cfg.model.plate_detector),
-                    "plate_colour": _under(base_dir, cfg.model.plate_colour),
+                    "path": resolve_under(base_dir, cfg.model.path),
+                    "bins_classifier": resolve_under(base_dir, cfg.model.bins_classifier),
+                    "plate_detector": resolve_under(base_dir, cfg.model.plate_detector),
+                    "plate_colour": resolve_under(base_dir, cfg.model.plate_colour),
                 }
             ),
             "evidence": cfg.evidence.model_copy(
-                update={"root": _under(base_dir, cfg.evidence.root)}
+                update={"root": resolve_under(base_dir, cfg.evidence.root)}
             ),
             "cameras": [
                 c.model_copy(
                     update={
                         "url": _file_url_under(base_dir, c.url),
-                        "rules": [_rule_paths_under(base_dir, r) for r in c.rules],
+                        "rules": [r.with_paths_under(base_dir) for r in c.rules],
                         "model": None
                         if c.model is None
-                        else c.model.model_copy(update={"path": _under(base_dir, c.model.path)}),
+                        else c.model.model_copy(
+                            update={"path": resolve_under(base_dir, c.model.path)}
+                        ),
                     }
                 )
                 for c in cfg.cameras
@@ -1111,23 +784,11 @@ def parse_config(raw: Mapping[str, Any], base_dir: Path | None = None) -> AppCon
     )
 
 
-def _rule_paths_under(base: Path, rule: RuleConfig) -> RuleConfig:
-    if isinstance(rule, VendingRule) and rule.empty_scene is not None:
-        return rule.model_copy(update={"empty_scene": _under(base, rule.empty_scene)})
-    if isinstance(rule, BinRule) and rule.reference_image is not None:
-        return rule.model_copy(update={"reference_image": _under(base, rule.reference_image)})
-    return rule
-
-
-def _under(base: Path, p: Path) -> Path:
-    return p if p.is_absolute() else (base / p).resolve()
-
-
 def _file_url_under(base: Path, url: str) -> str:
     scheme = urlsplit(url).scheme
     if scheme and len(scheme) > 1:
         return url
-    return str(_under(base, Path(url)))
+    return str(resolve_under(base, Path(url)))
 
 
 def load_config(path: Path) -> AppConfig:

@@ -195,134 +195,6 @@ class MotionSample:
 
 
 @dataclass(frozen=True, slots=True)
-class PlateDetails:
-    """The licence plate read during a parking stay (the reading most often made)."""
-
-    text: str  # e.g. "苏ED51712" (no separator)
-    confidence: float  # the recogniser's mean character probability of the best such read
-    colour: str | None  # "blue" | "green" | "yellow"
-    reads: int  # reads that gave this text
-    attempts: int  # looks at the plate during the stay
-    width_px: float  # plate width in the analysed image at the best read
-
-
-@dataclass(frozen=True, slots=True)
-class ParkingDetails:
-    """What the illegal-parking analyzer observed for one stay of one vehicle."""
-
-    zone_kind: str
-    class_name: str
-    vehicle_group: str  # "motor" or "non_motor"
-    box_rel: Box  # latest box, relative to the frame
-    first_box_rel: Box  # box when the stay was first seen
-    dwell_s: float  # time since first seen (gaps up to max_gap_s included)
-    enforced_dwell_s: float  # part of the dwell inside the rule's schedule
-    min_dwell_s: float
-    confidence: float  # mean detector confidence over the stay
-    observations: int  # frames in which the vehicle was matched
-    track_ids: tuple[int, ...]  # every tracker id the stay was matched under
-    previous_event_id: str | None = None  # an earlier event at the same spot within cooldown
-    end_reason: str | None = None  # "left", "end_of_stream", "camera_offline", "shutdown"
-    # What started the stay: "vehicle_detection" or "static_object" (class-agnostic path).
-    started_by: str = "vehicle_detection"
-    # Everything that supports it, e.g. ("vehicle_detection:car×12", "static_object×8",
-    # "detector_box:cell phone×5", "ground_footprint:4.6×1.9m").
-    evidence: tuple[str, ...] = ()
-    footprint_m: tuple[float, float] | None = None  # (long, short) side on the ground, median
-    plate: PlateDetails | None = None  # 车牌, when read
-    # At a spot where an event ended within cooldown: True when both plates were read and are
-    # the same (that vehicle is back); None when unknown. Different plates never link.
-    same_vehicle_as_previous: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class OriginCandidate:
-    """One possible origin of a thrown object, with its probability under the fit."""
-
-    building: str
-    unit: str | None
-    floor: int
-    column: str
-    probability: float
-
-
-@dataclass(frozen=True, slots=True)
-class ThrowingDetails:
-    """A fall reconstructed on a calibrated façade (高空抛物).
-
-    Trajectory times are seconds after ``t0_s`` (the first detected position); coordinates are
-    full-resolution image pixels. Fit values are in metres on the façade plane, z up.
-    """
-
-    facade_id: str
-    building: str
-    unit: str | None
-    frame_size: tuple[int, int]
-    t0_s: float
-    trajectory: tuple[tuple[float, float, float], ...]  # (t, x, y)
-    accel_mps2: float  # fitted downward acceleration
-    g_ratio: float
-    v0_z_mps: float  # vertical speed at t0 (negative: already falling)
-    v0_x_mps: float
-    final_speed_mps: float
-    fall_height_m: float
-    fit_rms_m: float
-    release_time_s: float  # relative to t0: apex of the fitted parabola (≤ 0 when dropped)
-    release_xz_m: tuple[float, float]
-    release_sigma_m: tuple[float, float]
-    release_px: tuple[float, float]
-    floor_range: tuple[int, int]  # lowest (first detection) .. highest (release) floor
-    candidates: tuple[OriginCandidate, ...]  # ranked, most likely first
-    object_size_px: float
-    fitted_curve: tuple[tuple[float, float], ...]  # image points of the fitted path, for drawing
-    # "3d": a ballistic body fitted through the camera solved from the calibration (release
-    # point and velocity in the world, fit error in pixels); "plane": the façade-plane parabola
-    # (no camera fits the calibration).
-    model: str = "plane"
-    fit_rms_px: float | None = None
-    release_out_m: float | None = None  # release point's distance out from the façade
-    outward_speed_mps: float | None = None
-    # first seen coming into the watched area already falling (over its edge or the frame's):
-    # the release lies outside what was seen, extrapolated
-    entered_view: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class VendingDetails:
-    """A zone occupied by a stall, goods or a vendor's cart (占道经营 / 店外经营 / 游商)."""
-
-    zone_kind: str
-    occupancy: float  # fraction of the zone's (non-exempt) area blocked now
-    peak_occupancy: float
-    footprint_box_rel: Box  # bounding box of the blocked area, relative to the frame
-    footprint_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]  # blocked area outline
-    objects: tuple[str, ...]  # stall-related classes seen in the zone during the episode
-    static_fraction: float  # part of the blocked area found by the background model only
-    persons_nearby: int  # people lingering in or beside the blocked area (now)
-    dwell_s: float
-    min_dwell_s: float
-    stops: int = 1  # 游商: short stops counted in the window
-    previous_event_id: str | None = None
-    end_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class BinDetails:
-    """A bin zone judged overflowing (垃圾满溢) or a litter zone with rubbish (暴露垃圾)."""
-
-    zone_kind: str
-    above_rim_fraction: float  # above the rim, differing from normal (worst look of the episode)
-    ground_fraction: float  # the rest (bin body, ground around it), same look
-    changed_box_rel: Box
-    changed_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]
-    model_score: float | None  # learned "garbage at a container" probability, if a model is set
-    observations: int  # consecutive observations in the current state
-    reference_time_s: float | None  # when the normal-state reference was taken
-    duration_s: float
-    end_reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class CameraStatusDetails:
     """An outage of one camera: started when it went offline, ended when frames came back."""
 
@@ -345,10 +217,14 @@ class CameraViewDetails:
     end_reason: str | None = None  # "confirmed" (new reference), "restored", "shutdown", …
 
 
-EventDetails = (
-    ParkingDetails | ThrowingDetails | VendingDetails | BinDetails | CameraStatusDetails
-    | CameraViewDetails
-)  # fmt: skip
+@dataclass(frozen=True, slots=True)
+class RuleDetails:
+    """What a rule's events carry: each rule's own frozen dataclass, defined in its module
+    (``pipeline.rules.<rule>``), extends this; ``pipeline.rules.registry`` maps it back to the
+    rule that reports and draws it."""
+
+
+EventDetails = RuleDetails | CameraStatusDetails | CameraViewDetails
 
 
 @dataclass(frozen=True, slots=True)

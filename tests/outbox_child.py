@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from pipeline.casework.cases import Action, CaseService, CaseState
 from pipeline.casework.outbox import Outbox
 from pipeline.config import CasesConfig, Subscriber
+from pipeline.rules.parking import ParkingDetails
 from pipeline.store.repository import EventStore
-from pipeline.types import Event, EventState, EventType, ParkingDetails
+from pipeline.types import Event, EventState, EventType
 
 SECRET = b"test-secret"
 TZ = ZoneInfo("Asia/Shanghai")

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig
+from pipeline.config_base import ZoneConfig
 from pipeline.types import Frame
 
 _THUMB_W = 160

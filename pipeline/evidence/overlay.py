@@ -7,15 +7,19 @@ fonts cannot draw Chinese, so burned-in labels are ASCII; the bilingual text liv
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import av
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import FacadeConfig
+from pipeline.config_base import FacadeConfig
 from pipeline.rules.facade import FacadeGrid
-from pipeline.types import Box, ThrowingDetails
+from pipeline.types import Box
+
+if TYPE_CHECKING:
+    from pipeline.rules.throwing import ThrowingDetails
 
 _ZONE_COLOR = (0, 215, 255)  # amber (BGR)
 _TRACK_COLOR = (0, 0, 255)

@@ -6,19 +6,22 @@ import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig, ZoneKind
+from pipeline.config_base import ZoneConfig, ZoneKind
 from pipeline.detect.detector import OnnxScorer
 from pipeline.detect.plate_lookups import PlateService
 from pipeline.errors import ConfigError, ConfigIssue
 from pipeline.rules.motion import MotionNeeds
 from pipeline.types import Box, DecodeMode, Detections, Event, EventNotice, Frame, MotionSample
+
+if TYPE_CHECKING:
+    from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 
 R = TypeVar("R")  # a rule's config model
 D = TypeVar("D")  # its events' details

@@ -22,14 +22,23 @@ it must also agree before an observation counts as overflowing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 
-from pipeline.config import BinRule, CameraConfig, EvidenceConfig, SiteConfig, ZoneConfig, ZoneKind
+from pipeline.config_base import (
+    ID_PATTERN,
+    RuleBase,
+    ScheduleWindow,
+    ZoneConfig,
+    ZoneKind,
+    resolve_under,
+)
 from pipeline.detect.detector import COCO_IDS, OnnxScorer
 from pipeline.evidence.labels import iso
 from pipeline.rules.base import (
@@ -46,7 +55,6 @@ from pipeline.rules.motion import MotionNeeds
 from pipeline.rules.occupancy import features_differ, scene_features
 from pipeline.rules.schedule import Schedule
 from pipeline.types import (
-    BinDetails,
     Box,
     DecodeMode,
     Detections,
@@ -56,13 +64,80 @@ from pipeline.types import (
     EventType,
     Frame,
     MotionSample,
+    RuleDetails,
 )
+
+if TYPE_CHECKING:
+    from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 
 _PERSON = COCO_IDS["person"]
 _THUMB_W = 160
 _LUMA_DELTA = 16.0
 _CHROMA_DELTA = 11.0
 _OCCLUDED = 0.2  # skip the observation when people cover this much of the zone
+
+
+# -- configuration (cameras.toml ``[[cameras.rules]]`` with analyzer = "bins")
+
+
+class BinRule(RuleBase):
+    """垃圾满溢 (bin_area zones) and 暴露垃圾 (litter_area zones): judged over minutes."""
+
+    analyzer: Literal["bins"]
+    id: str = Field(default="bins", pattern=ID_PATTERN)
+    zones: list[str] | None = None  # default: every bin_area and litter_area zone
+    # The zone is looked at once per interval; the state must hold for min_observations in a
+    # row before an event starts (no alert on a passing person or a bag set down for a moment)
+    # and clean for clear_observations in a row before it ends.
+    interval_s: float = Field(default=30.0, gt=0.0)
+    min_observations: int = Field(default=4, ge=1)
+    clear_observations: int = Field(default=3, ge=1)
+    # Fractions of the area above the rim / of the ground that must differ from the normal
+    # state. Lower = more sensitive to small bags, higher = fewer alerts on shadows.
+    above_rim_fraction: float = Field(default=0.12, gt=0.0, le=1.0)
+    ground_fraction: float = Field(default=0.08, gt=0.0, le=1.0)
+    # A reference of the normal state is taken when the zone has been judged clean and empty of
+    # people for this long (and on start-up); an explicit image can be given instead.
+    refresh_after_s: float = Field(default=900.0, gt=0.0)
+    reference_image: Path | None = None
+    # Optional learned check (models/bins_overflow.onnx): minimum probability that the zone
+    # shows garbage at a container; 0 records the score without gating on it.
+    min_model_score: float = Field(default=0.0, ge=0.0, le=1.0)
+    schedule: list[ScheduleWindow] = Field(default_factory=list)
+
+    ZONE_KINDS: ClassVar[frozenset[ZoneKind]] = frozenset({ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA})
+
+    def zone_ids(self) -> list[str] | None:
+        return self.zones
+
+    def shared_models(self) -> frozenset[str]:
+        return frozenset({"bins_classifier"})
+
+    def with_paths_under(self, base: Path) -> Self:
+        if self.reference_image is None:
+            return self
+        return self.model_copy(
+            update={"reference_image": resolve_under(base, self.reference_image)}
+        )
+
+
+# -- what its events carry
+
+
+@dataclass(frozen=True, slots=True)
+class BinDetails(RuleDetails):
+    """A bin zone judged overflowing (垃圾满溢) or a litter zone with rubbish (暴露垃圾)."""
+
+    zone_kind: str
+    above_rim_fraction: float  # above the rim, differing from normal (worst look of the episode)
+    ground_fraction: float  # the rest (bin body, ground around it), same look
+    changed_box_rel: Box
+    changed_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]
+    model_score: float | None  # learned "garbage at a container" probability, if a model is set
+    observations: int  # consecutive observations in the current state
+    reference_time_s: float | None  # when the normal-state reference was taken
+    duration_s: float
+    end_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

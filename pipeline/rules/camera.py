@@ -6,12 +6,10 @@ import logging
 from collections.abc import Callable, Sequence
 
 from pipeline.config import (
-    BinRule,
     CameraConfig,
     EvidenceConfig,
     GateConfig,
     ModelConfig,
-    ParkingRule,
     SiteConfig,
 )
 from pipeline.detect.detector import OnnxScorer
@@ -49,12 +47,12 @@ def load_shared_models(
     bins rule runs and its file exists (it is optional), the plate reader where a parking rule
     reads plates (its detector must exist). ``plate_worker``: plates are read on a
     ``PlateWorker`` thread (the caller starts and stops it), else inline."""
-    rules = [r for c in cameras for r in c.rules]
+    wanted = {m for c in cameras for r in c.rules for m in r.shared_models()}
     bins = None
-    if any(isinstance(r, BinRule) for r in rules) and model.bins_classifier.is_file():
+    if "bins_classifier" in wanted and model.bins_classifier.is_file():
         bins = OnnxScorer(model.bins_classifier, model.intra_op_threads)
     plates: PlateService | None = None
-    if any(isinstance(r, ParkingRule) and r.read_plates for r in rules):
+    if "plates" in wanted:
         colour = model.plate_colour if model.plate_colour.is_file() else None
         try:
             detector = PlateDetector(model.plate_detector, threads=model.intra_op_threads)

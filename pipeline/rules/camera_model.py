@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import minimize_scalar
 
-from pipeline.config import FacadeConfig
+from pipeline.config_base import FacadeConfig
 
 # A fit is accepted up to this reprojection error: a few pixels of clicking (0.3 % of the
 # image diagonal, ≥ 2 px), measured as the root mean square over the four corners.

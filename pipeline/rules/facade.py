@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import FacadeConfig
+from pipeline.config_base import FacadeConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig
+from pipeline.config_base import ZoneConfig
 
 
 class GroundPlane:

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig, whole_step
+from pipeline.config_base import ZoneConfig, whole_step
 from pipeline.types import Blobs, MotionSample
 
 # Above this fraction of changed pixels the frame is a global change, not objects.

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig
+from pipeline.config_base import ZoneConfig
 
 _THUMB_W = 320
 

@@ -42,23 +42,16 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field
 from scipy.optimize import linear_sum_assignment
 
-from pipeline.config import (
-    PARKING_ZONE_KINDS,
-    CameraConfig,
-    EvidenceConfig,
-    ParkingRule,
-    SiteConfig,
-    ZoneConfig,
-    ZoneKind,
-)
+from pipeline.config_base import ID_PATTERN, RuleBase, ScheduleWindow, ZoneConfig, ZoneKind
 from pipeline.detect.detector import COCO_IDS, COCO_NAMES
 from pipeline.detect.plate_lookups import PlateLookups
 from pipeline.detect.plates import PlateRead
@@ -93,9 +86,11 @@ from pipeline.types import (
     EventType,
     Frame,
     MotionSample,
-    ParkingDetails,
-    PlateDetails,
+    RuleDetails,
 )
+
+if TYPE_CHECKING:
+    from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +124,108 @@ _THUMB_WIDTH = 192
 _PLATE_TRIES = 5
 # A read of another plate this sure, twice running, means another car stands there now.
 _RIVAL_CONFIDENCE = 0.9
+
+
+# -- configuration (cameras.toml ``[[cameras.rules]]`` with analyzer = "illegal_parking")
+
+PARKING_ZONE_KINDS = frozenset({ZoneKind.NO_PARKING, ZoneKind.FIRE_LANE})
+
+VehicleClass = Literal["car", "bus", "truck", "motorcycle", "bicycle"]
+
+
+def _default_vehicles() -> list[VehicleClass]:
+    return ["car", "bus", "truck", "motorcycle"]
+
+
+class ParkingRule(RuleBase):
+    """违章停车: a vehicle standing in a no_parking / fire_lane zone for ≥ min_dwell_s."""
+
+    analyzer: Literal["illegal_parking"]
+    id: str = Field(default="illegal_parking", pattern=ID_PATTERN)
+    # Zones the rule watches; default: every no_parking and fire_lane zone of the camera.
+    zones: list[str] | None = None
+    vehicles: list[VehicleClass] = Field(default_factory=_default_vehicles, min_length=1)
+    min_dwell_s: float = Field(default=180.0, gt=0.0)
+    # A stay survives this long without a matching detection (occlusion, detector miss).
+    # Raising it bridges longer occlusions but ends events later after the vehicle left.
+    max_gap_s: float = Field(default=30.0, gt=0.0)
+    # After an event at a spot ended, a new stay there may alert only this much later.
+    cooldown_s: float = Field(default=300.0, ge=0.0)
+    # Minimum time between UPDATED notices of one event.
+    update_interval_s: float = Field(default=60.0, gt=0.0)
+    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
+    # IoU with the stay's reference box above which a detection is "the same vehicle, still
+    # standing there". Lowering it tolerates more box jitter but merges neighbours.
+    stationary_iou: float = Field(default=0.6, gt=0.0, le=1.0)
+    # A stay needs this long of consistent observations before it counts as stationary.
+    confirm_s: float = Field(default=10.0, ge=0.0)
+    anchor: Literal["bottom_center", "center"] = "bottom_center"
+    schedule: list[ScheduleWindow] = Field(default_factory=list)  # empty: always enforced
+    # Stays may also start from a still object that the detector does not call a vehicle (COCO
+    # models call a car seen from above "cell phone"): static foreground covering at least
+    # ``min_static_area`` of the frame, confirmed by a detector box of any class but person
+    # (confidence ≥ any_class_confidence) at its place and size, or by a vehicle-sized ground
+    # footprint where the zone has size_m. Off: only vehicle detections start stays.
+    static_objects: bool = True
+    # An object becomes static foreground after standing this long; its stay is dated back by it.
+    static_settle_s: float = Field(default=20.0, gt=0.0, le=600.0)
+    min_static_area: float = Field(default=0.003, gt=0.0, lt=1.0)
+    any_class_confidence: float = Field(default=0.1, ge=0.0, le=1.0)
+    # 车牌识别 on the stay's best frames (confirmation, alert, updates): the plate goes into the
+    # report and tells the same vehicle from another one taking its place.
+    read_plates: bool = True
+
+    ZONE_KINDS: ClassVar[frozenset[ZoneKind]] = PARKING_ZONE_KINDS
+
+    def zone_ids(self) -> list[str] | None:
+        return self.zones
+
+    def shared_models(self) -> frozenset[str]:
+        return frozenset({"plates"}) if self.read_plates else frozenset()
+
+
+# -- what its events carry
+
+
+@dataclass(frozen=True, slots=True)
+class PlateDetails:
+    """The licence plate read during a parking stay (the reading most often made)."""
+
+    text: str  # e.g. "苏ED51712" (no separator)
+    confidence: float  # the recogniser's mean character probability of the best such read
+    colour: str | None  # "blue" | "green" | "yellow"
+    reads: int  # reads that gave this text
+    attempts: int  # looks at the plate during the stay
+    width_px: float  # plate width in the analysed image at the best read
+
+
+@dataclass(frozen=True, slots=True)
+class ParkingDetails(RuleDetails):
+    """What the illegal-parking analyzer observed for one stay of one vehicle."""
+
+    zone_kind: str
+    class_name: str
+    vehicle_group: str  # "motor" or "non_motor"
+    box_rel: Box  # latest box, relative to the frame
+    first_box_rel: Box  # box when the stay was first seen
+    dwell_s: float  # time since first seen (gaps up to max_gap_s included)
+    enforced_dwell_s: float  # part of the dwell inside the rule's schedule
+    min_dwell_s: float
+    confidence: float  # mean detector confidence over the stay
+    observations: int  # frames in which the vehicle was matched
+    track_ids: tuple[int, ...]  # every tracker id the stay was matched under
+    previous_event_id: str | None = None  # an earlier event at the same spot within cooldown
+    end_reason: str | None = None  # "left", "end_of_stream", "camera_offline", "shutdown"
+    # What started the stay: "vehicle_detection" or "static_object" (class-agnostic path).
+    started_by: str = "vehicle_detection"
+    # Everything that supports it, e.g. ("vehicle_detection:car×12", "static_object×8",
+    # "detector_box:cell phone×5", "ground_footprint:4.6×1.9m").
+    evidence: tuple[str, ...] = ()
+    footprint_m: tuple[float, float] | None = None  # (long, short) side on the ground, median
+    plate: PlateDetails | None = None  # 车牌, when read
+    # At a spot where an event ended within cooldown: True when both plates were read and are
+    # the same (that vehicle is back); None when unknown. Different plates never link.
+    same_vehicle_as_previous: bool | None = None
 
 
 def _same_object(obj: NDArray[np.float32], boxes: NDArray[np.float32]) -> int:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from pipeline.config import WEEKDAYS, ScheduleWindow
+from pipeline.config_base import WEEKDAYS, ScheduleWindow
 
 
 class Schedule:

@@ -38,19 +38,20 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field, field_validator
 
-from pipeline.config import (
-    CameraConfig,
-    EvidenceConfig,
+from pipeline.config_base import (
+    ID_PATTERN,
     FacadeConfig,
-    SiteConfig,
-    ThrowingRule,
+    RuleBase,
     ZoneConfig,
+    ZoneKind,
+    whole_step,
 )
 from pipeline.evidence.labels import iso
 from pipeline.rules.base import (
@@ -74,9 +75,11 @@ from pipeline.types import (
     EventType,
     Frame,
     MotionSample,
-    OriginCandidate,
-    ThrowingDetails,
+    RuleDetails,
 )
+
+if TYPE_CHECKING:
+    from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +165,105 @@ _MIN_RELEASE_FLOORS = 1.5
 # blob (motion blur, fragments) and with the analysis scale's quantisation.
 _FIT_PX_BASE = 1.5
 _FIT_PX_PER_SIZE = 0.25
+
+
+# -- configuration (cameras.toml ``[[cameras.rules]]`` with analyzer = "throwing")
+
+
+class ThrowingRule(RuleBase):
+    """高空抛物: an object falling down a calibrated façade with gravity-like acceleration."""
+
+    analyzer: Literal["throwing"]
+    id: str = Field(default="throwing", pattern=ID_PATTERN)
+    facades: list[str] | None = None  # default: every façade of the camera
+    # A fall must cover at least this many floors before it is reported.
+    min_fall_floors: float = Field(default=2.0, gt=0.0, le=100.0)
+    # Fitted downward acceleration as a fraction of g: drag lowers it, perspective and fit noise
+    # move it both ways. Leaves, paper and gliding birds fall at (almost) constant speed.
+    min_g_ratio: float = Field(default=0.35, gt=0.0, le=1.0)
+    max_g_ratio: float = Field(default=1.8, ge=1.0, le=5.0)
+    # Speed the object must reach (m/s); paper and leaves stay below ~2 m/s.
+    min_speed_mps: float = Field(default=3.0, ge=0.0)
+    min_points: int = Field(default=6, ge=4, le=100)
+    # Motion threshold in grey levels above the frame's noise level, and blob size limits (px
+    # at full resolution). Raising min_blob_px drops cigarette-sized objects.
+    motion_threshold: float = Field(default=10.0, gt=0.0, le=128.0)
+    min_blob_px: int = Field(default=3, ge=1)
+    max_blob_px: int = Field(default=4000, ge=1)
+    # Process the façade region at this fraction of full resolution: 1/n for a whole n (an
+    # exact n×n area average is ~30× cheaper than a fractional resize). At 1/2 an object of
+    # ≥ 3 px still fully covers one averaged pixel, so it keeps its contrast, for a quarter of
+    # the pixels (benchmarks/results/throughput_throwing.json, throwing.json).
+    analysis_scale: float = Field(default=0.5, ge=0.25, le=1.0)
+    # This many simultaneous falling tracks means rain or snow, not a throw.
+    max_parallel_tracks: int = Field(default=5, ge=1)
+
+    ZONE_KINDS: ClassVar[frozenset[ZoneKind]] = frozenset({ZoneKind.FACADE})
+    USES_FACADES: ClassVar[bool] = True
+
+    def facade_ids(self) -> list[str] | None:
+        return self.facades
+
+    @field_validator("analysis_scale")
+    @classmethod
+    def _whole_step(cls, v: float) -> float:
+        whole_step(v)
+        return v
+
+
+# -- what its events carry
+
+
+@dataclass(frozen=True, slots=True)
+class OriginCandidate:
+    """One possible origin of a thrown object, with its probability under the fit."""
+
+    building: str
+    unit: str | None
+    floor: int
+    column: str
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
+class ThrowingDetails(RuleDetails):
+    """A fall reconstructed on a calibrated façade (高空抛物).
+
+    Trajectory times are seconds after ``t0_s`` (the first detected position); coordinates are
+    full-resolution image pixels. Fit values are in metres on the façade plane, z up.
+    """
+
+    facade_id: str
+    building: str
+    unit: str | None
+    frame_size: tuple[int, int]
+    t0_s: float
+    trajectory: tuple[tuple[float, float, float], ...]  # (t, x, y)
+    accel_mps2: float  # fitted downward acceleration
+    g_ratio: float
+    v0_z_mps: float  # vertical speed at t0 (negative: already falling)
+    v0_x_mps: float
+    final_speed_mps: float
+    fall_height_m: float
+    fit_rms_m: float
+    release_time_s: float  # relative to t0: apex of the fitted parabola (≤ 0 when dropped)
+    release_xz_m: tuple[float, float]
+    release_sigma_m: tuple[float, float]
+    release_px: tuple[float, float]
+    floor_range: tuple[int, int]  # lowest (first detection) .. highest (release) floor
+    candidates: tuple[OriginCandidate, ...]  # ranked, most likely first
+    object_size_px: float
+    fitted_curve: tuple[tuple[float, float], ...]  # image points of the fitted path, for drawing
+    # "3d": a ballistic body fitted through the camera solved from the calibration (release
+    # point and velocity in the world, fit error in pixels); "plane": the façade-plane parabola
+    # (no camera fits the calibration).
+    model: str = "plane"
+    fit_rms_px: float | None = None
+    release_out_m: float | None = None  # release point's distance out from the façade
+    outward_speed_mps: float | None = None
+    # first seen coming into the watched area already falling (over its edge or the frame's):
+    # the release lies outside what was seen, extrapolated
+    entered_view: bool = False
 
 
 @dataclass

@@ -28,22 +28,23 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from zoneinfo import ZoneInfo
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field, model_validator
 
-from pipeline.config import (
-    VENDING_ZONE_KINDS,
-    CameraConfig,
-    EvidenceConfig,
-    SiteConfig,
-    VendingRule,
+from pipeline.config_base import (
+    ID_PATTERN,
+    RuleBase,
+    ScheduleWindow,
     ZoneConfig,
     ZoneKind,
+    resolve_under,
 )
 from pipeline.detect.detector import COCO_IDS, COCO_NAMES
 from pipeline.evidence.labels import OBJECT_ZH, VENDING_ZONE_ZH
@@ -71,11 +72,108 @@ from pipeline.types import (
     EventType,
     Frame,
     MotionSample,
-    VendingDetails,
+    RuleDetails,
 )
+
+if TYPE_CHECKING:
+    from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 
 _SMOOTH_N = 5
 _PERSON = COCO_IDS["person"]
+
+
+# -- configuration (cameras.toml ``[[cameras.rules]]`` with analyzer = "vending")
+
+StallClass = Literal[
+    "umbrella", "dining table", "chair", "bench", "bicycle", "motorcycle", "truck", "car",
+    "suitcase", "handbag", "backpack", "potted plant", "bottle", "bowl", "cup", "book",
+]  # fmt: skip
+
+
+def _default_stall_classes() -> list[StallClass]:
+    return [
+        "umbrella", "dining table", "chair", "bench", "bicycle", "motorcycle", "truck",
+        "suitcase", "handbag", "backpack", "potted plant",
+    ]  # fmt: skip
+
+
+VENDING_ZONE_KINDS = frozenset({ZoneKind.WALKWAY, ZoneKind.ROADWAY, ZoneKind.SHOP_FRONT})
+
+
+class VendingRule(RuleBase):
+    """占道经营 / 店外经营 / 游商: something blocking a walkway, road or shop front for minutes."""
+
+    analyzer: Literal["vending"]
+    id: str = Field(default="vending", pattern=ID_PATTERN)
+    # Watched zones (walkway, roadway, shop_front); default every such zone. permitted_stall
+    # zones (便民点) of the camera are always exempt.
+    zones: list[str] | None = None
+    min_dwell_s: float = Field(default=180.0, gt=0.0)
+    # Fraction of the zone's area blocked (ground footprint) that counts as occupied; an
+    # episode ends when it stays below occupancy_off for clear_s. Raising occupancy_on ignores
+    # smaller stalls; lowering it reacts to a single crate.
+    occupancy_on: float = Field(default=0.10, gt=0.0, le=1.0)
+    occupancy_off: float = Field(default=0.04, ge=0.0, le=1.0)
+    clear_s: float = Field(default=60.0, gt=0.0)
+    update_interval_s: float = Field(default=60.0, gt=0.0)
+    cooldown_s: float = Field(default=300.0, ge=0.0)
+    classes: list[StallClass] = Field(default_factory=_default_stall_classes)
+    min_confidence: float = Field(default=0.3, ge=0.0, le=1.0)
+    # Lower part of an object's box taken as its footprint on the ground.
+    footprint_fraction: float = Field(default=0.35, gt=0.0, le=1.0)
+    # Background time constants: what stays ~recent_s is "there"; the empty scene adapts over
+    # empty_s (longer = slower to forgive a permanent change, e.g. a new bench).
+    recent_s: float = Field(default=60.0, gt=1.0)
+    empty_s: float = Field(default=1200.0, gt=10.0)
+    # 游商: this many stops of at least mobile_min_stop_s (each shorter than min_dwell_s)
+    # within mobile_window_s is one mobile vendor.
+    mobile_stops: int = Field(default=3, ge=2)
+    mobile_min_stop_s: float = Field(default=45.0, gt=0.0)
+    mobile_window_s: float = Field(default=1800.0, gt=0.0)
+    schedule: list[ScheduleWindow] = Field(default_factory=list)
+    exempt_dates: list[date] = Field(default_factory=list)  # market days, festivals
+    # Image of the empty scene (e.g. a snapshot taken when the walkway was clear). Without it
+    # the model starts from the first frame, so a stall already standing at start-up is only
+    # seen through detected objects until it leaves once.
+    empty_scene: Path | None = None
+
+    ZONE_KINDS: ClassVar[frozenset[ZoneKind]] = VENDING_ZONE_KINDS
+
+    def zone_ids(self) -> list[str] | None:
+        return self.zones
+
+    def with_paths_under(self, base: Path) -> Self:
+        if self.empty_scene is None:
+            return self
+        return self.model_copy(update={"empty_scene": resolve_under(base, self.empty_scene)})
+
+    @model_validator(mode="after")
+    def _hysteresis(self) -> VendingRule:
+        if self.occupancy_off >= self.occupancy_on:
+            raise ValueError("occupancy_off must be below occupancy_on")
+        return self
+
+
+# -- what its events carry
+
+
+@dataclass(frozen=True, slots=True)
+class VendingDetails(RuleDetails):
+    """A zone occupied by a stall, goods or a vendor's cart (占道经营 / 店外经营 / 游商)."""
+
+    zone_kind: str
+    occupancy: float  # fraction of the zone's (non-exempt) area blocked now
+    peak_occupancy: float
+    footprint_box_rel: Box  # bounding box of the blocked area, relative to the frame
+    footprint_polygons_rel: tuple[tuple[tuple[float, float], ...], ...]  # blocked area outline
+    objects: tuple[str, ...]  # stall-related classes seen in the zone during the episode
+    static_fraction: float  # part of the blocked area found by the background model only
+    persons_nearby: int  # people lingering in or beside the blocked area (now)
+    dwell_s: float
+    min_dwell_s: float
+    stops: int = 1  # 游商: short stops counted in the window
+    previous_event_id: str | None = None
+    end_reason: str | None = None
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from pipeline.config import ZoneConfig, ZoneKind
+from pipeline.config_base import ZoneConfig, ZoneKind
 
 
 @dataclass(frozen=True, slots=True, eq=False)

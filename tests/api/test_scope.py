@@ -21,9 +21,10 @@ from pipeline.config import parse_config
 from pipeline.evidence.report import EvidenceItem
 from pipeline.evidence.storage import LocalStorage
 from pipeline.ops import compose
+from pipeline.rules.parking import ParkingDetails
 from pipeline.store.access import TokenScope
 from pipeline.store.repository import EventStore
-from pipeline.types import Event, EventState, EventType, ParkingDetails
+from pipeline.types import Event, EventState, EventType
 from tests.conftest import camera_dict
 
 NOW = time.time()

@@ -9,8 +9,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from pipeline.casework.cases import PLATFORM_ACTIONS, TRANSITIONS, Action, CaseState
 from pipeline.types import EventType

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 import tomlkit
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from pipeline.config import load_config, parse_config
 from pipeline.errors import ConfigError

@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from pipeline.casework.cases import CaseService
 from pipeline.casework.package import Exporter, verify_package
@@ -21,8 +20,9 @@ from pipeline.config import CasesConfig
 from pipeline.evidence.report import EvidenceItem
 from pipeline.evidence.storage import LocalStorage
 from pipeline.ingest.media import encode_h264
+from pipeline.rules.parking import ParkingDetails
 from pipeline.store.repository import EventStore
-from pipeline.types import Event, EventState, EventType, ParkingDetails
+from pipeline.types import Event, EventState, EventType
 
 KEY = b"fuzz-signing-key"
 

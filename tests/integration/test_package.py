@@ -23,8 +23,9 @@ from pipeline.evidence.report import EvidenceItem
 from pipeline.evidence.storage import LocalStorage, atomic_write
 from pipeline.ingest.media import encode_h264
 from pipeline.ops.cli import main
+from pipeline.rules.parking import ParkingDetails
 from pipeline.store.repository import EventStore
-from pipeline.types import Event, EventState, EventType, ParkingDetails
+from pipeline.types import Event, EventState, EventType
 from tests.conftest import REPO
 from tests.media import read_bgr
 

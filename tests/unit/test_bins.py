@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import BinRule, ZoneConfig
+from pipeline.config import ZoneConfig
 from pipeline.detect.detector import COCO_IDS
-from pipeline.rules.bins import BinAnalyzer
-from pipeline.types import BinDetails, Detections, EventNotice, EventState, EventType, Frame
+from pipeline.rules.bins import BinAnalyzer, BinDetails, BinRule
+from pipeline.types import Detections, EventNotice, EventState, EventType, Frame
 
 W, H = 320, 240
 T0 = 1_763_863_200.0

@@ -12,12 +12,16 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
+from pipeline.config import FacadeConfig, ZoneConfig
 from pipeline.rules.camera_model import camera_for, fitting_column_widths, warnings
-from pipeline.rules.throwing import ThrowingAnalyzer
-from pipeline.rules.throwing import summary as throwing_summary
+from pipeline.rules.throwing import (
+    ThrowingAnalyzer,
+    ThrowingDetails,
+    ThrowingRule,
+    summary as throwing_summary,
+)
 from pipeline.rules.trajectory import fit_ballistic
-from pipeline.types import Blobs, EventState, MotionSample, ThrowingDetails
+from pipeline.types import Blobs, EventState, MotionSample
 
 W, H, FPS = 1280, 720, 25
 T0 = 1_700_000_000.0

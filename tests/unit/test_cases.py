@@ -21,9 +21,10 @@ from pipeline.casework.cases import (
 )
 from pipeline.casework.sla import SlaClock
 from pipeline.config import CasesConfig, WorkCalendar
+from pipeline.rules.parking import ParkingDetails
 from pipeline.store.db import StoreIntegrityError
 from pipeline.store.repository import EventRow, EventStore
-from pipeline.types import Event, EventState, EventType, ParkingDetails
+from pipeline.types import Event, EventState, EventType
 
 TZ = ZoneInfo("Asia/Shanghai")
 MON_9 = datetime(2026, 11, 23, 9, 0, tzinfo=TZ).timestamp()  # a Monday, 09:00

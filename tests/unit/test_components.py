@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from datetime import datetime
-from datetime import time as dtime
+from datetime import datetime, time as dtime
 from zoneinfo import ZoneInfo
 
 import numpy as np

@@ -10,16 +10,15 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from pipeline.config import ParkingRule, ZoneConfig
+from pipeline.config import ZoneConfig
 from pipeline.detect.detector import COCO_IDS
-from pipeline.rules.parking import ParkingAnalyzer
+from pipeline.rules.parking import ParkingAnalyzer, ParkingDetails, ParkingRule
 from pipeline.types import (
     Detections,
     EventNotice,
     EventState,
     EventType,
     Frame,
-    ParkingDetails,
 )
 
 W, H = 320, 240

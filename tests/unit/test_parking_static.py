@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from pipeline.config import ParkingRule, ZoneConfig
+from pipeline.config import ZoneConfig
 from pipeline.detect.detector import COCO_IDS
 from pipeline.rules.ground import GroundPlane
-from pipeline.rules.parking import ParkingAnalyzer, vehicle_sized
-from pipeline.types import Detections, EventNotice, EventState, EventType, Frame, ParkingDetails
+from pipeline.rules.parking import ParkingAnalyzer, ParkingDetails, ParkingRule, vehicle_sized
+from pipeline.types import Detections, EventNotice, EventState, EventType, Frame
 
 W, H = 320, 240
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()

@@ -11,11 +11,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from pipeline.config import ParkingRule
 from pipeline.detect.plate_lookups import Answer, InlinePlates, PlateWorker, Region
 from pipeline.detect.plates import PLATE_RE, PlateRead, PlateReader, PlateSighting, normalise
-from pipeline.rules.parking import ParkingAnalyzer
-from pipeline.types import EventNotice, EventState, ParkingDetails
+from pipeline.rules.parking import ParkingAnalyzer, ParkingDetails, ParkingRule
+from pipeline.types import EventNotice, EventState
 from tests.scenes.plates import PlateSpec, degrade, draw_plate, place, plate_corners
 from tests.unit.test_parking import CAR, LANE, T0, WALK, dets, every, frame
 

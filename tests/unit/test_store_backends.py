@@ -16,9 +16,10 @@ from pipeline.config import CasesConfig, parse_config, redact_url
 from pipeline.errors import ConfigError, StoreError
 from pipeline.evidence.report import EvidenceItem
 from pipeline.ops import compose
+from pipeline.rules.parking import ParkingDetails
 from pipeline.store.db import pg_sql
 from pipeline.store.repository import SCHEMA_VERSION, EventQuery, EventStore
-from pipeline.types import Event, EventState, EventType, ParkingDetails
+from pipeline.types import Event, EventState, EventType
 from tests.pg import PostgresServer
 from tests.unit.test_cases import MON_9, store_event
 

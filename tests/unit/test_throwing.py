@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.config import FacadeConfig, ThrowingRule, ZoneConfig
+from pipeline.config import FacadeConfig, ZoneConfig
 from pipeline.rules.facade import FacadeGrid
-from pipeline.rules.throwing import _MAX_UNSEEN_GAP, ThrowingAnalyzer, fit_fall, seen_descent
-from pipeline.types import Blobs, EventState, EventType, MotionSample, ThrowingDetails
+from pipeline.rules.throwing import (
+    _MAX_UNSEEN_GAP,
+    ThrowingAnalyzer,
+    ThrowingDetails,
+    ThrowingRule,
+    fit_fall,
+    seen_descent,
+)
+from pipeline.types import Blobs, EventState, EventType, MotionSample
 
 W, H, FPS = 1280, 720, 25
 CORNERS = [(0.32, 0.06), (0.68, 0.06), (0.78, 0.93), (0.22, 0.93)]

@@ -8,11 +8,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pipeline.config import VendingRule, ZoneConfig
+from pipeline.config import ZoneConfig
 from pipeline.detect.detector import COCO_IDS
 from pipeline.rules.occupancy import StaticForeground
-from pipeline.rules.vending import VendingAnalyzer
-from pipeline.types import Detections, EventNotice, EventState, EventType, Frame, VendingDetails
+from pipeline.rules.vending import VendingAnalyzer, VendingDetails, VendingRule
+from pipeline.types import Detections, EventNotice, EventState, EventType, Frame
 
 W, H = 320, 240
 T0 = 1_763_863_200.0  # 2025-11-23 10:00 +08:00, a Sunday
