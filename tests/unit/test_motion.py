@@ -40,7 +40,7 @@ def motion(video: Path) -> list[tuple[bool, MotionSample]]:
     out = []
     with av.open(str(video)) as c:
         for i, frame in enumerate(c.decode(video=0)):
-            luma = frame.to_ndarray(format="gray")
+            luma = np.asarray(frame.to_ndarray(format="gray"), np.uint8)
             s = ex.process(luma, seq=i, epoch=1, pts_s=i / FPS, time_s=T0 + i / FPS)
             if s is not None:
                 out.append((bool(frame.key_frame), s))
