@@ -47,6 +47,8 @@ ANALYSIS_FILES = (
     "pipeline/rules/throwing.py",
     "pipeline/rules/motion.py",
     "pipeline/rules/facade.py",
+    "pipeline/rules/trajectory.py",  # the 3-D fit and the camera behind it (issue 21)
+    "pipeline/rules/camera_model.py",
     "pipeline/ingest/source.py",
     "pipeline/ingest/media.py",
     "tests/scenes/facade_plane.py",
