@@ -197,25 +197,22 @@ class MotionExtractor:
         # An object is where the frame differs from the background *and* from two frames ago.
         # (The plain double difference also lights up where the object was a moment ago, which
         # splits every slow object into a leading and a trailing blob.)
-        moving = _u8(
-            cv2.bitwise_and(
-                cv2.threshold(cv2.min(dbg, d2), thr, 255, cv2.THRESH_BINARY)[1], self._mask
-            )
-        )
-        changed = float(cv2.countNonZero(moving)) / max(1, moving.size)
+        both, region = cv2.min(dbg, d2), self._mask
+
+        def above(t: float) -> tuple[NDArray[np.uint8], float]:
+            m = _u8(cv2.bitwise_and(cv2.threshold(both, t, 255, cv2.THRESH_BINARY)[1], region))
+            return m, float(cv2.countNonZero(m)) / max(1, m.size)
+
+        moving, changed = above(thr)
         if changed > GLOBAL_CHANGE_FRACTION:
             # A camera at a low bitrate refreshes the whole picture at each keyframe: every
             # textured pixel shifts a little at once. Measured against this frame's own
             # change level, such a frame has its objects and little else; a shake or an
             # exposure jump still changes too much and stays a global change.
-            both = cv2.min(dbg, d2)
             level = float(np.median(both[::_MEDIAN_STEP, ::_MEDIAN_STEP]))
             if level > self._noise:
                 thr = self.threshold + 2.0 * level
-                moving = _u8(
-                    cv2.bitwise_and(cv2.threshold(both, thr, 255, cv2.THRESH_BINARY)[1], self._mask)
-                )
-                changed = float(cv2.countNonZero(moving)) / max(1, moving.size)
+                moving, changed = above(thr)
         if slow:
             # The background follows the scene quickly where the frame matches it and only
             # very slowly where something differs from it: an object lingering for a few frames
