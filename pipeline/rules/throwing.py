@@ -477,7 +477,6 @@ class _World:
     active_share: float  # share of the fall's points where motion is normal (foliage)
     clear_drop: float  # metres of descent watched away from such places
     points: int
-    entered: bool  # came into view from outside the watched area (see _entered)
     image_drop: float  # share of the frame's height it was watched descending
 
 
@@ -510,7 +509,7 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
         (b.rms_px <= tol_px, f"3-D fit rms {b.rms_px:.1f} px (limit {tol_px:.1f})"),
         (abs(vx) <= _MAX_LATERAL_MPS, f"lateral {vx:.1f} m/s"),
         (vz <= _MAX_UPWARD_MPS, f"upward {vz:.1f} m/s"),
-        (w.entered or entry <= _MAX_ENTRY_MPS, f"first seen at {entry:.1f} m/s"),
+        (fit.entered or entry <= _MAX_ENTRY_MPS, f"first seen at {entry:.1f} m/s"),
         # what the fit had to assume (release far out, gravity far from g, strong drag) adds
         # up in prior units; a throw from a window needs little of it
         (b.prior_cost <= _MAX_PRIOR_COST, f"implausible throw (prior cost {b.prior_cost:.1f})"),
@@ -835,7 +834,7 @@ class ThrowingAnalyzer:
             lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
             return _World(
                 b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
-                lowest, float(active.mean()), clear, len(active), entered,
+                lowest, float(active.mean()), clear, len(active),
                 float(px[:, 1].max() - px[0, 1]) / (self._size[1] if self._size else 1),
             )  # fmt: skip
 
