@@ -418,12 +418,14 @@ class Runtime:
         """Keep every camera's learned activity map when it stops (a replay's in its own
         directory), so that a restart does not lose the minutes since the last save."""
         for cam in list(self.cameras.values()):
-            if cam.motion is None or (cam.thread is not None and cam.thread.is_alive()):
-                continue
-            try:
-                cam.motion.save_activity(self._activity_path(cam.cfg.id))
-            except OSError as exc:
-                logger.warning("camera %s: activity map not saved: %s", cam.cfg.id, exc)
+            if cam.motion is not None and (cam.thread is None or not cam.thread.is_alive()):
+                self._save_activity_of(cam.cfg.id, cam.motion)
+
+    def _save_activity_of(self, camera_id: str, extractor: MotionExtractor) -> None:
+        try:
+            extractor.save_activity(self._activity_path(camera_id))
+        except OSError as exc:
+            logger.warning("camera %s: activity map not saved: %s", camera_id, exc)
 
     def _activity_path(self, camera_id: str) -> Path:
         return Path(self.evidence_root) / ".activity" / f"{camera_id}.npz"
@@ -440,10 +442,7 @@ class Runtime:
         ) -> None:
             if not self.replay and time_s - saved_at[0] >= _ACTIVITY_SAVE_S:
                 if saved_at[0]:
-                    try:
-                        extractor.save_activity(self._activity_path(camera_id))
-                    except OSError as exc:
-                        logger.warning("camera %s: activity map not saved: %s", camera_id, exc)
+                    self._save_activity_of(camera_id, extractor)
                 saved_at[0] = time_s
             sample = extractor.process(luma, seq=seq, epoch=epoch, pts_s=pts_s, time_s=time_s)
             if sample is not None:
