@@ -292,6 +292,11 @@ class _Track:
             return _quadratic_at(ts, [q[1] for q in p], h), _quadratic_at(ts, [q[2] for q in p], h)
         return _linear_at(ts, [q[1] for q in p], h), _linear_at(ts, [q[2] for q in p], h)
 
+    def descending(self) -> bool:
+        """Down the image at each of its last three steps."""
+        p = self.points[-4:]
+        return len(p) == 4 and all(b[2] > a[2] for a, b in itertools.pairwise(p))
+
     def speed_px(self) -> float:
         if len(self.points) < 2:
             return 0.0
@@ -722,16 +727,34 @@ class ThrowingAnalyzer:
             # leaf next to the path would otherwise hijack a fall passing behind the tree.
             leafy = np.where(act >= _ACTIVE, _FOLIAGE_GATE, 1.0)
             within = dist <= gates[:, None] * leafy[None, :]  # every pair: gates differ
-            for flat in np.argsort(np.where(within, dist, np.inf), axis=None):
-                ti, bi = divmod(int(flat), len(blobs))
-                if not within[ti, bi]:
-                    break  # sorted: every remaining pair is outside its gate
-                tr = self._tracks[ti]
-                if bi in used or tr.points[-1][0] == t:
-                    continue
-                used.add(bi)
-                tr.points.append(point(bi))
-                tr.misses = 0
+            # Established tracks choose first: a falling object sheds fragments (its
+            # motion-blur streak, the difference image's ghost) that start young tracks next
+            # to it, and a young track sitting still on last frame's fragment otherwise
+            # takes the object's next blob whenever it lies a pixel closer to it than to the
+            # fall's prediction (3-D benchmark dev seeds: the fall then goes on with the
+            # ghost and is lost).
+            # A falling track may also share its nearest blob with another established track:
+            # a fall passing a swaying branch's track is otherwise left with the next-nearest
+            # blob (a leaf) when the branch's track sits a few pixels nearer its blob.
+            young = np.array([len(tr.points) < _ESTABLISHED for tr in self._tracks])
+            falling = ~young & np.array([tr.descending() for tr in self._tracks])
+            taken_by_old: set[int] = set()
+            for group in (~young, young):
+                pairs = np.where(within & group[:, None], dist, np.inf)
+                for flat in np.argsort(pairs, axis=None):
+                    ti, bi = divmod(int(flat), len(blobs))
+                    if not np.isfinite(pairs[ti, bi]):
+                        break  # sorted: every remaining pair is outside its gate
+                    tr = self._tracks[ti]
+                    if tr.points[-1][0] == t:
+                        continue
+                    if bi in used and not (falling[ti] and bi in taken_by_old):
+                        continue
+                    used.add(bi)
+                    if not young[ti]:
+                        taken_by_old.add(bi)
+                    tr.points.append(point(bi))
+                    tr.misses = 0
         for tr in self._tracks:
             if tr.points[-1][0] != t:
                 tr.misses += 1
@@ -847,8 +870,9 @@ class ThrowingAnalyzer:
 
     def _entered(self, tr: _Track, start: int) -> bool:
         """Whether the fall was first seen where an object coming from outside the watched
-        area would be: a step and a half (and its size) back along its first steps lies past
-        the frame's edge or outside the façade's zone. Such an object may be fast when first
+        area would be: its first blob touches the frame's edge, or a step and a half (and its
+        size) back along its first steps lies past the frame's edge or outside the façade's
+        zone. Such an object may be fast when first
         seen (thrown out towards a camera below, it rose out of the view and came back down;
         or it fell from floors above the view), which the entry-speed test would refuse."""
         assert self._size is not None
@@ -861,6 +885,11 @@ class ThrowingAnalyzer:
         back = np.array([[x0 - k * (x2 - x0), y0 - k * (y2 - y0)]], np.float32)
         w, h = self._size
         if not (0.0 <= back[0, 0] < w and 0.0 <= back[0, 1] < h):
+            return True
+        # a first blob cut by the frame's edge is partly outside it, whichever way it moves
+        # (thrown outward from above the view, its first steps can run along the edge)
+        r = 0.5 * math.sqrt(a0) + 1.0
+        if min(x0, y0, w - 1 - x0, h - 1 - y0) <= r:
             return True
         zones = self._zone_sets[tr.facade].for_size(w, h).values()
         return not any(bool(z.contains(back)[0]) for z in zones)

@@ -18,6 +18,7 @@ from pipeline.rules.throwing import (
     ThrowingAnalyzer,
     ThrowingDetails,
     ThrowingRule,
+    _Track,
     summary as throwing_summary,
 )
 from pipeline.rules.trajectory import fit_ballistic
@@ -301,3 +302,63 @@ def test_a_throw_that_comes_back_into_view_already_fast_counts_only_if_it_came_f
     # the same blobs where the whole frame is watched: something already that fast first
     # seen in the middle of the view did not fall from any window of it
     assert run(0.0) == []
+
+
+def test_a_fall_keeps_its_object_where_a_branchs_track_sits_nearer_to_its_blob() -> None:
+    # A branch sways beside the path and its blob is tracked for a second before the fall
+    # passes; in the frame the object passes it, the branch's own blob merges with the
+    # object's and its track sits nearer that blob than the fall's prediction does, while a
+    # speck of leaf lies a little further off the fall's way. The fall must keep its object.
+    _, px, _ = throw_px(10, 3, 0.0)
+    k = 20  # the frame the object passes the branch
+    side = np.array([-(px[k] - px[k - 1])[1], (px[k] - px[k - 1])[0]])
+    side /= np.linalg.norm(side)
+    branch = px[k] + 10.0 * side
+    merged = px[k] + 0.6 * (branch - px[k])  # nearer the branch than the object
+    speck = px[k] - 9.0 * side
+    frames: list[list[tuple[float, float]]] = []
+    for i in range(len(px)):
+        pts = [(float(px[i][0]), float(px[i][1]))] if 3 <= i != k else []
+        if i < k:  # the branch, swaying a pixel or two
+            pts.append((float(branch[0]) + (i % 3) - 1, float(branch[1]) + (i % 2)))
+        elif i == k:
+            pts += [(float(merged[0]), float(merged[1])), (float(speck[0]), float(speck[1]))]
+        frames.append(pts)
+    none: list[tuple[float, float]] = []
+    a = analyzer()
+    notices = [
+        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, f))
+    ]
+    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
+    d = notices[-1].event.details
+    assert isinstance(d, ThrowingDetails)
+    assert len(d.trajectory) == len(px) - 3  # every sighting of the object...
+    passing = d.trajectory[k - 3]
+    assert math.hypot(passing[1] - merged[0], passing[2] - merged[1]) < 1.0  # ...no speck
+    assert d.candidates[0].floor == 10
+
+
+def test_ballistic_fit_error_ignores_a_few_blobs_merged_with_a_ghost() -> None:
+    # two of the blobs merged with the difference image's ghost of the object, ~12 px back
+    # along its path: the fit and its error are those of the other points
+    ts, px, z_release = throw_px(11, 2, 2.0)
+    seen = slice(3, 33)
+    t, obs = ts[seen] - ts[seen][0], px[seen].copy()
+    for i in (12, 21):
+        back = obs[i - 1] - obs[i]
+        obs[i] += 12.0 * back / np.linalg.norm(back)
+    b = fit_ballistic(t, obs, camera_for(FACADE, W, H), 1.5)
+    assert b.rms_px < 1.0
+    assert b.max_px > 8.0  # the ghosts are still seen as such
+    assert abs(b.release_point[2] + GRID_Z - z_release) < 3.0
+
+
+def test_a_first_blob_cut_by_the_frames_edge_came_from_outside_whichever_way_it_moves() -> None:
+    a = analyzer()
+    a.observe_motion(motion(0, []))
+    along_top = [(0.0, 370.0, 4.0, 116.0, 0.0), (0.04, 359.0, 5.0, 168.0, 0.0),
+                 (0.08, 357.0, 5.0, 212.0, 0.0)]  # fmt: skip
+    assert a._entered(_Track(along_top, 0), 0)
+    # the same steps in the middle of the view: it was there all along
+    inside = [(t, x, y + 300.0, area, act) for t, x, y, area, act in along_top]
+    assert not a._entered(_Track(inside, 0), 0)
