@@ -53,6 +53,7 @@ class Ballistic:
     params: NDArray[np.float64]  # see _NAMES
     rms_px: float  # over the best _INLIER_SHARE of the points
     max_px: float
+    rms_all_px: float  # over every point
     t_end: float
     cov: NDArray[np.float64] | None  # of params, scaled by the residual variance
     prior_cost: float  # sum of squared prior deviations (σ units): how much was assumed
@@ -174,6 +175,7 @@ def fit_ballistic(
         params=p,
         rms_px=_trimmed_rms(err),
         max_px=float(err.max()),
+        rms_all_px=float(np.sqrt(np.mean(err**2))),
         t_end=float(t_all[-1]),
         cov=cov,
         prior_cost=float(np.sum(best.fun[n_res:] ** 2)),

@@ -18,7 +18,10 @@ from pipeline.rules.throwing import (
     ThrowingAnalyzer,
     ThrowingDetails,
     ThrowingRule,
+    _ballistic_checks,
     _Track,
+    _World,
+    fit_fall,
     summary as throwing_summary,
 )
 from pipeline.rules.trajectory import fit_ballistic
@@ -362,3 +365,22 @@ def test_a_first_blob_cut_by_the_frames_edge_came_from_outside_whichever_way_it_
     # the same steps in the middle of the view: it was there all along
     inside = [(t, x, y + 300.0, area, act) for t, x, y, area, act in along_top]
     assert not a._entered(_Track(inside, 0), 0)
+
+
+def test_among_leaves_every_point_of_the_fit_counts() -> None:
+    # the same fall with two stray points: on a clear façade they are the object's ghost and
+    # the fit's error is that of the rest; where motion is normal they may be leaves
+    ts, px, _ = throw_px(11, 2, 2.0)
+    seen = slice(3, 33)
+    t, obs = ts[seen] - ts[seen][0], px[seen].copy()
+    for i in (12, 21):
+        obs[i] += [9.0, -9.0]
+    b = fit_ballistic(t, obs, camera_for(FACADE, W, H), 1.5)
+    fit = fit_fall(t, np.zeros((len(t), 2)), ThrowingRule(analyzer="throwing"), 3.0)
+
+    def verdict(active_share: float) -> str:
+        world = _World(b, 2.25, 3.0, 0.0, active_share, 30.0, len(t), 0.5)
+        return _ballistic_checks(fit, world, ThrowingRule(analyzer="throwing")).reason
+
+    assert "3-D fit rms" not in verdict(0.0)
+    assert "3-D fit rms" in verdict(0.9)
