@@ -234,6 +234,19 @@ def test_a_camera_that_would_stand_underground_falls_back_to_the_facade_plane() 
     assert a._use_3d == [False]
 
 
+def one_event(frames: list[list[tuple[float, float]]]) -> ThrowingDetails:
+    """The details of the one event the frames (then 20 empty ones) raise."""
+    none: list[tuple[float, float]] = []
+    a = analyzer()
+    notices = [
+        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, f))
+    ]
+    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
+    d = notices[-1].event.details
+    assert isinstance(d, ThrowingDetails)
+    return d
+
+
 def test_a_fall_broken_by_a_leaf_is_stitched_back_from_its_first_sighting() -> None:
     # the object's track takes a swaying leaf for two frames while the object goes unseen;
     # the rest of the fall starts a new track, which continues the first once the leaf's
@@ -246,14 +259,7 @@ def test_a_fall_broken_by_a_leaf_is_stitched_back_from_its_first_sighting() -> N
             frames.append([(float(leaf[0]), float(leaf[1]))])
         else:
             frames.append([(float(px[i][0]), float(px[i][1]))])
-    none: list[tuple[float, float]] = []
-    a = analyzer()
-    notices = [
-        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, f))
-    ]
-    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
-    d = notices[-1].event.details
-    assert isinstance(d, ThrowingDetails)
+    d = one_event(frames)
     assert d.t0_s == pytest.approx(T0 + 3 / FPS, abs=1e-3)
     assert len(d.trajectory) == len(px) - 3 - 2  # every sighting of the object, no leaf
     assert d.candidates[0].floor == 10
@@ -327,14 +333,7 @@ def test_a_fall_keeps_its_object_where_a_branchs_track_sits_nearer_to_its_blob()
         elif i == k:
             pts += [(float(merged[0]), float(merged[1])), (float(speck[0]), float(speck[1]))]
         frames.append(pts)
-    none: list[tuple[float, float]] = []
-    a = analyzer()
-    notices = [
-        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, f))
-    ]
-    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
-    d = notices[-1].event.details
-    assert isinstance(d, ThrowingDetails)
+    d = one_event(frames)
     assert len(d.trajectory) == len(px) - 3  # every sighting of the object...
     passing = d.trajectory[k - 3]
     assert math.hypot(passing[1] - merged[0], passing[2] - merged[1]) < 1.0  # ...no speck
