@@ -741,7 +741,6 @@ class ThrowingAnalyzer:
             # a fall passing a swaying branch's track is otherwise left with the next-nearest
             # blob (a leaf) when the branch's track sits a few pixels nearer its blob.
             young = np.array([len(tr.points) < _ESTABLISHED for tr in self._tracks])
-            falling = ~young & np.array([tr.descending() for tr in self._tracks])
             taken_by_old: set[int] = set()
             for group in (~young, young):
                 pairs = np.where(within & group[:, None], dist, np.inf)
@@ -752,7 +751,10 @@ class ThrowingAnalyzer:
                     tr = self._tracks[ti]
                     if tr.points[-1][0] == t:
                         continue
-                    if bi in used and not (falling[ti] and bi in taken_by_old):
+                    # (whether it falls is asked only of a track whose blob is taken)
+                    if bi in used and not (
+                        not young[ti] and bi in taken_by_old and tr.descending()
+                    ):
                         continue
                     used.add(bi)
                     if not young[ti]:
@@ -876,9 +878,9 @@ class ThrowingAnalyzer:
         """Whether the fall was first seen where an object coming from outside the watched
         area would be: its first blob touches the frame's edge, or a step and a half (and its
         size) back along its first steps lies past the frame's edge or outside the façade's
-        zone. Such an object may be fast when first
-        seen (thrown out towards a camera below, it rose out of the view and came back down;
-        or it fell from floors above the view), which the entry-speed test would refuse."""
+        zone. Such an object may be fast when first seen (thrown out towards a camera below,
+        it rose out of the view and came back down; or it fell from floors above the view),
+        which the entry-speed test would refuse."""
         assert self._size is not None
         if len(tr.points) < start + 3:
             return False
