@@ -30,7 +30,6 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.casework.cases import Case
 from pipeline.casework.retention import sweep_unindexed
 from pipeline.config import (
     AppConfig,
@@ -700,15 +699,6 @@ class Runtime:
     def online(self, camera_id: str) -> bool:
         health = self.health(camera_id)
         return health is not None and health.state == HealthState.ONLINE
-
-    def after_snapshot(self, case: Case, now: float) -> tuple[str, str] | None:
-        """The camera's picture now, stored as the case's after picture (自动核查)."""
-        jpeg = self.snapshot_jpeg(case.camera_id)
-        if jpeg is None:
-            return None
-        rel = f"cases/{case.case_id}/after-{int(now)}.jpg"
-        _, digest = self.storage.put(rel, jpeg)
-        return rel, digest
 
     # -- read side (API) -------------------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from pipeline.types import CameraChanges
 
 logger = logging.getLogger("gridsight")
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -138,18 +139,51 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 1
+    host, port, api = args.host or cfg.api.host, args.port or cfg.api.port, not args.no_api
     if args.cluster:
-        return run_cluster(cfg, args)
-    return run_pipeline(
-        cfg,
-        args.host or cfg.api.host,
-        args.port or cfg.api.port,
-        api=not args.no_api,
-        config_path=args.config,
-    )
+        return run_cluster(cfg, args, host, port)
+    workers = run_workers(cfg, args.workers)
+    if workers <= 1:
+        return run_pipeline(cfg, host, port, api=api, config_path=args.config)
+    try:
+        check_runtime_requirements(cfg)
+    except ConfigError as exc:
+        _print_issues(args.config, exc)
+        return 1
+    from pipeline.ops import compose, serve
+    from pipeline.ops.cluster import Coordinator
+    from pipeline.ops.workers import ProcessWorker
+
+    site_store = compose.installation(cfg).store  # the coordinator's end of the shared store
+    coord = Coordinator(cfg, workers, store=site_store, spawn=ProcessWorker)
+    try:
+        return serve.run_coordinated(cfg, coord, host, port, api=api, config_path=args.config)
+    finally:
+        site_store.close()
 
 
-def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
+def run_workers(cfg: AppConfig, asked: int | None, cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """Worker processes for ``gridsight run``: as asked, else one per core this process may
+    use, never more than there are cameras (1: everything in this process)."""
+    cameras = sum(1 for c in cfg.cameras if c.enabled)
+    return max(1, min(asked if asked is not None else usable_cores(cpu_max), cameras))
+
+
+def usable_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """Cores this process may use: its CPU affinity, capped by a cgroup v2 CPU quota (a
+    container started with ``--cpus 4`` on a 64-core host sees 64 cores but may use 4)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = cores or 1
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota here
+    return cores
+
+
+def run_cluster(cfg: AppConfig, args: argparse.Namespace, host: str, port: int) -> int:
     """Coordinator in this process, cameras in Ray worker actors, API over the shared store."""
     try:
         import ray
@@ -165,23 +199,14 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace) -> int:
         _print_issues(args.config, exc)
         return 1
     ray.init(address=args.ray_address, include_dashboard=False)
-    stop = serve.stop_on_signals()
-    site = compose.installation(cfg)
-    coord = Coordinator(cfg, args.cluster, store=site.store)
-    coord.start()
-    logger.info("cluster: %d camera(s) on %d worker(s)", len(coord.cameras), args.cluster)
-    if not args.no_api:
-        app = compose.api(site, config_path=args.config, reconfigure=coord.reconfigure)
-        host, port = args.host or cfg.api.host, args.port or cfg.api.port
-        serve.warn_exposure(cfg, host)
-        threading.Thread(target=serve.serve_until, args=(app, host, port, stop),
-                         daemon=True).start()  # fmt: skip
+    site_store = compose.installation(cfg).store
+    coord = Coordinator(cfg, args.cluster, store=site_store)
     try:
-        coord.run_forever(stop.is_set)
+        return serve.run_coordinated(cfg, coord, host, port, api=not args.no_api,
+                                     config_path=args.config)  # fmt: skip
     finally:
-        coord.stop()
+        site_store.close()
         ray.shutdown()
-    return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -446,6 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--host")
     r.add_argument("--port", type=int)
     r.add_argument("--no-api", action="store_true")
+    r.add_argument(
+        "--workers", type=int, metavar="N",
+        help="pipeline processes on this host (default: one per core, at most one per camera; "
+        "1: all cameras in this process)",
+    )  # fmt: skip
     r.add_argument(
         "--cluster", type=int, metavar="WORKERS",
         help="shard the cameras over this many Ray worker actors (needs the [cluster] extra)",

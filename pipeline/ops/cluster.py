@@ -1,8 +1,13 @@
-"""Cameras sharded over a Ray cluster: each worker actor runs the ordinary single-host
-``Runtime`` for its share; a coordinator places cameras by measured cost, moves the cameras of
-a worker that died, and sends a configuration change only to the workers it concerns.
+"""Cameras sharded over worker processes: each worker runs the ordinary single-host ``Runtime``
+for its share; a coordinator places cameras by measured cost, moves the cameras of a worker
+that died, and sends a configuration change only to the workers it concerns. Workers are local
+processes, one per core (``pipeline.ops.workers``, what ``gridsight run`` starts by default),
+or Ray actors on several hosts (``gridsight run --cluster``; Ray is the optional ``[cluster]``
+extra, imported only there).
 
-Ray is an optional dependency (``pip install -e .[cluster]``); nothing else imports this module.
+The coordinator's process serves the API (``ClusterView`` asks each camera's worker) and runs
+casework's clocks, deliveries and retention once for the whole site; workers turn their own
+stored events into cases.
 
 Placement is sticky: a camera stays where it runs until its worker dies or it is removed (a
 move costs a reconnect and ends its open events with reason "reconfigured"). New and orphaned
@@ -18,7 +23,7 @@ storage, or an S3 bucket.
 
 When a worker is lost, the events it had open can never be ended by their analyzer: the
 coordinator ends them in the store with ``closed_reason = "worker_lost"`` before the cameras
-start elsewhere, and the lost actor is killed so that it cannot write again (a late write to a
+start elsewhere, and the lost worker is killed so that it cannot write again (a late write to a
 closed event is ignored by the store). The camera's new worker raises a new event if the
 incident is still there; the case layer attaches it to the same open case, so counts reconcile:
 one case per incident, every event linked exactly once.
@@ -29,17 +34,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.config import AppConfig, CameraConfig
-from pipeline.detect.inference import Detector
-from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.detect.inference import Detector, InferenceStats
+from pipeline.errors import ConfigError, ConfigIssue, PipelineError
 from pipeline.evidence.report import ModelIdentity
+from pipeline.evidence.writer import WriterStats
 from pipeline.ops.capacity import CostModel
 from pipeline.store.repository import EventStore
-from pipeline.types import CameraChanges
+from pipeline.types import CameraChanges, CameraHealth, HealthChange
 
 logger = logging.getLogger(__name__)
 
@@ -107,8 +114,22 @@ def rebalance(
     return placed
 
 
+# What the coordinator's process may ask of a worker's runtime (``ShardWorker.view``): the
+# API's reads of a camera, the live view's setup and casework's probes.
+VIEW_METHODS = frozenset({
+    "health", "health_history", "snapshot_jpeg", "activity_jpeg", "frame_size", "view_state",
+    "confirm_view", "writer_stats", "inference_stats", "online",
+})  # fmt: skip
+
+
+class WorkerLostError(PipelineError):
+    """A worker that does not answer: dead, hung past the timeout, or already fenced."""
+
+
 class ShardWorker:
-    """Body of a Ray actor: one ``Runtime`` for the cameras it is given."""
+    """Body of a worker (a Ray actor or a worker process): one ``Runtime`` for the cameras it
+    is given. Its stored events become cases here, in the worker; SLA clocks, deliveries and
+    retention run once, in the coordinator's process (``compose.casework``)."""
 
     def __init__(
         self,
@@ -141,7 +162,7 @@ class ShardWorker:
                 name = getattr(self.detector_factory, "__name__", "injected")
                 injected = {"detector": self.detector_factory(),
                             "model_identity": ModelIdentity(name, "0" * 64)}  # fmt: skip
-            self.app = pipeline(cfg, extra_classes=self.classes, **injected)
+            self.app = pipeline(cfg, extra_classes=self.classes, case_loop=False, **injected)
             self.runtime = self.app.runtime
             tune_process()
             self.app.start()
@@ -159,6 +180,15 @@ class ShardWorker:
                 out[cid] = h.state.value
         return out
 
+    def view(self, method: str, *args: Any) -> Any:
+        """One of ``VIEW_METHODS`` of this worker's runtime (None before it runs)."""
+        if method not in VIEW_METHODS:
+            raise ValueError(f"{method!r} is not a runtime view method")
+        return None if self.runtime is None else getattr(self.runtime, method)(*args)
+
+    def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
+        return None if self.runtime is None else self.runtime.live_view(camera_id)
+
     def stop(self) -> None:
         if self.app is not None:
             self.app.stop()
@@ -166,15 +196,61 @@ class ShardWorker:
             self.app = self.runtime = None
 
 
+class WorkerHandle(Protocol):
+    """The coordinator's end of one worker (``RayWorker``; ``pipeline.ops.workers.ProcessWorker``).
+    ``call`` runs a ``ShardWorker`` method there and raises ``WorkerLostError`` when the worker
+    does not answer within ``timeout``."""
+
+    worker_id: str
+
+    def call(self, method: str, *args: Any, timeout: float | None = None) -> Any: ...
+    def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None: ...
+    def kill(self) -> None: ...
+
+
+# (worker id, AppConfig as JSON, detector factory) → a started worker
+Spawn = Callable[[str, str, "Callable[[], Detector] | None"], WorkerHandle]
+
+
+class RayWorker:
+    """A ``ShardWorker`` in a Ray actor (cameras on several hosts: ``gridsight run --cluster``)."""
+
+    def __init__(
+        self, worker_id: str, config_json: str, detector_factory: Callable[[], Detector] | None
+    ) -> None:
+        import ray
+
+        actor_cls = ray.remote(num_cpus=0)(ShardWorker).options(max_concurrency=4)
+        self.worker_id = worker_id
+        self.actor: Any = actor_cls.remote(config_json, worker_id, detector_factory)
+
+    def call(self, method: str, *args: Any, timeout: float | None = None) -> Any:
+        import ray
+
+        try:
+            return ray.get(getattr(self.actor, method).remote(*args), timeout=timeout)
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
+            raise WorkerLostError(f"worker {self.worker_id}: {type(exc).__name__}") from exc
+
+    def live_view(self, _camera_id: str) -> tuple[str, Iterator[bytes]] | None:
+        return None  # a live stream does not cross Ray's object store: the API says 503
+
+    def kill(self) -> None:
+        import ray
+
+        ray.kill(self.actor, no_restart=True)
+
+
 @dataclass
 class _Worker:
     worker_id: str
-    actor: Any
+    handle: WorkerHandle
     cameras: dict[str, str] = field(default_factory=dict)  # id → config json last applied
 
 
 class Coordinator:
-    """Places cameras on ``workers`` Ray actors and keeps them placed (see module docstring)."""
+    """Places cameras on ``workers`` workers and keeps them placed (see module docstring).
+    ``spawn`` starts one: a Ray actor by default, a local process for ``gridsight run``."""
 
     def __init__(
         self,
@@ -186,6 +262,7 @@ class Coordinator:
         health_timeout_s: float = 10.0,
         detector_factory: Callable[[], Detector] | None = None,
         clock: Callable[[], float] = time.time,
+        spawn: Spawn = RayWorker,
     ) -> None:
         self.cfg = cfg
         self.n_workers = workers
@@ -195,7 +272,7 @@ class Coordinator:
         self.cameras: list[CameraConfig] = [c for c in cfg.cameras if c.enabled]
         self.placement: dict[str, str] = {}
         self._next = 0
-        self._actor_cls: Any = None
+        self._spawn_handle = spawn
         self.moves: list[tuple[float, str, str | None, str]] = []  # (time, camera, from, to)
         self.detector_factory = detector_factory
         self.clock = clock
@@ -204,11 +281,9 @@ class Coordinator:
         self._lock = threading.RLock()
         self.store = store  # the cluster's shared store (ends a lost worker's events)
         self.orphans_ended: list[str] = []  # event ids ended for lost workers
+        self._stopped = False
 
     def start(self) -> None:
-        import ray
-
-        self._actor_cls = ray.remote(num_cpus=0)(ShardWorker).options(max_concurrency=4)
         for _ in range(self.n_workers):
             self._spawn()
         self._place()
@@ -216,20 +291,26 @@ class Coordinator:
     def _spawn(self) -> _Worker:
         self._next += 1
         wid = f"w{self._next}"
-        w = _Worker(
-            wid, self._actor_cls.remote(self.cfg.model_dump_json(), wid, self.detector_factory)
-        )
+        w = _Worker(wid, self._spawn_handle(wid, self.cfg.model_dump_json(), self.detector_factory))
         self.workers[wid] = w
         return w
 
     def _cost(self, cam: CameraConfig) -> float:
         return self.cost_model.cost(cam).cores
 
+    @staticmethod
+    def _all(calls: list[tuple[_Worker, str, tuple[Any, ...]]]) -> None:
+        """The calls at once, one thread each (a worker's first ``apply`` loads its models)."""
+        if not calls:
+            return
+        with ThreadPoolExecutor(len(calls), thread_name_prefix="gridsight-place") as pool:
+            done = [pool.submit(w.handle.call, m, *a) for w, m, a in calls]
+            for f in done:
+                f.result()
+
     def _place(self, max_moves: int = 0) -> None:
         """Assign (then rebalance with at most ``max_moves`` moves of healthy cameras), then
         send each worker its camera list if it changed."""
-        import ray
-
         before = dict(self.placement)
         workers = sorted(self.workers)
         self.placement = assign(self.cameras, workers, before, self._cost)
@@ -246,19 +327,19 @@ class Coordinator:
         }
         # Two rounds: workers first let go of what leaves them, then the others take it, so a
         # moving camera is never watched (and reported) by two workers at once.
-        calls = []
+        calls: list[tuple[_Worker, str, tuple[Any, ...]]] = []
         for wid, w in self.workers.items():
             keep = {k: v for k, v in w.cameras.items() if wanted[wid].get(k) == v}
             if keep != w.cameras:
-                calls.append(w.actor.apply.remote(list(keep.values())))
+                calls.append((w, "apply", (list(keep.values()),)))
                 w.cameras = keep
-        ray.get(calls)
+        self._all(calls)
         calls = []
         for wid, w in self.workers.items():
             if wanted[wid] != w.cameras:  # a worker's runtime starts with its first cameras
-                calls.append(w.actor.apply.remote(list(wanted[wid].values())))
+                calls.append((w, "apply", (list(wanted[wid].values()),)))
                 w.cameras = wanted[wid]
-        ray.get(calls)
+        self._all(calls)
 
     def update(self, cameras: list[CameraConfig]) -> None:
         """A new camera list: only workers whose cameras changed hear about it."""
@@ -292,8 +373,6 @@ class Coordinator:
         """Grow or shrink the worker pool. New workers would otherwise stay empty (placement is
         sticky), so cameras are rebalanced onto them, by as few moves as narrow the spread
         (default: up to one per camera). A removed worker is stopped cleanly first."""
-        import ray
-
         if workers < 1:
             raise ValueError("a cluster needs at least one worker")
         with self._lock:
@@ -303,9 +382,9 @@ class Coordinator:
                 wid = max(self.workers, key=lambda k: int(k[1:]))  # newest first
                 gone = self.workers.pop(wid)
                 try:
-                    ray.get(gone.actor.stop.remote(), timeout=60)
+                    gone.handle.call("stop", timeout=60)
                 finally:
-                    ray.kill(gone.actor)
+                    gone.handle.kill()
             self.n_workers = workers
             self._place(len(self.cameras) if max_moves is None else max_moves)
 
@@ -316,20 +395,19 @@ class Coordinator:
             return self._check()
 
     def _check(self) -> list[str]:
-        import ray
-
+        if self._stopped:  # a worker stopping is not a worker lost
+            return []
         dead = []
-        pending = {wid: w.actor.health.remote() for wid, w in self.workers.items()}
-        for wid, ref in pending.items():
+        for wid, w in self.workers.items():
             try:
-                ray.get(ref, timeout=self.health_timeout_s)
-            except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
-                logger.warning("worker %s lost (%s): moving its cameras", wid, type(exc).__name__)
+                w.handle.call("health", timeout=self.health_timeout_s)
+            except WorkerLostError as exc:
+                logger.warning("worker %s lost (%s): moving its cameras", wid, exc)
                 dead.append(wid)
         for wid in dead:
             lost = self.workers.pop(wid)
-            try:  # fence it: an unreachable but living actor must not keep writing
-                ray.kill(lost.actor, no_restart=True)
+            try:  # fence it: an unreachable but living worker must not keep writing
+                lost.handle.kill()
             except Exception:  # already gone
                 logger.debug("worker %s already gone", wid, exc_info=True)
             ended = self.store.end_open_events(sorted(lost.cameras), self.clock(), "worker_lost")
@@ -342,25 +420,129 @@ class Coordinator:
         return dead
 
     def health(self) -> dict[str, dict[str, str]]:
-        import ray
-
         return {
-            wid: ray.get(w.actor.health.remote(), timeout=self.health_timeout_s)
+            wid: w.handle.call("health", timeout=self.health_timeout_s)
             for wid, w in list(self.workers.items())  # the health loop may replace one meanwhile
         }
 
-    def stop(self) -> None:
-        import ray
+    def owner(self, camera_id: str) -> WorkerHandle | None:
+        """The worker that runs ``camera_id`` now (None: not placed, or its worker is gone)."""
+        w = self.workers.get(self.placement.get(camera_id, ""))
+        return None if w is None else w.handle
 
-        for w in self.workers.values():
+    def all_handles(self) -> list[WorkerHandle]:
+        return [w.handle for w in list(self.workers.values())]
+
+    def stop(self) -> None:
+        """Stop every worker (at once: each ends its open events and finishes its clips)."""
+        with self._lock:
+            self._stopped = True
+            workers = list(self.workers.values())
+            self.workers.clear()
+
+        def stop_one(w: _Worker) -> None:
             try:
-                ray.get(w.actor.stop.remote(), timeout=60)
+                w.handle.call("stop", timeout=60)
             except Exception:  # a dead worker has nothing left to stop
                 logger.debug("worker %s did not stop cleanly", w.worker_id, exc_info=True)
-            ray.kill(w.actor)
-        self.workers.clear()
+            w.handle.kill()
+
+        if workers:
+            with ThreadPoolExecutor(len(workers), thread_name_prefix="gridsight-stop") as pool:
+                list(pool.map(stop_one, workers))
 
     def run_forever(self, stop: Callable[[], bool], every_s: float = 2.0) -> None:
         while not stop():
             self.check()
             time.sleep(every_s)
+
+
+class ClusterView:
+    """The API's ``RuntimeView`` of a coordinator's cameras: each question about a camera goes
+    to the worker that runs it; a worker that does not answer makes the camera unknown (the
+    API says 503), never an error page. Also casework's probes (``online``, pictures)."""
+
+    def __init__(self, coord: Coordinator, timeout_s: float = 5.0) -> None:
+        self.coord = coord
+        self.timeout_s = timeout_s
+
+    def _ask(self, camera_id: str, method: str, *args: Any, timeout: float | None = None) -> Any:
+        handle = self.coord.owner(camera_id)
+        if handle is None:
+            return None
+        try:
+            return handle.call("view", method, camera_id, *args, timeout=timeout or self.timeout_s)
+        except WorkerLostError:
+            return None
+
+    def camera_configs(self) -> list[CameraConfig]:
+        return list(self.coord.cameras)
+
+    def health(self, camera_id: str) -> CameraHealth | None:
+        h: CameraHealth | None = self._ask(camera_id, "health")
+        return h
+
+    def online(self, camera_id: str) -> bool:
+        return bool(self._ask(camera_id, "online"))
+
+    def snapshot_jpeg(self, camera_id: str) -> bytes | None:
+        jpeg: bytes | None = self._ask(camera_id, "snapshot_jpeg")
+        return jpeg
+
+    def activity_jpeg(self, camera_id: str) -> bytes | None:
+        jpeg: bytes | None = self._ask(camera_id, "activity_jpeg")
+        return jpeg
+
+    def frame_size(self, camera_id: str) -> tuple[int, int] | None:
+        size: tuple[int, int] | None = self._ask(camera_id, "frame_size")
+        return size
+
+    def health_history(self, camera_id: str) -> tuple[tuple[HealthChange, ...], float | None]:
+        got: tuple[tuple[HealthChange, ...], float | None] | None
+        got = self._ask(camera_id, "health_history")
+        return got if got is not None else ((), None)
+
+    def view_state(self, camera_id: str) -> str | None:
+        state: str | None = self._ask(camera_id, "view_state")
+        return state
+
+    def confirm_view(self, camera_id: str, timeout: float = 10.0) -> str:
+        state: str | None = self._ask(camera_id, "confirm_view", timeout,
+                                      timeout=timeout + self.timeout_s)  # fmt: skip
+        if state is None:
+            raise WorkerLostError(f"camera {camera_id!r}: its worker did not answer")
+        return state
+
+    def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
+        handle = self.coord.owner(camera_id)
+        return None if handle is None else handle.live_view(camera_id)
+
+    def _each(self, method: str) -> list[Any]:
+        out = []
+        for handle in self.coord.all_handles():
+            try:
+                got = handle.call("view", method, timeout=self.timeout_s)
+            except WorkerLostError:
+                continue
+            if got is not None:
+                out.append(got)
+        return out
+
+    def writer_stats(self) -> WriterStats:
+        parts: list[WriterStats] = self._each("writer_stats")
+        return WriterStats(
+            events_stored=sum(p.events_stored for p in parts),
+            write_errors=sum(p.write_errors for p in parts),
+            pending_clips=sum(p.pending_clips for p in parts),
+            queue_depth=sum(p.queue_depth for p in parts),
+            latencies_s=tuple(x for p in parts for x in p.latencies_s),
+        )
+
+    def inference_stats(self) -> InferenceStats:
+        parts: list[InferenceStats] = self._each("inference_stats")
+        return InferenceStats(
+            frames=sum(p.frames for p in parts),
+            detected=sum(p.detected for p in parts),
+            batches=sum(p.batches for p in parts),
+            busy_s=round(sum(p.busy_s for p in parts), 3),
+        )

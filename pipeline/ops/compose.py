@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from pipeline.casework.cases import AfterSnapshot, CaseService, EventProbe, Probe
+from pipeline.casework.cases import AfterSnapshot, Case, CaseService, EventProbe, Probe
 from pipeline.casework.feed import ChangeFeed
 from pipeline.casework.outbox import Outbox
 from pipeline.casework.package import Exporter
@@ -97,9 +97,10 @@ def installation(
 
 class Gridsight:
     """A running pipeline with its casework: ``start()`` once, then ``stop()`` or
-    ``wait_finished()``."""
+    ``wait_finished()``. Without a case ``worker`` (a cluster worker) stored events still
+    become cases; the clocks, deliveries and retention run in the coordinator's process."""
 
-    def __init__(self, site: Installation, runtime: Runtime, worker: CaseWorker) -> None:
+    def __init__(self, site: Installation, runtime: Runtime, worker: CaseWorker | None) -> None:
         self.site = site
         self.runtime = runtime
         self.worker = worker
@@ -118,12 +119,13 @@ class Gridsight:
 
     def start(self) -> None:
         self.runtime.start()
-        if not self.runtime.replay:  # a replay makes cases but runs no clocks or delivery
-            self.worker.start()
+        if self.worker is not None and not self.runtime.replay:  # a replay makes cases but
+            self.worker.start()  # runs no clocks or delivery
 
     def stop(self, timeout: float = 30.0) -> None:
         self.runtime.stop(timeout)  # the writer's last events still become cases
-        self.worker.stop()
+        if self.worker is not None:
+            self.worker.stop()
 
     def wait_finished(self, timeout: float | None = None) -> bool:
         return self.runtime.wait_finished(timeout)
@@ -139,8 +141,10 @@ def pipeline(
     replay: bool = False,
     start_time_s: float | None = None,
     extra_classes: frozenset[int] = frozenset(),
+    case_loop: bool = True,
 ) -> Gridsight:
-    """The pipeline for ``cfg``'s enabled cameras, connected to its casework."""
+    """The pipeline for ``cfg``'s enabled cameras, connected to its casework (``case_loop``
+    False: a cluster worker's, whose coordinator runs ``casework`` for the site)."""
     store = EventStore(cfg.store_location())
     storage = open_storage(cfg.evidence)
     runtime = Runtime(cfg, store=store, storage=storage, env=env, detector=detector,
@@ -148,11 +152,45 @@ def pipeline(
                       start_time_s=start_time_s, extra_classes=extra_classes)  # fmt: skip
     site = installation(cfg, store=store, storage=storage, env=env, clock=clock,
                         probe=EventProbe(store, runtime.online),
-                        after_snapshot=runtime.after_snapshot, sending=not replay)  # fmt: skip
-    retention = RetentionJob(store, storage, cfg.retention, _free(storage))
-    worker = CaseWorker(site.cases, site.outbox, retention=retention)
+                        after_snapshot=snapshot_saver(runtime.snapshot_jpeg, storage),
+                        sending=case_loop and not replay)  # fmt: skip
+    worker = casework(site)
     runtime.subscribe(worker.on_stored)
-    return Gridsight(site, runtime, worker)
+    return Gridsight(site, runtime, worker if case_loop else None)
+
+
+def casework(site: Installation) -> CaseWorker:
+    """SLA clocks, re-checks, deliveries and retention for ``site`` (start it once per site:
+    in the pipeline's process, or in a cluster's coordinator)."""
+    retention = RetentionJob(site.store, site.storage, site.cfg.retention, _free(site.storage))
+    return CaseWorker(site.cases, site.outbox, retention=retention)
+
+
+def coordinating(cfg: AppConfig, view: RuntimeView) -> tuple[Installation, CaseWorker]:
+    """The coordinator's side of a cluster: the installation its API serves, with casework
+    that probes the cameras through ``view`` (each question goes to the camera's worker)."""
+    store = EventStore(cfg.store_location())
+    storage = open_storage(cfg.evidence)
+    site = installation(cfg, store=store, storage=storage, probe=EventProbe(store, view.online),
+                        after_snapshot=snapshot_saver(view.snapshot_jpeg, storage),
+                        sending=True)  # fmt: skip
+    return site, casework(site)
+
+
+def snapshot_saver(
+    snapshot_jpeg: Callable[[str], bytes | None], storage: EvidenceStorage
+) -> AfterSnapshot:
+    """The camera's picture now, stored as the case's after picture (自动核查)."""
+
+    def save(case: Case, now: float) -> tuple[str, str] | None:
+        jpeg = snapshot_jpeg(case.camera_id)
+        if jpeg is None:
+            return None
+        rel = f"cases/{case.case_id}/after-{int(now)}.jpg"
+        _, digest = storage.put(rel, jpeg)
+        return rel, digest
+
+    return save
 
 
 def _free(storage: EvidenceStorage) -> Callable[[], int | None]:

@@ -1,5 +1,6 @@
-"""Running a pipeline and its API in this process until SIGINT/SIGTERM (``gridsight run``,
-``gridsight demo``, the cluster's API thread)."""
+"""Running a pipeline and its API until SIGINT/SIGTERM: in this process (``gridsight run
+--workers 1``, ``gridsight demo``) or in worker processes placed by a coordinator here
+(``gridsight run``'s default, one per core; ``--cluster``: Ray actors)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pipeline.ops.watch import ConfigWatcher
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from pipeline.ops.cluster import Coordinator
     from pipeline.ops.compose import Gridsight
     from pipeline.types import CameraChanges
 
@@ -63,11 +65,7 @@ def run(
     if api:
         app = compose.api(running.site, runtime=running.runtime, config_path=config_path,
                           reconfigure=running.runtime.reconfigure)  # fmt: skip
-    watcher = None
-    if config_path is not None:  # edits of cameras.toml on disk apply without a restart
-        watcher = ConfigWatcher(config_path, running.site.cfg,
-                                _apply_cameras(running, app))  # fmt: skip
-        watcher.start()
+    watcher = _watch(config_path, running.site.cfg, running.runtime.reconfigure, app)
     try:
         if app is not None:
             logger.info("API on http://%s:%d (docs: /docs)", host, port)
@@ -83,13 +81,62 @@ def run(
     return 0
 
 
-def _apply_cameras(
-    running: Gridsight, app: FastAPI | None
-) -> Callable[[list[CameraConfig]], CameraChanges]:
+def run_coordinated(
+    cfg: AppConfig, coord: Coordinator, host: str, port: int, *, api: bool = True,
+    config_path: Path | None = None,
+) -> int:  # fmt: skip
+    """Start ``coord``'s workers, and here the API and the site's casework; run until
+    SIGINT/SIGTERM, replacing workers that die."""
+    from pipeline.ops import compose
+    from pipeline.ops.cluster import ClusterView
+
+    stop = stop_on_signals()
+    view = ClusterView(coord)
+    site, cases = compose.coordinating(cfg, view)
+    watcher = None
+    try:
+        coord.start()
+        cases.start()
+        logger.info("%d camera(s) on %d worker(s)", len(coord.cameras), len(coord.workers))
+        app = None
+        if api:
+            app = compose.api(site, runtime=view, config_path=config_path,
+                              reconfigure=coord.reconfigure)  # fmt: skip
+        watcher = _watch(config_path, cfg, coord.reconfigure, app)
+        threading.Thread(target=coord.run_forever, args=(stop.is_set,), daemon=True,
+                         name="gridsight-workers").start()  # fmt: skip
+        if app is not None:
+            logger.info("API on http://%s:%d (docs: /docs)", host, port)
+            warn_exposure(cfg, host)
+            serve_until(app, host, port, stop)
+        else:
+            stop.wait()
+    finally:
+        logger.info("stopping…")
+        if watcher is not None:
+            watcher.stop()
+        coord.stop()  # the workers' last events still become cases
+        cases.stop()
+        site.store.close()
+    return 0
+
+
+def _watch(
+    config_path: Path | None,
+    cfg: AppConfig,
+    reconfigure: Callable[[list[CameraConfig]], CameraChanges],
+    app: FastAPI | None,
+) -> ConfigWatcher | None:
+    """Edits of cameras.toml on disk apply without a restart."""
+    if config_path is None:
+        return None
+
     def apply(cameras: list[CameraConfig]) -> CameraChanges:
-        changes = running.runtime.reconfigure(cameras)
+        changes = reconfigure(cameras)
         if app is not None:  # the API serves the cameras the pipeline now runs
             app.state.ctx.cameras.replace(cameras)
         return changes
 
-    return apply
+    watcher = ConfigWatcher(config_path, cfg, apply)
+    watcher.start()
+    return watcher

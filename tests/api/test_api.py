@@ -44,6 +44,9 @@ class FakeRuntime:
             2.0, START, START, None,
         )  # fmt: skip
 
+    def online(self, camera_id: str) -> bool:
+        return camera_id == "cam1"
+
     def snapshot_jpeg(self, camera_id: str) -> bytes | None:
         return b"\xff\xd8fakejpeg\xff\xd9" if camera_id == "cam1" else None
 

@@ -31,6 +31,14 @@ def ray_local() -> Iterator[None]:
     ray.shutdown()
 
 
+def _kill(coord: Any, wid: str) -> None:
+    from pipeline.ops.cluster import RayWorker
+
+    handle = coord.workers[wid].handle
+    assert isinstance(handle, RayWorker)
+    ray.kill(handle.actor)
+
+
 def _online(coord: Any) -> dict[str, str]:
     """camera → worker, for cameras reported online."""
     return {
@@ -78,7 +86,7 @@ def test_cameras_move_when_a_worker_dies(
 
         # kill the worker running cam0: its cameras stream again on a replacement within 30 s
         moved = {c for c, w in placed.items() if w == victim}
-        ray.kill(coord.workers[victim].actor)  # asynchronous: the next ping may still answer
+        _kill(coord, victim)  # asynchronous: the next ping may still answer
         found: list[str] = []
 
         def lost_found() -> bool:
@@ -157,7 +165,7 @@ def test_worker_killed_mid_run_events_reconcile_exactly_on_postgres(
         victim = coord.placement["cam0"]
         moved = {c for c, w in coord.placement.items() if w == victim}
         assert len(moved) == 2
-        ray.kill(coord.workers[victim].actor)
+        _kill(coord, victim)
         found: list[str] = []
 
         def lost_found() -> bool:

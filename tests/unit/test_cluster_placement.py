@@ -3,6 +3,11 @@ rebalancing by the fewest moves that narrow the load spread."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+import pytest
+
 from pipeline.config import CameraConfig, parse_config
 from pipeline.ops.cluster import assign, rebalance
 from tests.conftest import camera_dict
@@ -44,3 +49,23 @@ def test_rebalance_respects_the_move_budget() -> None:
     placed = dict.fromkeys(cost, "w1")
     after = rebalance(cameras, ["w1", "w2"], placed, lambda c: cost[c.id], max_moves=1)
     assert sum(after[k] != placed[k] for k in placed) == 1
+
+
+def test_gridsight_run_starts_one_worker_per_usable_core_at_most_one_per_camera(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from pipeline.ops.cli import run_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    no_quota = tmp_path / "cpu.max"
+    no_quota.write_text("max 100000\n")
+    five = parse_config({"cameras": [camera_dict(id=f"c{i}") for i in range(5)]})
+    assert run_workers(five, None, no_quota) == 4  # default: one per core this process may use
+    assert run_workers(five, None, tmp_path / "absent") == 4  # no cgroup v2 here
+    assert run_workers(five, 1, no_quota) == 1  # everything in this process (small sites)
+    assert run_workers(five, 8, no_quota) == 5  # never an idle worker
+    two = parse_config({"cameras": [camera_dict(id="a"), camera_dict(id="b", enabled=False)]})
+    assert run_workers(two, None, no_quota) == 1  # one enabled camera: no worker processes
+    quota = tmp_path / "quota"
+    quota.write_text("250000 100000\n")  # a container limited to 2.5 CPUs
+    assert run_workers(five, None, quota) == 3
