@@ -188,8 +188,12 @@ def trial_config(mode: str, n: int, clip: Path, root: Path) -> Any:
     )
 
 
-def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> dict[str, Any]:
-    """One trial in this process; returns its measurements."""
+def run_trial(
+    mode: str, n: int, seconds: float, warmup: float, scene: str, workers: int = 1
+) -> dict[str, Any]:
+    """One trial: the cameras in this process (``workers`` 1, ``gridsight run --workers 1``),
+    or in ``workers`` worker processes placed by the coordinator as ``gridsight run`` does by
+    default (CPU and memory then summed over every process)."""
     from pipeline.ops.compose import pipeline
     from pipeline.runtime import tune_process
 
@@ -197,45 +201,71 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> d
     # mixed modes get the street clip here, their façade cameras the "camera" stream
     clip = facade_clip(stream) if base in THROWING_MODES else bench_clip(scene)
     root = Path(tempfile.mkdtemp(prefix="gs-bench-"))
+    cfg = trial_config(mode, n, clip, root)
     try:
         rss0 = rss_mb()
-        running = pipeline(trial_config(mode, n, clip, root))  # as `gridsight run` builds it
-        runtime = running.runtime
-        rss_model = rss_mb()
-        tune_process()  # as `gridsight run` does
-        running.start()
+        if workers > 1:
+            from pipeline.ops.cluster import ClusterView, Coordinator
+            from pipeline.ops.workers import ProcessWorker
+            from pipeline.store.repository import EventStore
+
+            store = EventStore(cfg.store_location())
+            coord = Coordinator(cfg, workers, store=store, spawn=ProcessWorker)
+            coord.start()  # as `gridsight run` starts them: models loaded, cameras started
+            view: Any = ClusterView(coord)
+
+            def pids() -> list[int]:
+                return [os.getpid(), *(h.pid for h in coord.all_handles())]  # type: ignore[attr-defined]
+
+            def stop() -> None:
+                coord.stop()
+                store.close()
+        else:
+            running = pipeline(cfg)  # as `gridsight run --workers 1` builds it
+            view = running.runtime
+
+            def pids() -> list[int]:
+                return [os.getpid()]
+
+            def stop() -> None:
+                running.stop(timeout=30)
+
+        rss_model = sum(proc_rss_mb(p) for p in pids())
+        if workers <= 1:
+            tune_process()  # as `gridsight run` does
+            running.start()
+        cameras = [c.id for c in cfg.cameras]
         time.sleep(warmup)
-        cpu0, wall0 = time.process_time(), time.monotonic()
-        out0 = {
-            cid: (h.frames_out, h.drops) for cid in runtime.cameras if (h := runtime.health(cid))
-        }
-        fps_samples: dict[str, list[float]] = {cid: [] for cid in runtime.cameras}
+        cpu0, wall0 = proc_cpu_s(pids()), time.monotonic()
+        out0 = {cid: (h.frames_out, h.drops) for cid in cameras if (h := view.health(cid))}
+        fps_samples: dict[str, list[float]] = {cid: [] for cid in cameras}
         while time.monotonic() - wall0 < seconds:
             time.sleep(1.0)
-            for cid in runtime.cameras:
-                h = runtime.health(cid)
+            for cid in cameras:
+                h = view.health(cid)
                 if h is not None:
                     fps_samples[cid].append(h.fps_in)
-        cpu = time.process_time() - cpu0
+        cpu = proc_cpu_s(pids()) - cpu0
         wall = time.monotonic() - wall0
-        rss1 = rss_mb()
+        rss1 = sum(proc_rss_mb(p) for p in pids())
         frames = drops = 0
-        for cid in runtime.cameras:
-            h = runtime.health(cid)
-            if h is not None:
+        for cid in cameras:
+            h = view.health(cid)
+            if h is not None and cid in out0:
                 frames += h.frames_out - out0[cid][0]
                 drops += h.drops - out0[cid][1]
-        lat = list(runtime.writer_stats().latencies_s)
+        lat = list(view.writer_stats().latencies_s)
         p95 = percentile(lat, 0.95)  # None: no event in the trial, nothing to bound
-        inf = runtime.inference_stats()
-        running.stop(timeout=30)
-        per_cam_fps = [sum(v) / len(v) for v in fps_samples.values() if v]
+        inf = view.inference_stats()
+        stop()
+        per_cam_fps = [sum(v) / len(v) if v else 0.0 for v in fps_samples.values()]
         min_fps = min(per_cam_fps) if per_cam_fps else 0.0
         drop_ratio = drops / frames if frames else 0.0
         return {
             "mode": mode,
             "scene": scene,
             "cameras": n,
+            "processes": workers,
             "seconds": round(wall, 1),
             "min_camera_fps_in": round(min_fps, 2),
             "mean_camera_fps_in": round(sum(per_cam_fps) / max(1, len(per_cam_fps)), 2),
@@ -263,15 +293,39 @@ def run_trial(mode: str, n: int, seconds: float, warmup: float, scene: str) -> d
         shutil.rmtree(root, ignore_errors=True)
 
 
+def proc_cpu_s(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes (Linux /proc; its own threads included)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended: its CPU is lost to the figure (a worker replaced mid-trial)
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def proc_rss_mb(pid: int) -> float:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    for line in text.splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 3)
 
 
 def trial_subprocess(
-    mode: str, n: int, seconds: float, warmup: float, scene: str
+    mode: str, n: int, seconds: float, warmup: float, scene: str, workers: int = 1
 ) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--trial", mode, str(n), "--seconds", str(seconds),
-           "--warmup", str(warmup), "--scene", scene]  # fmt: skip
+           "--warmup", str(warmup), "--scene", scene, "--workers", str(workers)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 300)
     if proc.returncode != 0:
         return {"mode": mode, "cameras": n, "sustained": False, "error": proc.stderr[-800:]}
@@ -282,12 +336,9 @@ def trial_subprocess(
 def split_trial(
     mode: str, n: int, seconds: float, warmup: float, scene: str, processes: int
 ) -> dict[str, Any]:
-    """N cameras over ``processes`` pipeline processes running at once (what a one-host
-    ``gridsight run --cluster P`` does): sustained when every process sustains."""
-    if processes == 1:
-        return trial_subprocess(mode, n, seconds, warmup, scene)
-    shares = [n // processes + (i < n % processes) for i in range(processes)]
-    return parts_trial([(mode, k) for k in shares], seconds, warmup, scene)
+    """N cameras in ``processes`` worker processes, placed and served as ``gridsight run``
+    does by default (one per core)."""
+    return trial_subprocess(mode, n, seconds, warmup, scene, processes)
 
 
 def parts_trial(
@@ -522,6 +573,12 @@ def main() -> int:
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--scene", choices=sorted(SCENES), default="typical")
     p.add_argument("--stress", action="store_true", help="also search parking on the busy scene")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="--trial: worker processes (gridsight run's default: one per core)",
+    )
     p.add_argument("--per-core", action="store_true",
                    help="also search parking with one pipeline process per core")  # fmt: skip
     p.add_argument("--suite", choices=["parking", "throwing"], default="parking")
@@ -540,7 +597,7 @@ def main() -> int:
 
     if args.trial:
         mode, n = args.trial[0], int(args.trial[1])
-        print(json.dumps(run_trial(mode, n, args.seconds, args.warmup, args.scene)))
+        print(json.dumps(run_trial(mode, n, args.seconds, args.warmup, args.scene, args.workers)))
         return 0
 
     clip = bench_clip(args.scene)

@@ -150,16 +150,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _print_issues(args.config, exc)
         return 1
-    from pipeline.ops import compose, serve
+    from pipeline.ops import serve
     from pipeline.ops.cluster import Coordinator
     from pipeline.ops.workers import ProcessWorker
+    from pipeline.store.repository import EventStore
 
-    site_store = compose.installation(cfg).store  # the coordinator's end of the shared store
-    coord = Coordinator(cfg, workers, store=site_store, spawn=ProcessWorker)
+    store = EventStore(cfg.store_location())  # the coordinator's end of the shared store
     try:
+        coord = Coordinator(cfg, workers, store=store, spawn=ProcessWorker)
         return serve.run_coordinated(cfg, coord, host, port, api=api, config_path=args.config)
     finally:
-        site_store.close()
+        store.close()
 
 
 def run_workers(cfg: AppConfig, asked: int | None, cpu_max: Path = CGROUP_CPU_MAX) -> int:
@@ -190,8 +191,9 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace, host: str, port: int) 
     except ImportError:
         print("--cluster needs Ray: pip install -e '.[cluster]'", file=sys.stderr)
         return 1
-    from pipeline.ops import compose, serve
+    from pipeline.ops import serve
     from pipeline.ops.cluster import Coordinator
+    from pipeline.store.repository import EventStore
 
     try:
         check_runtime_requirements(cfg)
@@ -199,13 +201,13 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace, host: str, port: int) 
         _print_issues(args.config, exc)
         return 1
     ray.init(address=args.ray_address, include_dashboard=False)
-    site_store = compose.installation(cfg).store
-    coord = Coordinator(cfg, args.cluster, store=site_store)
+    store = EventStore(cfg.store_location())
     try:
+        coord = Coordinator(cfg, args.cluster, store=store)
         return serve.run_coordinated(cfg, coord, host, port, api=not args.no_api,
                                      config_path=args.config)  # fmt: skip
     finally:
-        site_store.close()
+        store.close()
         ray.shutdown()
 
 

@@ -166,10 +166,12 @@ def casework(site: Installation) -> CaseWorker:
     return CaseWorker(site.cases, site.outbox, retention=retention)
 
 
-def coordinating(cfg: AppConfig, view: RuntimeView) -> tuple[Installation, CaseWorker]:
-    """The coordinator's side of a cluster: the installation its API serves, with casework
-    that probes the cameras through ``view`` (each question goes to the camera's worker)."""
-    store = EventStore(cfg.store_location())
+def coordinating(
+    cfg: AppConfig, view: RuntimeView, store: EventStore
+) -> tuple[Installation, CaseWorker]:
+    """The coordinator's side of a cluster: the installation its API serves (over the
+    coordinator's ``store``), with casework that probes the cameras through ``view`` (each
+    question goes to the camera's worker)."""
     storage = open_storage(cfg.evidence)
     site = installation(cfg, store=store, storage=storage, probe=EventProbe(store, view.online),
                         after_snapshot=snapshot_saver(view.snapshot_jpeg, storage),

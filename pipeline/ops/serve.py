@@ -92,7 +92,7 @@ def run_coordinated(
 
     stop = stop_on_signals()
     view = ClusterView(coord)
-    site, cases = compose.coordinating(cfg, view)
+    site, cases = compose.coordinating(cfg, view, coord.store)
     watcher = None
     try:
         coord.start()
@@ -117,7 +117,6 @@ def run_coordinated(
             watcher.stop()
         coord.stop()  # the workers' last events still become cases
         cases.stop()
-        site.store.close()
     return 0
 
 

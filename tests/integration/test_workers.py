@@ -73,7 +73,7 @@ def test_worker_processes_behind_one_api(
                         cost_model=CostModel({"keyframes": CameraCost(0.03, 27)}, "test"),
                         spawn=ProcessWorker)  # fmt: skip
     view = ClusterView(coord)
-    site, casework = compose.coordinating(cfg, view)
+    site, casework = compose.coordinating(cfg, view, store)
     coord.start()
     casework.start()
     try:
