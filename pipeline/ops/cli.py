@@ -159,6 +159,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         coord = Coordinator(cfg, workers, store=store, spawn=ProcessWorker)
         return serve.run_coordinated(cfg, coord, host, port, api=api, config_path=args.config)
+    except PipelineError as exc:  # a worker could not start its cameras (it says why)
+        if isinstance(exc, ConfigError):
+            _print_issues(args.config, exc)
+        else:
+            print(f"cannot start: {exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
 

@@ -201,3 +201,25 @@ def test_gridsight_run_starts_a_worker_per_core_and_stops_them(
     assert proc.returncode == 0, out[-3000:]
     assert "Traceback" not in out, out[-3000:]
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers), out[-3000:]
+
+
+def test_a_worker_that_cannot_start_its_cameras_ends_gridsight_run_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    """A model file that exists but is not a model passes `gridsight check`'s file test and
+    fails only when a worker loads it: the command says why and exits, leaving no process."""
+    clip = write_h264(tmp_path / "c.mp4", Scene(duration_s=2, fps=5, gop=5))
+    (tmp_path / "bad.onnx").write_bytes(b"not a model" * 100)
+    cams = [camera_dict(id=f"cam{i}", url=str(clip)) | {"loop": True} for i in range(2)]
+    doc = {"model": {"path": str(tmp_path / "bad.onnx")}, "api": {"auth": False},
+           "evidence": {"root": str(tmp_path / "evidence")}, "cameras": cams}  # fmt: skip
+    path = tmp_path / "cameras.toml"
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.ops.cli", "run", "--config", str(path), "--no-api",
+         "--workers", "2"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "cannot start" in proc.stderr and "bad.onnx" in proc.stderr, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
