@@ -107,11 +107,15 @@ class NodeSpec:
     # usable RTSP ingress: half of a 10 GbE port (every packet is received even when only
     # keyframes are decoded; evidence clips are cut from those packets)
     nic_mbps: float = 5000.0
+    # memory of one worker process before its cameras (Python, OpenCV, PyAV, onnxruntime and
+    # the models; one worker per core): ~213 MB per worker in benchmarks/throughput.py's
+    # trials with two workers (rss with models loaded, less the benchmark's own process)
+    worker_mb: float = 220.0
 
 
 def cameras_per_node(cost: CameraCost, node: NodeSpec, bitrate_mbps: float = 4.0) -> int:
     by_cpu = node.cores * node.utilisation * node.core_speed / cost.cores
-    by_mem = node.memory_gb * 1024 * 0.8 / cost.memory_mb
+    by_mem = (node.memory_gb * 1024 * 0.8 - node.cores * node.worker_mb) / cost.memory_mb
     by_net = node.nic_mbps / bitrate_mbps
     return max(0, math.floor(min(by_cpu, by_mem, by_net)))
 
@@ -140,7 +144,8 @@ def plan(
         lines.append(
             PlanLine(
                 profile, n, per, nodes, round(n * cost.cores / node.core_speed, 1),
-                round(n * cost.memory_mb / 1024, 1), round(n * bitrate_mbps, 1),
+                round((n * cost.memory_mb + nodes * node.cores * node.worker_mb) / 1024, 1),
+                round(n * bitrate_mbps, 1),
             )
         )  # fmt: skip
     return lines

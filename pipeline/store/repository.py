@@ -386,6 +386,18 @@ class EventStore:
             found = row.fetchone()
         return None if found is None else _row(found)
 
+    def event_latencies(self, since: float, until: float) -> list[float]:
+        """Seconds from alerting to stored (visible to the API) of the events alerted in
+        [``since``, ``until``): the latency bound of capacity benchmarks, over every process
+        that writes this store."""
+        with self.reader() as db:
+            rows = db.execute(
+                "SELECT stored_at - alerted_at FROM events WHERE alerted_at >= ? "
+                "AND alerted_at < ? ORDER BY alerted_at",
+                (since, until),
+            ).fetchall()
+        return [float(r[0]) for r in rows]
+
     def query_events(self, q: EventQuery) -> tuple[list[EventRow], int]:
         """Events newest first, plus the total number matching (for pagination)."""
         where, args = _where(q)

@@ -69,3 +69,17 @@ def test_gridsight_run_starts_one_worker_per_usable_core_at_most_one_per_camera(
     quota = tmp_path / "quota"
     quota.write_text("250000 100000\n")  # a container limited to 2.5 CPUs
     assert run_workers(five, None, quota) == 3
+
+
+def test_a_node_plan_counts_each_worker_process_memory_before_its_cameras() -> None:
+    from pipeline.ops.capacity import CameraCost, CostModel, NodeSpec, cameras_per_node, plan
+
+    street = CameraCost(cores=0.03, memory_mb=30.0)
+    roomy = NodeSpec(cores=32, memory_gb=64.0, utilisation=0.8)
+    assert cameras_per_node(street, roomy) == 853  # by CPU: 32 x 0.8 / 0.03
+    # 12 GB: 80 % of it less 32 workers x 220 MB leaves room for 93 cameras, not 327
+    tight = NodeSpec(cores=32, memory_gb=12.0, utilisation=0.8)
+    assert cameras_per_node(street, tight) == 93
+    [line] = plan({"keyframes": 1000}, CostModel({"keyframes": street}, "test"), roomy)
+    assert (line.per_node, line.nodes) == (853, 2)
+    assert line.memory_gb == round((1000 * 30 + 2 * 32 * 220) / 1024, 1)  # workers included

@@ -44,6 +44,25 @@ def test_events_round_trip_with_full_time_precision(store_location: str | Path) 
     store.close()
 
 
+def test_event_latencies_are_first_stored_less_alerted_in_the_window(
+    store_location: str | Path,
+) -> None:
+    store = EventStore(store_location)
+    details = ParkingDetails("fire_lane", "car", "motor", (0.1, 0.1, 0.2, 0.2),
+                             (0.1, 0.1, 0.2, 0.2), 300, 300, 180, 0.8, 10, (1,))  # fmt: skip
+    for i, (alerted, stored) in enumerate([(MON_9, MON_9 + 0.4), (MON_9 + 10, MON_9 + 12.5),
+                                           (MON_9 + 30, MON_9 + 30.1)]):  # fmt: skip
+        ev = Event(f"e{i}", EventType.FIRE_LANE_OCCUPATION, EventState.STARTED, "cam1", "lane",
+                   "parking", alerted - 60, alerted, alerted, None, 0.8, details)  # fmt: skip
+        store.upsert_event(ev, "urgent", {}, None, None, stored)
+    ended = Event("e1", EventType.FIRE_LANE_OCCUPATION, EventState.ENDED, "cam1", "lane",
+                  "parking", MON_9 - 50, MON_9 + 10, MON_9 + 40, MON_9 + 40, 0.8, details)  # fmt: skip
+    store.upsert_event(ended, "urgent", {}, None, None, MON_9 + 41)  # an update keeps stored_at
+    assert store.event_latencies(MON_9 + 5, MON_9 + 30) == pytest.approx([2.5])
+    assert store.event_latencies(MON_9, MON_9 + 31) == pytest.approx([0.4, 2.5, 0.1])
+    store.close()
+
+
 def test_evidence_index_upserts(store_location: str | Path) -> None:
     store = EventStore(store_location)
     row = store_event(store, "e1", MON_9)
