@@ -769,10 +769,4 @@ class Runtime:
         return self.writer.stats()
 
     def inference_stats(self) -> InferenceStats:
-        parts = [w.stats() for w in self.inference]
-        return InferenceStats(
-            frames=sum(p.frames for p in parts),
-            detected=sum(p.detected for p in parts),
-            batches=sum(p.batches for p in parts),
-            busy_s=round(sum(p.busy_s for p in parts), 3),
-        )
+        return InferenceStats.total([w.stats() for w in self.inference])

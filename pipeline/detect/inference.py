@@ -63,6 +63,16 @@ class InferenceStats:
     batches: int
     busy_s: float
 
+    @classmethod
+    def total(cls, parts: Sequence[InferenceStats]) -> InferenceStats:
+        """Several workers' figures as one."""
+        return cls(
+            frames=sum(p.frames for p in parts),
+            detected=sum(p.detected for p in parts),
+            batches=sum(p.batches for p in parts),
+            busy_s=round(sum(p.busy_s for p in parts), 3),
+        )
+
 
 # (frame, detections); detections None = the change gate found nothing new: reuse the last.
 # Motion samples (per decoded frame, 高空抛物) come straight from source threads.

@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
@@ -121,6 +121,17 @@ class WriterStats:
     pending_clips: int
     queue_depth: int
     latencies_s: tuple[float, ...]
+
+    @classmethod
+    def total(cls, parts: Sequence[WriterStats]) -> WriterStats:
+        """Several writers' figures as one (a pool; the worker processes of a site)."""
+        return cls(
+            events_stored=sum(p.events_stored for p in parts),
+            write_errors=sum(p.write_errors for p in parts),
+            pending_clips=sum(p.pending_clips for p in parts),
+            queue_depth=sum(p.queue_depth for p in parts),
+            latencies_s=tuple(x for p in parts for x in p.latencies_s),
+        )
 
 
 class EvidenceWriter:
@@ -405,11 +416,4 @@ class WriterPool:
             w.stop()
 
     def stats(self) -> WriterStats:
-        parts = [w.stats() for w in self.writers]
-        return WriterStats(
-            events_stored=sum(p.events_stored for p in parts),
-            write_errors=sum(p.write_errors for p in parts),
-            pending_clips=sum(p.pending_clips for p in parts),
-            queue_depth=sum(p.queue_depth for p in parts),
-            latencies_s=tuple(x for p in parts for x in p.latencies_s),
-        )
+        return WriterStats.total([w.stats() for w in self.writers])

@@ -529,20 +529,7 @@ class ClusterView:
         return out
 
     def writer_stats(self) -> WriterStats:
-        parts: list[WriterStats] = self._each("writer_stats")
-        return WriterStats(
-            events_stored=sum(p.events_stored for p in parts),
-            write_errors=sum(p.write_errors for p in parts),
-            pending_clips=sum(p.pending_clips for p in parts),
-            queue_depth=sum(p.queue_depth for p in parts),
-            latencies_s=tuple(x for p in parts for x in p.latencies_s),
-        )
+        return WriterStats.total(self._each("writer_stats"))
 
     def inference_stats(self) -> InferenceStats:
-        parts: list[InferenceStats] = self._each("inference_stats")
-        return InferenceStats(
-            frames=sum(p.frames for p in parts),
-            detected=sum(p.detected for p in parts),
-            batches=sum(p.batches for p in parts),
-            busy_s=round(sum(p.busy_s for p in parts), 3),
-        )
+        return InferenceStats.total(self._each("inference_stats"))

@@ -67,12 +67,7 @@ def run(
                           reconfigure=running.runtime.reconfigure)  # fmt: skip
     watcher = _watch(config_path, running.site.cfg, running.runtime.reconfigure, app)
     try:
-        if app is not None:
-            logger.info("API on http://%s:%d (docs: /docs)", host, port)
-            warn_exposure(running.site.cfg, host)
-            serve_until(app, host, port, stop)
-        else:
-            stop.wait()
+        _serve_or_wait(app, running.site.cfg, host, port, stop)
     finally:
         logger.info("stopping…")
         if watcher is not None:
@@ -105,12 +100,7 @@ def run_coordinated(
         watcher = _watch(config_path, cfg, coord.reconfigure, app)
         threading.Thread(target=coord.run_forever, args=(stop.is_set,), daemon=True,
                          name="gridsight-workers").start()  # fmt: skip
-        if app is not None:
-            logger.info("API on http://%s:%d (docs: /docs)", host, port)
-            warn_exposure(cfg, host)
-            serve_until(app, host, port, stop)
-        else:
-            stop.wait()
+        _serve_or_wait(app, cfg, host, port, stop)
     finally:
         logger.info("stopping…")
         if watcher is not None:
@@ -118,6 +108,18 @@ def run_coordinated(
         coord.stop()  # the workers' last events still become cases
         cases.stop()
     return 0
+
+
+def _serve_or_wait(
+    app: FastAPI | None, cfg: AppConfig, host: str, port: int, stop: threading.Event
+) -> None:
+    """Serve the API (if any) until ``stop``."""
+    if app is None:
+        stop.wait()
+        return
+    logger.info("API on http://%s:%d (docs: /docs)", host, port)
+    warn_exposure(cfg, host)
+    serve_until(app, host, port, stop)
 
 
 def _watch(

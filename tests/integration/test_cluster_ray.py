@@ -16,7 +16,8 @@ from pipeline.errors import ConfigError
 from pipeline.store.repository import EventQuery, EventStore
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.integration.test_rtsp import FAST_INGEST
-from tests.media import Actor, ColorBoxDetector, Scene, to_annexb, write_h264
+from tests.integration.test_workers import parked_car_cameras
+from tests.media import ColorBoxDetector
 from tests.pg import PostgresServer
 
 ray = pytest.importorskip("ray")
@@ -139,13 +140,7 @@ def test_worker_killed_mid_run_events_reconcile_exactly_on_postgres(
     from pipeline.ops.capacity import CameraCost, CostModel
     from pipeline.ops.cluster import Coordinator
 
-    scene = Scene(duration_s=30, fps=10, gop=10,
-                  actors=(Actor(box=(100, 130, 180, 180), t0=0, t1=99),))  # fmt: skip
-    h264 = to_annexb(write_h264(tmp_path / "parked.mp4", scene), tmp_path / "parked.h264")
-    server = rtsp_server({f"/c{i}": f"file:{h264}@10" for i in range(4)})
-    rules = [{"analyzer": "illegal_parking", "min_dwell_s": 3, "confirm_s": 1, "max_gap_s": 4,
-              "cooldown_s": 0, "update_interval_s": 2}]  # fmt: skip
-    cams = [camera_dict(id=f"cam{i}", url=server.url(f"/c{i}"), rules=rules) for i in range(4)]
+    cams = parked_car_cameras(tmp_path, rtsp_server, 4)
     url = postgres.new_database()
     cfg = make_config(cams, ingest=FAST_INGEST, store={"url": url})
     model = CostModel({"keyframes": CameraCost(0.03, 27)}, "test")

@@ -53,6 +53,20 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def parked_car_cameras(
+    tmp_path: Path, rtsp_server: Callable[[dict[str, str]], RtspServer], n: int
+) -> list[dict[str, Any]]:
+    """``n`` RTSP cameras on loopback, each watching a car parked in its fire lane (found by
+    ``ColorBoxDetector``), with a parking rule quick enough for a test."""
+    scene = Scene(duration_s=30, fps=10, gop=10,
+                  actors=(Actor(box=(100, 130, 180, 180), t0=0, t1=99),))  # fmt: skip
+    h264 = to_annexb(write_h264(tmp_path / "parked.mp4", scene), tmp_path / "parked.h264")
+    server = rtsp_server({f"/c{i}": f"file:{h264}@10" for i in range(n)})
+    rules = [{"analyzer": "illegal_parking", "min_dwell_s": 3, "confirm_s": 1, "max_gap_s": 4,
+              "cooldown_s": 0, "update_interval_s": 2}]  # fmt: skip
+    return [camera_dict(id=f"cam{i}", url=server.url(f"/c{i}"), rules=rules) for i in range(n)]
+
+
 def test_worker_processes_behind_one_api(
     rtsp_server: Callable[[dict[str, str]], RtspServer],
     make_config: Callable[..., AppConfig],
@@ -60,13 +74,7 @@ def test_worker_processes_behind_one_api(
 ) -> None:
     from pipeline.ops import compose
 
-    scene = Scene(duration_s=30, fps=10, gop=10,
-                  actors=(Actor(box=(100, 130, 180, 180), t0=0, t1=99),))  # fmt: skip
-    h264 = to_annexb(write_h264(tmp_path / "parked.mp4", scene), tmp_path / "parked.h264")
-    server = rtsp_server({f"/c{i}": f"file:{h264}@10" for i in range(4)})
-    rules = [{"analyzer": "illegal_parking", "min_dwell_s": 3, "confirm_s": 1, "max_gap_s": 4,
-              "cooldown_s": 0, "update_interval_s": 2}]  # fmt: skip
-    cams = [camera_dict(id=f"cam{i}", url=server.url(f"/c{i}"), rules=rules) for i in range(4)]
+    cams = parked_car_cameras(tmp_path, rtsp_server, 4)
     cfg = make_config(cams, ingest=FAST_INGEST)
     store = EventStore(cfg.store_location())
     coord = Coordinator(cfg, workers=2, store=store, detector_factory=ColorBoxDetector,
