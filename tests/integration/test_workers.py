@@ -43,7 +43,11 @@ def _children(pid: int) -> set[int]:
     tracker)."""
     out: set[int] = set()
     for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue  # a thread that ended meanwhile
+        for child in children:
             try:
                 cmd = Path(f"/proc/{child}/cmdline").read_bytes()
             except OSError:
