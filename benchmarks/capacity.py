@@ -6,9 +6,10 @@ profile onto nodes at a utilisation cap and adds memory and RTSP ingress bandwid
 
 The check (``--simulate``): the same cost model predicts how many cameras of a given mix this
 machine sustains; that mix is then run for real (looping 1080p25 files at real-time pace, all
-analyzers, evidence writing, one process as ``gridsight run``) at 100 %, 85 %, 70 % and 55 % of
-the prediction, stopping at the first that sustains real time: the plan's utilisation cap must
-not exceed that share.
+analyzers, evidence writing; one process as ``gridsight run --workers 1``, or with
+``--processes P`` a coordinator and P worker processes as the default ``gridsight run``) at
+100 %, 85 %, 70 % and 55 % of the prediction, stopping at the first that sustains real time:
+the plan's utilisation cap must not exceed that share.
 
     .venv/bin/python benchmarks/capacity.py --cameras 19000 --simulate
 """
@@ -36,28 +37,12 @@ FACADE_SHARE = 0.10
 GRIDS = 1689
 
 
-def shares(facade: int, street: int, processes: int, model: CostModel) -> list[tuple[str, int]]:
-    """Split a mix over processes as the cluster coordinator would (heaviest first onto the
-    least loaded): ("mixed<K>", cameras) per process."""
-    f = [0] * processes
-    s = [0] * processes
-
-    def load(i: int) -> float:
-        return f[i] * model.profiles["throwing"].cores + s[i] * model.profiles["keyframes"].cores
-
-    for _ in range(facade):
-        f[min(range(processes), key=load)] += 1
-    for _ in range(street):
-        s[min(range(processes), key=load)] += 1
-    return [(f"mixed{f[i]}", f[i] + s[i]) for i in range(processes)]
-
-
 def simulate(
     model: CostModel, facade_cams: int, seconds: float, processes: int = 1
 ) -> dict[str, Any]:
     """Run the predicted mix on this machine at 100 %, then less until it sustains; with
-    ``processes`` > 1 as one pipeline process per share (``gridsight run --cluster P``)."""
-    from benchmarks.throughput import parts_trial, trial_subprocess
+    ``processes`` > 1 as ``gridsight run`` runs it (a coordinator, one worker per core)."""
+    from benchmarks.throughput import trial_subprocess
 
     cores = os.cpu_count() or 1
     here = NodeSpec(cores=cores, memory_gb=16, utilisation=1.0)
@@ -68,14 +53,13 @@ def simulate(
     # the additive model's capacity holds when profiles share one machine
     for factor in (1.0, 0.85, 0.7, 0.55):
         n_street = round(street * factor)
-        if processes == 1:
-            r = trial_subprocess(f"mixed{facade_cams}", facade_cams + n_street, seconds, 8.0,
-                                 "typical")  # fmt: skip
-        else:
-            split = shares(facade_cams, n_street, processes, model)
-            r = parts_trial(split, seconds, 8.0, "typical") | {"shares": split}
+        # with processes > 1: the default `gridsight run`, its coordinator placing the mix
+        # on one worker per core by the packaged costs
+        r = trial_subprocess(f"mixed{facade_cams}", facade_cams + n_street, seconds, 8.0,
+                             "typical", processes)  # fmt: skip
         r |= {"factor": factor, "street_cameras": n_street, "facade_cameras": facade_cams,
-              "processes": processes}  # fmt: skip
+              "processes": processes,
+              "layout": "coordinator + workers" if processes > 1 else "one process"}  # fmt: skip
         print(f"  simulate x{factor}: {facade_cams} façade + {n_street} street → "
               f"sustained={r['sustained']} min_fps={r.get('min_camera_fps_in')} "
               f"cpu={r.get('cpu_cores_used')}", flush=True)  # fmt: skip

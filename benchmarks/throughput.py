@@ -393,43 +393,6 @@ def split_trial(
     return trial_subprocess(mode, n, seconds, warmup, scene, processes)
 
 
-def parts_trial(
-    shares: list[tuple[str, int]], seconds: float, warmup: float, scene: str
-) -> dict[str, Any]:
-    """One pipeline process per (mode, cameras) share, all at once: sustained when every
-    process sustains."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    n = sum(k for _, k in shares)
-    # the cached clips are made here, once: processes generating the same file at the same
-    # time would trip over each other's temporary file
-    bench_clip(scene)
-    for m, _ in shares:
-        base, stream = split_mode(m)
-        if base in THROWING_MODES or (base.startswith("mixed") and base != "mixed0"):
-            facade_clip(stream)
-    with ThreadPoolExecutor(len(shares)) as pool:
-        parts = list(pool.map(lambda s: trial_subprocess(s[0], s[1], seconds, warmup, scene),
-                              shares))  # fmt: skip
-    cpu = sum(p.get("cpu_cores_used") or 0.0 for p in parts)
-    rss = sum(
-        (p.get("rss_mb_per_camera") or 0.0) * k for p, (_, k) in zip(parts, shares, strict=True)
-    )
-    modes = sorted({m for m, _ in shares})
-    return {
-        "mode": f"{'+'.join(modes)} x{len(shares)} processes", "cameras": n,
-        "processes": len(shares),
-        "sustained": all(p["sustained"] for p in parts),
-        "min_camera_fps_in": min((p.get("min_camera_fps_in") or 0.0) for p in parts),
-        "drop_ratio": max((p.get("drop_ratio") or 0.0) for p in parts),
-        "cpu_cores_used": round(cpu, 3), "cpu_per_camera": round(cpu / n, 4),
-        "rss_mb_per_camera": round(rss / n, 2),
-        "event_latency_s_p95": max((p.get("event_latency_s_p95") or 0.0) for p in parts),
-        "events_started": sum(p.get("events_started") or 0 for p in parts),
-        "parts": parts,
-    }  # fmt: skip
-
-
 def search(
     mode: str,
     start: int,
