@@ -113,11 +113,11 @@ def to_bgr(vf: av.VideoFrame, width: int, height: int) -> NDArray[np.uint8]:
     """The frame as BGR at ``width`` × ``height`` (``analysis_size``: a whole-number fraction).
 
     A camera's 4:2:0 video-range frame is converted by OpenCV from its planes, each
-    area-averaged to the target size first: 0.6-0.8 ms for 1080p → 960×540 where swscale
-    takes 3.4 ms (2-core reference VM), and the same picture within swscale's own rounding
-    (tests/unit/test_source_convert.py). Every analysis frame is converted, so this is a
-    tenth of a parking camera's cost. Other pixel formats, full range and odd sizes go
-    through swscale.
+    area-averaged to the target size first: 0.78 ms for 1080p → 960×540 where swscale takes
+    1.74 ms on the benchmark street clip (2-core reference VM), and no further from the
+    source picture than swscale's result (tests/unit/test_source_convert.py). A parking
+    camera converts one keyframe per GOP, so this saves ~2 % of its cost. Other pixel
+    formats, full range and odd sizes go through swscale.
     """
     full_range = getattr(vf, "color_range", 0) == _RANGE_JPEG
     even = width % 2 == height % 2 == vf.width % 2 == vf.height % 2 == 0

@@ -26,6 +26,7 @@ from pipeline.store.db import StoreIntegrityError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from pipeline.ops.cluster import Spawn
     from pipeline.ops.compose import Installation
     from pipeline.types import CameraChanges
 
@@ -118,21 +119,23 @@ def _store_app(
                        reconfigure=reconfigure)  # fmt: skip
 
 
-def run_pipeline(
-    cfg: AppConfig, host: str, port: int, *, api: bool = True, config_path: Path | None = None
-) -> int:
-    """Start the pipeline (and API) and run until SIGINT/SIGTERM."""
+def run_pipeline(cfg: AppConfig, host: str, port: int, *, api: bool, config_path: Path) -> int:
+    """Start the pipeline (and API) in this process and run until SIGINT/SIGTERM."""
     from pipeline.ops import compose, serve
 
     try:
         running = compose.pipeline(cfg)
     except PipelineError as exc:
-        if isinstance(exc, ConfigError):
-            _print_issues(Path("cameras.toml"), exc)
-        else:
-            print(f"cannot start: {exc}", file=sys.stderr)
-        return 1
+        return _cannot_start(config_path, exc)
     return serve.run(running, host, port, api=api, config_path=config_path)
+
+
+def _cannot_start(config_path: Path, exc: PipelineError) -> int:
+    if isinstance(exc, ConfigError):
+        _print_issues(config_path, exc)
+    else:
+        print(f"cannot start: {exc}", file=sys.stderr)
+    return 1
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -140,31 +143,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     if cfg is None:
         return 1
     host, port, api = args.host or cfg.api.host, args.port or cfg.api.port, not args.no_api
-    if args.cluster:
-        return run_cluster(cfg, args, host, port)
     workers = run_workers(cfg, args.workers)
-    if workers <= 1:
+    if not args.cluster and workers <= 1:
         return run_pipeline(cfg, host, port, api=api, config_path=args.config)
-    try:
+    try:  # checked here: a worker's start would fail later, and less clearly
         check_runtime_requirements(cfg)
     except ConfigError as exc:
-        _print_issues(args.config, exc)
-        return 1
+        return _cannot_start(args.config, exc)
+    if args.cluster:
+        return run_cluster(cfg, args, host, port)
+    from pipeline.ops.workers import ProcessWorker
+
+    return run_coordinated(cfg, args, host, port, workers, ProcessWorker)
+
+
+def run_coordinated(
+    cfg: AppConfig, args: argparse.Namespace, host: str, port: int, workers: int, spawn: Spawn
+) -> int:
+    """A coordinator in this process with the API and casework, cameras in ``workers``
+    workers that ``spawn`` starts (local processes, or Ray actors)."""
     from pipeline.ops import serve
     from pipeline.ops.cluster import Coordinator
-    from pipeline.ops.workers import ProcessWorker
     from pipeline.store.repository import EventStore
 
     store = EventStore(cfg.store_location())  # the coordinator's end of the shared store
     try:
-        coord = Coordinator(cfg, workers, store=store, spawn=ProcessWorker)
-        return serve.run_coordinated(cfg, coord, host, port, api=api, config_path=args.config)
+        coord = Coordinator(cfg, workers, store=store, spawn=spawn)
+        return serve.run_coordinated(cfg, coord, host, port, api=not args.no_api,
+                                     config_path=args.config)  # fmt: skip
     except PipelineError as exc:  # a worker could not start its cameras (it says why)
-        if isinstance(exc, ConfigError):
-            _print_issues(args.config, exc)
-        else:
-            print(f"cannot start: {exc}", file=sys.stderr)
-        return 1
+        return _cannot_start(args.config, exc)
     finally:
         store.close()
 
@@ -197,23 +205,12 @@ def run_cluster(cfg: AppConfig, args: argparse.Namespace, host: str, port: int) 
     except ImportError:
         print("--cluster needs Ray: pip install -e '.[cluster]'", file=sys.stderr)
         return 1
-    from pipeline.ops import serve
-    from pipeline.ops.cluster import Coordinator
-    from pipeline.store.repository import EventStore
+    from pipeline.ops.cluster import RayWorker
 
-    try:
-        check_runtime_requirements(cfg)
-    except ConfigError as exc:
-        _print_issues(args.config, exc)
-        return 1
     ray.init(address=args.ray_address, include_dashboard=False)
-    store = EventStore(cfg.store_location())
     try:
-        coord = Coordinator(cfg, args.cluster, store=store)
-        return serve.run_coordinated(cfg, coord, host, port, api=not args.no_api,
-                                     config_path=args.config)  # fmt: skip
+        return run_coordinated(cfg, args, host, port, args.cluster, RayWorker)
     finally:
-        store.close()
         ray.shutdown()
 
 
