@@ -56,10 +56,12 @@ from benchmarks.common import CACHE, percentile, write_result
 from tests.scenes.facade_3d import (
     CLIPS,
     CLIPS_DIR,
+    CONTRAST_GREY,
     VIRTUAL_CLIPS,
     Compositor,
     Throw3D,
     camera_entry,
+    contrast_share,
     make_throws,
     read_frames,
     render_scene,
@@ -150,15 +152,16 @@ def main() -> int:
             video.unlink()
             for k, th in enumerate(make_throws(clip, comp, rng, args.throws)):
                 low = rng.uniform() < args.bitrate_share
+                offset = int(rng.integers(0, 2 * len(frames)))
                 video = render_scene(
-                    comp, [th], work / f"{clip.name}-{k}.mp4", 5.0,
-                    int(rng.integers(0, 2 * len(frames))), 384 if low else None,
-                )  # fmt: skip
+                    comp, [th], work / f"{clip.name}-{k}.mp4", 5.0, offset, 384 if low else None
+                )
                 camera = camera_entry(clip, str(video), w, h, rng)
                 reports = _replay(video, camera, work, learned)
                 video.unlink()
                 row = {
                     "clip": clip.name, "kbps_384": low, **watchable(th, comp, w, h),
+                    "contrast_share": round(contrast_share(th, comp, offset, w, h), 2),
                     **score(th, reports, comp),
                 }  # fmt: skip
                 rows.append(row)
@@ -215,6 +218,7 @@ def main() -> int:
     rows = [r for r in every if r["watchable"]]  # recall is over throws one could watch
     errs = [r["floor_error"] for r in rows if r.get("floor_error") is not None]
     lat = [r["latency_s"] for r in rows if r.get("latency_s") is not None]
+    vivid = [r for r in rows if r["contrast_share"] >= 0.5]
     big = [r for r in rows if r["apparent_px"] >= 6]
     small = [r for r in rows if r["apparent_px"] < 6]
     fa_s = sum(v["seconds"] for v in fa.values())
@@ -239,6 +243,14 @@ def main() -> int:
         },
         "recall_by_clip": {c.name: recall([r for r in rows if r["clip"] == c.name]) for c in views},
         "recall_384kbps": recall([r for r in rows if r["kbps_384"]]),
+        # a dark object over dark glass, a white one over a white pillar: there, but not seen
+        "contrasting": len(vivid),
+        "recall_contrasting": recall(vivid),
+        "recall_contrasting_3_to_6px": recall([r for r in vivid if r["apparent_px"] < 6]),
+        "contrasting_note": (
+            f"throws whose object differs by >= {CONTRAST_GREY:.0f} grey levels from the "
+            "background behind it in at least half the frames of its fall"
+        ),
         "floor_within_1": round(sum(abs(e) <= 1 for e in errs) / len(errs), 3) if errs else None,
         "floor_error_histogram": {str(e): errs.count(e) for e in sorted(set(errs))},
         "column_correct": round(

@@ -382,3 +382,34 @@ def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
     need = max(0.8 * fh, min(2.0 * fh, 0.7 * (z0 - low)))
     ok = best >= need and z0 - ground >= 1.5 * fh
     return {"watchable": bool(ok), "seen_drop_m": round(best, 2), "needed_drop_m": round(need, 2)}
+
+
+# Grey levels between an object and what lies behind it below which it does not stand out:
+# the analyzer's motion threshold is 10 above the noise, and a small object's contrast is
+# diluted by motion blur and the half-resolution analysis.
+CONTRAST_GREY = 25.0
+
+
+def contrast_share(th: Throw3D, comp: Compositor, offset: int, w: int, h: int) -> float:
+    """Share of the frames of the throw's fall (release to landing, in the frame) in which the
+    object's grey level differs from the mean of the background under it by at least
+    ``CONTRAST_GREY``: a dark object over dark glass, or a white one over a white pillar,
+    is there but cannot be seen, by a person or by differencing."""
+    fac = comp.clip.facade
+    ground = -(fac["bottom_floor"] - 1) * fac["floor_height_m"]
+    ts, ps = simulate(th, th.t + 6.0, ground)
+    seen = total = 0
+    i = int(np.ceil(th.t * comp.fps))
+    while i / comp.fps <= ts[-1]:
+        p = ps[int(np.searchsorted(ts, i / comp.fps).clip(0, len(ts) - 1))]
+        x, y = comp.camera.project(p[None, :])[0]
+        r = max(1, round(0.5 * th.size_m * comp.camera.k[0, 0] / max(comp.camera.distance(p), 0.5)))
+        if r <= x < w - r and r <= y < h - r:
+            bg = comp.background(i, offset)[
+                int(y) - r : int(y) + r + 1, int(x) - r : int(x) + r + 1
+            ]
+            grey = float(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY).mean())
+            total += 1
+            seen += abs(grey - th.shade) >= CONTRAST_GREY
+        i += 1
+    return seen / total if total else 0.0
