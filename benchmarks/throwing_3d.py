@@ -111,6 +111,20 @@ def _replay(
     return replay(video, camera, work, activity, keep_activity)[0]
 
 
+def _keep(stem: Path, video: Path, camera: dict[str, Any], activity: Path) -> None:
+    """Keep a scene to look at again: ``gridsight replay <stem>.mp4 --config <stem>.toml
+    --camera real --activity <stem>.npz --out DIR`` gives the events the benchmark scored."""
+    import tomlkit
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(video, stem.with_suffix(".mp4"))
+    shutil.copyfile(activity, stem.with_suffix(".npz"))
+    entry = dict(camera, url=str(stem.with_suffix(".mp4").resolve()))
+    model = Path(__file__).resolve().parents[1] / "models" / "yolox_nano.onnx"
+    config = {"model": {"path": str(model)}, "cameras": [entry]}
+    stem.with_suffix(".toml").write_text(tomlkit.dumps(config))
+
+
 def recall(rows: list[dict[str, Any]]) -> float | None:
     return round(sum(r["detected"] for r in rows) / len(rows), 3) if rows else None
 
@@ -127,7 +141,14 @@ def main() -> int:
                    help="result name (a background-only run, --throws 0, beside it)")  # fmt: skip
     p.add_argument("--learn-s", type=float, default=60.0,
                    help="background watched before the throw scenes (activity map)")  # fmt: skip
+    p.add_argument("--only", default="",
+                   help="comma-separated scene numbers to run in each view (no background "
+                        "or real clips); the scenes are those of the full run")  # fmt: skip
+    p.add_argument("--keep", type=Path, default=None,
+                   help="keep each throw scene's video and camera entry (JSON) here, for "
+                        "gridsight replay")  # fmt: skip
     args = p.parse_args()
+    only = {int(k) for k in args.only.split(",") if k.strip()}
     if not CLIPS_DIR.exists():
         print(f"skipped: {CLIPS_DIR} not found (the development footage is not bundled)")
         return 0
@@ -140,24 +161,36 @@ def main() -> int:
     try:
         wanted = tuple(v.strip() for v in args.views.split(",") if v.strip())
         views = [c for c in (*CLIPS, *VIRTUAL_CLIPS) if c.name.startswith(wanted)]
-        for clip in views:
+        # Every view draws its scenes from the one generator in turn: a view left out still
+        # draws them, so that each scene is the same whichever views and scenes are run.
+        for clip in (*CLIPS, *VIRTUAL_CLIPS):
+            chosen = clip in views
             frames, fps = read_frames(clip)
             comp = Compositor(clip, frames, fps)
             h, w = frames[0].shape[:2]
             # A camera that has watched its scene for a while: where the leaves move is
             # learned from a minute of the background before any throw scene.
             learned = work / f"{clip.name}-activity.npz"
-            video = render_scene(comp, [], work / f"{clip.name}-learn.mp4", args.learn_s, 0, None)
-            _replay(video, camera_entry(clip, str(video), w, h), work, keep_activity=learned)
-            video.unlink()
+            if chosen:
+                video = render_scene(
+                    comp, [], work / f"{clip.name}-learn.mp4", args.learn_s, 0, None
+                )
+                _replay(video, camera_entry(clip, str(video), w, h), work, keep_activity=learned)
+                video.unlink()
             for k, th in enumerate(make_throws(clip, comp, rng, args.throws)):
                 low = rng.uniform() < args.bitrate_share
                 offset = int(rng.integers(0, 2 * len(frames)))
+                if not chosen or (only and k not in only):
+                    camera_entry(clip, "", w, h, rng)
+                    continue
                 video = render_scene(
                     comp, [th], work / f"{clip.name}-{k}.mp4", 5.0, offset, 384 if low else None
                 )
                 camera = camera_entry(clip, str(video), w, h, rng)
                 reports = _replay(video, camera, work, learned)
+                if args.keep is not None:
+                    _keep(args.keep / f"{clip.name.split()[0]}-{args.seed}-{k}", video,
+                          camera, learned)  # fmt: skip
                 video.unlink()
                 row = {
                     "clip": clip.name, "kbps_384": low, **watchable(th, comp, w, h),
@@ -171,9 +204,13 @@ def main() -> int:
             seconds, cold_s, events = 0.0, 0.0, []
             for k in range(max(1, round(args.fa_minutes * 2))):
                 cold = k % 2 == 0
+                offset = int(rng.integers(0, 2 * len(frames)))
+                if not chosen or only:
+                    camera_entry(clip, "", w, h, rng)
+                    continue
                 video = render_scene(
-                    comp, [], work / f"{clip.name}-bg{k}.mp4", 30.0,
-                    int(rng.integers(0, 2 * len(frames))), 384 if k % 3 == 2 else None,
+                    comp, [], work / f"{clip.name}-bg{k}.mp4", 30.0, offset,
+                    384 if k % 3 == 2 else None,
                 )  # fmt: skip
                 camera = camera_entry(clip, str(video), w, h, rng)
                 reports = _replay(video, camera, work, None if cold else learned)
@@ -186,6 +223,8 @@ def main() -> int:
                                   r["detection"]["trajectory"][0]["y_px"]]}
                     for r in reports
                 ]  # fmt: skip
+            if not chosen or only:
+                continue
             fa[clip.name] = {"seconds": seconds, "cold_seconds": cold_s, "events": events}
             print(f"{clip.name}: background {seconds:.0f} s, {len(events)} alarm(s)", flush=True)
             if not clip.real_throw:
@@ -278,6 +317,9 @@ def main() -> int:
         "learned_background_s": args.learn_s,
         "wall_s": round(time.monotonic() - t_start, 1),
     }
+    if only:  # a look at a few scenes, not a result
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        return 0
     path = write_result(
         args.out,
         {"method": __doc__, "summary": summary, "real_clips": real, "background": fa,
