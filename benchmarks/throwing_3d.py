@@ -31,10 +31,12 @@ over a minute of the clip's background, as a camera that has been running would;
 background-only pieces do too, the other half start cold, without one, as a new camera does
 (the harder case for false alarms: foliage is not yet known).
 
-Reported: recall by outward speed, apparent size and building; floor within ±1 and column
-accuracy; alert latency; false alarms on the backgrounds alone (looped real footage: the same
-seconds of foliage again and again, so they are *not* independent camera-hours) and the real
-throws of both clips end to end. Writes ``benchmarks/results/throwing_3d.json``.
+Reported: recall by outward speed, apparent size and building, and over the throws whose
+object stands out from what lies behind it (``contrast_share``: a dark object over dark glass
+is there but unseen); floor within ±1 and column accuracy; alert latency; false alarms on
+the backgrounds alone (looped real footage: the same seconds of foliage again and again, so
+they are *not* independent camera-hours) and the real throws of both clips end to end.
+Writes ``benchmarks/results/throwing_3d.json``.
 """
 
 from __future__ import annotations
