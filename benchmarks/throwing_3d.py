@@ -147,8 +147,8 @@ def main() -> int:
                    help="comma-separated scene numbers to run in each view (no background "
                         "or real clips); the scenes are those of the full run")  # fmt: skip
     p.add_argument("--keep", type=Path, default=None,
-                   help="keep each throw scene's video and camera entry (JSON) here, for "
-                        "gridsight replay")  # fmt: skip
+                   help="keep each throw scene's video, cameras.toml and learned activity "
+                        "map here, for gridsight replay")  # fmt: skip
     args = p.parse_args()
     only = {int(k) for k in args.only.split(",") if k.strip()}
     if not CLIPS_DIR.exists():
