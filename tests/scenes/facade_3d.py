@@ -134,6 +134,15 @@ class PinholeCamera:
         p = np.asarray(xdz, np.float64).reshape(3) * [1.0, self.out_sign, 1.0]
         return float(np.linalg.norm(r @ p + self.tvec.reshape(3)))
 
+    def px_per_m(self, xdz: NDArray[np.float64]) -> float:
+        """Image size of a metre at world point ``xdz`` (never nearer than 0.5 m)."""
+        return float(self.k[0, 0]) / max(self.distance(xdz), 0.5)
+
+
+def ground_z(facade: dict[str, Any]) -> float:
+    """The ground's height in the world (z = 0 at the calibrated grid's bottom edge)."""
+    return -(int(facade["bottom_floor"]) - 1) * float(facade["floor_height_m"])
+
 
 def pose_camera(facade: dict[str, Any], w: int, h: int) -> PinholeCamera:
     n_f = facade["top_floor"] - facade["bottom_floor"] + 1
@@ -221,8 +230,7 @@ class Compositor:
                 continue
             p = ps[int(np.searchsorted(ts, tt).clip(0, len(ts) - 1))]
             c = self.camera.project(p[None, :])[0]
-            scale = self.camera.k[0, 0] / max(self.camera.distance(p), 0.5)
-            major = max(0.5, th.size_m * scale / 2)
+            major = max(0.5, th.size_m * self.camera.px_per_m(p) / 2)
             angle = math.degrees(2 * math.pi * th.spin_hz * (tt - th.t))
             shapes.append((c, major, max(0.5, major * th.aspect), angle))
         if not shapes:
@@ -331,8 +339,7 @@ def render_scene(
     comp: Compositor, throws: list[Throw3D], path: Path, duration_s: float, offset: int,
     bitrate_kbps: int | None,
 ) -> Path:  # fmt: skip
-    fac = comp.clip.facade
-    ground = -(fac["bottom_floor"] - 1) * fac["floor_height_m"]
+    ground = ground_z(comp.clip.facade)
     paths = [simulate(th, duration_s, ground) for th in throws]
 
     def frames() -> Iterator[NDArray[np.uint8]]:
@@ -353,7 +360,7 @@ def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
     floor; released ≥ 1.5 floors above the ground."""
     fac = comp.clip.facade
     fh = fac["floor_height_m"]
-    ground = -(fac["bottom_floor"] - 1) * fh
+    ground = ground_z(fac)
     zone = (np.array(comp.clip.zone, np.float64) * [w, h]).astype(np.float32)
 
     def seen(p: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -395,15 +402,13 @@ def contrast_share(th: Throw3D, comp: Compositor, offset: int, w: int, h: int) -
     object's grey level differs from the mean of the background under it by at least
     ``CONTRAST_GREY``: a dark object over dark glass, or a white one over a white pillar,
     is there but cannot be seen, by a person or by differencing."""
-    fac = comp.clip.facade
-    ground = -(fac["bottom_floor"] - 1) * fac["floor_height_m"]
-    ts, ps = simulate(th, th.t + 6.0, ground)
+    ts, ps = simulate(th, th.t + 6.0, ground_z(comp.clip.facade))
     seen = total = 0
     i = int(np.ceil(th.t * comp.fps))
     while i / comp.fps <= ts[-1]:
         p = ps[int(np.searchsorted(ts, i / comp.fps).clip(0, len(ts) - 1))]
         x, y = comp.camera.project(p[None, :])[0]
-        r = max(1, round(0.5 * th.size_m * comp.camera.k[0, 0] / max(comp.camera.distance(p), 0.5)))
+        r = max(1, round(0.5 * th.size_m * comp.camera.px_per_m(p)))
         if r <= x < w - r and r <= y < h - r:
             bg = comp.background(i, offset)[
                 int(y) - r : int(y) + r + 1, int(x) - r : int(x) + r + 1
