@@ -64,6 +64,7 @@ from tests.scenes.facade_3d import (
     Throw3D,
     camera_entry,
     contrast_share,
+    image_path,
     make_throws,
     read_frames,
     render_scene,
@@ -113,9 +114,13 @@ def _replay(
     return replay(video, camera, work, activity, keep_activity)[0]
 
 
-def _keep(stem: Path, video: Path, camera: dict[str, Any], activity: Path) -> None:
+def _keep(
+    stem: Path, video: Path, camera: dict[str, Any], activity: Path,
+    truth: list[tuple[float, float, float, int, float]],
+) -> None:  # fmt: skip
     """Keep a scene to look at again: ``gridsight replay <stem>.mp4 --config <stem>.toml
-    --camera real --activity <stem>.npz --out DIR`` gives the events the benchmark scored."""
+    --camera real --activity <stem>.npz --out DIR`` gives the events the benchmark scored;
+    ``<stem>.json`` holds where the object was, frame by frame (``image_path``)."""
     import tomlkit
 
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -125,6 +130,10 @@ def _keep(stem: Path, video: Path, camera: dict[str, Any], activity: Path) -> No
     model = Path(__file__).resolve().parents[1] / "models" / "yolox_nano.onnx"
     config = {"model": {"path": str(model)}, "cameras": [entry]}
     stem.with_suffix(".toml").write_text(tomlkit.dumps(config))
+    keys = ("t_s", "x_px", "y_px", "radius_px", "contrast_grey")
+    stem.with_suffix(".json").write_text(
+        json.dumps([dict(zip(keys, (round(v, 2) for v in p), strict=True)) for p in truth])
+    )
 
 
 def recall(rows: list[dict[str, Any]]) -> float | None:
@@ -192,10 +201,11 @@ def main() -> int:
                 reports = _replay(video, camera, work, learned)
                 if args.keep is not None:
                     _keep(args.keep / f"{clip.name.split()[0]}-{args.seed}-{k}", video,
-                          camera, learned)  # fmt: skip
+                          camera, learned, image_path(th, comp, offset, w, h))  # fmt: skip
                 video.unlink()
                 row = {
-                    "clip": clip.name, "kbps_384": low, **watchable(th, comp, w, h),
+                    "clip": clip.name, "scene": k, "kbps_384": low,
+                    **watchable(th, comp, w, h),
                     "contrast_share": round(contrast_share(th, comp, offset, w, h), 2),
                     **score(th, reports, comp),
                 }  # fmt: skip

@@ -397,13 +397,14 @@ def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
 CONTRAST_GREY = 25.0
 
 
-def contrast_share(th: Throw3D, comp: Compositor, offset: int, w: int, h: int) -> float:
-    """Share of the frames of the throw's fall (release to landing, in the frame) in which the
-    object's grey level differs from the mean of the background under it by at least
-    ``CONTRAST_GREY``: a dark object over dark glass, or a white one over a white pillar,
-    is there but cannot be seen, by a person or by differencing."""
+def image_path(
+    th: Throw3D, comp: Compositor, offset: int, w: int, h: int
+) -> list[tuple[float, float, float, int, float]]:
+    """Per frame of the throw's fall (release to landing) with the object in the frame:
+    time (s), image x and y (px), radius (px) and how many grey levels the object differs
+    from the mean of the background under it."""
     ts, ps = simulate(th, th.t + 6.0, ground_z(comp.clip.facade))
-    seen = total = 0
+    out = []
     i = int(np.ceil(th.t * comp.fps))
     while i / comp.fps <= ts[-1]:
         p = ps[int(np.searchsorted(ts, i / comp.fps).clip(0, len(ts) - 1))]
@@ -414,7 +415,15 @@ def contrast_share(th: Throw3D, comp: Compositor, offset: int, w: int, h: int) -
                 int(y) - r : int(y) + r + 1, int(x) - r : int(x) + r + 1
             ]
             grey = float(cv2.cvtColor(bg, cv2.COLOR_BGR2GRAY).mean())
-            total += 1
-            seen += abs(grey - th.shade) >= CONTRAST_GREY
+            out.append((i / comp.fps, float(x), float(y), r, abs(grey - th.shade)))
         i += 1
-    return seen / total if total else 0.0
+    return out
+
+
+def contrast_share(th: Throw3D, comp: Compositor, offset: int, w: int, h: int) -> float:
+    """Share of the frames of the throw's fall (release to landing, in the frame) in which the
+    object's grey level differs from the mean of the background under it by at least
+    ``CONTRAST_GREY``: a dark object over dark glass, or a white one over a white pillar,
+    is there but cannot be seen, by a person or by differencing."""
+    path = image_path(th, comp, offset, w, h)
+    return sum(c >= CONTRAST_GREY for *_, c in path) / len(path) if path else 0.0
