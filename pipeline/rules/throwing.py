@@ -145,15 +145,18 @@ _FOLIAGE_LONG_DROP = 0.25
 # Share of the watched height below a release that a fall must cover when that is less than
 # min_fall_floors (the object lands or leaves the view before).
 _VISIBLE_DROP_SHARE = 0.5
+# Weight of the difference in blob size (px of side) against distance (px) when a track
+# chooses among the blobs in its gate (see _associate).
+_SIZE_COST = 0.5
 # Largest association step of an established track beyond its blob's size: 30 m/s seen from
 # 25 m through a 900 px lens at 25 fps is 43 px a frame.
 _MAX_GATE_PX = 80.0
 # A track may continue one that ended at most this long before it began (see _stitch)...
 _STITCH_S = 0.3
-# ...after dropping up to this many last points of the earlier one (a leaf or noise it took
-# while the object went unseen); an ended track stays a candidate this long after its end,
-# time for the next piece to become established (its own retirement takes ~0.25 s).
-_STITCH_TRIM = 3
+# (after dropping the last points of the earlier one that came after it lost the object: the
+# leaf, the noise or the patch of foliage it took while the object went unseen or merged with
+# the leaves); an ended track stays a candidate this long after its end, time for the next
+# piece to become established (its own retirement takes ~0.25 s).
 _STITCH_KEEP_S = 1.5
 # A last point this far (px, plus the blob's size and one step) off the curve through the
 # points before it is not the object (see _prune).
@@ -278,6 +281,7 @@ class _Track:
     xz: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # points in metres
     tested_at: int = 0  # number of points when the physics test last ran
     stitched: bool = False  # looked for a track it continues (see _stitch)
+    joined: int = 0  # points at its front that came from the track it continues
 
     def predict(self, t: float) -> tuple[float, float]:
         """Where the object should be at ``t``: least squares over its recent points (constant
@@ -296,6 +300,10 @@ class _Track:
         """Down the image at each of its last three steps."""
         p = self.points[-4:]
         return len(p) == 4 and all(b[2] > a[2] for a, b in itertools.pairwise(p))
+
+    def side(self) -> float:
+        """The object's recent blob size (px, square root of the area; median of three)."""
+        return math.sqrt(max(1.0, statistics.median(p[3] for p in self.points[-3:])))
 
     def speed_px(self) -> float:
         if len(self.points) < 2:
@@ -741,9 +749,18 @@ class ThrowingAnalyzer:
             # a fall passing a swaying branch's track is otherwise left with the next-nearest
             # blob (a leaf) when the branch's track sits a few pixels nearer its blob.
             young = np.array([len(tr.points) < _ESTABLISHED for tr in self._tracks])
+            # Choice among blobs in the gate is by distance plus half the difference in blob
+            # size: a big blob's centroid may lie that much off the object's (the difference
+            # image's ghost), and a falling object whose blurred blob grows as it speeds up
+            # is not to be traded for a leaf's speck that happens to lie nearer its
+            # prediction (3-D benchmark, office seed 4711: a 20 px object lost to a 3 px
+            # leaf blob 4 px nearer, just after it turned to fall).
+            side = np.sqrt(np.maximum(blobs.area, 1.0)).astype(np.float64)
+            track_side = np.array([tr.side() for tr in self._tracks])
+            cost = dist + _SIZE_COST * np.abs(track_side[:, None] - side[None, :])
             taken_by_old: set[int] = set()
             for group in (~young, young):
-                pairs = np.where(within & group[:, None], dist, np.inf)
+                pairs = np.where(within & group[:, None], cost, np.inf)
                 for flat in np.argsort(pairs, axis=None):
                     ti, bi = divmod(int(flat), len(blobs))
                     if not np.isfinite(pairs[ti, bi]):
@@ -832,47 +849,64 @@ class ThrowingAnalyzer:
         _prune(tr)
         xz = self._metres(tr)
         t = np.array([p[0] for p in tr.points], np.float64)
-        start = falling_start(xz[:, 1])
         # The camera's frame interval: the median is blind to dropped frames and to bursts of
         # frames with jittery timestamps alike.
         frame_s = statistics.median(self._intervals) if self._intervals else None
         camera = self._cameras[tr.facade] if self._cameras else None
 
-        def ballistic() -> _World | str:
-            assert camera is not None
-            px = np.array([(p[1], p[2]) for p in tr.points[start:]], np.float64)
-            net = px[-1] - px[0]
-            down, path = float(net[1]), float(np.hypot(*net))
-            active = np.array([p[4] >= _ACTIVE for p in tr.points[start:]])
-            z = xz[start:, 1]
-            clear = float(z[~active].max() - z[~active].min()) if (~active).sum() > 1 else 0.0
-            # Depth is what one camera sees least: a chain of blobs drifting up or sideways
-            # in the image can be "explained" as an object flying at the camera while it
-            # falls. What is reported must be seen to fall down the image.
-            if down < max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * path):
-                return f"moved {down:.0f} px down the image of {path:.0f} px"
-            # The fit costs tens of milliseconds: birds, people and leaves that cannot pass
-            # what follows it are turned away first (the façade-plane drop understates an
-            # outward throw's, hence the slack).
-            rough_drop = self._min_drop(tr.facade, float(z[0]))
-            if float(z[0] - z.min()) < _ROUGH_DROP_SHARE * rough_drop:
-                return f"fell {float(z[0] - z.min()):.1f} m on the façade of {rough_drop:.1f}"
-            size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
-            sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
-            b = fit_ballistic(t[start:] - t[start], px, camera, sigma, _FIT_TOL * sigma)
-            lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
-            return _World(
-                b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
-                lowest, float(active.mean()), clear, len(active),
-                float(px[:, 1].max() - px[0, 1]) / (self._size[1] if self._size else 1),
-            )  # fmt: skip
+        def fit_from(start: int) -> _Fit:
+            def ballistic() -> _World | str:
+                return self._world(tr, xz, t, start)
 
-        entered = self._entered(tr, start)
-        fit = fit_fall(
-            t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
-            ballistic if camera is not None and self._use_3d[tr.facade] else None, entered,
+            fit = fit_fall(
+                t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
+                ballistic if camera is not None and self._use_3d[tr.facade] else None,
+                self._entered(tr, start),
+            )  # fmt: skip
+            return replace(fit, start=start)
+
+        fit = fit_from(falling_start(xz[:, 1]))
+        # A piece stitched on in front (see _stitch) may be a leaf's track that the object
+        # passed, not the object: then the track's own points are tested alone.
+        if not fit.ok and fit.start < tr.joined:
+            own = fit_from(tr.joined + falling_start(xz[tr.joined :, 1]))
+            if own.ok:
+                return own
+        return fit
+
+    def _world(
+        self, tr: _Track, xz: NDArray[np.float64], t: NDArray[np.float64], start: int
+    ) -> _World | str:
+        """The track's fall from point ``start`` on, fitted in 3-D through the camera (or why
+        it is not worth fitting)."""
+        grid = self._grids[tr.facade]
+        camera = self._cameras[tr.facade]
+        px = np.array([(p[1], p[2]) for p in tr.points[start:]], np.float64)
+        net = px[-1] - px[0]
+        down, path = float(net[1]), float(np.hypot(*net))
+        active = np.array([p[4] >= _ACTIVE for p in tr.points[start:]])
+        z = xz[start:, 1]
+        clear = float(z[~active].max() - z[~active].min()) if (~active).sum() > 1 else 0.0
+        # Depth is what one camera sees least: a chain of blobs drifting up or sideways
+        # in the image can be "explained" as an object flying at the camera while it
+        # falls. What is reported must be seen to fall down the image.
+        if down < max(_MIN_IMAGE_DROP_PX, _MIN_IMAGE_DROP_SHARE * path):
+            return f"moved {down:.0f} px down the image of {path:.0f} px"
+        # The fit costs tens of milliseconds: birds, people and leaves that cannot pass
+        # what follows it are turned away first (the façade-plane drop understates an
+        # outward throw's, hence the slack).
+        rough_drop = self._min_drop(tr.facade, float(z[0]))
+        if float(z[0] - z.min()) < _ROUGH_DROP_SHARE * rough_drop:
+            return f"fell {float(z[0] - z.min()):.1f} m on the façade of {rough_drop:.1f}"
+        size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
+        sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
+        b = fit_ballistic(t[start:] - t[start], px, camera, sigma, _FIT_TOL * sigma)
+        lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
+        return _World(
+            b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
+            lowest, float(active.mean()), clear, len(active),
+            float(px[:, 1].max() - px[0, 1]) / (self._size[1] if self._size else 1),
         )  # fmt: skip
-        return replace(fit, start=start)
 
     def _entered(self, tr: _Track, start: int) -> bool:
         """Whether the fall was first seen where an object coming from outside the watched
@@ -978,11 +1012,11 @@ class ThrowingAnalyzer:
             if other is tr or other.event_id or other.part_of or other.facade != tr.facade:
                 continue
             head = [p for p in other.points if p[0] < t1]
-            # one still alive must have lost the object to this track, not be a fragment of
-            # the object running beside it
-            if len(other.points) - len(head) > _STITCH_TRIM:
+            # one still alive must have lost the object to this track (it sits on the leaf or
+            # the noise it took instead), not be a fragment of the object falling beside it
+            if self._falls_beside(other.points[len(head) :], tr.points):
                 continue
-            for cut in range(_STITCH_TRIM + 1):
+            for cut in range(len(head)):
                 piece = head[: len(head) - cut]
                 if len(piece) < _ESTABLISHED or t1 - piece[-1][0] > _STITCH_S:
                     break
@@ -994,9 +1028,24 @@ class ThrowingAnalyzer:
             return
         _, other, keep = best
         tr.points = other.points[:keep] + tr.points
+        tr.joined = keep
         tr.xz = np.zeros((0, 2))
         other.part_of = "stitched"  # its points live on in this track
         self._ended = [o for o in self._ended if o is not other]
+
+    @staticmethod
+    def _falls_beside(
+        rest: list[tuple[float, float, float, float, float]],
+        after: list[tuple[float, float, float, float, float]],
+    ) -> bool:
+        """Whether a track's points from another's start on (``rest``) go down the image with
+        it, over at least half of its drop in the same time."""
+        if len(rest) < 2:
+            return False
+        ours = [p[2] for p in after if p[0] <= rest[-1][0]]
+        if len(ours) < 2:
+            return False
+        return rest[-1][2] - rest[0][2] >= 0.5 * max(ours[-1] - ours[0], 1.0)
 
     @staticmethod
     def _joint_error(

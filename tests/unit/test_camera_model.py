@@ -383,3 +383,86 @@ def test_among_leaves_every_point_of_the_fit_counts() -> None:
 
     assert "3-D fit rms" not in verdict(0.0)
     assert "3-D fit rms" in verdict(0.9)
+
+
+def sized(i: int, pts: list[tuple[float, float, float]]) -> MotionSample:
+    """Frame ``i``'s motion: a blob of the given area (px) at each (x, y)."""
+    xy = np.array([p[:2] for p in pts], np.float32).reshape(-1, 2)
+    area = np.array([p[2] for p in pts], np.float32)
+    half = np.sqrt(area)[:, None] / 2
+    blobs = Blobs(
+        xy=xy, area=area, bbox=np.concatenate([xy - half, xy + half], axis=1).astype(np.float32),
+        contrast=np.full(len(xy), 40.0, np.float32),
+    )  # fmt: skip
+    return MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
+
+
+def test_a_big_falling_blob_is_not_traded_for_a_nearer_speck() -> None:
+    # A 20 px object's blurred blob lags its true place by a few pixels (the difference
+    # image's ghost); in one frame a 3 px speck of leaf lies nearer the fall's prediction
+    # than the object's own blob. The fall keeps its object.
+    _, px, _ = throw_px(10, 3, 0.0)
+    k = 20
+    step = px[k] - px[k - 1]
+    lagged = px[k] - 0.5 * step  # the blob's centroid, half a step behind
+    side = np.array([-step[1], step[0]]) / np.linalg.norm(step)
+    speck = px[k] + 2.0 * side
+    assert np.linalg.norm(speck - px[k]) < np.linalg.norm(lagged - px[k])  # nearer
+    frames: list[list[tuple[float, float, float]]] = []
+    for i in range(len(px)):
+        if i < 3:
+            frames.append([])
+        elif i == k:
+            frames.append([(*lagged.tolist(), 400.0), (*speck.tolist(), 9.0)])
+        else:
+            frames.append([(float(px[i][0]), float(px[i][1]), 400.0)])
+    a = analyzer()
+    notices = [
+        n for i, f in enumerate([*frames, *[[]] * 20]) for n in a.observe_motion(sized(i, f))
+    ]
+    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
+    d = notices[-1].event.details
+    assert isinstance(d, ThrowingDetails)
+    passing = d.trajectory[k - 3]
+    assert math.hypot(passing[1] - lagged[0], passing[2] - lagged[1]) < 1.0  # not the speck
+
+
+def test_a_fall_whose_first_track_stays_on_the_leaves_it_merged_with_is_stitched() -> None:
+    # The object's first track follows it for half a second; then the object merges with a
+    # patch of foliage for six frames and the track stays on the patch's blob from then on,
+    # a second after the object has come out below it and started a track of its own.
+    # Neither piece shows enough of the fall alone; together they do, without the patch.
+    _, px, _ = throw_px(10, 3, 0.0)
+    patch = px[14] + [5.0, -2.0]
+    frames: list[list[tuple[float, float]]] = []
+    for i in range(45):
+        pts = [(float(px[i][0]), float(px[i][1]))] if 3 <= i < 15 or 21 <= i < 33 else []
+        if i >= 15:  # the patch, swaying a pixel
+            pts.append((float(patch[0]) + (i % 2), float(patch[1])))
+        frames.append(pts)
+    d = one_event(frames)
+    assert d.t0_s == pytest.approx(T0 + 3 / FPS, abs=1e-3)  # from the first sighting
+    seen = [(round(x), round(y)) for _, x, y in d.trajectory]
+    assert len(seen) == 12 + 12  # every sighting of the object, none of the patch
+    assert all(math.hypot(x - patch[0], y - patch[1]) > 3.0 for x, y in seen)
+    assert d.candidates[0].floor == 10
+
+
+def test_a_leafs_track_stitched_in_front_of_a_fall_does_not_sink_it() -> None:
+    # The piece stitched in front of a fall can be a leaf's track that the object passed in
+    # the canopy: with the leaf's points (where motion is normal, every point counts) the 3-D
+    # fit fails, but the fall's own points still make the event.
+    ts, px, _ = throw_px(10, 3, 0.0)
+    a = analyzer()
+    a.observe_motion(motion(0, []))
+    k = 12  # the fall's first point: below a leaf swaying sideways just above its path
+    leaf = [
+        (T0 + ts[i], float(px[k][0]) + 8.0 * (-1) ** i, float(px[k][1]) - 6.0 + i % 2, 12.0, 0.9)
+        for i in range(k - 10, k)
+    ]  # fmt: skip
+    # a second and a half of the fall, seen clear of the leaves until it leaves the view
+    fall = [(T0 + ts[i], float(px[i][0]), float(px[i][1]), 12.0, 0.0) for i in range(k, 42)]
+    assert a._evaluate(_Track(fall, 0)).ok  # the fall alone
+    assert not a._evaluate(_Track(leaf + fall, 0)).ok  # taken with the leaf's points
+    fit = a._evaluate(_Track(leaf + fall, 0, joined=len(leaf)))  # ...which were stitched on
+    assert fit.ok and fit.start >= len(leaf)
