@@ -122,6 +122,14 @@ VIEW_METHODS = frozenset({
 })  # fmt: skip
 
 
+# Live views across Ray (see ShardWorker.live_open): the time to set one up (the remux waits
+# for the camera's next keyframe), to wait for a fragment (the hub itself gives up on a camera
+# silent for 30 s), and after which a stream nobody pulls is closed.
+_LIVE_OPEN_S = 15.0
+_LIVE_NEXT_S = 35.0
+_LIVE_IDLE_S = 60.0
+
+
 class WorkerLostError(PipelineError):
     """A worker that does not answer: dead, hung past the timeout, or already fenced."""
 
@@ -148,6 +156,9 @@ class ShardWorker:
         self.app: Any = None  # pipeline.ops.compose.Gridsight, once cameras are applied
         self.runtime: Any = None
         self.detector_factory = detector_factory
+        self._live_lock = threading.Lock()
+        self._live: dict[int, tuple[Iterator[bytes], float]] = {}  # id → (stream, last pull)
+        self._live_next_id = 0
 
     def apply(self, cameras_json: list[str]) -> dict[str, list[str]]:
         """Run exactly these cameras (first call starts the runtime)."""
@@ -189,6 +200,48 @@ class ShardWorker:
     def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
         return None if self.runtime is None else self.runtime.live_view(camera_id)
 
+    # A live view pulled across Ray, fragment by fragment (a Ray actor cannot hold a pipe
+    # open to the coordinator): the viewer's pace is the pull's, and a stream that nobody
+    # pulls for _LIVE_IDLE_S (its coordinator gone) is closed at the next open.
+
+    def live_open(self, camera_id: str) -> tuple[str, int] | None:
+        """Start a live view: (codec string, stream id), or None where there is none."""
+        self._reap_live()
+        live = self.live_view(camera_id)
+        if live is None:
+            return None
+        codec, body = live
+        with self._live_lock:
+            sid = self._live_next_id = self._live_next_id + 1
+            self._live[sid] = (body, time.monotonic())
+        return codec, sid
+
+    def live_next(self, sid: int) -> bytes | None:
+        """The stream's next bytes (waits for the next fragment); None: it has ended."""
+        with self._live_lock:
+            entry = self._live.get(sid)
+            if entry is None:
+                return None
+            self._live[sid] = (entry[0], time.monotonic())
+        chunk = next(entry[0], None)
+        if chunk is None:
+            self.live_close(sid)
+        return chunk
+
+    def live_close(self, sid: int) -> None:
+        with self._live_lock:
+            entry = self._live.pop(sid, None)
+        close = getattr(entry[0], "close", None) if entry is not None else None
+        if close is not None:
+            close()
+
+    def _reap_live(self) -> None:
+        now = time.monotonic()
+        with self._live_lock:
+            idle = [sid for sid, (_, at) in self._live.items() if now - at > _LIVE_IDLE_S]
+        for sid in idle:
+            self.live_close(sid)
+
     def stop(self) -> None:
         if self.app is not None:
             self.app.stop()
@@ -220,7 +273,9 @@ class RayWorker:
     ) -> None:
         import ray
 
-        actor_cls = ray.remote(num_cpus=0)(ShardWorker).options(max_concurrency=4)
+        # a live viewer's pull waits in the actor for the next fragment: threads for viewers
+        # beside the API's calls
+        actor_cls = ray.remote(num_cpus=0)(ShardWorker).options(max_concurrency=16)
         self.worker_id = worker_id
         self.actor: Any = actor_cls.remote(config_json, worker_id, detector_factory)
 
@@ -232,8 +287,25 @@ class RayWorker:
         except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError) as exc:
             raise WorkerLostError(f"worker {self.worker_id}: {type(exc).__name__}") from exc
 
-    def live_view(self, _camera_id: str) -> tuple[str, Iterator[bytes]] | None:
-        return None  # a live stream does not cross Ray's object store: the API says 503
+    def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
+        """The camera's live stream, pulled from the actor a fragment at a time."""
+        try:
+            opened = self.call("live_open", camera_id, timeout=_LIVE_OPEN_S)
+        except WorkerLostError:
+            return None
+        if opened is None:
+            return None
+        codec, sid = opened
+        return codec, self._pull(sid)
+
+    def _pull(self, sid: int) -> Iterator[bytes]:
+        try:
+            while (chunk := self.call("live_next", sid, timeout=_LIVE_NEXT_S)) is not None:
+                yield chunk
+        except WorkerLostError:
+            return
+        finally:  # the viewer left (or the stream ended): the actor lets it go
+            self.actor.live_close.remote(sid)
 
     def kill(self) -> None:
         import ray

@@ -1,6 +1,6 @@
 """Cameras sharded over a local Ray cluster (driver + 2 worker actor processes) with real RTSP
-cameras on loopback: placement by cost, a killed worker's cameras stream again elsewhere within
-30 s, a configuration change reaches only the worker that runs the changed camera, and over a
+cameras on loopback: placement by cost, live video relayed from the worker, a killed worker's
+cameras stream again elsewhere within 30 s, a configuration change reaches only the worker that runs the changed camera, and over a
 real PostgreSQL store the events and cases reconcile exactly across a worker kill."""
 
 from __future__ import annotations
@@ -71,6 +71,20 @@ def test_cameras_move_when_a_worker_dies(
         placed = _online(coord)
         assert sorted(set(placed.values())) == ["w1", "w2"]
         assert sorted(placed.values()).count("w1") == 2  # equal cost: two each
+
+        # live video across Ray: the worker's remux of the camera's H.264, pulled fragment by
+        # fragment; a viewer that leaves lets the stream go, and the next one gets a new one
+        for _ in range(2):
+            handle = coord.owner("cam1")
+            live = handle.live_view("cam1") if handle is not None else None
+            assert live is not None and live[0].startswith("avc1.")
+            got = b""
+            for chunk in live[1]:
+                got += chunk
+                if b"moof" in got:
+                    break
+            live[1].close()  # type: ignore[attr-defined]
+            assert got[4:8] == b"ftyp" and b"moov" in got and b"moof" in got
 
         # a configuration change of cam0 reaches only its worker; the other keeps its list
         victim = placed["cam0"]
