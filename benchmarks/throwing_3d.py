@@ -154,7 +154,8 @@ def main() -> int:
                    help="background watched before the throw scenes (activity map)")  # fmt: skip
     p.add_argument("--only", default="",
                    help="comma-separated scene numbers to run in each view (no background "
-                        "or real clips); the scenes are those of the full run")  # fmt: skip
+                        "or real clips); the scenes are those of a full run with the same "
+                        "--seed, --throws and --fa-minutes")  # fmt: skip
     p.add_argument("--keep", type=Path, default=None,
                    help="keep each throw scene's video, cameras.toml and learned activity "
                         "map here, for gridsight replay")  # fmt: skip

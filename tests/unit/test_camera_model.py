@@ -466,3 +466,23 @@ def test_a_leafs_track_stitched_in_front_of_a_fall_does_not_sink_it() -> None:
     assert not a._evaluate(_Track(leaf + fall, 0)).ok  # taken with the leaf's points
     fit = a._evaluate(_Track(leaf + fall, 0, joined=len(leaf)))  # ...which were stitched on
     assert fit.ok and fit.start >= len(leaf)
+
+
+def test_a_fast_fall_across_half_the_picture_among_leaves_is_a_fall() -> None:
+    # A big object thrown through a canopy in front of the façade: its blurred blobs touch
+    # swaying leaves all the way down, so none of its fall is "clear" of them, and falling
+    # fast it is seen in only 15 frames. Chains of leaf blobs stay local (within a sixth of
+    # the picture's height in the development clips); this one crosses half of it.
+    ts, px, _ = throw_px(11, 2, 2.0)
+    seen = slice(3, 33)
+    t, obs = ts[seen] - ts[seen][0], px[seen]
+    b = fit_ballistic(t, obs, camera_for(FACADE, W, H), 1.5)
+    fit = fit_fall(t, np.zeros((len(t), 2)), ThrowingRule(analyzer="throwing"), 3.0)
+
+    def verdict(points: int, image_drop: float) -> str:
+        world = _World(b, 2.25, 3.0, 0.0, 0.93, 0.0, points, image_drop)
+        return _ballistic_checks(fit, world, ThrowingRule(analyzer="throwing")).reason
+
+    assert "in foliage" not in verdict(15, 0.57)
+    assert "in foliage" in verdict(15, 0.3)  # a leaf's reach, or a little more
+    assert "in foliage" in verdict(8, 0.57)  # too few sightings to tell
