@@ -486,3 +486,24 @@ def test_a_fast_fall_across_half_the_picture_among_leaves_is_a_fall() -> None:
     assert "in foliage" not in verdict(15, 0.57)
     assert "in foliage" in verdict(15, 0.3)  # a leaf's reach, or a little more
     assert "in foliage" in verdict(8, 0.57)  # too few sightings to tell
+
+
+def test_a_leaf_that_sank_and_then_swayed_on_the_spot_is_not_joined_to_a_fall() -> None:
+    # Blobs as the 3-D benchmark's office scene (seed 777, scene 15) gave them: a leaf's
+    # track sinks 18 px and then sways on the spot; a fall's track starts 0.2 s later just
+    # below it. The two lie near enough one curve, but the leaf is not the object's start.
+    def pts(rows: list[tuple[float, float, float, float]]) -> list[tuple[float, ...]]:
+        return [(t, x, y, area, 0.7) for t, x, y, area in rows]
+
+    leaf = pts([(1.17, 550, 56, 20), (1.2, 549, 60, 32), (1.23, 548, 69, 12), (1.27, 542, 74, 12),
+                (1.3, 544, 73, 28), (1.33, 537, 75, 48), (1.37, 536, 73, 36), (1.4, 546, 70, 16),
+                (1.43, 540, 74, 24)])  # fmt: skip
+    fall = pts([(1.63, 518, 100, 40), (1.67, 523, 106, 92), (1.7, 522, 108, 116),
+                (1.73, 520, 116, 188), (1.77, 521, 113, 52), (1.8, 516, 118, 4),
+                (1.83, 514, 132, 8), (1.87, 514, 132, 8)])  # fmt: skip
+    assert ThrowingAnalyzer._joint_error(leaf, fall) is None  # type: ignore[arg-type]
+    # the same start still sinking at its end is the object's
+    sinking = [
+        (t, x, y + 2.0 * max(0, i - 4) ** 1.5, a, act) for i, (t, x, y, a, act) in enumerate(leaf)
+    ]
+    assert ThrowingAnalyzer._joint_error(sinking, fall) is not None  # type: ignore[arg-type]
