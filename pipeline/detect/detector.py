@@ -199,8 +199,13 @@ def cpu_session(
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
+    # OpenVINO runs its own thread pool, by default over every core: held to the same count
+    chosen: list[str | tuple[str, dict[str, str]]] = [
+        (p, {"num_of_threads": str(intra_op_threads)}) if p == PROVIDERS["openvino"] else p
+        for p in use
+    ]
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=use)
+        return ort.InferenceSession(str(path), sess_options=opts, providers=chosen)
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"cannot load {path}: {exc}") from exc
 
