@@ -304,8 +304,11 @@ class _Track:
         return len(p) == 4 and all(b[2] > a[2] for a, b in itertools.pairwise(p))
 
     def side(self) -> float:
-        """The object's recent blob size (px, square root of the area; median of three)."""
-        return math.sqrt(max(1.0, statistics.median(p[3] for p in self.points[-3:])))
+        """The object's recent blob size (px, square root of the median area of the last three
+        points). Asked of every track in every frame: plain floats, not statistics.median."""
+        areas = sorted(p[3] for p in self.points[-3:])
+        mid = areas[1] if len(areas) == 3 else 0.5 * (areas[0] + areas[-1])
+        return math.sqrt(max(1.0, mid))
 
     def speed_px(self) -> float:
         if len(self.points) < 2:
