@@ -142,8 +142,11 @@ _FOLIAGE_GATE = 0.5  # share of the association gate left for blobs in foliage
 # or the points over twice the share: chains of leaf blobs that pass every physics test stay
 # local (≤ 0.16 of the height in the development clips' looped real foliage), a fall crosses
 # the canopy (a big object's blurred blobs touch the leaves all the way down; falling fast,
-# it is seen in few frames: 3-D benchmark, office seed 2026, 15 frames over 0.57).
+# it is seen in few frames: 3-D benchmark, office seed 2026, 15 frames over 0.57, 28 a
+# second), where it was seen frame after frame: the leaf chains' reach was measured at 25-30
+# fps, and a dozen blobs a third of a second apart are what leaf chains make now and then.
 _FOLIAGE_LONG_DROP = 0.25
+_FOLIAGE_SEEN_PER_S = 15.0
 # Share of the watched height below a release that a fall must cover when that is less than
 # min_fall_floors (the object lands or leaves the view before).
 _VISIBLE_DROP_SHARE = 0.5
@@ -496,6 +499,7 @@ class _World:
     clear_drop: float  # metres of descent watched away from such places
     points: int
     image_drop: float  # share of the frame's height it was watched descending
+    seen_per_s: float = 25.0  # sightings per second over the fall
 
 
 def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
@@ -523,7 +527,11 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
             w.active_share < _FOLIAGE_SHARE
             or (w.points >= _FOLIAGE_MIN_POINTS and w.clear_drop >= 0.5 * min_drop)
             or (w.points >= 2 * _FOLIAGE_MIN_POINTS and w.image_drop >= _FOLIAGE_LONG_DROP)
-            or (w.points >= _FOLIAGE_MIN_POINTS and w.image_drop >= 2 * _FOLIAGE_LONG_DROP),
+            or (
+                w.points >= _FOLIAGE_MIN_POINTS
+                and w.image_drop >= 2 * _FOLIAGE_LONG_DROP
+                and w.seen_per_s >= _FOLIAGE_SEEN_PER_S
+            ),
             f"{w.active_share:.0%} in foliage, {w.clear_drop:.1f} m clear of it "
             f"over {w.points} points",
         ),
@@ -912,6 +920,7 @@ class ThrowingAnalyzer:
             b, _FIT_TOL * sigma, self._min_drop(tr.facade, float(b.release_point[2])),
             lowest, float(active.mean()), clear, len(active),
             float(px[:, 1].max() - px[0, 1]) / (self._size[1] if self._size else 1),
+            (len(px) - 1) / max(float(t[-1] - t[start]), 1e-3),
         )  # fmt: skip
 
     def _entered(self, tr: _Track, start: int) -> bool:

@@ -479,13 +479,14 @@ def test_a_fast_fall_across_half_the_picture_among_leaves_is_a_fall() -> None:
     b = fit_ballistic(t, obs, camera_for(FACADE, W, H), 1.5)
     fit = fit_fall(t, np.zeros((len(t), 2)), ThrowingRule(analyzer="throwing"), 3.0)
 
-    def verdict(points: int, image_drop: float) -> str:
-        world = _World(b, 2.25, 3.0, 0.0, 0.93, 0.0, points, image_drop)
+    def verdict(points: int, image_drop: float, per_s: float = 28.0) -> str:
+        world = _World(b, 2.25, 3.0, 0.0, 0.93, 0.0, points, image_drop, per_s)
         return _ballistic_checks(fit, world, ThrowingRule(analyzer="throwing")).reason
 
     assert "in foliage" not in verdict(15, 0.57)
     assert "in foliage" in verdict(15, 0.3)  # a leaf's reach, or a little more
     assert "in foliage" in verdict(8, 0.57)  # too few sightings to tell
+    assert "in foliage" in verdict(15, 0.57, per_s=8.0)  # a blob every third of a second
 
 
 def test_a_leaf_that_sank_and_then_swayed_on_the_spot_is_not_joined_to_a_fall() -> None:
