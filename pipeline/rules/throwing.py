@@ -1016,9 +1016,12 @@ class ThrowingAnalyzer:
         A falling object's track breaks where its blob splits (body and motion-blur streak),
         grows as it comes towards the camera, or crosses glass of its own shade; the rest of
         the fall then starts a new track, and neither piece alone shows enough of the fall.
-        The earlier piece must be established, must have ended (or gone unseen) just before
-        this one began, and the two must lie on one smooth curve; its last few points may be
-        dropped for that (the leaf or noise it took once the object had gone on without it).
+        The earlier piece must be established, must have ended (or gone unseen, or stayed on a
+        leaf) just before this one began, and the two must lie on one smooth curve; its points
+        after it lost the object are dropped for that (the leaf, the noise or the patch of
+        foliage it took once the object had gone on without it; a dropped point costs a pixel
+        of curve error). If the joined track then fails the fit, its own points are tested
+        alone (``_evaluate``).
         """
         tr.stitched = True
         t1 = tr.points[0][0]
