@@ -937,6 +937,11 @@ function route() {
   document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", h.startsWith(a.getAttribute("href"))));
   if (!signedIn()) { showLogin(); return; }
   stopLives();
+  // A screen still loading when another is chosen finishes into the view it began with, now
+  // detached: it never overwrites the screen chosen after it (signing in starts the queue;
+  // going straight on to the cameras, the queue's late answer replaced them).
+  const old = $("#view");
+  old.replaceWith(old.cloneNode(false));
   if (h.startsWith("#/case/")) renderCase(decodeURIComponent(h.slice(7)));
   else if (h.startsWith("#/cases")) renderList(false);
   else if (h.startsWith("#/cameras")) renderCameras();

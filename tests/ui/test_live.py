@@ -112,6 +112,33 @@ def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str, 
 
 
 @pytest.mark.parametrize("served", ["turned"], indirect=True)
+def test_a_screen_that_answers_late_does_not_replace_the_one_chosen_after_it(
+    served: tuple[str, Any, str, Role],
+) -> None:
+    # Signing in shows the queue; the operator goes straight on to the cameras while the
+    # queue's cases are still on their way. When they arrive, the cameras stay on screen.
+    url, _, token, _ = served
+    pw = playwright.sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+    try:
+        page = browser.new_context(locale="zh-CN").new_page()
+        late: list[Any] = []
+        page.route("**/cases?*", lambda route: late.append(route))  # held back
+        page.goto(f"{url}/")
+        page.fill("#token-input", token)
+        page.click("#login-form button[type=submit]")
+        assert wait_for(lambda: bool(late), 10)  # the queue asked for its cases
+        page.evaluate("location.hash = '#/cameras'")
+        page.wait_for_selector(".cams .panel .live-btn")
+        for route in late:
+            route.continue_()  # the queue's answer, late
+        page.wait_for_timeout(1500)
+        assert page.locator(".cams .panel .live-btn").count() == 1
+    finally:
+        browser.close()
+        pw.stop()
+
+
 def test_a_turned_rtsp_camera_is_shown_and_confirmed(served: tuple[str, Any, str, Role]) -> None:
     url, runtime, token, _ = served
     store: EventStore = runtime.store
