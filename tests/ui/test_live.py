@@ -111,7 +111,6 @@ def test_live_video_plays_and_advances_in_chromium(served: tuple[str, Any, str, 
         pw.stop()
 
 
-@pytest.mark.parametrize("served", ["turned"], indirect=True)
 def test_a_screen_that_answers_late_does_not_replace_the_one_chosen_after_it(
     served: tuple[str, Any, str, Role],
 ) -> None:
@@ -139,6 +138,7 @@ def test_a_screen_that_answers_late_does_not_replace_the_one_chosen_after_it(
         pw.stop()
 
 
+@pytest.mark.parametrize("served", ["turned"], indirect=True)
 def test_a_turned_rtsp_camera_is_shown_and_confirmed(served: tuple[str, Any, str, Role]) -> None:
     url, runtime, token, _ = served
     store: EventStore = runtime.store
