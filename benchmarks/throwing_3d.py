@@ -200,14 +200,15 @@ def main() -> int:
                 )
                 camera = camera_entry(clip, str(video), w, h, rng)
                 reports = _replay(video, camera, work, learned)
+                seen = image_path(th, comp, offset, w, h)
                 if args.keep is not None:
                     _keep(args.keep / f"{clip.name.split()[0]}-{args.seed}-{k}", video,
-                          camera, learned, image_path(th, comp, offset, w, h))  # fmt: skip
+                          camera, learned, seen)  # fmt: skip
                 video.unlink()
                 row = {
                     "clip": clip.name, "scene": k, "kbps_384": low,
                     **watchable(th, comp, w, h),
-                    "contrast_share": round(contrast_share(th, comp, offset, w, h), 2),
+                    "contrast_share": round(contrast_share(seen), 2),
                     **score(th, reports, comp),
                 }  # fmt: skip
                 rows.append(row)

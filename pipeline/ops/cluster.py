@@ -31,6 +31,7 @@ one case per incident, every event linked exactly once.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -158,7 +159,7 @@ class ShardWorker:
         self.detector_factory = detector_factory
         self._live_lock = threading.Lock()
         self._live: dict[int, tuple[Iterator[bytes], float]] = {}  # id → (stream, last pull)
-        self._live_next_id = 0
+        self._live_ids = itertools.count(1)
 
     def apply(self, cameras_json: list[str]) -> dict[str, list[str]]:
         """Run exactly these cameras (first call starts the runtime)."""
@@ -212,7 +213,7 @@ class ShardWorker:
             return None
         codec, body = live
         with self._live_lock:
-            sid = self._live_next_id = self._live_next_id + 1
+            sid = next(self._live_ids)
             self._live[sid] = (body, time.monotonic())
         return codec, sid
 

@@ -420,10 +420,9 @@ def image_path(
     return out
 
 
-def contrast_share(th: Throw3D, comp: Compositor, offset: int, w: int, h: int) -> float:
-    """Share of the frames of the throw's fall (release to landing, in the frame) in which the
-    object's grey level differs from the mean of the background under it by at least
-    ``CONTRAST_GREY``: a dark object over dark glass, or a white one over a white pillar,
-    is there but cannot be seen, by a person or by differencing."""
-    path = image_path(th, comp, offset, w, h)
+def contrast_share(path: list[tuple[float, float, float, int, float]]) -> float:
+    """Share of the frames of a throw's fall (its ``image_path``) in which the object's grey
+    level differs from the mean of the background under it by at least ``CONTRAST_GREY``: a
+    dark object over dark glass, or a white one over a white pillar, is there but cannot be
+    seen, by a person or by differencing."""
     return sum(c >= CONTRAST_GREY for *_, c in path) / len(path) if path else 0.0
