@@ -55,8 +55,11 @@ class ModelInfo:
     sha256: str
     layout: Layout
     input_name: str
-    input_size: tuple[int, int]  # (width, height)
+    input_size: tuple[int, int]  # (width, height); the largest, where the model takes any
     dynamic_batch: bool
+    # Height and width are free in the graph: each image is letterboxed to its own aspect (sides
+    # rounded up to the stride) instead of to a square, so no inference is spent on padding.
+    fit_aspect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +71,23 @@ class Letterbox:
     pad_y: float
 
 
+STRIDE = 32  # the coarsest feature map of the YOLOX and YOLOv8 heads
+
+
 def letterbox(
-    image: NDArray[np.uint8], size: tuple[int, int], layout: Layout
+    image: NDArray[np.uint8], size: tuple[int, int], layout: Layout, fit: bool = False
 ) -> tuple[NDArray[np.uint8], Letterbox]:
-    """Resize keeping aspect ratio onto a 114-grey canvas (top-left for YOLOX, centred else)."""
+    """Resize keeping aspect ratio onto a 114-grey canvas (top-left for YOLOX, centred else).
+
+    ``fit``: the canvas shrinks to the resized image, its sides rounded up to ``STRIDE`` (for
+    models whose input height and width are free): a 16:9 frame at 416 is 416 × 256, 0.62 of
+    the square's inference, same scale."""
     w_in, h_in = size
     h, w = image.shape[:2]
     ratio = min(w_in / w, h_in / h)
     nw, nh = max(1, round(w * ratio)), max(1, round(h * ratio))
+    if fit:
+        w_in, h_in = min(w_in, -(-nw // STRIDE) * STRIDE), min(h_in, -(-nh // STRIDE) * STRIDE)
     resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((h_in, w_in, 3), 114, dtype=np.uint8)
     if layout == "yolox":
@@ -245,8 +257,12 @@ class OnnxDetector:
         shape = list(inp.shape)
         if len(shape) != 4 or shape[1] != 3:
             raise ModelError(f"{path}: expected an NCHW image input, got {shape}")
-        h_in = shape[2] if isinstance(shape[2], int) else 640
-        w_in = shape[3] if isinstance(shape[3], int) else 640
+        fit = not isinstance(shape[2], int) and not isinstance(shape[3], int)
+        w_in, h_in = (
+            nominal_size(self._session.get_modelmeta().custom_metadata_map)
+            if fit
+            else (int(shape[3]), int(shape[2]))
+        )
         resolved = _resolve_layout(layout, out_shape, path)
         self.info = ModelInfo(
             name=path.stem,
@@ -256,8 +272,9 @@ class OnnxDetector:
             input_name=inp.name,
             input_size=(w_in, h_in),
             dynamic_batch=not isinstance(shape[0], int),
+            fit_aspect=fit,
         )
-        self._grid = yolox_grid(self.info.input_size) if resolved == "yolox" else None
+        self._grids: dict[tuple[int, int], NDArray[np.float32]] = {}
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self._keep: NDArray[np.bool_] | None = None
@@ -265,8 +282,9 @@ class OnnxDetector:
             self._keep = np.zeros(len(COCO_NAMES), dtype=np.bool_)
             self._keep[list(classes)] = True
         logger.info(
-            "detector %s (%s, %dx%d, sha256 %s…, dynamic batch: %s)",
-            self.info.name, resolved, w_in, h_in, digest[:12], self.info.dynamic_batch,
+            "detector %s (%s, %dx%d%s, sha256 %s…, dynamic batch: %s)",
+            self.info.name, resolved, w_in, h_in, " fitted to each image" if fit else "",
+            digest[:12], self.info.dynamic_batch,
         )  # fmt: skip
 
     def detect(self, images: Sequence[NDArray[np.uint8]]) -> list[Detections]:
@@ -274,18 +292,24 @@ class OnnxDetector:
         if not images:
             return []
         layout = self.info.layout
-        prepared = [letterbox(img, self.info.input_size, layout) for img in images]
+        fit = self.info.fit_aspect
+        prepared = [letterbox(img, self.info.input_size, layout, fit) for img in images]
         tensors = [to_tensor(canvas, layout) for canvas, _ in prepared]
+        raws: list[NDArray[np.float32]] = [np.empty(0, np.float32)] * len(tensors)
         if self.info.dynamic_batch:
-            raw_batches = [self._run(np.stack(tensors))]
+            # one run per input shape (fitted canvases of cameras with other aspects differ)
+            by_shape: dict[tuple[int, ...], list[int]] = {}
+            for i, t in enumerate(tensors):
+                by_shape.setdefault(t.shape, []).append(i)
+            for idx in by_shape.values():
+                for i, raw in zip(idx, self._run(np.stack([tensors[i] for i in idx])), strict=True):
+                    raws[i] = raw
         else:
-            raw_batches = [self._run(t[None]) for t in tensors]
-        raws = [r for batch in raw_batches for r in batch]
+            raws = [self._run(t[None])[0] for t in tensors]
         results = []
-        for raw, (_, lb), img in zip(raws, prepared, images, strict=True):
+        for raw, (canvas, lb), img in zip(raws, prepared, images, strict=True):
             if layout == "yolox":
-                assert self._grid is not None
-                boxes, scores, cls = decode_yolox(raw, self._grid)
+                boxes, scores, cls = decode_yolox(raw, self._grid(canvas.shape[1], canvas.shape[0]))
             else:
                 boxes, scores, cls = decode_ultralytics(raw)
             size = (img.shape[1], img.shape[0])
@@ -299,6 +323,24 @@ class OnnxDetector:
     def _run(self, batch: NDArray[np.float32]) -> NDArray[np.float32]:
         out = self._session.run(None, {self.info.input_name: batch})[0]
         return np.asarray(out, dtype=np.float32)
+
+    def _grid(self, w: int, h: int) -> NDArray[np.float32]:
+        grid = self._grids.get((w, h))
+        if grid is None:
+            grid = self._grids[w, h] = yolox_grid((w, h))
+        return grid
+
+
+def nominal_size(metadata: dict[str, str]) -> tuple[int, int]:
+    """(width, height) a model with free input sides is fed at: its ``imgsz`` metadata
+    (Ultralytics' exports and ``models/tools/free_input_size.py`` write ``[h, w]``), else 640."""
+    try:
+        h, w = (int(v) for v in metadata["imgsz"].strip("[]() ").split(","))
+    except (KeyError, ValueError):
+        return 640, 640
+    if min(h, w) < STRIDE or h % STRIDE or w % STRIDE:
+        return 640, 640
+    return w, h
 
 
 def _resolve_layout(

@@ -12,6 +12,7 @@ from pipeline.detect.detector import (
     decode_ultralytics,
     decode_yolox,
     letterbox,
+    nominal_size,
     postprocess,
     to_tensor,
     yolox_grid,
@@ -52,16 +53,18 @@ def test_decode_ultralytics_one_anchor() -> None:
     assert cls[7] == COCO_IDS["truck"] and scores[7] == pytest.approx(0.66)
 
 
+@pytest.mark.parametrize("fit", [False, True])
 @pytest.mark.parametrize("layout", ["yolox", "ultralytics"])
-def test_letterbox_roundtrip(layout: str) -> None:
+def test_letterbox_roundtrip(layout: str, fit: bool) -> None:
     img = np.zeros((720, 1280, 3), np.uint8)
-    canvas, lb = letterbox(img, (416, 416), layout)  # type: ignore[arg-type]
-    assert canvas.shape == (416, 416, 3)
+    canvas, lb = letterbox(img, (416, 416), layout, fit)  # type: ignore[arg-type]
+    h_in = 256 if fit else 416  # 234 rows of picture, rounded up to the stride when fitted
+    assert canvas.shape == (h_in, 416, 3)
     assert lb.ratio == pytest.approx(416 / 1280)
     if layout == "yolox":
         assert (lb.pad_x, lb.pad_y) == (0, 0)
     else:
-        assert lb.pad_x == 0 and lb.pad_y == (416 - 234) // 2
+        assert lb.pad_x == 0 and lb.pad_y == (h_in - 234) // 2
     # a box in input pixels maps back to the original frame
     box_img = np.array([[640, 360, 800, 500]], np.float32)
     box_in = box_img * lb.ratio + [lb.pad_x, lb.pad_y, lb.pad_x, lb.pad_y]
@@ -70,6 +73,22 @@ def test_letterbox_roundtrip(layout: str) -> None:
         lb, (1280, 720), 0.25, 0.45,
     )  # fmt: skip
     np.testing.assert_allclose(det.xyxy[0], box_img[0], atol=1e-3)
+
+
+def test_letterbox_fitted_to_a_portrait_picture() -> None:
+    canvas, lb = letterbox(np.zeros((1000, 500, 3), np.uint8), (416, 416), "yolox", fit=True)
+    assert canvas.shape == (416, 224, 3) and lb.ratio == pytest.approx(0.416)  # 208 → 224
+
+
+@pytest.mark.parametrize(
+    ("meta", "size"),
+    [({"imgsz": "[416, 416]"}, (416, 416)), ({"imgsz": "[384, 640]"}, (640, 384)),
+     ({}, (640, 640)), ({"imgsz": "[400, 400]"}, (640, 640)), ({"imgsz": "big"}, (640, 640))],
+)  # fmt: skip
+def test_nominal_size_of_a_model_with_free_sides(
+    meta: dict[str, str], size: tuple[int, int]
+) -> None:
+    assert nominal_size(meta) == size
 
 
 def test_to_tensor_channel_order_and_scale() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from pipeline.detect.detector import COCO_IDS, OnnxDetector
 from pipeline.errors import ModelError
@@ -32,9 +33,19 @@ def _white_car_found(det_xyxy: np.ndarray, classes: np.ndarray, scores: np.ndarr
 def test_yolox_finds_the_parked_car_and_motorcycle() -> None:
     det = OnnxDetector(REPO / "models" / "yolox_nano.onnx", intra_op_threads=2)
     assert det.info.layout == "yolox" and det.info.input_size == (416, 416)
-    assert det.info.sha256.startswith("695e750a5d57")
+    assert det.info.sha256.startswith("3436fd5eea39")  # models/MODEL_CARD.md
+    assert det.info.fit_aspect  # free input sides (models/tools/free_input_size.py)
+    shapes: list[tuple[int, ...]] = []
+    run = det._run
+
+    def spy(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        shapes.append(batch.shape)
+        return run(batch)
+
+    det._run = spy  # type: ignore[method-assign]
     img = read_bgr(IMAGE)
     (result,) = det.detect([img])
+    assert shapes == [(1, 3, 256, 416)]  # the 16:9 picture without a square's padding
     assert _white_car_found(result.xyxy, result.class_id, result.confidence) > 0.8
     two_wheel = {COCO_IDS["motorcycle"], COCO_IDS["bicycle"]}
     assert any(c in two_wheel for c in result.class_id.tolist())
