@@ -107,11 +107,17 @@ def view_of(image: NDArray[np.uint8]) -> _View:
     h, w = image.shape[:2]
     th = max(8, round(_THUMB_W * h / max(1, w)))
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    small = np.asarray(cv2.resize(grey, (_THUMB_W, th), interpolation=cv2.INTER_AREA), np.float32)
+    fine = np.asarray(
+        cv2.resize(grey, (2 * _THUMB_W, 2 * th), interpolation=cv2.INTER_AREA), np.float32
+    )
+    # the thumbnail from the fine one (an exact halving) rather than a second pass over the frame
+    small = np.asarray(cv2.resize(fine, (_THUMB_W, th), interpolation=cv2.INTER_AREA), np.float32)
     gx = cv2.Sobel(small, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(small, cv2.CV_32F, 0, 1, ksize=3)
     mag = np.asarray(cv2.magnitude(gx, gy), np.float32)
-    cut = max(_MIN_EDGE_MAG, float(np.quantile(mag, 1.0 - _EDGE_SHARE)))
+    flat = mag.ravel()
+    rank = int((1.0 - _EDGE_SHARE) * (flat.size - 1))
+    cut = max(_MIN_EDGE_MAG, float(np.partition(flat, rank)[rank]))
     edges = (mag >= cut).astype(np.uint8)
     k = 2 * _TOLERANCE_PX + 1
     reach = np.asarray(cv2.dilate(edges, np.ones((k, k), np.uint8)), np.uint8)
@@ -120,9 +126,6 @@ def view_of(image: NDArray[np.uint8]) -> _View:
     # Laplacian over gradient, at twice the thumbnail's resolution (a lens a little out of
     # focus blurs by a few pixels of the full picture): a blurred edge keeps its gradient
     # longer than its curvature.
-    fine = np.asarray(
-        cv2.resize(grey, (2 * _THUMB_W, 2 * th), interpolation=cv2.INTER_AREA), np.float32
-    )
     lap = np.abs(np.asarray(cv2.Laplacian(fine, cv2.CV_32F, ksize=3), np.float32))
     fx = cv2.Sobel(fine, cv2.CV_32F, 1, 0, ksize=3)
     fy = cv2.Sobel(fine, cv2.CV_32F, 0, 1, ksize=3)
