@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from pipeline.detect.plates import PlateRead, PlateSource, around
+from pipeline.detect.plates import PlateRead, PlateSighting, PlateSource, around
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +36,11 @@ Answer = tuple[int, list[PlateRead]]  # (the asker's key, what was read)
 class PlateLookups(Protocol):
     """One camera's access to plate reading."""
 
-    def ask(self, key: int, image: NDArray[np.uint8], region: Region) -> bool:
-        """Read the plates in ``region`` of ``image``; False: busy, ask again later."""
+    def ask(
+        self, key: int, image: NDArray[np.uint8], region: Region, hint: PlateSighting | None = None
+    ) -> bool:
+        """Read the plates in ``region`` of ``image`` (``hint``: where one was read before);
+        False: busy, ask again later."""
         ...
 
     def answers(self) -> list[Answer]:
@@ -58,8 +61,10 @@ class InlinePlates:
         self._source = source
         self._done: list[Answer] = []
 
-    def ask(self, key: int, image: NDArray[np.uint8], region: Region) -> bool:
-        self._done.append((key, self._source.read(image, region)))
+    def ask(
+        self, key: int, image: NDArray[np.uint8], region: Region, hint: PlateSighting | None = None
+    ) -> bool:
+        self._done.append((key, self._source.read(image, region, hint)))
         return True
 
     def answers(self) -> list[Answer]:
@@ -82,6 +87,7 @@ class _Job:
     crop: NDArray[np.uint8]
     region: Region  # in the crop's pixels
     offset: tuple[int, int]  # the crop's top-left corner in the frame
+    hint: PlateSighting | None  # in the crop's pixels
 
 
 class _QueuedPlates:
@@ -90,12 +96,19 @@ class _QueuedPlates:
         self.camera_id = camera_id
         self._done: deque[Answer] = deque()  # appended by the worker, drained by the analyzer
 
-    def ask(self, key: int, image: NDArray[np.uint8], region: Region) -> bool:
+    def ask(
+        self, key: int, image: NDArray[np.uint8], region: Region, hint: PlateSighting | None = None
+    ) -> bool:
         # Only the vehicle and a margin travel: the frame itself may be released meanwhile.
         ox, oy, ex, ey = around(region, image.shape, 0.25)
         x1, y1, x2, y2 = region
         crop = np.ascontiguousarray(image[oy:ey, ox:ex])
-        job = _Job(self, key, crop, (x1 - ox, y1 - oy, x2 - ox, y2 - oy), (ox, oy))
+        if hint is not None:
+            hint = replace(hint, corners=hint.corners - np.array([ox, oy], np.float32))
+            c = hint.corners
+            if c.min() < 0 or c[:, 0].max() > ex - ox or c[:, 1].max() > ey - oy:
+                hint = None  # not on this crop any more: searched for instead
+        job = _Job(self, key, crop, (x1 - ox, y1 - oy, x2 - ox, y2 - oy), (ox, oy), hint)
         return self._worker.offer(job)
 
     def answers(self) -> list[Answer]:
@@ -147,7 +160,7 @@ class PlateWorker:
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             try:
-                reads = self.source.read(job.crop, job.region)
+                reads = self.source.read(job.crop, job.region, job.hint)
             except Exception:  # one bad crop must not end plate reading for every camera
                 logger.exception("camera %s: reading a plate failed", job.client.camera_id)
                 reads = []

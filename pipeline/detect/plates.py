@@ -40,6 +40,9 @@ PLATE_RE = re.compile(
     rf"^[{PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}|[A-HJ-NP-Z0-9]{{5}})[A-HJ-NP-Z0-9学警挂港澳]$"
 )
 _REC_HEIGHT = 48
+# A read at a hinted place is taken without a search only this sure (a rival plate must be
+# as sure to be looked at again, pipeline.rules.parking).
+HINT_CONFIDENCE = 0.9
 _REC_WIDTH = 320
 _DROP = re.compile(r"[\s·•.\-_:：,，'\"]")
 
@@ -107,7 +110,10 @@ class PlateSource(Protocol):
     """What reads plates for the parking rule (``PlateReader``, or a script in tests)."""
 
     def read(
-        self, image: NDArray[np.uint8], region: tuple[float, float, float, float] | None = None
+        self,
+        image: NDArray[np.uint8],
+        region: tuple[float, float, float, float] | None = None,
+        hint: PlateSighting | None = None,
     ) -> list[PlateRead]: ...
 
 
@@ -185,11 +191,22 @@ class PlateReader:
             self._colour = cpu_session(colour_model, threads)
 
     def read(
-        self, image: NDArray[np.uint8], region: tuple[float, float, float, float] | None = None
+        self,
+        image: NDArray[np.uint8],
+        region: tuple[float, float, float, float] | None = None,
+        hint: PlateSighting | None = None,
     ) -> list[PlateRead]:
         """Plates inside ``region`` (x1, y1, x2, y2; default the whole image), best first.
 
-        A region is searched as its own image: the detector then sees a small plate larger."""
+        A region is searched as its own image: the detector then sees a small plate larger.
+        ``hint``: where a plate was seen before (a parked car looked at again); when the text
+        there reads as a plate, surely, that is the answer and the detector is not run (it is
+        over half of a read's cost). A car that left, or another in its place, reads
+        otherwise and is searched for as usual."""
+        if hint is not None:
+            text, conf = self.recognise(self.rectify(image, hint))
+            if conf >= HINT_CONFIDENCE and PLATE_RE.match(text):
+                return [PlateRead(text, conf, True, self._colour_of(image, hint), hint)]
         ox, oy = 0, 0
         crop = image
         if region is not None:

@@ -756,7 +756,10 @@ class ParkingAnalyzer:
             if last is not None and stay.rival is None and t - last < interval:
                 continue  # a rival read is looked at again at once
             x1, y1, x2, y2 = (float(v) for v in stay.boxes[-1])
-            if not self._plates.ask(stay.stay_id, frame.image, (x1, y1, x2, y2)):
+            # a standing car's plate is where it was read: looked at there first
+            known = stay.plate if stay.rival is None else None
+            hint = None if known is None else known.sighting
+            if not self._plates.ask(stay.stay_id, frame.image, (x1, y1, x2, y2), hint):
                 continue  # the reader is busy: this look is made at a later frame
             stay.plate_pending = True
             stay.plate_read_s = t

@@ -85,6 +85,38 @@ def test_the_worker_reads_off_thread_and_answers_in_frame_pixels(reader: PlateRe
     found = answers[0][1]
     assert found and found[0].text == "浙C88888" == inline[0].text
     np.testing.assert_allclose(found[0].sighting.corners, inline[0].sighting.corners, atol=2.0)
+    # a hint in frame pixels travels with the crop and comes back in frame pixels
+    worker.start()
+    assert lookups.ask(8, wide, region, hint=inline[0].sighting)
+    worker.stop()
+    ((key, (hinted,)),) = lookups.answers()
+    assert key == 8 and hinted.text == "浙C88888"
+    np.testing.assert_allclose(hinted.sighting.corners, inline[0].sighting.corners, atol=0.01)
+
+
+def test_a_hinted_read_skips_the_search_unless_the_plate_is_not_there(
+    reader: PlateReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    img = bumper(PlateSpec("浙C88888", "blue"), 90, 0.0, seed=5)
+    (found,) = reader.read(img)
+    searches: list[int] = []
+    search = reader.detector.detect
+
+    def counted(image: NDArray[np.uint8]) -> list[PlateSighting]:
+        searches.append(1)
+        return search(image)
+
+    monkeypatch.setattr(reader.detector, "detect", counted)
+    (again,) = reader.read(img, hint=found.sighting)
+    assert again.text == "浙C88888" and again.colour == "blue" and searches == []
+    # the car left: at the hinted place there is no plate, so it is searched for (not here)
+    plain = np.full_like(img, 150)
+    assert reader.read(plain, hint=found.sighting) == [] and searches == [1]
+    # another car, its plate elsewhere: the search finds it
+    moved = np.roll(img, 60, axis=1)
+    (other,) = reader.read(moved, hint=found.sighting)
+    assert other.text == "浙C88888" and searches == [1, 1]
+    assert other.sighting.box[0] == pytest.approx(found.sighting.box[0] + 60, abs=3)
 
 
 class Gate:
@@ -94,7 +126,12 @@ class Gate:
         self.open = threading.Event()
         self.asked = 0
 
-    def read(self, image: NDArray[np.uint8], region: Region | None = None) -> list[PlateRead]:
+    def read(
+        self,
+        image: NDArray[np.uint8],
+        region: Region | None = None,
+        hint: PlateSighting | None = None,
+    ) -> list[PlateRead]:
         self.asked += 1
         self.open.wait(10)
         return [plate_read("京A12345")]
@@ -141,12 +178,17 @@ class Script:
     def __init__(self, plate_at: Callable[[float], str | None]) -> None:
         self.plate_at = plate_at
         self.calls: list[float] = []
+        self.hints: list[PlateSighting | None] = []
         self.now = 0.0
 
     def read(
-        self, image: NDArray[np.uint8], region: tuple[float, float, float, float] | None = None
+        self,
+        image: NDArray[np.uint8],
+        region: tuple[float, float, float, float] | None = None,
+        hint: PlateSighting | None = None,
     ) -> list[PlateRead]:
         self.calls.append(self.now)
+        self.hints.append(hint)
         text = self.plate_at(self.now)
         return [] if text is None else [plate_read(text)]
 
@@ -183,11 +225,13 @@ class Late:
         self.ready: list[Answer] = []
         self.refuse = False  # flipped before each ask: the first is refused
 
-    def ask(self, key: int, image: NDArray[np.uint8], region: Region) -> bool:
+    def ask(
+        self, key: int, image: NDArray[np.uint8], region: Region, hint: PlateSighting | None = None
+    ) -> bool:
         self.refuse = not self.refuse
         if self.refuse:
             return False
-        self.waiting.append((key, self.source.read(image, region)))
+        self.waiting.append((key, self.source.read(image, region, hint)))
         return True
 
     def answers(self) -> list[Answer]:
@@ -225,6 +269,8 @@ def test_the_plate_goes_into_the_report_and_is_not_read_every_frame() -> None:
     assert plate.reads >= 1 and plate.attempts >= 2
     # first look at half the dwell (40 s), again 20 s later (read), then every update interval
     assert script.calls[:3] == [40, 60, 80]
+    # once read, the plate is looked for where it was read first
+    assert script.hints[:2] == [None, None] and script.hints[2] is not None
 
 
 def test_short_stops_are_not_read_and_an_unreadable_plate_is_given_up() -> None:
