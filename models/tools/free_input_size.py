@@ -3,8 +3,8 @@
 A 16:9 camera frame letterboxed into YOLOX-nano's fixed 416 × 416 input is 44 % grey padding,
 and the network spends the same share of its time on it. YOLOX's graph has no size baked in
 beyond the declared input and output shapes (its head flattens whatever grid it gets), so
-marking those dimensions symbolic lets ``pipeline.detect.detector`` feed 416 × 256 instead:
-same weights, same operators, same scale, 0.62 of the work. The nominal size goes into the
+marking those dimensions symbolic lets ``pipeline.detect.detector`` feed 416 × 288 instead
+(the picture and a stride of grey): same weights, same operators, same scale, 0.69 of the work. The nominal size goes into the
 model's ``imgsz`` metadata (as Ultralytics writes it) so the detector knows the longest side.
 
 The result is checked before it is written: at the original size its output must equal the

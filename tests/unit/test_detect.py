@@ -58,7 +58,7 @@ def test_decode_ultralytics_one_anchor() -> None:
 def test_letterbox_roundtrip(layout: str, fit: bool) -> None:
     img = np.zeros((720, 1280, 3), np.uint8)
     canvas, lb = letterbox(img, (416, 416), layout, fit)  # type: ignore[arg-type]
-    h_in = 256 if fit else 416  # 234 rows of picture, rounded up to the stride when fitted
+    h_in = 288 if fit else 416  # 234 rows of picture and a stride of grey, to the stride
     assert canvas.shape == (h_in, 416, 3)
     assert lb.ratio == pytest.approx(416 / 1280)
     if layout == "yolox":
@@ -77,7 +77,7 @@ def test_letterbox_roundtrip(layout: str, fit: bool) -> None:
 
 def test_letterbox_fitted_to_a_portrait_picture() -> None:
     canvas, lb = letterbox(np.zeros((1000, 500, 3), np.uint8), (416, 416), "yolox", fit=True)
-    assert canvas.shape == (416, 224, 3) and lb.ratio == pytest.approx(0.416)  # 208 → 224
+    assert canvas.shape == (416, 256, 3) and lb.ratio == pytest.approx(0.416)  # 208 + 32 → 256
 
 
 @pytest.mark.parametrize(
