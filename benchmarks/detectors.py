@@ -62,8 +62,14 @@ def main() -> int:
         for img in frames:
             named.update(COCO_NAMES[int(c)] for c in det.detect([img])[0].class_id)
         row = {
-            "model": path.name,
+            "model": str(
+                path.relative_to(REPO)
+                if path.is_relative_to(REPO)
+                else Path("shared") / path.relative_to(SHARED)
+            ),
             "input": list(det.info.input_size),
+            # free input sides: the 16:9 frame goes in at 416 × 288, not squared
+            "fitted_to_frame": det.info.fit_aspect,
             "ms_per_frame_median": round(float(np.median(times)) * 1000, 1),
             "top_down_frames": len(frames),
             "classes_on_top_down_cars": dict(named.most_common(8)),
