@@ -57,8 +57,9 @@ class ModelInfo:
     input_name: str
     input_size: tuple[int, int]  # (width, height); the largest, where the model takes any
     dynamic_batch: bool
-    # Height and width are free in the graph: each image is letterboxed to its own aspect (sides
-    # rounded up to the stride) instead of to a square, so no inference is spent on padding.
+    # Height and width are free in the graph: each image is letterboxed to its own aspect (plus
+    # a stride of grey, sides rounded up to the stride) instead of to a square, so little
+    # inference is spent on padding (see ``letterbox``).
     fit_aspect: bool = False
 
 
@@ -303,19 +304,17 @@ class OnnxDetector:
         fit = self.info.fit_aspect
         prepared = [letterbox(img, self.info.input_size, layout, fit) for img in images]
         tensors = [to_tensor(canvas, layout) for canvas, _ in prepared]
-        raws: list[NDArray[np.float32]] = [np.empty(0, np.float32)] * len(tensors)
-        if self.info.dynamic_batch:
-            # one run per input shape (fitted canvases of cameras with other aspects differ)
-            by_shape: dict[tuple[int, ...], list[int]] = {}
-            for i, t in enumerate(tensors):
-                by_shape.setdefault(t.shape, []).append(i)
-            for idx in by_shape.values():
-                for i, raw in zip(idx, self._run(np.stack([tensors[i] for i in idx])), strict=True):
-                    raws[i] = raw
-        else:
-            raws = [self._run(t[None])[0] for t in tensors]
+        # A dynamic batch runs once per input shape (fitted canvases of cameras with other
+        # aspects differ); a fixed one, image by image.
+        groups: dict[object, list[int]] = {}
+        for i, t in enumerate(tensors):
+            groups.setdefault(t.shape if self.info.dynamic_batch else i, []).append(i)
+        raws: dict[int, NDArray[np.float32]] = {}
+        for idx in groups.values():
+            raws.update(zip(idx, self._run(np.stack([tensors[i] for i in idx])), strict=True))
         results = []
-        for raw, (canvas, lb), img in zip(raws, prepared, images, strict=True):
+        for i, ((canvas, lb), img) in enumerate(zip(prepared, images, strict=True)):
+            raw = raws[i]
             if layout == "yolox":
                 boxes, scores, cls = decode_yolox(raw, self._grid(canvas.shape[1], canvas.shape[0]))
             else:

@@ -77,3 +77,35 @@ def test_ultralytics_layout_model() -> None:
     assert det.info.layout == "ultralytics" and det.info.input_size == (320, 320)
     (result,) = det.detect([read_bgr(IMAGE)])
     assert _white_car_found(result.xyxy, result.class_id, result.confidence) > 0.8
+
+
+def test_a_dynamic_batch_runs_once_per_input_shape(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(REPO / "models" / "yolox_nano.onnx"))
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    model.graph.output[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    # the head's reshapes were exported for batch 1 ([1, 85, -1]); 0 keeps the input's batch
+    shapes_of = {n.input[1] for n in model.graph.node if n.op_type == "Reshape"}
+    for init in model.graph.initializer:
+        if init.name in shapes_of:
+            init.CopyFrom(onnx.numpy_helper.from_array(np.array([0, 85, -1]), init.name))
+    path = tmp_path / "yolox_nano_batch.onnx"
+    onnx.save(model, str(path))
+    det = OnnxDetector(path, intra_op_threads=1)
+    assert det.info.dynamic_batch and det.info.fit_aspect
+    shapes: list[tuple[int, ...]] = []
+    run = det._run
+
+    def spy(batch: NDArray[np.float32]) -> NDArray[np.float32]:
+        shapes.append(batch.shape)
+        return run(batch)
+
+    det._run = spy  # type: ignore[method-assign]
+    wide = read_bgr(IMAGE)
+    tall = np.ascontiguousarray(np.rot90(wide))
+    together = det.detect([wide, tall, wide])
+    assert sorted(shapes) == [(1, 3, 416, 288), (2, 3, 288, 416)]
+    alone = [det.detect([img])[0] for img in (wide, tall, wide)]
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.01)
+        assert a.class_id.tolist() == b.class_id.tolist()
