@@ -40,8 +40,8 @@ PLATE_RE = re.compile(
     rf"^[{PROVINCES}][A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{{4}}|[A-HJ-NP-Z0-9]{{5}})[A-HJ-NP-Z0-9学警挂港澳]$"
 )
 _REC_HEIGHT = 48
-# A read at a hinted place is taken without a search only this sure (a rival plate must be
-# as sure to be looked at again, pipeline.rules.parking).
+# A read at a hinted place is taken without a search only this sure (pipeline.rules.parking
+# holds a rival plate's read to the same bar).
 HINT_CONFIDENCE = 0.9
 _REC_WIDTH = 320
 _DROP = re.compile(r"[\s·•.\-_:：,，'\"]")

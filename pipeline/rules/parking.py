@@ -54,7 +54,7 @@ from scipy.optimize import linear_sum_assignment
 from pipeline.config_base import ID_PATTERN, RuleBase, ScheduleWindow, ZoneConfig, ZoneKind
 from pipeline.detect.detector import COCO_IDS, COCO_NAMES
 from pipeline.detect.plate_lookups import PlateLookups
-from pipeline.detect.plates import PlateRead
+from pipeline.detect.plates import HINT_CONFIDENCE, PlateRead
 from pipeline.evidence.labels import CLASS_ZH, ZONE_KIND_ZH
 from pipeline.rules.base import (
     BOX_COLOR,
@@ -122,8 +122,9 @@ UNKNOWN_VEHICLE = "vehicle"
 _PLATE_RETRY_S = 20.0
 _THUMB_WIDTH = 192
 _PLATE_TRIES = 5
-# A read of another plate this sure, twice running, means another car stands there now.
-_RIVAL_CONFIDENCE = 0.9
+# A read of another plate this sure, twice running, means another car stands there now: as
+# sure as a read taken at the plate's known place without a search (the same bar for both).
+_RIVAL_CONFIDENCE = HINT_CONFIDENCE
 
 
 # -- configuration (cameras.toml ``[[cameras.rules]]`` with analyzer = "illegal_parking")
