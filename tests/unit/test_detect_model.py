@@ -30,11 +30,8 @@ def _white_car_found(det_xyxy: np.ndarray, classes: np.ndarray, scores: np.ndarr
     return best
 
 
-def test_yolox_finds_the_parked_car_and_motorcycle() -> None:
-    det = OnnxDetector(REPO / "models" / "yolox_nano.onnx", intra_op_threads=2)
-    assert det.info.layout == "yolox" and det.info.input_size == (416, 416)
-    assert det.info.sha256.startswith("3436fd5eea39")  # models/MODEL_CARD.md
-    assert det.info.fit_aspect  # free input sides (models/tools/free_input_size.py)
+def input_shapes(det: OnnxDetector) -> list[tuple[int, ...]]:
+    """The shapes of the batches ``det`` runs from now on (filled in as it runs them)."""
     shapes: list[tuple[int, ...]] = []
     run = det._run
 
@@ -43,6 +40,15 @@ def test_yolox_finds_the_parked_car_and_motorcycle() -> None:
         return run(batch)
 
     det._run = spy  # type: ignore[method-assign]
+    return shapes
+
+
+def test_yolox_finds_the_parked_car_and_motorcycle() -> None:
+    det = OnnxDetector(REPO / "models" / "yolox_nano.onnx", intra_op_threads=2)
+    assert det.info.layout == "yolox" and det.info.input_size == (416, 416)
+    assert det.info.sha256.startswith("3436fd5eea39")  # models/MODEL_CARD.md
+    assert det.info.fit_aspect  # free input sides (models/tools/free_input_size.py)
+    shapes = input_shapes(det)
     img = read_bgr(IMAGE)
     (result,) = det.detect([img])
     assert shapes == [(1, 3, 288, 416)]  # the 16:9 picture, a stride of grey, not a square
@@ -93,14 +99,7 @@ def test_a_dynamic_batch_runs_once_per_input_shape(tmp_path: Path) -> None:
     onnx.save(model, str(path))
     det = OnnxDetector(path, intra_op_threads=1)
     assert det.info.dynamic_batch and det.info.fit_aspect
-    shapes: list[tuple[int, ...]] = []
-    run = det._run
-
-    def spy(batch: NDArray[np.float32]) -> NDArray[np.float32]:
-        shapes.append(batch.shape)
-        return run(batch)
-
-    det._run = spy  # type: ignore[method-assign]
+    shapes = input_shapes(det)
     wide = read_bgr(IMAGE)
     tall = np.ascontiguousarray(np.rot90(wide))
     together = det.detect([wide, tall, wide])
