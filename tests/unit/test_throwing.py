@@ -459,3 +459,27 @@ def test_a_track_that_comes_back_on_a_falling_object_after_a_gap_is_judged_by_wh
     assert isinstance(d, ThrowingDetails)
     assert d.trajectory[0][1:] == pytest.approx(fall[0][0], abs=0.1)
     assert abs(d.candidates[0].floor - 12) <= 1
+
+
+def test_a_long_lived_track_that_never_falls_is_refitted_ever_more_rarely(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bird circling in front of the façade for 8 s, over two floors: fitted every 3 new
+    points for its first 3 s, then after an eighth of its points (a fall lives 1-3 s)."""
+    a = analyzer()
+    fits = []
+    evaluate = a._evaluate
+
+    def counted(tr: object) -> object:
+        fits.append(len(tr.points))  # type: ignore[attr-defined]
+        return evaluate(tr)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(a, "_evaluate", counted)
+    frames = [
+        [to_px((8.0 + 3.0 * math.sin(k / 30), 20.0 + 3.0 * math.cos(k / 20)))] for k in range(200)
+    ]
+    assert run(a, frames) == []
+    early = [n for n in fits if n <= 75]
+    late = [n for n in fits if n > 80]
+    assert len(early) >= 15  # every 3 points while young
+    assert late and min(np.diff(late)) >= 10  # ≥ 80 // 8 apart
