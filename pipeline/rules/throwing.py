@@ -736,9 +736,8 @@ class ThrowingAnalyzer:
         self._last_t = t
         if sample.global_change:
             self._global_run += 1
-            if t >= self._settle[1]:
-                self._settle = (t, t)
-            self._settle = (self._settle[0], t + _GLOBAL_HOLD_S)
+            since = self._settle[0] if t < self._settle[1] else t  # within a hold: extend it
+            self._settle = (since, t + _GLOBAL_HOLD_S)
             if self._global_run > _GLOBAL_KEEP_FRAMES:
                 notices.extend(self._finish_all(t))
                 return notices
