@@ -65,3 +65,43 @@ def test_a_low_bitrate_keyframe_refreshing_the_whole_picture_is_not_a_global_cha
 def test_a_camera_shake_is_still_a_global_change(tmp_path: Path) -> None:
     video = encode_h264(tmp_path / "f.mp4", facade(shake_at=60), fps=FPS, gop=2 * FPS)
     assert any(s.global_change for _, s in motion(video) if s.seq >= 60)
+
+
+def test_blobs_match_a_labelling_of_the_whole_region() -> None:
+    # The blobs are labelled in the box around the moving pixels only: every statistic must
+    # still be the whole region's (objects at odd offsets, at the region's edges, fragments
+    # that the merging dilation joins, lone pixels).
+    w, h = 240, 160
+    ex = MotionExtractor("cam", [ZONE], scale=1.0, min_blob_px=1)
+    ex._setup(w, h)
+    rng = np.random.default_rng(3)
+    cur = rng.integers(0, 256, (h, w)).astype(np.uint8)
+    last = rng.integers(0, 256, (h, w)).astype(np.uint8)
+    for offset in ((0, 0), (37, 23), (101, 55)):
+        moving = np.zeros((h, w), np.uint8)
+        ox, oy = offset
+        moving[oy + 3 : oy + 8, ox + 5 : ox + 9] = 255  # a square
+        moving[oy + 20, ox + 41] = moving[oy + 22, ox + 43] = 255  # fragments, 2 px apart
+        moving[oy + 31 : oy + 40, ox + 60] = 255  # a streak...
+        moving[oy + 39, ox + 60 : ox + 70] = 255  # ...with a foot
+        moving[oy + 50, ox + 11] = 255  # a lone pixel
+        if offset == (0, 0):
+            moving[h - 2 :, w - 3 :] = 255  # in the corner
+        blobs = ex._blobs(moving, cur, last)
+        merged = cv2.dilate(moving, np.ones((3, 3), np.uint8))
+        n, labels, stats, centroids = cv2.connectedComponentsWithStats(merged, connectivity=8)
+        diff = cv2.absdiff(cur, last).astype(np.float64)
+        want = []
+        for k in range(1, n):
+            mine = (labels == k) & (moving > 0)
+            x, y, bw, bh = stats[k, :4]
+            want.append((*np.round(centroids[k], 3), mine.sum(), x, y, x + bw, y + bh,
+                         round(diff[mine].mean(), 3)))  # fmt: skip
+        got = [
+            (round(float(cx), 3), round(float(cy), 3), a, *box, round(float(c), 3))
+            for (cx, cy), a, box, c in zip(
+                blobs.xy.tolist(), blobs.area.tolist(), blobs.bbox.tolist(),
+                blobs.contrast.tolist(), strict=True,
+            )
+        ]  # fmt: skip
+        assert sorted(got) == sorted(want)
