@@ -156,6 +156,9 @@ def main() -> int:
                    help="comma-separated scene numbers to run in each view (no background "
                         "or real clips); the scenes are those of a full run with the same "
                         "--seed, --throws and --fa-minutes")  # fmt: skip
+    p.add_argument("--fps-divisor", type=int, default=1,
+                   help="keep every n-th frame of the real footage: a camera at 1/n of its "
+                        "frame rate (15 fps from the 30 fps clips)")  # fmt: skip
     p.add_argument("--keep", type=Path, default=None,
                    help="keep each throw scene's video, cameras.toml and learned activity "
                         "map here, for gridsight replay")  # fmt: skip
@@ -178,6 +181,7 @@ def main() -> int:
         for clip in (*CLIPS, *VIRTUAL_CLIPS):
             chosen = clip in views
             frames, fps = read_frames(clip)
+            frames, fps = frames[:: args.fps_divisor], fps / args.fps_divisor
             comp = Compositor(clip, frames, fps)
             h, w = frames[0].shape[:2]
             # A camera that has watched its scene for a while: where the leaves move is
@@ -329,6 +333,7 @@ def main() -> int:
         "seed": args.seed,
         "throws_per_clip": args.throws,
         "learned_background_s": args.learn_s,
+        "fps_divisor": args.fps_divisor,
         "wall_s": round(time.monotonic() - t_start, 1),
     }
     if only:  # a look at a few scenes, not a result
