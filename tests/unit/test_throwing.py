@@ -17,6 +17,7 @@ from pipeline.rules.throwing import (
     ThrowingDetails,
     ThrowingRule,
     fit_fall,
+    monotonic_share,
     seen_descent,
 )
 from pipeline.types import Blobs, EventState, EventType, MotionSample
@@ -483,3 +484,18 @@ def test_a_long_lived_track_that_never_falls_is_refitted_ever_more_rarely(
     late = [n for n in fits if n > 80]
     assert len(early) >= 15  # every 3 points while young
     assert late and min(np.diff(late)) >= 10  # ≥ 80 // 8 apart
+
+
+def test_a_stray_centroid_now_and_then_is_no_rise_but_a_rise_over_two_points_is() -> None:
+    # tossed up, then the slow top: a low-contrast object's blob pulled up 10 cm now and then
+    up = np.array([9.5, 9.6, 9.7, 9.8, 9.9])
+    top = np.tile([10.0, 10.1, 10.0], 4)
+    fall = 10.0 - 4.9 * np.arange(1, 25, dtype=np.float64) ** 2 / FPS**2
+    z = np.concatenate([up, top, fall])
+    assert float(np.mean(np.diff(z) < 0.05)) < 0.8 <= monotonic_share(z)
+    # a chain of leaf blobs, up and down over two or three points at a time
+    leaf = np.array([10.0, 9.8, 9.6, 9.8, 10.0, 10.1, 9.9, 9.7, 9.5, 9.7, 9.9, 9.6, 9.3, 9.0])
+    assert monotonic_share(leaf) < 0.7
+    # a track hopping between two leaves, one above the other
+    assert monotonic_share(np.tile([10.0, 10.2], 12)) < 0.7
+    assert monotonic_share(np.array([1.0])) == 0.0
