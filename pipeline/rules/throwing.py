@@ -603,15 +603,16 @@ def seen_descent(
 
 
 def monotonic_share(z: NDArray[np.float64]) -> float:
-    """Share of a height series' steps (metres, z up) that do not rise by 5 cm or more; a rise
-    to a lone point (after a step that did not rise; the next step falls by as much) is not counted.
+    """Share of a height series' steps (metres, z up) that do not rise by 5 cm or more; a
+    rise to a lone point (after a step that did not rise; the next one falls as much) is not
+    counted.
 
     Chains of leaf and noise blobs go up and down for several points at a time; a falling
     object only ever goes down. But near the top of a toss an object is slow, and one blob
     centroid pulled a few pixels up (a low-contrast object seen in fragments) is a rise step
-    and a fall step at once: on a tower seen from 60 m, 0.5 s of such jitter at the top of a
-    17 px object's toss kept its whole fall under 0.8 (3-D benchmark, seed 31337). Only the
-    lone point is forgiven, and only now and then: a rise over two steps or more still counts.
+    and a fall step at once: on the 3-D benchmark's tower view, 0.5 s of such jitter at the
+    top of a 17 px object's toss kept its whole fall under 0.8 (seed 31337 scene 12). Only
+    the lone point is forgiven, and only now and then: a rise over two steps still counts.
     """
     if len(z) < 2:
         return 0.0
