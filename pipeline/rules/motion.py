@@ -345,12 +345,12 @@ class MotionExtractor:
         count[0] = 1.0
         # Size = moving pixels of the component before the merging dilation: a lone noisy pixel
         # stays 1 px (dilation would make it 9) while fragments of one object add up.
-        mov = np.ascontiguousarray(moving).ravel()[on] > 0
+        mov = moving[pts[:, 1], pts[:, 0]] > 0
         mlab = lab[mov]
         areas = np.bincount(mlab, minlength=n).astype(np.float64)
         # contrast against the last frame, averaged over the component's moving pixels
-        at = py[mov] * cur.shape[1] + px[mov]
-        dc = np.abs(cur.ravel()[at].astype(np.int16) - last.ravel()[at])
+        my, mx = py[mov], px[mov]
+        dc = np.abs(cur[my, mx].astype(np.int16) - last[my, mx])
         contrast = np.bincount(mlab, weights=dc, minlength=n) / np.maximum(areas, 1.0)
         # centroid and box of the merged component (box edges are pixel edges: x1 = last + 1)
         cx = np.bincount(lab, weights=px, minlength=n) / count
