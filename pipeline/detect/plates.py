@@ -43,7 +43,16 @@ _REC_HEIGHT = 48
 # A read at a hinted place is taken without a search only this sure (pipeline.rules.parking
 # holds a rival plate's read to the same bar).
 HINT_CONFIDENCE = 0.9
-_REC_WIDTH = 320
+# Strips are padded on the right to this width (a single-layer strip is 154 wide). PaddleOCR
+# pads to 320, but the recogniser mixes the whole line (SVTR), padding included: at 160 the
+# generated-plate benchmark reads 0.963 of plates >= 80 px exactly instead of 0.946 (60 px:
+# 0.53 vs 0.43) in 39 ms a read instead of 56 (benchmarks/plates.py).
+# Strips are padded on the right to this width (a single-layer strip is 154 wide). PaddleOCR
+# pads to 320; the recogniser's cost grows with the width. At 240 the generated-plate benchmark
+# reads as well (0.958 of plates >= 80 px exactly, 0.946 at 320: within its noise) in 44 ms a
+# read instead of ~55 (benchmarks/plates.py); at 160-192 the provinces read better still but
+# Q is read as 0 (the line is mixed as a whole, padding included).
+_REC_WIDTH = 240
 _DROP = re.compile(r"[\s·•.\-_:：,，'\"]")
 
 
@@ -253,7 +262,7 @@ class PlateReader:
         h, w = strip.shape[:2]
         width = max(_REC_HEIGHT, round(w * _REC_HEIGHT / max(1, h)))
         img = cv2.resize(strip, (width, _REC_HEIGHT)).astype(np.float32)
-        # as PaddleOCR feeds it: normalised, then padded on the right to its 320-wide input
+        # as PaddleOCR feeds it: normalised, then padded on the right (to _REC_WIDTH)
         x = np.zeros((1, 3, _REC_HEIGHT, max(width, _REC_WIDTH)), np.float32)
         x[0, :, :, :width] = ((img / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)
         probs = self._rec.run(None, {self._rec.get_inputs()[0].name: x})[0][0]
