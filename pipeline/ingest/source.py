@@ -294,6 +294,8 @@ class StreamSource:
                     continue
                 try:
                     frames = stream.decode(packet)
+                    if self.s.decode_mode == DecodeMode.KEYFRAMES:
+                        frames += self._drain(stream)
                 except av.error.InvalidDataError:
                     continue  # a corrupt packet; the next keyframe recovers
                 for vf in frames:
@@ -312,6 +314,16 @@ class StreamSource:
             clock.wrap()
             container.seek(0)
             stream.codec_context.flush_buffers()
+
+    @staticmethod
+    def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:
+        """The keyframe just fed, now: a decoder that reorders (B-frames, as many H.265
+        cameras and recorders send) holds each picture back until later ones arrive, and fed
+        keyframes alone it handed each one out two GOPs late (H.264 with 3 B-frames) or out
+        of order (x265's default GOP). A keyframe needs no other picture: drain, reset."""
+        frames = stream.decode(None)
+        stream.codec_context.flush_buffers()
+        return frames
 
     def _emit(
         self, vf: av.VideoFrame, pts_s: float, time_s: float, native: tuple[int, int]

@@ -71,6 +71,44 @@ def test_decode_modes_emit_what_analyzers_need(clip: Path, mode: DecodeMode, exp
     assert ring.span_s == pytest.approx(3.9)  # every packet is kept, whatever is decoded
 
 
+def test_keyframes_of_a_stream_with_b_frames_come_out_at_once_and_in_order(
+    tmp_path: Path,
+) -> None:
+    """A decoder reorders B-frame streams: fed keyframes alone it once handed each out two
+    GOPs late (H.264, 3 B-frames) and lost the last two."""
+    import av
+
+    path = tmp_path / "bf.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.options = {"g": "10", "keyint_min": "10", "sc_threshold": "0", "bf": "3",
+                          "threads": "1"}  # fmt: skip
+        for i in range(40):
+            img = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8) // (1 + i % 4)
+            vf = av.VideoFrame.from_ndarray(np.asarray(img, np.uint8), format="bgr24")
+            vf.pts = i
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode(None))
+    ring = PacketRing("cam1", 60)
+    read_when_emitted: list[float] = []
+    frames: list[Frame] = []
+
+    def sink(f: Frame) -> bool:
+        frames.append(f)
+        read_when_emitted.append(ring.span_s)
+        return True
+
+    stop = threading.Event()
+    s = settings(path, DecodeMode.KEYFRAMES)
+    src = StreamSource(s, ring, sink, HealthTracker("cam1", s.decode_mode, time.time, 5.0), stop)
+    src.run()
+    assert [f.pts_s for f in frames] == pytest.approx([0.0, 1.0, 2.0, 3.0])
+    # each as soon as its own packet is read, not when later keyframes arrive
+    assert read_when_emitted == pytest.approx([0.0, 1.0, 2.0, 3.0], abs=0.15)
+
+
 def test_looping_file_keeps_time_and_timestamps_monotonic(clip: Path) -> None:
     ring = PacketRing("cam1", 60)
     frames = run_source(settings(clip, DecodeMode.KEYFRAMES, loop=True), ring, stop_after_frames=10)
