@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,56 @@ def percentile(values: list[float], q: float) -> float | None:
     k = (len(ordered) - 1) * q
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def delivery_form(
+    *, codec: str = "libx264", size: tuple[int, int] | None = None, fps: float | None = None,
+    full_range: bool = False, audio: bool = False, ext: str = ".mp4", jitter_s: float = 0.0,
+    options: dict[str, str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """How a camera or recorder delivers footage, for ``transcode``."""
+    return {"codec": codec, "size": size, "fps": fps, "full_range": full_range, "audio": audio,
+            "ext": ext, "jitter_s": jitter_s,
+            # one encoder thread: x264's rate control over parallel frames depends on thread
+            # timing (the 384 kbit/s tower throw was found in one encode, missed in the next)
+            "options": {"threads": "1", **(options or {"crf": "23", "g": "50"})}}  # fmt: skip
+
+
+def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tuple[int, int]:
+    """``src`` re-encoded as ``form`` says; the frame size written."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vs = inp.streams.video[0]
+        src_fps = float(vs.average_rate or 30)
+        fps: float = form["fps"] or src_fps
+        out_v = out.add_stream(form["codec"], rate=Fraction(fps).limit_denominator(1001))
+        w, h = form["size"] or (vs.width, vs.height)
+        pix = "yuvj420p" if form["full_range"] else "yuv420p"
+        out_v.width, out_v.height, out_v.pix_fmt = w, h, pix
+        out_v.options = form["options"]
+        tick = 1000 if form["ext"] == ".mkv" else 90000  # Matroska keeps milliseconds
+        out_v.time_base = Fraction(1, tick)
+        out_a = out.add_stream("aac", rate=16000) if form["audio"] else None
+        kept = 0
+        for i, frame in enumerate(inp.decode(vs)):
+            if i / src_fps + 1e-9 < kept / fps:
+                continue  # a camera at a lower rate: the nearest frame at or after its tick
+            vf = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            vf = vf.reformat(width=w, height=h, format=pix)
+            t = kept / fps + (rng.uniform(-1, 1) * form["jitter_s"] if kept else 0.0)
+            vf.pts, vf.time_base = round(t * tick), out_v.time_base
+            out.mux(out_v.encode(vf))
+            if out_a is not None:  # silence, as long as the frame
+                n = round(16000 / fps)
+                af = av.AudioFrame.from_ndarray(np.zeros((1, n), np.float32), format="fltp",
+                                                layout="mono")  # fmt: skip
+                af.sample_rate = 16000
+                out.mux(out_a.encode(af))
+            kept += 1
+        out.mux(out_v.encode(None))
+        if out_a is not None:
+            out.mux(out_a.encode(None))
+    return w, h

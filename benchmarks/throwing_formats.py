@@ -27,16 +27,14 @@ import json
 import shutil
 import sys
 import tempfile
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import SHARED, write_result
+from benchmarks.common import SHARED, delivery_form, transcode, write_result
 from benchmarks.throwing_synth import _replay
 from tests.scenes.facade_3d import CLIPS, Clip, camera_entry
 
@@ -44,73 +42,24 @@ CLIPS_DIR = SHARED / "data" / "throwing"
 LATE_S = 2.0  # an alert this long after the object landed is still this throw's
 
 
-def _form(
-    *, codec: str = "libx264", size: tuple[int, int] | None = None, fps: float | None = None,
-    full_range: bool = False, audio: bool = False, ext: str = ".mp4", jitter_s: float = 0.0,
-    options: dict[str, str] | None = None,
-) -> dict[str, Any]:  # fmt: skip
-    return {"codec": codec, "size": size, "fps": fps, "full_range": full_range, "audio": audio,
-            "ext": ext, "jitter_s": jitter_s,
-            # one encoder thread: x264's rate control over parallel frames depends on thread
-            # timing (the 384 kbit/s tower throw was found in one encode, missed in the next)
-            "options": {"threads": "1", **(options or {"crf": "23", "g": "50"})}}  # fmt: skip
-
-
 FORMS: dict[str, dict[str, Any] | None] = {
     "as_given": None,
-    "h264_crf23": _form(),
-    "hevc_crf26": _form(codec="libx265", options={
+    "h264_crf23": delivery_form(),
+    "hevc_crf26": delivery_form(codec="libx265", options={
         "crf": "26", "x265-params": "keyint=50:log-level=error:pools=1:frame-threads=1"}),
-    "1440p": _form(size=(2560, 1440)),
-    "d1_704x576_stretched": _form(size=(704, 576)),
-    "cif_352x288": _form(size=(352, 288)),
-    "25fps": _form(fps=25.0),
-    "15fps": _form(fps=15.0),
-    "12.5fps": _form(fps=12.5),
-    "full_range_yuvj420p": _form(full_range=True),
-    "matroska_with_audio": _form(audio=True, ext=".mkv"),
-    "mpeg_ts": _form(ext=".ts"),
-    "timestamps_jitter_8ms": _form(jitter_s=0.008),
-    "h264_384kbps": _form(options={"b": "384k", "maxrate": "384k", "bufsize": "768k",
+    "1440p": delivery_form(size=(2560, 1440)),
+    "d1_704x576_stretched": delivery_form(size=(704, 576)),
+    "cif_352x288": delivery_form(size=(352, 288)),
+    "25fps": delivery_form(fps=25.0),
+    "15fps": delivery_form(fps=15.0),
+    "12.5fps": delivery_form(fps=12.5),
+    "full_range_yuvj420p": delivery_form(full_range=True),
+    "matroska_with_audio": delivery_form(audio=True, ext=".mkv"),
+    "mpeg_ts": delivery_form(ext=".ts"),
+    "timestamps_jitter_8ms": delivery_form(jitter_s=0.008),
+    "h264_384kbps": delivery_form(options={"b": "384k", "maxrate": "384k", "bufsize": "768k",
                                    "g": "50"}),
 }  # fmt: skip
-
-
-def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tuple[int, int]:
-    """``src`` re-encoded as ``form`` says; the frame size written."""
-    rng = np.random.default_rng(seed)
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        vs = inp.streams.video[0]
-        src_fps = float(vs.average_rate or 30)
-        fps: float = form["fps"] or src_fps
-        out_v = out.add_stream(form["codec"], rate=Fraction(fps).limit_denominator(1001))
-        w, h = form["size"] or (vs.width, vs.height)
-        pix = "yuvj420p" if form["full_range"] else "yuv420p"
-        out_v.width, out_v.height, out_v.pix_fmt = w, h, pix
-        out_v.options = form["options"]
-        tick = 1000 if form["ext"] == ".mkv" else 90000  # Matroska keeps milliseconds
-        out_v.time_base = Fraction(1, tick)
-        out_a = out.add_stream("aac", rate=16000) if form["audio"] else None
-        kept = 0
-        for i, frame in enumerate(inp.decode(vs)):
-            if i / src_fps + 1e-9 < kept / fps:
-                continue  # a camera at a lower rate: the nearest frame at or after its tick
-            vf = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
-            vf = vf.reformat(width=w, height=h, format=pix)
-            t = kept / fps + (rng.uniform(-1, 1) * form["jitter_s"] if kept else 0.0)
-            vf.pts, vf.time_base = round(t * tick), out_v.time_base
-            out.mux(out_v.encode(vf))
-            if out_a is not None:  # silence, as long as the frame
-                n = round(16000 / fps)
-                af = av.AudioFrame.from_ndarray(np.zeros((1, n), np.float32), format="fltp",
-                                                layout="mono")  # fmt: skip
-                af.sample_rate = 16000
-                out.mux(out_a.encode(af))
-            kept += 1
-        out.mux(out_v.encode(None))
-        if out_a is not None:
-            out.mux(out_a.encode(None))
-    return w, h
 
 
 def score(clip: Clip, reports: list[dict[str, Any]]) -> dict[str, Any]:

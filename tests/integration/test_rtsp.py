@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import av
+import numpy as np
 import pytest
 
 from pipeline.config import AppConfig
 from pipeline.evidence.report import ModelIdentity
+from pipeline.ingest.health import HealthTracker
+from pipeline.ingest.packet_ring import PacketRing
+from pipeline.ingest.source import SourceSettings, StreamSource
 from pipeline.ops.compose import pipeline
 from pipeline.runtime import Runtime
 from pipeline.store.repository import EventQuery
-from pipeline.types import DecodeMode, HealthState
+from pipeline.types import DecodeMode, Frame, HealthState
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.media import Actor, ColorBoxDetector, Scene, to_annexb, write_h264
 
@@ -168,3 +173,48 @@ def test_events_left_open_by_a_dead_process_are_ended_at_start(
         assert other is not None and (other.state, other.closed_reason) == ("started", None)
     finally:
         rt.stop()
+
+
+@pytest.mark.parametrize(
+    ("source", "transport"),
+    [
+        ("test:320x240@10:10:bf2", "tcp"),
+        ("test:320x240@10:10:h265", "udp"),
+        ("test:320x240@10:10:h265:bf2", "tcp"),
+    ],
+)
+def test_h265_and_b_frame_cameras_give_each_keyframe_at_once(
+    rtsp_server: Callable[[dict[str, str]], RtspServer], source: str, transport: str
+) -> None:
+    """Many cameras send H.265, some with B-frames: keyframe-only decoding over RTSP gives
+    each keyframe in order, one a GOP, as soon as it arrives. (These live streams came out
+    promptly before the decoder was drained after each keyframe, too: the file with B-frames
+    in test_sources.py is what pins that.)"""
+    server = rtsp_server({"/cam": source})
+    url = server.url("/cam")
+    seen: list[tuple[Frame, float]] = []
+    stop = threading.Event()
+
+    def sink(f: Frame) -> bool:
+        seen.append((f, time.time()))
+        if len(seen) >= 5:
+            stop.set()
+        return True
+
+    s = SourceSettings(camera_id="cam1", url=url, redacted_url=url, transport=transport,
+                       decode_mode=DecodeMode.KEYFRAMES, analysis_width=160,
+                       open_timeout_s=3, read_timeout_s=3)  # fmt: skip
+    health = HealthTracker("cam1", s.decode_mode, time.time, 5.0)
+    thread = threading.Thread(target=StreamSource(s, PacketRing("cam1", 30), sink, health,
+                                                  stop).run, daemon=True)  # fmt: skip
+    thread.start()
+    thread.join(25)
+    stop.set()
+    assert len(seen) >= 5, f"{len(seen)} keyframes in 25 s"
+    times = [f.time_s for f, _ in seen]
+    assert all(f.is_keyframe for f, _ in seen)
+    assert times == sorted(times)
+    assert np.diff(times[1:]) == pytest.approx(1.0, abs=0.25)  # one a GOP, none lost
+    # once live (the server sends what it had buffered at once), a keyframe is out as soon
+    # as its packet arrived, not when the next ones do
+    assert max(wall - f.time_s for f, wall in seen[2:]) < 0.8

@@ -9,7 +9,9 @@ in a form that finds the system's GStreamer typelibs)::
 Mount sources:
 
 * ``test:WxH@FPS:GOP``: a live, generated H.264 stream (videotestsrc → x264enc). The picture
-  carries a running clock, so every frame differs.
+  carries a running clock, so every frame differs. ``…:GOP:h265`` encodes H.265 (x265enc)
+  instead, ``…:GOP:bf2`` (either codec) with 2 B-frames between reference pictures, as many
+  cameras and recorders send.
 * ``file:PATH@FPS``: an H.264 Annex-B elementary stream, split into access units and pushed
   into an ``appsrc`` at FPS with running-time timestamps, looping forever; no re-encoding.
 
@@ -85,16 +87,27 @@ class LoopingFile:
 
 
 def launch_line(source: str) -> tuple[str, LoopingFile | None]:
-    test = re.fullmatch(r"test:(\d+)x(\d+)@(\d+):(\d+)", source)
+    test = re.fullmatch(r"test:(\d+)x(\d+)@(\d+):(\d+)(:h265)?(?::bf(\d+))?", source)
     if test:
-        w, h, fps, gop = test.groups()
+        w, h, fps, gop, h265, bf = test.groups()
+        if h265:
+            # B-frames need x265's lookahead; zerolatency turns both off
+            opts = f"bframes={bf}:rc-lookahead={int(bf) + 1}" if bf else ""
+            tune = "" if bf else "tune=zerolatency "
+            enc = (f"x265enc {tune}speed-preset=ultrafast key-int-max={gop} "
+                   f'option-string="{opts}" ! video/x-h265,profile=main ! rtph265pay')  # fmt: skip
+        elif bf:
+            enc = (f"x264enc speed-preset=ultrafast key-int-max={gop} bframes={bf} "
+                   f"b-adapt=false rc-lookahead={int(bf) + 1} sync-lookahead=0 ! "
+                   f"video/x-h264,profile=main ! rtph264pay")  # fmt: skip
+        else:
+            enc = (f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} "
+                   f"bframes=0 ! video/x-h264,profile=baseline ! rtph264pay")  # fmt: skip
         return (
             f"( videotestsrc is-live=true pattern=smpte ! "
             f"video/x-raw,width={w},height={h},framerate={fps}/1 ! "
             f'clockoverlay halignment=left valignment=top font-desc="Sans 16" ! '
-            f"videoconvert ! x264enc tune=zerolatency speed-preset=ultrafast "
-            f"key-int-max={gop} bframes=0 ! video/x-h264,profile=baseline ! "
-            f"rtph264pay name=pay0 pt=96 config-interval=1 )"
+            f"videoconvert ! {enc} name=pay0 pt=96 config-interval=1 )"
         ), None
     file = re.fullmatch(r"file:(.+)@(\d+)", source)
     if file:
@@ -105,7 +118,7 @@ def launch_line(source: str) -> tuple[str, LoopingFile | None]:
             "caps=video/x-h264,stream-format=byte-stream,alignment=au ! "
             "h264parse ! rtph264pay name=pay0 pt=96 config-interval=1 )"
         ), feeder
-    raise SystemExit(f"bad source {source!r}: use test:WxH@FPS:GOP or file:PATH@FPS")
+    raise SystemExit(f"bad source {source!r}: use test:WxH@FPS:GOP[:h265][:bfN] or file:PATH@FPS")
 
 
 def main() -> int:
