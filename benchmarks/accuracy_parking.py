@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, REPO, SHARED, write_result
+from benchmarks.common import CACHE, REPO, SHARED, publish
 from pipeline.ingest.media import encode_h264
 
 DATA = SHARED / "data"
@@ -356,10 +356,7 @@ def main() -> int:
         },
         "by_view": by_view(runs),
     }
-    path = write_result("accuracy_parking", {"method": __doc__, "summary": summary, "runs": runs})
-    print(json.dumps(summary, indent=2))
-    print(f"written {path}")
-    return 0
+    return publish("accuracy_parking", __doc__, summary, runs=runs)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,15 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def publish(name: str, method: str | None, summary: dict[str, Any], **rest: Any) -> int:
+    """Write ``benchmarks/results/<name>.json`` (method, summary, the rest), print the summary
+    and where it went; a benchmark's exit status."""
+    path = write_result(name, {"method": method, "summary": summary, **rest})
+    print(json.dumps(summary, indent=2, ensure_ascii=False))
+    print(f"written {path}")
+    return 0
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS"):

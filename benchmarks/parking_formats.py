@@ -23,8 +23,8 @@ Results go to ``benchmarks/results/parking_formats.json``.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import json
 import shutil
 import sys
 import tempfile
@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy_parking import cases, models, run_case
-from benchmarks.common import delivery_form, transcode, write_result
+from benchmarks.common import delivery_form, publish, transcode
 
 
 def _x265(keyint_s: int) -> dict[str, str]:
@@ -60,6 +60,7 @@ CASES = {"demo_street": 30.0, "intel_car_aisle": 10.0}
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     work = Path(tempfile.mkdtemp(prefix="gs-pformats-"))
     rows: list[dict[str, Any]] = []
     try:
@@ -97,10 +98,7 @@ def main() -> int:
             for r in rows
         },
     }
-    path = write_result("parking_formats", {"method": __doc__, "summary": summary, "runs": rows})
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"written {path}")
-    return 0
+    return publish("parking_formats", __doc__, summary, runs=rows)
 
 
 if __name__ == "__main__":

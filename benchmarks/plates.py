@@ -21,7 +21,6 @@ Results go to ``benchmarks/results/plates.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import SHARED, write_result
+from benchmarks.common import SHARED, publish
 from pipeline.detect.plates import PlateReader
 from tests.media import read_bgr
 from tests.scenes.plates import STYLES, degrade, draw_plate, place, plate_corners, random_plate
@@ -110,11 +109,7 @@ def main() -> int:
         "generated_by_width": by_width,
         "read_ms_median": round(float(np.median(times)) * 1000, 1),
     }
-    path = write_result("plates", {"method": __doc__, "summary": summary, "real": real,
-                                   "wrong_reads_sample": samples})  # fmt: skip
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"written {path}")
-    return 0
+    return publish("plates", __doc__, summary, real=real, wrong_reads_sample=samples)
 
 
 if __name__ == "__main__":

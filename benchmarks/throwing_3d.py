@@ -54,7 +54,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, percentile, write_result
+from benchmarks.common import CACHE, percentile, publish
 from tests.scenes.facade_3d import (
     CLIPS,
     CLIPS_DIR,
@@ -339,14 +339,7 @@ def main() -> int:
     if only:  # a look at a few scenes, not a result
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
-    path = write_result(
-        args.out,
-        {"method": __doc__, "summary": summary, "real_clips": real, "background": fa,
-         "scenes": rows},
-    )  # fmt: skip
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"written {path}")
-    return 0
+    return publish(args.out, __doc__, summary, real_clips=real, background=fa, scenes=rows)
 
 
 if __name__ == "__main__":

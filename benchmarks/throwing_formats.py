@@ -34,7 +34,7 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import SHARED, delivery_form, transcode, write_result
+from benchmarks.common import SHARED, delivery_form, publish, transcode
 from benchmarks.throwing_synth import _replay
 from tests.scenes.facade_3d import CLIPS, Clip, camera_entry
 
@@ -117,11 +117,7 @@ def main() -> int:
         "extra_events": sum(r["extra_events"] for r in rows),
         "missed": [f"{r['form']}: {r['clip']}" for r in rows if not r["found"]],
     }
-    path = write_result("throwing_formats", {"method": __doc__, "summary": summary,
-                                             "rows": rows})  # fmt: skip
-    print(json.dumps(summary, indent=2, ensure_ascii=False))
-    print(f"written {path}")
-    return 0
+    return publish("throwing_formats", __doc__, summary, rows=rows)
 
 
 if __name__ == "__main__":

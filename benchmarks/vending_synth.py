@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, percentile, write_result
+from benchmarks.common import CACHE, percentile, publish
 from pipeline.ingest.media import encode_h264
 from pipeline.ops.demo.footage import ASSET
 from tests.media import read_bgr
@@ -229,10 +229,7 @@ def main() -> int:
         "start_error_s_p50": percentile([abs(e) for e in errs], 0.5),
         "start_error_s_p95": percentile([abs(e) for e in errs], 0.95),
     }  # fmt: skip
-    path = write_result("vending", {"method": __doc__, "summary": summary, "scenes": rows})
-    print(json.dumps(summary, indent=2))
-    print(f"written {path}")
-    return 0
+    return publish("vending", __doc__, summary, scenes=rows)
 
 
 if __name__ == "__main__":

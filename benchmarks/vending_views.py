@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, SHARED, percentile, write_result
+from benchmarks.common import CACHE, SHARED, percentile, publish
 
 CLIP = SHARED / "data" / "parking" / "intel_car-detection.mp4"
 FPS = Fraction(4)
@@ -119,10 +119,7 @@ def main() -> int:
         "start_error_s_p95": percentile(errs, 0.95),
         "by_view": by_view,
     }
-    path = write_result("vending_views", {"method": __doc__, "summary": summary, "scenes": rows})
-    print(json.dumps(summary, indent=2))
-    print(f"written {path}")
-    return 0
+    return publish("vending_views", __doc__, summary, scenes=rows)
 
 
 if __name__ == "__main__":
