@@ -387,6 +387,13 @@ class CameraConfig(Base):
             *verify_rule_zones(self),
             *verify_facades(self),
         ]
+        if self.decode == "keyframes":
+            problems.extend(
+                f"decode: 'keyframes' decodes one frame a GOP, and rules[{i}] ({rule.id}) "
+                "follows motion in every frame; use 'auto' (or 'sampled', 'full')"
+                for i, rule in enumerate(self.rules)
+                if rule.NEEDS_EVERY_FRAME
+            )
         if self.loop and self.is_rtsp:
             problems.append("loop: only files can loop; an RTSP camera reconnects instead")
         if problems:

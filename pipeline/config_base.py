@@ -201,6 +201,9 @@ class RuleBase(Base):
     ZONE_KINDS: ClassVar[frozenset[ZoneKind]] = frozenset()
     # The rule watches calibrated façades (``facades``) rather than zones of its own.
     USES_FACADES: ClassVar[bool] = False
+    # The rule follows motion from frame to frame: a camera decoding keyframes only is blind
+    # to it.
+    NEEDS_EVERY_FRAME: ClassVar[bool] = False
 
     id: str
 

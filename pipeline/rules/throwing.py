@@ -224,6 +224,7 @@ class ThrowingRule(RuleBase):
 
     ZONE_KINDS: ClassVar[frozenset[ZoneKind]] = frozenset({ZoneKind.FACADE})
     USES_FACADES: ClassVar[bool] = True
+    NEEDS_EVERY_FRAME: ClassVar[bool] = True
 
     def facade_ids(self) -> list[str] | None:
         return self.facades

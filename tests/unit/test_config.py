@@ -79,6 +79,19 @@ def test_camera_field_errors(mutate: Any, expected: str) -> None:
     assert any(expected in m and "(cameras[0])" in m for m in msgs), msgs
 
 
+def test_keyframe_decoding_is_refused_for_a_rule_that_follows_motion() -> None:
+    """高空抛物 needs every frame: a camera forced to keyframes would be silently blind."""
+    wall = {"id": "wall", "kind": "facade", "polygon": [[0.3, 0], [0.7, 0], [0.7, 1], [0.3, 1]]}
+    facade = {"id": "b1", "building": "1", "zone": "wall", "top_floor": 6, "columns": ["A"],
+              "corners": [[0.3, 0.1], [0.7, 0.1], [0.7, 0.9], [0.3, 0.9]]}  # fmt: skip
+    cam = camera_dict(zones=[wall], facades=[facade], rules=[{"analyzer": "throwing"}])
+    assert parse_config({"cameras": [cam | {"decode": "sampled"}]}).cameras[0].decode == "sampled"
+    (msg,) = issues_of({"cameras": [cam | {"decode": "keyframes"}]})
+    assert "(cameras[0])" in msg and "decode: 'keyframes'" in msg and "rules[0]" in msg
+    parking = camera_dict(decode="keyframes")  # one frame a GOP is all parking needs
+    assert parse_config({"cameras": [parking]}).cameras[0].decode == "keyframes"
+
+
 def test_rule_zone_of_wrong_kind() -> None:
     cam = camera_dict()
     cam["zones"].append({"id": "walk", "kind": "walkway", "polygon": [[0, 0], [1, 0], [1, 1]]})
