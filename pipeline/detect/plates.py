@@ -44,10 +44,6 @@ _REC_HEIGHT = 48
 # holds a rival plate's read to the same bar).
 HINT_CONFIDENCE = 0.9
 # Strips are padded on the right to this width (a single-layer strip is 154 wide). PaddleOCR
-# pads to 320, but the recogniser mixes the whole line (SVTR), padding included: at 160 the
-# generated-plate benchmark reads 0.963 of plates >= 80 px exactly instead of 0.946 (60 px:
-# 0.53 vs 0.43) in 39 ms a read instead of 56 (benchmarks/plates.py).
-# Strips are padded on the right to this width (a single-layer strip is 154 wide). PaddleOCR
 # pads to 320; the recogniser's cost grows with the width. At 240 the generated-plate benchmark
 # reads as well (0.958 of plates >= 80 px exactly, 0.946 at 320: within its noise) in 44 ms a
 # read instead of ~55 (benchmarks/plates.py); at 160-192 the provinces read better still but
