@@ -77,6 +77,23 @@ def write_h264(
     )
 
 
+def write_h265(path: Path, scene: Scene) -> Path:
+    """The scene as H.265 with x265's defaults (B-frames, open GOP), as many cameras send."""
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx265", rate=scene.fps)
+        first = scene.render(0.0)
+        stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
+        stream.options = {"x265-params": f"keyint={scene.gop}:log-level=error:pools=1"}
+        for i in range(round(scene.duration_s * scene.fps)):
+            vf = av.VideoFrame.from_ndarray(scene.render(i / scene.fps), format="bgr24")
+            vf.pts = i
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode(None))
+    return path
+
+
 class ScriptedDetector:
     """Returns the scene's ground-truth boxes for each frame's stream time (no model needed)."""
 

@@ -17,6 +17,7 @@ from api.auth import Principal, ViewerDep, audit, may_see, visible_cameras
 from api.deps import MAX_OFFSET, ApiContext, ContextDep
 from api.schemas import EventDetail, EventPage, EventSummary
 from pipeline.evidence.storage import StorageError, iter_chunks
+from pipeline.evidence.writer import PREVIEW
 from pipeline.store.repository import EventQuery, EventRow
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -34,6 +35,8 @@ def _links(ctx: ApiContext, row: EventRow) -> dict[str, str]:
     for name, _, _ in ctx.store.evidence_for(row.event_id):
         if name == "clip":
             links["clip"] = f"{base}/clip.mp4"
+        elif name == PREVIEW:
+            links[PREVIEW] = f"{base}/clip-preview.mp4"
         else:
             links[f"snapshot_{name}"] = f"{base}/snapshot.jpg?name={name}"
     return links
@@ -173,6 +176,19 @@ def event_clip(
 ) -> Response:  # fmt: skip
     """The original evidence clip, with HTTP Range so browsers can seek."""
     return _evidence_file(ctx, event_id, "clip", who, "video/mp4", range_header)
+
+
+@router.get(
+    "/{event_id}/clip-preview.mp4",
+    response_class=FileResponse,
+    responses={200: {"content": {"video/mp4": {}}}, 206: {"description": "Partial content"}},
+)
+def event_clip_preview(
+    event_id: str, ctx: ContextDep, who: ViewerDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+) -> Response:  # fmt: skip
+    """An H.264 copy of a clip browsers cannot play (an H.265 camera's), derived from it."""
+    return _evidence_file(ctx, event_id, PREVIEW, who, "video/mp4", range_header)
 
 
 @router.get(

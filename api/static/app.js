@@ -459,11 +459,13 @@ function drawOverlay(canvas, report, w, h) {
 }
 
 // The event's clip in #clip, with the report's overlay on #overlay (toggled by #show-overlay).
-async function playClip(eventId, report) {
+// An H.265 camera's clip comes with an H.264 copy (links.clip_preview) that browsers play.
+async function playClip(eventId, report, links) {
   const video = $("#clip"), canvas = $("#overlay");
   $("#show-overlay").onchange = (e) => { canvas.style.display = e.target.checked ? "" : "none"; };
   video.addEventListener("loadedmetadata", () => drawOverlay(canvas, report, video.videoWidth, video.videoHeight));
-  const url = await blobUrl(`/events/${encodeURIComponent(eventId)}/clip.mp4`);
+  const file = links?.clip_preview ? "clip-preview.mp4" : "clip.mp4";
+  const url = await blobUrl(`/events/${encodeURIComponent(eventId)}/${file}`);
   if (url) video.src = url;
 }
 
@@ -524,7 +526,7 @@ async function renderCase(caseId) {
     } catch (e) { $("#msg").textContent = e.message; }
   };
   // media last: the buttons work while the clip and pictures are still loading
-  await playClip(eventId, report);
+  await playClip(eventId, report, ev.summary.links);
   const snaps = $("#snaps");
   for (const name of ["first", "alert", "end"]) {
     const u = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=${name}`);
@@ -710,7 +712,7 @@ async function replayEvent(eventId) {
       ${c ? ` · <a href="#/case/${encodeURIComponent(c.case_id)}">${esc(t("st_" + c.state))}</a>` : ""}</p></div>
     <div class="panel"><h3>${t("before_after")}</h3><div class="compare" id="compare"><figure><figcaption>${t("before")}</figcaption><img id="before" alt="before"></figure>
       <figure><figcaption>${t("after")}</figcaption><img id="after" alt="after"><p class="hint" id="no-after"></p></figure></div></div>`;
-  await playClip(eventId, ev.report);
+  await playClip(eventId, ev.report, ev.summary.links);
   const before = await blobUrl(`/events/${encodeURIComponent(eventId)}/snapshot.jpg?name=alert`);
   if (before) $("#before").src = before;
   const after = c?.after_snapshot ? await blobUrl(c.after_snapshot) : null;

@@ -47,6 +47,7 @@ from pipeline.evidence.storage import (
     copy_to,
     hash_file,
 )
+from pipeline.evidence.writer import PREVIEW
 from pipeline.ingest.media import encode_h264
 from pipeline.store.repository import EventStore
 
@@ -203,6 +204,8 @@ class Exporter:
             # plates masked in the pictures are not spelled out in the text either
             reports.append(redact_plate_text(row.report) if shared and plates else row.report)
             for name, rel, digest in self.store.evidence_for(event_id):
+                if name == PREVIEW:
+                    continue  # the viewer's H.264 copy: the package re-encodes the clip itself
                 src = self._local(rel, fetched)
                 if src is None:
                     raise PackageError(

@@ -61,6 +61,51 @@ _STOP = object()
 _CLIP_MAX_WAIT_S = 20.0
 
 
+# What the web UI's <video> plays everywhere; other clips also get an H.264 preview.
+BROWSER_CODECS = frozenset({"h264"})
+PREVIEW = "clip_preview"
+_PREVIEW_MAX_WIDTH = 1280
+
+
+def h264_preview(src: Path, dst: Path) -> tuple[int, int] | None:
+    """``src`` re-encoded as H.264 (at most 1280 wide, each picture at its own time), written
+    to ``dst``; its size, or None when ``src`` has no picture to decode."""
+    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
+    size: tuple[int, int] | None = None
+    try:
+        with av.open(str(src)) as inp:
+            vs = inp.streams.video[0]
+            vs.codec_context.thread_count = 1  # the cameras are the parallelism
+            scale = min(1.0, _PREVIEW_MAX_WIDTH / max(1, vs.codec_context.width))
+            w = max(2, round(vs.codec_context.width * scale / 2) * 2)
+            h = max(2, round(vs.codec_context.height * scale / 2) * 2)
+            with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+                ov = out.add_stream("libx264", rate=vs.average_rate or 25)
+                ov.width, ov.height, ov.pix_fmt = w, h, "yuv420p"
+                ov.time_base = vs.time_base
+                ov.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
+                for frame in inp.decode(vs):
+                    if frame.pts is None:
+                        continue
+                    pic = frame.reformat(width=w, height=h, format="yuv420p")
+                    pic.pts, pic.time_base = frame.pts, vs.time_base
+                    out.mux(ov.encode(pic))
+                    size = (w, h)
+                out.mux(ov.encode(None))
+        if size is None:
+            return None
+        with tmp.open("rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.chmod(EVIDENCE_FILE_MODE)
+        os.replace(tmp, dst)
+        return size
+    except (av.error.FFmpegError, OSError) as exc:
+        logger.warning("preview of %s failed: %s", src.name, exc)
+        return None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
     """Write the collected packets as MP4 (stream copy, moov first for browser seeking). Size
     and hash are left empty: the storage backend measures them when it takes the file."""
@@ -372,6 +417,11 @@ class EvidenceWriter:
         kind = kind_of_details(ev.details)
         if kind is not None and kind.composite is not None:  # read back before it leaves
             self._composite(state, staged, item.start_time_s, kind.composite)
+        if item.codec not in BROWSER_CODECS:
+            try:
+                self._preview(state, staged, item)
+            except Exception:  # the original must be stored whatever befalls its copy
+                logger.exception("camera %s event %s: preview failed", ev.camera_id, ev.event_id)
         size, digest = self.storage.commit(rel)
         state.evidence["clip"] = replace(
             item,
@@ -383,6 +433,33 @@ class EvidenceWriter:
             post_roll_s=round((item.end_time_s or item.start_time_s) - ev.alerted_at, 3),
         )
         self._persist(state)
+
+    def _preview(self, state: _Open, clip_path: Path, original: EvidenceItem) -> None:
+        """An H.264 copy of a clip browsers cannot play (H.265 from most cameras sold in China
+        now): the original stays the evidence, this one is derived from it for the viewer."""
+        ev = state.event
+        rel = f"{state.dirrel}/clip-preview.mp4"
+        staged = self.storage.staging(rel)
+        made = h264_preview(clip_path, staged)
+        if made is None:
+            logger.warning("camera %s event %s: no preview of the %s clip", ev.camera_id,
+                           ev.event_id, original.codec)  # fmt: skip
+            return
+        width, height = made
+        size, digest = self.storage.commit(rel)
+        state.evidence[PREVIEW] = replace(
+            original,
+            evidence_id=f"{ev.event_id}-{PREVIEW}",
+            name=PREVIEW,
+            role="derived",
+            relpath=rel,
+            size_bytes=size,
+            sha256=digest,
+            codec="h264",
+            width=width,
+            height=height,
+            derived_from=f"{ev.event_id}-clip",
+        )
 
     def _composite(
         self, state: _Open, clip_path: Path, clip_start_s: float, make: Composite[Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -21,7 +22,7 @@ from pipeline.store.repository import SCHEMA_VERSION, EventStore
 from pipeline.types import CameraHealth, DecodeMode, HealthState
 from tests.conftest import camera_dict
 from tests.integration.test_replay import SCENE, START, config
-from tests.media import ScriptedDetector, write_h264
+from tests.media import Scene, ScriptedDetector, write_h264, write_h265
 
 
 class FakeRuntime:
@@ -92,12 +93,14 @@ class FakeRuntime:
         return self.view
 
 
-def replayed_app(tmp: Path) -> tuple[FastAPI, EventStore]:
+def replayed_app(
+    tmp: Path, write: Callable[[Path, Scene], Path] = write_h264
+) -> tuple[FastAPI, EventStore]:
     """An API app over a store filled by replaying the generated fire-lane scene."""
     out = tmp / "out"
     cfg = config(out)
     replay(
-        write_h264(tmp / "scene.mp4", SCENE), cfg, "cam1", out, start_time_s=START,
+        write(tmp / "scene.mp4", SCENE), cfg, "cam1", out, start_time_s=START,
         detector=ScriptedDetector(SCENE), model_identity=ModelIdentity("scripted", "0" * 64),
         progress=False,
     )  # fmt: skip
@@ -203,7 +206,10 @@ def test_event_detail_and_evidence(client: TestClient) -> None:
 
 
 def test_clip_supports_range_requests(client: TestClient) -> None:
-    event_id = client.get("/events").json()["items"][0]["event_id"]
+    event = client.get("/events").json()["items"][0]
+    event_id = event["event_id"]
+    assert "clip_preview" not in event["links"]  # browsers play H.264 as recorded
+    assert client.get(f"/events/{event_id}/clip-preview.mp4").status_code == 404
     full = client.get(f"/events/{event_id}/clip.mp4")
     assert full.status_code == 200 and full.headers["accept-ranges"] == "bytes"
     size = len(full.content)
@@ -213,6 +219,17 @@ def test_clip_supports_range_requests(client: TestClient) -> None:
     assert part.content == full.content[100:200]
     tail = client.get(f"/events/{event_id}/clip.mp4", headers={"Range": f"bytes={size}-"})
     assert tail.status_code == 416
+
+
+def test_an_h265_cameras_event_links_the_h264_copy_the_viewer_plays(tmp_path: Path) -> None:
+    app, store = replayed_app(tmp_path, write_h265)
+    c = TestClient(app)
+    c.headers["Authorization"] = f"Bearer {create_token(store, 'a1', Role.ADMIN, time.time())}"
+    event = c.get("/events").json()["items"][0]
+    assert event["links"]["clip_preview"].endswith("/clip-preview.mp4")
+    preview = c.get(event["links"]["clip_preview"], headers={"Range": "bytes=0-99"})
+    assert preview.status_code == 206 and preview.content[4:8] == b"ftyp"
+    assert c.get(event["links"]["clip"]).status_code == 200  # the original stays the evidence
 
 
 def test_metrics_exposition(client: TestClient) -> None:

@@ -17,7 +17,7 @@ from pipeline.evidence.schema import report_errors
 from pipeline.ops.replay import ReplayResult, replay
 from pipeline.store.repository import SCHEMA_VERSION, EventQuery, EventStore
 from tests.conftest import REPO, camera_dict
-from tests.media import Actor, Scene, ScriptedDetector, write_h264
+from tests.media import Actor, Scene, ScriptedDetector, write_h264, write_h265
 
 START = 1_763_863_200.0  # 2025-11-23T10:00:00+08:00
 # A car parks in the fire lane from 5 s to 45 s; another drives through without stopping.
@@ -162,3 +162,36 @@ def test_replay_cli_unknown_camera_fails_clearly(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 1
     assert "camera 'nope'" in proc.stderr and "demo_street" in proc.stderr
+
+
+def test_an_h265_camera_gets_its_clip_as_recorded_and_an_h264_copy_to_view(
+    tmp_path: Path,
+) -> None:
+    """Most cameras sold in China now send H.265, which browsers do not play: the clip is kept
+    as recorded (the evidence), and an H.264 copy derived from it is what the viewer plays."""
+    video = write_h265(tmp_path / "scene-h265.mp4", SCENE)
+    out_dir = tmp_path / "out"
+    result = replay(
+        video, config(out_dir), "cam1", out_dir, start_time_s=START,
+        detector=ScriptedDetector(SCENE, jitter_px=2.0),
+        model_identity=ModelIdentity("scripted", "0" * 64), progress=False,
+    )  # fmt: skip
+    report = json.loads(result.jsonl.read_text())
+    assert report_errors(report) == []
+    evidence = {e["name"]: e for e in report["evidence"]}
+    assert set(evidence) == {"alert", "first", "end", "clip", "clip_preview"}
+    clip, preview = evidence["clip"], evidence["clip_preview"]
+    assert clip["role"] == "original" and preview["role"] == "derived"
+    assert preview["derived_from"] == clip["evidence_id"]
+    for e in (clip, preview):
+        assert hashlib.sha256((out_dir / e["uri"]).read_bytes()).hexdigest() == e["sha256"]
+    counts = {}
+    for name, codec in (("clip", "hevc"), ("clip_preview", "h264")):
+        with av.open(str(out_dir / evidence[name]["uri"])) as c:
+            assert c.streams.video[0].codec_context.name == codec
+            frames = list(c.decode(video=0))
+        counts[name] = (len(frames), frames[0].time, frames[-1].time)
+    assert counts["clip_preview"] == counts["clip"]  # every picture, at its own time
+    store = EventStore(out_dir / "gridsight.db")
+    rows, _ = store.query_events(EventQuery())
+    assert {n for n, _, _ in store.evidence_for(rows[0].event_id)} == set(evidence)
