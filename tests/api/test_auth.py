@@ -36,6 +36,7 @@ POLICY: dict[tuple[str, str], set[Role] | None] = {
     ("GET", "/events"): VIEW,
     ("GET", "/events/{event_id}"): VIEW,
     ("GET", "/events/{event_id}/clip.mp4"): VIEW,
+    ("GET", "/events/{event_id}/clip-preview.mp4"): VIEW,
     ("GET", "/events/{event_id}/snapshot.jpg"): VIEW,
     ("GET", "/events/{event_id}/thumb.jpg"): VIEW,
     ("GET", "/cases"): VIEW,
@@ -179,7 +180,8 @@ def test_platform_callback_drives_the_case_once(
 # schema; every other route must describe its answer in the OpenAPI document.
 NOT_JSON = {
     ("GET", "/cameras/{camera_id}/snapshot.jpg"), ("GET", "/cameras/{camera_id}/activity.jpg"),
-    ("GET", "/events/{event_id}/clip.mp4"), ("GET", "/events/{event_id}/snapshot.jpg"),
+    ("GET", "/events/{event_id}/clip.mp4"), ("GET", "/events/{event_id}/clip-preview.mp4"),
+    ("GET", "/events/{event_id}/snapshot.jpg"),
     ("GET", "/events/{event_id}/thumb.jpg"), ("GET", "/cameras/{camera_id}/live.mp4"),
     ("GET", "/cases/{case_id}/after.jpg"), ("GET", "/cases/stream"), ("GET", "/metrics"),
     ("GET", "/schemas/event-report-v1.json"),
