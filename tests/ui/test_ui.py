@@ -4,6 +4,7 @@ in ``test-artifacts/ui/``."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from pipeline.store.repository import EventQuery, EventStore
 from pipeline.types import EventType
 from tests.api.test_api import replayed_app
 from tests.conftest import REPO, free_port, wait_for
+from tests.media import write_h265
 from tests.unit.test_cases import store_event
 
 
@@ -71,16 +73,51 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             severity="normal",
         )
     )
+    token = create_token(store, "op-ui", Role.OPERATOR, time.time())
+    with serving(app) as url:
+        yield Site(url, store, cases, token, clip_case, app, app.state.ctx.editor.path)
+
+
+@contextlib.contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """The app behind a real HTTP server on a free loopback port: its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     assert wait_for(lambda: server.started, 10)
-    token = create_token(store, "op-ui", Role.OPERATOR, time.time())
-    yield Site(f"http://127.0.0.1:{port}", store, cases, token, clip_case, app,
-               app.state.ctx.editor.path)  # fmt: skip
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_an_h265_cameras_clip_plays_through_its_h264_copy(tmp_path: Path) -> None:
+    """Browsers do not play H.265, which most cameras in China send: the UI plays the H.264
+    copy derived from the clip."""
+    app, store = replayed_app(tmp_path, write_h265)
+    [ev], _ = store.query_events(EventQuery(event_type="fire_lane_occupation"))
+    case_id = app.state.ctx.cases.case_of_event(ev.event_id)
+    token = create_token(store, "op-265", Role.OPERATOR, time.time())
+    with serving(app) as url:
+        pw = playwright.sync_playwright().start()
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            pg = browser.new_page()
+            fetched: list[str] = []
+            pg.on("request", lambda r: fetched.append(r.url))
+            pg.goto(f"{url}/")
+            pg.fill("#token-input", token)
+            pg.click("#login-form button[type=submit]")
+            pg.goto(f"{url}/ui/#/case/{case_id}")
+            wait_js(pg, "document.querySelector('#clip')?.readyState >= 1", timeout=15000)
+            assert pg.evaluate("document.querySelector('#clip').videoWidth") == 320
+            assert any(u.endswith("/clip-preview.mp4") for u in fetched)
+            assert not any(u.endswith("/clip.mp4") for u in fetched)
+        finally:
+            browser.close()
+            pw.stop()
 
 
 @pytest.fixture(scope="module")
