@@ -78,8 +78,12 @@ def _case_with_evidence(tmp: Path) -> tuple[EventStore, CaseService, str]:
     clip = encode_h264(tmp / "ev" / "clip.mp4", iter(frames), fps=6, gop=6)
     snap = tmp / "ev" / "alert.jpg"
     atomic_write(snap, cv2.imencode(".jpg", bus)[1].tobytes())
+    # the viewer's copy an H.265 camera's clip gets (here of an H.264 one): never exported
+    preview = tmp / "ev" / "clip-preview.mp4"
+    preview.write_bytes(clip.read_bytes())
     items = []
     for name, path, kind, mt in (("clip", clip, "video_clip", "video/mp4"),
+                                 ("clip_preview", preview, "video_clip", "video/mp4"),
                                  ("alert", snap, "annotated_image", "image/jpeg")):  # fmt: skip
         data = path.read_bytes()
         items.append(EvidenceItem(f"ev1-{name}", name, kind, "original", f"ev/{path.name}", mt,
