@@ -85,9 +85,24 @@ def check_relpath(relpath: str) -> str:
 EVIDENCE_FILE_MODE = 0o640
 
 
+def temp_beside(path: Path) -> Path:
+    """A temporary name next to ``path`` for a file being written."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def settle_file(tmp: Path, path: Path) -> None:
+    """A file written at ``tmp`` (by a muxer) on disk, with evidence permissions, under its
+    name ``path``."""
+    with tmp.open("rb") as fh:
+        os.fsync(fh.fileno())
+    tmp.chmod(EVIDENCE_FILE_MODE)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 def atomic_write(path: Path, data: bytes) -> tuple[int, str]:
     """Write ``data`` to ``path`` via temp file + fsync + rename; return (size, sha256)."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temp_beside(path)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, EVIDENCE_FILE_MODE)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)

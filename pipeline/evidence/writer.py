@@ -19,11 +19,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -42,7 +40,7 @@ from pipeline.codes import classify
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
-from pipeline.evidence.storage import EVIDENCE_FILE_MODE, EvidenceStorage, fsync_dir
+from pipeline.evidence.storage import EvidenceStorage, settle_file, temp_beside
 from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate, start_of
 from pipeline.rules.base import Composite, Snapshot, annotate_snapshot
 from pipeline.rules.registry import kind_of_details
@@ -70,8 +68,8 @@ _PREVIEW_MAX_WIDTH = 1280
 def h264_preview(src: Path, dst: Path) -> tuple[int, int] | None:
     """``src`` re-encoded as H.264 (at most 1280 wide, each picture at its own time), written
     to ``dst``; its size, or None when ``src`` has no picture to decode."""
-    tmp = dst.with_name(f".{dst.name}.{uuid.uuid4().hex[:8]}.tmp")
-    size: tuple[int, int] | None = None
+    tmp = temp_beside(dst)
+    pictures = 0
     try:
         with av.open(str(src)) as inp:
             vs = inp.streams.video[0]
@@ -90,18 +88,12 @@ def h264_preview(src: Path, dst: Path) -> tuple[int, int] | None:
                     pic = frame.reformat(width=w, height=h, format="yuv420p")
                     pic.pts, pic.time_base = frame.pts, vs.time_base
                     out.mux(ov.encode(pic))
-                    size = (w, h)
+                    pictures += 1
                 out.mux(ov.encode(None))
-        if size is None:
+        if not pictures:
             return None
-        with tmp.open("rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.chmod(EVIDENCE_FILE_MODE)
-        os.replace(tmp, dst)
-        return size
-    except (av.error.FFmpegError, OSError) as exc:
-        logger.warning("preview of %s failed: %s", src.name, exc)
-        return None
+        settle_file(tmp, dst)
+        return w, h
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -113,18 +105,14 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
     packets = collector.packets
     if template is None or not packets:
         return None
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp = temp_beside(path)
     base = start_of(packets[0])
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream_from_template(template.stream, opaque=True)
         stream.time_base = template.time_base
         for rec in packets:
             out.mux(template.packet(rec, base, stream))
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    tmp.chmod(EVIDENCE_FILE_MODE)
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    settle_file(tmp, path)
     return EvidenceItem(
         evidence_id="",
         name="clip",
@@ -442,8 +430,8 @@ class EvidenceWriter:
         staged = self.storage.staging(rel)
         made = h264_preview(clip_path, staged)
         if made is None:
-            logger.warning("camera %s event %s: no preview of the %s clip", ev.camera_id,
-                           ev.event_id, original.codec)  # fmt: skip
+            logger.warning("camera %s event %s: the %s clip has no picture to preview",
+                           ev.camera_id, ev.event_id, original.codec)  # fmt: skip
             return
         width, height = made
         size, digest = self.storage.commit(rel)
