@@ -113,18 +113,21 @@ def percentile(values: list[float], q: float) -> float | None:
 def delivery_form(
     *, codec: str = "libx264", size: tuple[int, int] | None = None, fps: float | None = None,
     full_range: bool = False, audio: bool = False, ext: str = ".mp4", jitter_s: float = 0.0,
-    options: dict[str, str] | None = None,
+    options: dict[str, str] | None = None, turns: int = 0, sar: Fraction | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """How a camera or recorder delivers footage, for ``transcode``."""
+    """How a camera or recorder delivers footage, for ``transcode``: ``turns`` stores the
+    picture turned clockwise by that many quarter turns, with a display matrix that turns it
+    back (a phone held upright); ``sar`` signals non-square pixels (a recorder's D1 channel)."""
     return {"codec": codec, "size": size, "fps": fps, "full_range": full_range, "audio": audio,
-            "ext": ext, "jitter_s": jitter_s,
+            "ext": ext, "jitter_s": jitter_s, "turns": turns, "sar": sar,
             # one encoder thread: x264's rate control over parallel frames depends on thread
             # timing (the 384 kbit/s tower throw was found in one encode, missed in the next)
             "options": {"threads": "1", **(options or {"crf": "23", "g": "50"})}}  # fmt: skip
 
 
 def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tuple[int, int]:
-    """``src`` re-encoded as ``form`` says; the frame size written."""
+    """``src`` re-encoded as ``form`` says; the picture's size as displayed (upright, in
+    square pixels)."""
     import av
     import numpy as np
 
@@ -135,8 +138,15 @@ def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tupl
         fps: float = form["fps"] or src_fps
         out_v = out.add_stream(form["codec"], rate=Fraction(fps).limit_denominator(1001))
         w, h = form["size"] or (vs.width, vs.height)
+        turns = form.get("turns", 0) % 4
+        stored = (h, w) if turns % 2 else (w, h)
         pix = "yuvj420p" if form["full_range"] else "yuv420p"
-        out_v.width, out_v.height, out_v.pix_fmt = w, h, pix
+        out_v.width, out_v.height = stored
+        out_v.pix_fmt = pix
+        if turns:
+            out_v.set_display_rotation(90 * turns)
+        if form.get("sar"):
+            out_v.codec_context.sample_aspect_ratio = form["sar"]
         out_v.options = form["options"]
         tick = 1000 if form["ext"] == ".mkv" else 90000  # Matroska keeps milliseconds
         out_v.time_base = Fraction(1, tick)
@@ -147,6 +157,11 @@ def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tupl
                 continue  # a camera at a lower rate: the nearest frame at or after its tick
             vf = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
             vf = vf.reformat(width=w, height=h, format=pix)
+            if turns:
+                rgb = np.ascontiguousarray(
+                    np.rot90(vf.to_ndarray(format="rgb24"), -turns), np.uint8
+                )
+                vf = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=pix)
             t = kept / fps + (rng.uniform(-1, 1) * form["jitter_s"] if kept else 0.0)
             vf.pts, vf.time_base = round(t * tick), out_v.time_base
             out.mux(out_v.encode(vf))
@@ -160,4 +175,4 @@ def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tupl
         out.mux(out_v.encode(None))
         if out_a is not None:
             out.mux(out_a.encode(None))
-    return w, h
+    return round(w * (form.get("sar") or 1)), h

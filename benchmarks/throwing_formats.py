@@ -13,9 +13,12 @@ The re-encodes are of the clips' decoded frames (already compressed once), so th
 what each delivery form changes, not the camera's own quality. D1 (704 × 576) is the 16:9
 picture stretched to 11:9 as a recorder's D1 channel delivers it: pixels not square, so the
 pinhole fit of the calibration fails (the analyzer says so and tests falls in the façade plane
-only). CIF (352 × 288) is a sub-stream: the tower's object is then about one pixel.
+only); ``d1_704x576_sar_16_11`` is the same channel signalling its sample aspect ratio, which
+the analyzer applies (square pixels again). CIF (352 × 288) is a sub-stream: the tower's object
+is then about one pixel. ``phone_*``: the clip as a phone held upright stores it, the picture
+turned a quarter (or three quarters) with a display matrix that turns it back.
 
-    .venv/bin/python benchmarks/throwing_formats.py        # ~10 min on 2 cores
+    .venv/bin/python benchmarks/throwing_formats.py        # ~13 min on 2 cores
 
 Results go to ``benchmarks/results/throwing_formats.json``.
 """
@@ -27,6 +30,7 @@ import json
 import shutil
 import sys
 import tempfile
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,9 @@ FORMS: dict[str, dict[str, Any] | None] = {
         "crf": "26", "x265-params": "keyint=50:log-level=error:pools=1:frame-threads=1"}),
     "1440p": delivery_form(size=(2560, 1440)),
     "d1_704x576_stretched": delivery_form(size=(704, 576)),
+    "d1_704x576_sar_16_11": delivery_form(size=(704, 576), sar=Fraction(16, 11)),
+    "phone_upright_rotated_90": delivery_form(turns=1),
+    "phone_rotated_270": delivery_form(turns=3),
     "cif_352x288": delivery_form(size=(352, 288)),
     "25fps": delivery_form(fps=25.0),
     "15fps": delivery_form(fps=15.0),

@@ -71,7 +71,7 @@ class Frame:
         time_s: UTC epoch seconds of the frame (stream time anchored to the wall clock once per
             epoch, or to a given start time for recorded files).
         image: (H, W, 3) uint8 BGR at analysis resolution, read-only.
-        native_size: (width, height) of the coded stream.
+        native_size: (width, height) of the stream's pictures as shown (upright, square pixels).
         is_keyframe: whether the frame was an I-frame.
     """
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
@@ -174,3 +176,35 @@ def read_bgr(path: Path) -> NDArray[np.uint8]:
     if img is None:
         raise FileNotFoundError(f"cannot read image {path}")
     return np.asarray(img, np.uint8)
+
+
+def stored_as_shown_differently(
+    src: Path, dst: Path, *, turns: int = 0, sar: Fraction | None = None, codec: str = "libx264"
+) -> Path:
+    """``src`` re-encoded as a phone or recorder stores it, to be shown like ``src``: each
+    picture turned clockwise ``turns`` quarter turns with a display matrix that turns it back
+    (a phone held upright), or squeezed to ``1 / sar`` of its width with that sample aspect
+    ratio signalled (a recorder's D1 channel)."""
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        vs = inp.streams.video[0]
+        stream = cast("av.VideoStream", out.add_stream(codec, rate=vs.average_rate or 25))
+        w, h = vs.codec_context.width, vs.codec_context.height
+        if sar is not None:
+            w = round(w / sar / 2) * 2
+            stream.codec_context.sample_aspect_ratio = sar
+        stream.width, stream.height = (h, w) if turns % 2 else (w, h)
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"threads": "1", "g": "25", "crf": "18"}
+        if codec == "libx265":
+            stream.options = {"x265-params": "keyint=25:log-level=error:pools=1", "crf": "20"}
+        if turns:
+            stream.set_display_rotation(90 * turns)
+        for i, frame in enumerate(inp.decode(vs)):
+            img = frame.to_ndarray(format="bgr24", width=w, height=vs.codec_context.height)
+            vf = av.VideoFrame.from_ndarray(
+                np.ascontiguousarray(np.rot90(img, -turns), np.uint8), format="bgr24"
+            )
+            vf.pts = i
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode(None))
+    return dst

@@ -48,6 +48,7 @@ from pipeline.evidence.storage import (
     hash_file,
 )
 from pipeline.evidence.writer import PREVIEW
+from pipeline.ingest.display import Display
 from pipeline.ingest.media import encode_h264
 from pipeline.store.repository import EventStore
 
@@ -108,7 +109,7 @@ def _frames(clip: Path) -> tuple[Iterator[NDArray[np.uint8]], Fraction]:
     def gen() -> Iterator[NDArray[np.uint8]]:
         try:
             for frame in container.decode(stream):
-                yield np.asarray(frame.to_ndarray(format="bgr24"), np.uint8)
+                yield Display.of(frame, stream).bgr(frame)  # as the overlays were drawn
         finally:
             container.close()
 

@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config_base import FacadeConfig
+from pipeline.ingest.display import Display
 from pipeline.rules.facade import FacadeGrid
 from pipeline.types import Box
 
@@ -145,12 +146,18 @@ def _caption(out: NDArray[np.uint8], caption: str) -> NDArray[np.uint8]:
 class _FramePixels:
     """BGR pixels of small boxes of one decoded frame. Converting the whole 1080p frame to BGR
     for a patch of a few dozen pixels was most of the composite's cost: 4:2:0 frames convert
-    just the box; any other format converts the frame once."""
+    just the box; any other format, or a picture shown turned or resampled (``Display``),
+    converts the frame once."""
 
-    def __init__(self, frame: av.VideoFrame) -> None:
+    def __init__(self, frame: av.VideoFrame, display: Display) -> None:
         self.frame = frame
-        self.h, self.w = frame.height, frame.width
-        self.i420 = frame.format.name in ("yuv420p", "yuvj420p") and self.h % 2 == self.w % 2 == 0
+        self.display = display
+        self.w, self.h = display.size(frame.width, frame.height)
+        self.i420 = (
+            display.identity
+            and frame.format.name in ("yuv420p", "yuvj420p")
+            and self.h % 2 == self.w % 2 == 0
+        )
         self._planes: NDArray[np.uint8] | None = None
         self._bgr: NDArray[np.uint8] | None = None
 
@@ -161,7 +168,7 @@ class _FramePixels:
         x1, y1 = min(w, x1 + (x1 & 1)), min(h, y1 + (y1 & 1))
         if not self.i420:
             if self._bgr is None:
-                self._bgr = np.asarray(self.frame.to_ndarray(format="bgr24"), np.uint8)
+                self._bgr = self.display.bgr(self.frame)
             return self._bgr[y0:y1, x0:x1].copy(), x0, y0
         if self._planes is None:
             self._planes = np.asarray(self.frame.to_ndarray(), np.uint8)  # (h * 3 / 2, w)
@@ -207,9 +214,10 @@ def composite_from_clip(
                 continue
             if ft > times[-1] + 0.1:
                 break
+            display = Display.of(frame, stream)
             if base is None:
-                base = np.asarray(frame.to_ndarray(format="bgr24"), np.uint8).copy()
-            pixels = _FramePixels(frame)
+                base = display.bgr(frame).copy()
+            pixels = _FramePixels(frame, display)
             for i, t in list(wanted.items()):
                 if abs(ft - t) <= 0.5 / float(stream.average_rate or 25):
                     _, x, y = d.trajectory[i]

@@ -37,6 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.codes import classify
+from pipeline.ingest.display import Display
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
@@ -66,34 +67,50 @@ _PREVIEW_MAX_WIDTH = 1280
 
 
 def h264_preview(src: Path, dst: Path) -> tuple[int, int] | None:
-    """``src`` re-encoded as H.264 (at most 1280 wide, each picture at its own time), written
-    to ``dst``; its size, or None when ``src`` has no picture to decode."""
+    """``src`` re-encoded as H.264 (at most 1280 wide, each picture at its own time, shown
+    upright in square pixels), written to ``dst``; its size, or None when ``src`` has no
+    picture to decode."""
     tmp = temp_beside(dst)
-    pictures = 0
+    size: tuple[int, int] | None = None
     try:
-        with av.open(str(src)) as inp:
+        with (
+            av.open(str(src)) as inp,
+            av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out,
+        ):
             vs = inp.streams.video[0]
             vs.codec_context.thread_count = 1  # the cameras are the parallelism
-            scale = min(1.0, _PREVIEW_MAX_WIDTH / max(1, vs.codec_context.width))
-            w = max(2, round(vs.codec_context.width * scale / 2) * 2)
-            h = max(2, round(vs.codec_context.height * scale / 2) * 2)
-            with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-                ov = out.add_stream("libx264", rate=vs.average_rate or 25)
-                ov.width, ov.height, ov.pix_fmt = w, h, "yuv420p"
-                ov.time_base = vs.time_base
-                ov.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
-                for frame in inp.decode(vs):
-                    if frame.pts is None:
-                        continue
-                    pic = frame.reformat(width=w, height=h, format="yuv420p")
-                    pic.pts, pic.time_base = frame.pts, vs.time_base
-                    out.mux(ov.encode(pic))
-                    pictures += 1
+            ov = out.add_stream("libx264", rate=vs.average_rate or 25)
+            ov.time_base = vs.time_base
+            ov.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
+            # set again from the first picture; these only let an empty input close cleanly
+            ov.width, ov.height, ov.pix_fmt = 16, 16, "yuv420p"
+            for frame in inp.decode(vs):
+                if frame.pts is None:
+                    continue
+                display = Display.of(frame, vs)
+                if size is None:
+                    w, h = display.size(frame.width, frame.height)
+                    scale = min(1.0, _PREVIEW_MAX_WIDTH / max(1, w))
+                    size = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+                    ov.width, ov.height, ov.pix_fmt = *size, "yuv420p"
+                if display.identity:
+                    pic = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+                else:
+                    shown = np.asarray(
+                        cv2.resize(display.bgr(frame), size, interpolation=cv2.INTER_AREA),
+                        np.uint8,
+                    )
+                    pic = av.VideoFrame.from_ndarray(shown, format="bgr24").reformat(
+                        format="yuv420p"
+                    )
+                pic.pts, pic.time_base = frame.pts, vs.time_base
+                out.mux(ov.encode(pic))
+            if size is not None:
                 out.mux(ov.encode(None))
-        if not pictures:
+        if size is None:
             return None
         settle_file(tmp, dst)
-        return w, h
+        return size
     finally:
         tmp.unlink(missing_ok=True)
 

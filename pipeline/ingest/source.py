@@ -17,6 +17,7 @@ PyAV releases the GIL while demuxing and decoding, so one thread per camera deco
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -34,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.errors import SourceError, StreamOpenError, StreamStalledError
+from pipeline.ingest.display import IDENTITY, Display
 from pipeline.ingest.health import HealthTracker
 from pipeline.ingest.packet_ring import PacketRecord, PacketRing, StreamTemplate
 from pipeline.ingest.queues import Watermark
@@ -96,11 +98,12 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def luma_plane(vf: av.VideoFrame) -> NDArray[np.uint8]:
-    """The Y plane of a decoded frame without conversion (a view into the frame's buffer)."""
+def luma_plane(vf: av.VideoFrame, display: Display = IDENTITY) -> NDArray[np.uint8]:
+    """The Y plane of a decoded frame as shown; for most streams without conversion (a view
+    into the frame's buffer)."""
     if vf.format.name in _PLANAR_8BIT:
-        return _plane(vf, 0)
-    return np.asarray(vf.to_ndarray(format="gray"), np.uint8)
+        return display.show(_plane(vf, 0))
+    return display.show(np.asarray(vf.to_ndarray(format="gray"), np.uint8))
 
 
 def _plane(vf: av.VideoFrame, i: int) -> NDArray[np.uint8]:
@@ -109,8 +112,11 @@ def _plane(vf: av.VideoFrame, i: int) -> NDArray[np.uint8]:
     return np.asarray(rows[:, : plane.width], np.uint8)
 
 
-def to_bgr(vf: av.VideoFrame, width: int, height: int) -> NDArray[np.uint8]:
-    """The frame as BGR at ``width`` × ``height`` (``analysis_size``: a whole-number fraction).
+def to_bgr(
+    vf: av.VideoFrame, width: int, height: int, display: Display = IDENTITY
+) -> NDArray[np.uint8]:
+    """The frame as BGR at ``width`` × ``height`` (``analysis_size``: a whole-number fraction),
+    as shown (``display``: turned, in square pixels).
 
     A camera's 4:2:0 video-range frame is converted by OpenCV from its planes, each
     area-averaged to the target size first: 0.78 ms for 1080p → 960×540 where swscale takes
@@ -119,6 +125,8 @@ def to_bgr(vf: av.VideoFrame, width: int, height: int) -> NDArray[np.uint8]:
     camera converts one keyframe per GOP, so this saves ~2 % of its cost. Other pixel
     formats, full range and odd sizes go through swscale.
     """
+    if not display.identity:
+        return display.upright(to_bgr(vf, *display.unturned(width, height)))
     full_range = getattr(vf, "color_range", 0) == _RANGE_JPEG
     even = width % 2 == height % 2 == vf.width % 2 == vf.height % 2 == 0
     if vf.format.name != "yuv420p" or full_range or not even:
@@ -138,15 +146,22 @@ def _u8(a: object) -> NDArray[np.uint8]:
     return np.asarray(a, np.uint8)
 
 
-def analysis_size(width: int, height: int, max_width: int) -> tuple[int, int]:
-    """Largest size ≤ ``max_width`` wide that is the native size divided by a whole number.
+def analysis_size(
+    width: int, height: int, max_width: int, display: Display = IDENTITY
+) -> tuple[int, int]:
+    """Largest size ≤ ``max_width`` wide that is the native size divided by a whole number;
+    the picture as shown (``display``).
 
     swscale is several times faster for whole-number ratios: 1920→960 costs ~6 ms per frame,
     1920→1280 ~11-20 ms, more than converting at full size (measured on this project's 2-core
     benchmark machine). So 1080p is analysed at 960×540, 1440p at 1280×720, D1 at native size.
+    A picture that is resampled anyway (non-square pixels) takes exactly ``max_width``.
     """
+    width, height = display.size(width, height)
     if max_width <= 0 or width <= max_width:
         return width, height
+    if display.pixel_aspect != 1:
+        return max_width // 2 * 2, max(2, round(height * max_width / width / 2) * 2)
     factor = math.ceil(width / max_width)
     return max(2, width // factor // 2 * 2), max(2, height // factor // 2 * 2)
 
@@ -266,7 +281,25 @@ class StreamSource:
         clock = _EpochClock(self, tb)
         period = 1.0 / self.s.sample_fps
         next_sample = float("-inf")
-        native = (stream.codec_context.width, stream.codec_context.height)
+        ts = 0
+
+        def deliver(frames: list[av.VideoFrame]) -> None:
+            nonlocal next_sample
+            for vf in frames:
+                display = Display.of(vf, stream)
+                self._health.decoded()
+                f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
+                if self._on_luma is not None:
+                    self._decoded += 1
+                    self._on_luma(
+                        luma_plane(vf, display), self._decoded, self._epoch, f_pts, f_time
+                    )
+                if self.s.decode_mode == DecodeMode.SAMPLED:
+                    if f_pts < next_sample:
+                        continue
+                    next_sample = f_pts + period * 0.98
+                self._emit(vf, f_pts, f_time, display)
+
         while True:
             for packet in container.demux(stream):
                 if self._stop.is_set():
@@ -298,18 +331,14 @@ class StreamSource:
                         frames += self._drain(stream)
                 except av.error.InvalidDataError:
                     continue  # a corrupt packet; the next keyframe recovers
-                for vf in frames:
-                    self._health.decoded()
-                    f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
-                    if self._on_luma is not None:
-                        self._decoded += 1
-                        self._on_luma(luma_plane(vf), self._decoded, self._epoch, f_pts, f_time)
-                    if self.s.decode_mode == DecodeMode.SAMPLED:
-                        if f_pts < next_sample:
-                            continue
-                        next_sample = f_pts + period * 0.98
-                    self._emit(vf, f_pts, f_time, native)
-            if self.s.is_network or not self.s.loop or self._stop.is_set():
+                deliver(frames)
+            if self._stop.is_set():
+                return
+            # The stream ended: a decoder that reorders (B-frames) still holds its last
+            # pictures, which a file's end (or its loop) would otherwise drop.
+            with contextlib.suppress(av.error.InvalidDataError):
+                deliver(self._drain(stream))
+            if self.s.is_network or not self.s.loop:
                 return
             clock.wrap()
             container.seek(0)
@@ -325,10 +354,9 @@ class StreamSource:
         stream.codec_context.flush_buffers()
         return frames
 
-    def _emit(
-        self, vf: av.VideoFrame, pts_s: float, time_s: float, native: tuple[int, int]
-    ) -> None:
-        image = to_bgr(vf, *analysis_size(vf.width, vf.height, self.s.analysis_width))
+    def _emit(self, vf: av.VideoFrame, pts_s: float, time_s: float, display: Display) -> None:
+        size = analysis_size(vf.width, vf.height, self.s.analysis_width, display)
+        image = to_bgr(vf, *size, display)
         image.flags.writeable = False
         self._seq += 1
         frame = Frame(
@@ -338,7 +366,7 @@ class StreamSource:
             pts_s=pts_s,
             time_s=time_s,
             image=image,
-            native_size=native,
+            native_size=display.size(vf.width, vf.height),
             is_keyframe=bool(vf.key_frame),
         )
         self._health.frame_out(time_s)

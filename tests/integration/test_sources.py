@@ -5,10 +5,12 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 from pipeline.errors import ConfigError
 from pipeline.ingest.health import HealthTracker
@@ -18,7 +20,7 @@ from pipeline.ingest.source import SourceSettings, StreamSource
 from pipeline.ops.compose import pipeline
 from pipeline.types import DecodeMode, Frame, HealthState
 from tests.conftest import camera_dict
-from tests.media import Actor, ColorBoxDetector, Scene, write_h264
+from tests.media import Actor, ColorBoxDetector, Scene, stored_as_shown_differently, write_h264
 
 
 def run_source(
@@ -107,6 +109,45 @@ def test_keyframes_of_a_stream_with_b_frames_come_out_at_once_and_in_order(
     assert [f.pts_s for f in frames] == pytest.approx([0.0, 1.0, 2.0, 3.0])
     # each as soon as its own packet is read, not when later keyframes arrive
     assert read_when_emitted == pytest.approx([0.0, 1.0, 2.0, 3.0], abs=0.15)
+
+
+@pytest.mark.parametrize(
+    ("turns", "sar", "shown"),
+    [(0, None, (160, 90)), (1, None, (160, 90)), (2, None, (160, 90)), (3, None, (160, 90)),
+     (0, Fraction(16, 11), (160, 90)),  # PAL D1 of a 16:9 scene: samples widened
+     (0, Fraction(10, 11), (176, 100))],  # NTSC 4:3: samples heightened (to even, 99 → 100)
+)  # fmt: skip
+def test_pictures_reach_the_analyzers_as_shown(
+    tmp_path: Path, turns: int, sar: Fraction | None, shown: tuple[int, int]
+) -> None:
+    """A phone stores its upright picture turned, with a display matrix; a recorder's D1
+    channel stores squeezed samples and says how wide they are. The analyzers, the motion
+    stage and snapshots get the picture as a player shows it (a phone's throw once reached
+    the analyzer lying on its side)."""
+    upright = np.zeros((90, 160, 3), np.uint8)
+    upright[:45, :80] = 255  # top-left quadrant: shows which way up the picture comes out
+    upright_clip = encode_h264(tmp_path / "up.mp4", [upright] * 5, fps=5, gop=5, crf=10)
+    stored = stored_as_shown_differently(upright_clip, tmp_path / "st.mp4", turns=turns, sar=sar)
+    lumas: list[NDArray[np.uint8]] = []
+    frames: list[Frame] = []
+    s = replace(settings(stored, DecodeMode.FULL), analysis_width=0)
+
+    def sink(f: Frame) -> bool:
+        frames.append(f)
+        return True
+
+    health = HealthTracker("cam1", s.decode_mode, time.time, 5.0)
+    src = StreamSource(s, PacketRing("cam1", 60), sink, health, threading.Event(),
+                       on_luma=lambda y, *_: lumas.append(y.copy()))  # fmt: skip
+    src.run()
+    # all five, also the last ones a B-frame decoder still holds when the file ends
+    assert len(frames) == len(lumas) == 5
+    w, h = shown
+    for f, y in zip(frames, lumas, strict=True):
+        assert f.native_size == shown and f.image.shape == (h, w, 3) and y.shape == (h, w)
+        for img in (f.image[..., 1], y):
+            assert img[h // 18 : h * 4 // 9, w // 32 : w * 15 // 32].mean() > 200  # top left
+            assert img[h * 5 // 9 :, :].mean() < 40 and img[:, w * 9 // 16 :].mean() < 40
 
 
 def test_looping_file_keeps_time_and_timestamps_monotonic(clip: Path) -> None:

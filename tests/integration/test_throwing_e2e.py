@@ -17,7 +17,7 @@ from pipeline.ops.compose import pipeline
 from pipeline.ops.replay import replay
 from pipeline.store.repository import EventQuery
 from tests.conftest import RtspServer, wait_for
-from tests.media import to_annexb
+from tests.media import read_bgr, stored_as_shown_differently, to_annexb
 from tests.scenes.facade_plane import Distractors, SceneSpec, Throw, render
 
 SPEC = SceneSpec(
@@ -64,6 +64,30 @@ def test_replay_finds_one_throw_with_origin_and_evidence(clip: Path, tmp_path: P
         assert hashlib.sha256((out / e["uri"]).read_bytes()).hexdigest() == e["sha256"]
     with av.open(str(out / next(e["uri"] for e in r["evidence"] if e["name"] == "clip"))) as c:
         assert next(c.decode(video=0)).key_frame
+
+
+def test_a_phone_clip_stored_on_its_side_is_analysed_and_shown_upright(
+    clip: Path, tmp_path: Path
+) -> None:
+    """A phone held upright stores its picture turned, with a display matrix (as H.265 here):
+    the throw is found as in the upright clip, the composite and the browser's copy are
+    upright, and the evidence clip keeps the matrix so that players turn it too. Before the
+    matrix was applied the fall ran sideways and nothing was found."""
+    turned = stored_as_shown_differently(clip, tmp_path / "turned.mp4", turns=1, codec="libx265")
+    out = tmp_path / "out"
+    result = replay(turned, config(str(turned), out), "facade_cam", out, progress=False)
+    reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
+    assert [r["event_type"] for r in reports] == ["high_altitude_throwing"]
+    top = reports[0]["detection"]["source_estimate"]["candidates"][0]
+    assert abs(top["floor"] - 12) <= 1 and top["window_column"] == "03"
+    files = {e["name"]: out / e["uri"] for e in reports[0]["evidence"]}
+    assert read_bgr(files["composite"]).shape[1] == 640  # upright: 640 wide, not 360
+    with av.open(str(files["clip"])) as c:
+        first = next(c.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (360, 640, 90)
+    with av.open(str(files["clip_preview"])) as c:
+        first = next(c.decode(video=0))
+        assert (first.width, first.height, first.rotation) == (640, 360, 0)
 
 
 def test_a_replay_keeps_its_activity_map_and_another_can_start_from_it(

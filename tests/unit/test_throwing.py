@@ -423,6 +423,7 @@ def test_composite_patches_match_the_full_frame_conversion(tmp_path: Path) -> No
     import av
 
     from pipeline.evidence.overlay import _FramePixels
+    from pipeline.ingest.display import IDENTITY
     from tests.media import Actor, Scene, write_h264
 
     scene = Scene(duration_s=1, fps=10, gop=10,
@@ -430,7 +431,7 @@ def test_composite_patches_match_the_full_frame_conversion(tmp_path: Path) -> No
     with av.open(str(write_h264(tmp_path / "s.mp4", scene))) as c:
         frame = next(iter(c.decode(video=0)))
     full = frame.to_ndarray(format="bgr24")
-    pixels = _FramePixels(frame)
+    pixels = _FramePixels(frame, IDENTITY)
     for box in [(33, 47, 65, 87), (-5, -5, 9, 9), (300, 220, 400, 300), (101, 77, 102, 78)]:
         patch, x0, y0 = pixels.crop(*box)
         assert x0 % 2 == 0 and y0 % 2 == 0 and x0 <= max(0, box[0]) and y0 <= max(0, box[1])
