@@ -74,8 +74,10 @@ def score(clip: Clip, reports: list[dict[str, Any]]) -> dict[str, Any]:
     events = []
     for r in reports:
         top = (r["detection"]["source_estimate"]["candidates"] or [None])[0] or {}
+        fit = r["detection"]["fit"]
         events.append({"alerted_s": round(r["video_offsets_s"]["alerted"], 2),
-                       "floor": top.get("floor"), "column": top.get("window_column")})  # fmt: skip
+                       "floor": top.get("floor"), "column": top.get("window_column"),
+                       "camera_fit": "3d" if "rms_px" in fit else "plane"})  # fmt: skip
     hits = [e for e in events if t0 <= e["alerted_s"] <= t1 + LATE_S]
     floor = clip.real_throw.get("floor")
     return {
