@@ -208,3 +208,34 @@ def stored_as_shown_differently(
             out.mux(stream.encode(vf))
         out.mux(stream.encode(None))
     return dst
+
+
+class PoleSway:
+    """A camera on a pole in wind: each picture shifted by a smooth random sway (standard
+    deviation ``sway_px``, correlated over ~0.15 s whatever the frame rate)."""
+
+    def __init__(self, sway_px: float, fps: float, seed: int = 0) -> None:
+        self.sway_px = sway_px
+        self.a = 0.8 ** (30.0 / fps)
+        self.rng = np.random.default_rng(seed)
+        self.shift = np.zeros(2)
+
+    def __call__(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        if not self.sway_px:
+            return img
+        a = self.a
+        self.shift = a * self.shift + self.rng.normal(0.0, self.sway_px * (1 - a * a) ** 0.5, 2)
+        m = np.array([[1, 0, self.shift[0]], [0, 1, self.shift[1]]], np.float32)
+        return np.asarray(cv2.warpAffine(img, m, (img.shape[1], img.shape[0]),
+                                         flags=cv2.INTER_LINEAR,
+                                         borderMode=cv2.BORDER_REFLECT), np.uint8)  # fmt: skip
+
+
+def swayed_copy(src: Path, dst: Path, sway_px: float, seed: int = 0) -> Path:
+    """``src`` as a camera on a pole in wind records it (``PoleSway``)."""
+    with av.open(str(src)) as inp:
+        vs = inp.streams.video[0]
+        fps = vs.average_rate or 25
+        sway = PoleSway(sway_px, float(fps), seed)
+        out = [sway(np.asarray(f.to_ndarray(format="bgr24"), np.uint8)) for f in inp.decode(vs)]
+    return encode_h264(dst, out, fps=fps, gop=round(2 * float(fps)), crf=20)

@@ -59,6 +59,162 @@ def _u8(a: object) -> NDArray[np.uint8]:
     return np.asarray(a, np.uint8)
 
 
+class _Sway:
+    """Undoes a swaying camera's shifts: each frame is registered to the background.
+
+    A camera on a pole or a bracket moves with wind by a pixel or more, several times a second;
+    every edge of the façade then differs from the background and from the frame before, and
+    objects are lost among them (both development throws were missed with a 1 px sway,
+    ``benchmarks/throwing_formats.py``). The shift is measured coarsely by phase correlation
+    on a reduced picture (any shift up to ``MAX_PX``), refined by Lucas-Kanade steps on the
+    background's gradients over every other pixel of every other row (≈0.1 px on the
+    development footage), and the frame is resampled onto the background; what registration
+    leaves at strong edges (``RESIDUAL_PX`` times the gradient) is not counted as motion. A
+    still camera pays one coarse check every ``CHECK_EVERY`` frames (every frame while it is
+    new); registration runs only while it brings frames closer to the background, until
+    ``CALM_FRAMES`` frames in a row shift less than ``OFF_PX``.
+    """
+
+    CHECK_EVERY = 12
+    WARM_FRAMES = 100
+    ON_PX = 0.35  # analysed pixels
+    OFF_PX = 0.2
+    CALM_FRAMES = 250
+    MAX_PX = 12.0  # beyond this the view itself moved (a global change), not a sway
+    RESIDUAL_PX = 0.15  # registration error allowed for at edges (measured ≈0.1 px)
+    _MARGIN = 14  # analysed pixels left out of the fine steps (shifted-in borders)
+    _FINE_STEPS = 2
+    _GRADIENTS_EVERY = 8  # background updates between recomputing its gradients
+
+    def __init__(self) -> None:
+        self.active = False
+        self.shift = np.zeros(2)
+        self.edge_allowance: NDArray[np.uint8] | None = None
+        self._frames = 0
+        self._calm = 0
+        self._ref_of: object = None
+        self._ref_age = 0
+        self._shape: tuple[int, ...] = ()
+        self._small: NDArray[np.float32] | None = None
+        self._window: NDArray[np.float32] | None = None
+        self._reduce = 1
+        self._grid = (slice(0, None), slice(0, None))
+        self._map: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+        self._g: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+        self._inv_g: NDArray[np.float64] | None = None
+
+    def reset(self) -> None:
+        self.active = False
+        self.shift = np.zeros(2)
+        self._calm = 0
+        self._ref_of = None
+        self._shape = ()
+
+    def _reference(self, bg: NDArray[np.float32]) -> None:
+        """Per background update (every _SLOW_EVERY frames); the gradients less often."""
+        if self._ref_of is bg:
+            return
+        self._ref_of = bg
+        h, w = bg.shape
+        r = self._reduce = max(1, min(4, min(w, h) // 96))
+        self._small = np.asarray(
+            cv2.resize(bg, (w // r, h // r), interpolation=cv2.INTER_AREA), np.float32
+        )
+        self._ref_age += 1
+        if self._shape == bg.shape and self._ref_age < self._GRADIENTS_EVERY:
+            return
+        self._shape, self._ref_age = bg.shape, 0
+        self._window = np.asarray(cv2.createHanningWindow((w // r, h // r), cv2.CV_32F), np.float32)
+        m = self._MARGIN if min(w, h) > 4 * self._MARGIN else 0
+        self._grid = (slice(m, h - m, 2), slice(m, w - m, 2))
+        ys = np.arange(h, dtype=np.float32)[self._grid[0]]
+        xs = np.arange(w, dtype=np.float32)[self._grid[1]]
+        mx, my = np.meshgrid(xs, ys)
+        self._map = (mx, my)
+        full_gx = np.asarray(cv2.Sobel(bg, cv2.CV_32F, 1, 0, ksize=3, scale=0.125), np.float32)
+        full_gy = np.asarray(cv2.Sobel(bg, cv2.CV_32F, 0, 1, ksize=3, scale=0.125), np.float32)
+        # What a residual misregistration of RESIDUAL_PX changes at each pixel: allowed for
+        # before thresholding, so that strong edges do not flicker as motion.
+        edge = np.abs(full_gx) + np.abs(full_gy)
+        self.edge_allowance = _u8(cv2.convertScaleAbs(edge, alpha=self.RESIDUAL_PX))
+        gx, gy = full_gx[self._grid].ravel(), full_gy[self._grid].ravel()
+        self._g = (gx, gy)
+        g = np.array([[gx @ gx, gx @ gy], [gx @ gy, gy @ gy]], np.float64)
+        # a region without texture in both directions cannot be registered finely
+        well_posed = np.linalg.det(g) > 1e-6 * max(1.0, float(g[0, 0] * g[1, 1]))
+        self._inv_g = np.asarray(np.linalg.inv(g), np.float64) if well_posed else None
+
+    def _coarse(self, cur: NDArray[np.uint8]) -> NDArray[np.float64]:
+        assert self._small is not None
+        assert self._window is not None
+        r = self._reduce
+        h, w = self._small.shape
+        small = np.asarray(
+            cv2.resize(cur, (w, h), interpolation=cv2.INTER_AREA), np.float32
+        ) if r > 1 else cur.astype(np.float32)  # fmt: skip
+        (sx, sy), _ = cv2.phaseCorrelate(self._small, small, self._window)
+        return np.array([sx * r, sy * r])
+
+    def _residual(
+        self, cur: NDArray[np.uint8], ref: NDArray[np.float32], s: NDArray[np.float64]
+    ) -> NDArray[np.float32]:
+        """``cur`` shifted back by ``s`` minus the background, on the sampling grid."""
+        assert self._map is not None
+        mx, my = self._map
+        shifted = cv2.remap(cur, mx + np.float32(s[0]), my + np.float32(s[1]), cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        return np.asarray(shifted, np.float32).ravel() - ref
+
+    def register(self, cur: NDArray[np.uint8], bg: NDArray[np.float32]) -> NDArray[np.uint8]:
+        """``cur`` on the background's grid (``cur`` itself where it is not shifted)."""
+        self._frames += 1
+        # a new camera checks every frame at first: the activity map learns in those seconds
+        # too, and unregistered sway would mark every edge as foliage
+        if not self.active and self._frames > self.WARM_FRAMES and self._frames % self.CHECK_EVERY:
+            return cur
+        self._reference(bg)
+        s = self._coarse(cur)
+        if not self.active and float(np.hypot(*s)) < self.ON_PX:
+            return cur
+        if not np.all(np.isfinite(s)) or float(np.abs(s).max()) > self.MAX_PX:
+            return self._keep(cur)
+        ref = bg[self._grid].ravel()
+        before = float(np.abs(cur[self._grid].ravel() - ref).mean())
+        diff = self._residual(cur, ref, s)
+        if self._inv_g is not None and self._g is not None:
+            gx, gy = self._g
+            for _ in range(self._FINE_STEPS):
+                s = s - self._inv_g @ np.array([gx @ diff, gy @ diff])
+                diff = self._residual(cur, ref, s)
+        # Taken only where it brings the frame closer to the background: on a scene without
+        # texture the correlation locks onto whatever moves (a leaf, the falling object).
+        after = float(np.abs(diff).mean())
+        if after >= (1.0 if self.active else 0.8) * before or float(np.abs(s).max()) > self.MAX_PX:
+            return self._keep(cur)
+        if not self.active:
+            self.active, self._calm = True, 0
+        self.shift = s
+        self._calm = self._calm + 1 if float(np.hypot(*s)) < self.OFF_PX else 0
+        if self._calm >= self.CALM_FRAMES:
+            self.active = False
+        m = np.array([[1.0, 0.0, -s[0]], [0.0, 1.0, -s[1]]], np.float32)
+        return _u8(cv2.warpAffine(cur, m, (cur.shape[1], cur.shape[0]), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
+
+    def _keep(self, cur: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """This frame unregistered (a calm one, for switching off)."""
+        self.shift = np.zeros(2)
+        self._calm += 1
+        if self._calm >= self.CALM_FRAMES:
+            self.active = False
+        return cur
+
+    @property
+    def border(self) -> int:
+        """Width of the frame's edge that the shift filled with copies (no motion there)."""
+        return int(np.ceil(float(np.abs(self.shift).max()))) + 1 if self.active else 0
+
+
 @dataclass(frozen=True, slots=True)
 class MotionNeeds:
     """What an analyzer asks of the per-frame motion front end (``Analyzer.motion``)."""
@@ -117,6 +273,7 @@ class MotionExtractor:
         self._activity_near: NDArray[np.float32] | None = None  # each cell's max with neighbours
         self._activity_n = 0
         self._saved: tuple[NDArray[np.float32], int, tuple[int, ...]] | None = None
+        self._sway = _Sway()
 
     def _setup(self, width: int, height: int) -> None:
         xs = [x for z in self._zones for x, _ in z.polygon] or [0.0, 1.0]
@@ -163,6 +320,7 @@ class MotionExtractor:
             self._bg = None
             self._noise = None
             self._epoch = epoch
+            self._sway.reset()
         x1, y1, x2, y2 = self._roi
         roi = luma[y1:y2, x1:x2]
         assert self._mask is not None
@@ -174,6 +332,8 @@ class MotionExtractor:
             )
         else:
             cur = np.ascontiguousarray(roi)
+        if self._bg is not None and self._bg.shape == cur.shape:
+            cur = self._sway.register(cur, self._bg)
         prev = self._prev
         self._prev = [cur, *prev[:1]]
         if self._bg is None or self._bg.shape != cur.shape:
@@ -198,11 +358,18 @@ class MotionExtractor:
         # (The plain double difference also lights up where the object was a moment ago, which
         # splits every slow object into a leading and a trailing blob.)
         both, region = cv2.min(dbg, d2), self._mask
+        allowance = self._sway.edge_allowance if self._sway.active else None
+        if allowance is not None and allowance.shape == both.shape:
+            both = cv2.subtract(both, allowance)
 
         def above(t: float) -> tuple[NDArray[np.uint8], float]:
             m = _u8(cv2.bitwise_and(cv2.threshold(both, t, 255, cv2.THRESH_BINARY)[1], region))
             return m, float(cv2.countNonZero(m)) / max(1, m.size)
 
+        border = self._sway.border
+        if border:
+            region = region.copy()
+            region[:border], region[-border:], region[:, :border], region[:, -border:] = 0, 0, 0, 0
         moving, changed = above(thr)
         if changed > GLOBAL_CHANGE_FRACTION:
             # A camera at a low bitrate refreshes the whole picture at each keyframe: every
