@@ -114,12 +114,15 @@ def delivery_form(
     *, codec: str = "libx264", size: tuple[int, int] | None = None, fps: float | None = None,
     full_range: bool = False, audio: bool = False, ext: str = ".mp4", jitter_s: float = 0.0,
     options: dict[str, str] | None = None, turns: int = 0, sar: Fraction | None = None,
+    shake_px: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
     """How a camera or recorder delivers footage, for ``transcode``: ``turns`` stores the
     picture turned clockwise by that many quarter turns, with a display matrix that turns it
-    back (a phone held upright); ``sar`` signals non-square pixels (a recorder's D1 channel)."""
+    back (a phone held upright); ``sar`` signals non-square pixels (a recorder's D1 channel);
+    ``shake_px`` moves the picture as a camera on a pole in wind does (``PoleSway``: a smooth
+    random sway of that many pixels' standard deviation)."""
     return {"codec": codec, "size": size, "fps": fps, "full_range": full_range, "audio": audio,
-            "ext": ext, "jitter_s": jitter_s, "turns": turns, "sar": sar,
+            "ext": ext, "jitter_s": jitter_s, "turns": turns, "sar": sar, "shake_px": shake_px,
             # one encoder thread: x264's rate control over parallel frames depends on thread
             # timing (the 384 kbit/s tower throw was found in one encode, missed in the next)
             "options": {"threads": "1", **(options or {"crf": "23", "g": "50"})}}  # fmt: skip
@@ -130,6 +133,8 @@ def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tupl
     square pixels)."""
     import av
     import numpy as np
+
+    from tests.media import PoleSway
 
     rng = np.random.default_rng(seed)
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
@@ -152,10 +157,12 @@ def transcode(src: Path, dst: Path, form: dict[str, Any], seed: int = 1) -> tupl
         out_v.time_base = Fraction(1, tick)
         out_a = out.add_stream("aac", rate=16000) if form["audio"] else None
         kept = 0
+        sway = PoleSway(form.get("shake_px", 0.0), src_fps, seed)
         for i, frame in enumerate(inp.decode(vs)):
             if i / src_fps + 1e-9 < kept / fps:
                 continue  # a camera at a lower rate: the nearest frame at or after its tick
-            vf = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")
+            rgb = sway(np.asarray(frame.to_ndarray(format="rgb24"), np.uint8))
+            vf = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             vf = vf.reformat(width=w, height=h, format=pix)
             if turns:
                 rgb = np.ascontiguousarray(

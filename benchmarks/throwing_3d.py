@@ -159,6 +159,9 @@ def main() -> int:
     p.add_argument("--fps-divisor", type=int, default=1,
                    help="keep every n-th frame of the real footage: a camera at 1/n of its "
                         "frame rate (15 fps from the 30 fps clips)")  # fmt: skip
+    p.add_argument("--sway-px", type=float, default=0.0,
+                   help="a camera on a pole in wind: every picture shifted by a smooth random "
+                        "sway of this standard deviation in pixels")  # fmt: skip
     p.add_argument("--keep", type=Path, default=None,
                    help="keep each throw scene's video, cameras.toml and learned activity "
                         "map here, for gridsight replay")  # fmt: skip
@@ -189,8 +192,9 @@ def main() -> int:
             learned = work / f"{clip.name}-activity.npz"
             if chosen:
                 video = render_scene(
-                    comp, [], work / f"{clip.name}-learn.mp4", args.learn_s, 0, None
-                )
+                    comp, [], work / f"{clip.name}-learn.mp4", args.learn_s, 0, None,
+                    args.sway_px,
+                )  # fmt: skip
                 _replay(video, camera_entry(clip, str(video), w, h), work, keep_activity=learned)
                 video.unlink()
             for k, th in enumerate(make_throws(clip, comp, rng, args.throws)):
@@ -200,8 +204,9 @@ def main() -> int:
                     camera_entry(clip, "", w, h, rng)
                     continue
                 video = render_scene(
-                    comp, [th], work / f"{clip.name}-{k}.mp4", 5.0, offset, 384 if low else None
-                )
+                    comp, [th], work / f"{clip.name}-{k}.mp4", 5.0, offset, 384 if low else None,
+                    args.sway_px,
+                )  # fmt: skip
                 camera = camera_entry(clip, str(video), w, h, rng)
                 reports = _replay(video, camera, work, learned)
                 seen = image_path(th, comp, offset, w, h)
@@ -228,7 +233,7 @@ def main() -> int:
                     continue
                 video = render_scene(
                     comp, [], work / f"{clip.name}-bg{k}.mp4", 30.0, offset,
-                    384 if k % 3 == 2 else None,
+                    384 if k % 3 == 2 else None, args.sway_px,
                 )  # fmt: skip
                 camera = camera_entry(clip, str(video), w, h, rng)
                 reports = _replay(video, camera, work, None if cold else learned)
@@ -334,6 +339,7 @@ def main() -> int:
         "throws_per_clip": args.throws,
         "learned_background_s": args.learn_s,
         "fps_divisor": args.fps_divisor,
+        "sway_px": args.sway_px,
         "wall_s": round(time.monotonic() - t_start, 1),
     }
     if only:  # a look at a few scenes, not a result

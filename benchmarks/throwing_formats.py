@@ -56,6 +56,8 @@ FORMS: dict[str, dict[str, Any] | None] = {
     "d1_704x576_sar_16_11": delivery_form(size=(704, 576), sar=Fraction(16, 11)),
     "phone_upright_rotated_90": delivery_form(turns=1),
     "phone_rotated_270": delivery_form(turns=3),
+    "pole_sway_1px": delivery_form(shake_px=1.0),
+    "pole_sway_3px": delivery_form(shake_px=3.0),
     "cif_352x288": delivery_form(size=(352, 288)),
     "25fps": delivery_form(fps=25.0),
     "15fps": delivery_form(fps=15.0),

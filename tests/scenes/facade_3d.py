@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from benchmarks.common import SHARED
 from pipeline.ingest.media import encode_h264
+from tests.media import PoleSway
 
 G = 9.81
 EXPOSURE_S = 1 / 50
@@ -337,17 +338,20 @@ def camera_entry(
 
 def render_scene(
     comp: Compositor, throws: list[Throw3D], path: Path, duration_s: float, offset: int,
-    bitrate_kbps: int | None,
+    bitrate_kbps: int | None, sway_px: float = 0.0,
 ) -> Path:  # fmt: skip
+    """The scene as a camera records it; with ``sway_px``, a camera on a pole in wind
+    (``tests.media.PoleSway``: the picture, object and all, shifted)."""
     ground = ground_z(comp.clip.facade)
     paths = [simulate(th, duration_s, ground) for th in throws]
+    sway = PoleSway(sway_px, comp.fps, seed=offset)
 
     def frames() -> Iterator[NDArray[np.uint8]]:
         for i in range(round(duration_s * comp.fps)):
             img = comp.background(i, offset)
             for th, p in zip(throws, paths, strict=True):
                 comp.draw(img, th, p, i / comp.fps)
-            yield img
+            yield sway(img)
 
     fps = round(comp.fps)
     return encode_h264(path, frames(), fps=fps, gop=2 * fps, crf=23, bitrate_kbps=bitrate_kbps)
