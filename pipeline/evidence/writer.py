@@ -38,6 +38,7 @@ from numpy.typing import NDArray
 
 from pipeline.codes import classify
 from pipeline.ingest.display import Display
+from pipeline.ingest.live import BROWSER_CODECS
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
@@ -60,8 +61,8 @@ _STOP = object()
 _CLIP_MAX_WAIT_S = 20.0
 
 
-# What the web UI's <video> plays everywhere; other clips also get an H.264 preview.
-BROWSER_CODECS = frozenset({"h264"})
+# Clips in other codecs than the web UI's <video> plays everywhere (BROWSER_CODECS) also get
+# an H.264 preview.
 PREVIEW = "clip_preview"
 _PREVIEW_MAX_WIDTH = 1280
 

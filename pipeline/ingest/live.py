@@ -1,5 +1,5 @@
-"""Live view without decoding: a camera's own H.264 packets, remuxed to fragmented MP4 for the
-browser's Media Source Extensions (``video/mp4; codecs="avc1.…"``).
+"""Live view: a camera's own H.264 packets, remuxed to fragmented MP4 for the browser's Media
+Source Extensions (``video/mp4; codecs="avc1.…"``).
 
 One remux per camera however many people watch (``LiveHub``): a thread takes the packets from
 the camera's ring as they arrive (``PacketRing.tap``), muxes them with PyAV into fragments of at
@@ -7,6 +7,11 @@ most ``FRAGMENT_S`` (the first at a keyframe), and hands every viewer the initia
 then each fragment. A viewer that falls behind loses fragments (its queue is bounded) and is
 dropped rather than slowing anyone down; the remux stops when the last viewer leaves. Nothing
 is decoded or encoded: a viewer costs a copy of the camera's bitrate.
+
+A camera in a codec browsers do not play through MSE everywhere (H.265, which most cameras
+sold in China now send) is decoded and encoded once more as H.264 for its viewers instead
+(``_H264Copy``: upright, at most ``LIVE_COPY_MAX_WIDTH`` wide, one keyframe a second): a
+decode and a small encode per watched camera, not per viewer, and only while watched.
 """
 
 from __future__ import annotations
@@ -18,15 +23,30 @@ import struct
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 import av
+import av.container
+import av.error
+import cv2
+import numpy as np
+from av.video.codeccontext import VideoCodecContext
 
-from pipeline.ingest.packet_ring import LiveTap, PacketRing, StreamTemplate, start_of
+from pipeline.ingest.packet_ring import (
+    LiveTap,
+    PacketRecord,
+    PacketRing,
+    StreamTemplate,
+    start_of,
+)
 
 logger = logging.getLogger(__name__)
 
 FRAGMENT_S = 0.5  # fragment length: the latency a viewer adds to the camera's own
 _VIEWER_QUEUE = 64  # fragments a viewer may fall behind before it is dropped
+# What browsers' <video> and MSE play everywhere; other codecs get an H.264 copy.
+BROWSER_CODECS = frozenset({"h264"})
+LIVE_COPY_MAX_WIDTH = 960
 
 
 def split_boxes(buf: bytearray) -> list[bytes]:
@@ -45,9 +65,8 @@ def split_boxes(buf: bytearray) -> list[bytes]:
     return out
 
 
-def codec_string(template: StreamTemplate) -> str:
-    """The MSE codec string (``avc1.PPCCLL``) from the stream's SPS."""
-    extra = template.stream.codec_context.extradata or b""
+def codec_string(extra: bytes) -> str:
+    """The MSE codec string (``avc1.PPCCLL``) from an H.264 stream's SPS (its extradata)."""
     if extra[:1] == b"\x01" and len(extra) >= 4:  # avcC: profile, compatibility, level
         return f"avc1.{extra[1]:02x}{extra[2]:02x}{extra[3]:02x}"
     for start in (b"\x00\x00\x00\x01", b"\x00\x00\x01"):  # Annex B: the SPS NAL (type 7)
@@ -98,6 +117,57 @@ class _Sink(io.RawIOBase):
         return len(data)
 
 
+class _H264Copy:
+    """A camera's pictures encoded as H.264 for browsers (see the module docstring)."""
+
+    def __init__(self, template: StreamTemplate, out: av.container.OutputContainer) -> None:
+        self.out = out
+        self.template = template
+        self.time_base = template.time_base
+        ctx = cast(VideoCodecContext, template.stream.codec_context)
+        self.decoder = cast(VideoCodecContext, av.CodecContext.create(template.codec_name, "r"))
+        self.decoder.extradata = ctx.extradata
+        self.decoder.thread_count = 1  # the cameras are the parallelism
+        self.stream: av.VideoStream | None = None
+
+    def mux(self, rec: PacketRecord, base: int) -> None:
+        pkt = av.Packet(rec.data)
+        pkt.pts = None if rec.pts is None else rec.pts - base
+        pkt.dts = None if rec.dts is None else rec.dts - base
+        pkt.time_base = self.time_base
+        try:
+            frames = self.decoder.decode(pkt)
+        except av.error.InvalidDataError:
+            return  # a damaged packet: the next keyframe recovers
+        for frame in frames:
+            if frame.pts is None:
+                continue
+            display = self.template.display  # this decoder is not told the display matrix
+            w, h = display.size(frame.width, frame.height)
+            scale = min(1.0, LIVE_COPY_MAX_WIDTH / w)
+            size = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+            if self.stream is None:
+                self.stream = self.out.add_stream("libx264", rate=25)
+                self.stream.width, self.stream.height = size
+                self.stream.pix_fmt = "yuv420p"
+                self.stream.time_base = self.time_base
+                self.stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "28",
+                                       "g": "25", "keyint_min": "25", "threads": "1"}  # fmt: skip
+            if display.identity:
+                pic = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            else:
+                shown = cv2.resize(display.bgr(frame), size, interpolation=cv2.INTER_AREA)
+                pic = av.VideoFrame.from_ndarray(np.asarray(shown, np.uint8), format="bgr24")
+                pic = pic.reformat(format="yuv420p")
+            pic.pts, pic.time_base = frame.pts, self.time_base
+            self.out.mux(self.stream.encode(pic))
+
+    @property
+    def codec(self) -> str:
+        extra = b"" if self.stream is None else self.stream.codec_context.extradata or b""
+        return codec_string(extra)
+
+
 @dataclass
 class Viewer:
     fragments: queue.Queue[bytes | None] = field(
@@ -113,7 +183,8 @@ class _CameraLive:
         assert tap.template is not None
         self.camera_id = camera_id
         self.tap = tap
-        self.codec = codec_string(tap.template)
+        self.codec = codec_string(tap.template.stream.codec_context.extradata or b"")
+        self.copy: _H264Copy | None = None
         self.init: bytes | None = None
         self.viewers: list[Viewer] = []
         self._lock = threading.Lock()
@@ -124,6 +195,8 @@ class _CameraLive:
         self._thread.start()
 
     def _set_init(self, data: bytes) -> None:
+        if self.copy is not None:
+            self.codec = self.copy.codec
         self.init = data
         self._ready.set()
 
@@ -159,15 +232,21 @@ class _CameraLive:
         base: int | None = None
         try:
             with av.open(sink, "w", format="mp4", options=opts) as out:
-                stream = out.add_stream_from_template(template.stream, opaque=True)
-                stream.time_base = template.time_base
+                if template.codec_name in BROWSER_CODECS:
+                    stream = out.add_stream_from_template(template.stream, opaque=True)
+                    stream.time_base = template.time_base
+                else:
+                    self.copy = _H264Copy(template, out)
                 while not self.tap.closed:
                     for rec in self.tap.take(1.0):
                         if base is None:
                             if not rec.is_keyframe:
                                 continue  # a fragmented stream must open on a keyframe
                             base = start_of(rec)
-                        out.mux(template.packet(rec, base, stream))
+                        if self.copy is not None:
+                            self.copy.mux(rec, base)
+                        else:
+                            out.mux(template.packet(rec, base, stream))
                     if self.tap.lost:
                         break  # the remux fell behind the camera: viewers reconnect
         except (av.error.FFmpegError, ValueError, OSError) as exc:

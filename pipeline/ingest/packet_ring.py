@@ -24,6 +24,8 @@ import av
 import av.container
 import av.stream
 
+from pipeline.ingest.display import IDENTITY, Display
+
 
 @dataclass(frozen=True, slots=True)
 class PacketRecord:
@@ -57,6 +59,9 @@ class StreamTemplate:
         self.codec_name: str = stream.codec_context.name
         self.width: int = stream.codec_context.width
         self.height: int = stream.codec_context.height
+        # How its pictures are shown, as the camera's decoder reports it with each picture
+        # (PyAV reads a stream's display matrix only from decoded frames).
+        self.display: Display = IDENTITY
 
     def packet(self, rec: PacketRecord, base: int, stream: av.stream.Stream) -> av.Packet[Any]:
         """``rec`` as a packet of the output ``stream`` (a copy of this template), its time

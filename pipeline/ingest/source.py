@@ -264,19 +264,25 @@ class StreamSource:
             if self.s.skip_deblocking:
                 ctx.options = {**ctx.options, "skip_loop_filter": "all"}
             self._epoch += 1
-            self._ring.start_epoch(self._epoch, StreamTemplate(stream))
+            template = StreamTemplate(stream)
+            self._ring.start_epoch(self._epoch, template)
             self._health.connected(self._epoch)
             self.log.info(
                 "connected (epoch %d, %s %dx%d, decode %s)",
                 self._epoch, ctx.name, ctx.width, ctx.height, self.s.decode_mode.value,
             )  # fmt: skip
-            self._read(container, stream)
+            self._read(container, stream, template)
         except (av.error.FFmpegError, OSError) as exc:
             raise StreamStalledError(self.s.camera_id, f"read failed: {_describe(exc)}") from None
         finally:
             container.close()
 
-    def _read(self, container: av.container.InputContainer, stream: av.VideoStream) -> None:
+    def _read(
+        self,
+        container: av.container.InputContainer,
+        stream: av.VideoStream,
+        template: StreamTemplate,
+    ) -> None:
         tb: Fraction = stream.time_base or Fraction(1, 90000)
         clock = _EpochClock(self, tb)
         period = 1.0 / self.s.sample_fps
@@ -286,7 +292,7 @@ class StreamSource:
         def deliver(frames: list[av.VideoFrame]) -> None:
             nonlocal next_sample
             for vf in frames:
-                display = Display.of(vf, stream)
+                display = template.display = Display.of(vf, stream)
                 self._health.decoded()
                 f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
                 if self._on_luma is not None:

@@ -12,9 +12,10 @@ from pathlib import Path
 import av
 import pytest
 
+from pipeline.ingest.display import Display
 from pipeline.ingest.live import LiveHub, split_boxes
 from pipeline.ingest.packet_ring import PacketRecord, PacketRing, StreamTemplate
-from tests.media import Actor, Scene, write_h264
+from tests.media import Actor, Scene, stored_as_shown_differently, write_h264, write_h265
 
 
 def test_boxes_are_cut_whole_whatever_the_chunks() -> None:
@@ -38,16 +39,19 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def feed(
     ring: PacketRing, clip: Path, *, after: int, pace_s: float, started: threading.Event
 ) -> None:
-    """Demux the clip into the ring as a camera's source does; from packet ``after`` on, at
-    ``pace_s`` per packet."""
+    """Demux the clip into the ring as a camera's source does (decoding, it learns how the
+    pictures are shown); from packet ``after`` on, at ``pace_s`` per packet."""
     with av.open(str(clip)) as c:
         stream = c.streams.video[0]
         tb = stream.time_base
         assert tb is not None
-        ring.start_epoch(1, StreamTemplate(stream))
+        template = StreamTemplate(stream)
+        ring.start_epoch(1, template)
         for i, pkt in enumerate(c.demux(stream)):
             if pkt.size == 0:
                 continue
+            for frame in stream.decode(pkt):
+                template.display = Display.of(frame, stream)
             t = float(pkt.pts * tb) if pkt.pts is not None else 0.0
             ring.append(PacketRecord(bytes(pkt), pkt.pts, pkt.dts, pkt.is_keyframe, t, 1))
             if i == after:
@@ -81,3 +85,32 @@ def test_two_viewers_share_one_remux_and_get_decodable_video(clip: Path) -> None
         assert 80 <= len(frames) <= 91 and frames[0].key_frame
     assert hub.watching() == {}
     assert hub.open("nope") is None
+
+
+def test_an_h265_camera_is_watched_as_h264(tmp_path: Path) -> None:
+    """Browsers' MSE does not play H.265 everywhere (most cameras sold in China send it): its
+    viewers get the pictures encoded once more as H.264, shown upright."""
+    scene = Scene(width=320, height=240, fps=10, duration_s=6, gop=10,
+                  actors=(Actor(box=(10, 10, 60, 60), t0=0, t1=6, velocity=(20, 0)),))  # fmt: skip
+    h265 = stored_as_shown_differently(
+        write_h265(tmp_path / "cam.mp4", scene), tmp_path / "turned.mp4", turns=1,
+        codec="libx265",
+    )  # fmt: skip
+    ring = PacketRing("cam1", 30.0)
+    hub = LiveHub(lambda cid: ring if cid == "cam1" else None)
+    started = threading.Event()
+    feeder = threading.Thread(target=feed, args=(ring, h265),
+                              kwargs={"after": 15, "pace_s": 0.02, "started": started})  # fmt: skip
+    feeder.start()
+    assert started.wait(10)
+    opened = hub.open("cam1")
+    assert opened is not None
+    codec, stream = opened
+    assert codec.startswith("avc1.42")  # x264's baseline, what every browser decodes
+    body = b"".join(stream)
+    feeder.join(10)
+    with av.open(io.BytesIO(body), "r") as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+        frames = list(c.decode(video=0))
+    assert len(frames) >= 30 and frames[0].key_frame
+    assert {(f.width, f.height, f.rotation) for f in frames} == {(320, 240, 0)}  # upright
