@@ -165,8 +165,14 @@ class _Sway:
                             borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
         return np.asarray(shifted, np.float32).ravel() - ref
 
-    def register(self, cur: NDArray[np.uint8], bg: NDArray[np.float32]) -> NDArray[np.uint8]:
-        """``cur`` on the background's grid (``cur`` itself where it is not shifted)."""
+    def register(
+        self, cur: NDArray[np.uint8], bg: NDArray[np.float32], full: NDArray[np.uint8], step: int
+    ) -> NDArray[np.uint8]:
+        """``cur`` (``full`` reduced ``step`` times) on the background's grid; ``cur`` itself
+        where it is not shifted. A reduced picture is shifted at full resolution and reduced
+        again: fine texture (tiles, brick) aliases when reduced, and a reduced picture shifted
+        by a fraction of a pixel differs from the reduced shifted one, lighting up every such
+        wall as change (half the frames of a swaying high-rise at scale 0.5)."""
         self._frames += 1
         # a new camera checks every frame at first: the activity map learns in those seconds
         # too, and unregistered sway would mark every edge as foliage
@@ -197,9 +203,12 @@ class _Sway:
         self._calm = self._calm + 1 if float(np.hypot(*s)) < self.OFF_PX else 0
         if self._calm >= self.CALM_FRAMES:
             self.active = False
-        m = np.array([[1.0, 0.0, -s[0]], [0.0, 1.0, -s[1]]], np.float32)
-        return _u8(cv2.warpAffine(cur, m, (cur.shape[1], cur.shape[0]), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_REPLICATE))  # fmt: skip
+        m = np.array([[1.0, 0.0, -s[0] * step], [0.0, 1.0, -s[1] * step]], np.float32)
+        shifted = cv2.warpAffine(full, m, (full.shape[1], full.shape[0]), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+        if step == 1:
+            return _u8(shifted)
+        return _u8(cv2.resize(shifted, (cur.shape[1], cur.shape[0]), interpolation=cv2.INTER_AREA))
 
     def _keep(self, cur: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """This frame unregistered (a calm one, for switching off)."""
@@ -333,7 +342,7 @@ class MotionExtractor:
         else:
             cur = np.ascontiguousarray(roi)
         if self._bg is not None and self._bg.shape == cur.shape:
-            cur = self._sway.register(cur, self._bg)
+            cur = self._sway.register(cur, self._bg, roi, self._step)
         prev = self._prev
         self._prev = [cur, *prev[:1]]
         if self._bg is None or self._bg.shape != cur.shape:
@@ -458,6 +467,13 @@ class MotionExtractor:
         if self._activity is None:
             return None
         return _u8(np.clip(self._activity * 255.0, 0, 255))
+
+    @property
+    def registration(self) -> tuple[float, float] | None:
+        """The last frame's shift (analysed px) while the camera sways and is registered."""
+        return (
+            (float(self._sway.shift[0]), float(self._sway.shift[1])) if self._sway.active else None
+        )
 
     @property
     def frame_size(self) -> tuple[int, int] | None:

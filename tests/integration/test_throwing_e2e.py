@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -66,6 +67,17 @@ def test_replay_finds_one_throw_with_origin_and_evidence(clip: Path, tmp_path: P
         assert next(c.decode(video=0)).key_frame
 
 
+def the_one_throw(video: Path, out: Path) -> dict[str, Any]:
+    """The replay's one report: the scene's throw, from its floor and column."""
+    result = replay(video, config(str(video), out), "facade_cam", out, progress=False)
+    reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
+    assert [r["event_type"] for r in reports] == ["high_altitude_throwing"]
+    top = reports[0]["detection"]["source_estimate"]["candidates"][0]
+    assert abs(top["floor"] - 12) <= 1 and top["window_column"] == "03"
+    report: dict[str, Any] = reports[0]
+    return report
+
+
 def test_a_phone_clip_stored_on_its_side_is_analysed_and_shown_upright(
     clip: Path, tmp_path: Path
 ) -> None:
@@ -75,12 +87,8 @@ def test_a_phone_clip_stored_on_its_side_is_analysed_and_shown_upright(
     matrix was applied the fall ran sideways and nothing was found."""
     turned = stored_as_shown_differently(clip, tmp_path / "turned.mp4", turns=1, codec="libx265")
     out = tmp_path / "out"
-    result = replay(turned, config(str(turned), out), "facade_cam", out, progress=False)
-    reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
-    assert [r["event_type"] for r in reports] == ["high_altitude_throwing"]
-    top = reports[0]["detection"]["source_estimate"]["candidates"][0]
-    assert abs(top["floor"] - 12) <= 1 and top["window_column"] == "03"
-    files = {e["name"]: out / e["uri"] for e in reports[0]["evidence"]}
+    report = the_one_throw(turned, out)
+    files = {e["name"]: out / e["uri"] for e in report["evidence"]}
     assert read_bgr(files["composite"]).shape[1] == 640  # upright: 640 wide, not 360
     with av.open(str(files["clip"])) as c:
         first = next(c.decode(video=0))
@@ -93,13 +101,7 @@ def test_a_phone_clip_stored_on_its_side_is_analysed_and_shown_upright(
 def test_a_throw_seen_by_a_swaying_camera_is_found(clip: Path, tmp_path: Path) -> None:
     """A camera on a pole in wind (1 px of sway): unregistered, the façade's every edge
     moved and the throw was lost among them."""
-    swayed = swayed_copy(clip, tmp_path / "swayed.mp4", sway_px=1.0)
-    out = tmp_path / "out"
-    result = replay(swayed, config(str(swayed), out), "facade_cam", out, progress=False)
-    reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
-    assert [r["event_type"] for r in reports] == ["high_altitude_throwing"]
-    top = reports[0]["detection"]["source_estimate"]["candidates"][0]
-    assert abs(top["floor"] - 12) <= 1 and top["window_column"] == "03"
+    the_one_throw(swayed_copy(clip, tmp_path / "swayed.mp4", sway_px=1.0), tmp_path / "out")
 
 
 def test_a_replay_keeps_its_activity_map_and_another_can_start_from_it(
