@@ -37,12 +37,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.codes import classify
-from pipeline.ingest.display import Display
-from pipeline.ingest.live import BROWSER_CODECS
 from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
 from pipeline.evidence.storage import EvidenceStorage, settle_file, temp_beside
+from pipeline.ingest.display import Display
+from pipeline.ingest.live import BROWSER_CODECS
 from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate, start_of
 from pipeline.rules.base import Composite, Snapshot, annotate_snapshot
 from pipeline.rules.registry import kind_of_details
@@ -90,20 +90,9 @@ def h264_preview(src: Path, dst: Path) -> tuple[int, int] | None:
                     continue
                 display = Display.of(frame, vs)
                 if size is None:
-                    w, h = display.size(frame.width, frame.height)
-                    scale = min(1.0, _PREVIEW_MAX_WIDTH / max(1, w))
-                    size = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+                    size = display.fit(frame.width, frame.height, _PREVIEW_MAX_WIDTH)
                     ov.width, ov.height, ov.pix_fmt = *size, "yuv420p"
-                if display.identity:
-                    pic = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-                else:
-                    shown = np.asarray(
-                        cv2.resize(display.bgr(frame), size, interpolation=cv2.INTER_AREA),
-                        np.uint8,
-                    )
-                    pic = av.VideoFrame.from_ndarray(shown, format="bgr24").reformat(
-                        format="yuv420p"
-                    )
+                pic = display.picture(frame, size)
                 pic.pts, pic.time_base = frame.pts, vs.time_base
                 out.mux(ov.encode(pic))
             if size is not None:

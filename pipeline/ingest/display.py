@@ -82,5 +82,22 @@ class Display:
         """The whole frame as shown, BGR."""
         return self.show(np.asarray(frame.to_ndarray(format="bgr24"), np.uint8))
 
+    def fit(self, width: int, height: int, max_width: int) -> tuple[int, int]:
+        """The size shown for a coded ``width`` × ``height``, scaled down to at most
+        ``max_width`` wide (even, as 4:2:0 needs): a viewer's copy."""
+        w, h = self.size(width, height)
+        scale = min(1.0, max_width / max(1, w))
+        return max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+
+    def picture(self, frame: av.VideoFrame, size: tuple[int, int]) -> av.VideoFrame:
+        """``frame`` as shown at ``size`` (from ``fit``), 4:2:0, for an H.264 encoder; the
+        frame's own time stamps are the caller's to set."""
+        if self.identity:
+            return frame.reformat(width=size[0], height=size[1], format="yuv420p")
+        shown = np.asarray(
+            cv2.resize(self.bgr(frame), size, interpolation=cv2.INTER_AREA), np.uint8
+        )
+        return av.VideoFrame.from_ndarray(shown, format="bgr24").reformat(format="yuv420p")
+
 
 IDENTITY = Display()

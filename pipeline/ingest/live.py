@@ -28,8 +28,6 @@ from typing import cast
 import av
 import av.container
 import av.error
-import cv2
-import numpy as np
 from av.video.codeccontext import VideoCodecContext
 
 from pipeline.ingest.packet_ring import (
@@ -143,9 +141,7 @@ class _H264Copy:
             if frame.pts is None:
                 continue
             display = self.template.display  # this decoder is not told the display matrix
-            w, h = display.size(frame.width, frame.height)
-            scale = min(1.0, LIVE_COPY_MAX_WIDTH / w)
-            size = max(2, round(w * scale / 2) * 2), max(2, round(h * scale / 2) * 2)
+            size = display.fit(frame.width, frame.height, LIVE_COPY_MAX_WIDTH)
             if self.stream is None:
                 self.stream = self.out.add_stream("libx264", rate=25)
                 self.stream.width, self.stream.height = size
@@ -153,12 +149,7 @@ class _H264Copy:
                 self.stream.time_base = self.time_base
                 self.stream.options = {"preset": "ultrafast", "tune": "zerolatency", "crf": "28",
                                        "g": "25", "keyint_min": "25", "threads": "1"}  # fmt: skip
-            if display.identity:
-                pic = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-            else:
-                shown = cv2.resize(display.bgr(frame), size, interpolation=cv2.INTER_AREA)
-                pic = av.VideoFrame.from_ndarray(np.asarray(shown, np.uint8), format="bgr24")
-                pic = pic.reformat(format="yuv420p")
+            pic = display.picture(frame, size)
             pic.pts, pic.time_base = frame.pts, self.time_base
             self.out.mux(self.stream.encode(pic))
 

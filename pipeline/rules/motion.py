@@ -199,10 +199,7 @@ class _Sway:
             return self._keep(cur)
         if not self.active:
             self.active, self._calm = True, 0
-        self.shift = s
-        self._calm = self._calm + 1 if float(np.hypot(*s)) < self.OFF_PX else 0
-        if self._calm >= self.CALM_FRAMES:
-            self.active = False
+        self._settle(s)
         m = np.array([[1.0, 0.0, -s[0] * step], [0.0, 1.0, -s[1] * step]], np.float32)
         shifted = cv2.warpAffine(full, m, (full.shape[1], full.shape[0]), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
@@ -212,11 +209,15 @@ class _Sway:
 
     def _keep(self, cur: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """This frame unregistered (a calm one, for switching off)."""
-        self.shift = np.zeros(2)
-        self._calm += 1
+        self._settle(np.zeros(2))
+        return cur
+
+    def _settle(self, s: NDArray[np.float64]) -> None:
+        """``s`` taken as this frame's shift; registration ends after CALM_FRAMES calm ones."""
+        self.shift = s
+        self._calm = self._calm + 1 if float(np.hypot(*s)) < self.OFF_PX else 0
         if self._calm >= self.CALM_FRAMES:
             self.active = False
-        return cur
 
     @property
     def border(self) -> int:
