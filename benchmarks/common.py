@@ -114,15 +114,17 @@ def delivery_form(
     *, codec: str = "libx264", size: tuple[int, int] | None = None, fps: float | None = None,
     full_range: bool = False, audio: bool = False, ext: str = ".mp4", jitter_s: float = 0.0,
     options: dict[str, str] | None = None, turns: int = 0, sar: Fraction | None = None,
-    shake_px: float = 0.0,
+    shake_px: float = 0.0, camera: dict[str, Any] | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """How a camera or recorder delivers footage, for ``transcode``: ``turns`` stores the
     picture turned clockwise by that many quarter turns, with a display matrix that turns it
     back (a phone held upright); ``sar`` signals non-square pixels (a recorder's D1 channel);
     ``shake_px`` moves the picture as a camera on a pole in wind does (``PoleSway``: a smooth
-    random sway of that many pixels' standard deviation)."""
+    random sway of that many pixels' standard deviation); ``camera`` holds what the
+    integrator writes for such a camera in ``cameras.toml`` (e.g. ``display_aspect``)."""
     return {"codec": codec, "size": size, "fps": fps, "full_range": full_range, "audio": audio,
             "ext": ext, "jitter_s": jitter_s, "turns": turns, "sar": sar, "shake_px": shake_px,
+            "camera": camera or {},
             # one encoder thread: x264's rate control over parallel frames depends on thread
             # timing (the 384 kbit/s tower throw was found in one encode, missed in the next)
             "options": {"threads": "1", **(options or {"crf": "23", "g": "50"})}}  # fmt: skip

@@ -14,9 +14,11 @@ what each delivery form changes, not the camera's own quality. D1 (704 × 576) i
 picture stretched to 11:9 as a recorder's D1 channel delivers it: pixels not square, so the
 pinhole fit of the calibration fails (the analyzer says so and tests falls in the façade plane
 only); ``d1_704x576_sar_16_11`` is the same channel signalling its sample aspect ratio, which
-the analyzer applies (square pixels again). CIF (352 × 288) is a sub-stream: the tower's object
-is then about one pixel. ``phone_*``: the clip as a phone held upright stores it, the picture
-turned a quarter (or three quarters) with a display matrix that turns it back.
+the analyzer applies (square pixels again), and ``d1_704x576_declared_16_9`` the unsignalling
+channel with ``display_aspect = "16:9"`` in its camera's entry. CIF (352 × 288) is a
+sub-stream: the tower's object is then about one pixel. ``phone_*``: the clip as a phone held
+upright stores it, the picture turned a quarter (or three quarters) with a display matrix that
+turns it back.
 
     .venv/bin/python benchmarks/throwing_formats.py        # ~13 min on 2 cores
 
@@ -40,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import SHARED, delivery_form, publish, transcode
 from benchmarks.throwing_synth import _replay
+from pipeline.config import aspect_fraction
 from tests.scenes.facade_3d import CLIPS, Clip, camera_entry
 
 CLIPS_DIR = SHARED / "data" / "throwing"
@@ -54,6 +57,8 @@ FORMS: dict[str, dict[str, Any] | None] = {
     "1440p": delivery_form(size=(2560, 1440)),
     "d1_704x576_stretched": delivery_form(size=(704, 576)),
     "d1_704x576_sar_16_11": delivery_form(size=(704, 576), sar=Fraction(16, 11)),
+    "d1_704x576_declared_16_9": delivery_form(size=(704, 576),
+                                              camera={"display_aspect": "16:9"}),
     "phone_upright_rotated_90": delivery_form(turns=1),
     "phone_rotated_270": delivery_form(turns=3),
     "pole_sway_1px": delivery_form(shake_px=1.0),
@@ -113,7 +118,11 @@ def main() -> int:
                 else:
                     path = work / f"{clip.name}-{name}{form['ext']}"
                     w, h = transcode(src, path, form)
-                reports = _replay(path, camera_entry(clip, str(path), w, h), work)[0]
+                camera = camera_entry(clip, str(path), w, h) | (form or {}).get("camera", {})
+                if "display_aspect" in camera:  # clicked on the picture as it is then shown
+                    shape = aspect_fraction(camera["display_aspect"])
+                    camera["facades"][0]["image_size"] = [round(h * shape), h]
+                reports = _replay(path, camera, work)[0]
                 rows.append({"form": name, "clip": clip.file, "size": [w, h],
                              **score(clip, reports)})  # fmt: skip
                 print(json.dumps(rows[-1], ensure_ascii=False), flush=True)

@@ -14,6 +14,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, time
+from fractions import Fraction
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -84,6 +85,12 @@ def validate_gb28181_id(value: str) -> str:
             "(e.g. 131 camera, 132 IPC, 118 NVR)"
         )
     return value
+
+
+def aspect_fraction(value: str) -> Fraction:
+    """``"4:3"`` as 4/3."""
+    w, h = value.split(":")
+    return Fraction(int(w), int(h))
 
 
 def _digits(value: str | None, n: int, what: str) -> str | None:
@@ -337,6 +344,19 @@ class CameraConfig(Base):
     # differencing and snapshots only (evidence clips are the camera's own packets, untouched);
     # detectors always get fully decoded pictures.
     skip_deblocking: bool | None = None
+    # The picture's shape as a monitor shows it ("4:3", "16:9"), for a recorder channel that
+    # stores non-square samples (D1 704 × 576, CIF) without saying so: the analyzers, the
+    # façade snapshot and the evidence clip then see the scene in its true proportions, which
+    # the 高空抛物 camera fit needs. Unset: as the stream signals (square if it says nothing).
+    display_aspect: str | None = Field(default=None, pattern=r"^[1-9][0-9]{0,2}:[1-9][0-9]{0,2}$")
+
+    @field_validator("display_aspect")
+    @classmethod
+    def _aspect(cls, v: str | None) -> str | None:
+        if v is not None and not 0.25 <= aspect_fraction(v) <= 4:
+            raise ValueError(f"{v!r} is not a picture shape (width:height between 1:4 and 4:1)")
+        return v
+
     # Camera integrity checks (moved, covered, defocused); off for e.g. a patrolling PTZ.
     integrity: bool = True
     gb28181_device_id: str | None = None

@@ -34,6 +34,7 @@ from pipeline.casework.retention import sweep_unindexed
 from pipeline.config import (
     AppConfig,
     CameraConfig,
+    aspect_fraction,
     check_runtime_requirements,
     resolve_url,
 )
@@ -308,6 +309,7 @@ class Runtime:
             transport=cam.transport,
             sample_fps=cam.sample_fps,
             skip_deblocking=pipe.skip_deblocking,
+            display_shape=aspect_fraction(cam.display_aspect) if cam.display_aspect else None,
             analysis_width=ing.analysis_width,
             open_timeout_s=ing.open_timeout_s,
             read_timeout_s=ing.read_timeout_s,

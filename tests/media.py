@@ -179,19 +179,26 @@ def read_bgr(path: Path) -> NDArray[np.uint8]:
 
 
 def stored_as_shown_differently(
-    src: Path, dst: Path, *, turns: int = 0, sar: Fraction | None = None, codec: str = "libx264"
+    src: Path,
+    dst: Path,
+    *,
+    turns: int = 0,
+    sar: Fraction | None = None,
+    codec: str = "libx264",
+    signal: bool = True,
 ) -> Path:
     """``src`` re-encoded as a phone or recorder stores it, to be shown like ``src``: each
     picture turned clockwise ``turns`` quarter turns with a display matrix that turns it back
     (a phone held upright), or squeezed to ``1 / sar`` of its width with that sample aspect
-    ratio signalled (a recorder's D1 channel)."""
+    ratio signalled (a recorder's D1 channel; ``signal=False``: one that does not say so)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vs = inp.streams.video[0]
         stream = cast("av.VideoStream", out.add_stream(codec, rate=vs.average_rate or 25))
         w, h = vs.codec_context.width, vs.codec_context.height
         if sar is not None:
             w = round(w / sar / 2) * 2
-            stream.codec_context.sample_aspect_ratio = sar
+            if signal:
+                stream.codec_context.sample_aspect_ratio = sar
         stream.width, stream.height = (h, w) if turns % 2 else (w, h)
         stream.pix_fmt = "yuv420p"
         stream.options = {"threads": "1", "g": "25", "crf": "18"}

@@ -117,6 +117,11 @@ def remux_clip(collector: ClipCollector, path: Path) -> EvidenceItem | None:
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream_from_template(template.stream, opaque=True)
         stream.time_base = template.time_base
+        if template.display.pixel_aspect != 1:
+            # said in the container too, so that players (and our own preview, composite and
+            # packages) show a camera's non-square samples as the analyzers saw them, also
+            # where the camera itself never signalled them (``display_aspect``)
+            stream.sample_aspect_ratio = template.display.pixel_aspect
         for rec in packets:
             out.mux(template.packet(rec, base, stream))
     settle_file(tmp, path)

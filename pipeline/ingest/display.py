@@ -34,10 +34,19 @@ class Display:
     pixel_aspect: Fraction = Fraction(1)
 
     @classmethod
-    def of(cls, frame: av.VideoFrame, stream: av.VideoStream) -> Display:
+    def of(
+        cls, frame: av.VideoFrame, stream: av.VideoStream, shape: Fraction | None = None
+    ) -> Display:
+        """How ``frame`` of ``stream`` is shown: as the stream signals, or, given ``shape``
+        (the upright picture's width / height, an integrator's word for a recorder that does
+        not signal it), with samples as wide as make that shape."""
         turns = round(frame.rotation / 90) % 4
-        sar = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
-        aspect = Fraction(sar) if sar else Fraction(1)
+        if shape is not None:
+            coded_shape = shape if turns % 2 == 0 else 1 / shape
+            aspect = coded_shape * Fraction(frame.height, max(1, frame.width))
+        else:
+            sar = stream.codec_context.sample_aspect_ratio or stream.sample_aspect_ratio
+            aspect = Fraction(sar) if sar else Fraction(1)
         if not (_ASPECT_RANGE[0] <= aspect <= _ASPECT_RANGE[1]) or abs(aspect - 1) < 0.01:
             aspect = Fraction(1)
         return IDENTITY if turns == 0 and aspect == 1 else cls(turns, aspect)

@@ -122,7 +122,7 @@ class _H264Copy:
         self.out = out
         self.template = template
         self.time_base = template.time_base
-        ctx = cast(VideoCodecContext, template.stream.codec_context)
+        ctx = template.stream.codec_context
         self.decoder = cast(VideoCodecContext, av.CodecContext.create(template.codec_name, "r"))
         self.decoder.extradata = ctx.extradata
         self.decoder.thread_count = 1  # the cameras are the parallelism

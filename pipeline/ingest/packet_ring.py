@@ -53,7 +53,7 @@ class StreamTemplate:
 
     def __init__(self, stream: av.VideoStream) -> None:
         self._holder: av.container.OutputContainer = av.open(io.BytesIO(), "w", format="matroska")
-        self.stream: av.stream.Stream = self._holder.add_stream_from_template(stream, opaque=True)
+        self.stream: av.VideoStream = self._holder.add_stream_from_template(stream, opaque=True)
         tb = stream.time_base
         self.time_base: Fraction = tb if tb is not None else Fraction(1, 90000)
         self.codec_name: str = stream.codec_context.name

@@ -77,6 +77,9 @@ class SourceSettings:
     # 高空抛物 scenes: same recall, origin floors and false alarms) while decoding costs ~20 %
     # less.
     skip_deblocking: bool = False
+    # The shown picture's width / height where the camera stores non-square samples without
+    # signalling them (``CameraConfig.display_aspect``); None: as the stream signals.
+    display_shape: Fraction | None = None
 
     @property
     def is_network(self) -> bool:
@@ -292,7 +295,7 @@ class StreamSource:
         def deliver(frames: list[av.VideoFrame]) -> None:
             nonlocal next_sample
             for vf in frames:
-                display = template.display = Display.of(vf, stream)
+                display = template.display = Display.of(vf, stream, self.s.display_shape)
                 self._health.decoded()
                 f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
                 if self._on_luma is not None:

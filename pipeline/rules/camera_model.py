@@ -151,12 +151,27 @@ def solve_camera(
             f"{rms:.1f} px rms reprojection error (limit {limit:.1f} px); check the corners, "
             "the floor count, floor_height_m and column_width_m"
         )
-        return replace(fit, ok=False, reason=why)
+        return replace(fit, ok=False, reason=why + _recorder_hint(width, height))
     at_edge = i in (0, len(logs) - 1) and abs(float(res.x) - logs[i]) < 0.05
     if at_edge:
         why = f"the fit needs a {fit.hfov_deg:.0f}° field of view, no real lens"
-        return replace(fit, ok=False, reason=why)
+        return replace(fit, ok=False, reason=why + _recorder_hint(width, height))
     return fit
+
+
+# Coded sizes of recorder channels (D1, 4CIF, CIF at 625 and 525 lines) whose samples are
+# usually not square.
+_RECORDER_SIZES = {(704, 576), (720, 576), (704, 480), (720, 480), (352, 288), (352, 240)}
+
+
+def _recorder_hint(width: int, height: int) -> str:
+    if (width, height) not in _RECORDER_SIZES:
+        return ""
+    return (
+        f"; a {width} × {height} recorder channel often stores non-square pixels without "
+        'saying so: if its picture looks squeezed, set the camera\'s display_aspect ("4:3" or '
+        '"16:9")'
+    )
 
 
 def camera_for(cfg: FacadeConfig, width: int, height: int) -> CameraFit:

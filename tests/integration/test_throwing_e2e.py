@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,10 @@ SPEC = SceneSpec(
 )  # fmt: skip
 
 
-def config(url: str, root: Path) -> AppConfig:
+def config(url: str, root: Path, **camera: Any) -> AppConfig:
     return parse_config(
         {
-            "cameras": [SPEC.camera(url)],
+            "cameras": [SPEC.camera(url) | camera],
             "evidence": {"root": str(root), "pre_roll_s": 3, "post_roll_s": 2},
             "ingest": {"read_timeout_s": 3, "open_timeout_s": 3},
         }
@@ -67,9 +68,9 @@ def test_replay_finds_one_throw_with_origin_and_evidence(clip: Path, tmp_path: P
         assert next(c.decode(video=0)).key_frame
 
 
-def the_one_throw(video: Path, out: Path) -> dict[str, Any]:
+def the_one_throw(video: Path, out: Path, **camera: Any) -> dict[str, Any]:
     """The replay's one report: the scene's throw, from its floor and column."""
-    result = replay(video, config(str(video), out), "facade_cam", out, progress=False)
+    result = replay(video, config(str(video), out, **camera), "facade_cam", out, progress=False)
     reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]
     assert [r["event_type"] for r in reports] == ["high_altitude_throwing"]
     top = reports[0]["detection"]["source_estimate"]["candidates"][0]
@@ -96,6 +97,25 @@ def test_a_phone_clip_stored_on_its_side_is_analysed_and_shown_upright(
     with av.open(str(files["clip_preview"])) as c:
         first = next(c.decode(video=0))
         assert (first.width, first.height, first.rotation) == (640, 360, 0)
+
+
+def test_a_recorder_channel_that_hides_its_pixel_shape_is_shown_as_the_integrator_says(
+    clip: Path, tmp_path: Path
+) -> None:
+    """A recorder's D1-like channel stores the 16:9 scene squeezed into 440 × 360 samples and
+    does not say so. With ``display_aspect = "16:9"`` the throw is found where the façade was
+    clicked, the composite is in true proportions, and the evidence clip (the camera's own
+    packets) now says how wide its samples are, so players show it that way too."""
+    squeezed = stored_as_shown_differently(
+        clip, tmp_path / "d1.mp4", sar=Fraction(16, 11), signal=False
+    )
+    out = tmp_path / "out"
+    report = the_one_throw(squeezed, out, display_aspect="16:9")
+    files = {e["name"]: out / e["uri"] for e in report["evidence"]}
+    assert read_bgr(files["composite"]).shape[:2] == (360, 640)
+    with av.open(str(files["clip"])) as c:
+        stream = c.streams.video[0]
+        assert (stream.codec_context.width, stream.sample_aspect_ratio) == (440, Fraction(16, 11))
 
 
 def test_a_throw_seen_by_a_swaying_camera_is_found(clip: Path, tmp_path: Path) -> None:

@@ -92,6 +92,17 @@ def test_grid_with_wrong_dimensions_fits_no_camera_and_the_check_says_which_widt
     assert widths is not None and widths[0] <= 3.0 <= widths[1]
 
 
+def test_a_recorder_channel_squeezing_the_picture_fits_once_shown_at_its_aspect() -> None:
+    """The same clicks (relative corners) on a 16:9 picture a D1 channel stores as 704 × 576
+    samples: no camera fits the squeezed picture, and the check says what to set."""
+    squeezed = camera_for(FACADE, 704, 576)
+    assert not squeezed.ok and "display_aspect" in squeezed.reason
+    shown = camera_for(FACADE, round(576 * W / H), 576)
+    assert shown.ok, shown.reason
+    wrong = camera_for(FACADE.model_copy(update={"column_width_m": 7.0}), W, H)
+    assert not wrong.ok and "display_aspect" not in wrong.reason  # not a recorder's size
+
+
 def test_the_tower_clips_calibrations_as_annotated() -> None:
     # shared/data ANNOTATIONS.json, tower clip: its calibration note's 13-floor grid fits a
     # camera, the 12-floor grid the project used before fits none

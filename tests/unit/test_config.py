@@ -70,6 +70,8 @@ def test_every_problem_is_reported_at_once() -> None:
         (lambda c: c.update(url="http://10.0.0.1/s"), "unsupported scheme"),
         (lambda c: c.update(loop=True, url="rtsp://10.0.0.1/s"), "only files can loop"),
         (lambda c: c.update(id="Bad Id"), "should match pattern"),
+        (lambda c: c.update(display_aspect="4/3"), "display_aspect: String should match"),
+        (lambda c: c.update(display_aspect="9:1"), "'9:1' is not a picture shape"),
     ],
 )
 def test_camera_field_errors(mutate: Any, expected: str) -> None:
