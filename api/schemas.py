@@ -88,10 +88,17 @@ class CameraOut(BaseModel):
     health: CameraHealthOut | None
     # integrity of the view: "learning", "ok", "moved", "occluded", "defocused"; None: unchecked
     view: str | None = None
+    # how far the camera sways in wind (its pixels; registered, but small objects suffer);
+    # None: it stands still
+    sway_px: float | None = None
 
     @classmethod
     def from_config(
-        cls, c: CameraConfig, health: CameraHealth | None, view: str | None = None
+        cls,
+        c: CameraConfig,
+        health: CameraHealth | None,
+        view: str | None = None,
+        sway_px: float | None = None,
     ) -> CameraOut:
         return cls(
             camera_id=c.id,
@@ -110,6 +117,7 @@ class CameraOut(BaseModel):
             rules=[RuleOut.from_rule(r) for r in c.rules],
             health=None if health is None else CameraHealthOut.from_health(health),
             view=view,
+            sway_px=None if sway_px is None else round(sway_px, 1),
         )
 
 

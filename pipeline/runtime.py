@@ -622,6 +622,12 @@ class Runtime:
         guard = None if cam is None else cam.pipeline.guard
         return None if guard is None else guard.state
 
+    def sway_px(self, camera_id: str) -> float | None:
+        """How far the camera sways in wind (its pixels) while the motion stage registers it;
+        None: still, or no motion stage."""
+        cam = self.cameras.get(camera_id)
+        return None if cam is None or cam.motion is None else cam.motion.sway_px
+
     def _watchdog(self) -> None:
         after = self.cfg.ingest.offline_event_after_s
         while not self._stop.wait(1.0):

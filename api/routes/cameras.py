@@ -45,7 +45,10 @@ def list_cameras(ctx: ContextDep, who: AnyRoleDep) -> list[CameraOut]:
     seen = visible_cameras(ctx, who)
     return [
         CameraOut.from_config(
-            c, rt.health(c.id) if rt else None, rt.view_state(c.id) if rt else None
+            c,
+            rt.health(c.id) if rt else None,
+            rt.view_state(c.id) if rt else None,
+            rt.sway_px(c.id) if rt else None,
         )
         for c in ctx.cameras
         if seen is None or c.id in seen

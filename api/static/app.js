@@ -23,6 +23,7 @@ const I18N = {
     exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
     as_cards: "卡片视图", as_table: "列表视图", urgent_case: "紧急案件", live_video: "实时画面", live_unsupported: "浏览器不支持该视频格式", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
     view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
+    sway: "画面晃动", sway_hint: "已自动校正，但细小抛物可能漏检：建议加固安装",
     back: "返回队列", after: "核查后画面", deadline_review: "审核", deadline_respond: "响应",
     deadline_dispose: "处置", deadline_recheck: "核查",
     false_positive: "误报", duplicate: "重复", out_of_scope: "不属管辖", insufficient_evidence: "证据不足",
@@ -66,6 +67,7 @@ const I18N = {
     assignee: "Assignee", exported: "Exported", cameras_title: "Camera health", fps: "fps",
     as_cards: "Cards", as_table: "Table", urgent_case: "Urgent case", live_video: "Live video", live_unsupported: "This browser cannot play the stream", picture: "Picture", view: "View", view_ok: "ok", view_learning: "learning", view_moved: "moved", view_occluded: "covered",
     view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
+    sway: "Camera sways", sway_hint: "registered, but small thrown objects may be missed: firm up the mount",
     confirm_view: "Confirm view now",
     drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
     deadline_review: "review", deadline_respond: "respond", deadline_dispose: "dispose",
@@ -549,6 +551,7 @@ async function renderCameras() {
       <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p>
       ${LIVE_HTML()}
       ${c.view ? `<p class="view view-${esc(c.view)}">${t("view")}: ${esc(t("view_" + c.view))}</p>` : ""}
+      ${c.sway_px != null ? `<p class="sway hint">${t("sway")} ±${esc(c.sway_px)} px · ${t("sway_hint")}</p>` : ""}
       ${c.view && !["ok", "learning"].includes(c.view) ? `<p class="error">${t("view_paused")}</p>
         <button type="button" class="confirm-view">${t("confirm_view")}</button>` : ""}
       <h3>${t("health_history")} <span class="uptime"></span></h3><div class="timebar"></div><ol class="timeline changes"></ol></div>`;

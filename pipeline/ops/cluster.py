@@ -119,7 +119,7 @@ def rebalance(
 # API's reads of a camera, the live view's setup and casework's probes.
 VIEW_METHODS = frozenset({
     "health", "health_history", "snapshot_jpeg", "activity_jpeg", "frame_size", "view_state",
-    "confirm_view", "writer_stats", "inference_stats", "online",
+    "sway_px", "confirm_view", "writer_stats", "inference_stats", "online",
 })  # fmt: skip
 
 
@@ -578,6 +578,10 @@ class ClusterView:
     def view_state(self, camera_id: str) -> str | None:
         state: str | None = self._ask(camera_id, "view_state")
         return state
+
+    def sway_px(self, camera_id: str) -> float | None:
+        px: float | None = self._ask(camera_id, "sway_px")
+        return px
 
     def confirm_view(self, camera_id: str, timeout: float = 10.0) -> str:
         state: str | None = self._ask(camera_id, "confirm_view", timeout,

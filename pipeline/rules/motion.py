@@ -21,6 +21,7 @@ falling objects of 3-10 px are below what COCO detectors find. Differencing cost
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,8 @@ class _Sway:
     def __init__(self) -> None:
         self.active = False
         self.shift = np.zeros(2)
+        # the last frames' shifts while registering, for the cameras screen
+        self.recent: deque[tuple[float, float]] = deque(maxlen=self.CALM_FRAMES)
         self.edge_allowance: NDArray[np.uint8] | None = None
         self._frames = 0
         self._calm = 0
@@ -106,6 +109,7 @@ class _Sway:
     def reset(self) -> None:
         self.active = False
         self.shift = np.zeros(2)
+        self.recent.clear()
         self._calm = 0
         self._ref_of = None
         self._shape = ()
@@ -215,9 +219,11 @@ class _Sway:
     def _settle(self, s: NDArray[np.float64]) -> None:
         """``s`` taken as this frame's shift; registration ends after CALM_FRAMES calm ones."""
         self.shift = s
+        self.recent.append((float(s[0]), float(s[1])))
         self._calm = self._calm + 1 if float(np.hypot(*s)) < self.OFF_PX else 0
         if self._calm >= self.CALM_FRAMES:
             self.active = False
+            self.recent.clear()
 
     @property
     def border(self) -> int:
@@ -475,6 +481,19 @@ class MotionExtractor:
         return (
             (float(self._sway.shift[0]), float(self._sway.shift[1])) if self._sway.active else None
         )
+
+    @property
+    def sway_px(self) -> float | None:
+        """How far the camera sways while it is registered: the 90th percentile of the last
+        frames' distances from their mean pose (the background may have been learnt at any
+        pose), in the camera's pixels; None while it stands still. Registration makes up for
+        it, but an object not much bigger than the sway is easily lost: worth telling the
+        integrator (a firmer mount)."""
+        if not self._sway.active or not self._sway.recent:
+            return None
+        shifts = np.asarray(self._sway.recent)
+        spread = np.hypot(*(shifts - shifts.mean(axis=0)).T)
+        return float(np.percentile(spread, 90)) * self._step
 
     @property
     def frame_size(self) -> tuple[int, int] | None:

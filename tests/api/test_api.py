@@ -84,6 +84,9 @@ class FakeRuntime:
     def view_state(self, camera_id: str) -> str | None:
         return self.view if camera_id == "cam1" else None
 
+    def sway_px(self, camera_id: str) -> float | None:
+        return 2.4 if camera_id == "cam1" else None
+
     def live_view(self, camera_id: str) -> None:
         return None  # no stream behind the fake: the route answers 503
 
@@ -160,7 +163,7 @@ def test_queue_thumbnail_is_a_small_audited_copy_of_the_alert_snapshot(
 
 def test_an_integrator_confirms_a_moved_view(client: TestClient) -> None:
     (cam,) = client.get("/cameras").json()
-    assert cam["view"] == "moved"
+    assert cam["view"] == "moved" and cam["sway_px"] == 2.4
     done = client.post("/cameras/cam1/view/confirm")
     assert done.status_code == 200 and done.json() == {"camera_id": "cam1", "view": "ok"}
     assert client.get("/cameras").json()[0]["view"] == "ok"

@@ -355,6 +355,7 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     page.click(".confirm-view")
     wait_js(page, "document.querySelector('.view-ok') !== null")
     assert "正常" in page.locator(".cams .view").inner_text()
+    assert "画面晃动 ±2.4 px" in page.locator(".cams .sway").inner_text()  # the camera sways
     assert site.app.state.ctx.runtime.confirmed == ["cam1"]
 
 

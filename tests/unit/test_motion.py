@@ -156,3 +156,25 @@ def test_registration_recovers_the_sway(scale: float) -> None:
             errors.append(np.array(found) / scale - sway.shift)
     e = np.array(errors)
     assert float(np.sqrt(((e - e.mean(axis=0)) ** 2).mean())) < 0.1
+
+
+def test_how_far_a_camera_sways_is_told_and_a_still_one_says_nothing() -> None:
+    """The cameras screen tells the integrator a camera sways (in its own pixels), so that
+    the mount can be made firmer; registration keeps the analyzer working meanwhile."""
+    rng = np.random.default_rng(7)
+    grain = cv2.GaussianBlur(rng.integers(0, 255, (H, W)).astype(np.uint8), (0, 0), 1.5)
+    wall = np.asarray(cv2.normalize(grain, None, 40, 220, cv2.NORM_MINMAX), np.uint8)
+    for sway_px in (0.0, 1.0, 3.0):
+        sway = PoleSway(sway_px, FPS, seed=3)
+        ex = MotionExtractor("cam", [ZONE], scale=0.5)
+        shifts = []
+        for i in range(150):
+            ex.process(sway(wall), seq=i, epoch=1, pts_s=i / FPS, time_s=T0 + i / FPS)
+            shifts.append(sway.shift.copy())
+        if sway_px == 0:
+            assert ex.sway_px is None
+        else:
+            s = np.array(shifts[1:])
+            assert ex.sway_px == pytest.approx(
+                np.percentile(np.hypot(*(s - s.mean(axis=0)).T), 90), rel=0.1
+            )
