@@ -7,6 +7,7 @@ see, so the solver is checked against a camera it did not make.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -171,11 +172,12 @@ def feed(a: ThrowingAnalyzer, px: NDArray[np.float64], start: int = 3) -> list: 
     return notices
 
 
-def motion(i: int, pts: list[tuple[float, float]]) -> MotionSample:
-    """Frame ``i``'s motion: a small blob at each point."""
-    xy = np.array(pts, np.float32).reshape(-1, 2)
+def motion(i: int, pts: Sequence[tuple[float, ...]]) -> MotionSample:
+    """Frame ``i``'s motion: a blob at each point (x, y), small or of the area given third."""
+    xy = np.array([p[:2] for p in pts], np.float32).reshape(-1, 2)
+    area = np.array([p[2] if len(p) > 2 else 12.0 for p in pts], np.float32)
     blobs = Blobs(
-        xy=xy, area=np.full(len(xy), 12.0, np.float32),
+        xy=xy, area=area,
         bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
         contrast=np.full(len(xy), 40.0, np.float32),
     )  # fmt: skip
@@ -245,9 +247,9 @@ def test_a_camera_that_would_stand_underground_falls_back_to_the_facade_plane() 
     assert a._use_3d == [False]
 
 
-def one_event(frames: list[list[tuple[float, float]]]) -> ThrowingDetails:
+def one_event(frames: Sequence[Sequence[tuple[float, ...]]]) -> ThrowingDetails:
     """The details of the one event the frames (then 20 empty ones) raise."""
-    none: list[tuple[float, float]] = []
+    none: list[tuple[float, ...]] = []
     a = analyzer()
     notices = [
         n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, f))
@@ -375,6 +377,13 @@ def test_a_first_blob_cut_by_the_frames_edge_came_from_outside_whichever_way_it_
     # the same steps in the middle of the view: it was there all along
     inside = [(t, x, y + 300.0, area, act) for t, x, y, area, act in along_top]
     assert not a._entered(_Track(inside, 0), 0)
+    # back into view over the top, first seen small, a step in (its centroid 2.5 px below the
+    # edge), coming down slowly at first: it came a step in before it could be seen
+    back_in = [(0.0, 390.5, 2.5, 8.0, 0.0), (0.04, 388.3, 3.4, 36.0, 0.0),
+               (0.08, 384.1, 4.1, 60.0, 0.0)]  # fmt: skip
+    assert a._entered(_Track(back_in, 0), 0)
+    lower = [(t, x, y + 20.0, area, act) for t, x, y, area, act in back_in]
+    assert not a._entered(_Track(lower, 0), 0)
 
 
 def test_among_leaves_every_point_of_the_fit_counts() -> None:
@@ -457,6 +466,19 @@ def test_a_fall_whose_first_track_stays_on_the_leaves_it_merged_with_is_stitched
     assert len(seen) == 12 + 12  # every sighting of the object, none of the patch
     assert all(math.hypot(x - patch[0], y - patch[1]) > 3.0 for x, y in seen)
     assert d.candidates[0].floor == 10
+
+
+def test_a_fall_taken_over_by_a_track_of_specks_is_tested_from_where_the_size_changed() -> None:
+    # A track hopping along 5 px specks (a moth near the lens, flickering noise) comes down
+    # to the window just as a 120 px object is let go there and takes its blobs from then
+    # on: the specks in front spoil the fit, the object's own points make the fall.
+    _, px, _ = throw_px(10, 3, 0.0)
+    x0, y0 = float(px[0][0]), float(px[0][1])
+    frames = [[(x0 - 8.0 * (12 - i), y0 - 2.5 * (12 - i) + 3.0 * (i % 2), 5.0)] for i in range(12)]
+    frames += [[(float(p[0]), float(p[1]), 120.0)] for p in px]
+    d = one_event(frames)
+    assert d.t0_s >= T0 + 12 / FPS - 1e-3  # not from the specks
+    assert abs(d.candidates[0].floor - 10) <= 1
 
 
 def test_a_leafs_track_stitched_in_front_of_a_fall_does_not_sink_it() -> None:

@@ -18,6 +18,7 @@ from pipeline.rules.throwing import (
     ThrowingRule,
     fit_fall,
     monotonic_share,
+    rise_then_fall_share,
     seen_descent,
 )
 from pipeline.types import Blobs, EventState, EventType, MotionSample
@@ -500,3 +501,24 @@ def test_a_stray_centroid_now_and_then_is_no_rise_but_a_rise_over_two_points_is(
     # a track hopping between two leaves, one above the other
     assert monotonic_share(np.tile([10.0, 10.2], 12)) < 0.7
     assert monotonic_share(np.array([1.0])) == 0.0
+
+
+def test_a_throw_rising_in_the_picture_before_it_falls_reaches_the_3d_fit() -> None:
+    """Thrown out towards a camera below, an object rises in the picture (it comes nearer)
+    for a while before it falls; its slow top is no leaf. Where a camera fits, such a track
+    goes on to the 3-D fit (here a stand-in that says it was asked); a leaf going up and down
+    repeatedly does not, and without a camera the façade-plane tests still want a fall."""
+    t = np.arange(36) / FPS
+    rise = 8.0 + 0.07 * np.arange(12)  # 0.07 m a frame, under the walk-back's noise
+    fall = rise[-1] - 4.9 * np.arange(1, 25, dtype=np.float64) ** 2 / FPS**2
+    z = np.concatenate([rise, fall])
+    assert monotonic_share(z) < 0.8 <= rise_then_fall_share(z)
+    xz = np.stack([10.0 + 0 * t, z], axis=1)
+    asked = fit_fall(t, xz, RULE, 2.9, 1 / FPS, lambda: "asked")
+    assert asked.reason == "asked"
+    leaf = np.tile([9.0, 9.2, 9.4, 9.2, 9.0, 8.8], 6)[:36] - 0.03 * np.arange(36)
+    assert rise_then_fall_share(leaf) < 0.8
+    swaying = fit_fall(t, np.stack([10.0 + 0 * t, leaf], axis=1), RULE, 2.9, 1 / FPS,
+                       lambda: "asked")  # fmt: skip
+    assert "rising then falling" in swaying.reason
+    assert "monotonic" in fit_fall(t, xz, RULE, 2.9, 1 / FPS).reason
