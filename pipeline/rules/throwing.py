@@ -618,11 +618,15 @@ def size_switch(areas: Sequence[float], start: int) -> int | None:
     falling object's blob grows as it nears the camera and blurs as it speeds up, but
     smoothly."""
     a = np.asarray(areas, np.float64)
-    for i in range(len(a) - 3, start + 2, -1):
-        before, after = float(np.median(a[i - 3 : i])), float(np.median(a[i : i + 3]))
-        if max(before, after) >= _SIZE_SWITCH * max(1.0, min(before, after)):
-            return i
-    return None
+    if len(a) - 3 < start + 3:
+        return None
+    # medians of three, each point's and its two successors' (asked of every failing track,
+    # birds and lights of hundreds of points among them: one pass, no loop)
+    med = np.median(np.lib.stride_tricks.sliding_window_view(a, 3), axis=1)
+    before, after = med[start : len(a) - 5], med[start + 3 : len(a) - 2]
+    big, small = np.maximum(before, after), np.maximum(1.0, np.minimum(before, after))
+    hits = np.flatnonzero(big >= _SIZE_SWITCH * small)
+    return int(hits[-1]) + start + 3 if len(hits) else None
 
 
 def rise_then_fall_share(z: NDArray[np.float64]) -> float:
