@@ -182,9 +182,6 @@ _RESUMED_AFTER_FRAMES = 3.5
 # A track whose blobs change size this many times over from one frame to the next has gone
 # over to another object (see size_switch).
 _SIZE_SWITCH = 6.0
-# Points at a fall's front left out, in turn, where the 3-D fit's error alone failed it: the
-# leaf a track was born on (see _evaluate).
-_LEADING_SKIPS = (2, 4)
 # A last point this far (px, plus the blob's size and one step) off the curve through the
 # points before it is not the object (see _prune).
 _PRUNE_PX = 4.0
@@ -993,18 +990,6 @@ class ThrowingAnalyzer:
                 resumed = fit_from(after + falling_start(xz[after:, 1]))
                 if resumed.ok:
                     return resumed
-        # A track born on a leaf beside the object's path carries the leaf's points in front
-        # of the fall, and where leaves are about every point counts in the 3-D fit's error:
-        # the whole fall failed on that error alone (3-D benchmark, office seed 8086: 3 leaf
-        # points, then a 3 px object watched for 21 frames, 9.9 px rms against 5.0). Where
-        # the error is all that failed, the fall is also tried without its first points.
-        if not fit.ok and fit.reason.startswith("3-D fit rms") and ";" not in fit.reason:
-            for skip in _LEADING_SKIPS:
-                if fit.start + skip > len(t) - self.rule.min_points:
-                    break
-                later = fit_from(fit.start + skip)
-                if later.ok:
-                    return later
         # ...and one whose blobs change size many times over from one frame to the next has
         # gone over to another object: a track hopping along specks of 4-20 px took a
         # 120 px falling object's blob from the young track that had found it, and the specks

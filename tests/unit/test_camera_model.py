@@ -405,37 +405,6 @@ def test_among_leaves_every_point_of_the_fit_counts() -> None:
     assert "3-D fit rms" in verdict(0.9)
 
 
-def test_a_fall_started_on_a_leaf_is_also_tried_without_the_leaf() -> None:
-    # A track is born on a leaf just beside the window and takes the object's blobs from its
-    # first one; among leaves every point counts in the 3-D fit's error, so the leaf's three
-    # points fail the fall on that error alone until so much of it is watched that they no
-    # longer matter. Without them the fall passes as soon as enough of it is seen.
-    def leafy(i: int, pts: list[tuple[float, float, float]]) -> MotionSample:
-        xy = np.array([p[:2] for p in pts], np.float32).reshape(-1, 2)
-        blobs = Blobs(
-            xy=xy, area=np.full(len(xy), 12.0, np.float32),
-            bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
-            contrast=np.full(len(xy), 40.0, np.float32),
-            activity=np.array([p[2] for p in pts], np.float32),
-        )  # fmt: skip
-        return MotionSample("cam", i, 1, i / FPS, T0 + i / FPS, blobs, False, 0.0, (W, H))
-
-    _, px, _ = throw_px(10, 3, 0.0)
-    x0, y0 = float(px[3][0]), float(px[3][1])
-    frames = [[(x0 + 14.0 - 2.0 * k, y0 - 12.0 + 3.0 * k, 0.5)] for k in range(3)]
-    frames += [[(float(p[0]), float(p[1]), 0.5 if k < 10 else 0.0)] for k, p in enumerate(px[3:])]
-    a = analyzer()
-    none: list[tuple[float, float, float]] = []
-    notices = [
-        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(leafy(i, f))
-    ]
-    assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
-    # raised with 29 points of the track (the leaf's 3 and 26 of the fall), not 41
-    assert notices[0].event.alerted_at - T0 <= 28.5 / FPS
-    d = notices[-1].event.details
-    assert isinstance(d, ThrowingDetails) and abs(d.candidates[0].floor - 10) <= 1
-
-
 def sized(i: int, pts: list[tuple[float, float, float]]) -> MotionSample:
     """Frame ``i``'s motion: a blob of the given area (px) at each (x, y)."""
     xy = np.array([p[:2] for p in pts], np.float32).reshape(-1, 2)
