@@ -432,11 +432,6 @@ def fit_fall(
     accel_se = 2.0 * math.sqrt(max(float(cov[0, 0]), 0.0)) if cov is not None else 0.0
     final_speed = abs(c1 + 2 * c2 * t_end)
     monotonic = monotonic_share(z)
-    # Seen through a camera below, a throw outward rises in the picture (it comes nearer)
-    # before it falls, as an upward toss does: where the 3-D fit follows, the heights may rise
-    # once and then fall (3-D benchmark, office dev seed 601: a 16 px object thrown out at
-    # 3.8 m/s rose for 0.7 s, 0.75 of its steps down). Leaves go up and down repeatedly.
-    rise_fall = max(monotonic, rise_then_fall_share(z))
     # Sideways, gravity does nothing and drag only slows an object down; seen through the
     # façade calibration, a throw outward from the wall adds well under 0.1 m/s² of apparent
     # sideways acceleration. Blobs chained across gaps swing sideways faster and faster.
@@ -458,18 +453,22 @@ def fit_fall(
         t_end=t_end, cov_z=None if cov is None else np.asarray(cov, np.float64),
         entered=entered,
     )  # fmt: skip
-    # Tests that hold whatever the perspective: shares of a descent, its sign and its order.
-    robust = [
-        (accel >= 2.0 * accel_se, f"accel {accel:.1f} ± {accel_se:.1f} m/s² not established"),
-        (rise_fall >= 0.8, f"rising then falling {rise_fall:.2f}"),
-        (seen >= _MIN_SEEN_DESCENT, f"only {seen:.0%} of the descent seen"),
-        (gap <= _MAX_UNSEEN_GAP, f"{gap:.0%} of the descent in one unseen gap"),
-        (tail_obs >= 0.5 * tail_fit, f"ends at {tail_obs:.1f} m/s, fit {tail_fit:.1f} m/s"),
-    ]
     if ballistic is not None:
-        # ...and, with slack for perspective, what leaves and paper sinking at 1-2 m/s fail
-        # long before the 3-D fit would say so
-        robust += [
+        # Seen through a camera below, a throw outward rises in the picture (it comes nearer)
+        # before it falls, as an upward toss does: where the 3-D fit follows, the heights may
+        # rise once and then fall (3-D benchmark, office dev seed 601: a 16 px object thrown
+        # out at 3.8 m/s rose for 0.7 s, 0.75 of its steps down). Leaves go up and down
+        # repeatedly.
+        rise_fall = max(monotonic, rise_then_fall_share(z))
+        # Tests that hold whatever the perspective: shares of a descent, its sign and its
+        # order; and, with slack for perspective, what leaves and paper sinking at 1-2 m/s
+        # fail long before the 3-D fit would say so.
+        robust = [
+            (accel >= 2.0 * accel_se, f"accel {accel:.1f} ± {accel_se:.1f} m/s² not established"),
+            (rise_fall >= 0.8, f"rising then falling {rise_fall:.2f}"),
+            (seen >= _MIN_SEEN_DESCENT, f"only {seen:.0%} of the descent seen"),
+            (gap <= _MAX_UNSEEN_GAP, f"{gap:.0%} of the descent in one unseen gap"),
+            (tail_obs >= 0.5 * tail_fit, f"ends at {tail_obs:.1f} m/s, fit {tail_fit:.1f} m/s"),
             (tail_obs >= 0.5 * rule.min_speed_mps, f"ends at {tail_obs:.1f} m/s on the façade"),
             (accel >= 0.5 * rule.min_g_ratio * G, f"accel {accel / G:.2f} g on the façade"),
         ]
