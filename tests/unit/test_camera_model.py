@@ -7,7 +7,7 @@ see, so the solver is checked against a camera it did not make.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pytest
@@ -173,11 +173,10 @@ def feed(a: ThrowingAnalyzer, px: NDArray[np.float64], start: int = 3) -> list: 
 
 
 def motion(i: int, pts: Sequence[tuple[float, ...]]) -> MotionSample:
-    """Frame ``i``'s motion: a blob at each point (x, y), small or of the area given third."""
-    xy = np.array([p[:2] for p in pts], np.float32).reshape(-1, 2)
-    area = np.array([p[2] if len(p) > 2 else 12.0 for p in pts], np.float32)
+    """Frame ``i``'s motion: a small blob at each point."""
+    xy = np.array(pts, np.float32).reshape(-1, 2)
     blobs = Blobs(
-        xy=xy, area=area,
+        xy=xy, area=np.full(len(xy), 12.0, np.float32),
         bbox=np.concatenate([xy - 2, xy + 2], axis=1).astype(np.float32),
         contrast=np.full(len(xy), 40.0, np.float32),
     )  # fmt: skip
@@ -247,12 +246,16 @@ def test_a_camera_that_would_stand_underground_falls_back_to_the_facade_plane() 
     assert a._use_3d == [False]
 
 
-def one_event(frames: Sequence[Sequence[tuple[float, ...]]]) -> ThrowingDetails:
-    """The details of the one event the frames (then 20 empty ones) raise."""
+def one_event(
+    frames: Sequence[Sequence[tuple[float, ...]]],
+    sample: Callable[[int, Sequence[tuple[float, ...]]], MotionSample] = motion,
+) -> ThrowingDetails:
+    """The details of the one event the frames (then 20 empty ones) raise, each frame's
+    points made into blobs by ``sample`` (``sized``: (x, y, area))."""
     none: list[tuple[float, ...]] = []
     a = analyzer()
     notices = [
-        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, f))
+        n for i, f in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(sample(i, f))
     ]
     assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
     d = notices[-1].event.details
@@ -405,7 +408,7 @@ def test_among_leaves_every_point_of_the_fit_counts() -> None:
     assert "3-D fit rms" in verdict(0.9)
 
 
-def sized(i: int, pts: list[tuple[float, float, float]]) -> MotionSample:
+def sized(i: int, pts: Sequence[tuple[float, ...]]) -> MotionSample:
     """Frame ``i``'s motion: a blob of the given area (px) at each (x, y)."""
     xy = np.array([p[:2] for p in pts], np.float32).reshape(-1, 2)
     area = np.array([p[2] for p in pts], np.float32)
@@ -476,7 +479,7 @@ def test_a_fall_taken_over_by_a_track_of_specks_is_tested_from_where_the_size_ch
     x0, y0 = float(px[0][0]), float(px[0][1])
     frames = [[(x0 - 8.0 * (12 - i), y0 - 2.5 * (12 - i) + 3.0 * (i % 2), 5.0)] for i in range(12)]
     frames += [[(float(p[0]), float(p[1]), 120.0)] for p in px]
-    d = one_event(frames)
+    d = one_event(frames, sized)
     assert d.t0_s >= T0 + 12 / FPS - 1e-3  # not from the specks
     assert abs(d.candidates[0].floor - 10) <= 1
 
