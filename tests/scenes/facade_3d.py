@@ -29,6 +29,43 @@ CLIPS_DIR = SHARED / "data" / "throwing"
 
 
 @dataclass(frozen=True)
+class Occluder:
+    """Leaves in front of the façade: within ``polygon`` (relative image coordinates, drawn
+    generously round the tree), the pixels that are leaf or branch in a frame hide whatever
+    falls behind them in that frame; the gaps between leaves (sky, wall) do not. A pixel is
+    leaf when it is greener than it is red or blue, or darker than ``dark_below`` (branches,
+    shaded leaves and fronds against the sky) and not brick-red."""
+
+    polygon: tuple[tuple[float, float], ...]
+    dark_below: int
+
+
+def leaves(
+    img: NDArray[np.uint8],
+    occluders: tuple[Occluder, ...],
+    x0: int = 0,
+    y0: int = 0,
+    size: tuple[int, int] | None = None,
+) -> NDArray[np.bool_]:
+    """Where ``img`` (a crop at ``x0``, ``y0`` of a frame of ``size`` (w, h); the whole frame
+    by default) shows leaves of ``occluders`` in front of the façade."""
+    h, w = img.shape[:2]
+    fw, fh = size or (w, h)
+    out = np.zeros((h, w), np.bool_)
+    f = img.astype(np.int16)
+    b, g, r = f[..., 0], f[..., 1], f[..., 2]
+    v = f.max(axis=2)
+    sat = v - f.min(axis=2)
+    green = (g >= r + 4) & (g >= b - 6) & (sat >= 14)
+    for occ in occluders:
+        region = np.zeros((h, w), np.uint8)
+        pts = np.array([[x * fw - x0, y * fh - y0] for x, y in occ.polygon], np.float64)
+        cv2.fillPoly(region, [np.round(pts).astype(np.int32)], 1)
+        out |= (region > 0) & (green | (v < occ.dark_below)) & (r < g + 25)
+    return out
+
+
+@dataclass(frozen=True)
 class Clip:
     """A development clip, its façade calibration and the spans usable as background."""
 
@@ -40,7 +77,23 @@ class Clip:
     # image box (x1, y1, x2, y2) holding a real throw, replaced by the clip's median
     mask_box: tuple[int, int, int, int] | None
     real_throw: dict[str, Any]
+    # vegetation standing between the camera and the façade (see ``Occluder``)
+    occluders: tuple[Occluder, ...] = ()
 
+
+# Drawn round the trees on frames of the clips: the office's tree on the left (its dark
+# window below the leaves left out) and the fronds over the roof; the tower's tree at the
+# lower right (its leaves dark green, beside dark louvres, so only the darkest count).
+OFFICE_LEAVES = (
+    Occluder(((0, 0), (0.40, 0), (0.38, 0.42), (0.30, 0.62), (0.26, 0.62), (0.26, 0.45),
+              (0.18, 0.45), (0.14, 0.66), (0, 0.72)), dark_below=80),
+    Occluder(((0.27, 0), (0.66, 0), (0.66, 0.13), (0.27, 0.13)), dark_below=150),
+    Occluder(((0.80, 0), (1, 0), (1, 0.08), (0.80, 0.08)), dark_below=150),
+)  # fmt: skip
+TOWER_LEAVES = (
+    Occluder(((0.80, 0.66), (0.87, 0.64), (1, 0.62), (1, 1), (0.78, 1), (0.78, 0.75)),
+             dark_below=45),
+)  # fmt: skip
 
 # Calibrations set from frames of the clips as an integrator would, then checked with
 # `gridsight check`: the office's 4.0 m columns fit no camera (65 px); with 3.6 m floors a
@@ -65,6 +118,7 @@ CLIPS = (
         background_s=(0.0, 6.9),
         mask_box=None,
         real_throw={"span_s": [7.07, 8.74], "floor": 3, "column": "C"},
+        occluders=OFFICE_LEAVES,
     ),
     Clip(
         name="tower",
@@ -84,6 +138,7 @@ CLIPS = (
         background_s=(0.0, 2.46),
         mask_box=(585, 15, 705, 265),
         real_throw={"span_s": [0.07, 2.2], "first_xy": [608, 36]},
+        occluders=TOWER_LEAVES,
     ),
 )
 
@@ -111,6 +166,7 @@ VIRTUAL_CLIPS = (
         background_s=(0.0, 2.46),
         mask_box=(585, 15, 705, 265),
         real_throw={},
+        occluders=TOWER_LEAVES,
     ),
 )
 
@@ -209,10 +265,18 @@ def simulate(th: Throw3D, t_end: float, ground_z: float) -> tuple[NDArray[np.flo
 class Compositor:
     """Real background frames with throws drawn in, frame by frame."""
 
-    def __init__(self, clip: Clip, frames: list[NDArray[np.uint8]], fps: float) -> None:
+    def __init__(
+        self, clip: Clip, frames: list[NDArray[np.uint8]], fps: float, occlusion: bool = True
+    ) -> None:
+        """``occlusion``: objects pass behind the clip's trees (False: drawn over them, as
+        this renderer did before, for comparison)."""
         self.clip, self.frames, self.fps = clip, frames, fps
         h, w = frames[0].shape[:2]
         self.camera = pose_camera(clip.facade, w, h)
+        self.occluders = clip.occluders if occlusion else ()
+        # where leaves hide the façade in most frames: what a throw there is not seen behind
+        some = frames[:: max(1, len(frames) // 40)]
+        self.hidden = np.mean([leaves(f, self.occluders) for f in some], axis=0) >= 0.5
 
     def background(self, i: int, offset: int) -> NDArray[np.uint8]:
         n = len(self.frames)
@@ -253,6 +317,9 @@ class Compositor:
                 one *= float(math.pi * major * minor)
             layer += one / subs
         alpha = np.clip(layer, 0.0, 1.0)[..., None]
+        if self.occluders:  # behind the leaves of this frame, seen through their gaps
+            front = leaves(img[y1:y2, x1:x2], self.occluders, x1, y1, (w, h))
+            alpha = alpha * ~front[..., None]
         roi = img[y1:y2, x1:x2].astype(np.float32)
         img[y1:y2, x1:x2] = np.clip(roi * (1 - alpha) + th.shade * alpha, 0, 255).astype(np.uint8)
 
@@ -357,9 +424,32 @@ def render_scene(
     return encode_h264(path, frames(), fps=fps, gop=2 * fps, crf=23, bitrate_kbps=bitrate_kbps)
 
 
+def behind_leaves(
+    comp: Compositor, ps: NDArray[np.float64], w: int, h: int, bridge: int = 4
+) -> NDArray[np.bool_]:
+    """Which of a fall's successive positions (one a frame) are hidden by the clip's trees
+    in most frames; a glimpse lost for at most ``bridge`` frames (a frond passing) is not."""
+    px = np.round(comp.camera.project(ps)).astype(np.int64)
+    ok = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
+    hid = np.zeros(len(ps), np.bool_)
+    hid[ok] = comp.hidden[px[ok, 1], px[ok, 0]]
+    i = 0
+    while i < len(hid):
+        if not hid[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(hid) and hid[j]:
+            j += 1
+        if j - i <= bridge and i > 0 and j < len(hid):
+            hid[i:j] = False
+        i = j
+    return hid
+
+
 def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
     """Whether the throw can be seen falling far enough: in the frame and the façade zone,
-    in front of the camera, for a stretch whose drop is ≥ 2 floors or ≥ 70 % of the façade
+    in front of the camera, not behind the clip's trees, for a stretch whose drop is ≥ 2 floors or ≥ 70 % of the façade
     visible below the release (issue 21's "or the whole visible façade"), never under 0.8
     floor; released ≥ 1.5 floors above the ground."""
     fac = comp.clip.facade
@@ -380,7 +470,7 @@ def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
     low = float(zs[col].min()) if col.any() else z0
     ts, ps = simulate(th, th.t + 6.0, ground)
     frames = np.arange(0, len(ts), max(1, round(1000 / comp.fps)))
-    vis = seen(ps[frames])
+    vis = seen(ps[frames]) & ~behind_leaves(comp, ps[frames], w, h)
     best = 0.0
     start = None
     for i, v in enumerate([*vis.tolist(), False]):
