@@ -148,6 +148,11 @@ class FacadeConfig(Base):
     columns: list[str] = Field(min_length=1, max_length=64)
     floor_height_m: float = Field(default=2.9, gt=1.5, le=10.0)
     column_width_m: float = Field(default=3.0, gt=0.3, le=30.0)
+    # The lens's horizontal field of view in degrees (the camera's data sheet), where known.
+    # A grid seen nearly level fits lenses from wide to tele about equally well once its
+    # corners are a few pixels off (a camera 30 m away placed anywhere from 18 to 57 m), and
+    # the 3-D fit needs the distance; the lens fixes it.
+    hfov_deg: float | None = Field(default=None, ge=10.0, le=130.0)
     # Pixel size of the frames the corners were clicked on: the camera solved from the
     # corners (``gridsight check``) needs the image's aspect ratio. At run time the analyzer
     # uses the stream's own size.

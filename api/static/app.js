@@ -41,7 +41,8 @@ const I18N = {
     draw_rim: "画桶口线", validate: "校验", save_apply: "保存并应用", valid: "校验通过", saved: "已保存",
     applied: "已应用（仅重启本摄像机）", not_applied: "已写入配置；重启 gridsight run 后生效", kind: "类型", name: "名称",
     facades: "立面标定", new_facade: "新建立面", building: "楼栋", floors: "楼层", columns: "窗列（逗号分隔）",
-    floor_h: "层高(米)", col_w: "窗列宽(米)", activity: "显示运动热区（树木、旗帜：勿划入立面区域）", camera_fit: "相机拟合",
+    floor_h: "层高(米)", col_w: "窗列宽(米)", hfov: "镜头水平视场角(°)", hfov_unknown: "未知",
+    hfov_hint: "相机规格书上的水平视场角；填写后按此镜头求解相机位置（近乎平视的立面仅凭四角无法确定距离）", activity: "显示运动热区（树木、旗帜：勿划入立面区域）", camera_fit: "相机拟合",
     no_activity: "尚无运动热区（仅高空抛物摄像机在运行数分钟后生成）",
     editor_hint: "点击添加顶点，点击首点或按“完成”闭合；拖动顶点修改；Shift+点击顶点删除。立面：拖动四个角点（左上、右上、右下、左下）。",
     read_only: "此服务未加载 cameras.toml，只读", unsaved: "有未保存的修改",
@@ -91,7 +92,8 @@ const I18N = {
     valid: "Valid", saved: "Saved", applied: "Applied (only this camera restarted)",
     not_applied: "Written to cameras.toml; takes effect when gridsight run restarts", kind: "Kind", name: "Name",
     facades: "Façade calibration", new_facade: "New façade", building: "Building", floors: "Floors",
-    columns: "Window columns (comma separated)", floor_h: "Floor height (m)", col_w: "Column width (m)",
+    columns: "Window columns (comma separated)", floor_h: "Floor height (m)", col_w: "Column width (m)", hfov: "Lens horizontal FOV (°)", hfov_unknown: "unknown",
+    hfov_hint: "The horizontal field of view from the camera's data sheet; the camera is then placed with this lens (a façade seen nearly level does not tell its distance by its corners alone)",
     activity: "Show the activity map (trees, flags: keep them out of façade zones)", camera_fit: "Camera fit",
     no_activity: "No activity map yet (高空抛物 cameras learn one over their first minutes)",
     editor_hint: "Click to add points, click the first point or Finish to close; drag points to move; Shift+click a point to delete it. Façade: drag its four corners (top-left, top-right, bottom-right, bottom-left).",
@@ -901,12 +903,14 @@ function edSide() {
       <label>${t("columns")} <input data-f="columns" data-list="1" value="${esc((f.columns || []).join(","))}" size="10"></label>
       <label>${t("floor_h")} <input data-f="floor_height_m" data-num="1" value="${f.floor_height_m ?? 2.9}" size="3"></label>
       <label>${t("col_w")} <input data-f="column_width_m" data-num="1" value="${f.column_width_m ?? 3.0}" size="3"></label>
+      <label title="${t("hfov_hint")}">${t("hfov")} <input data-f="hfov_deg" data-num="1" value="${f.hfov_deg ?? ""}" placeholder="${t("hfov_unknown")}" size="4"></label>
       <button type="button" data-fdel="${i}">✕</button></div>`).join("") || `<p class="hint">${t("none")}</p>`;
   fs.querySelectorAll(".ed-row").forEach((row) => {
     const f = ed.facades[Number(row.dataset.i)];
     row.querySelectorAll("[data-f]").forEach((inp) => { inp.onchange = () => {
       const v = inp.value.trim();
-      f[inp.dataset.f] = inp.dataset.num ? Number(v) : inp.dataset.list ? v.split(/[,，\s]+/).filter(Boolean) : v;
+      // an emptied number is "not given" (its default, or no lens), not zero
+      f[inp.dataset.f] = inp.dataset.num ? (v === "" ? undefined : Number(v)) : inp.dataset.list ? v.split(/[,，\s]+/).filter(Boolean) : v;
       markDirty(); }; });
   });
   fs.querySelectorAll("[data-fpick]").forEach((b) => { b.onchange = () => { ed.sel = { type: "facade", i: Number(b.dataset.fpick) }; edSide(); edDraw(); }; });

@@ -38,6 +38,9 @@ FIT_RMS_MIN_PX = 2.0
 # Lenses of façade cameras: 2.8-50 mm on 1/2.8"-1/1.8" sensors, horizontal FOV 10-130°.
 MIN_HFOV_DEG = 10.0
 MAX_HFOV_DEG = 130.0
+# A lens's focal length as its data sheet gives it, ± this (natural log: ±8 %): lens tolerance,
+# a varifocal set by hand, and the distortion a pinhole model does not have.
+LENS_TOLERANCE = 0.08
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,10 +110,16 @@ def facade_size_m(cfg: FacadeConfig) -> tuple[float, float]:
 
 
 def solve_camera(
-    corners_px: NDArray[np.float64], width_m: float, height_m: float, width: int, height: int
+    corners_px: NDArray[np.float64],
+    width_m: float,
+    height_m: float,
+    width: int,
+    height: int,
+    hfov_deg: float | None = None,
 ) -> CameraFit:
     """The pinhole camera (square pixels, centred principal point) that best maps the façade
-    rectangle ``width_m`` × ``height_m`` onto the four corner pixels (TL, TR, BR, BL)."""
+    rectangle ``width_m`` × ``height_m`` onto the four corner pixels (TL, TR, BR, BL); with
+    the lens's field of view ``hfov_deg`` known, its focal length within ``LENS_TOLERANCE``."""
     img = np.asarray(corners_px, np.float64).reshape(4, 2)
     obj = np.array(
         [(0.0, 0.0, height_m), (width_m, 0.0, height_m), (width_m, 0.0, 0.0), (0.0, 0.0, 0.0)]
@@ -134,7 +143,11 @@ def solve_camera(
 
     # The error over log focal length has one broad valley; a coarse scan finds it, a bounded
     # 1-D search refines it.
-    logs = np.linspace(math.log(f_of(MAX_HFOV_DEG)), math.log(f_of(MIN_HFOV_DEG)), 60)
+    if hfov_deg is None:
+        logs = np.linspace(math.log(f_of(MAX_HFOV_DEG)), math.log(f_of(MIN_HFOV_DEG)), 60)
+    else:
+        f_lens = math.log(f_of(hfov_deg))
+        logs = np.linspace(f_lens - LENS_TOLERANCE, f_lens + LENS_TOLERANCE, 9)
     errs = [pose(math.exp(v))[0] for v in logs]
     i = int(np.argmin(errs))
     lo, hi = logs[max(0, i - 1)], logs[min(len(logs) - 1, i + 1)]
@@ -146,13 +159,16 @@ def solve_camera(
     limit = max(FIT_RMS_MIN_PX, FIT_RMS_FRACTION * math.hypot(width, height))
     fit = CameraFit(True, "", width, height, f, rms, worst, rot, tv, out_sign)
     if not math.isfinite(rms) or rms > limit:
+        lens = "" if hfov_deg is None else f" and a {hfov_deg:g}° lens"
         why = (
-            f"no pinhole camera fits the corners with a {width_m:.1f} × {height_m:.1f} m grid: "
-            f"{rms:.1f} px rms reprojection error (limit {limit:.1f} px); check the corners, "
-            "the floor count, floor_height_m and column_width_m"
+            f"no pinhole camera fits the corners with a {width_m:.1f} × {height_m:.1f} m grid"
+            f"{lens}: {rms:.1f} px rms reprojection error (limit {limit:.1f} px); check the "
+            "corners, the floor count, floor_height_m and column_width_m"
+            + ("" if hfov_deg is None else " and hfov_deg")
         )
         return replace(fit, ok=False, reason=why + _recorder_hint(width, height))
-    at_edge = i in (0, len(logs) - 1) and abs(float(res.x) - logs[i]) < 0.05
+    # (a lens given by the integrator is real whatever the corners would rather have)
+    at_edge = hfov_deg is None and i in (0, len(logs) - 1) and abs(float(res.x) - logs[i]) < 0.05
     if at_edge:
         why = f"the fit needs a {fit.hfov_deg:.0f}° field of view, no real lens"
         return replace(fit, ok=False, reason=why + _recorder_hint(width, height))
@@ -176,7 +192,7 @@ def _recorder_hint(width: int, height: int) -> str:
 
 def camera_for(cfg: FacadeConfig, width: int, height: int) -> CameraFit:
     wm, hm = facade_size_m(cfg)
-    return solve_camera(corner_points(cfg, width, height), wm, hm, width, height)
+    return solve_camera(corner_points(cfg, width, height), wm, hm, width, height, cfg.hfov_deg)
 
 
 def fitting_column_widths(cfg: FacadeConfig, width: int, height: int) -> tuple[float, float] | None:
@@ -186,7 +202,9 @@ def fitting_column_widths(cfg: FacadeConfig, width: int, height: int) -> tuple[f
     corners = corner_points(cfg, width, height)
     n = len(cfg.columns)
     widths = np.geomspace(0.5, 30.0, 48)
-    fits = [w for w in widths if solve_camera(corners, n * float(w), hm, width, height).ok]
+    fits = [
+        w for w in widths if solve_camera(corners, n * float(w), hm, width, height, cfg.hfov_deg).ok
+    ]
     return (round(float(min(fits)), 1), round(float(max(fits)), 1)) if fits else None
 
 
@@ -212,14 +230,16 @@ def warnings(cfg: FacadeConfig, fit: CameraFit) -> list[str]:
     return out
 
 
-def describe(fit: CameraFit) -> str:
-    """One line for ``gridsight check`` and the zone editor."""
+def describe(fit: CameraFit, given: bool = False) -> str:
+    """One line for ``gridsight check`` and the zone editor (``given``: the lens's field of
+    view was the integrator's)."""
     if not fit.ok:
         return fit.reason
     c = fit.centre
     return (
         f"camera fits: {fit.rms_px:.1f} px rms ({fit.max_px:.1f} px worst corner), "
-        f"field of view {fit.hfov_deg:.0f}°, looking {fit.tilt_deg:+.0f}° above the horizon "
+        f"field of view {fit.hfov_deg:.0f}°{' (the lens as given)' if given else ''}, "
+        f"looking {fit.tilt_deg:+.0f}° above the horizon "
         f"from {c[1]:.0f} m out and {c[2]:+.0f} m relative to the grid's bottom edge"
     )
 
@@ -240,4 +260,4 @@ def fit_summary(cfg: FacadeConfig, width: int, height: int) -> tuple[bool, str]:
         )
         return False, f"{head}{fit.reason}{hint}; falls are tested on the façade plane only"
     notes = "".join(f"; ⚠ {w}" for w in warnings(cfg, fit))
-    return True, f"{head}{describe(fit)}{notes}"
+    return True, f"{head}{describe(fit, cfg.hfov_deg is not None)}{notes}"

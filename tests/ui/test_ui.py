@@ -338,6 +338,18 @@ def test_zone_editor_draws_validates_saves_and_applies(site: Site, page) -> None
     wait_js(page, "document.querySelector('#ed-issues').innerText.includes('相机拟合')")
     fit = page.locator("#ed-issues").inner_text()
     assert "facade_1" in fit and ("camera fits" in fit or "no pinhole camera fits" in fit)
+    # the lens's field of view from the data sheet, where known, is what the camera is solved
+    # with; emptied again, it is not given (not a 0° lens)
+    lens = page.locator("#ed-facades .ed-row[data-i='0'] input[data-f=hfov_deg]")
+    lens.fill("40")
+    lens.dispatch_event("change")
+    page.click("#ed-validate")
+    wait_js(page, "/40° lens|lens as given/.test(document.querySelector('#ed-issues').innerText)")
+    lens.fill("")
+    lens.dispatch_event("change")
+    page.click("#ed-validate")
+    wait_js(page, "!/40° lens|lens as given/.test(document.querySelector('#ed-issues').innerText)")
+    assert "相机拟合" in page.locator("#ed-issues").inner_text()
     # unsaved drawing survives a language switch
     page.click("#ed-new")
     for x, y in [(0.6, 0.05), (0.9, 0.05), (0.9, 0.3)]:

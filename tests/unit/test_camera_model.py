@@ -14,7 +14,7 @@ import pytest
 from numpy.typing import NDArray
 
 from pipeline.config import FacadeConfig, ZoneConfig
-from pipeline.rules.camera_model import camera_for, fitting_column_widths, warnings
+from pipeline.rules.camera_model import camera_for, fit_summary, fitting_column_widths, warnings
 from pipeline.rules.throwing import (
     ThrowingAnalyzer,
     ThrowingDetails,
@@ -102,6 +102,38 @@ def test_a_recorder_channel_squeezing_the_picture_fits_once_shown_at_its_aspect(
     assert shown.ok, shown.reason
     wrong = camera_for(FACADE.model_copy(update={"column_width_m": 7.0}), W, H)
     assert not wrong.ok and "display_aspect" not in wrong.reason  # not a recorder's size
+
+
+def test_a_level_view_is_placed_by_the_lens_when_its_field_of_view_is_given() -> None:
+    # A low building across the street, seen nearly level: with its corners clicked a few
+    # pixels off, lenses from wide to tele fit about equally well, and the distance with them.
+    cam = HandCamera(out_m=30.0, height_m=1.5, x_m=9.0, tilt_deg=5.0, f=650.0)
+    level = facade_seen_by(cam, bottom=1, top=6, cols=6, fh=3.0, cw=3.0)
+    lens = math.degrees(2.0 * math.atan(W / 2.0 / 650.0))
+    rng = np.random.default_rng(1)
+    guessed, placed = [], []
+    for _ in range(6):
+        off = rng.uniform(-3.0, 3.0, (4, 2)) / [W, H]
+        moved = zip(level.corners, off, strict=True)
+        clicked = level.model_copy(
+            update={"corners": [(x + dx, y + dy) for (x, y), (dx, dy) in moved]}
+        )
+        guessed.append(camera_for(clicked, W, H))
+        placed.append(camera_for(clicked.model_copy(update={"hfov_deg": lens}), W, H))
+    far = [float(f.centre[1]) for f in guessed if f.ok]
+    assert max(far) > 2 * min(far)  # 14-114 m for a camera 30 m away
+    for fit in placed:
+        assert fit.ok, fit.reason
+        assert fit.focal_px == pytest.approx(650.0, rel=0.09)
+        assert float(fit.centre[1]) == pytest.approx(30.0, rel=0.12)
+    ok, line = fit_summary(level.model_copy(update={"hfov_deg": lens}), W, H)
+    assert ok and "(the lens as given)" in line
+
+
+def test_a_lens_with_which_no_camera_sees_the_grid_is_named_in_the_check() -> None:
+    ok, line = fit_summary(FACADE.model_copy(update={"hfov_deg": 30.0}), W, H)  # it is 71°
+    assert not ok
+    assert "30° lens" in line and "hfov_deg" in line
 
 
 def test_the_tower_clips_calibrations_as_annotated() -> None:
