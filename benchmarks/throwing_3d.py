@@ -101,8 +101,14 @@ def score(th: Throw3D, reports: list[dict[str, Any]], comp: Compositor) -> dict[
     if hits:
         est = hits[0]["detection"]["source_estimate"]
         best = est["candidates"][0] if est["candidates"] else None
+        # the report's ranked candidates carry the origin's uncertainty: how much of their
+        # probability the true floor got (the legal question is which household)
+        truth_p = sum(c["probability"] for c in est["candidates"]
+                      if c["floor"] == th.release_floor)  # fmt: skip
         row |= {
             "floor_error": None if best is None else best["floor"] - th.release_floor,
+            "floor_candidates": sorted({c["floor"] for c in est["candidates"]}),
+            "true_floor_probability": round(truth_p, 3),
             "column_correct": best is not None and best["window_column"] == th.release_column,
             "latency_s": round(hits[0]["video_offsets_s"]["alerted"] - th.t, 3),
             "model": hits[0]["detection"]["fit"]["model"][:9],
@@ -152,6 +158,10 @@ def lensed(
     if hfov_deg is not None:
         camera["facades"][0]["hfov_deg"] = round(hfov_deg * float(sheet.uniform(0.97, 1.03)), 1)
     return camera
+
+
+def share(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 3) if flags else None
 
 
 def main() -> int:
@@ -307,6 +317,7 @@ def main() -> int:
     vivid = [r for r in rows if r["contrast_share"] >= 0.5]
     big = [r for r in rows if r["apparent_px"] >= 6]
     small = [r for r in rows if r["apparent_px"] < 6]
+    found = [r for r in rows if "true_floor_probability" in r]
     fa_s = sum(v["seconds"] for v in fa.values())
     fa_n = sum(len(v["events"]) for v in fa.values())
     summary = {
@@ -340,6 +351,13 @@ def main() -> int:
         ),
         "floor_within_1": round(sum(abs(e) <= 1 for e in errs) / len(errs), 3) if errs else None,
         "floor_error_histogram": {str(e): errs.count(e) for e in sorted(set(errs))},
+        # is the uncertainty the report states honest? (the true floor among its candidates,
+        # and the probability it gave the true floor)
+        "true_floor_in_candidates": share(
+            [r["release_floor"] in r["floor_candidates"] for r in found]
+        ),
+        "true_floor_probability_p50": percentile([r["true_floor_probability"] for r in found], 0.5),
+        "true_floor_probability_p10": percentile([r["true_floor_probability"] for r in found], 0.1),
         "column_correct": round(
             sum(bool(r.get("column_correct")) for r in rows if r["detected"])
             / max(1, sum(r["detected"] for r in rows)),
