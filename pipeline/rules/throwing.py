@@ -64,7 +64,7 @@ from pipeline.rules.base import (
 from pipeline.rules.camera_model import CameraFit, camera_for, describe, ground_z, warnings
 from pipeline.rules.facade import FacadeGrid
 from pipeline.rules.motion import MotionNeeds
-from pipeline.rules.trajectory import Ballistic, fit_ballistic
+from pipeline.rules.trajectory import TOSS_PRIOR_MEAN, Ballistic, fit_ballistic
 from pipeline.rules.zones import ZoneSet
 from pipeline.types import (
     DecodeMode,
@@ -1344,6 +1344,19 @@ class ThrowingAnalyzer:
         length = min(1.0, fit.n / 20)
         return max(0.05, min(1.0, 0.4 * g_term + 0.4 * fit_term + 0.2 * length))
 
+    def _as_toss(self, tr: _Track, fit: _Fit, b: Ballistic) -> Ballistic | None:
+        """The fall ``b`` fitted again as a toss (``TOSS_PRIOR_MEAN``) on the same points,
+        where that fits within the same error: only for a report."""
+        t0 = tr.points[fit.start][0]
+        pts = [p for p in tr.points[fit.start :] if p[0] - t0 <= b.t_end + 1e-6]
+        t = np.array([p[0] for p in pts], np.float64) - pts[0][0]
+        px = np.array([(p[1], p[2]) for p in pts], np.float64)
+        sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * math.sqrt(float(np.median([p[3] for p in pts])))
+        toss = fit_ballistic(
+            t, px, self._cameras[tr.facade], sigma, _FIT_TOL * sigma, TOSS_PRIOR_MEAN
+        )
+        return toss if toss.rms_px <= _FIT_TOL * sigma else None
+
     def _details(self, tr: _Track, fit: _Fit) -> ThrowingDetails:
         grid = self._grids[tr.facade]
         cfg = grid.cfg
@@ -1368,12 +1381,15 @@ class ThrowingAnalyzer:
             x_rel, _, z_rel = (float(v) for v in b.release_point)
             z_first = float(b.position(np.array([0.0]))[0, 2])
             var_fit = b.sigma(3) ** 2
-        unseen = max(0.0, z_rel - z_first)
-        # Beyond the fit: the calibration (clicked corners, ~1/5 floor), where on the storey a
-        # hand lets go, and the part of the fall nobody saw before the object was detected.
-        sigma_z = math.sqrt(
-            max(var_fit, 0.0) + (0.2 * cfg.floor_height_m) ** 2 + (0.15 * unseen) ** 2
-        )
+
+        def sigma_z_of(z: float, var: float) -> float:
+            # Beyond the fit: the calibration (clicked corners, ~1/5 floor), where on the
+            # storey a hand lets go, and the part of the fall nobody saw before the object
+            # was detected.
+            unseen = max(0.0, z - z_first)
+            return math.sqrt(max(var, 0.0) + (0.2 * cfg.floor_height_m) ** 2 + (0.15 * unseen) ** 2)
+
+        sigma_z = sigma_z_of(z_rel, var_fit)
         sigma_x = math.sqrt(
             (0.15 * cfg.column_width_m) ** 2 + (0.2 * abs(b1 * t_rel)) ** 2 + fit.rms**2
         )
@@ -1384,6 +1400,14 @@ class ThrowingAnalyzer:
         floor_edges[0] = col_edges[0] = -np.inf
         floor_edges[-1] = col_edges[-1] = np.inf
         pf = _interval_probs(z_rel, sigma_z, floor_edges)
+        toss = self._as_toss(tr, fit, b) if b is not None else None
+        if b is not None and toss is not None:
+            # a drop and a toss explain the same pixels with releases at different heights
+            # (see trajectory.TOSS_PRIOR_MEAN): the floors are weighed over both
+            w_toss = math.exp(max(-50.0, min(50.0, b.cost - toss.cost)))
+            z_toss = float(toss.release_point[2])
+            p_toss = _interval_probs(z_toss, sigma_z_of(z_toss, toss.sigma(3) ** 2), floor_edges)
+            pf = (pf + w_toss * p_toss) / (1.0 + w_toss)
         pc = _interval_probs(x_rel, sigma_x, col_edges)
         joint = np.outer(pf, pc)
         total = float(joint.sum())

@@ -228,6 +228,40 @@ def test_outward_throws_are_reported_with_their_floor(out_mps: float) -> None:
     assert not d.entered_view  # seen from just after the release, mid-view
 
 
+# A high-rise seen steeply from below, as the tower development clip sees it: floors 4-16
+# from 14 m out.
+STEEP = HandCamera(out_m=14.0, height_m=1.5, x_m=9.0, tilt_deg=52.0, f=600.0)
+STEEP_FACADE = facade_seen_by(STEEP, bottom=4, top=16, cols=6, fh=3.0, cw=3.0)
+
+
+def steep_report(out_mps: float, floor: int) -> ThrowingDetails:
+    p, v = np.array([10.5, 0.3, (floor - 1) * 3.0 + 1.0]), np.array([0.3, out_mps, 0.0])
+    seen, t, dt = [], 0.0, 1e-3
+    while p[2] > 9.0 and t < 4.0:  # down to the grid's bottom edge
+        if round(t * 1000) % 40 == 0:
+            seen.append(p.copy())
+        sp = float(np.linalg.norm(v))
+        v = v + (np.array([0, 0, -9.81]) - 9.81 * (sp / 30.0) ** 2 * v / max(sp, 1e-9)) * dt
+        p = p + v * dt
+        t += dt
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [STEEP_FACADE], [ZONE],
+                         new_id=lambda _t: next(ids))  # fmt: skip
+    notices = feed(a, STEEP.project(np.array(seen)), start=8)
+    d = notices[-1].event.details
+    assert isinstance(d, ThrowingDetails)
+    return d
+
+
+def test_a_throw_out_towards_a_camera_below_is_not_put_a_floor_too_high() -> None:
+    # Seen from below, the outward distance lies along a viewing ray that climbs towards the
+    # wall: fitted as a drop only (no outward speed assumed), a throw at 3.5 m/s from floor 12
+    # came first as floor 13; weighed as a toss too, floor 12 comes first, and a drop keeps
+    # its floor.
+    assert steep_report(3.5, 12).candidates[0].floor == 12
+    assert steep_report(0.0, 12).candidates[0].floor == 12
+
+
 def test_leaf_sinking_at_its_terminal_speed_in_front_of_the_facade_is_not_a_throw() -> None:
     # a leaf 1.5 m/s terminal speed, let go 4 floors up, drifting outward on the wind
     _, px, _ = throw_px(5, 2, 1.0, terminal=1.5)
