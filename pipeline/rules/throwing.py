@@ -681,6 +681,11 @@ def falling_start(z: NDArray[np.float64], noise: float = 0.1) -> int:
     return i
 
 
+def _fit_sigma(points: Sequence[tuple[float, ...]]) -> float:
+    """The 3-D fit's centroid noise (px) for a track's points (time, x, y, area, ...)."""
+    return _FIT_PX_BASE + _FIT_PX_PER_SIZE * math.sqrt(float(np.median([p[3] for p in points])))
+
+
 def _prune(tr: _Track) -> None:
     """Drop the last point or two where they are not the object: a swaying leaf or a noise
     blob taken for it in the frames where the object went unseen at the end of its fall
@@ -1027,8 +1032,7 @@ class ThrowingAnalyzer:
         rough_drop = self._min_drop(tr.facade, float(z[0]))
         if float(z[0] - z.min()) < _ROUGH_DROP_SHARE * rough_drop:
             return f"fell {float(z[0] - z.min()):.1f} m on the façade of {rough_drop:.1f}"
-        size = math.sqrt(float(np.median([p[3] for p in tr.points[start:]])))
-        sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * size
+        sigma = _fit_sigma(tr.points[start:])
         b = fit_ballistic(t[start:] - t[start], px, camera, sigma, _FIT_TOL * sigma)
         lowest = ground_z(grid.cfg) + _MIN_RELEASE_FLOORS * grid.cfg.floor_height_m
         return _World(
@@ -1351,7 +1355,7 @@ class ThrowingAnalyzer:
         pts = [p for p in tr.points[fit.start :] if p[0] - t0 <= b.t_end + 1e-6]
         t = np.array([p[0] for p in pts], np.float64) - pts[0][0]
         px = np.array([(p[1], p[2]) for p in pts], np.float64)
-        sigma = _FIT_PX_BASE + _FIT_PX_PER_SIZE * math.sqrt(float(np.median([p[3] for p in pts])))
+        sigma = _fit_sigma(pts)
         toss = fit_ballistic(
             t, px, self._cameras[tr.facade], sigma, _FIT_TOL * sigma, TOSS_PRIOR_MEAN
         )
