@@ -36,8 +36,9 @@ _PRIOR_MEAN = np.array([-0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0])
 _PRIOR_SIGMA = np.array([1.0, np.inf, 1.0, np.inf, 2.0, 2.5, 2.5, 0.2, 2.0])
 # A toss instead of a drop: let go half a metre out at 1.5 m/s outward. Seen from below, the
 # outward distance lies along a viewing ray that climbs towards the wall, so a release put
-# nearer the wall is put higher: the drop prior alone placed every outward throw on the
-# 3-D benchmark's tower view 1-3 floors too high, the toss prior every drop a floor too low.
+# nearer the wall is put higher: with the drop prior alone every floor error on the 3-D
+# benchmark's tower view was upward (1-3 floors, all objects thrown outward); with the toss
+# prior alone drops came a floor too low.
 # The origin's floors are reported from both (``pipeline.rules.throwing``).
 TOSS_PRIOR_MEAN = np.array([-0.3, 0.0, 0.5, 0.0, 0.0, 1.5, 0.0, 1.0, 0.0])
 _PRIORS = np.isfinite(_PRIOR_SIGMA)
