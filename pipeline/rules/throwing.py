@@ -1306,7 +1306,9 @@ class ThrowingAnalyzer:
             tr.verdict = fit
             self._recent.append((tr, t))
             started = self._notice(tr, fit, EventState.STARTED, None)
-            return [started, self._notice(tr, fit, EventState.ENDED, tr.points[-1][0])]
+            # the same fall, now over: its report as started (details, floors) is final
+            ended = replace(started.event, state=EventState.ENDED, ended_at=tr.points[-1][0])
+            return [started, replace(started, event=ended)]
         final = fit if fit.ok else (tr.verdict or fit)
         return [self._notice(tr, final, EventState.ENDED, tr.points[-1][0])]
 
