@@ -147,8 +147,12 @@ def _keep(
     )
 
 
+def share(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 3) if flags else None
+
+
 def recall(rows: list[dict[str, Any]]) -> float | None:
-    return round(sum(r["detected"] for r in rows) / len(rows), 3) if rows else None
+    return share([r["detected"] for r in rows])
 
 
 def lensed(
@@ -158,10 +162,6 @@ def lensed(
     if hfov_deg is not None:
         camera["facades"][0]["hfov_deg"] = round(hfov_deg * float(sheet.uniform(0.97, 1.03)), 1)
     return camera
-
-
-def share(flags: list[bool]) -> float | None:
-    return round(sum(flags) / len(flags), 3) if flags else None
 
 
 def main() -> int:
@@ -349,7 +349,7 @@ def main() -> int:
             f"throws whose object differs by >= {CONTRAST_GREY:.0f} grey levels from the "
             "background behind it in at least half the frames of its fall"
         ),
-        "floor_within_1": round(sum(abs(e) <= 1 for e in errs) / len(errs), 3) if errs else None,
+        "floor_within_1": share([abs(e) <= 1 for e in errs]),
         "floor_error_histogram": {str(e): errs.count(e) for e in sorted(set(errs))},
         # is the uncertainty the report states honest? (the true floor among its candidates,
         # and the probability it gave the true floor)

@@ -433,25 +433,23 @@ def behind_leaves(
     ok = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
     hid = np.zeros(len(ps), np.bool_)
     hid[ok] = comp.hidden[px[ok, 1], px[ok, 0]]
-    i = 0
-    while i < len(hid):
-        if not hid[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(hid) and hid[j]:
-            j += 1
+    for i, j in runs(hid):
         if j - i <= bridge and i > 0 and j < len(hid):
             hid[i:j] = False
-        i = j
     return hid
+
+
+def runs(flags: NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """The stretches ``[start, end)`` where ``flags`` hold."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
     """Whether the throw can be seen falling far enough: in the frame and the façade zone,
-    in front of the camera, not behind the clip's trees, for a stretch whose drop is ≥ 2 floors or ≥ 70 % of the façade
-    visible below the release (issue 21's "or the whole visible façade"), never under 0.8
-    floor; released ≥ 1.5 floors above the ground."""
+    in front of the camera, not behind the clip's trees, for a stretch whose drop is ≥ 2
+    floors or ≥ 70 % of the façade visible below the release (issue 21's "or the whole
+    visible façade"), never under 0.8 floor; released ≥ 1.5 floors above the ground."""
     fac = comp.clip.facade
     fh = fac["floor_height_m"]
     ground = ground_z(fac)
@@ -472,14 +470,9 @@ def watchable(th: Throw3D, comp: Compositor, w: int, h: int) -> dict[str, Any]:
     frames = np.arange(0, len(ts), max(1, round(1000 / comp.fps)))
     vis = seen(ps[frames]) & ~behind_leaves(comp, ps[frames], w, h)
     best = 0.0
-    start = None
-    for i, v in enumerate([*vis.tolist(), False]):
-        if v and start is None:
-            start = i
-        elif not v and start is not None:
-            seg = ps[frames[start:i], 2]
-            best = max(best, float(seg.max() - seg.min()))
-            start = None
+    for start, end in runs(vis):
+        seg = ps[frames[start:end], 2]
+        best = max(best, float(seg.max() - seg.min()))
     need = max(0.8 * fh, min(2.0 * fh, 0.7 * (z0 - low)))
     ok = best >= need and z0 - ground >= 1.5 * fh
     return {"watchable": bool(ok), "seen_drop_m": round(best, 2), "needed_drop_m": round(need, 2)}
