@@ -24,7 +24,11 @@ from pipeline.ingest.media import encode_h264
 from pipeline.rules.facade import FacadeGrid
 
 G = 9.81
-CORNERS = [(0.32, 0.06), (0.68, 0.06), (0.78, 0.93), (0.22, 0.93)]  # camera looks up
+# Camera looks up. These corners fit a pinhole camera only one standing 75 m below the
+# ground would be (camera_model.warnings): the analyzer then keeps to the façade plane. A scene
+# that must run the 3-D fit gives corners from ``corners_seen_by``.
+CORNERS = ((0.32, 0.06), (0.68, 0.06), (0.78, 0.93), (0.22, 0.93))
+Corners = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class SceneSpec:
     dusk: bool = False
     noise: float = 2.5
     seed: int = 0
+    corners: Corners = CORNERS  # TL, TR, BR, BL of the grid, relative to the frame
 
     def facade(self) -> FacadeConfig:
         return FacadeConfig(
@@ -75,7 +80,7 @@ class SceneSpec:
             building="3",
             unit="1",
             zone="facade_3",
-            corners=CORNERS,
+            corners=list(self.corners),
             bottom_floor=self.bottom_floor,
             top_floor=self.bottom_floor + self.floors - 1,
             columns=[f"{i + 1:02d}" for i in range(self.columns)],
@@ -89,21 +94,62 @@ class SceneSpec:
             "id": "facade_cam",
             "name": "3号楼东立面",
             "url": url,
-            "zones": [{"id": "facade_3", "kind": "facade", "polygon": zone_polygon()}],
+            "zones": [{"id": "facade_3", "kind": "facade", "polygon": zone_polygon(self.corners)}],
             "facades": [self.facade().model_dump(mode="json")],
             "rules": [{"analyzer": "throwing", **rule}],
         }
 
 
-def zone_polygon() -> list[list[float]]:
+def zone_polygon(corners: Corners = CORNERS) -> list[list[float]]:
     """The façade zone: the calibrated grid plus a margin above the roof and to the sides."""
-    (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = CORNERS
+    (tlx, tly), (trx, try_), (brx, bry), (blx, bly) = corners
     return [
         [tlx - 0.04, max(0.0, tly - 0.05)],
         [trx + 0.04, max(0.0, try_ - 0.05)],
         [brx + 0.03, bry],
         [blx - 0.03, bly],
     ]
+
+
+class HandCamera:
+    """A pinhole camera on the ground in front of a façade, looking up at it: world x along
+    the façade, d out of it, z up; ``f`` in pixels of a ``size`` picture."""
+
+    def __init__(
+        self,
+        out_m: float,
+        height_m: float,
+        x_m: float,
+        tilt_deg: float,
+        f: float,
+        size: tuple[int, int] = (1280, 720),
+    ) -> None:
+        self.c = np.array([x_m, out_m, height_m])
+        self.f = f
+        self.size = size
+        t = math.radians(tilt_deg)
+        fwd = np.array([0.0, -math.cos(t), math.sin(t)])  # towards the façade, tilted up
+        right = np.array([1.0, 0.0, 0.0])
+        down = np.cross(right, fwd)
+        self.rows = np.stack([right, down, fwd])
+
+    def project(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
+        cam = (np.asarray(xdz, np.float64).reshape(-1, 3) - self.c) @ self.rows.T
+        return np.asarray(cam[:, :2] / cam[:, 2:3] * self.f + [self.size[0] / 2, self.size[1] / 2])
+
+
+def corners_seen_by(
+    width_m: float, height_m: float, *, distance_m: float, eye_m: float, hfov_deg: float
+) -> Corners:
+    """The grid's corners (TL, TR, BR, BL, relative to a 16:9 frame) as a camera with
+    ``hfov_deg`` sees a ``width_m`` × ``height_m`` façade from ``distance_m`` out, in front of
+    its middle, ``eye_m`` above its bottom edge, tilted up to centre it."""
+    w, h = 1920, 1080
+    up = math.atan2(height_m - eye_m, distance_m) + math.atan2(-eye_m, distance_m)
+    f = w / 2 / math.tan(math.radians(hfov_deg) / 2)
+    cam = HandCamera(distance_m, eye_m, width_m / 2, math.degrees(up / 2), f, (w, h))
+    grid = [[0, 0, height_m], [width_m, 0, height_m], [width_m, 0, 0], [0, 0, 0]]
+    return tuple((float(x) / w, float(y) / h) for x, y in cam.project(np.array(grid, float)))
 
 
 # -- physics -------------------------------------------------------------------------------

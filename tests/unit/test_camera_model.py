@@ -27,26 +27,10 @@ from pipeline.rules.throwing import (
 )
 from pipeline.rules.trajectory import fit_ballistic
 from pipeline.types import Blobs, EventState, MotionSample
+from tests.scenes.facade_plane import HandCamera, corners_seen_by
 
 W, H, FPS = 1280, 720, 25
 T0 = 1_700_000_000.0
-
-
-class HandCamera:
-    """A pinhole camera on the ground in front of a façade, looking up at it."""
-
-    def __init__(self, out_m: float, height_m: float, x_m: float, tilt_deg: float, f: float):
-        self.c = np.array([x_m, out_m, height_m])  # world (x, d, z)
-        self.f = f
-        t = math.radians(tilt_deg)
-        fwd = np.array([0.0, -math.cos(t), math.sin(t)])  # towards the façade, tilted up
-        right = np.array([1.0, 0.0, 0.0])
-        down = np.cross(right, fwd)
-        self.rows = np.stack([right, down, fwd])
-
-    def project(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
-        cam = (np.asarray(xdz, np.float64).reshape(-1, 3) - self.c) @ self.rows.T
-        return np.asarray(cam[:, :2] / cam[:, 2:3] * self.f + [W / 2, H / 2])
 
 
 def facade_seen_by(
@@ -63,7 +47,7 @@ def facade_seen_by(
     )  # fmt: skip
 
 
-CAM = HandCamera(out_m=22.0, height_m=1.5, x_m=9.0, tilt_deg=45.0, f=900.0)
+CAM = HandCamera(out_m=22.0, height_m=1.5, x_m=9.0, tilt_deg=45.0, f=900.0, size=(W, H))
 FACADE = facade_seen_by(CAM, bottom=5, top=16, cols=6, fh=3.0, cw=3.0)
 GRID_Z = 12.0  # the grid's bottom edge above the ground
 ZONE = ZoneConfig(id="z", kind="facade", polygon=[(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)])
@@ -311,6 +295,24 @@ def test_a_camera_that_would_stand_underground_falls_back_to_the_facade_plane() 
                          new_id=lambda _t: next(ids))  # fmt: skip
     a.observe_motion(MotionSample("cam", 0, 1, 0.0, T0, Blobs.empty(), False, 0.0, (W, H)))
     assert a._use_3d == [False]
+
+
+def test_a_posed_scenes_corners_give_back_its_camera() -> None:
+    """The corners a scene (the throughput benchmark's façade) is drawn with are those of a
+    real camera: the solver finds its lens, distance and tilt, with no doubt to raise."""
+    wide, high = 12 * 3.6, 18 * 2.9
+    corners = corners_seen_by(wide, high, distance_m=45.0, eye_m=1.5, hfov_deg=90.0)
+    cfg = FACADE.model_copy(update={
+        "corners": list(corners), "bottom_floor": 1, "top_floor": 18,
+        "columns": [f"{i + 1:02d}" for i in range(12)], "floor_height_m": 2.9,
+        "column_width_m": 3.6,
+    })  # fmt: skip
+    fit = camera_for(cfg, 1920, 1080)
+    assert fit.ok and warnings(cfg, fit) == []
+    assert fit.hfov_deg == pytest.approx(90.0, abs=0.5)
+    np.testing.assert_allclose(fit.centre, [wide / 2, 45.0, 1.5], atol=0.3)
+    top, bottom = math.atan2(high - 1.5, 45.0), math.atan2(-1.5, 45.0)
+    assert fit.tilt_deg == pytest.approx(math.degrees(top + bottom) / 2, abs=0.3)
 
 
 def one_event(
