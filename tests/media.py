@@ -219,23 +219,38 @@ def stored_as_shown_differently(
 
 class PoleSway:
     """A camera on a pole in wind: each picture shifted by a smooth random sway (standard
-    deviation ``sway_px``, correlated over ~0.15 s whatever the frame rate)."""
+    deviation ``sway_px``, correlated over ~0.15 s whatever the frame rate), and smeared along
+    the path the sway took while the shutter was open (``exposure_s``, 1/50 s as the 3-D
+    renderer's objects): the picture moves during the exposure as an object does."""
 
-    def __init__(self, sway_px: float, fps: float, seed: int = 0) -> None:
+    def __init__(self, sway_px: float, fps: float, seed: int = 0, exposure_s: float = 0.02) -> None:
         self.sway_px = sway_px
         self.a = 0.8 ** (30.0 / fps)
+        self.open = min(1.0, exposure_s * fps)  # the part of a frame interval exposed
         self.rng = np.random.default_rng(seed)
-        self.shift = np.zeros(2)
+        self.shift = np.zeros(2)  # where the sway is when the shutter closes
+        self.seen = np.zeros(2)  # where the picture shows it: the mean over the exposure
 
     def __call__(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
         if not self.sway_px:
             return img
-        a = self.a
-        self.shift = a * self.shift + self.rng.normal(0.0, self.sway_px * (1 - a * a) ** 0.5, 2)
-        m = np.array([[1, 0, self.shift[0]], [0, 1, self.shift[1]]], np.float32)
-        return np.asarray(cv2.warpAffine(img, m, (img.shape[1], img.shape[0]),
-                                         flags=cv2.INTER_LINEAR,
-                                         borderMode=cv2.BORDER_REFLECT), np.uint8)  # fmt: skip
+        a, before = self.a, self.shift
+        self.shift = a * before + self.rng.normal(0.0, self.sway_px * (1 - a * a) ** 0.5, 2)
+        # the sway moves evenly from the last picture's shift to this one's over the interval;
+        # the shutter sees the last ``open`` part of it, sampled every quarter pixel
+        smear = self.open * float(np.hypot(*(self.shift - before)))
+        steps = int(min(8, np.ceil(smear / 0.25)))
+        ats = [1.0]  # under a quarter pixel: no smear to draw
+        if steps >= 2:
+            ats = [1.0 - self.open * (steps - 1 - j) / (steps - 1) for j in range(steps)]
+        self.seen = before + (self.shift - before) * float(np.mean(ats))
+        acc = np.zeros(img.shape, np.float32)
+        for at in ats:
+            dx, dy = before + (self.shift - before) * at
+            m = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+            acc += cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                                  borderMode=cv2.BORDER_REFLECT)  # fmt: skip
+        return np.asarray(np.clip(acc / len(ats) + 0.5, 0, 255), np.uint8)
 
 
 def swayed_copy(src: Path, dst: Path, sway_px: float, seed: int = 0) -> Path:

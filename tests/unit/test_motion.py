@@ -153,7 +153,7 @@ def test_registration_recovers_the_sway(scale: float) -> None:
         if i > 5:
             found = ex.registration
             assert found is not None  # registered from the start
-            errors.append(np.array(found) / scale - sway.shift)
+            errors.append(np.array(found) / scale - sway.seen)
     e = np.array(errors)
     assert float(np.sqrt(((e - e.mean(axis=0)) ** 2).mean())) < 0.1
 
