@@ -52,6 +52,7 @@ class CameraHealthOut(BaseModel):
     last_frame_time_s: float | None
     state_since_s: float
     last_error: str | None
+    decoder: str  # "cpu", a hardware device ("cuda"), or "cpu (why not the device asked for)"
 
     @classmethod
     def from_health(cls, h: CameraHealth) -> CameraHealthOut:
@@ -70,6 +71,7 @@ class CameraHealthOut(BaseModel):
             last_frame_time_s=h.last_frame_time_s,
             state_since_s=h.state_since_s,
             last_error=h.last_error,
+            decoder=h.decoder,
         )
 
 

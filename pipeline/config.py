@@ -47,6 +47,7 @@ from pipeline.config_base import (
     whole_step as whole_step,
 )
 from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.ingest.hwdecode import DEVICE_TYPES
 from pipeline.rules.registry import RuleConfig as RuleConfig
 
 _PLACEHOLDER = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -246,6 +247,19 @@ class IngestConfig(Base):
     # Packets kept beyond pre/post roll, so that a slow writer still finds its pre-roll.
     ring_slack_s: float = Field(default=20.0, ge=0.0)
     queue_size: int = Field(default=2, ge=1, le=64)
+    # Decode on a hardware video engine, by FFmpeg device type ("cuda": NVIDIA NVDEC, "vaapi":
+    # Intel/AMD on Linux, "qsv": Intel Quick Sync, …); unset: the CPU. A camera whose device
+    # cannot decode decodes on the CPU and says why (health ``decoder``, ``gridsight check``).
+    hwaccel: str | None = None
+    # Which device of that type: a DRI render node ("/dev/dri/renderD128") or a GPU index.
+    hwaccel_device: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("hwaccel")
+    @classmethod
+    def _hwaccel(cls, v: str | None) -> str | None:
+        if v is not None and v not in DEVICE_TYPES:
+            raise ValueError(f"{v!r} is not a hardware decoder; one of {', '.join(DEVICE_TYPES)}")
+        return v
 
 
 class GateConfig(Base):

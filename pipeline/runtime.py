@@ -319,6 +319,8 @@ class Runtime:
             loop=cam.loop and not self.replay,
             realtime=cam.realtime and not self.replay,
             start_time_s=self._start_time_s,
+            hwaccel=ing.hwaccel,
+            hwaccel_device=ing.hwaccel_device,
         )
         watermark = Watermark(ing.ring_slack_s / 2) if self.replay else None
         extractor = pipe.motion_extractor()

@@ -287,6 +287,9 @@ class CameraHealth:
     last_frame_time_s: float | None
     state_since_s: float
     last_error: str | None
+    # where its pictures are decoded: "cpu", a hardware device type ("cuda"), or "cpu (why the
+    # device asked for is not used)"
+    decoder: str = "cpu"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ const I18N = {
     reject_reason: "驳回原因", reason: "原因", unit: "责任单位", overlay: "叠加标注",
     history: "处置过程", details: "事件信息", evidence: "证据", zone: "区域", dwell: "持续",
     origin: "来源楼层/窗户", summary: "摘要", level: "升级级别", assignee: "责任单位",
-    exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连",
+    exported: "已导出", cameras_title: "摄像机状态", fps: "帧率", drops: "丢帧", reconnects: "重连", decoder: "解码",
     as_cards: "卡片视图", as_table: "列表视图", urgent_case: "紧急案件", live_video: "实时画面", live_unsupported: "浏览器不支持该视频格式", picture: "画面", view: "画面", view_ok: "正常", view_learning: "学习中", view_moved: "移位", view_occluded: "遮挡",
     view_defocused: "失焦", view_paused: "规则已暂停：请核对区域后确认当前画面", confirm_view: "确认当前画面",
     sway: "画面晃动", sway_hint: "已自动校正，但细小抛物可能漏检：建议加固安装",
@@ -70,7 +70,7 @@ const I18N = {
     view_defocused: "out of focus", view_paused: "Rules paused: check the zones, then confirm the view now",
     sway: "Camera sways", sway_hint: "registered, but small thrown objects may be missed: firm up the mount",
     confirm_view: "Confirm view now",
-    drops: "drops", reconnects: "reconnects", back: "Back to queue", after: "After re-check",
+    drops: "drops", reconnects: "reconnects", decoder: "decoding", back: "Back to queue", after: "After re-check",
     deadline_review: "review", deadline_respond: "respond", deadline_dispose: "dispose",
     deadline_recheck: "re-check",
     false_positive: "False positive", duplicate: "Duplicate", out_of_scope: "Out of scope",
@@ -550,7 +550,7 @@ async function renderCameras() {
     const h = c.health || {};
     return `<div class="panel" data-cam="${esc(c.camera_id)}"><h3>${esc(c.name)} (${esc(c.camera_id)})</h3>
       <p class="state-${esc((h.state || "offline").toLowerCase())}">${esc(h.state || "—")}</p>
-      <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}</p>
+      <p class="hint">${t("fps")} ${h.fps_in ?? "—"} · ${t("drops")} ${h.drops ?? "—"} · ${t("reconnects")} ${h.reconnects ?? "—"}${h.decoder ? ` · <span class="decoder">${t("decoder")} ${esc(h.decoder)}</span>` : ""}</p>
       ${LIVE_HTML()}
       ${c.view ? `<p class="view view-${esc(c.view)}">${t("view")}: ${esc(t("view_" + c.view))}</p>` : ""}
       ${c.sway_px != null ? `<p class="sway hint">${t("sway")} ±${esc(c.sway_px)} px · ${t("sway_hint")}</p>` : ""}

@@ -64,6 +64,7 @@ class HealthTracker:
         self._last_key_time: float | None = None
         self._key_interval: float | None = None
         self._error: str | None = None
+        self._decoder = "cpu"
         # state changes since start, for the cameras screen (long outages are also stored as
         # camera_offline events)
         self._history: deque[HealthChange] = deque(maxlen=HISTORY_LEN)
@@ -91,6 +92,11 @@ class HealthTracker:
         with self._lock:
             changes = list(self._history)
         return uptime_fraction(changes, now - window_s, now)
+
+    def set_decoder(self, decoder: str) -> None:
+        """Where the pictures are decoded (``pipeline.ingest.hwdecode.HwDecode.describe``)."""
+        with self._lock:
+            self._decoder = decoder
 
     def connected(self, epoch: int) -> None:
         with self._lock:
@@ -156,6 +162,7 @@ class HealthTracker:
                 last_frame_time_s=self._last_frame_time,
                 state_since_s=self._since,
                 last_error=self._error,
+                decoder=self._decoder,
             )
 
 

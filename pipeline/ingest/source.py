@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from pipeline.errors import SourceError, StreamOpenError, StreamStalledError
 from pipeline.ingest.display import IDENTITY, Display
 from pipeline.ingest.health import HealthTracker
+from pipeline.ingest.hwdecode import HwDecode, choose
 from pipeline.ingest.packet_ring import PacketRecord, PacketRing, StreamTemplate
 from pipeline.ingest.queues import Watermark
 from pipeline.types import DecodeMode, Frame, HealthState
@@ -80,6 +81,9 @@ class SourceSettings:
     # The shown picture's width / height where the camera stores non-square samples without
     # signalling them (``CameraConfig.display_aspect``); None: as the stream signals.
     display_shape: Fraction | None = None
+    # a hardware decoder's FFmpeg device type (``IngestConfig.hwaccel``) and device
+    hwaccel: str | None = None
+    hwaccel_device: str | None = None
 
     @property
     def is_network(self) -> bool:
@@ -199,6 +203,7 @@ class StreamSource:
         # epochs continue from the camera this source replaces: its clips and tracks stay apart
         self._epoch = first_epoch
         self._seq = 0
+        self._hw = HwDecode()  # chosen when the thread starts: probing a device takes time
         self.finished = threading.Event()
         self.log = logging.LoggerAdapter(logger, {"camera_id": settings.camera_id})
 
@@ -210,6 +215,7 @@ class StreamSource:
         """Thread target: connect, read, reconnect with backoff; never raises."""
         attempt = 0
         try:
+            self._choose_decoder()
             while not self._stop.is_set():
                 self._health.set_state(HealthState.CONNECTING)
                 opened_at = self._clock()
@@ -239,20 +245,48 @@ class StreamSource:
                 self._health.set_state(HealthState.DISABLED)
             self.finished.set()
 
+    def _choose_decoder(self) -> None:
+        self._hw = choose(self.s.hwaccel, self.s.hwaccel_device)
+        self._health.set_decoder(self._hw.describe())
+        if self._hw.refused is not None:
+            self.log.warning("decoding on the CPU: %s", self._hw.refused)
+
     def _open(self) -> av.container.InputContainer:
         options = {}
         if self.s.is_network:
             options = {"rtsp_transport": self.s.transport, "allowed_media_types": "video"}
-        try:
+
+        def attempt() -> av.container.InputContainer:
             return av.open(
                 self.s.url,
                 options=options,
                 timeout=(self.s.open_timeout_s, self.s.read_timeout_s),
+                hwaccel=self._hw.accel(),
             )
+
+        try:
+            return attempt()
         except (av.error.FFmpegError, OSError) as exc:
-            raise StreamOpenError(
-                self.s.camera_id, f"cannot open {self.s.redacted_url}: {_describe(exc)}"
-            ) from None
+            failed = exc
+        if self._hw.device_type is not None:
+            # The device passed its probe but this stream would not open on it (the GPU's
+            # decoder sessions or memory used up): the camera decodes on the CPU from now on
+            # rather than failing for its accelerator. Opened plainly, a camera that cannot be
+            # reached fails as usual.
+            hw = self._hw
+            self._hw = HwDecode(None, hw.device, f"{hw.device_type}: {_describe(failed)}")
+            try:
+                container = attempt()
+            except (av.error.FFmpegError, OSError) as exc:
+                self._hw = hw  # not the device's fault: try it again at the next connection
+                failed = exc
+            else:
+                self._health.set_decoder(self._hw.describe())
+                self.log.warning("decoding on the CPU: %s", self._hw.refused)
+                return container
+        raise StreamOpenError(
+            self.s.camera_id, f"cannot open {self.s.redacted_url}: {_describe(failed)}"
+        ) from None
 
     def _session(self) -> None:
         container = self._open()
@@ -261,6 +295,8 @@ class StreamSource:
                 raise StreamOpenError(self.s.camera_id, f"{self.s.redacted_url} has no video")
             stream = container.streams.video[0]
             ctx = stream.codec_context
+            if self._hw.device_type is not None:
+                self._health.set_decoder(self._hw.describe(bool(ctx.is_hwaccel)))
             ctx.thread_count = self.s.decode_threads
             if self.s.decode_mode == DecodeMode.KEYFRAMES:
                 ctx.skip_frame = "NONKEY"
@@ -271,8 +307,9 @@ class StreamSource:
             self._ring.start_epoch(self._epoch, template)
             self._health.connected(self._epoch)
             self.log.info(
-                "connected (epoch %d, %s %dx%d, decode %s)",
+                "connected (epoch %d, %s %dx%d, decode %s on %s)",
                 self._epoch, ctx.name, ctx.width, ctx.height, self.s.decode_mode.value,
+                self._hw.describe(bool(ctx.is_hwaccel)),
             )  # fmt: skip
             self._read(container, stream, template)
         except (av.error.FFmpegError, OSError) as exc:

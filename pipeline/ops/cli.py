@@ -70,7 +70,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     print(f"{args.config}: OK — {len(cfg.cameras)} camera(s), {zones} zone(s), {rules} rule(s)")
     if warning := cfg.api.exposure_warning():
         print(f"  ⚠ {warning}")
-    print(f"  {_accelerator_line(cfg.model.providers)}")
+    print(
+        f"  {_accelerator_line(cfg.model.providers, cfg.ingest.hwaccel, cfg.ingest.hwaccel_device)}"
+    )
     for cam in cfg.cameras:
         state = "enabled" if cam.enabled else "disabled"
         kinds = ", ".join(r.analyzer for r in cam.rules) or "no rules"
@@ -80,21 +82,28 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _accelerator_line(wanted: Sequence[str]) -> str:
-    """What this machine's builds can accelerate, and what the detector will use."""
+def _accelerator_line(
+    wanted: Sequence[str], hwaccel: str | None = None, hwaccel_device: str | None = None
+) -> str:
+    """What this machine's builds can accelerate, and what the detector and the decoders
+    will use."""
     import av.codec.hwaccel
     import onnxruntime as ort
 
     from pipeline.detect.detector import usable_providers
+    from pipeline.ingest.hwdecode import choose
 
     use, missing = usable_providers(wanted)
+    decode = choose(hwaccel, hwaccel_device)
     line = (
         f"accelerators: onnxruntime has {', '.join(ort.get_available_providers())}; "
-        f"PyAV hardware decoders {', '.join(av.codec.hwaccel.hwdevices_available()) or 'none'} "
-        f"(decoding stays on the CPU); detector uses {', '.join(use)}"
+        f"PyAV hardware decoders {', '.join(av.codec.hwaccel.hwdevices_available()) or 'none'}; "
+        f"detector uses {', '.join(use)}; decoding on {decode.device_type or 'the CPU'}"
     )
     if missing:
         line += f" — ⚠ asked for {', '.join(missing)}, not in this build: CPU instead"
+    if decode.refused:
+        line += f" — ⚠ decoding asked on {hwaccel}: {decode.refused}: the CPU instead"
     return line
 
 

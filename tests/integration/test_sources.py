@@ -8,12 +8,16 @@ from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
+import av
+import av.codec.hwaccel
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
+import pipeline.ingest.source as source_module
 from pipeline.errors import ConfigError
 from pipeline.ingest.health import HealthTracker
+from pipeline.ingest.hwdecode import DEVICE_TYPES, HwDecode
 from pipeline.ingest.media import encode_h264
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.source import SourceSettings, StreamSource
@@ -24,7 +28,10 @@ from tests.media import Actor, ColorBoxDetector, Scene, stored_as_shown_differen
 
 
 def run_source(
-    settings: SourceSettings, ring: PacketRing, stop_after_frames: int | None = None
+    settings: SourceSettings,
+    ring: PacketRing,
+    stop_after_frames: int | None = None,
+    health: HealthTracker | None = None,
 ) -> list[Frame]:
     frames: list[Frame] = []
     stop = threading.Event()
@@ -35,7 +42,7 @@ def run_source(
             stop.set()
         return True
 
-    health = HealthTracker(settings.camera_id, settings.decode_mode, time.time, 5.0)
+    health = health or HealthTracker(settings.camera_id, settings.decode_mode, time.time, 5.0)
     src = StreamSource(settings, ring, sink, health, stop)
     thread = threading.Thread(target=src.run, daemon=True)
     thread.start()
@@ -249,3 +256,67 @@ def test_deblocking_is_skipped_only_for_motion_only_cameras(make_config) -> None
     assert not rt.cameras["cam1"].source.s.skip_deblocking  # parking: the detector's pictures
     assert rt.cameras["t"].source.s.skip_deblocking
     assert not rt.cameras["u"].source.s.skip_deblocking  # the integrator's choice wins
+
+
+# -- hardware decoding (``[ingest] hwaccel``): never a reason for a camera to fail -----------
+
+
+def lacking_device() -> str:
+    """A hardware device type this machine's FFmpeg build lacks (no build has them all:
+    VideoToolbox is Apple's, D3D11VA Windows', MediaCodec Android's)."""
+    built = set(av.codec.hwaccel.hwdevices_available())
+    return next(t for t in DEVICE_TYPES if t not in built)
+
+
+def test_a_camera_asked_to_decode_on_a_device_it_lacks_decodes_on_the_cpu_and_says_why(
+    clip: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    device = lacking_device()
+    health = HealthTracker("cam1", DecodeMode.KEYFRAMES, time.time, 5.0)
+    s = settings(clip, DecodeMode.KEYFRAMES)
+    asked = run_source(replace(s, hwaccel=device), PacketRing("cam1", 60), health=health)
+    plain = run_source(s, PacketRing("cam1", 60))
+    assert len(asked) == len(plain) == 4
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(asked, plain, strict=True))
+    decoder = health.snapshot().decoder
+    assert decoder.startswith("cpu (") and f"no {device}" in decoder
+    assert "decoding on the CPU" in caplog.text
+
+
+def test_a_stream_its_device_will_not_open_is_decoded_on_the_cpu(
+    clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The device passed its probe, but this stream does not open on it (the GPU's decoder
+    sessions used up): the camera goes on, on the CPU."""
+    monkeypatch.setattr(source_module, "choose", HwDecode)  # the probe: usable
+    real_open = av.open
+
+    def open_(*args: object, hwaccel: object = None, **kw: object) -> object:
+        if hwaccel is not None:
+            raise OSError(12, "Cannot allocate memory")
+        return real_open(*args, **kw)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(av, "open", open_)  # as the source calls it
+    health = HealthTracker("cam1", DecodeMode.KEYFRAMES, time.time, 5.0)
+    s = replace(settings(clip, DecodeMode.KEYFRAMES), hwaccel="cuda")
+    frames = run_source(s, PacketRing("cam1", 60), health=health)
+    assert len(frames) == 4
+    assert health.snapshot().decoder == "cpu (cuda: OSError: Cannot allocate memory (errno 12))"
+
+
+def test_a_camera_that_cannot_be_reached_is_not_blamed_on_its_decoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(source_module, "choose", HwDecode)
+    health = HealthTracker("cam1", DecodeMode.KEYFRAMES, time.time, 5.0)
+    stop = threading.Event()
+    s = replace(settings(tmp_path / "gone.mp4", DecodeMode.KEYFRAMES), hwaccel="cuda")
+    src = StreamSource(s, PacketRing("cam1", 60), lambda f: True, health, stop)
+    t = threading.Thread(target=src.run, daemon=True)
+    t.start()
+    time.sleep(0.5)
+    snap = health.snapshot()
+    stop.set()
+    t.join(5)
+    assert snap.last_error is not None and "cannot open" in snap.last_error
+    assert snap.decoder == "cuda"  # tried again on the device at the next connection

@@ -222,6 +222,7 @@ def test_language_switch_and_cameras(site: Site, page) -> None:  # type: ignore[
     page.goto(f"{site.url}/ui/#/cameras")
     page.wait_for_selector(".cams .panel")
     assert "online" in page.locator(".cams").inner_text().lower()
+    assert page.locator(".cams .decoder").inner_text() == "解码 cpu"  # where it is decoded
     # state history: a strip of segments (connecting, online) and the 24 h uptime
     wait_js(page, "document.querySelectorAll('.timebar .seg').length === 2")
     assert "97%" in page.locator(".uptime").inner_text()

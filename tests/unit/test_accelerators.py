@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import av.codec.hwaccel
 import onnxruntime as ort
 import pytest
 
 from pipeline.config import parse_config
 from pipeline.detect.detector import OnnxDetector, usable_providers
 from pipeline.errors import ConfigError
+from pipeline.ingest.hwdecode import DEVICE_TYPES
 from pipeline.ops.cli import main
 from tests.conftest import REPO
 
@@ -48,4 +50,23 @@ def test_check_lists_accelerators(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["check", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "accelerators: onnxruntime has" in out and "CPUExecutionProvider" in out
-    assert "PyAV hardware decoders" in out
+    assert "PyAV hardware decoders" in out and "decoding on the CPU" in out
+
+
+def test_check_says_a_hardware_decoder_is_not_usable_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    built = set(av.codec.hwaccel.hwdevices_available())
+    lacking = next(t for t in DEVICE_TYPES if t not in built)
+    cfg = tmp_path / "cameras.toml"
+    cfg.write_text(f'[model]\npath = "{MODEL}"\n[ingest]\nhwaccel = "{lacking}"\n')
+    assert main(["check", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert f"⚠ decoding asked on {lacking}: this FFmpeg build has no {lacking}" in out
+
+
+def test_a_hardware_decoder_ffmpeg_does_not_know_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config({"ingest": {"hwaccel": "nvdec"}, "cameras": []})
+    assert err.value.issues[0].location == "ingest.hwaccel"
+    assert "cuda" in err.value.issues[0].message  # the names it does know
