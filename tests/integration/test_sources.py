@@ -22,7 +22,7 @@ from pipeline.ingest.media import encode_h264
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.source import SourceSettings, StreamSource
 from pipeline.ops.compose import pipeline
-from pipeline.types import DecodeMode, Frame, HealthState
+from pipeline.types import CameraHealth, DecodeMode, Frame, HealthState
 from tests.conftest import camera_dict
 from tests.media import Actor, ColorBoxDetector, Scene, stored_as_shown_differently, write_h264
 
@@ -185,28 +185,33 @@ def test_missing_file_is_refused_before_start(make_config, tmp_path: Path) -> No
         pipeline(cfg)
 
 
-def test_unopenable_stream_goes_offline_without_frames(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.mp4"
-    bad.write_bytes(b"not a video at all" * 100)
-    ring = PacketRing("cam1", 60)
-    stop = threading.Event()
+def failing(s: SourceSettings, seconds: float) -> tuple[CameraHealth, list[Frame]]:
+    """A source left to try a stream that will not open for ``seconds``: its health then, and
+    the frames it gave (none, ever)."""
     frames: list[Frame] = []
 
     def sink(f: Frame) -> bool:
         frames.append(f)
         return True
 
-    health = HealthTracker("cam1", DecodeMode.KEYFRAMES, time.time, 5.0)
-    src = StreamSource(
-        settings(bad, DecodeMode.KEYFRAMES, backoff_initial_s=0.05, backoff_max_s=0.1, loop=True),
-        ring, sink, health, stop,
-    )  # fmt: skip
-    t = threading.Thread(target=src.run, daemon=True)
+    health = HealthTracker("cam1", s.decode_mode, time.time, 5.0)
+    stop = threading.Event()
+    t = threading.Thread(
+        target=StreamSource(s, PacketRing("cam1", 60), sink, health, stop).run, daemon=True
+    )
     t.start()
-    time.sleep(0.8)
+    time.sleep(seconds)
     snap = health.snapshot()
     stop.set()
     t.join(5)
+    return snap, frames
+
+
+def test_unopenable_stream_goes_offline_without_frames(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    s = settings(bad, DecodeMode.KEYFRAMES, backoff_initial_s=0.05, backoff_max_s=0.1, loop=True)
+    snap, frames = failing(s, 0.8)
     assert frames == []
     assert snap.state in (HealthState.OFFLINE, HealthState.CONNECTING)
     assert snap.last_error is not None and "cannot open" in snap.last_error
@@ -308,15 +313,7 @@ def test_a_camera_that_cannot_be_reached_is_not_blamed_on_its_decoder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(source_module, "choose", HwDecode)
-    health = HealthTracker("cam1", DecodeMode.KEYFRAMES, time.time, 5.0)
-    stop = threading.Event()
     s = replace(settings(tmp_path / "gone.mp4", DecodeMode.KEYFRAMES), hwaccel="cuda")
-    src = StreamSource(s, PacketRing("cam1", 60), lambda f: True, health, stop)
-    t = threading.Thread(target=src.run, daemon=True)
-    t.start()
-    time.sleep(0.5)
-    snap = health.snapshot()
-    stop.set()
-    t.join(5)
+    snap, _ = failing(s, 0.5)
     assert snap.last_error is not None and "cannot open" in snap.last_error
     assert snap.decoder == "cuda"  # tried again on the device at the next connection
