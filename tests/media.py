@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -186,10 +187,12 @@ def stored_as_shown_differently(
     sar: Fraction | None = None,
     codec: str = "libx264",
     signal: bool = True,
+    mirror: bool = False,
 ) -> Path:
     """``src`` re-encoded as a phone or recorder stores it, to be shown like ``src``: each
     picture turned clockwise ``turns`` quarter turns with a display matrix that turns it back
-    (a phone held upright), or squeezed to ``1 / sar`` of its width with that sample aspect
+    (a phone held upright; ``mirror``: also flipped left to right, the matrix flipping it
+    back first, as a front camera's or an editor's), or squeezed to ``1 / sar`` of its width with that sample aspect
     ratio signalled (a recorder's D1 channel; ``signal=False``: one that does not say so)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vs = inp.streams.video[0]
@@ -204,13 +207,22 @@ def stored_as_shown_differently(
         stream.options = {"threads": "1", "g": "25", "crf": "18"}
         if codec == "libx265":
             stream.options = {"x265-params": "keyint=25:log-level=error:pools=1", "crf": "20"}
-        if turns:
+        if mirror:
+            # FFmpeg's display matrix (16.16): shown = coded · [[a, b], [c, d]]; a turn of
+            # 90·turns° counter-clockwise whose first row is negated flips the coded picture
+            # left to right before turning it
+            cos, sin = round(math.cos(math.pi / 2 * turns)), round(math.sin(math.pi / 2 * turns))
+            one = 1 << 16
+            stream.set_display_matrix([-cos * one, sin * one, 0, sin * one, cos * one, 0,
+                                       0, 0, 1 << 30])  # fmt: skip
+        elif turns:
             stream.set_display_rotation(90 * turns)
         for i, frame in enumerate(inp.decode(vs)):
             img = frame.to_ndarray(format="bgr24", width=w, height=vs.codec_context.height)
-            vf = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(np.rot90(img, -turns), np.uint8), format="bgr24"
-            )
+            stored = np.rot90(img, -turns)
+            if mirror:
+                stored = stored[:, ::-1]
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(stored, np.uint8), format="bgr24")
             vf.pts = i
             out.mux(stream.encode(vf))
         out.mux(stream.encode(None))

@@ -1,6 +1,7 @@
 """A decoded picture as it is shown: upright, in square pixels.
 
-A phone held upright stores the sensor's landscape picture and a display matrix that turns it;
+A phone held upright stores the sensor's landscape picture and a display matrix that turns it
+(and, from a front camera or an editor, may mirror it);
 a recorder's D1 channel stores 704 × 576 samples of a 4:3 or 16:9 scene and signals how wide a
 sample is (the sample aspect ratio). Players apply both. Everything gridsight derives from a
 picture does too — the motion stage, the detectors, the snapshot the integrator clicks the
@@ -12,12 +13,16 @@ a phone's clip of a throw reached the analyzer lying on its side and was never f
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import cast
 
 import av
 import cv2
 import numpy as np
+from av.sidedata.sidedata import SideData, Type as SideDataType
 from numpy.typing import NDArray
 
 # A signalled sample aspect ratio further from square than this is taken as an error.
@@ -27,11 +32,13 @@ _ASPECT_RANGE = (Fraction(1, 3), Fraction(3))
 @dataclass(frozen=True, slots=True)
 class Display:
     """How to show a coded picture: ``turns`` quarter turns counter-clockwise, after widening
-    (or, for ratios below one, heightening) samples by ``pixel_aspect``. Resampling always
-    enlarges, so no detail of a small object is lost."""
+    (or, for ratios below one, heightening) samples by ``pixel_aspect`` and, if ``mirror``,
+    flipping it left to right. Resampling always enlarges, so no detail of a small object is
+    lost."""
 
     turns: int = 0
     pixel_aspect: Fraction = Fraction(1)
+    mirror: bool = False
 
     @classmethod
     def of(
@@ -40,7 +47,7 @@ class Display:
         """How ``frame`` of ``stream`` is shown: as the stream signals, or, given ``shape``
         (the upright picture's width / height, an integrator's word for a recorder that does
         not signal it), with samples as wide as make that shape."""
-        turns = round(frame.rotation / 90) % 4
+        turns, mirror = orientation(frame)
         if shape is not None:
             coded_shape = shape if turns % 2 == 0 else 1 / shape
             aspect = coded_shape * Fraction(frame.height, max(1, frame.width))
@@ -49,11 +56,11 @@ class Display:
             aspect = Fraction(sar) if sar else Fraction(1)
         if not (_ASPECT_RANGE[0] <= aspect <= _ASPECT_RANGE[1]) or abs(aspect - 1) < 0.01:
             aspect = Fraction(1)
-        return IDENTITY if turns == 0 and aspect == 1 else cls(turns, aspect)
+        return IDENTITY if turns == 0 and aspect == 1 and not mirror else cls(turns, aspect, mirror)
 
     @property
     def identity(self) -> bool:
-        return self.turns == 0 and self.pixel_aspect == 1
+        return self.turns == 0 and self.pixel_aspect == 1 and not self.mirror
 
     def square(self, width: int, height: int) -> tuple[int, int]:
         """A coded size in square pixels, before turning (even, as 4:2:0 needs)."""
@@ -73,10 +80,12 @@ class Display:
         return (height, width) if self.turns % 2 else (width, height)
 
     def upright(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
-        """``image`` (already in square pixels) turned as shown; contiguous."""
-        if self.turns == 0:
-            return image
-        return np.ascontiguousarray(np.rot90(image, self.turns))
+        """``image`` (already in square pixels) mirrored and turned as shown; contiguous."""
+        if self.mirror:
+            image = image[:, ::-1]
+        if self.turns:
+            image = np.rot90(image, self.turns)
+        return image if not (self.mirror or self.turns) else np.ascontiguousarray(image)
 
     def show(self, image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """A coded-size ``image`` (plane or BGR) as shown: resampled to square pixels, turned."""
@@ -110,3 +119,24 @@ class Display:
 
 
 IDENTITY = Display()
+
+
+def orientation(frame: av.VideoFrame) -> tuple[int, bool]:
+    """(quarter turns counter-clockwise, mirrored first) that show ``frame`` as its display
+    matrix says. A mirroring matrix is a turn and a flip, which FFmpeg's rotation alone
+    reads as a half turn: a picture only mirrored came out upside down."""
+    sides = cast("Iterable[SideData]", frame.side_data)  # the frame stub says keys; it is these
+    matrix = next((sd for sd in sides if sd.type == SideDataType.DISPLAYMATRIX), None)
+    if matrix is None or len(bytes(matrix)) < 36:
+        return round(frame.rotation / 90) % 4, False
+    # 3 × 3 int32, row-major; a point (p, q) of the coded picture is shown at (p, q)·[[a, b],
+    # [c, d]] (16.16 fixed point)
+    a, b, _, c, d = (float(v) for v in np.frombuffer(bytes(matrix)[:20], np.int32))
+    mirror = a * d - b * c < 0
+    if mirror:  # flip the coded picture first: the rest of the matrix is a rotation
+        a, b = -a, -b
+    if math.hypot(a, c) == 0 or math.hypot(b, d) == 0:
+        return 0, False  # not a picture's orientation: show it as coded
+    # as av_display_rotation_get: degrees counter-clockwise
+    ccw = -math.degrees(math.atan2(b / math.hypot(b, d), a / math.hypot(a, c)))
+    return round(ccw / 90) % 4, mirror

@@ -119,32 +119,38 @@ def test_keyframes_of_a_stream_with_b_frames_come_out_at_once_and_in_order(
 
 
 @pytest.mark.parametrize(
-    ("turns", "sar", "shape", "shown"),
-    [(0, None, None, (160, 90)), (1, None, None, (160, 90)), (2, None, None, (160, 90)),
-     (3, None, None, (160, 90)),
-     (0, Fraction(16, 11), None, (160, 90)),  # PAL D1 of a 16:9 scene: samples widened
-     (0, Fraction(10, 11), None, (176, 100)),  # NTSC 4:3: samples heightened (to even, 99 → 100)
+    ("turns", "mirror", "sar", "shape", "shown"),
+    [(0, False, None, None, (160, 90)), (1, False, None, None, (160, 90)),
+     (2, False, None, None, (160, 90)), (3, False, None, None, (160, 90)),
+     # a front camera or an editor: mirrored (FFmpeg's rotation alone reads a half turn)
+     (0, True, None, None, (160, 90)), (1, True, None, None, (160, 90)),
+     (2, True, None, None, (160, 90)), (3, True, None, None, (160, 90)),
+     (0, False, Fraction(16, 11), None, (160, 90)),  # PAL D1 of a 16:9 scene: samples widened
+     (0, False, Fraction(10, 11), None, (176, 100)),  # NTSC 4:3: heightened (to even, 99 → 100)
      # a recorder that does not signal it, shown as the integrator says (display_aspect)
-     (0, Fraction(16, 11), Fraction(16, 9), (160, 90)),
-     (1, Fraction(16, 11), Fraction(16, 9), (160, 90))],
+     (0, False, Fraction(16, 11), Fraction(16, 9), (160, 90)),
+     (1, False, Fraction(16, 11), Fraction(16, 9), (160, 90))],
 )  # fmt: skip
 def test_pictures_reach_the_analyzers_as_shown(
     tmp_path: Path,
     turns: int,
+    mirror: bool,
     sar: Fraction | None,
     shape: Fraction | None,
     shown: tuple[int, int],
 ) -> None:
-    """A phone stores its upright picture turned, with a display matrix; a recorder's D1
-    channel stores squeezed samples and says how wide they are (or the integrator does). The
-    analyzers, the motion stage and snapshots get the picture as a player shows it (a phone's
-    throw once reached the analyzer lying on its side)."""
+    """A phone stores its upright picture turned (and a front camera mirrored), with a
+    display matrix; a recorder's D1 channel stores squeezed samples and says how wide they
+    are (or the integrator does). The analyzers, the motion stage and snapshots get the
+    picture as a player shows it (a phone's throw once reached the analyzer lying on its
+    side; a mirrored one, upside down)."""
     upright = np.zeros((90, 160, 3), np.uint8)
     upright[:45, :80] = 255  # top-left quadrant: shows which way up the picture comes out
     upright_clip = encode_h264(tmp_path / "up.mp4", [upright] * 5, fps=5, gop=5, crf=10)
     stored = stored_as_shown_differently(
-        upright_clip, tmp_path / "st.mp4", turns=turns, sar=sar, signal=shape is None
-    )
+        upright_clip, tmp_path / "st.mp4", turns=turns, sar=sar, signal=shape is None,
+        mirror=mirror,
+    )  # fmt: skip
     lumas: list[NDArray[np.uint8]] = []
     frames: list[Frame] = []
     s = replace(settings(stored, DecodeMode.FULL), analysis_width=0, display_shape=shape)
