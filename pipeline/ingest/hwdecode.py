@@ -75,7 +75,8 @@ def unusable(device_type: str, device: str | None = None) -> str | None:
             HWAccel(device_type, device, allow_software_fallback=False).create(av.Codec(name, "r"))
         except NotImplementedError:
             missing.append(name)
-        except (av.error.FFmpegError, OSError) as exc:
+        except (av.error.FFmpegError, OSError, ValueError, RuntimeError) as exc:
+            # whatever the driver answers, the camera must still start (on the CPU)
             where = f" {device}" if device else ""
             why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             return f"no usable {device_type} device{where}: {why}"
