@@ -63,6 +63,15 @@ class RuntimeCollector(Collector):
             for s in HealthState:
                 state.add_metric([h.camera_id, s.value], 1.0 if h.state == s else 0.0)
         yield state
+        # a GPU node's cameras fallen back to the CPU show here before its cores run out
+        decoder = GaugeMetricFamily(
+            "gridsight_camera_decoder",
+            "Where the camera's pictures are decoded (1 = current): cpu or a hardware device",
+            labels=["camera_id", "decoder"],
+        )
+        for h in healths:
+            decoder.add_metric([h.camera_id, h.decoder.split(" ", 1)[0]], 1.0)
+        yield decoder
         ws, inf = rt.writer_stats(), rt.inference_stats()
         yield GaugeMetricFamily(
             "gridsight_evidence_queue_depth", "Notices waiting for the writer", ws.queue_depth

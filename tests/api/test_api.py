@@ -240,6 +240,7 @@ def test_metrics_exposition(client: TestClient) -> None:
     assert 'gridsight_events_total{event_type="fire_lane_occupation"} 1.0' in text
     assert 'gridsight_camera_up{camera_id="cam1"} 1.0' in text
     assert 'gridsight_camera_state{camera_id="cam1",state="online"} 1.0' in text
+    assert 'gridsight_camera_decoder{camera_id="cam1",decoder="cpu"} 1.0' in text
     assert "gridsight_inference_frames_total 30.0" in text
 
 
