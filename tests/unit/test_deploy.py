@@ -56,6 +56,18 @@ def test_compose_wires_services_without_secrets() -> None:
     assert "/opt/gridsight/cameras.toml" in mounts and "/opt/gridsight/evidence" in mounts
 
 
+def test_gpu_override_gives_the_app_the_gpu_and_its_video_engine() -> None:
+    """``compose.gpu.yaml`` on top of ``compose.yaml``: the app alone gets the NVIDIA devices,
+    and NVDEC's library (the toolkit's "video" capability), without which decoding on the GPU
+    cannot start."""
+    data = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())
+    assert set(data["services"]) == {"gridsight"} <= set(_compose()["services"])
+    app = data["services"]["gridsight"]
+    devices = app["deploy"]["resources"]["reservations"]["devices"]
+    assert [d["driver"] for d in devices] == ["nvidia"] and "gpu" in devices[0]["capabilities"]
+    assert "video" in app["environment"]["NVIDIA_DRIVER_CAPABILITIES"].split(",")
+
+
 def test_compose_config_validates_and_names_the_services() -> None:
     cfg = load_config(DEPLOY / "cameras.compose.toml")
     services = _compose()["services"]
