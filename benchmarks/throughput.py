@@ -174,7 +174,7 @@ def facade_spec() -> Any:
         columns * column_m, floors * floor_m, distance_m=45.0, eye_m=1.5, hfov_deg=90.0
     )
     # One throw per 40 s loop, timed so that its detection and evidence (clip, composite
-    # re-decoding the fall: ~0.3 s of CPU per event) land inside a default trial's measured
+    # re-decoding the fall: ~0.6 s of CPU per event) land inside a default trial's measured
     # window [8 s, 28 s]: each camera raises one event per trial, far above real rates (a few
     # a year), so the evidence cost is measured without drowning everything else as a throw
     # every few seconds would.
