@@ -296,6 +296,7 @@ def run_trial(
         cameras = [c.id for c in cfg.cameras]
         time.sleep(warmup)
         cpu0, wall0, since = proc_cpu_s(pids()), time.monotonic(), time.time()
+        stages0 = stage_cpu_s(pids())
         out0 = {cid: (h.frames_out, h.drops) for cid in cameras if (h := view.health(cid))}
         fps_samples: dict[str, list[float]] = {cid: [] for cid in cameras}
         while time.monotonic() - wall0 < seconds:
@@ -306,6 +307,7 @@ def run_trial(
                     fps_samples[cid].append(h.fps_in)
         cpu = proc_cpu_s(pids()) - cpu0
         wall = time.monotonic() - wall0
+        stages = {k: v - stages0.get(k, 0.0) for k, v in stage_cpu_s(pids()).items()}
         rss1 = sum(proc_rss_mb(p) for p in pids())
         frames = drops = 0
         for cid in cameras:
@@ -335,6 +337,11 @@ def run_trial(
             "drop_ratio": round(drop_ratio, 4),
             "cpu_cores_used": round(cpu / wall, 3),
             "cpu_per_camera": round(cpu / wall / n, 4),
+            # where it went: thousandths of a core per camera, by stage
+            "stage_mcore_per_camera": {
+                k: round(1000 * v / wall / n, 2)
+                for k, v in sorted(stages.items(), key=lambda kv: -kv[1])
+            },
             "rss_mb_before": round(rss0, 1),
             "rss_mb_model_loaded": round(rss_model, 1),
             "rss_mb_end": round(rss1, 1),
@@ -365,6 +372,29 @@ def proc_cpu_s(pids: list[int]) -> float:
             continue  # ended: its CPU is lost to the figure (a worker replaced mid-trial)
         total += (int(fields[11]) + int(fields[12])) / tick
     return total
+
+
+# Stages by the OS names of their threads (``pipeline.threads``); "other": the main thread,
+# API, FFmpeg's and onnxruntime's own threads.
+STAGES = (("src-", "decoding"), ("analysis", "analysis"), ("inference", "detector"),
+          ("writer", "evidence"), ("plates", "plates"), ("cases", "cases"))  # fmt: skip
+
+
+def stage_cpu_s(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of these processes' live threads, by stage (threads that ended are lost)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for pid in pids:
+        tasks = Path(f"/proc/{pid}/task")
+        for task in tasks.iterdir() if tasks.is_dir() else ():
+            try:
+                comm = (task / "comm").read_text().strip()
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stage = next((s for prefix, s in STAGES if comm.startswith(prefix)), "other")
+            out[stage] = out.get(stage, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def proc_rss_mb(pid: int) -> float:

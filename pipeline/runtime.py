@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline import threads
 from pipeline.casework.retention import sweep_unindexed
 from pipeline.config import (
     AppConfig,
@@ -378,8 +379,7 @@ class Runtime:
         logger.info("started %d camera(s)", len(self.cameras))
 
     def _spawn(self, name: str, target: Callable[[], None]) -> threading.Thread:
-        t = threading.Thread(target=target, name=name, daemon=True)
-        t.start()
+        t = threads.start(name, target)
         self._threads.append(t)
         return t
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from pipeline import threads
 from pipeline.casework.cases import CaseService
 from pipeline.casework.outbox import Outbox
 from pipeline.casework.retention import RetentionJob
@@ -35,8 +36,7 @@ class CaseWorker:
             logger.exception("case update failed for event %s", row.event_id)
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gridsight-cases", daemon=True)
-        self._thread.start()
+        self._thread = threads.start("gridsight-cases", self._run)
 
     def stop(self) -> None:
         self._stop.set()

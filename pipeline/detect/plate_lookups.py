@@ -25,6 +25,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline import threads
 from pipeline.detect.plates import PlateRead, PlateSighting, PlateSource, around
 
 logger = logging.getLogger(__name__)
@@ -147,8 +148,7 @@ class PlateWorker:
         return True
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gridsight-plates", daemon=True)
-        self._thread.start()
+        self._thread = threads.start("gridsight-plates", self._run)
 
     def stop(self) -> None:
         if self._thread is None:
