@@ -48,7 +48,7 @@ from pipeline.evidence.storage import (
     hash_file,
 )
 from pipeline.evidence.writer import PREVIEW
-from pipeline.ingest.display import Display
+from pipeline.ingest.display import StreamDisplay
 from pipeline.ingest.media import encode_h264
 from pipeline.store.repository import EventStore
 
@@ -107,9 +107,10 @@ def _frames(clip: Path) -> tuple[Iterator[NDArray[np.uint8]], Fraction]:
     fps = stream.average_rate or Fraction(25)
 
     def gen() -> Iterator[NDArray[np.uint8]]:
+        shown = StreamDisplay(stream)
         try:
             for frame in container.decode(stream):
-                yield Display.of(frame, stream).bgr(frame)  # as the overlays were drawn
+                yield shown(frame).bgr(frame)  # as the overlays were drawn
         finally:
             container.close()
 

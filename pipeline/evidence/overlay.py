@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config_base import FacadeConfig
-from pipeline.ingest.display import Display
+from pipeline.ingest.display import Display, StreamDisplay
 from pipeline.rules.facade import FacadeGrid
 from pipeline.types import Box
 
@@ -208,13 +208,14 @@ def composite_from_clip(
         if times[0] > 1.0 and stream.time_base:
             target = (times[0] - 0.5) / float(stream.time_base)
             c.seek(int(target) + (stream.start_time or 0), stream=stream, backward=True)
+        shown = StreamDisplay(stream)
         for frame in c.decode(stream):
             ft = float(frame.time or 0.0)
             if ft < times[0] - 0.1:
                 continue
             if ft > times[-1] + 0.1:
                 break
-            display = Display.of(frame, stream)
+            display = shown(frame)
             if base is None:
                 base = display.bgr(frame).copy()
             pixels = _FramePixels(frame, display)

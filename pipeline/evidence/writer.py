@@ -41,7 +41,7 @@ from pipeline.config import CameraConfig, EvidenceConfig, SiteConfig
 from pipeline.evidence.report import EvidenceItem, ModelIdentity, build_report
 from pipeline.evidence.schema import report_errors
 from pipeline.evidence.storage import EvidenceStorage, settle_file, temp_beside
-from pipeline.ingest.display import Display
+from pipeline.ingest.display import StreamDisplay
 from pipeline.ingest.live import BROWSER_CODECS
 from pipeline.ingest.packet_ring import ClipCollector, PacketRing, StreamTemplate, start_of
 from pipeline.rules.base import Composite, Snapshot, annotate_snapshot
@@ -85,10 +85,11 @@ def h264_preview(src: Path, dst: Path) -> tuple[int, int] | None:
             ov.options = {"preset": "veryfast", "crf": "26", "threads": "1"}
             # set again from the first picture; these only let an empty input close cleanly
             ov.width, ov.height, ov.pix_fmt = 16, 16, "yuv420p"
+            shown = StreamDisplay(vs)
             for frame in inp.decode(vs):
                 if frame.pts is None:
                     continue
-                display = Display.of(frame, vs)
+                display = shown(frame)
                 if size is None:
                     size = display.fit(frame.width, frame.height, _PREVIEW_MAX_WIDTH)
                     ov.width, ov.height, ov.pix_fmt = *size, "yuv420p"

@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.errors import SourceError, StreamOpenError, StreamStalledError
-from pipeline.ingest.display import IDENTITY, Display
+from pipeline.ingest.display import IDENTITY, Display, StreamDisplay
 from pipeline.ingest.health import HealthTracker
 from pipeline.ingest.hwdecode import HwDecode, choose
 from pipeline.ingest.packet_ring import PacketRecord, PacketRing, StreamTemplate
@@ -329,10 +329,12 @@ class StreamSource:
         next_sample = float("-inf")
         ts = 0
 
+        shown = StreamDisplay(stream, self.s.display_shape)
+
         def deliver(frames: list[av.VideoFrame]) -> None:
             nonlocal next_sample
             for vf in frames:
-                display = template.display = Display.of(vf, stream, self.s.display_shape)
+                display = template.display = shown(vf)
                 self._health.decoded()
                 f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
                 if self._on_luma is not None:

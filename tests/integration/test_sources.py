@@ -323,3 +323,23 @@ def test_a_camera_that_cannot_be_reached_is_not_blamed_on_its_decoder(
     snap, _ = failing(s, 0.5)
     assert snap.last_error is not None and "cannot open" in snap.last_error
     assert snap.decoder == "cuda"  # tried again on the device at the next connection
+
+
+def test_a_streams_display_matrix_is_read_once_not_for_every_frame(
+    clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading a frame's side data ties the frame into a reference cycle that only the
+    garbage collector frees: read for every frame, decoded 1080p pictures piled up by the
+    hundred megabytes and collecting them cost a camera's CPU."""
+    import pipeline.ingest.display as display_module
+
+    real = display_module.orientation
+    reads: list[int] = []
+
+    def counted(frame: av.VideoFrame) -> tuple[int, bool]:
+        reads.append(1)
+        return real(frame)
+
+    monkeypatch.setattr(display_module, "orientation", counted)
+    frames = run_source(settings(clip, DecodeMode.FULL), PacketRing("cam1", 60))
+    assert len(frames) == 40 and len(reads) == 1
