@@ -361,17 +361,20 @@ def run_trial(
         shutil.rmtree(root, ignore_errors=True)
 
 
+def stat_cpu_s(stat: Path) -> float | None:
+    """User + system CPU seconds from a /proc ``stat`` file (a process's or a thread's), or
+    None where it is gone."""
+    try:
+        fields = stat.read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_cpu_s(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes (Linux /proc; its own threads included)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended: its CPU is lost to the figure (a worker replaced mid-trial)
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+    """User + system CPU seconds of these processes (Linux /proc; its own threads included).
+    A process that ended loses its CPU to the figure (a worker replaced mid-trial)."""
+    return sum(stat_cpu_s(Path(f"/proc/{pid}/stat")) or 0.0 for pid in pids)
 
 
 # Stages by the OS names of their threads (``pipeline.threads``); "other": the main thread,
@@ -382,18 +385,18 @@ STAGES = (("src-", "decoding"), ("analysis", "analysis"), ("inference", "detecto
 
 def stage_cpu_s(pids: list[int]) -> dict[str, float]:
     """CPU seconds of these processes' live threads, by stage (threads that ended are lost)."""
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for pid in pids:
         tasks = Path(f"/proc/{pid}/task")
         for task in tasks.iterdir() if tasks.is_dir() else ():
             try:
                 comm = (task / "comm").read_text().strip()
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            stage = next((s for prefix, s in STAGES if comm.startswith(prefix)), "other")
-            out[stage] = out.get(stage, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+            cpu = stat_cpu_s(task / "stat")
+            if cpu is not None:
+                stage = next((s for prefix, s in STAGES if comm.startswith(prefix)), "other")
+                out[stage] = out.get(stage, 0.0) + cpu
     return out
 
 

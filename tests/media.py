@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import cast
 
 import av
+import av.codec.hwaccel
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from pipeline.ingest.hwdecode import DEVICE_TYPES
 from pipeline.ingest.media import encode_h264
 from pipeline.types import Detections, Frame
 
@@ -192,8 +194,9 @@ def stored_as_shown_differently(
     """``src`` re-encoded as a phone or recorder stores it, to be shown like ``src``: each
     picture turned clockwise ``turns`` quarter turns with a display matrix that turns it back
     (a phone held upright; ``mirror``: also flipped left to right, the matrix flipping it
-    back first, as a front camera's or an editor's), or squeezed to ``1 / sar`` of its width with that sample aspect
-    ratio signalled (a recorder's D1 channel; ``signal=False``: one that does not say so)."""
+    back first, as a front camera's or an editor's), or squeezed to ``1 / sar`` of its width
+    with that sample aspect ratio signalled (a recorder's D1 channel; ``signal=False``: one
+    that does not say so)."""
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vs = inp.streams.video[0]
         stream = cast("av.VideoStream", out.add_stream(codec, rate=vs.average_rate or 25))
@@ -227,6 +230,13 @@ def stored_as_shown_differently(
             out.mux(stream.encode(vf))
         out.mux(stream.encode(None))
     return dst
+
+
+def lacking_device() -> str:
+    """A hardware decoding device type this machine's FFmpeg build lacks (no build has them
+    all: VideoToolbox is Apple's, D3D11VA Windows', MediaCodec Android's)."""
+    built = set(av.codec.hwaccel.hwdevices_available())
+    return next(t for t in DEVICE_TYPES if t not in built)
 
 
 class PoleSway:

@@ -281,7 +281,6 @@ class StreamSource:
                 self._hw = hw  # not the device's fault: try it again at the next connection
                 failed = exc
             else:
-                self._health.set_decoder(self._hw.describe())
                 self.log.warning("decoding on the CPU: %s", self._hw.refused)
                 return container
         raise StreamOpenError(
@@ -295,8 +294,8 @@ class StreamSource:
                 raise StreamOpenError(self.s.camera_id, f"{self.s.redacted_url} has no video")
             stream = container.streams.video[0]
             ctx = stream.codec_context
-            if self._hw.device_type is not None:
-                self._health.set_decoder(self._hw.describe(bool(ctx.is_hwaccel)))
+            decoder = self._hw.describe(bool(ctx.is_hwaccel))
+            self._health.set_decoder(decoder)
             ctx.thread_count = self.s.decode_threads
             if self.s.decode_mode == DecodeMode.KEYFRAMES:
                 ctx.skip_frame = "NONKEY"
@@ -308,8 +307,7 @@ class StreamSource:
             self._health.connected(self._epoch)
             self.log.info(
                 "connected (epoch %d, %s %dx%d, decode %s on %s)",
-                self._epoch, ctx.name, ctx.width, ctx.height, self.s.decode_mode.value,
-                self._hw.describe(bool(ctx.is_hwaccel)),
+                self._epoch, ctx.name, ctx.width, ctx.height, self.s.decode_mode.value, decoder,
             )  # fmt: skip
             self._read(container, stream, template)
         except (av.error.FFmpegError, OSError) as exc:

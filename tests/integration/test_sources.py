@@ -9,7 +9,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import av.codec.hwaccel
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -17,14 +16,21 @@ from numpy.typing import NDArray
 import pipeline.ingest.source as source_module
 from pipeline.errors import ConfigError
 from pipeline.ingest.health import HealthTracker
-from pipeline.ingest.hwdecode import DEVICE_TYPES, HwDecode
+from pipeline.ingest.hwdecode import HwDecode
 from pipeline.ingest.media import encode_h264
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.source import SourceSettings, StreamSource
 from pipeline.ops.compose import pipeline
 from pipeline.types import CameraHealth, DecodeMode, Frame, HealthState
 from tests.conftest import camera_dict
-from tests.media import Actor, ColorBoxDetector, Scene, stored_as_shown_differently, write_h264
+from tests.media import (
+    Actor,
+    ColorBoxDetector,
+    Scene,
+    lacking_device,
+    stored_as_shown_differently,
+    write_h264,
+)
 
 
 def run_source(
@@ -270,13 +276,6 @@ def test_deblocking_is_skipped_only_for_motion_only_cameras(make_config) -> None
 
 
 # -- hardware decoding (``[ingest] hwaccel``): never a reason for a camera to fail -----------
-
-
-def lacking_device() -> str:
-    """A hardware device type this machine's FFmpeg build lacks (no build has them all:
-    VideoToolbox is Apple's, D3D11VA Windows', MediaCodec Android's)."""
-    built = set(av.codec.hwaccel.hwdevices_available())
-    return next(t for t in DEVICE_TYPES if t not in built)
 
 
 def test_a_camera_asked_to_decode_on_a_device_it_lacks_decodes_on_the_cpu_and_says_why(

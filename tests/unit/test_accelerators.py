@@ -6,16 +6,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import av.codec.hwaccel
 import onnxruntime as ort
 import pytest
 
 from pipeline.config import parse_config
 from pipeline.detect.detector import OnnxDetector, usable_providers
 from pipeline.errors import ConfigError
-from pipeline.ingest.hwdecode import DEVICE_TYPES
 from pipeline.ops.cli import main
 from tests.conftest import REPO
+from tests.media import lacking_device
 
 MODEL = REPO / "models" / "yolox_nano.onnx"
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
@@ -56,8 +55,7 @@ def test_check_lists_accelerators(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_check_says_a_hardware_decoder_is_not_usable_here(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    built = set(av.codec.hwaccel.hwdevices_available())
-    lacking = next(t for t in DEVICE_TYPES if t not in built)
+    lacking = lacking_device()
     cfg = tmp_path / "cameras.toml"
     cfg.write_text(f'[model]\npath = "{MODEL}"\n[ingest]\nhwaccel = "{lacking}"\n')
     assert main(["check", str(cfg)]) == 0
