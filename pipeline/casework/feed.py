@@ -14,7 +14,10 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
+
+from pipeline import threads
 
 _UNREAD = object()
 
@@ -62,9 +65,7 @@ class ChangeFeed:
         with self._lock:
             if self._watcher is not None:
                 return
-            self._watcher = threading.Thread(target=self._watch, args=(marker, every_s),
-                                             name="gridsight-feed", daemon=True)  # fmt: skip
-        self._watcher.start()
+            self._watcher = threads.start("gridsight-feed", partial(self._watch, marker, every_s))
 
     def _still_waited_for(self) -> bool:
         with self._lock:

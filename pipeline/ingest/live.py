@@ -30,6 +30,7 @@ import av.container
 import av.error
 from av.video.codeccontext import VideoCodecContext
 
+from pipeline import threads
 from pipeline.ingest.packet_ring import (
     LiveTap,
     PacketRecord,
@@ -181,9 +182,7 @@ class _CameraLive:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._on_idle = on_idle
-        self._thread = threading.Thread(target=self._run, name=f"gridsight-live-{camera_id}",
-                                        daemon=True)  # fmt: skip
-        self._thread.start()
+        self._thread = threads.start(f"gridsight-live-{camera_id}", self._run)
 
     def _set_init(self, data: bytes) -> None:
         if self.copy is not None:

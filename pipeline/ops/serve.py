@@ -8,9 +8,11 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pipeline import threads
 from pipeline.config import AppConfig, CameraConfig
 from pipeline.ops.watch import ConfigWatcher
 
@@ -30,8 +32,7 @@ def serve_until(app: FastAPI, host: str, port: int, stop: threading.Event) -> No
 
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
     # Off the main thread uvicorn leaves signals alone; ours stop the pipeline and then the API.
-    thread = threading.Thread(target=server.run, name="gridsight-api", daemon=True)
-    thread.start()
+    thread = threads.start("gridsight-api", server.run)
     stop.wait()
     server.should_exit = True
     thread.join(10)
@@ -98,8 +99,7 @@ def run_coordinated(
             app = compose.api(site, runtime=view, config_path=config_path,
                               reconfigure=coord.reconfigure)  # fmt: skip
         watcher = _watch(config_path, cfg, coord.reconfigure, app)
-        threading.Thread(target=coord.run_forever, args=(stop.is_set,), daemon=True,
-                         name="gridsight-workers").start()  # fmt: skip
+        threads.start("gridsight-workers", partial(coord.run_forever, stop.is_set))
         _serve_or_wait(app, cfg, host, port, stop)
     finally:
         logger.info("stopping…")

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline import threads
 from pipeline.config import AppConfig, CameraConfig, load_config
 from pipeline.errors import ConfigError
 from pipeline.types import CameraChanges
@@ -65,8 +66,7 @@ class ConfigWatcher:
         return changes
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="gridsight-config", daemon=True)
-        self._thread.start()
+        self._thread = threads.start("gridsight-config", self._run)
 
     def stop(self) -> None:
         self._stop.set()

@@ -29,10 +29,12 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, TimeoutError as FutureTimeout
+from functools import partial
 from multiprocessing.connection import Connection
 from types import FrameType
 from typing import Any
 
+from pipeline import threads
 from pipeline.detect.inference import Detector
 from pipeline.errors import PipelineError
 from pipeline.ops.cluster import ShardWorker, WorkerLostError
@@ -129,8 +131,7 @@ def serve(
                 pool.submit(answer, rid, rest[0], tuple(rest[1]))
             elif kind == "live":
                 leaving[rid] = left = threading.Event()
-                threading.Thread(target=stream, args=(rid, rest[0], left), daemon=True,
-                                 name=f"gridsight-{worker_id}-live").start()  # fmt: skip
+                threads.start(f"gridsight-{worker_id}-live", partial(stream, rid, rest[0], left))
             elif kind == "close" and (gone := leaving.get(rid)) is not None:
                 gone.set()
     except _SigtermError:
@@ -205,9 +206,7 @@ class ProcessWorker:
         self._streams: dict[int, _LiveStream] = {}
         self._lost: str | None = None
         self._stopping = False
-        self._reader = threading.Thread(target=self._read, daemon=True,
-                                        name=f"gridsight-{worker_id}-reader")  # fmt: skip
-        self._reader.start()
+        self._reader = threads.start(f"gridsight-{worker_id}-reader", self._read)
 
     @property
     def pid(self) -> int | None:

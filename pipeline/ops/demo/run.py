@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from pipeline import threads
 from pipeline.config import load_config
 from pipeline.ops.demo.footage import generate
 from pipeline.store.repository import EventStore
@@ -38,7 +39,7 @@ def start_rtsp_server(
             if line.startswith("READY"):
                 ready.set()
 
-    threading.Thread(target=watch, daemon=True).start()
+    threads.start("gridsight-rtsp-ready", watch)
     deadline = time.monotonic() + timeout_s
     while not ready.wait(0.1):
         if proc.poll() is not None or time.monotonic() > deadline:
