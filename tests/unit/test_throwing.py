@@ -572,3 +572,19 @@ def test_a_speck_beside_the_path_while_the_object_goes_unseen_is_not_taken_for_i
     assert isinstance(d, ThrowingDetails)
     assert all(math.dist(p[1:], speck[0]) > 1.0 for p in d.trajectory)
     assert abs(d.candidates[0].floor - 6) <= 1
+
+
+def test_a_track_unseen_for_frames_does_not_share_a_passing_falls_blob() -> None:
+    """An established track falling (down the image at each of its last steps) may share its
+    blob with another established track: a fall passing a swaying branch's track keeps its
+    own blob. A leaf's track that was drifting down and has gone unseen for frames is not
+    falling now: it took a passing fall's blob 45 px from where it lost its leaf and reported
+    the fall from the leaf (3-D benchmark, office seed 6060 scene 16)."""
+    a = analyzer()
+    for i in range(18):  # (the leaf's track is retired after 6 frames unseen)
+        pts = [(600.0, 100.0 + 6.0 * i)]  # a fall, 6 px a frame
+        if i < 12:
+            pts.append((640.0, 150.0 + 3.0 * i))  # a leaf drifting down beside it, then unseen
+        a.observe_motion(sample(i, pts))
+    (leaf,) = [tr for tr in a._tracks if tr.points[0][1] == 640.0]
+    assert [p[1] for p in leaf.points] == [640.0] * 12
