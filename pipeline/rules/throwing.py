@@ -169,19 +169,20 @@ _SIZE_COST = 0.5
 # Largest association step of an established track beyond its blob's size: 30 m/s seen from
 # 25 m through a 900 px lens at 25 fps is 43 px a frame.
 _MAX_GATE_PX = 80.0
-# Across its predicted step, an established track moving at least its blob's size a frame
-# takes blobs only this share of the gate's speed allowance away from its path (plus its
-# size): a fall's prediction errs mostly along its path (the speed and the frames it went
-# unseen), hardly across it; a leaf or noise speck beside the path, taken in a frame where
-# the object went unseen, spoiled the whole fall's fit (3-D benchmark, office seed 6060 scene
-# 2: a blob 68 px beside a 30 px-a-frame fall, 89 px from its prediction, inside the round
-# gate of 100 px).
+# Across its predicted step, an established track that moved steadily one way (its last
+# _STEADY_POINTS points: the net move at least _STEADY_SHARE of the path and its blob's size a
+# point; see _on_path) takes blobs only this share of the gate's speed allowance away from its
+# path (plus its size): a fall's prediction errs mostly along its path (the speed and the
+# frames it went unseen), hardly across it; a leaf or noise speck beside the path, taken in a
+# frame where the object went unseen, spoiled the whole fall's fit (3-D benchmark, office seed
+# 6060 scene 2: a blob 68 px beside a 30 px-a-frame fall, 89 px from its prediction, inside
+# the round gate of 100 px).
 _ACROSS_GATE = 0.5
 _STEADY_POINTS = 4
+_STEADY_SHARE = 0.8
 # An established falling track shares a blob another one took only if it went unseen for at
 # most this many frames just before (see _associate).
 _SHARE_MISSES = 1
-_STEADY_SHARE = 0.8
 # A track may continue one that ended at most this long before it began (see _stitch)...
 _STITCH_S = 0.3
 # (after dropping the last points of the earlier one that came after it lost the object: the
