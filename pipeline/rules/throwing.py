@@ -169,6 +169,8 @@ _SIZE_COST = 0.5
 # Largest association step of an established track beyond its blob's size: 30 m/s seen from
 # 25 m through a 900 px lens at 25 fps is 43 px a frame.
 _MAX_GATE_PX = 80.0
+# ...and its allowance for centroid noise, whatever the blob's size and speed.
+_GATE_BASE_PX = 6.0
 # Across its predicted step, an established track that moved steadily one way (its last
 # _STEADY_POINTS points: the net move at least _STEADY_SHARE of the path and its blob's size a
 # point; see _on_path) takes blobs only this share of the gate's speed allowance away from its
@@ -700,6 +702,12 @@ def _fit_sigma(points: Sequence[tuple[float, ...]]) -> float:
     return _FIT_PX_BASE + _FIT_PX_PER_SIZE * math.sqrt(float(np.median([p[3] for p in points])))
 
 
+def _blob_px(tr: _Track) -> float:
+    """What the association gate allows (px) for the size of a track's last blob: twice its
+    side (beside _GATE_BASE_PX of centroid noise and what its speed allows)."""
+    return 2.0 * math.sqrt(max(tr.points[-1][3], 0.0))
+
+
 def _steady(points: Sequence[tuple[float, ...]], side: float) -> bool:
     """Whether a track's last _STEADY_POINTS points (time, x, y, ...) went one way (the net
     move at least _STEADY_SHARE of the path) by at least ``side`` px a point."""
@@ -945,25 +953,27 @@ class ThrowingAnalyzer:
         at a toss's top, or for an object held and jittering in a hand before it is let go,
         the predicted step's direction means nothing (3-D benchmark, office seed 6060 scene
         21: a held object's track then missed the fall's first blob)."""
-        side = np.zeros(len(self._tracks))
-        directed = np.zeros(len(self._tracks), np.bool_)
-        for i, tr in enumerate(self._tracks):
-            side[i] = 2.0 * math.sqrt(max(tr.points[-1][3], 0.0))
-            directed[i] = len(tr.points) >= _ESTABLISHED and _steady(tr.points, side[i])
-        if not directed.any():
-            return np.ones(reach.shape, np.bool_)
-        last = np.array([tr.points[-1][1:3] for tr in self._tracks], np.float64)
-        step = preds - last
+        out = np.ones(reach.shape, np.bool_)
+        rows = [
+            i
+            for i, tr in enumerate(self._tracks)
+            if len(tr.points) >= _ESTABLISHED and _steady(tr.points, _blob_px(tr))
+        ]
+        if not rows:
+            return out
+        tracks = [self._tracks[i] for i in rows]
+        step = preds[rows] - np.array([tr.points[-1][1:3] for tr in tracks], np.float64)
         u = step / np.maximum(np.hypot(step[:, 0], step[:, 1]), 1e-9)[:, None]
-        d = xy[None, :, :].astype(np.float64) - preds[:, None, :]
+        d = xy[None, :, :].astype(np.float64) - preds[rows][:, None, :]
         along = d[..., 0] * u[:, None, 0] + d[..., 1] * u[:, None, 1]
         across = d[..., 0] * u[:, None, 1] - d[..., 1] * u[:, None, 0]
-        size = (6.0 + side)[:, None]  # the round gate's allowance for the blob (see _gate)
-        narrow = np.minimum(reach, size + _ACROSS_GATE * np.maximum(0.0, reach - size))
-        inside = (along / np.maximum(reach, 1e-9)) ** 2 + (
+        size = np.array([_GATE_BASE_PX + _blob_px(tr) for tr in tracks])[:, None]
+        far = reach[rows]
+        narrow = np.minimum(far, size + _ACROSS_GATE * np.maximum(0.0, far - size))
+        out[rows] = (along / np.maximum(far, 1e-9)) ** 2 + (
             across / np.maximum(narrow, 1e-9)
         ) ** 2 <= 1.0
-        return np.asarray(inside | ~directed[:, None], np.bool_)
+        return out
 
     @staticmethod
     def _gate(tr: _Track, predicted: list[float]) -> float:
@@ -973,11 +983,10 @@ class ThrowingAnalyzer:
         prediction: within a couple of predicted steps (a fall passing a tree otherwise jumps
         to a swaying leaf 260 px away, its last step's speed being a blurred blob's)."""
         speed_term = (0.15 + 0.05 * tr.misses) * tr.speed_px()
-        size = 2.0 * math.sqrt(tr.points[-1][3])
         if len(tr.points) < _ESTABLISHED:
-            return 6.0 + min(speed_term, 40.0) + size
+            return _GATE_BASE_PX + min(speed_term, 40.0) + _blob_px(tr)
         step = math.hypot(predicted[0] - tr.points[-1][1], predicted[1] - tr.points[-1][2])
-        return 6.0 + min(speed_term, 10.0 + 1.5 * step, _MAX_GATE_PX) + size
+        return _GATE_BASE_PX + min(speed_term, 10.0 + 1.5 * step, _MAX_GATE_PX) + _blob_px(tr)
 
     def _facades_at(self, xy: NDArray[np.float64]) -> NDArray[np.int64]:
         """Per point: index of the façade whose zone (or grid, with a small margin) contains

@@ -85,20 +85,26 @@ def run(a: ThrowingAnalyzer, frames: list[list[tuple[float, float]]]) -> list:  
     return notices
 
 
-def to_px(xz: tuple[float, float]) -> tuple[float, float]:
-    p = GRID.metres_to_image(np.array([xz], float))[0]
+def to_px(xz: tuple[float, float], grid: FacadeGrid = GRID) -> tuple[float, float]:
+    p = grid.metres_to_image(np.array([xz], float))[0]
     return float(p[0]), float(p[1])
 
 
 def dropped_from(
-    floor: int, col: int, frames: int = 60, start: int = 3, ground: float = -1.0, **kw: float
+    floor: int,
+    col: int,
+    frames: int = 60,
+    start: int = 3,
+    ground: float = -1.0,
+    grid: FacadeGrid = GRID,
+    **kw: float,
 ) -> list[list[tuple[float, float]]]:
     out: list[list[tuple[float, float]]] = [[] for _ in range(start)]
     for k in range(frames):
         x, z = fall_xz(floor, col, (k + 3) / FPS, **kw)  # first visible 3 frames after release
         if z < ground:
             break
-        out.append([to_px((x, z))])
+        out.append([to_px((x, z), grid)])
     return out
 
 
@@ -546,17 +552,9 @@ def test_a_speck_beside_the_path_while_the_object_goes_unseen_is_not_taken_for_i
     it spoiled the whole fall's fit (3-D benchmark, office seed 6060 scene 2) or, where the
     fall passed anyway, stood in its trajectory. The gate is narrow across the predicted
     step, so the speck is left and the fall goes on."""
-    low = FACADE.model_copy(
-        update={"top_floor": 6}
-    )  # 6 floors over the same pixels: a close camera
-    grid = FacadeGrid(low, W, H)
-    fall = []
-    for k in range(60):
-        x, z = fall_xz(6, 2, (k + 3) / FPS, v0z=-6.0)  # thrown down
-        if z < 0.0:
-            break
-        p = grid.metres_to_image(np.array([(x, z)], float))[0]
-        fall.append([(float(p[0]), float(p[1]))])
+    # 6 floors over the same pixels: a close camera; the object thrown down
+    low = FACADE.model_copy(update={"top_floor": 6})
+    fall = dropped_from(6, 2, start=0, ground=0.0, grid=FacadeGrid(low, W, H), v0z=-6.0)
     steps = [math.dist(a[0], b[0]) for a, b in itertools.pairwise(fall)]
     k = 10  # 13 px a frame, established
     (x0, y0), (x1, y1) = fall[k - 1][0], fall[k][0]
