@@ -633,10 +633,20 @@ def test_a_low_bitrate_cameras_stale_copy_of_a_falling_object_does_not_stall_its
     got = np.array([p[1:3] for p in tr.points[-2:]])
     assert got == pytest.approx(np.array([fall[k - 1][0], fall[k + 2][0]]), abs=1e-3)
     assert all(len(t.points) == 1 for t in a._tracks if t is not tr)  # nor a track of its own
-    # stopped: a third stale blob in a row is taken, and every one after it
+    # stopped: a third stale blob in a row is taken with the two before it, and every one
+    # after it
     b = ThrowingAnalyzer("cam", RULE, [low], [ZONE], new_id=lambda _t: next(ids))
     for i, pts in enumerate([*fall[:k], *[fall[k - 1]] * 5]):
         b.observe_motion(sample(i, pts))
     (tr,) = [tr for tr in b._tracks if len(tr.points) >= k]
-    assert len(tr.points) == k + 3
+    assert len(tr.points) == k + 5
+    # ...and a track that ends after two takes them back: it stopped there (a chain of
+    # blobs that ends sitting still is no fall)
+    c = ThrowingAnalyzer("cam", RULE, [low], [ZONE], new_id=lambda _t: next(ids))
+    for i, pts in enumerate([*fall[:k], fall[k - 1], fall[k - 1], *[[]] * 8]):
+        c.observe_motion(sample(i, pts))
+    (tr,) = [tr for tr in c._ended if len(tr.points) >= k]  # (its fit prunes one of them)
+    assert np.array([p[1:3] for p in tr.points[-2:]]) == pytest.approx(
+        np.array([fall[k - 1][0]] * 2), abs=1e-3
+    )
     assert np.array(tr.points[-1][1:3]) == pytest.approx(np.array(fall[k - 1][0]), abs=1e-3)
