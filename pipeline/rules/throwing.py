@@ -182,16 +182,6 @@ _GATE_BASE_PX = 6.0
 _ACROSS_GATE = 0.5
 _STEADY_POINTS = 4
 _STEADY_SHARE = 0.8
-# A steady track's blob that moved less than this share of its predicted step (of at least
-# _STALL_MIN_STEP_PX) is the codec's stale copy of the object, for up to _MAX_STALLED frames in
-# a row (see _stale).
-_STALL_SHARE = 0.3
-_STALL_MIN_STEP_PX = 4.0
-_MAX_STALLED = 2
-# A fall's image step (m/s on the façade plane, times the frame interval) a track of one
-# point may take below it (see _falling_in): an object 1-2 m out from the wall of a camera
-# close to it crosses the façade's scale about twice as fast as it falls.
-_ENTRY_FALL_MPS = 30.0
 # An established falling track shares a blob another one took only if it went unseen for at
 # most this many frames just before (see _associate).
 _SHARE_MISSES = 1
@@ -334,9 +324,6 @@ class _Track:
     stitched: bool = False  # looked for a track it continues (see _stitch)
     joined: int = 0  # points at its front that came from the track it continues
     foreign: int = 0  # points at its front found to be another object's (see size_switch)
-    stalled: int = 0  # frames in a row its blob stood where it was (see _stale)
-    # ...and those blobs: the object's, should it have stopped (see _associate and _finish)
-    stale: list[tuple[float, float, float, float, float]] = field(default_factory=list)
 
     def predict(self, t: float) -> tuple[float, float]:
         """Where the object should be at ``t``: least squares over its recent points (constant
@@ -732,26 +719,6 @@ def _steady(points: Sequence[tuple[float, ...]], side: float) -> bool:
     return net >= _STEADY_SHARE * path and net >= side * (len(p) - 1)
 
 
-def _stale(tr: _Track, predicted: NDArray[np.float64], xy: NDArray[np.float32]) -> bool:
-    """Whether a track moving steadily one way finds its blob where it last was, less than
-    _STALL_SHARE of its predicted step on: a falling object does not stop dead in a frame,
-    but a low-bitrate encoder leaves its macroblocks as they were for a frame or two (the
-    picture's stale copy) and then it jumps. Taken, such a blob stalls the track's
-    prediction, which then cannot reach the object's next blob (3-D benchmark, low-rise view
-    at 384 kbit/s, seed 6060 scene 13: a 3 px object tracked for 33 frames, lost after two
-    stale blobs). So an established track sets up to _MAX_STALLED of them in a row aside
-    (neither its points nor a new track's); with the next, or if it ends, they are taken
-    back: the object stopped."""
-    if not _steady(tr.points, _blob_px(tr)):
-        return False
-    last = np.array(tr.points[-1][1:3], np.float64)
-    step = predicted - last
-    reach = float(np.hypot(step[0], step[1]))
-    if reach < _STALL_MIN_STEP_PX:
-        return False
-    return float(np.dot(xy.astype(np.float64) - last, step)) / reach < _STALL_SHARE * reach
-
-
 def _prune(tr: _Track) -> None:
     """Drop the last point or two where they are not the object: a swaying leaf or a noise
     blob taken for it in the frames where the object went unseen at the end of its fall
@@ -917,7 +884,6 @@ class ThrowingAnalyzer:
             reach = gates[:, None] * leafy[None, :]  # every pair: gates differ
             within = dist <= reach
             within &= self._on_path(preds, blobs.xy, reach)
-            within |= self._falling_in(blobs.xy, act, t)
             # Established tracks choose first: a falling object sheds fragments (its
             # motion-blur streak, the difference image's ghost) that start young tracks next
             # to it, and a young track sitting still on last frame's fragment otherwise
@@ -938,7 +904,6 @@ class ThrowingAnalyzer:
             track_side = np.array([tr.side() for tr in self._tracks])
             cost = dist + _SIZE_COST * np.abs(track_side[:, None] - side[None, :])
             taken_by_old: set[int] = set()
-            done: set[int] = set()  # tracks whose blob this frame is the codec's stale copy
             for group in (~young, young):
                 pairs = np.where(within & group[:, None], cost, np.inf)
                 for flat in np.argsort(pairs, axis=None):
@@ -946,7 +911,7 @@ class ThrowingAnalyzer:
                     if not np.isfinite(pairs[ti, bi]):
                         break  # sorted: every remaining pair is outside its gate
                     tr = self._tracks[ti]
-                    if tr.points[-1][0] == t or ti in done:
+                    if tr.points[-1][0] == t:
                         continue
                     # (whether it falls is asked only of a track whose blob is taken; a
                     # track unseen for frames is not falling now, whatever its last points
@@ -963,17 +928,6 @@ class ThrowingAnalyzer:
                     used.add(bi)
                     if not young[ti]:
                         taken_by_old.add(bi)
-                    stale = not young[ti] and _stale(tr, preds[ti], blobs.xy[bi])
-                    if stale and tr.stalled < _MAX_STALLED:
-                        tr.stalled += 1
-                        tr.stale.append(point(bi))
-                        done.add(ti)
-                        continue
-                    if stale:  # the object stopped: what stood still was it
-                        tr.points.extend(tr.stale)
-                    else:
-                        tr.stalled = 0
-                    tr.stale.clear()
                     tr.points.append(point(bi))
                     tr.misses = 0
         for tr in self._tracks:
@@ -1019,46 +973,6 @@ class ThrowingAnalyzer:
         out[rows] = (along / np.maximum(far, 1e-9)) ** 2 + (
             across / np.maximum(narrow, 1e-9)
         ) ** 2 <= 1.0
-        return out
-
-    def _falling_in(
-        self, xy: NDArray[np.float32], act: NDArray[np.float32], t: float
-    ) -> NDArray[np.bool_]:
-        """Per track and blob: whether a track of one point, away from foliage, may take the
-        blob as the next step of a fall it is the first sighting of: a blob below it, down
-        the façade's vertical there, within what _ENTRY_FALL_MPS covers since (and across it
-        the young gate's allowance). A track of one point has no speed, so its round gate
-        holds only its blob's size; an object first seen already falling fast (come out of
-        a patch of its own shade or from behind leaves, or into the view from above it)
-        moves farther than that from one frame to the next, and each of its blobs began a
-        track of its own that never got a second point (3-D benchmark, office seed 5151
-        scene 15: a 10 px object seen in 8 frames in a row, 25-50 px apart, never tracked)."""
-        rows = [
-            i
-            for i, tr in enumerate(self._tracks)
-            if len(tr.points) == 1 and tr.points[0][4] < _ACTIVE and tr.points[0][0] < t
-        ]
-        out = np.zeros((len(self._tracks), len(xy)), np.bool_)
-        if not rows:
-            return out
-        tracks = [self._tracks[i] for i in rows]
-        start = np.array([tr.points[0][1:3] for tr in tracks], np.float64)
-        down = np.empty_like(start)
-        for i, grid in enumerate(self._grids):
-            mine = np.array([tr.facade == i for tr in tracks])
-            if mine.any():
-                xz = grid.to_metres(start[mine])
-                down[mine] = grid.metres_to_image(xz - np.array([0.0, 1.0])) - start[mine]
-        per_m = np.maximum(np.hypot(down[:, 0], down[:, 1]), 1e-9)
-        u = down / per_m[:, None]
-        d = xy[None, :, :].astype(np.float64) - start[:, None, :]
-        along = d[..., 0] * u[:, None, 0] + d[..., 1] * u[:, None, 1]
-        across = np.abs(d[..., 0] * u[:, None, 1] - d[..., 1] * u[:, None, 0])
-        width = np.array([_GATE_BASE_PX + _blob_px(tr) for tr in tracks])[:, None]
-        dt = np.array([t - tr.points[0][0] for tr in tracks])
-        reach = (per_m * _ENTRY_FALL_MPS * dt)[:, None]
-        out[rows] = (along >= 0.0) & (along <= reach + width) & (across <= width)
-        out[:, act >= _ACTIVE] = False
         return out
 
     @staticmethod
@@ -1442,12 +1356,6 @@ class ThrowingAnalyzer:
 
     def _finish(self, tr: _Track, t: float) -> list[EventNotice]:
         """A track ended: complete its event with the whole trajectory, or raise one late."""
-        # Stale blobs it left just before it ended were no codec's copies of an object that
-        # went on (it was not seen further on): it stopped there, and a chain of blobs that
-        # ends sitting still is no fall (a leaf's chain passed as one without them: 3-D
-        # benchmark, office background seed 5151, a cold-start piece).
-        tr.points.extend(tr.stale)
-        tr.stale.clear()
         if len(tr.points) < self.rule.min_points or tr.part_of is not None:
             return []
         if not tr.stitched and tr.event_id is None:
