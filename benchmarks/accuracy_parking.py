@@ -197,6 +197,11 @@ def models() -> list[Path]:
     return found
 
 
+# decode modes: "keyframes" (the default, a still scene's keyframes decoded every few seconds),
+# "sampled", and "keyframes_every" (every keyframe decoded: --every-keyframe, the A/B)
+EVERY_KEYFRAME = "keyframes_every"
+
+
 def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, Any]:
     from pipeline.config import parse_config
     from pipeline.ops.replay import replay
@@ -211,7 +216,7 @@ def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, An
                         "id": "cam",
                         "name": case.name,
                         "url": str(case.video),
-                        "decode": decode,
+                        "decode": "keyframes" if decode == EVERY_KEYFRAME else decode,
                         "sample_fps": 2.0,
                         "zones": case.zones,
                         "rules": [
@@ -223,6 +228,7 @@ def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, An
                         ],
                     }
                 ],
+                "gate": {"still_decode_interval_s": 0.0} if decode == EVERY_KEYFRAME else {},
             }
         )  # fmt: skip
         result = replay(case.video, cfg, "cam", out, start_time_s=START, progress=False)
@@ -294,7 +300,9 @@ def by_view(runs: list[dict[str, Any]]) -> dict[str, Any]:
         if not r["case"].startswith("view/"):
             continue
         _, view, _colour, _kind, tag = r["case"].split("/")
-        key = f"{view}/{r['model']}/{tag}"
+        key = f"{view}/{r['model']}/{tag}" + (
+            "" if r["decode"] == "keyframes" else f"/{r['decode']}"
+        )
         empty: dict[str, Any] = {"tp": 0, "fp": 0, "fn": 0, "fp_on_dropoffs": 0,
                                  "stop_errors_s": [], "end_errors_s": [],
                                  "started_by": []}  # fmt: skip
@@ -321,6 +329,8 @@ def by_view(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--views-only", action="store_true", help="only the rendered views")
+    parser.add_argument("--every-keyframe", action="store_true",
+                        help="also decode every keyframe (no still skipping): A/B")  # fmt: skip
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} not found (the development clips live beside the checkout)")
@@ -334,7 +344,8 @@ def main() -> int:
     for case in todo:
         for model in models():
             for dwell in case.dwell_s:
-                for decode in ("keyframes", "sampled") if case.sampled_too else ("keyframes",):
+                decodes = ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else [])]
+                for decode in [*decodes, "sampled"] if case.sampled_too else decodes:
                     r = run_case(case, model, dwell, decode)
                     runs.append(r)
                     print(f"{r['case']:<22} {r['model']:<15} {decode:<9} dwell={dwell:<5} "

@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.accuracy_parking import cases, models, run_case
+from benchmarks.accuracy_parking import EVERY_KEYFRAME, cases, models, run_case
 from benchmarks.common import delivery_form, publish, transcode
 
 
@@ -60,7 +60,11 @@ CASES = {"demo_street": 30.0, "intel_car_aisle": 10.0}
 
 
 def main() -> int:
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--every-keyframe", action="store_true",
+                        help="also decode every keyframe (no still skipping): A/B")  # fmt: skip
+    args = parser.parse_args()
+    decodes = ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else []), "sampled"]
     work = Path(tempfile.mkdtemp(prefix="gs-pformats-"))
     rows: list[dict[str, Any]] = []
     try:
@@ -73,7 +77,7 @@ def main() -> int:
                 if form is not None:
                     video = work / f"{case.name}-{name}.mp4"
                     transcode(case.video, video, form)
-                for decode in ("keyframes", "sampled"):
+                for decode in decodes:
                     run = run_case(dataclasses.replace(case, video=video), models()[0],
                                    CASES[case.name], decode)  # fmt: skip
                     rows.append({"form": name, **run})

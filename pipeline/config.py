@@ -273,6 +273,11 @@ class GateConfig(Base):
     min_changed_fraction: float = Field(default=0.003, gt=0.0, le=1.0)
     # Detect at least this often even in a perfectly still scene.
     max_skip_s: float = Field(default=20.0, gt=0.0)
+    # Keyframe cameras: while the zones stand still, decode a keyframe only this often; a
+    # change decodes every keyframe again, the skipped ones too (pipeline.ingest.still). An
+    # alert that falls due in a still scene comes up to this much minus one GOP later.
+    # 0: decode every keyframe.
+    still_decode_interval_s: float = Field(default=6.0, ge=0.0, le=60.0)
 
 
 class IntegrityConfig(Base):

@@ -58,6 +58,7 @@ from pipeline.ingest.live import LiveHub
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.queues import FrameHub, Watermark
 from pipeline.ingest.source import LumaHook, SourceSettings, StreamSource
+from pipeline.ingest.still import StillSettings, zones_roi
 from pipeline.rules.base import new_event_id
 from pipeline.rules.camera import CameraPipeline, build_analyzers, load_shared_models
 from pipeline.rules.integrity import ViewGuard
@@ -67,6 +68,7 @@ from pipeline.types import (
     CameraChanges,
     CameraHealth,
     CameraStatusDetails,
+    DecodeMode,
     Event,
     EventNotice,
     EventState,
@@ -280,6 +282,22 @@ class Runtime:
             guard = ViewGuard(cam.id, cfg.integrity)
         return CameraPipeline(cam, analyzers, cfg.gate, guard=guard, rebuild=build)
 
+    def _still(self, cam: CameraConfig, pipe: CameraPipeline) -> StillSettings | None:
+        """Still-scene decoding of a keyframe camera, no sparser than its rules can use."""
+        g = self.cfg.gate
+        if (
+            not g.enabled
+            or g.still_decode_interval_s <= 0
+            or pipe.decode_mode != DecodeMode.KEYFRAMES
+        ):
+            return None
+        return StillSettings(
+            interval_s=min(g.still_decode_interval_s, pipe.max_frame_gap_s),
+            roi=zones_roi(cam.zones),
+            pixel_delta=g.pixel_delta,
+            min_changed_fraction=g.min_changed_fraction,
+        )
+
     def _camera(
         self,
         cam: CameraConfig,
@@ -294,6 +312,7 @@ class Runtime:
         ing = self.cfg.ingest
         ev = self.cfg.evidence
         ring = ring or PacketRing(cam.id, ev.pre_roll_s + ev.post_roll_s + ing.ring_slack_s)
+        still = self._still(cam, pipe)
         if health is None:
             health = HealthTracker(
                 cam.id,
@@ -301,6 +320,7 @@ class Runtime:
                 self._clock,
                 ing.stall_after_s,
                 drops=partial(self.hub.drops, cam.id),
+                still_interval_s=still.interval_s if still is not None else 0.0,
             )
         settings = SourceSettings(
             camera_id=cam.id,
@@ -322,6 +342,7 @@ class Runtime:
             start_time_s=self._start_time_s,
             hwaccel=ing.hwaccel,
             hwaccel_device=ing.hwaccel_device,
+            still=still,
         )
         watermark = Watermark(ing.ring_slack_s / 2) if self.replay else None
         extractor = pipe.motion_extractor()

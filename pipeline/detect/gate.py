@@ -18,14 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config_base import ZoneConfig
+from pipeline.ingest.still import grey_thumbnail, thumbnails_differ, zones_roi
 from pipeline.types import Frame
-
-_THUMB_W = 160
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,16 +39,7 @@ class ChangeGate:
 
     def __init__(self, settings: GateSettings, zones: Sequence[ZoneConfig]) -> None:
         self.s = settings
-        if zones:
-            xs = [x for z in zones for x, _ in z.polygon]
-            ys = [y for z in zones for _, y in z.polygon]
-            pad = 0.05
-            self._roi = (
-                max(0.0, min(xs) - pad), max(0.0, min(ys) - pad),
-                min(1.0, max(xs) + pad), min(1.0, max(ys) + pad),
-            )  # fmt: skip
-        else:
-            self._roi = (0.0, 0.0, 1.0, 1.0)
+        self._roi = zones_roi(zones)
         self._ref: NDArray[np.float32] | None = None
         self._ref_time = 0.0
         self._epoch = -1
@@ -58,15 +47,7 @@ class ChangeGate:
         self.skipped = 0
 
     def thumbnail(self, image: NDArray[np.uint8]) -> NDArray[np.float32]:
-        h, w = image.shape[:2]
-        x1, y1, x2, y2 = self._roi
-        crop = image[round(y1 * h) : max(round(y2 * h), round(y1 * h) + 1),
-                     round(x1 * w) : max(round(x2 * w), round(x1 * w) + 1)]  # fmt: skip
-        th = max(8, round(_THUMB_W * crop.shape[0] / max(1, crop.shape[1])))
-        small = cv2.resize(crop, (_THUMB_W, th), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        grey = np.asarray(cv2.GaussianBlur(grey, (3, 3), 0), dtype=np.float32)
-        return np.asarray(grey * (128.0 / max(float(grey.mean()), 1.0)), dtype=np.float32)
+        return grey_thumbnail(image, self._roi)
 
     def should_detect(self, frame: Frame) -> bool:
         """True when the detector must look at this frame; records it as the new reference."""
@@ -76,10 +57,8 @@ class ChangeGate:
         changed = (
             self._ref is None
             or frame.epoch != self._epoch
-            or thumb.shape != self._ref.shape
             or frame.time_s - self._ref_time >= self.s.max_skip_s
-            or float(np.mean(np.abs(thumb - self._ref) > self.s.pixel_delta))
-            >= self.s.min_changed_fraction
+            or thumbnails_differ(thumb, self._ref, self.s.pixel_delta, self.s.min_changed_fraction)
         )
         if changed:
             self._ref, self._ref_time, self._epoch = thumb, frame.time_s, frame.epoch

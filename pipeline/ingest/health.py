@@ -44,11 +44,13 @@ class HealthTracker:
         clock: Clock,
         stall_after_s: float,
         drops: Callable[[], int] = lambda: 0,
+        still_interval_s: float = 0.0,
     ) -> None:
         self.camera_id = camera_id
         self._decode_mode = decode_mode
         self._clock = clock
         self._stall_after_s = stall_after_s
+        self._still_interval_s = still_interval_s  # a still scene's keyframes come this far apart
         self._drops = drops
         self._lock = threading.Lock()
         self._state = HealthState.CONNECTING
@@ -138,7 +140,11 @@ class HealthTracker:
             if state == HealthState.ONLINE and self._last_frame_wall is not None:
                 limit = self._stall_after_s
                 if self._key_interval is not None and self._decode_mode == DecodeMode.KEYFRAMES:
-                    limit = max(limit, 3 * self._key_interval)
+                    limit = max(
+                        limit,
+                        3 * self._key_interval,
+                        self._still_interval_s + 2 * self._key_interval,
+                    )
                 if now - self._last_frame_wall > limit:
                     state = HealthState.STALLED
                     if self._history[-1].state != HealthState.STALLED:

@@ -40,6 +40,7 @@ from pipeline.ingest.health import HealthTracker
 from pipeline.ingest.hwdecode import HwDecode, choose
 from pipeline.ingest.packet_ring import PacketRecord, PacketRing, StreamTemplate
 from pipeline.ingest.queues import Watermark
+from pipeline.ingest.still import StillDecoder, StillSettings
 from pipeline.types import DecodeMode, Frame, HealthState
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class SourceSettings:
     # a hardware decoder's FFmpeg device type (``IngestConfig.hwaccel``) and device
     hwaccel: str | None = None
     hwaccel_device: str | None = None
+    # KEYFRAMES mode: decode a still scene's keyframes sparsely (``pipeline.ingest.still``)
+    still: StillSettings | None = None
 
     @property
     def is_network(self) -> bool:
@@ -204,6 +207,11 @@ class StreamSource:
         self._epoch = first_epoch
         self._seq = 0
         self._hw = HwDecode()  # chosen when the thread starts: probing a device takes time
+        self.still: StillDecoder[tuple[av.Packet[av.VideoStream], int]] | None = (
+            StillDecoder(settings.still)
+            if settings.still is not None and settings.decode_mode == DecodeMode.KEYFRAMES
+            else None
+        )
         self.finished = threading.Event()
         self.log = logging.LoggerAdapter(logger, {"camera_id": settings.camera_id})
 
@@ -302,6 +310,8 @@ class StreamSource:
             if self.s.skip_deblocking:
                 ctx.options = {**ctx.options, "skip_loop_filter": "all"}
             self._epoch += 1
+            if self.still is not None:
+                self.still.reset()
             template = StreamTemplate(stream)
             self._ring.start_epoch(self._epoch, template)
             self._health.connected(self._epoch)
@@ -329,12 +339,14 @@ class StreamSource:
 
         shown = StreamDisplay(stream, self.s.display_shape)
 
-        def deliver(frames: list[av.VideoFrame]) -> None:
+        def deliver(frames: list[av.VideoFrame], at_ts: int | None = None) -> None:
             nonlocal next_sample
             for vf in frames:
                 display = template.display = shown(vf)
                 self._health.decoded()
-                f_pts, f_time = clock.times(clock.frame_ts(vf.pts, ts), frame=True)
+                f_pts, f_time = clock.times(
+                    clock.frame_ts(vf.pts, ts if at_ts is None else at_ts), frame=True
+                )
                 if self._on_luma is not None:
                     self._decoded += 1
                     self._on_luma(
@@ -371,10 +383,13 @@ class StreamSource:
                 self._health.packet(packet.is_keyframe, time_s)
                 if self.s.decode_mode == DecodeMode.KEYFRAMES and not packet.is_keyframe:
                     continue
+                if self.still is not None and not self.still.wants(time_s):
+                    self.still.hold((packet, ts))
+                    continue
                 try:
-                    frames = stream.decode(packet)
-                    if self.s.decode_mode == DecodeMode.KEYFRAMES:
-                        frames += self._drain(stream)
+                    frames = self._decode_key(stream, packet)
+                    if self.still is not None:
+                        frames = self._with_skipped(stream, frames, shown, deliver)
                 except av.error.InvalidDataError:
                     continue  # a corrupt packet; the next keyframe recovers
                 deliver(frames)
@@ -387,8 +402,43 @@ class StreamSource:
             if self.s.is_network or not self.s.loop:
                 return
             clock.wrap()
+            if self.still is not None:
+                self.still.reset()  # skipped packets of the loop before carry its timestamps
             container.seek(0)
             stream.codec_context.flush_buffers()
+
+    def _decode_key(
+        self, stream: av.VideoStream, packet: av.Packet[av.VideoStream]
+    ) -> list[av.VideoFrame]:
+        frames = stream.decode(packet)
+        if self.s.decode_mode == DecodeMode.KEYFRAMES:
+            frames += self._drain(stream)
+        return frames
+
+    def _with_skipped(
+        self,
+        stream: av.VideoStream,
+        frames: list[av.VideoFrame],
+        shown: StreamDisplay,
+        deliver: Callable[[list[av.VideoFrame], int | None], None],
+    ) -> list[av.VideoFrame]:
+        """A still scene's decoded keyframe: when it changed, the first keyframe skipped before
+        it that shows the change is delivered first (the analyzers see when it began)."""
+        assert self.still is not None
+        changed = [self.still.changed(luma_plane(vf, shown(vf))) for vf in frames]  # each one
+        if not any(changed):
+            return frames
+        for packet, at_ts in self.still.take_held():
+            with contextlib.suppress(av.error.InvalidDataError):
+                began = [
+                    vf
+                    for vf in self._decode_key(stream, packet)
+                    if self.still.began_here(luma_plane(vf, shown(vf)))
+                ]
+                if began:
+                    deliver(began, at_ts)
+                    break
+        return frames
 
     @staticmethod
     def _drain(stream: av.VideoStream) -> list[av.VideoFrame]:

@@ -69,6 +69,12 @@ class Analyzer(Protocol):
     # of a camera does, its decoder may skip the deblocking filter
     clean_pictures: bool
 
+    @property
+    def max_frame_gap_s(self) -> float:
+        """The longest gap between analysed frames it works with (math.inf: any): a still
+        scene's keyframes are decoded no further apart (``pipeline.ingest.still``)."""
+        ...
+
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
         """Consume one frame (time-ordered) and its detections; return event changes."""
         ...

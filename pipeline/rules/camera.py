@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 from pipeline.config import (
@@ -97,6 +98,7 @@ class CameraPipeline:
         self._rebuild = rebuild
         self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
         self.decode_mode = choose_decode_mode(camera, analyzers)
+        self.max_frame_gap_s = min((a.max_frame_gap_s for a in analyzers), default=math.inf)
         self.skip_deblocking = (
             camera.skip_deblocking
             if camera.skip_deblocking is not None

@@ -383,6 +383,8 @@ class ParkingAnalyzer:
     ) -> None:
         self.camera_id = camera_id
         self.rule = rule
+        # two looks inside max_gap_s: one missed detection does not end a stay
+        self.max_frame_gap_s = rule.max_gap_s / 2
         self.rule_id = rule.id
         watched = watched_zones(zones, PARKING_ZONE_KINDS, rule.zones)
         self._zones = ZoneSet(watched)

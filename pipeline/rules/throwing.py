@@ -757,6 +757,7 @@ class ThrowingAnalyzer:
     # decoded pictures feed motion differencing and snapshots only (clips are the camera's own
     # packets): the deblocking filter may be skipped (~20 % of decode time)
     clean_pictures = False
+    max_frame_gap_s = math.inf  # decodes every frame; its keyframes are never skipped
 
     def __init__(
         self,

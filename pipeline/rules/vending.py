@@ -210,6 +210,8 @@ class VendingAnalyzer:
     ) -> None:
         self.camera_id = camera_id
         self.rule = rule
+        # three looks in the shortest span that matters (a mobile stall's stop, the clearing)
+        self.max_frame_gap_s = min(rule.clear_s, rule.mobile_min_stop_s) / 3
         self.rule_id = rule.id
         watched = watched_zones(zones, VENDING_ZONE_KINDS, rule.zones)
         self._permitted = [z for z in zones if z.kind == ZoneKind.PERMITTED_STALL]

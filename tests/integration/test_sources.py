@@ -20,6 +20,7 @@ from pipeline.ingest.hwdecode import HwDecode
 from pipeline.ingest.media import encode_h264
 from pipeline.ingest.packet_ring import PacketRing
 from pipeline.ingest.source import SourceSettings, StreamSource
+from pipeline.ingest.still import StillSettings
 from pipeline.ops.compose import pipeline
 from pipeline.types import CameraHealth, DecodeMode, Frame, HealthState
 from tests.conftest import camera_dict
@@ -30,6 +31,7 @@ from tests.media import (
     lacking_device,
     stored_as_shown_differently,
     write_h264,
+    write_h265,
 )
 
 
@@ -189,6 +191,52 @@ def test_looping_file_keeps_time_and_timestamps_monotonic(clip: Path) -> None:
     dts = [p.dts for p in collector.packets if p.dts is not None]
     assert len(dts) == len(collector.packets)
     assert dts == sorted(dts) and len(set(dts)) == len(dts)
+
+
+@pytest.mark.parametrize("codec", ["h264", "h265"])
+def test_a_still_scene_decodes_few_keyframes_and_an_arrival_is_seen_when_it_happened(
+    tmp_path: Path, codec: str
+) -> None:
+    """A car stops at 11.5 s in a still street (1 s GOP, text clock outside the zones). Decoding
+    a keyframe only every 3 s while nothing moves, the analyzers still get the keyframe at 12 s
+    (recovered when 14 s showed the change)."""
+    car = Actor((180, 150, 260, 200), 11.5, 99.0, velocity=(0.0, 0.0))
+    scene = Scene(duration_s=20, fps=10, gop=10, actors=(car,))
+    path = (write_h264 if codec == "h264" else write_h265)(tmp_path / "still.mp4", scene)
+    still = StillSettings(interval_s=3.0, roi=(0.4, 0.5, 1.0, 1.0))
+
+    def car_seen(f: Frame) -> bool:
+        return bool(f.image[80:95, 100:125, 0].mean() < 60)  # the box (blue 40) at 160 wide
+
+    every = run_source(settings(path, DecodeMode.KEYFRAMES), PacketRing("cam1", 60))
+    sparse = run_source(settings(path, DecodeMode.KEYFRAMES, still=still), PacketRing("c", 60))
+    assert len(every) == 20
+    times = [round(f.time_s - 1000.0, 3) for f in sparse]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert len(sparse) <= 12
+    first = [next(round(f.time_s - 1000.0, 3) for f in fs if car_seen(f)) for fs in (every, sparse)]
+    assert first == [12.0, 12.0]
+    # 12 recovered (13, between it and the one that showed the change, adds nothing), then
+    # every keyframe until two in a row stand still
+    assert times[times.index(12.0) :] == [12.0, 14.0, 15.0, 16.0, 19.0]
+    assert not any(car_seen(f) for f in sparse if f.time_s < 1011.5)
+
+
+def test_a_looping_still_scene_keeps_time_moving_forward(tmp_path: Path) -> None:
+    """A car stands 11.5-16.5 s in an 18 s clip: it leaves at the keyframe skipped just before
+    the file starts again. That keyframe's timestamps are the last loop's: it is not recovered
+    after the loop (it would come out a whole loop late, before the loop's own frames)."""
+    car = Actor((180, 150, 260, 200), 11.5, 16.5, velocity=(0.0, 0.0))
+    path = write_h264(tmp_path / "loop.mp4", Scene(duration_s=18, fps=10, gop=10, actors=(car,)))
+    still = StillSettings(interval_s=3.0, roi=(0.4, 0.5, 1.0, 1.0))
+    frames = run_source(
+        settings(path, DecodeMode.KEYFRAMES, still=still, loop=True),
+        PacketRing("cam1", 60),
+        stop_after_frames=16,
+    )
+    times = [round(f.time_s - 1000.0, 3) for f in frames]
+    assert max(times) > 19.0  # went round
+    assert times == sorted(times) and len(set(times)) == len(times)
 
 
 def test_missing_file_is_refused_before_start(make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

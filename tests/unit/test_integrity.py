@@ -158,6 +158,7 @@ class Recorder:
     decode_mode = DecodeMode.KEYFRAMES
     motion = None
     clean_pictures = True
+    max_frame_gap_s = 60.0
 
     def __init__(self) -> None:
         self.frames: list[float] = []
