@@ -220,8 +220,11 @@ def trial_config(mode: str, n: int, clip: Path, root: Path, clips: list[Path] | 
     # Cool-down longer than a trial: each camera raises one event per trial (already far above
     # the few events per camera-day of real streets), so evidence writing is measured, not
     # made to dominate.
+    # max_gap_s 12: a still scene's keyframes may then be decoded 6 s apart (half of it, see
+    # Analyzer.max_frame_gap_s), as with the default 30 s; it was 6 s before 2026-12-06, which
+    # held every parking camera to every keyframe.
     rule = {
-        "analyzer": "illegal_parking", "min_dwell_s": 5, "confirm_s": 2, "max_gap_s": 6,
+        "analyzer": "illegal_parking", "min_dwell_s": 5, "confirm_s": 2, "max_gap_s": 12,
         "cooldown_s": 600, "update_interval_s": 30,
     }  # fmt: skip
     cams = []
