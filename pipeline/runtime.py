@@ -35,6 +35,7 @@ from pipeline.casework.retention import sweep_unindexed
 from pipeline.config import (
     AppConfig,
     CameraConfig,
+    GateConfig,
     aspect_fraction,
     check_runtime_requirements,
     resolve_url,
@@ -138,6 +139,23 @@ class _ConfirmView:
 
     camera_id: str
     done: threading.Event
+
+
+def still_settings(
+    gate: GateConfig, cam: CameraConfig, pipe: CameraPipeline
+) -> StillSettings | None:
+    """Still-scene decoding of a keyframe camera (``pipeline.ingest.still``), no sparser than
+    its rules can use; None where it decodes otherwise or the gate is off."""
+    if pipe.decode_mode != DecodeMode.KEYFRAMES or not gate.enabled:
+        return None
+    if gate.still_decode_interval_s <= 0:
+        return None
+    return StillSettings(
+        interval_s=min(gate.still_decode_interval_s, pipe.max_frame_gap_s),
+        roi=zones_roi(cam.zones),
+        pixel_delta=gate.pixel_delta,
+        min_changed_fraction=gate.min_changed_fraction,
+    )
 
 
 class Runtime:
@@ -282,22 +300,6 @@ class Runtime:
             guard = ViewGuard(cam.id, cfg.integrity)
         return CameraPipeline(cam, analyzers, cfg.gate, guard=guard, rebuild=build)
 
-    def _still(self, cam: CameraConfig, pipe: CameraPipeline) -> StillSettings | None:
-        """Still-scene decoding of a keyframe camera, no sparser than its rules can use."""
-        g = self.cfg.gate
-        if (
-            not g.enabled
-            or g.still_decode_interval_s <= 0
-            or pipe.decode_mode != DecodeMode.KEYFRAMES
-        ):
-            return None
-        return StillSettings(
-            interval_s=min(g.still_decode_interval_s, pipe.max_frame_gap_s),
-            roi=zones_roi(cam.zones),
-            pixel_delta=g.pixel_delta,
-            min_changed_fraction=g.min_changed_fraction,
-        )
-
     def _camera(
         self,
         cam: CameraConfig,
@@ -312,7 +314,7 @@ class Runtime:
         ing = self.cfg.ingest
         ev = self.cfg.evidence
         ring = ring or PacketRing(cam.id, ev.pre_roll_s + ev.post_roll_s + ing.ring_slack_s)
-        still = self._still(cam, pipe)
+        still = still_settings(self.cfg.gate, cam, pipe)
         if health is None:
             health = HealthTracker(
                 cam.id,

@@ -4,6 +4,7 @@ recovers when the scene changes."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from numpy.typing import NDArray
 
 from pipeline.ingest.still import StillDecoder, StillSettings
@@ -81,3 +82,27 @@ def test_a_new_connection_starts_over() -> None:
     assert dec.wants(100.0)  # nothing known about the scene: decode
     assert dec.changed(STILL)
     assert dec.take_held() == []  # packets of the old connection are never decoded
+
+
+def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
+    """Half a parking rule's max_gap_s (one missed look must not end a stay); nothing when the
+    gate or the interval is off."""
+    from pipeline.config import GateConfig, parse_config
+    from pipeline.rules.camera import CameraPipeline, build_analyzers
+    from pipeline.runtime import still_settings
+    from tests.conftest import camera_dict
+
+    def settings(rule: dict[str, object], gate: GateConfig) -> StillSettings | None:
+        cfg = parse_config({"cameras": [camera_dict(rules=[rule])]})
+        cam = cfg.cameras[0]
+        pipe = CameraPipeline(cam, build_analyzers(cam, cfg.site, cfg.evidence), gate)
+        return still_settings(gate, cam, pipe)
+
+    parking: dict[str, object] = {"analyzer": "illegal_parking"}
+    default = settings(parking, GateConfig())
+    assert default is not None and default.interval_s == 6.0
+    assert default.roi == pytest.approx((0.15, 0.45, 0.85, 1.0))  # the lane, padded
+    quick = settings(parking | {"max_gap_s": 4}, GateConfig())
+    assert quick is not None and quick.interval_s == 2.0
+    assert settings(parking, GateConfig(still_decode_interval_s=0)) is None
+    assert settings(parking, GateConfig(enabled=False)) is None
