@@ -197,9 +197,16 @@ def models() -> list[Path]:
     return found
 
 
-# decode modes: "keyframes" (the default, a still scene's keyframes decoded every few seconds),
-# "sampled", and "keyframes_every" (every keyframe decoded: --every-keyframe, the A/B)
+# decode modes: "keyframes" (the configuration's default), "sampled", and the A/B of still-scene
+# decoding (pipeline.ingest.still): "keyframes_every" (every keyframe, --every-keyframe) and
+# "keyframes_still" (a still scene's keyframes 6 s apart, --still). At f9ec951 the default was
+# still-scene decoding, so "keyframes" in results of that commit means it.
 EVERY_KEYFRAME = "keyframes_every"
+STILL = "keyframes_still"
+DECODE_GATE = {
+    EVERY_KEYFRAME: {"still_decode_interval_s": 0.0},
+    STILL: {"still_decode_interval_s": 6.0},
+}
 
 
 def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, Any]:
@@ -216,7 +223,7 @@ def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, An
                         "id": "cam",
                         "name": case.name,
                         "url": str(case.video),
-                        "decode": "keyframes" if decode == EVERY_KEYFRAME else decode,
+                        "decode": "keyframes" if decode in DECODE_GATE else decode,
                         "sample_fps": 2.0,
                         "zones": case.zones,
                         "rules": [
@@ -228,7 +235,7 @@ def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, An
                         ],
                     }
                 ],
-                "gate": {"still_decode_interval_s": 0.0} if decode == EVERY_KEYFRAME else {},
+                "gate": DECODE_GATE.get(decode, {}),
             }
         )  # fmt: skip
         result = replay(case.video, cfg, "cam", out, start_time_s=START, progress=False)
@@ -331,6 +338,8 @@ def main() -> int:
     parser.add_argument("--views-only", action="store_true", help="only the rendered views")
     parser.add_argument("--every-keyframe", action="store_true",
                         help="also decode every keyframe (no still skipping): A/B")  # fmt: skip
+    parser.add_argument("--still", action="store_true",
+                        help="also decode a still scene's keyframes 6 s apart: A/B")  # fmt: skip
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} not found (the development clips live beside the checkout)")
@@ -344,7 +353,8 @@ def main() -> int:
     for case in todo:
         for model in models():
             for dwell in case.dwell_s:
-                decodes = ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else [])]
+                decodes = ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else []),
+                           *([STILL] if args.still else [])]  # fmt: skip
                 for decode in [*decodes, "sampled"] if case.sampled_too else decodes:
                     r = run_case(case, model, dwell, decode)
                     runs.append(r)

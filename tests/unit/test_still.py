@@ -85,8 +85,8 @@ def test_a_new_connection_starts_over() -> None:
 
 
 def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
-    """Half a parking rule's max_gap_s (one missed look must not end a stay); nothing when the
-    gate or the interval is off."""
+    """Off unless asked for; then no sparser than half a parking rule's max_gap_s (one missed
+    look must not end a stay); nothing when the gate is off."""
     from pipeline.config import GateConfig, parse_config
     from pipeline.rules.camera import CameraPipeline, build_analyzers
     from pipeline.runtime import still_settings
@@ -99,10 +99,12 @@ def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
         return still_settings(gate, cam, pipe)
 
     parking: dict[str, object] = {"analyzer": "illegal_parking"}
-    default = settings(parking, GateConfig())
+    assert settings(parking, GateConfig()) is None  # opt-in
+    on = GateConfig(still_decode_interval_s=6.0)
+    default = settings(parking, on)
     assert default is not None and default.interval_s == 6.0
     assert default.roi == pytest.approx((0.15, 0.45, 0.85, 1.0))  # the lane, padded
-    quick = settings(parking | {"max_gap_s": 4}, GateConfig())
+    quick = settings(parking | {"max_gap_s": 4}, on)
     assert quick is not None and quick.interval_s == 2.0
     assert settings(parking, GateConfig(still_decode_interval_s=0)) is None
-    assert settings(parking, GateConfig(enabled=False)) is None
+    assert settings(parking, GateConfig(enabled=False, still_decode_interval_s=6.0)) is None
