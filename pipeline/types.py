@@ -73,6 +73,9 @@ class Frame:
         image: (H, W, 3) uint8 BGR at analysis resolution, read-only.
         native_size: (width, height) of the stream's pictures as shown (upright, square pixels).
         is_keyframe: whether the frame was an I-frame.
+        recovered: a keyframe skipped in a still scene and decoded after a later one showed
+            a change (``pipeline.ingest.still``): analysed a GOP or more after its time, so
+            analyzers date things by it but raise no alert on it (the current frame follows).
     """
 
     camera_id: str
@@ -83,6 +86,7 @@ class Frame:
     image: NDArray[np.uint8]
     native_size: tuple[int, int]
     is_keyframe: bool
+    recovered: bool = False
 
     @property
     def size(self) -> tuple[int, int]:

@@ -192,6 +192,7 @@ class StreamSource:
         watermark: Watermark | None = None,
         on_luma: LumaHook | None = None,
         first_epoch: int = 0,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.s = settings
         self._ring = ring
@@ -202,6 +203,9 @@ class StreamSource:
         self._rng = rng or random.Random()
         self._watermark = watermark
         self._on_luma = on_luma
+        # still-scene decoding: True while an analyzer awaits an alert that a timer may raise
+        # in a still scene (read from the analysis thread's last frame: a plain bool)
+        self._busy = busy
         self._decoded = 0
         # epochs continue from the camera this source replaces: its clips and tracks stay apart
         self._epoch = first_epoch
@@ -339,7 +343,9 @@ class StreamSource:
 
         shown = StreamDisplay(stream, self.s.display_shape)
 
-        def deliver(frames: list[av.VideoFrame], at_ts: int | None = None) -> None:
+        def deliver(
+            frames: list[av.VideoFrame], at_ts: int | None = None, recovered: bool = False
+        ) -> None:
             nonlocal next_sample
             for vf in frames:
                 display = template.display = shown(vf)
@@ -356,7 +362,7 @@ class StreamSource:
                     if f_pts < next_sample:
                         continue
                     next_sample = f_pts + period * 0.98
-                self._emit(vf, f_pts, f_time, display)
+                self._emit(vf, f_pts, f_time, display, recovered)
 
         while True:
             for packet in container.demux(stream):
@@ -383,7 +389,7 @@ class StreamSource:
                 self._health.packet(packet.is_keyframe, time_s)
                 if self.s.decode_mode == DecodeMode.KEYFRAMES and not packet.is_keyframe:
                     continue
-                if self.still is not None and not self.still.wants(time_s):
+                if self.still is not None and not self.still.wants(time_s, self._busy()):
                     self.still.hold((packet, ts))
                     continue
                 try:
@@ -420,7 +426,7 @@ class StreamSource:
         stream: av.VideoStream,
         frames: list[av.VideoFrame],
         shown: StreamDisplay,
-        deliver: Callable[[list[av.VideoFrame], int | None], None],
+        deliver: Callable[[list[av.VideoFrame], int | None, bool], None],
     ) -> list[av.VideoFrame]:
         """A still scene's decoded keyframe: when it changed, the first keyframe skipped before
         it that shows the change is delivered first (the analyzers see when it began)."""
@@ -436,7 +442,7 @@ class StreamSource:
                     if self.still.began_here(luma_plane(vf, shown(vf)))
                 ]
                 if began:
-                    deliver(began, at_ts)
+                    deliver(began, at_ts, True)
                     break
         return frames
 
@@ -450,7 +456,14 @@ class StreamSource:
         stream.codec_context.flush_buffers()
         return frames
 
-    def _emit(self, vf: av.VideoFrame, pts_s: float, time_s: float, display: Display) -> None:
+    def _emit(
+        self,
+        vf: av.VideoFrame,
+        pts_s: float,
+        time_s: float,
+        display: Display,
+        recovered: bool = False,
+    ) -> None:
         size = analysis_size(vf.width, vf.height, self.s.analysis_width, display)
         image = to_bgr(vf, *size, display)
         image.flags.writeable = False
@@ -464,6 +477,7 @@ class StreamSource:
             image=image,
             native_size=display.size(vf.width, vf.height),
             is_keyframe=bool(vf.key_frame),
+            recovered=recovered,
         )
         self._health.frame_out(time_s)
         if self._watermark is not None:

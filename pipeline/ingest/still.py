@@ -122,14 +122,18 @@ class StillDecoder(Generic[T]):
         self._unchanged = 0
         self._held.clear()
 
-    def wants(self, time_s: float) -> bool:
+    def wants(self, time_s: float, busy: bool = False) -> bool:
+        """Decode the keyframe at ``time_s``? ``busy``: an analyzer awaits an alert that a
+        timer raises (a dwell running out), which must come on time, not at the next
+        decoded keyframe: decode every keyframe meanwhile."""
         if self._last_key_s is not None and time_s > self._last_key_s:
             step = time_s - self._last_key_s
             self._gop_s = step if self._gop_s == 0.0 else 0.8 * self._gop_s + 0.2 * step
         self._last_key_s = time_s
         # decode this one if skipping it would leave the next decoded keyframe too far away
         wanted = (
-            self._ref is None
+            busy
+            or self._ref is None
             or self._last_decoded_s is None
             or self._unchanged < self.s.still_after
             or time_s - self._last_decoded_s + 0.5 * self._gop_s >= self.s.interval_s

@@ -75,6 +75,13 @@ class Analyzer(Protocol):
         scene's keyframes are decoded no further apart (``pipeline.ingest.still``)."""
         ...
 
+    @property
+    def awaiting_alert(self) -> bool:
+        """Whether a timer may raise an alert without the scene changing (a stay confirmed,
+        its dwell running): a still scene's keyframes are then all decoded, so it comes on
+        time."""
+        ...
+
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
         """Consume one frame (time-ordered) and its detections; return event changes."""
         ...

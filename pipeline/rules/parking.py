@@ -504,6 +504,10 @@ class ParkingAnalyzer:
     def observe_motion(self, sample: MotionSample) -> list[EventNotice]:  # noqa: ARG002
         return []  # parking reasons about detected vehicles only
 
+    @property
+    def awaiting_alert(self) -> bool:
+        return any(stay.event_id is None for stay in self._stays)
+
     def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
         notices = [n for stay in self._stays for n in self._end(stay, reason, None)]
         self._stays = []
@@ -697,6 +701,8 @@ class ParkingAnalyzer:
         t = frame.time_s
         if stay.event_id is None:
             if not stay.confirmed or stay.enforced_s < self.rule.min_dwell_s:
+                return []
+            if frame.recovered:  # analysed late: the current frame comes next and alerts
                 return []
             if not self._schedule.active(t):
                 return []

@@ -264,6 +264,11 @@ class VendingAnalyzer:
     def observe_motion(self, sample: MotionSample) -> list[EventNotice]:  # noqa: ARG002
         return []
 
+    @property
+    def awaiting_alert(self) -> bool:
+        return any(st.occupied_since is not None and st.event_id is None
+                   for st in self._states.values())  # fmt: skip
+
     def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
         notices = []
         for st in self._states.values():
@@ -396,6 +401,8 @@ class VendingAnalyzer:
         near = self._near(persons, blocked)
         if st.event_id is None:
             if not enforced or st.last_occupied - st.occupied_since < r.min_dwell_s:
+                return []
+            if frame.recovered:  # analysed late: the current frame comes next and alerts
                 return []
             if st.ended_at is not None and t < st.ended_at + r.cooldown_s:
                 return []

@@ -109,6 +109,27 @@ def test_one_event_per_stay_with_exact_times() -> None:
     assert len(updates) == 3  # t = 90, 110, 130 (every 20 s)
 
 
+def test_an_alert_falling_on_a_recovered_keyframe_comes_on_the_current_one() -> None:
+    """Still-scene decoding analyses a recovered keyframe a GOP late, just before the keyframe
+    that showed the change: the stay is dated by it, the alert waits for the current frame.
+    Until it alerts the analyzer says it awaits an alert (its keyframes must all be decoded)."""
+    from dataclasses import replace
+
+    a = analyzer()
+    scene = parked(10, 150)
+    awaiting = [a.awaiting_alert]
+    for i, t in enumerate(every(2, 68)):
+        assert not a.observe(frame(T0 + t, i), scene(t))
+    awaiting.append(a.awaiting_alert)  # confirmed at 14 s, dwell running
+    late = replace(frame(T0 + 70, 40), recovered=True)
+    assert a.observe(late, scene(70)) == []  # dwell 60 s reached, but on a recovered frame
+    started = a.observe(frame(T0 + 72, 41), scene(72))
+    awaiting.append(a.awaiting_alert)
+    assert states(started) == [("ev1", EventState.STARTED)]
+    assert started[0].event.started_at == at(10) and started[0].event.alerted_at == at(72)
+    assert awaiting == [False, True, False]
+
+
 def test_dwell_survives_tracker_id_switches() -> None:
     # the tracker re-identifies the same parked car under a new id every 30 s
     notices = run(analyzer(), every(2, 120), parked(0, 200, tid=lambda t: int(t // 30)))

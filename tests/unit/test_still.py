@@ -67,6 +67,15 @@ def test_changes_outside_the_zones_box_keep_the_scene_still() -> None:
     assert got == [(0, []), (1, []), (2, []), (5, []), (8, [])]
 
 
+def test_an_analyzer_awaiting_an_alert_gets_every_keyframe() -> None:
+    dec: StillDecoder[int] = StillDecoder(StillSettings(interval_s=6.0, roi=ROI))
+    for i in range(6):  # still: 0, 1, 2, then every third
+        if dec.wants(i * 2.0):
+            dec.changed(noisy(STILL))
+    assert not dec.wants(12.0)
+    assert dec.wants(14.0, busy=True)  # a dwell timer may run out: decode it
+
+
 def test_a_longer_gop_is_not_skipped_past_the_interval() -> None:
     """At a 5 s GOP, skipping one keyframe would leave 10 s between decoded ones: none is."""
     dec: StillDecoder[int] = StillDecoder(StillSettings(interval_s=6.0, roi=ROI))
