@@ -109,6 +109,36 @@ def test_undetectable_stall_is_found_by_the_background_model() -> None:
     assert T0 + 420 <= (end.ended_at or 0) <= T0 + 420 + 120
 
 
+def test_an_alert_due_on_a_recovered_keyframe_comes_on_the_next_one() -> None:
+    """Still-scene decoding: while the stall's dwell runs the analyzer awaits an alert (its
+    keyframes all decoded); an alert never comes on a recovered keyframe (analysed late), but
+    on the current one that follows it."""
+    from dataclasses import replace
+
+    a = analyzer()
+
+    def draw(t: float) -> np.ndarray:
+        return scene(t, stall=STALL if t >= 60 else None)
+
+    awaiting = [a.awaiting_alert]
+    t = 0.0
+    while not a.awaiting_alert and t < 200:
+        assert not a.observe(frame(t, draw(t)), Detections.empty())
+        t += 2.0
+    awaiting.append(a.awaiting_alert)  # occupied, dwell running
+    on_recovered: list[EventNotice] = []
+    on_current: list[EventNotice] = []
+    while not on_current and t < 600:
+        late = replace(frame(t, draw(t)), recovered=True)
+        on_recovered += a.observe(late, Detections.empty())
+        on_current += a.observe(frame(t + 1, draw(t + 1)), Detections.empty())
+        t += 4.0
+    assert on_recovered == []
+    assert [n.event.state for n in on_current] == [EventState.STARTED]
+    awaiting.append(a.awaiting_alert)
+    assert awaiting == [False, True, False]
+
+
 def test_pedestrians_and_lighting_do_not_occupy() -> None:
     def draw(t: float) -> np.ndarray:
         return scene(t, walker=True, gain=0.7 if t > 200 else 1.0)
