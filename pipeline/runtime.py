@@ -148,10 +148,11 @@ def still_settings(
     its rules can use; None where it decodes otherwise or the gate is off."""
     if pipe.decode_mode != DecodeMode.KEYFRAMES or not gate.enabled:
         return None
-    if gate.still_decode_interval_s <= 0:
+    interval = min(gate.still_decode_interval_s, pipe.max_frame_gap_s)
+    if interval <= 0:
         return None
     return StillSettings(
-        interval_s=min(gate.still_decode_interval_s, pipe.max_frame_gap_s),
+        interval_s=interval,
         roi=zones_roi(cam.zones),
         pixel_delta=gate.pixel_delta,
         min_changed_fraction=gate.min_changed_fraction,

@@ -210,8 +210,10 @@ class VendingAnalyzer:
     ) -> None:
         self.camera_id = camera_id
         self.rule = rule
-        # three looks in the shortest span that matters (a mobile stall's stop, the clearing)
-        self.max_frame_gap_s = min(rule.clear_s, rule.mobile_min_stop_s) / 3
+        # every keyframe: its background model dates a stall from when it first saw it
+        # differ, and with a still scene's keyframes 6 s apart 3 of 8 stalls were dated
+        # 4-14 s late (benchmarks/vending_synth.py --still, 666b535)
+        self.max_frame_gap_s = 0.0
         self.rule_id = rule.id
         watched = watched_zones(zones, VENDING_ZONE_KINDS, rule.zones)
         self._permitted = [z for z in zones if z.kind == ZoneKind.PERMITTED_STALL]

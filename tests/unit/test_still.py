@@ -95,14 +95,21 @@ def test_a_new_connection_starts_over() -> None:
 
 def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
     """Off unless asked for; then no sparser than half a parking rule's max_gap_s (one missed
-    look must not end a stay); nothing when the gate is off."""
+    look must not end a stay); nothing when the gate is off or for a vending rule."""
     from pipeline.config import GateConfig, parse_config
     from pipeline.rules.camera import CameraPipeline, build_analyzers
     from pipeline.runtime import still_settings
     from tests.conftest import camera_dict
 
-    def settings(rule: dict[str, object], gate: GateConfig) -> StillSettings | None:
-        cfg = parse_config({"cameras": [camera_dict(rules=[rule])]})
+    def settings(
+        rule: dict[str, object], gate: GateConfig, kind: str = "fire_lane"
+    ) -> StillSettings | None:
+        zone = {
+            "id": "z",
+            "kind": kind,
+            "polygon": [[0.2, 0.5], [0.8, 0.5], [0.8, 0.95], [0.2, 0.95]],
+        }
+        cfg = parse_config({"cameras": [camera_dict(rules=[rule], zones=[zone])]})
         cam = cfg.cameras[0]
         pipe = CameraPipeline(cam, build_analyzers(cam, cfg.site, cfg.evidence), gate)
         return still_settings(gate, cam, pipe)
@@ -117,3 +124,4 @@ def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
     assert quick is not None and quick.interval_s == 2.0
     assert settings(parking, GateConfig(still_decode_interval_s=0)) is None
     assert settings(parking, GateConfig(enabled=False, still_decode_interval_s=6.0)) is None
+    assert settings({"analyzer": "vending"}, on, "walkway") is None  # its background model
