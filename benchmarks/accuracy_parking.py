@@ -52,7 +52,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, REPO, SHARED, publish
+from benchmarks.common import CACHE, REPO, SHARED, STILL_DECODE_S, publish
 from pipeline.ingest.media import encode_h264
 
 DATA = SHARED / "data"
@@ -205,8 +205,21 @@ EVERY_KEYFRAME = "keyframes_every"
 STILL = "keyframes_still"
 DECODE_GATE = {
     EVERY_KEYFRAME: {"still_decode_interval_s": 0.0},
-    STILL: {"still_decode_interval_s": 6.0},
+    STILL: {"still_decode_interval_s": STILL_DECODE_S},
 }
+
+
+def add_decode_ab(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--every-keyframe", action="store_true",
+                        help="also decode every keyframe (no still skipping): A/B")  # fmt: skip
+    parser.add_argument("--still", action="store_true",
+                        help="also decode a still scene's keyframes 6 s apart: A/B")  # fmt: skip
+
+
+def keyframe_decodes(args: argparse.Namespace) -> list[str]:
+    """The keyframe decode modes asked for: the default, then the A/B variants."""
+    return ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else []),
+            *([STILL] if args.still else [])]  # fmt: skip
 
 
 def run_case(case: Case, model: Path, dwell: float, decode: str) -> dict[str, Any]:
@@ -336,10 +349,7 @@ def by_view(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--views-only", action="store_true", help="only the rendered views")
-    parser.add_argument("--every-keyframe", action="store_true",
-                        help="also decode every keyframe (no still skipping): A/B")  # fmt: skip
-    parser.add_argument("--still", action="store_true",
-                        help="also decode a still scene's keyframes 6 s apart: A/B")  # fmt: skip
+    add_decode_ab(parser)
     args = parser.parse_args()
     if not DATA.exists():
         print(f"skipped: {DATA} not found (the development clips live beside the checkout)")
@@ -353,8 +363,7 @@ def main() -> int:
     for case in todo:
         for model in models():
             for dwell in case.dwell_s:
-                decodes = ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else []),
-                           *([STILL] if args.still else [])]  # fmt: skip
+                decodes = keyframe_decodes(args)
                 for decode in [*decodes, "sampled"] if case.sampled_too else decodes:
                     r = run_case(case, model, dwell, decode)
                     runs.append(r)

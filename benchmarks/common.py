@@ -15,6 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 RESULTS = REPO / "benchmarks" / "results"
 CACHE = Path(os.environ.get("GRIDSIGHT_BENCH_CACHE", "/tmp/gridsight-bench"))
+# gate.still_decode_interval_s of the benchmarks' still-scene decoding A/B (pipeline.ingest.still)
+STILL_DECODE_S = 6.0
 # one-sided 95 % upper limit of a Poisson mean, by observed count (0, 1, 2, ... events)
 POISSON_95 = (2.996, 4.744, 6.296, 7.754, 9.154, 10.513, 11.842, 13.148)
 

@@ -33,7 +33,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.accuracy_parking import EVERY_KEYFRAME, STILL, cases, models, run_case
+from benchmarks.accuracy_parking import (
+    add_decode_ab,
+    cases,
+    keyframe_decodes,
+    models,
+    run_case,
+)
 from benchmarks.common import delivery_form, publish, transcode
 
 
@@ -61,13 +67,8 @@ CASES = {"demo_street": 30.0, "intel_car_aisle": 10.0}
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--every-keyframe", action="store_true",
-                        help="also decode every keyframe (no still skipping): A/B")  # fmt: skip
-    parser.add_argument("--still", action="store_true",
-                        help="also decode a still scene's keyframes 6 s apart: A/B")  # fmt: skip
-    args = parser.parse_args()
-    decodes = ["keyframes", *([EVERY_KEYFRAME] if args.every_keyframe else []),
-               *([STILL] if args.still else []), "sampled"]  # fmt: skip
+    add_decode_ab(parser)
+    decodes = [*keyframe_decodes(parser.parse_args()), "sampled"]
     work = Path(tempfile.mkdtemp(prefix="gs-pformats-"))
     rows: list[dict[str, Any]] = []
     try:

@@ -56,17 +56,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, REPO, RESULTS, commit, percentile, rss_mb, write_result
+from benchmarks.common import (
+    CACHE,
+    REPO,
+    RESULTS,
+    STILL_DECODE_S,
+    commit,
+    percentile,
+    rss_mb,
+    write_result,
+)
 
 FPS = 25
 GOP_S = 2.0
 # "<scene>~phased": each street camera starts its clip at another keyframe (see phased_clips)
 PHASED = "~phased"
 LATENCY_BOUND_S = 2.0
-# ``parking_still`` decodes a still scene's keyframes this far apart (opt-in
+# ``parking_still`` decodes a still scene's keyframes STILL_DECODE_S apart (opt-in
 # gate.still_decode_interval_s); ``parking`` and ``parking_every_key`` decode every keyframe
 # (the default, and explicitly)
-STILL_DECODE_S = 6.0
 MODES = ("keyframe_decode", "naive", "parking")
 # 高空抛物 suite: every frame decoded (baseline: nothing else), and the throwing analyzer.
 THROWING_MODES = ("full_decode", "throwing")

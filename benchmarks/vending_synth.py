@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import CACHE, percentile, publish
+from benchmarks.common import CACHE, STILL_DECODE_S, percentile, publish
 from pipeline.ingest.media import encode_h264
 from pipeline.ops.demo.footage import ASSET
 from tests.media import read_bgr
@@ -173,7 +173,7 @@ def run_scene(sc: WalkScene, video: Path, out: Path, still: bool) -> dict[str, A
                      "zones": [{"id": "walkway", "kind": "walkway", "polygon": WALKWAY}],
                      "rules": [{"analyzer": "vending", "min_dwell_s": MIN_DWELL}]}],
         "evidence": {"root": str(out)},
-        "gate": {"still_decode_interval_s": 6.0} if still else {},
+        "gate": {"still_decode_interval_s": STILL_DECODE_S} if still else {},
     })  # fmt: skip
     result = replay(video, cfg, "walk", out, start_time_s=0.0, progress=False)
     reports = [json.loads(line) for line in result.jsonl.read_text().splitlines()]

@@ -113,7 +113,6 @@ class StillDecoder(Generic[T]):
         self._last_key_s: float | None = None
         self._unchanged = 0
         self._held: list[T] = []
-        self.decoded = 0
         self.skipped = 0
 
     def reset(self) -> None:
@@ -157,7 +156,6 @@ class StillDecoder(Generic[T]):
         changed = self._differs(thumb, self._ref)
         self._before, self._ref = self._ref, thumb
         self._unchanged = 0 if changed else self._unchanged + 1
-        self.decoded += 1
         if not changed:
             self._held.clear()  # the scene stood still across them: nothing to recover
         return changed
