@@ -622,6 +622,9 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 if "parking_per_core" in results
                 else None
             ),
+            "parking_still_decoding_cameras_one_process_per_core": results.get(
+                "parking_still_per_core", {}
+            ).get("max_sustained_cameras"),
             "at_max": {
                 k: best_trial.get(k)
                 for k in (
@@ -633,6 +636,17 @@ def summarize(results: dict[str, Any]) -> dict[str, Any]:
                 )
             }
             | {"cores_per_camera_effective": round(effective, 4) if effective else None},
+        }
+    # every mode searched against the keyframe-only baseline of the same run (a run of a few
+    # modes, e.g. the per-core ones only, has no headline figures above but these)
+    kf_best = results.get("keyframe_decode", {}).get("max_sustained_cameras")
+    if kf_best:
+        summary["cameras_and_ratio_vs_keyframe_decode"] = {
+            mode: [
+                r["max_sustained_cameras"],
+                round((r["max_sustained_cameras"] or 0) / kf_best, 3),
+            ]
+            for mode, r in results.items()
         }
     return summary
 
@@ -669,6 +683,11 @@ def main() -> int:
     )
     p.add_argument("--per-core", action="store_true",
                    help="also search parking with one pipeline process per core")  # fmt: skip
+    p.add_argument("--per-core-modes", default="parking",
+                   help="--per-core: the modes searched so (parking, parking_still)")  # fmt: skip
+    p.add_argument("--start", default="",
+                   help="first N of a mode's search, e.g. keyframe_decode=64,parking_still=48 "
+                        "(a search doubles from it, then bisects)")  # fmt: skip
     p.add_argument("--suite", choices=["parking", "throwing"], default="parking")
     p.add_argument(
         "--facade-stream",
@@ -694,21 +713,28 @@ def main() -> int:
     bitrate = clip.stat().st_size * 8 / clip_s / 1e6
     modes = args.modes.split(",")
     results: dict[str, Any] = {}
+    starts = {k: int(v) for k, v in (kv.split("=") for kv in args.start.split(",") if kv)}
     for mode in modes:
         if args.quick:
             n = {"keyframe_decode": 16, "naive": 4}.get(mode, 16)
             r = trial_subprocess(mode, n, args.seconds, args.warmup, args.scene)
             results[mode] = {"max_sustained_cameras": n if r["sustained"] else None, "trials": [r]}
         else:
-            start = {"keyframe_decode": 8, "naive": 2}.get(mode, 8)
+            start = starts.get(mode) or {"keyframe_decode": 8, "naive": 2}.get(mode, 8)
             best, trials = search(mode, start, args.limit, args.seconds, args.warmup, args.scene)
             results[mode] = {"max_sustained_cameras": best, "trials": trials}
     if args.per_core:  # as a one-host `gridsight run --cluster <cores>` runs them
         cores = os.cpu_count() or 1
-        best, trials = search("parking", 16, args.limit, args.seconds, args.warmup, args.scene,
-                              processes=cores)  # fmt: skip
-        results["parking_per_core"] = {"max_sustained_cameras": best, "processes": cores,
-                                       "trials": trials}  # fmt: skip
+        for mode in args.per_core_modes.split(","):
+            first = starts.get(f"{mode}_per_core", 16)
+            best, trials = search(
+                mode, first, args.limit, args.seconds, args.warmup, args.scene, processes=cores
+            )
+            results[f"{mode}_per_core"] = {
+                "max_sustained_cameras": best,
+                "processes": cores,
+                "trials": trials,
+            }
     if args.stress:
         best, trials = search("parking", 16, args.limit, args.seconds, args.warmup, "busy")
         results["parking_busy_scene"] = {"max_sustained_cameras": best, "trials": trials}
