@@ -46,6 +46,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -443,10 +444,20 @@ def trial_subprocess(
 ) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--trial", mode, str(n), "--seconds", str(seconds),
            "--warmup", str(warmup), "--scene", scene, "--workers", str(workers)]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + warmup + 300)
+    # its own session: a trial that overruns is killed with the worker processes it spawned
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=seconds + warmup + 300)
+    except subprocess.TimeoutExpired:
+        # counted as not sustained, not a crash of the search (2026-12-06: a 160-camera
+        # per-core trial did not finish in 355 s and the search died with its results)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"mode": mode, "cameras": n, "sustained": False, "error": "trial timed out"}
     if proc.returncode != 0:
-        return {"mode": mode, "cameras": n, "sustained": False, "error": proc.stderr[-800:]}
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return {"mode": mode, "cameras": n, "sustained": False, "error": err[-800:]}
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     return result
 
 
@@ -466,8 +477,10 @@ def search(
     warmup: float,
     scene: str,
     processes: int = 1,
+    grow: float = 2.0,
 ) -> tuple[int, list[dict[str, Any]]]:
-    """Largest sustaining N: double from ``start`` until a trial fails, then bisect."""
+    """Largest sustaining N: grow ``grow``-fold from ``start`` until a trial fails, then
+    bisect."""
     trials: list[dict[str, Any]] = []
 
     def ok(n: int) -> bool:
@@ -482,7 +495,7 @@ def search(
     n = start
     while n <= limit:
         if ok(n):
-            lo, n = n, n * 2
+            lo, n = n, max(n + 1, round(n * grow))
         else:
             hi = n
             break
@@ -685,6 +698,8 @@ def main() -> int:
                    help="also search parking with one pipeline process per core")  # fmt: skip
     p.add_argument("--per-core-modes", default="parking",
                    help="--per-core: the modes searched so (parking, parking_still)")  # fmt: skip
+    p.add_argument("--grow", type=float, default=2.0,
+                   help="a search's step up while trials pass")  # fmt: skip
     p.add_argument("--start", default="",
                    help="first N of a mode's search, e.g. keyframe_decode=64,parking_still=48 "
                         "(a search doubles from it, then bisects)")  # fmt: skip
@@ -721,15 +736,18 @@ def main() -> int:
             results[mode] = {"max_sustained_cameras": n if r["sustained"] else None, "trials": [r]}
         else:
             start = starts.get(mode) or {"keyframe_decode": 8, "naive": 2}.get(mode, 8)
-            best, trials = search(mode, start, args.limit, args.seconds, args.warmup, args.scene)
+            best, trials = search(
+                mode, start, args.limit, args.seconds, args.warmup, args.scene, grow=args.grow
+            )
             results[mode] = {"max_sustained_cameras": best, "trials": trials}
     if args.per_core:  # as a one-host `gridsight run --cluster <cores>` runs them
         cores = os.cpu_count() or 1
         for mode in args.per_core_modes.split(","):
             first = starts.get(f"{mode}_per_core", 16)
             best, trials = search(
-                mode, first, args.limit, args.seconds, args.warmup, args.scene, processes=cores
-            )
+                mode, first, args.limit, args.seconds, args.warmup, args.scene,
+                processes=cores, grow=args.grow,
+            )  # fmt: skip
             results[f"{mode}_per_core"] = {
                 "max_sustained_cameras": best,
                 "processes": cores,
