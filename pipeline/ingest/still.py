@@ -6,7 +6,7 @@ Opt-in: on the phased throughput trial it sustained 80 parking cameras within th
 against 64 with every keyframe decoded (README, "Still-scene decoding"). A recovered keyframe is
 marked (``Frame.recovered``): analyzers date by it but alert on the current keyframe, since it
 is analysed a GOP or more after its time; while an analyzer awaits a timer-raised alert
-(``Analyzer.awaiting_alert``) the source decodes every keyframe.
+(``Analyzer.awaiting_timer``) the source decodes every keyframe.
 
 A street camera's keyframe decode is most of what it costs (68 % of a parking camera's CPU,
 py-spy on the 32-camera throughput trial), and most community cameras look at a still scene

@@ -76,10 +76,10 @@ class Analyzer(Protocol):
         ...
 
     @property
-    def awaiting_alert(self) -> bool:
-        """Whether a timer may raise an alert without the scene changing (a stay confirmed,
-        its dwell running): a still scene's keyframes are then all decoded, so it comes on
-        time."""
+    def awaiting_timer(self) -> bool:
+        """Whether a timer may raise an alert or end an event without the scene changing (a
+        stay confirmed, its dwell running; a stay's vehicle unseen, its gap running): a still
+        scene's keyframes are then all decoded, so the alert or the end comes on time."""
         ...
 
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:

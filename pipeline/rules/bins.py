@@ -188,7 +188,7 @@ class BinAnalyzer:
         self.camera_id = camera_id
         self.rule = rule
         self.max_frame_gap_s = rule.interval_s  # it looks once per interval anyway
-        self.awaiting_alert = False  # its looks are spaced by its interval anyway
+        self.awaiting_timer = False  # its looks are spaced by its interval anyway
         self.rule_id = rule.id
         watched = watched_zones(zones, {ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA}, rule.zones)
         self._states = {z.id: _BinState(z) for z in watched}

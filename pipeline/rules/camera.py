@@ -100,7 +100,7 @@ class CameraPipeline:
         self.decode_mode = choose_decode_mode(camera, analyzers)
         self.max_frame_gap_s = min((a.max_frame_gap_s for a in analyzers), default=math.inf)
         # read by the camera's source thread (still-scene decoding): a plain bool
-        self.awaiting_alert = False
+        self.awaiting_timer = False
         self.skip_deblocking = (
             camera.skip_deblocking
             if camera.skip_deblocking is not None
@@ -162,7 +162,7 @@ class CameraPipeline:
         self.latest = (frame, detections)
         for analyzer in self.analyzers:
             notices.extend(analyzer.observe(frame, detections))
-        self.awaiting_alert = any(a.awaiting_alert for a in self.analyzers)
+        self.awaiting_timer = any(a.awaiting_timer for a in self.analyzers)
         return notices
 
     def confirm_view(self) -> list[EventNotice]:

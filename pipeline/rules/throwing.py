@@ -758,7 +758,7 @@ class ThrowingAnalyzer:
     # packets): the deblocking filter may be skipped (~20 % of decode time)
     clean_pictures = False
     max_frame_gap_s = math.inf  # decodes every frame; its keyframes are never skipped
-    awaiting_alert = False
+    awaiting_timer = False
 
     def __init__(
         self,

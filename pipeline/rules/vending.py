@@ -267,7 +267,7 @@ class VendingAnalyzer:
         return []
 
     @property
-    def awaiting_alert(self) -> bool:
+    def awaiting_timer(self) -> bool:
         return any(st.occupied_since is not None and st.event_id is None
                    for st in self._states.values())  # fmt: skip
 

@@ -159,7 +159,7 @@ class Recorder:
     motion = None
     clean_pictures = True
     max_frame_gap_s = 60.0
-    awaiting_alert = False
+    awaiting_timer = False
 
     def __init__(self) -> None:
         self.frames: list[float] = []

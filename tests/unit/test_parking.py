@@ -117,17 +117,54 @@ def test_an_alert_falling_on_a_recovered_keyframe_comes_on_the_current_one() -> 
 
     a = analyzer()
     scene = parked(10, 150)
-    awaiting = [a.awaiting_alert]
+    awaiting = [a.awaiting_timer]
     for i, t in enumerate(every(2, 68)):
         assert not a.observe(frame(T0 + t, i), scene(t))
-    awaiting.append(a.awaiting_alert)  # confirmed at 14 s, dwell running
+    awaiting.append(a.awaiting_timer)  # confirmed at 14 s, dwell running
     late = replace(frame(T0 + 70, 40), recovered=True)
     assert a.observe(late, scene(70)) == []  # dwell 60 s reached, but on a recovered frame
     started = a.observe(frame(T0 + 72, 41), scene(72))
-    awaiting.append(a.awaiting_alert)
+    awaiting.append(a.awaiting_timer)
     assert states(started) == [("ev1", EventState.STARTED)]
     assert started[0].event.started_at == at(10) and started[0].event.alerted_at == at(72)
     assert awaiting == [False, True, False]
+
+
+def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
+    """While a stay's vehicle is unseen its end is a timer too (max_gap_s): the analyzer asks
+    for every keyframe until the stay ends, so a car back at its place, or another one there,
+    after the gap starts a new stay. With sparse keyframes the end was decided up to an
+    interval late and a car back by then continued the old stay (two events became one)."""
+    a = analyzer(cooldown_s=0)
+    scene = parked(10, 100)  # alerts at 70 s; gone from 100 s
+    awaiting = {}
+    for i, t in enumerate(every(2, 140)):
+        a.observe(frame(T0 + t, i), scene(t))
+        awaiting[t] = a.awaiting_timer
+    assert awaiting[20] and not awaiting[80] and not awaiting[98]  # dwell, then alerted
+    assert awaiting[100] and awaiting[108]  # unseen since 98 s, its gap running
+    assert not awaiting[110]  # ended: not seen for more than max_gap_s (10 s)
+    # where a still scene's keyframes 6 s apart fall (102, 108, 114 s), the stay, unseen
+    # since 98 s, has not ended at 108 s, and at 114 s the car is back: it went on
+    b = analyzer(cooldown_s=0)
+    back = lambda t: dets((CAR, "car", 7)) if 10 <= t < 100 or t >= 113 else dets()  # noqa: E731
+    times = [*every(2, 100), 102]  # still decoding notices the change and decodes each one
+    for i, t in enumerate(times):
+        b.observe(frame(T0 + t, i), back(t))
+    assert b.awaiting_timer  # so the source keeps decoding every keyframe: 104, 106, ...
+    notices = run_from(b, every(2, 130, 104), back, len(times))
+    assert [n.event.state for n in notices if n.event.state != EventState.UPDATED] == [
+        EventState.ENDED
+    ]  # the first stay ends at 110 s; the car back at 114 s is a new stay (alerts later)
+
+
+def run_from(
+    a: ParkingAnalyzer, times: Iterable[float], scene: Callable[[float], Detections], seq: int
+) -> list[EventNotice]:
+    out: list[EventNotice] = []
+    for i, t in enumerate(times):
+        out.extend(a.observe(frame(T0 + t, seq + i), scene(t)))
+    return out
 
 
 def test_dwell_survives_tracker_id_switches() -> None:
