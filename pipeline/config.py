@@ -275,8 +275,9 @@ class GateConfig(Base):
     max_skip_s: float = Field(default=20.0, gt=0.0)
     # Keyframe cameras: while the zones stand still, decode a keyframe only this often; a
     # change decodes every keyframe again and recovers the skipped one where it began
-    # (pipeline.ingest.still; README "Still-scene decoding"). Opt-in (0: every keyframe);
-    # 6 sustained 80 parking cameras against 64 in the phased throughput trial.
+    # (pipeline.ingest.still; README "Still-scene decoding"). Opt-in (0: every keyframe):
+    # with arrivals spread it sustains more cameras, but when every camera changes in the
+    # same second (the burst trial) fewer (44 against 48, one process per core).
     still_decode_interval_s: float = Field(default=0.0, ge=0.0, le=60.0)
 
 

@@ -203,8 +203,8 @@ class StreamSource:
         self._rng = rng or random.Random()
         self._watermark = watermark
         self._on_luma = on_luma
-        # still-scene decoding: True while an analyzer awaits an alert that a timer may raise
-        # in a still scene (read from the analysis thread's last frame: a plain bool)
+        # still-scene decoding: True while an analyzer awaits what a timer decides (an alert,
+        # an end) in a still scene (read from the analysis thread's last frame: a plain bool)
         self._busy = busy
         self._decoded = 0
         # epochs continue from the camera this source replaces: its clips and tracks stay apart

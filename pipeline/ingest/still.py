@@ -3,10 +3,11 @@ nothing moves, decode a keyframe only every few seconds; when something changes,
 keyframe again and recover the skipped one where the change began.
 
 Opt-in: on the phased throughput trial it sustained 80 parking cameras within the latency bound
-against 64 with every keyframe decoded (README, "Still-scene decoding"). A recovered keyframe is
+against 64 with every keyframe decoded, but on the burst trial (every camera's scene changes in
+the same second) 44 against 48 (README, "Still-scene decoding"). A recovered keyframe is
 marked (``Frame.recovered``): analyzers date by it but alert on the current keyframe, since it
-is analysed a GOP or more after its time; while an analyzer awaits a timer-raised alert
-(``Analyzer.awaiting_timer``) the source decodes every keyframe.
+is analysed a GOP or more after its time; while an analyzer awaits what a timer decides (an
+alert, a stay's end: ``Analyzer.awaiting_timer``) the source decodes every keyframe.
 
 A street camera's keyframe decode is most of what it costs (68 % of a parking camera's CPU,
 py-spy on the 32-camera throughput trial), and most community cameras look at a still scene
@@ -123,9 +124,9 @@ class StillDecoder(Generic[T]):
         self._held.clear()
 
     def wants(self, time_s: float, busy: bool = False) -> bool:
-        """Decode the keyframe at ``time_s``? ``busy``: an analyzer awaits an alert that a
-        timer raises (a dwell running out), which must come on time, not at the next
-        decoded keyframe: decode every keyframe meanwhile."""
+        """Decode the keyframe at ``time_s``? ``busy``: an analyzer awaits what a timer decides
+        (a dwell running out, an unseen stay's gap), which must come on time, not at the
+        next decoded keyframe: decode every keyframe meanwhile."""
         if self._last_key_s is not None and time_s > self._last_key_s:
             step = time_s - self._last_key_s
             self._gop_s = step if self._gop_s == 0.0 else 0.8 * self._gop_s + 0.2 * step
