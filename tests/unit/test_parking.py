@@ -147,7 +147,10 @@ def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
     # where a still scene's keyframes 6 s apart fall (102, 108, 114 s), the stay, unseen
     # since 98 s, has not ended at 108 s, and at 114 s the car is back: it went on
     b = analyzer(cooldown_s=0)
-    back = lambda t: dets((CAR, "car", 7)) if 10 <= t < 100 or t >= 113 else dets()  # noqa: E731
+
+    def back(t: float) -> Detections:
+        return dets((CAR, "car", 7)) if 10 <= t < 100 or t >= 113 else dets()
+
     times = [*every(2, 100), 102]  # still decoding notices the change and decodes each one
     for i, t in enumerate(times):
         b.observe(frame(T0 + t, i), back(t))
