@@ -719,7 +719,7 @@ def main() -> int:
                    help="a search's step up while trials pass")  # fmt: skip
     p.add_argument("--start", default="",
                    help="first N of a mode's search, e.g. keyframe_decode=64,parking_still=48 "
-                        "(a search doubles from it, then bisects)")  # fmt: skip
+                        "(a search grows from it by --grow, then bisects)")  # fmt: skip
     p.add_argument("--suite", choices=["parking", "throwing"], default="parking")
     p.add_argument(
         "--facade-stream",
