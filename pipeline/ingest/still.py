@@ -21,8 +21,9 @@ the last one decoded; each decoded keyframe's thumbnail (luma of the zones' boun
 area-averaged, brightness-normalised: the change gate's measure and thresholds) is compared with
 the previous decoded one. A change means the scene is *active*: the skipped keyframes since the
 previous decoded one are decoded now until the first that already shows the change, which is
-delivered first, so the analyzers see the arrival at keyframe resolution (a stay's start time
-and the first photo are the same as with every keyframe decoded), and every keyframe is decoded
+delivered first, so the analyzers see the arrival at keyframe resolution (the start time and
+first photo of a stay that settles within one GOP are the same as with every keyframe decoded;
+one that takes longer is dated from the current keyframe), and every keyframe is decoded
 until ``still_after`` in a row show no change. What this costs is bounded and stated: a change
 is noticed up to ``interval_s`` minus one GOP late (dated right by the recovered keyframe); a
 change that comes and goes between two decoded keyframes (someone walking through in a few

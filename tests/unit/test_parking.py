@@ -70,10 +70,12 @@ def run(
     a: ParkingAnalyzer,
     times: Iterable[float],
     scene: Callable[[float], Detections],
+    seq: int = 0,
 ) -> list[EventNotice]:
+    """``seq``: the first frame's sequence number (going on from frames already observed)."""
     out: list[EventNotice] = []
     for i, t in enumerate(times):
-        out.extend(a.observe(frame(T0 + t, i), scene(t)))
+        out.extend(a.observe(frame(T0 + t, seq + i), scene(t)))
     return out
 
 
@@ -155,19 +157,10 @@ def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
     for i, t in enumerate(times):
         b.observe(frame(T0 + t, i), back(t))
     assert b.awaiting_timer  # so the source keeps decoding every keyframe: 104, 106, ...
-    notices = run_from(b, every(2, 130, 104), back, len(times))
+    notices = run(b, every(2, 130, 104), back, len(times))
     assert [n.event.state for n in notices if n.event.state != EventState.UPDATED] == [
         EventState.ENDED
     ]  # the first stay ends at 110 s; the car back at 114 s is a new stay (alerts later)
-
-
-def run_from(
-    a: ParkingAnalyzer, times: Iterable[float], scene: Callable[[float], Detections], seq: int
-) -> list[EventNotice]:
-    out: list[EventNotice] = []
-    for i, t in enumerate(times):
-        out.extend(a.observe(frame(T0 + t, seq + i), scene(t)))
-    return out
 
 
 def test_dwell_survives_tracker_id_switches() -> None:
