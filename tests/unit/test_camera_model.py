@@ -14,6 +14,7 @@ import pytest
 from numpy.typing import NDArray
 
 from pipeline.config import FacadeConfig, ZoneConfig
+from pipeline.rules import throwing
 from pipeline.rules.camera_model import camera_for, fit_summary, fitting_column_widths, warnings
 from pipeline.rules.throwing import (
     ThrowingAnalyzer,
@@ -279,6 +280,65 @@ def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails) and d.model == "3d"
     assert d.candidates[0].floor == 3
+
+
+def blinking_fall(
+    seed: int,
+) -> tuple[FacadeConfig, list[list[tuple[float, float]]], list[tuple[float, float]]]:
+    """A 4-storey building seen from 18 m; an object let go at floor 4's sill is seen in every
+    frame of the first 40 % of its fall, then as at a camera's 384 kbit/s: 2 frames seen and
+    3 not (its contrast against the wall swings with every slab and window it passes), its
+    blobs 1.5 px off, and in the last unseen frame of each gap a speck 15 px beside its path.
+    Returns the calibration, the frames and the specks."""
+    cam = HandCamera(out_m=18.0, height_m=1.5, x_m=9.0, tilt_deg=15.0, f=900.0)
+    low = facade_seen_by(cam, bottom=1, top=4, cols=6, fh=3.0, cw=3.0)
+    _, ps = flight(np.array([7.5, 0.3, 10.0]), np.array([0.3, 0.5, 0.0]), 30.0)
+    rng = np.random.default_rng(seed)
+    frames: list[list[tuple[float, float]]] = [[], [], []]
+    k0, specks = int(0.4 * len(ps)), []
+    for k, (x, y) in enumerate(cam.project(ps)):
+        phase = (k - k0) % 5
+        if k < k0 or phase < 2:
+            frames.append([(float(x + rng.normal(0, 1.5)), float(y + rng.normal(0, 1.5)))])
+        elif phase == 4:
+            specks.append((float(x + 14.0), float(y - 6.0)))
+            frames.append([specks[-1]])
+        else:
+            frames.append([])
+    return low, frames, specks
+
+
+def reported(low: FacadeConfig, frames: list[list[tuple[float, float]]]) -> list[ThrowingDetails]:
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [low], [ZONE],
+                         new_id=lambda _t: next(ids))  # fmt: skip
+    none: list[tuple[float, float]] = []
+    notices = [
+        n for i, pts in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, pts))
+    ]
+    out = [n.event.details for n in notices if n.event.state == EventState.ENDED]
+    assert all(isinstance(d, ThrowingDetails) for d in out)
+    return out  # type: ignore[return-value]
+
+
+def test_a_blinking_fall_short_of_its_drop_follows_its_fitted_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A track that passes every 3-D test but the watched drop is followed along its fitted
+    fall: across gaps of unseen frames, and past a speck beside the path that a prediction
+    from its last few points takes (the 3-D benchmark's kept misses at 384 kbit/s: the
+    object found in 65 % of the frames of its fall, its track taken by a neighbour's blob at
+    a gap after 3.6 m of the 5 m needed)."""
+    scenes = [blinking_fall(seed) for seed in range(8)]
+    for low, frames, specks in scenes:
+        assert len(specks) >= 3
+        (d,) = reported(low, frames)
+        assert d.model == "3d" and d.candidates[0].floor == 4
+        assert all(math.dist(p[1:3], s) > 5.0 for p in d.trajectory for s in specks)
+    # followed from its last points instead, the track loses some of them
+    monkeypatch.setattr(throwing._Guide, "at", lambda _self, _t: None)
+    monkeypatch.setattr(throwing, "_MAX_MISSES_GUIDED", throwing._MAX_MISSES)
+    assert sum(len(reported(low, frames)) for low, frames, _ in scenes) <= 6
 
 
 def test_a_camera_that_would_stand_underground_falls_back_to_the_facade_plane() -> None:
