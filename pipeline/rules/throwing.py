@@ -588,9 +588,10 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
     # point counts (3-D benchmark seed 4711's looped real foliage: a chain of leaf blobs
     # passed on its best 85 %).
     rms = b.rms_px if w.active_share < _FOLIAGE_SHARE else b.rms_all_px
+    # watched, not inferred: the fit's release may lie well above the first sighting
+    watched = b.seen_drop() >= min_drop
     checks = [
-        # watched, not inferred: the fit's release may lie well above the first sighting
-        (b.seen_drop() >= min_drop, f"seen falling {b.seen_drop():.1f} m of {min_drop:.1f}"),
+        (watched, f"seen falling {b.seen_drop():.1f} m of {min_drop:.1f}"),
         (
             b.release_point[2] >= w.min_release_z,
             f"let go less than {_MIN_RELEASE_FLOORS} floors above the ground",
@@ -623,7 +624,7 @@ def _ballistic_checks(fit: _Fit, w: _World, rule: ThrowingRule) -> _Fit:
     failed = [why for ok, why in checks if not ok]
     fit = replace(
         fit, accel=accel, v0z=vz, v0x=vx, final_speed=b.speed_at(b.t_end), descent=b.drop(),
-        ballistic=b, short_drop=len(failed) == 1 and not checks[0][0],
+        ballistic=b, short_drop=not watched and len(failed) == 1,
     )  # fmt: skip
     if failed:
         return replace(fit, ok=False, reason="; ".join(failed))
