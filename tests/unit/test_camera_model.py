@@ -27,7 +27,7 @@ from pipeline.rules.throwing import (
     summary as throwing_summary,
 )
 from pipeline.rules.trajectory import fit_ballistic
-from pipeline.types import Blobs, EventState, MotionSample
+from pipeline.types import Blobs, EventNotice, EventState, MotionSample
 from tests.scenes.facade_plane import HandCamera, corners_seen_by
 
 W, H, FPS = 1280, 720, 25
@@ -254,6 +254,18 @@ def test_leaf_sinking_at_its_terminal_speed_in_front_of_the_facade_is_not_a_thro
     assert feed(analyzer(), px) == []
 
 
+def observed(
+    facade: FacadeConfig, frames: list[list[tuple[float, float]]], rule: ThrowingRule
+) -> list[EventNotice]:
+    """What an analyzer of ``facade`` raises over these frames and 20 empty ones after."""
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    a = ThrowingAnalyzer("cam", rule, [facade], [ZONE], new_id=lambda _t: next(ids))
+    none: list[tuple[float, float]] = []
+    return [
+        n for i, pts in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, pts))
+    ]
+
+
 def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
     # a 4-storey building seen from 18 m: from floor 3's sill (7 m) to the ground, where the
     # object stops, is less than min_fall_floors of 3 floors but most of what the view allows
@@ -267,15 +279,7 @@ def test_fall_from_a_low_building_counts_by_its_drop_to_the_ground() -> None:
         for _ in range(40):  # 1 ms steps, one frame
             v = v + np.array([0.0, 0.0, -9.81]) * 1e-3
             p = p + v * 1e-3
-    ids = iter(f"ev{i}" for i in range(1, 9))
-    a = ThrowingAnalyzer(
-        "cam", ThrowingRule(analyzer="throwing", min_fall_floors=3.0), [low], [ZONE],
-        new_id=lambda _t: next(ids),
-    )  # fmt: skip
-    none: list[tuple[float, float]] = []
-    notices = [
-        n for i, pts in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, pts))
-    ]
+    notices = observed(low, frames, ThrowingRule(analyzer="throwing", min_fall_floors=3.0))
     assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails) and d.model == "3d"
@@ -309,13 +313,7 @@ def blinking_fall(
 
 
 def reported(low: FacadeConfig, frames: list[list[tuple[float, float]]]) -> list[ThrowingDetails]:
-    ids = iter(f"ev{i}" for i in range(1, 9))
-    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [low], [ZONE],
-                         new_id=lambda _t: next(ids))  # fmt: skip
-    none: list[tuple[float, float]] = []
-    notices = [
-        n for i, pts in enumerate([*frames, *[none] * 20]) for n in a.observe_motion(motion(i, pts))
-    ]
+    notices = observed(low, frames, ThrowingRule(analyzer="throwing"))
     out = [n.event.details for n in notices if n.event.state == EventState.ENDED]
     assert all(isinstance(d, ThrowingDetails) for d in out)
     return out  # type: ignore[return-value]

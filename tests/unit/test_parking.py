@@ -154,8 +154,7 @@ def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
         return dets((CAR, "car", 7)) if 10 <= t < 100 or t >= 113 else dets()
 
     times = [*every(2, 100), 102]  # still decoding notices the change and decodes each one
-    for i, t in enumerate(times):
-        b.observe(frame(T0 + t, i), back(t))
+    run(b, times, back)
     assert b.awaiting_timer  # so the source keeps decoding every keyframe: 104, 106, ...
     notices = run(b, every(2, 130, 104), back, len(times))
     assert [n.event.state for n in notices if n.event.state != EventState.UPDATED] == [
