@@ -331,7 +331,7 @@ class _Guide:
 
     ballistic: Ballistic
     camera: CameraFit
-    t0: float  # absolute time of the fall's first point (the fit's time origin)
+    t0: float  # analyzer time (see ThrowingAnalyzer._clock) of the fall's first point
 
     def at(self, t: float) -> tuple[float, float] | None:
         uv = self.camera.project(self.ballistic.position(np.array([t - self.t0])))[0]
@@ -832,6 +832,8 @@ class ThrowingAnalyzer:
         self._streak_frames = 0  # frames in a row that looked like rain streaks
         self._latest: Frame | None = None
         self._epoch = -1
+        # Inside the analyzer time runs from its first sample, rounded to 10 µs (see _clock).
+        self._origin: float | None = None
         self._last_t: float | None = None
         self._intervals: deque[float] = deque(maxlen=25)  # between recent samples
 
@@ -843,7 +845,26 @@ class ThrowingAnalyzer:
 
     # -- motion ----------------------------------------------------------------------------
 
+    def _clock(self, time_s: float) -> float:
+        """The analyzer's time for a frame time (UTC epoch seconds): seconds since its first
+        sample, rounded to 10 µs.
+
+        Epoch seconds near 1.8e9 carry float64 steps of 2.4e-7 s, so the same video replayed
+        from another start time gave times differing in their last bits: frame intervals at
+        exactly a threshold (0.3 s is 9 frames at 30 fps) fell either side of it and the 3-D
+        fit's optimiser took another path, and one replay raised an event the other did not
+        (a background piece of the 3-D benchmark, started at 0 there and at the wall clock
+        live). Small rounded times make the analysis the same whenever it runs."""
+        if self._origin is None:
+            self._origin = time_s
+        return round(time_s - self._origin, 5)
+
+    def _utc(self, t: float) -> float:
+        """Epoch seconds of an analyzer time (see _clock)."""
+        return (self._origin or 0.0) + t
+
     def observe_motion(self, sample: MotionSample) -> list[EventNotice]:
+        sample = replace(sample, time_s=self._clock(sample.time_s))
         if sample.size != self._size:
             self._size = sample.size
             self._grids = [FacadeGrid(f, *sample.size) for f in self.facades]
@@ -896,7 +917,7 @@ class ThrowingAnalyzer:
         return t < self._hold_until or (t < until and born >= since)
 
     def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
-        return self._finish_all(time_s)
+        return self._finish_all(self._clock(time_s)) if self._tracks else []
 
     # -- tracking --------------------------------------------------------------------------
 
@@ -1247,7 +1268,7 @@ class ThrowingAnalyzer:
             if same is not None:
                 tr.part_of = same
                 continue
-            tr.event_id = self._new_id(t)
+            tr.event_id = self._new_id(self._utc(t))
             tr.alerted_at = t
             tr.verdict = fit
             self._recent.append((tr, t))
@@ -1420,13 +1441,15 @@ class ThrowingAnalyzer:
                         fit.reason,
                     )
                 return []
-            tr.event_id = self._new_id(t)
+            tr.event_id = self._new_id(self._utc(t))
             tr.alerted_at = t
             tr.verdict = fit
             self._recent.append((tr, t))
             started = self._notice(tr, fit, EventState.STARTED, None)
             # the same fall, now over: its report as started (details, floors) is final
-            ended = replace(started.event, state=EventState.ENDED, ended_at=tr.points[-1][0])
+            ended = replace(
+                started.event, state=EventState.ENDED, ended_at=self._utc(tr.points[-1][0])
+            )
             return [started, replace(started, event=ended)]
         final = fit if fit.ok else (tr.verdict or fit)
         return [self._notice(tr, final, EventState.ENDED, tr.points[-1][0])]
@@ -1452,9 +1475,9 @@ class ThrowingAnalyzer:
             zone_id=self.facades[tr.facade].zone,
             rule_id=self.rule_id,
             started_at=min(t_release, details.t0_s),
-            alerted_at=tr.alerted_at,
-            updated_at=tr.points[-1][0],
-            ended_at=ended_at,
+            alerted_at=self._utc(tr.alerted_at),
+            updated_at=self._utc(tr.points[-1][0]),
+            ended_at=None if ended_at is None else self._utc(ended_at),
             score=round(self._score(fit), 4),
             details=details,
             stream_offset_s=None,
@@ -1575,7 +1598,7 @@ class ThrowingAnalyzer:
             building=cfg.building,
             unit=cfg.unit,
             frame_size=self._size or (0, 0),
-            t0_s=t0,
+            t0_s=self._utc(t0),
             trajectory=tuple((round(p[0] - t0, 4), round(p[1], 1), round(p[2], 1)) for p in points),
             accel_mps2=round(fit.accel, 3),
             g_ratio=round(fit.accel / G, 3),
