@@ -680,6 +680,18 @@ def size_switch(areas: Sequence[float], start: int) -> int | None:
     return int(hits[-1]) + start + 3 if len(hits) else None
 
 
+def _from_leaves(points: Sequence[tuple[float, ...]], switch: int) -> bool:
+    """Whether a track's points (time, x, y, area, activity) before ``switch`` were bigger
+    blobs than those after it and mostly among leaves (see size_switch)."""
+    before, after = points[:switch], points[switch:]
+    if not before or not after:
+        return False
+    leafy = sum(p[4] >= _ACTIVE for p in before) >= 0.5 * len(before)
+    return leafy and float(np.median([p[3] for p in before])) > float(
+        np.median([p[3] for p in after])
+    )
+
+
 def rise_then_fall_share(z: NDArray[np.float64]) -> float:
     """Share of a height series' steps that fit one rise followed by one fall (steps before
     the turn not falling by 5 cm or more, steps after it not rising by as much), at the turn
@@ -1133,14 +1145,25 @@ class ThrowingAnalyzer:
         # 120 px falling object's blob from the young track that had found it, and the specks
         # in front spoiled the fit (3-D benchmark, office dev seed 601). The specks stay out
         # of the track's later fits too.
-        if not fit.ok:
-            switch = size_switch([p[3] for p in tr.points], fit.start)
-            if switch is not None and switch <= len(t) - self.rule.min_points:
-                alone = fit_from(switch + falling_start(xz[switch:, 1]))
-                if alone.ok:
-                    tr.foreign = switch
-                    return alone
-        return fit
+        #
+        # A passing fit, too, when the object before the change was a clump of leaves
+        # bigger than what came after: a swaying clump's track (blobs of 600-1600 px
+        # jittering in place for 0.6 s) took specks of 4-50 px falling below it, and the
+        # clump's points made the fall "cross the canopy" (3-D benchmark, tower view, 5 s
+        # into a camera's first minute, seeds 2323 and 5151). An object let go inside the
+        # foliage, seen merged with it first, is then judged by its fall once clear of it,
+        # as the foliage tests judge any fall among leaves.
+        switch = size_switch([p[3] for p in tr.points], fit.start)
+        if switch is None or (
+            fit.ok and not _from_leaves(tr.points[fit.start :], switch - fit.start)
+        ):
+            return fit
+        alone = _Fit(False, f"went over from leaves to a small object {len(t) - switch} points ago")
+        if switch <= len(t) - self.rule.min_points:
+            alone = fit_from(switch + falling_start(xz[switch:, 1]))
+        if alone.ok:
+            tr.foreign = switch
+        return alone if alone.ok or fit.ok else fit
 
     def _world(
         self, tr: _Track, xz: NDArray[np.float64], t: NDArray[np.float64], start: int
