@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.errors import SourceError, StreamOpenError, StreamStalledError
+from pipeline.imaging import area_shrink
 from pipeline.ingest.display import IDENTITY, Display, StreamDisplay
 from pipeline.ingest.health import HealthTracker
 from pipeline.ingest.hwdecode import HwDecode, choose
@@ -145,9 +146,9 @@ def to_bgr(
         return np.asarray(vf.to_ndarray(width=width, height=height, format="bgr24"), np.uint8)
     y, u, v = _plane(vf, 0), _plane(vf, 1), _plane(vf, 2)
     if (width, height) != (vf.width, vf.height):
-        y = _u8(cv2.resize(y, (width, height), interpolation=cv2.INTER_AREA))
-        u = _u8(cv2.resize(u, (width // 2, height // 2), interpolation=cv2.INTER_AREA))
-        v = _u8(cv2.resize(v, (width // 2, height // 2), interpolation=cv2.INTER_AREA))
+        y = area_shrink(y, (width, height))
+        u = area_shrink(u, (width // 2, height // 2))
+        v = area_shrink(v, (width // 2, height // 2))
     i420 = np.concatenate([y.ravel(), u.ravel(), v.ravel()]).reshape(height * 3 // 2, width)
     return _u8(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420))
 

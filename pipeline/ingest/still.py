@@ -47,6 +47,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config_base import ZoneConfig
+from pipeline.imaging import area_shrink
 
 _THUMB_W = 160
 T = TypeVar("T")
@@ -73,9 +74,9 @@ def grey_thumbnail(image: NDArray[np.uint8], roi: Roi) -> NDArray[np.float32]:
     crop = image[round(y1 * h) : max(round(y2 * h), round(y1 * h) + 1),
                  round(x1 * w) : max(round(x2 * w), round(x1 * w) + 1)]  # fmt: skip
     th = max(8, round(_THUMB_W * crop.shape[0] / max(1, crop.shape[1])))
-    small = cv2.resize(crop, (_THUMB_W, th), interpolation=cv2.INTER_AREA)
+    small = area_shrink(crop, (_THUMB_W, th))
     if small.ndim == 3:
-        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        small = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
     grey = np.asarray(cv2.GaussianBlur(small.astype(np.float32), (3, 3), 0), np.float32)
     return np.asarray(grey * (128.0 / max(float(grey.mean()), 1.0)), np.float32)
 

@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pipeline.config_base import ZoneConfig
+from pipeline.imaging import area_shrink
 
 _THUMB_W = 320
 
@@ -46,7 +47,7 @@ def scene_features(
     interior) or, with None, the mean of the whole thumbnail (small regions such as a bin).
     """
     th = max(8, round(width * crop.shape[0] / max(1, crop.shape[1])))
-    small = cv2.resize(crop, (width, th), interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = area_shrink(crop, (width, th)).astype(np.float32)
     small = np.asarray(cv2.GaussianBlur(small, (5, 5), 0), np.float32) + 1.0
     total = small.sum(axis=2)
     lum = total / 3.0
