@@ -11,8 +11,9 @@ def area_shrink(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.u
     """``image`` shrunk to ``size`` (width, height) by area averaging, as
     ``cv2.resize(..., INTER_AREA)`` does, at a fraction of its cost.
 
-    OpenCV's area resize has a fast path only for whole-number factors; a 1080p crop shrunk
-    to a 192 px thumbnail (factor ~8.02) takes the general path, ~5 times slower. Here the
+    OpenCV's area resize has a fast path only for whole-number factors; the change gate's
+    160 px thumbnail of a 1080p-wide zone crop (factor 9.6) took the general path, 2.7 times
+    slower (``benchmarks/thumbnails.py``). Here the
     whole-number part of the factor is taken first (an exact box average on the fast path)
     and the rest (less than 2) on the small image. The first pass leaves out the last few
     rows and columns that do not fill a box (fewer than the factor: under one thumbnail
