@@ -696,6 +696,22 @@ def test_a_leaf_that_sank_and_then_swayed_on_the_spot_is_not_joined_to_a_fall() 
     assert ThrowingAnalyzer._joint_error(sinking, fall) is not None  # type: ignore[arg-type]
 
 
+def seen_at_30fps(
+    facade: FacadeConfig, zone: ZoneConfig, points: Sequence[tuple[float, ...]]
+) -> list[EventNotice]:
+    """What an analyzer of a 1280 × 720, 30 fps camera raises over 2 s whose frames show one
+    blob each at these (frame, x, y, area, activity), or none."""
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [facade], [zone])
+    seen = {int(f): rest for f, *rest in points}
+    return [
+        n
+        for i in range(60)
+        for n in a.observe_motion(
+            sized(i, [tuple(seen[i])] if i in seen else [], 30.0, (1280, 720))
+        )
+    ]
+
+
 # A swaying clump of the tower development clip's leaves (its blobs 600-1600 px, jittering in
 # place for 0.6 s) and the specks of 4-50 px falling below it that its track took next, as
 # the motion stage saw them 5 s into a camera's first minute (3-D benchmark background,
@@ -721,13 +737,10 @@ def test_a_clump_of_leaves_whose_track_takes_falling_specks_is_not_a_throw(leafy
         corners=[(0.3397, 0.0095), (0.6229, 0.0108), (0.8562, 0.8834), (0.0348, 0.8828)],
         image_size=(1280, 720),
     )  # fmt: skip
-    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [tower], [ZONE])
-    seen = {f: (x, y, area, act if leafy else 0.0) for f, x, y, area, act in LEAF_CLUMP_THEN_SPECKS}
-    notices = [
-        n
-        for i in range(60)
-        for n in a.observe_motion(sized(i, [seen[i]] if i in seen else [], 30.0, (1280, 720)))
+    points = [
+        (f, x, y, area, act if leafy else 0.0) for f, x, y, area, act in LEAF_CLUMP_THEN_SPECKS
     ]
+    notices = seen_at_30fps(tower, ZONE, points)
     if leafy:
         # the clump's track went over to the specks; what they showed alone is no fall
         assert notices == []
@@ -764,13 +777,7 @@ def test_a_fall_among_leaves_whose_blob_then_fades_is_still_a_throw() -> None:
     zone = ZoneConfig(
         id="z", kind="facade", polygon=[(0.22, 0.03), (0.78, 0.03), (0.8, 0.7), (0.2, 0.7)]
     )
-    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [office], [zone])
-    seen = {f: (x, y, area, act) for f, x, y, area, act in FALL_AMONG_FRONDS}
-    notices = [
-        n
-        for i in range(60)
-        for n in a.observe_motion(sized(i, [seen[i]] if i in seen else [], 30.0, (1280, 720)))
-    ]
+    notices = seen_at_30fps(office, zone, FALL_AMONG_FRONDS)
     assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails) and d.candidates[0].floor == 3
