@@ -32,6 +32,7 @@ to last ``hold_s``, 60 s by default, so a run of them is counted too).
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -55,7 +56,7 @@ EVERY_S = 1.0
 STILL_CHECKS = 8
 EVENT_HOLD_S = 10.0  # the clips are short: events are counted with a 10 s hold (default 60)
 T0 = 1_763_863_200.0
-WIDTH = 1280
+WIDTH = 1280  # the footage is brought to this width; the camera's view is its central 80 %
 FOV_DEG = 60.0
 CLIPS = ("generic/intel_one-by-one-person-detection.mp4", "throwing/bharath_office1.mp4")
 # Not a fixed camera: its view slides steadily (phase correlation: ~0.07 % of its width per
@@ -64,8 +65,8 @@ DRIFTING = "parking/intel_car-detection.mp4"
 STILLS = "bins/alan61503_garbage_test/images"
 
 
-def clip_frames(path: Path) -> Iterator[Image]:
-    """One frame every EVERY_S seconds of the clip, at analysis width."""
+def clip_frames(path: Path, width: int) -> Iterator[Image]:
+    """One frame every EVERY_S seconds of the clip, ``width`` wide."""
     import av
 
     with av.open(str(path)) as c:
@@ -74,12 +75,12 @@ def clip_frames(path: Path) -> Iterator[Image]:
             if f.time is None or f.time < nxt:
                 continue
             nxt = f.time + EVERY_S
-            yield at_width(np.asarray(f.to_ndarray(format="bgr24"), np.uint8))
+            yield at_width(np.asarray(f.to_ndarray(format="bgr24"), np.uint8), width)
 
 
-def at_width(img: Image) -> Image:
+def at_width(img: Image, width: int) -> Image:
     h, w = img.shape[:2]
-    return np.asarray(cv2.resize(img, (WIDTH, round(h * WIDTH / w)), interpolation=cv2.INTER_AREA))
+    return np.asarray(cv2.resize(img, (width, round(h * width / w)), interpolation=cv2.INTER_AREA))
 
 
 def intrinsics(w: int, h: int) -> NDArray[np.float64]:
@@ -135,18 +136,24 @@ def sensor(img: Image, rng: np.random.Generator) -> Image:
 
 # condition → (expected verdict or None, transform(view, k in 0..1 after onset, rng))
 Transform = Callable[[Image, float, np.random.Generator], Image]
-CONDITIONS: dict[str, tuple[str | None, Transform | None]] = {
-    "unaltered": (None, None),
-    "dusk": (None, lambda img, k, _rng: render(dusk(img, k))),
-    "pan_2deg": ("moved", lambda img, _k, _rng: render(img, pan_deg=2.0)),
-    "pan_4deg": ("moved", lambda img, _k, _rng: render(img, pan_deg=4.0)),
-    "pan_6deg": ("moved", lambda img, _k, _rng: render(img, pan_deg=6.0)),
-    "tilt_3deg": ("moved", lambda img, _k, _rng: render(img, tilt_deg=3.0)),
-    "defocus_3px": ("defocused", lambda img, _k, _rng: defocus(render(img), 3)),
-    "defocus_6px": ("defocused", lambda img, _k, _rng: defocus(render(img), 6)),
-    "cloth_80pct": ("occluded", lambda img, _k, _rng: cloth(render(img))),
-    "paint": ("occluded", lambda img, _k, rng: paint(render(img), rng)),
-}
+
+
+def conditions(width: int) -> dict[str, tuple[str | None, Transform | None]]:
+    """The conditions for footage ``width`` wide: the lens's blur is the same share of the
+    picture at every width (its radius is given at WIDTH)."""
+    r3, r6 = (max(1, round(r * width / WIDTH)) for r in (3, 6))
+    return {
+        "unaltered": (None, None),
+        "dusk": (None, lambda img, k, _rng: render(dusk(img, k))),
+        "pan_2deg": ("moved", lambda img, _k, _rng: render(img, pan_deg=2.0)),
+        "pan_4deg": ("moved", lambda img, _k, _rng: render(img, pan_deg=4.0)),
+        "pan_6deg": ("moved", lambda img, _k, _rng: render(img, pan_deg=6.0)),
+        "tilt_3deg": ("moved", lambda img, _k, _rng: render(img, tilt_deg=3.0)),
+        "defocus_3px": ("defocused", lambda img, _k, _rng: defocus(render(img), r3)),
+        "defocus_6px": ("defocused", lambda img, _k, _rng: defocus(render(img), r6)),
+        "cloth_80pct": ("occluded", lambda img, _k, _rng: cloth(render(img))),
+        "paint": ("occluded", lambda img, _k, rng: paint(render(img), rng)),
+    }
 
 
 @dataclass
@@ -189,16 +196,26 @@ def longest_run(verdicts: list[str | None]) -> int:
 
 
 def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument(
+        "--width", type=int, default=WIDTH,
+        help="footage width; the view checked is 0.8 of it (1200: the 960-wide analysis frame "
+        "of a 1080p camera). Results go to integrity.json at the default, else integrity_wN.json",
+    )  # fmt: skip
+    args = ap.parse_args()
+    width: int = args.width
     missing = [c for c in (*CLIPS, DRIFTING) if not (SHARED / "data" / c).is_file()]
     if missing or not (SHARED / "data" / STILLS).is_dir():
         print(f"skipped: development footage not found under {SHARED / 'data'}")
         return 0
     cfg = IntegrityConfig()
     rng = np.random.default_rng(7)
-    sequences: dict[str, list[Image]] = {c: list(clip_frames(SHARED / "data" / c)) for c in CLIPS}
+    sequences: dict[str, list[Image]] = {
+        c: list(clip_frames(SHARED / "data" / c, width)) for c in CLIPS
+    }
     stills = sorted((SHARED / "data" / STILLS).glob("*.jpg"))
     results: dict[str, Any] = {}
-    for name, (expected, transform) in CONDITIONS.items():
+    for name, (expected, transform) in conditions(width).items():
         counts: Counter[str] = Counter()
         runs: list[int] = []
         per_source: dict[str, float] = {}
@@ -214,7 +231,7 @@ def main() -> int:
             read = cv2.imread(str(path))
             if read is None:
                 continue
-            img = at_width(np.asarray(read, np.uint8))
+            img = at_width(np.asarray(read, np.uint8), width)
             frames = [sensor(img, rng) for _ in range(STILL_CHECKS)]
             o = run_sequence(frames, STILL_CHECKS // 2, transform, cfg, rng)
             counts.update(str(x) for x in o.verdicts)
@@ -236,12 +253,12 @@ def main() -> int:
             row["detected_share"] = round(1 - counts["None"] / total, 3)
         results[name] = row
         print(f"{name:<13} as expected {row['share_as_expected']:.3f}  {dict(counts)}")
-    drift = run_sequence(list(clip_frames(SHARED / "data" / DRIFTING)), 0, None, cfg, rng)
+    drift = run_sequence(list(clip_frames(SHARED / "data" / DRIFTING, width)), 0, None, cfg, rng)
     drifting = {"clip": DRIFTING, "verdicts_from_the_start": [str(v) for v in drift.verdicts],
                 "events_kind_and_time_s": drift.events}  # fmt: skip
     print(f"drifting camera: {drifting['verdicts_from_the_start']}")
     path = write_result(
-        "integrity",
+        "integrity" if width == WIDTH else f"integrity_w{width}",
         {
             "drifting_camera": drifting,
             "method": __doc__,
@@ -251,6 +268,8 @@ def main() -> int:
             },
             "config": cfg.model_dump(),
             "check_every_s": EVERY_S,
+            "footage_width": width,
+            "view_width": round(width * 0.8),
             "conditions": results,
         },
     )
