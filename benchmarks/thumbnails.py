@@ -7,6 +7,10 @@ vending) and the change gate's (160 px), and the throughput trial's small zone c
 (``parking/intel_car-detection.mp4``, scaled) where ``../shared/data`` is present, else a
 generated street-like picture (says which).
 
+Also the view-integrity check (``pipeline.rules.integrity``: one view and its comparison with
+the reference, every ``every_s`` of a camera's stream) at the analysis widths cameras deliver,
+in ms per check.
+
     python -m benchmarks.thumbnails
 """
 
@@ -22,6 +26,7 @@ from numpy.typing import NDArray
 
 from benchmarks.common import SHARED, publish
 from pipeline.imaging import area_shrink
+from pipeline.rules.integrity import View, compare, view_of
 
 # (frame width, crop (x1, y1, x2, y2) as shares of the frame, thumbnail width, what it is)
 CASES = [
@@ -30,6 +35,13 @@ CASES = [
     (1280, (0.05, 0.10, 0.95, 0.95), 192, "parking static foreground, 1280-wide (default)"),
     (1280, (0.05, 0.10, 0.95, 0.95), 320, "vending static foreground, 1280-wide (default)"),
     (960, (0.05, 0.55, 0.80, 0.92), 192, "throughput trial's zone crop (960-wide frame)"),
+]
+
+# (analysis frame width, which cameras deliver it)
+INTEGRITY_WIDTHS = [
+    (960, "1080p camera (analysis width 1280: 1920 / 2)"),
+    (1280, "720p camera, or 2560-wide / 2"),
+    (704, "D1 (704 × 576-class) camera, 16:9 here"),
 ]
 
 
@@ -88,7 +100,24 @@ def main() -> int:
             }
         )  # fmt: skip
         print(rows[-1], flush=True)
-    summary = {"picture": source, "ratio_by_case": {r["case"]: r["ratio"] for r in rows}}
+    checks: dict[str, float] = {}
+    for width, what in INTEGRITY_WIDTHS:
+        frame = np.asarray(
+            cv2.resize(base, (width, round(width * 9 / 16)), interpolation=cv2.INTER_AREA),
+            np.uint8,
+        )
+        ref = view_of(frame)
+
+        def check(f: NDArray[np.uint8] = frame, r: View = ref) -> object:
+            return compare(r, view_of(f))
+
+        checks[what] = round(per_call_ms(check), 3)
+        print(what, checks[what], "ms", flush=True)
+    summary = {
+        "picture": source,
+        "ratio_by_case": {r["case"]: r["ratio"] for r in rows},
+        "integrity_check_ms": checks,
+    }
     return publish("thumbnails", __doc__, summary, cases=rows)
 
 

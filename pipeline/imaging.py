@@ -7,7 +7,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 
-def area_shrink(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
+def area_shrink(
+    image: NDArray[np.uint8], size: tuple[int, int], rest: int = cv2.INTER_AREA
+) -> NDArray[np.uint8]:
     """``image`` shrunk to ``size`` (width, height) by area averaging, as
     ``cv2.resize(..., INTER_AREA)`` does, at a fraction of its cost.
 
@@ -18,7 +20,8 @@ def area_shrink(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.u
     and the rest (less than 2) on the small image. The first pass leaves out the last few
     rows and columns that do not fill a box (fewer than the factor: under one thumbnail
     pixel), so the result may differ from one pass by a grey level where the picture changes
-    sharply."""
+    sharply. ``rest=cv2.INTER_LINEAR`` takes the rest bilinearly, cheaper again where the
+    picture is only ever compared with one made the same way."""
     w, h = size
     rows, cols = image.shape[:2]
     kx, ky = cols // max(1, w), rows // max(1, h)
@@ -30,4 +33,4 @@ def area_shrink(image: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.u
         )
     if image.shape[1] == w and image.shape[0] == h:
         return image
-    return np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+    return np.asarray(cv2.resize(image, (w, h), interpolation=rest), np.uint8)

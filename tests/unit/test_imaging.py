@@ -44,3 +44,24 @@ def test_whole_factors_are_exact() -> None:
     for size in ((320, 180), (480, 270), (960, 540)):
         ref = cv2.resize(img, size, interpolation=cv2.INTER_AREA)
         assert np.array_equal(area_shrink(img, size), ref)
+
+
+def test_the_rest_of_the_factor_may_be_bilinear() -> None:
+    img = scene(1080, 1920, 1)
+    # 1920 → 640: whole (3), the same area average whatever the rest is
+    assert np.array_equal(
+        area_shrink(img, (640, 360), rest=cv2.INTER_LINEAR),
+        cv2.resize(img, (640, 360), interpolation=cv2.INTER_AREA),
+    )
+    # 960 → 640 (1.5): no whole part, bilinear
+    half = np.ascontiguousarray(img[::2, ::2])
+    assert np.array_equal(
+        area_shrink(half, (640, 360), rest=cv2.INTER_LINEAR),
+        cv2.resize(half, (640, 360), interpolation=cv2.INTER_LINEAR),
+    )
+    # 1920 → 800 (2.4): halved by area, then 960 → 800 bilinear
+    two = cv2.resize(img, (960, 540), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(
+        area_shrink(img, (800, 450), rest=cv2.INTER_LINEAR),
+        cv2.resize(two, (800, 450), interpolation=cv2.INTER_LINEAR),
+    )

@@ -102,9 +102,16 @@ def feed(guard: ViewGuard, times: range, make: Callable[[int], Image]) -> list[E
     ],
     ids=["same", "dusk", "bus", "turned", "defocused", "covered"],
 )
-def test_verdicts(change: Callable[[Image], Image], expected: str | None) -> None:
-    ref = view_of(noisy(BASE, 1))
-    assert verdict(compare(ref, view_of(noisy(change(BASE), 2))), CFG) == expected
+# 1280: a 720p camera (the thumbnails by whole factors); 960: a 1080p camera's analysis frame
+# (fine thumbnail 1.5 times smaller, bilinear); 704: a D1 camera's
+@pytest.mark.parametrize("width", [1280, 960, 704])
+def test_verdicts(change: Callable[[Image], Image], expected: str | None, width: int) -> None:
+    def seen(img: Image) -> Image:
+        size = (width, round(720 * width / 1280))
+        return np.asarray(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
+
+    ref = view_of(noisy(seen(BASE), 1))
+    assert verdict(compare(ref, view_of(noisy(seen(change(BASE)), 2))), CFG) == expected
 
 
 def test_a_turned_camera_is_one_event_after_the_hold_and_ends_when_it_turns_back() -> None:
