@@ -27,7 +27,8 @@ zones, if it moved for good) or the view returns to its reference by itself (a P
 preset). The reference follows slow changes (dusk, seasons) by being renewed while the view
 matches it well.
 
-Everything runs on grey thumbnails 320 and 640 pixels wide, ~2 ms per check (benchmarks/thumbnails.py).
+Everything runs on grey thumbnails 320 and 640 pixels wide: ~1.4 ms per check on one core
+(``benchmarks/thumbnails.py``).
 """
 
 from __future__ import annotations
