@@ -58,6 +58,12 @@ def picture() -> tuple[NDArray[np.uint8], str]:
     return np.asarray(img, np.uint8), "generated (../shared/data absent)"
 
 
+def at_width(base: NDArray[np.uint8], width: int, interpolation: int) -> NDArray[np.uint8]:
+    """The development frame as a 16:9 analysis frame ``width`` wide."""
+    size = (width, round(width * 9 / 16))
+    return np.asarray(cv2.resize(base, size, interpolation=interpolation), np.uint8)
+
+
 def per_call_ms(f: Callable[[], object], n: int = 60) -> float:
     f()
     t = time.thread_time()
@@ -71,10 +77,7 @@ def main() -> int:
     base, source = picture()
     rows: list[dict[str, Any]] = []
     for width, (x1, y1, x2, y2), thumb, what in CASES:
-        frame = np.asarray(
-            cv2.resize(base, (width, round(width * 9 / 16)), interpolation=cv2.INTER_LINEAR),
-            np.uint8,
-        )
+        frame = at_width(base, width, cv2.INTER_LINEAR)
         h, w = frame.shape[:2]
         crop = np.ascontiguousarray(
             frame[round(y1 * h) : round(y2 * h), round(x1 * w) : round(x2 * w)]
@@ -102,10 +105,7 @@ def main() -> int:
         print(rows[-1], flush=True)
     checks: dict[str, float] = {}
     for width, what in INTEGRITY_WIDTHS:
-        frame = np.asarray(
-            cv2.resize(base, (width, round(width * 9 / 16)), interpolation=cv2.INTER_AREA),
-            np.uint8,
-        )
+        frame = at_width(base, width, cv2.INTER_AREA)
         ref = view_of(frame)
 
         def check(f: NDArray[np.uint8] = frame, r: View = ref) -> object:
