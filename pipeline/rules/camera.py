@@ -115,6 +115,7 @@ class CameraPipeline:
             camera.zones,
         )
         self._last_raw = Detections.empty()
+        self.faults = 0  # analyzer calls that raised (see _each)
 
     def motion_extractor(self) -> MotionExtractor | None:
         """A motion front end for the source thread, if an analyzer needs per-frame motion."""
@@ -125,8 +126,7 @@ class CameraPipeline:
         notices: list[EventNotice] = []
         if self.guard is not None and self.guard.paused:
             return notices
-        for analyzer in self.analyzers:
-            notices.extend(analyzer.observe_motion(sample))
+        notices.extend(self._each(lambda a: a.observe_motion(sample), sample.time_s))
         return notices
 
     def wants_detection(self, frame: Frame) -> bool:
@@ -160,8 +160,8 @@ class CameraPipeline:
         if self._tracker is not None:
             detections = self._tracker.update(detections, frame.time_s)
         self.latest = (frame, detections)
-        for analyzer in self.analyzers:
-            notices.extend(analyzer.observe(frame, detections))
+        seen = detections
+        notices.extend(self._each(lambda a: a.observe(frame, seen), frame.time_s))
         self.awaiting_timer = any(a.awaiting_timer for a in self.analyzers)
         return notices
 
@@ -175,6 +175,37 @@ class CameraPipeline:
         if was_paused:
             self._fresh_analyzers()
         return notices
+
+    def _each(
+        self, call: Callable[[Analyzer], list[EventNotice]], time_s: float
+    ) -> list[EventNotice]:
+        """``call`` on every analyzer. One that fails (a bug met by some scene) is logged with
+        the camera and rule, its open events are ended and it starts afresh: the camera's
+        other rules, and every other camera on this analysis thread, go on."""
+        notices: list[EventNotice] = []
+        for i, analyzer in enumerate(self.analyzers):
+            try:
+                notices.extend(call(analyzer))
+            except Exception:
+                self.faults += 1
+                logger.exception(
+                    "camera %s: rule %s failed at %.3f; its open events end and it starts afresh",
+                    self.camera.id, analyzer.rule_id, time_s,
+                )  # fmt: skip
+                notices.extend(self._restart(i, time_s))
+        return notices
+
+    def _restart(self, i: int, time_s: float) -> list[EventNotice]:
+        old = self.analyzers[i]
+        try:
+            ended = old.close(time_s, "analyzer_fault")
+        except Exception:
+            logger.exception("camera %s: rule %s could not end its events", self.camera.id,
+                             old.rule_id)  # fmt: skip
+            ended = []
+        if self._rebuild is not None:
+            self.analyzers[i] = self._rebuild()[i]
+        return ended
 
     def _fresh_analyzers(self) -> None:
         if self._rebuild is not None:

@@ -1221,6 +1221,10 @@ class ThrowingAnalyzer:
             def ballistic() -> _World | str:
                 return self._world(tr, xz, t, start)
 
+            # (pruning may have left fewer points than a piece found before it: the points
+            # of its own stitched on behind another track's, or after a change of object)
+            if start > len(t) - self.rule.min_points:
+                return _Fit(False, "too few points", n=max(0, len(t) - start), start=start)
             fit = fit_fall(
                 t[start:] - t[start], xz[start:], self.rule, grid.cfg.floor_height_m, frame_s,
                 ballistic if camera is not None and self._use_3d[tr.facade] else None,
