@@ -789,3 +789,32 @@ def test_a_fall_among_leaves_whose_blob_then_fades_is_still_a_throw() -> None:
     assert [n.event.state for n in notices] == [EventState.STARTED, EventState.ENDED]
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails) and d.candidates[0].floor == 3
+
+
+def test_a_track_among_leaves_that_cannot_pass_the_foliage_test_is_not_fitted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 3-D fit costs tens of milliseconds, and among leaves most candidate tracks are
+    leaves: one too short, or watched too little clear of them, to pass the foliage test at
+    the least drop any release asks is turned away before the fit, for the reason the fit
+    would have given; a fall that may pass is fitted."""
+    fits: list[int] = []
+
+    def counted(*args: object, **kw: object) -> object:
+        fits.append(1)
+        return fit_ballistic(*args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(throwing, "fit_ballistic", counted)
+    ts, px, _ = throw_px(10, 3, 0.0)
+    a = analyzer()
+    a.observe_motion(motion(0, []))
+
+    def judged(points: int, activity: float) -> str:
+        fall = [(T0 + ts[i], float(px[i][0]), float(px[i][1]), 12.0, activity)
+                for i in range(25, 25 + points)]  # fmt: skip
+        return a._evaluate(_Track(fall, 0)).reason
+
+    assert "in foliage" in judged(10, 0.9) and not fits  # 10 points among leaves: no fit
+    assert "seen falling" in judged(10, 0.0) and len(fits) == 1  # clear of them: fitted
+    assert judged(30, 0.9) == "falls like a thrown object (3-D)"  # watched long among them
+    assert len(fits) == 2
