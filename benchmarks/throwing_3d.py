@@ -126,7 +126,7 @@ def _replay(
 
 
 def _keep(
-    stem: Path, video: Path, camera: dict[str, Any], activity: Path,
+    stem: Path, video: Path, camera: dict[str, Any], activity: Path | None,
     truth: list[tuple[float, float, float, int, float]],
 ) -> None:  # fmt: skip
     """Keep a scene to look at again: ``gridsight replay <stem>.mp4 --config <stem>.toml
@@ -136,7 +136,8 @@ def _keep(
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(video, stem.with_suffix(".mp4"))
-    shutil.copyfile(activity, stem.with_suffix(".npz"))
+    if activity is not None:  # (a camera that has learned nothing yet has none)
+        shutil.copyfile(activity, stem.with_suffix(".npz"))
     entry = dict(camera, url=str(stem.with_suffix(".mp4").resolve()))
     model = Path(__file__).resolve().parents[1] / "models" / "yolox_nano.onnx"
     config = {"model": {"path": str(model)}, "cameras": [entry]}
@@ -180,6 +181,10 @@ def main() -> int:
                    help="comma-separated scene numbers to run in each view (no background "
                         "or real clips); the scenes are those of a full run with the same "
                         "--seed, --throws and --fa-minutes")  # fmt: skip
+    p.add_argument("--only-background", default="",
+                   help="comma-separated background pieces to run in each view (no throw "
+                        "scenes or real clips), as --only does for scenes; with --keep they "
+                        "are kept (a cold piece without an activity map)")  # fmt: skip
     p.add_argument("--fps-divisor", type=int, default=1,
                    help="keep every n-th frame of the real footage: a camera at 1/n of its "
                         "frame rate (15 fps from the 30 fps clips)")  # fmt: skip
@@ -197,6 +202,7 @@ def main() -> int:
                         "map here, for gridsight replay")  # fmt: skip
     args = p.parse_args()
     only = {int(k) for k in args.only.split(",") if k.strip()}
+    only_bg = {int(k) for k in args.only_background.split(",") if k.strip()}
     if not CLIPS_DIR.exists():
         print(f"skipped: {CLIPS_DIR} not found (the development footage is not bundled)")
         return 0
@@ -234,7 +240,7 @@ def main() -> int:
             for k, th in enumerate(make_throws(clip, comp, rng, args.throws)):
                 low = rng.uniform() < args.bitrate_share
                 offset = int(rng.integers(0, 2 * len(frames)))
-                if not chosen or (only and k not in only):
+                if not chosen or (only and k not in only) or (only_bg and not only):
                     camera_entry(clip, "", w, h, rng)
                     continue
                 video = render_scene(
@@ -262,7 +268,7 @@ def main() -> int:
             for k in range(max(1, round(args.fa_minutes * 2))):
                 cold = k % 2 == 0
                 offset = int(rng.integers(0, 2 * len(frames)))
-                if not chosen or only:
+                if not chosen or only or (only_bg and k not in only_bg):
                     camera_entry(clip, "", w, h, rng)
                     continue
                 video = render_scene(
@@ -271,6 +277,9 @@ def main() -> int:
                 )  # fmt: skip
                 camera = lensed(camera_entry(clip, str(video), w, h, rng), lens, sheet)
                 reports = _replay(video, camera, work, None if cold else learned)
+                if args.keep is not None and only_bg:
+                    _keep(args.keep / f"{clip.name.split()[0]}-{args.seed}-bg{k}", video,
+                          camera, None if cold else learned, [])  # fmt: skip
                 video.unlink()
                 seconds += 30.0
                 cold_s += 30.0 if cold else 0.0
@@ -280,7 +289,9 @@ def main() -> int:
                                   r["detection"]["trajectory"][0]["y_px"]]}
                     for r in reports
                 ]  # fmt: skip
-            if not chosen or only:
+            if not chosen or only or only_bg:
+                for e in events:
+                    print(json.dumps({"clip": clip.name, **e}), flush=True)
                 continue
             fa[clip.name] = {"seconds": seconds, "cold_seconds": cold_s, "events": events}
             print(f"{clip.name}: background {seconds:.0f} s, {len(events)} alarm(s)", flush=True)
@@ -387,7 +398,7 @@ def main() -> int:
         "lens_given": args.lens,
         "wall_s": round(time.monotonic() - t_start, 1),
     }
-    if only:  # a look at a few scenes, not a result
+    if only or only_bg:  # a look at a few scenes, not a result
         print(json.dumps(summary, indent=2, ensure_ascii=False))
         return 0
     return publish(args.out, __doc__, summary, real_clips=real, background=fa, scenes=rows)
