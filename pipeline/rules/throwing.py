@@ -791,34 +791,15 @@ def falling_start(z: NDArray[np.float64], noise: float = 0.1) -> int:
     first step going back where the object was clearly lower (it was being lifted, waved or
     tossed up) ends the walk. An object at rest makes no motion and so has no points.
     """
-    if len(z) < 3:
+    n = len(z)
+    if n < 3:
         return 0
-    smooth = _smooth(z)
-    i = len(z) - 1
+    pad = np.pad(z, 2, mode="edge")
+    smooth = np.median(np.stack([pad[k : k + n] for k in range(5)]), axis=0)
+    i = n - 1
     while i > 0 and smooth[i - 1] >= smooth[i] - noise:
         i -= 1
     return i
-
-
-def steady_start(z: NDArray[np.float64], noise: float = 0.1) -> int:
-    """Index from which a height series (metres, z up) goes down by more than ``noise`` at
-    every step (over the same running median): where a track that sat on a swaying leaf,
-    level on average and so part of the final descent for ``falling_start``, took a falling
-    object that passed it."""
-    if len(z) < 3:
-        return 0
-    smooth = _smooth(z)
-    i = len(z) - 1
-    while i > 0 and smooth[i - 1] > smooth[i] + noise:
-        i -= 1
-    return i
-
-
-def _smooth(z: NDArray[np.float64]) -> NDArray[np.float64]:
-    """5-point running median, the ends padded with their own values."""
-    n = len(z)
-    pad = np.pad(z, 2, mode="edge")
-    return np.asarray(np.median(np.stack([pad[k : k + n] for k in range(5)]), axis=0), np.float64)
 
 
 def _fit_sigma(points: Sequence[tuple[float, ...]]) -> float:
@@ -1296,16 +1277,6 @@ class ThrowingAnalyzer:
                 resumed = fit_from(after + falling_start(xz[after:, 1]))
                 if resumed.ok:
                     fit = resumed
-        # ...and one that sat on a swaying leaf before it took a passing fall's blob tests
-        # the fall from where it went steadily down: the leaf's points, level on average,
-        # were part of the final descent (3-D benchmark, office seed 4711: a palm frond's
-        # track, 0.7 s in place, took a 10 px object 25 px below it and followed it down).
-        if not fit.ok:
-            steady = steady_start(xz[:, 1])
-            if fit.start < steady <= len(t) - self.rule.min_points:
-                down = fit_from(steady)
-                if down.ok:
-                    fit = down
         # ...and one whose blobs change size many times over from one frame to the next has
         # gone over to another object: a track hopping along specks of 4-20 px took a
         # 120 px falling object's blob from the young track that had found it, and the specks

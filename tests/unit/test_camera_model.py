@@ -642,24 +642,16 @@ def test_a_leafs_track_stitched_in_front_of_a_fall_does_not_sink_it() -> None:
     a = analyzer()
     a.observe_motion(motion(0, []))
     k = 12  # the fall's first point: below a leaf swaying sideways just above its path
+    leaf = [
+        (T0 + ts[i], float(px[k][0]) + 8.0 * (-1) ** i, float(px[k][1]) - 6.0 + i % 2, 12.0, 0.9)
+        for i in range(k - 10, k)
+    ]  # fmt: skip
     # a second and a half of the fall, seen clear of the leaves until it leaves the view
     fall = [(T0 + ts[i], float(px[i][0]), float(px[i][1]), 12.0, 0.0) for i in range(k, 42)]
     assert a._evaluate(_Track(fall, 0)).ok  # the fall alone
-
-    def leaf(sink_px: float) -> list[tuple[float, float, float, float, float]]:
-        x, y = float(px[k][0]), float(px[k][1]) - 6.0
-        return [(T0 + ts[i], x + 8.0 * (-1) ** i, y + i % 2 - sink_px * (k - 1 - i), 12.0, 0.9)
-                for i in range(k - 10, k)]  # fmt: skip
-
-    # A leaf swaying in place: the fall is tested from where the track went steadily down
-    # (the running median may count the leaf's last point in).
-    fit = a._evaluate(_Track(leaf(0.0) + fall, 0))
-    assert fit.ok and fit.start >= 9
-    # One sinking (a fragment dragged down with the object's blur): part of the descent; the
-    # fit fails with its points, but not when they are known to have been stitched on.
-    assert not a._evaluate(_Track(leaf(12.0) + fall, 0)).ok
-    fit = a._evaluate(_Track(leaf(12.0) + fall, 0, joined=10))
-    assert fit.ok and fit.start >= 10
+    assert not a._evaluate(_Track(leaf + fall, 0)).ok  # taken with the leaf's points
+    fit = a._evaluate(_Track(leaf + fall, 0, joined=len(leaf)))  # ...which were stitched on
+    assert fit.ok and fit.start >= len(leaf)
 
 
 def test_a_fast_fall_across_half_the_picture_among_leaves_is_a_fall() -> None:
