@@ -17,8 +17,6 @@ from pipeline.rules.throwing import (
     ThrowingAnalyzer,
     ThrowingDetails,
     ThrowingRule,
-    _prune,
-    _Track,
     fit_fall,
     monotonic_share,
     rise_then_fall_share,
@@ -588,97 +586,3 @@ def test_a_track_unseen_for_frames_does_not_share_a_passing_falls_blob() -> None
         a.observe_motion(sample(i, pts))
     (leaf,) = [tr for tr in a._tracks if tr.points[0][1] == 640.0]
     assert [p[1] for p in leaf.points] == [640.0] * 12
-
-
-def test_a_track_unseen_for_frames_does_not_take_a_blob_from_the_young_track_on_it() -> None:
-    """Established tracks choose first (a falling object's fragments start young tracks
-    beside it), but not one unseen for frames: its prediction is an extrapolation. A leaf's
-    track, unseen for 6 frames, whose extrapolated path ran onto a fall that a young track had
-    followed for 6 frames took the fall's blob from it, 290 px from where it had lost its
-    leaf (3-D benchmark, office seed 7373)."""
-    a = analyzer()
-    a.observe_motion(sample(0, []))
-    t = [a._clock(T0 + i / FPS) for i in range(20)]
-    meet = (700.0, 265.0)
-    # the leaf's track: 10 points 40 px a frame to the right, last seen 7 frames ago, its
-    # straight line running 12 px past the fall's next blob
-    leaf = _Track(
-        [(t[i], meet[0] - 40.0 * (16 - i), meet[1] + 12.0, 30.0, 0.0) for i in range(10)], 0
-    )
-    leaf.misses = 6
-    # the fall's young track: 6 points, 25 px a frame down onto the blob
-    fall = _Track([(t[10 + k], 700.0, meet[1] - 25.0 * (6 - k), 30.0, 0.0) for k in range(6)], 0)
-    a._tracks = [leaf, fall]
-    a.observe_motion(sample(16, [meet]))
-    assert fall.points[-1][1:3] == pytest.approx(meet)
-    assert leaf.points[-1][0] == t[9]
-
-
-@pytest.mark.parametrize(
-    ("step", "activity", "followed"),
-    [((4.0, 30.0), 0.0, True), ((4.0, 30.0), 0.5, False), ((4.0, -30.0), 0.0, False),
-     ((40.0, 30.0), 0.0, False)],
-    ids=["falling", "among-leaves", "rising", "sideways"],
-)  # fmt: skip
-def test_an_object_first_seen_falling_fast_is_followed_from_its_first_sight(
-    step: tuple[float, float], activity: float, followed: bool
-) -> None:
-    """A track of one point knows no speed, and its gate is its blob's size: an object seen
-    for the first time (or again, past leaves or a stretch of wall it did not stand out
-    from) while falling 20-50 px a frame started a new track at every frame and was never
-    followed (3-D benchmark, office view: 4-8 single sights in a row of 8-17 px objects). It
-    may take a blob straight below it, within 45°; not among leaves, where blobs below one
-    another abound, nor one above it or off to the side."""
-    a = analyzer()
-    start = np.array([640.0, 200.0])
-    for i in range(4):
-        s = sample(i, [tuple(start + i * np.array(step))])
-        a.observe_motion(
-            replace(s, blobs=replace(s.blobs, activity=np.full(1, activity, np.float32)))
-        )
-    lengths = sorted(len(tr.points) for tr in a._tracks)
-    assert lengths == ([4] if followed else [1, 1, 1])
-
-
-def falling_points(n: int, area: float = 400.0) -> list[tuple[float, float, float, float, float]]:
-    """(time, x, y, area, activity) of a blob falling down the image faster and faster."""
-    return [(k / 30, 700.0, 100.0 + 8.0 * k + 1.2 * k * k, area, 0.0) for k in range(n)]
-
-
-def test_a_fall_whose_last_blob_is_cut_by_the_zones_edge_ends_where_it_was_whole() -> None:
-    """A falling object leaving the watched zone: its last blob, cut by the zone's edge (56 px
-    of 520, 1 px inside the edge), has its centroid well behind the object's, and made the
-    fall slow down at its end (3-D benchmark, office seed 4711). Dropped as cut only where it
-    is both much smaller than the blobs before and at the edge."""
-    pts = falling_points(12)
-    edge_y = pts[-1][2] + 8.0  # the object's next blob would straddle the edge
-    t, x, y, _, _ = falling_points(13)[-1]
-    cut = (t, x, edge_y - 2.0, 40.0, 0.0)
-
-    def edge_px(_x: float, y: float) -> float:
-        return abs(edge_y - y)
-
-    for last, dropped in [(cut, True), ((*cut[:3], 400.0, 0.0), False)]:
-        tr = _Track([*pts, last], 0)
-        _prune(tr, edge_px)
-        assert len(tr.points) == (12 if dropped else 13)
-    # a small blob on the curve far from the edge is the object, faded
-    tr = _Track([*pts, (t, x, y, 40.0, 0.0)], 0)
-    _prune(tr, lambda _x, _y: 300.0)
-    assert len(tr.points) == 13
-
-
-def test_two_specks_a_fall_sat_on_at_its_end_are_both_dropped() -> None:
-    """The object went unseen at the end of its fall and the track sat two frames on a speck
-    behind it: with the first speck in the curve the second lies on it, and tested one by
-    one neither was dropped ("ends at 0.7 m/s, fit 5.7 m/s": 3-D benchmark, office seed
-    31337). Judged together they are off the curve through the fall."""
-    pts = [(t, x, 100.0 + 3.0 * k + 0.3 * k * k, 36.0, 0.0) for k, (t, x, *_) in
-           enumerate(falling_points(14))]  # fmt: skip
-    speck = (pts[11][1], pts[11][2] - 12.0)  # just above its last sighting
-    tr = _Track([*pts[:12], (pts[12][0], *speck, 4.0, 0.0), (pts[13][0], *speck, 4.0, 0.0)], 0)
-    _prune(tr, lambda _x, _y: 300.0)
-    assert tr.points == pts[:12]
-    tr = _Track(list(pts), 0)  # a fall seen to its end keeps every point
-    _prune(tr, lambda _x, _y: 300.0)
-    assert tr.points == pts
