@@ -42,7 +42,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import shapely
 from numpy.typing import NDArray
 from pydantic import Field, field_validator
 
@@ -196,11 +195,6 @@ _STEADY_SHARE = 0.8
 # An established falling track shares a blob another one took only if it went unseen for at
 # most this many frames just before (see _associate).
 _SHARE_MISSES = 1
-# A track of one point may take a blob this far below it (px; see _falling_on).
-_BIRTH_REACH_PX = 64.0
-# An established track chooses blobs before the young ones only while unseen for at most this
-# many frames, or while it follows its fitted path (see _associate).
-_LEAD_MISSES = 2
 # A track may continue one that ended at most this long before it began (see _stitch)...
 _STITCH_S = 0.3
 # (after dropping the last points of the earlier one that came after it lost the object: the
@@ -215,12 +209,8 @@ _RESUMED_AFTER_FRAMES = 3.5
 # over to another object (see size_switch).
 _SIZE_SWITCH = 6.0
 # A last point this far (px, plus the blob's size and one step) off the curve through the
-# points before it is not the object (see _prune); at most this many are dropped.
+# points before it is not the object (see _prune).
 _PRUNE_PX = 4.0
-_PRUNE_MAX = 2
-# A last blob smaller than this share of the ones before it, at the watched region's edge, is
-# cut by the edge (see _clipped).
-_CLIPPED_SHARE = 0.5
 # Below this height above the ground (in floors) a dropped object is not 高空抛物: a 2nd-floor
 # window sill is 1.3 floors up, a 3rd-floor one 2.3.
 _MIN_RELEASE_FLOORS = 1.5
@@ -826,60 +816,25 @@ def _steady(points: Sequence[tuple[float, ...]], side: float) -> bool:
     return net >= _STEADY_SHARE * path and net >= side * (len(p) - 1)
 
 
-def _prune(tr: _Track, edge_px: Callable[[float, float], float]) -> None:
-    """Drop the last points where they are not the object: a swaying leaf or a noise blob
-    taken for it in the frames where the object went unseen at the end of its fall (behind a
-    canopy, out of the zone), far off the smooth curve through the points before; and a blob
-    cut short by the edge of the watched region (``edge_px``: a point's distance from it),
-    whose centroid lags behind the object's. Only the end: inside a track such points would
-    be evidence against it."""
-    for _ in range(_PRUNE_MAX):
-        if not _clipped(tr.points, edge_px):
-            break
+def _prune(tr: _Track) -> None:
+    """Drop the last point or two where they are not the object: a swaying leaf or a noise
+    blob taken for it in the frames where the object went unseen at the end of its fall
+    (behind a canopy, out of the zone), far off the smooth curve through the points before.
+    Only the end: inside a track such points would be evidence against it."""
+    n = len(tr.points)
+    if n < _ESTABLISHED + 2:
+        return
+    size = math.sqrt(float(statistics.median(p[3] for p in tr.points)))
+    for _ in range(2):
+        pts = np.array([p[:3] for p in tr.points[-_ESTABLISHED - 1 :]], np.float64)
+        t = pts[:-1, 0] - pts[-1, 0]
+        cx, cy = np.polyfit(t, pts[:-1, 1], 2), np.polyfit(t, pts[:-1, 2], 2)
+        r = float(np.hypot(np.polyval(cx, 0.0) - pts[-1, 1], np.polyval(cy, 0.0) - pts[-1, 2]))
+        step = float(np.hypot(*(pts[-2, 1:3] - pts[-3, 1:3])))
+        if r <= _PRUNE_PX + size + step:
+            return
         tr.points = tr.points[:-1]
         tr.xz = np.zeros((0, 2))
-    if len(tr.points) < _ESTABLISHED + 2:
-        return
-    dropped = 0
-    while dropped < _PRUNE_MAX:
-        # Two stray points in a row (a speck the track sat on for two frames) are judged
-        # together: with the first one in the curve the second lies on it.
-        k = next(
-            (k for k in range(1, _PRUNE_MAX - dropped + 1)
-             if len(tr.points) >= _ESTABLISHED + k and _off_curve(tr.points, k)),
-            0,
-        )  # fmt: skip
-        if not k:
-            return
-        tr.points = tr.points[:-k]
-        tr.xz = np.zeros((0, 2))
-        dropped += k
-
-
-def _clipped(points: Sequence[tuple[float, ...]], edge_px: Callable[[float, float], float]) -> bool:
-    """Whether the last point's blob is cut by the watched region's edge: much smaller than
-    the blobs before it, its centroid within their size of the edge (an object leaving the
-    zone; 3-D benchmark, office view: a falling 17 px object's last blob, 56 px of 520, 1 px
-    inside the zone's lower edge, made the fall "slow down" at the end)."""
-    if len(points) < _ESTABLISHED:
-        return False
-    before = float(statistics.median(p[3] for p in points[-4:-1]))
-    last = points[-1]
-    return last[3] < _CLIPPED_SHARE * before and edge_px(last[1], last[2]) < math.sqrt(before)
-
-
-def _off_curve(points: Sequence[tuple[float, ...]], k: int) -> bool:
-    """Whether each of the last ``k`` points lies off the curve through the _ESTABLISHED
-    points before them by more than _PRUNE_PX, the track's blob size and one step."""
-    size = math.sqrt(float(statistics.median(p[3] for p in points)))
-    pts = np.array([p[:3] for p in points[-_ESTABLISHED - k :]], np.float64)
-    base, tail = pts[:-k], pts[-k:]
-    t = base[:, 0] - base[-1, 0]
-    cx, cy = np.polyfit(t, base[:, 1], 2), np.polyfit(t, base[:, 2], 2)
-    h = tail[:, 0] - base[-1, 0]
-    r = np.hypot(np.polyval(cx, h) - tail[:, 1], np.polyval(cy, h) - tail[:, 2])
-    step = float(np.hypot(*(base[-1, 1:3] - base[-2, 1:3])))
-    return bool(np.all(r > _PRUNE_PX + size + step))
 
 
 def _phi(x: float) -> float:
@@ -928,7 +883,6 @@ class ThrowingAnalyzer:
         self._use_3d: list[bool] = []
         self._low_z: list[float] = []  # per façade: lowest watched height (m)
         self._size: tuple[int, int] | None = None
-        self._edge: Any = None  # the watched region's outline (a shapely geometry)
         self._new_id = new_id
         self._tracks: list[_Track] = []
         self._recent: list[tuple[_Track, float]] = []  # tracks that raised events, for dedupe
@@ -975,10 +929,6 @@ class ThrowingAnalyzer:
         if sample.size != self._size:
             self._size = sample.size
             self._grids = [FacadeGrid(f, *sample.size) for f in self.facades]
-            w, h = sample.size
-            self._edge = shapely.union_all(
-                [shapely.Polygon(np.array(z.polygon) * [w, h]) for z in self.zones]
-            ).boundary
             self._cameras = [camera_for(f, *sample.size) for f in self.facades]
             self._low_z = [self._lowest_watched_z(i) for i in range(len(self.facades))]
             # A camera that fits but stands where none does (far below the ground: a grid
@@ -1021,11 +971,6 @@ class ThrowingAnalyzer:
             notices.extend(self._alert(t))
         return notices
 
-    def _edge_px(self, x: float, y: float) -> float:
-        """How far (px) a point lies from the edge of the region the motion stage watches
-        (the façade zones): a blob is cut there."""
-        return float(shapely.distance(self._edge, shapely.Point(x, y))) if self._edge else math.inf
-
     def _held(self, tr: _Track, t: float) -> bool:
         """Whether the track may not raise an event now: in rain, or born while the
         background was stale after a global change."""
@@ -1059,24 +1004,16 @@ class ThrowingAnalyzer:
             reach = gates[:, None] * leafy[None, :]  # every pair: gates differ
             within = dist <= reach
             within &= self._on_path(preds, blobs.xy, reach)
-            within |= self._falling_on(blobs.xy, act)
             # Established tracks choose first: a falling object sheds fragments (its
             # motion-blur streak, the difference image's ghost) that start young tracks next
             # to it, and a young track sitting still on last frame's fragment otherwise
             # takes the object's next blob whenever it lies a pixel closer to it than to the
             # fall's prediction (3-D benchmark dev seeds: the fall then goes on with the
-            # ghost and is lost). Not one unseen for frames, unless it follows its fitted
-            # path: its prediction is an extrapolation, and a track that had lost a leaf 7
-            # frames before took a falling object's blob 290 px away from the young track
-            # that had followed the fall for 6 frames (3-D benchmark, office seed 7373).
+            # ghost and is lost).
             # A falling track may also share its nearest blob with another established track:
             # a fall passing a swaying branch's track is otherwise left with the next-nearest
             # blob (a leaf) when the branch's track sits a few pixels nearer its blob.
-            lead = np.array([
-                len(tr.points) >= _ESTABLISHED
-                and (tr.misses <= _LEAD_MISSES or tr.guide is not None)
-                for tr in self._tracks
-            ])  # fmt: skip
+            young = np.array([len(tr.points) < _ESTABLISHED for tr in self._tracks])
             # Choice among blobs in the gate is by distance plus half the difference in blob
             # size: a big blob's centroid may lie that much off the object's (the difference
             # image's ghost), and a falling object whose blurred blob grows as it speeds up
@@ -1087,7 +1024,7 @@ class ThrowingAnalyzer:
             track_side = np.array([tr.side() for tr in self._tracks])
             cost = dist + _SIZE_COST * np.abs(track_side[:, None] - side[None, :])
             taken_by_old: set[int] = set()
-            for group in (lead, ~lead):
+            for group in (~young, young):
                 pairs = np.where(within & group[:, None], cost, np.inf)
                 for flat in np.argsort(pairs, axis=None):
                     ti, bi = divmod(int(flat), len(blobs))
@@ -1102,14 +1039,14 @@ class ThrowingAnalyzer:
                     # frames, took a passing fall's blob 45 px away and reported the
                     # fall from the leaf: 3-D benchmark, office seed 6060 scene 16)
                     if bi in used and not (
-                        lead[ti]
+                        not young[ti]
                         and bi in taken_by_old
                         and tr.misses <= _SHARE_MISSES
                         and tr.descending()
                     ):
                         continue
                     used.add(bi)
-                    if lead[ti]:
+                    if not young[ti]:
                         taken_by_old.add(bi)
                     tr.points.append(point(bi))
                     tr.misses = 0
@@ -1156,27 +1093,6 @@ class ThrowingAnalyzer:
         out[rows] = (along / np.maximum(far, 1e-9)) ** 2 + (
             across / np.maximum(narrow, 1e-9)
         ) ** 2 <= 1.0
-        return out
-
-    def _falling_on(self, xy: NDArray[np.float32], act: NDArray[np.float32]) -> NDArray[np.bool_]:
-        """Per track and blob: whether a track of one point may take the blob as the next
-        sight of an object falling fast. Such a track knows no speed, and its gate is its
-        blob's size: an object seen for the first time (or again, past leaves or a stretch
-        of wall it does not stand out from) while falling 20-50 px a frame starts a new track
-        at every frame and is never followed (3-D benchmark, office view: 4-8 single sights
-        in a row, 8-17 px objects). Downward only (within 45° of straight down, at most
-        _BIRTH_REACH_PX), and not among leaves, where blobs below one another abound."""
-        out = np.zeros((len(self._tracks), len(xy)), np.bool_)
-        rows = [
-            i for i, tr in enumerate(self._tracks)
-            if len(tr.points) == 1 and tr.points[0][4] < _ACTIVE
-        ]  # fmt: skip
-        if not rows or not len(xy):
-            return out
-        last = np.array([self._tracks[i].points[0][1:3] for i in rows], np.float64)
-        dx = xy[None, :, 0].astype(np.float64) - last[:, None, 0]
-        dy = xy[None, :, 1].astype(np.float64) - last[:, None, 1]
-        out[rows] = (dy > 0) & (dy <= _BIRTH_REACH_PX) & (np.abs(dx) <= dy) & (act < _ACTIVE)
         return out
 
     @staticmethod
@@ -1235,7 +1151,7 @@ class ThrowingAnalyzer:
         """Fit the track's final fall (a hand waving or holding the object before it is let
         go belongs to the same track, but not to the fall)."""
         grid = self._grids[tr.facade]
-        _prune(tr, self._edge_px)
+        _prune(tr)
         xz = self._metres(tr)
         t = np.array([p[0] for p in tr.points], np.float64)
         # The camera's frame interval: the median is blind to dropped frames and to bursts of
