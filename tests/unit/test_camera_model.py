@@ -810,3 +810,28 @@ def test_a_track_among_leaves_that_cannot_pass_the_foliage_test_is_not_fitted(
     assert "seen falling" in judged(10, 0.0) and len(fits) == 1  # clear of them: fitted
     assert judged(30, 0.9) == "falls like a thrown object (3-D)"  # watched long among them
     assert len(fits) == 2
+
+
+def test_a_leaf_clump_behind_a_stitched_piece_is_still_found() -> None:
+    """The clump's track and its specks (above), with a leaf's piece stitched on in front:
+    the whole fails, and the track's own points, clump and specks, passed and were returned
+    before the clump was looked for (3-D benchmark background, tower view, seed 5151 piece 6:
+    a false alarm). The clump is looked for whichever fit passed."""
+    tower = FacadeConfig(
+        id="tower", building="tower", zone="z", bottom_floor=4, top_floor=16,
+        columns=["01", "02", "03", "04", "05", "06"], floor_height_m=3.0, column_width_m=3.5,
+        corners=[(0.3397, 0.0095), (0.6229, 0.0108), (0.8562, 0.8834), (0.0348, 0.8828)],
+        image_size=(1280, 720),
+    )  # fmt: skip
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [tower], [ZONE])
+    a.observe_motion(sized(0, [], 30.0, (1280, 720)))
+    # the piece in front, as seen (a leaf sinking beside the tree 0.3 s before)
+    piece = [(3.167, 1117.5, 481.5, 8, 0.9), (3.2, 1116.2, 485.7, 40, 0.9),
+             (3.233, 1116.1, 483.9, 24, 0.9), (3.267, 1115.7, 494.0, 180, 0.9),
+             (3.3, 1116.0, 495.9, 204, 0.9), (3.333, 1117.1, 503.3, 20, 0.9),
+             (3.433, 1120.5, 505.5, 16, 0.85), (3.467, 1126.5, 507.5, 8, 0.85)]  # fmt: skip
+    own = [(3.733 + f / 30, x, y, area, act) for f, x, y, area, act in LEAF_CLUMP_THEN_SPECKS]
+    points = [(T0 + t, x, y, float(area), act) for t, x, y, area, act in piece + own]
+    fit = a._evaluate(_Track(points, 0, joined=len(piece)))
+    assert not fit.ok
+    assert "leaves" in fit.reason or "foliage" in fit.reason
