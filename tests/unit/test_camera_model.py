@@ -729,18 +729,21 @@ LEAF_CLUMP_THEN_SPECKS = [
 ]  # fmt: skip
 
 
+# the tower development clip's calibration, as the 3-D benchmark gives it
+TOWER = FacadeConfig(
+    id="tower", building="tower", zone="z", bottom_floor=4, top_floor=16,
+    columns=["01", "02", "03", "04", "05", "06"], floor_height_m=3.0, column_width_m=3.5,
+    corners=[(0.3397, 0.0095), (0.6229, 0.0108), (0.8562, 0.8834), (0.0348, 0.8828)],
+    image_size=(1280, 720),
+)  # fmt: skip
+
+
 @pytest.mark.parametrize("leafy", [True, False])
 def test_a_clump_of_leaves_whose_track_takes_falling_specks_is_not_a_throw(leafy: bool) -> None:
-    tower = FacadeConfig(
-        id="tower", building="tower", zone="z", bottom_floor=4, top_floor=16,
-        columns=["01", "02", "03", "04", "05", "06"], floor_height_m=3.0, column_width_m=3.5,
-        corners=[(0.3397, 0.0095), (0.6229, 0.0108), (0.8562, 0.8834), (0.0348, 0.8828)],
-        image_size=(1280, 720),
-    )  # fmt: skip
     points = [
         (f, x, y, area, act if leafy else 0.0) for f, x, y, area, act in LEAF_CLUMP_THEN_SPECKS
     ]
-    notices = seen_at_30fps(tower, ZONE, points)
+    notices = seen_at_30fps(TOWER, ZONE, points)
     if leafy:
         # the clump's track went over to the specks; what they showed alone is no fall
         assert notices == []
@@ -817,13 +820,7 @@ def test_a_leaf_clump_behind_a_stitched_piece_is_still_found() -> None:
     the whole fails, and the track's own points, clump and specks, passed and were returned
     before the clump was looked for (3-D benchmark background, tower view, seed 5151 piece 6:
     a false alarm). The clump is looked for whichever fit passed."""
-    tower = FacadeConfig(
-        id="tower", building="tower", zone="z", bottom_floor=4, top_floor=16,
-        columns=["01", "02", "03", "04", "05", "06"], floor_height_m=3.0, column_width_m=3.5,
-        corners=[(0.3397, 0.0095), (0.6229, 0.0108), (0.8562, 0.8834), (0.0348, 0.8828)],
-        image_size=(1280, 720),
-    )  # fmt: skip
-    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [tower], [ZONE])
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [TOWER], [ZONE])
     a.observe_motion(sized(0, [], 30.0, (1280, 720)))
     # the piece in front, as seen (a leaf sinking beside the tree 0.3 s before)
     piece = [(3.167, 1117.5, 481.5, 8, 0.9), (3.2, 1116.2, 485.7, 40, 0.9),
