@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -579,23 +579,10 @@ class _World:
     seen_per_s: float = 25.0  # sightings per second over the fall
 
 
-class _Sightings(Protocol):
-    """How a fall was watched among foliage (a _World, or what is known before its fit)."""
-
-    @property
-    def active_share(self) -> float: ...
-    @property
-    def clear_drop(self) -> float: ...
-    @property
-    def points(self) -> int: ...
-    @property
-    def image_drop(self) -> float: ...
-    @property
-    def seen_per_s(self) -> float: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _Watched:
+    """How a fall was watched among foliage, known before its 3-D fit (see _World)."""
+
     active_share: float
     clear_drop: float
     points: int
@@ -603,7 +590,7 @@ class _Watched:
     seen_per_s: float
 
 
-def _past_foliage(w: _Sightings, min_drop: float) -> bool:
+def _past_foliage(w: _Watched | _World, min_drop: float) -> bool:
     """Whether a fall is clear of foliage, or watched among it well enough: foliage and other
     dynamic texture make tracks that pass every other test now and then, so a fall that lives
     among them must also be watched falling clear of them, and for longer."""
@@ -619,7 +606,7 @@ def _past_foliage(w: _Sightings, min_drop: float) -> bool:
     )
 
 
-def _in_foliage(w: _Sightings) -> str:
+def _in_foliage(w: _Watched | _World) -> str:
     return (
         f"{w.active_share:.0%} in foliage, {w.clear_drop:.1f} m clear of it over {w.points} points"
     )
