@@ -225,7 +225,8 @@ class StreamSource:
         return self._epoch
 
     def run(self) -> None:
-        """Thread target: connect, read, reconnect with backoff; never raises."""
+        """Thread target: connect, read, reconnect with backoff; never raises (an error while
+        reading ends the session, never the thread)."""
         attempt = 0
         try:
             self._choose_decoder()
@@ -243,6 +244,12 @@ class StreamSource:
                 except SourceError as exc:
                     self._health.set_state(HealthState.OFFLINE, str(exc))
                     self.log.warning("%s (%s)", exc, self.s.redacted_url)
+                except Exception as exc:
+                    # A fault of our own (the motion stage, a frame conversion) on one picture:
+                    # the camera starts a new session as after a lost stream, and says why,
+                    # rather than the thread ending and the camera going silent for good.
+                    self._health.set_state(HealthState.OFFLINE, f"{type(exc).__name__}: {exc}")
+                    self.log.exception("fault while reading %s", self.s.redacted_url)
                 finally:
                     self._ring.end_epoch()
                 if self._clock() - opened_at >= self.s.backoff_reset_after_s:

@@ -390,3 +390,35 @@ def test_a_streams_display_matrix_is_read_once_not_for_every_frame(
     monkeypatch.setattr(display_module, "orientation", counted)
     frames = run_source(settings(clip, DecodeMode.FULL), PacketRing("cam1", 60))
     assert len(frames) == 40 and len(reads) == 1
+
+
+def test_a_fault_while_reading_a_picture_starts_a_new_session_not_a_silent_camera(
+    clip: Path,
+) -> None:
+    """Before, anything but a stream error (here the motion stage's hook) ended the source's
+    thread: the camera stayed "online" and gave nothing more, for ever."""
+    frames: list[Frame] = []
+    stop = threading.Event()
+    calls = [0]
+
+    def sink(f: Frame) -> bool:
+        frames.append(f)
+        if len(frames) >= 30:
+            stop.set()
+        return True
+
+    def hook(*_: object) -> None:
+        calls[0] += 1
+        if calls[0] == 5:
+            raise ValueError("operands could not be broadcast together")
+
+    s = settings(clip, DecodeMode.FULL, loop=True, backoff_initial_s=0.05, backoff_max_s=0.1)
+    health = HealthTracker("cam1", s.decode_mode, time.time, 5.0)
+    src = StreamSource(s, PacketRing("cam1", 60), sink, health, stop, on_luma=hook)
+    thread = threading.Thread(target=src.run, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive() and len(frames) >= 30
+    assert [f.epoch for f in frames[:4]] == [1] * 4 and frames[-1].epoch == 2  # reconnected
+    changes = health.history()
+    assert any("ValueError: operands" in (c.reason or "") for c in changes), changes
