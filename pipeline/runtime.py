@@ -50,7 +50,7 @@ from pipeline.detect.inference import (
     OnnxFrameDetector,
 )
 from pipeline.detect.plate_lookups import PlateWorker
-from pipeline.errors import ConfigError, ConfigIssue
+from pipeline.errors import ConfigError, ConfigIssue, PipelineError
 from pipeline.evidence.report import ModelIdentity
 from pipeline.evidence.storage import EvidenceStorage, LocalStorage
 from pipeline.evidence.writer import EvidenceWriter, WriterPool, WriterStats
@@ -186,6 +186,10 @@ class Runtime:
         self._subscribers: list[StoredCallback] = []
         self._close_reason = "end_of_stream" if replay else "shutdown"
         self._started = False
+        # The first essential thread (analysis, inference, an evidence writer) to die, by name
+        # and error: the process no longer analyses its cameras and must stop to be restarted.
+        self.fault: str | None = None
+        self.faulted = threading.Event()
         # Outage state is touched by the watchdog and, at shutdown, by the analysis thread.
         self._outage_lock = threading.Lock()
         self._connect_grace_s = cfg.ingest.open_timeout_s + cfg.ingest.stall_after_s
@@ -391,12 +395,12 @@ class Runtime:
             if swept:
                 logger.warning("deleted %d unindexed evidence file(s) of a previous run", swept)
         for i, writer in enumerate(self.writer.writers):
-            self._spawn(f"gridsight-writer-{i}", writer.run)
+            self._spawn(f"gridsight-writer-{i}", self._essential(f"writer-{i}", writer.run))
         if isinstance(self._models.plates, PlateWorker):
             self._models.plates.start()
-        self._spawn("gridsight-analysis", self._analysis_loop)
+        self._spawn("gridsight-analysis", self._essential("analysis", self._analysis_loop))
         for i, worker in enumerate(self.inference):
-            self._spawn(f"gridsight-inference-{i}", worker.run)
+            self._spawn(f"gridsight-inference-{i}", self._essential(f"inference-{i}", worker.run))
         for cam in list(self.cameras.values()):
             cam.thread = self._spawn(f"gridsight-src-{cam.cfg.id}", cam.source.run)
         if not self.replay:
@@ -408,14 +412,46 @@ class Runtime:
         self._threads.append(t)
         return t
 
+    def _essential(self, name: str, target: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                target()
+            except Exception as exc:
+                self._fail(name, exc)
+
+        return run
+
+    def _fail(self, name: str, exc: Exception) -> None:
+        """An essential thread died. Without it the sources would block on queues nobody
+        empties, every camera of the process silently unanalysed and a stop hanging on them:
+        from here on nothing waits to hand over work, and whoever runs the process stops it (a
+        worker says so in its health answer and the coordinator replaces it; ``gridsight run
+        --workers 1`` exits non-zero; a replay raises)."""
+        logger.critical("thread %s died: %s: %s; the process stops", name, type(exc).__name__,
+                        exc, exc_info=exc)  # fmt: skip
+        if self.fault is None:
+            self.fault = f"{name}: {type(exc).__name__}: {exc}"
+        self.faulted.set()
+        self._stop.set()
+        self.hub.close()
+
     def wait_finished(self, timeout: float | None = None) -> bool:
-        """Replay: wait until every source reached its end, then drain and stop."""
+        """Replay: wait until every source reached its end, then drain and stop.
+
+        Raises:
+            PipelineError: an essential thread died (``fault``); what was stored stays.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         for cam in list(self.cameras.values()):
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not cam.source.finished.wait(remaining):
-                return False
+            while not cam.source.finished.wait(0.2):
+                if self.faulted.is_set():
+                    self._drain(10.0)
+                    raise PipelineError(f"analysis stopped: {self.fault}")
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
         self._drain()
+        if self.fault is not None:
+            raise PipelineError(f"analysis stopped: {self.fault}")
         return True
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -429,6 +465,9 @@ class Runtime:
         self._drain(timeout)
 
     def _drain(self, timeout: float = 120.0) -> None:
+        if self.fault is not None:  # threads waiting on a dead one never end
+            timeout = min(timeout, 10.0)
+        deadline = time.monotonic() + timeout
         self.hub.close()
         self._stop.set()
         for cam in list(self.cameras.values()):
@@ -436,7 +475,7 @@ class Runtime:
             if cam.watermark is not None:
                 cam.watermark.release()
         for t in self._threads:
-            t.join(timeout)
+            t.join(max(0.0, deadline - time.monotonic()))
         self._save_activity()
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
@@ -476,7 +515,12 @@ class Runtime:
             if sample is not None:
                 if watermark is not None:
                     watermark.emitted()
-                self._analysis_q.put(sample)
+                while not self.faulted.is_set():
+                    try:
+                        self._analysis_q.put(sample, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
 
         return hook
 
@@ -512,8 +556,9 @@ class Runtime:
                     self.writer.submit(notice)
                 if cam.watermark is not None:
                     cam.watermark.processed(frame.time_s)
+            reason = self._close_reason if self.fault is None else "fault"
             for cam in list(self.cameras.values()):
-                for notice in cam.pipeline.close(last_time, self._close_reason):
+                for notice in cam.pipeline.close(last_time, reason):
                     self.writer.submit(notice)
             with self._outage_lock:
                 for cam in list(self.cameras.values()):
@@ -621,7 +666,8 @@ class Runtime:
 
     def _install(self, camera_id: str, new: _Camera | None, timeout: float) -> None:
         done = threading.Event()
-        self._analysis_q.put(_Swap(camera_id, new, done))
+        if self.fault is None:
+            self._analysis_q.put(_Swap(camera_id, new, done))
         if not done.wait(timeout):
             raise RuntimeError(f"camera {camera_id!r}: analysis did not take the change")
         if new is not None:
@@ -634,7 +680,8 @@ class Runtime:
         if camera_id not in self.cameras:
             raise KeyError(camera_id)
         done = threading.Event()
-        self._analysis_q.put(_ConfirmView(camera_id, done))
+        if self.fault is None:
+            self._analysis_q.put(_ConfirmView(camera_id, done))
         if not done.wait(timeout):
             raise RuntimeError(f"camera {camera_id!r}: analysis did not take the confirmation")
         return self.view_state(camera_id) or "unchecked"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,6 +160,23 @@ class ColorBoxDetector:
             confidence=np.full((len(boxes),), 0.9, dtype=np.float32),
             class_id=np.full((len(boxes),), self.class_id, dtype=np.int32),
         )
+
+
+class FailingWhenToldDetector(ColorBoxDetector):
+    """``ColorBoxDetector`` whose model fails once when the file named by the environment's
+    ``GRIDSIGHT_TEST_FAIL`` appears (it is taken away): a worker process's model breaking
+    while it runs, which its replacement, started with the same factory, survives."""
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        marker = os.environ.get("GRIDSIGHT_TEST_FAIL")
+        if marker:
+            try:
+                Path(marker).unlink()
+            except FileNotFoundError:
+                pass
+            else:
+                raise RuntimeError("the model's session broke")
+        return super().detect(frames)
 
 
 def to_annexb(mp4: Path, out: Path) -> Path:

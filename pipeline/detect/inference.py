@@ -126,16 +126,20 @@ class InferenceWorker:
 
     def _process(self, batch: list[Frame]) -> None:
         t0 = time.perf_counter()
-        wanted = [f for f in batch if self._needs(f)]
-        results: dict[int, Detections | None] = {id(f): None for f in batch}
-        if wanted and self._detector is not None:
-            for f, d in zip(wanted, self._detector.detect(wanted), strict=True):
-                results[id(f)] = d
-        with self._lock:
-            self._frames += len(batch)
-            self._detected += len(wanted) if self._detector is not None else 0
-            self._batches += 1
-            self._busy += time.perf_counter() - t0
-        for f in batch:
-            self._out.put((f, results[id(f)]))
-        self._hub.release([f.camera_id for f in batch])
+        # The cameras are released even when the model fails: the hub gives a busy camera's
+        # frames to no other worker, which would then wait for them for ever.
+        try:
+            wanted = [f for f in batch if self._needs(f)]
+            results: dict[int, Detections | None] = {id(f): None for f in batch}
+            if wanted and self._detector is not None:
+                for f, d in zip(wanted, self._detector.detect(wanted), strict=True):
+                    results[id(f)] = d
+            with self._lock:
+                self._frames += len(batch)
+                self._detected += len(wanted) if self._detector is not None else 0
+                self._batches += 1
+                self._busy += time.perf_counter() - t0
+            for f in batch:
+                self._out.put((f, results[id(f)]))
+        finally:
+            self._hub.release([f.camera_id for f in batch])

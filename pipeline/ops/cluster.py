@@ -132,7 +132,8 @@ _LIVE_IDLE_S = 60.0
 
 
 class WorkerLostError(PipelineError):
-    """A worker that does not answer: dead, hung past the timeout, or already fenced."""
+    """A worker that does not answer (dead, hung past the timeout, already fenced) or that
+    says its runtime failed."""
 
 
 class ShardWorker:
@@ -183,8 +184,16 @@ class ShardWorker:
         return {"added": list(ch.added), "removed": list(ch.removed), "updated": list(ch.updated)}
 
     def health(self) -> dict[str, str]:
+        """Each camera's state.
+
+        Raises:
+            WorkerLostError: an essential thread of the runtime died; the coordinator replaces
+                this worker as it would one that stopped answering.
+        """
         if self.runtime is None:
             return {}
+        if self.runtime.fault is not None:
+            raise WorkerLostError(f"worker {self.worker_id}: {self.runtime.fault}")
         out = {}
         for cid in list(self.runtime.cameras):
             h = self.runtime.health(cid)

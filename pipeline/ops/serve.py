@@ -62,6 +62,13 @@ def run(
     stop = stop_on_signals()
     tune_process()
     running.start()
+    faulted = running.runtime.faulted
+
+    def on_fault() -> None:
+        faulted.wait()
+        stop.set()
+
+    threads.start("gridsight-fault", on_fault)
     app = None
     if api:
         app = compose.api(running.site, runtime=running.runtime, config_path=config_path,
@@ -74,6 +81,9 @@ def run(
         if watcher is not None:
             watcher.stop()
         running.stop()
+    if faulted.is_set():  # the service manager restarts it (systemd Restart=on-failure)
+        logger.error("stopped on a fault: %s", running.runtime.fault)
+        return 70  # EX_SOFTWARE
     return 0
 
 

@@ -6,16 +6,19 @@ import hashlib
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import av
 import pytest
 
 from pipeline.config import AppConfig, parse_config
+from pipeline.errors import PipelineError
 from pipeline.evidence.report import ModelIdentity
 from pipeline.evidence.schema import report_errors
 from pipeline.ops.replay import ReplayResult, replay
 from pipeline.store.repository import SCHEMA_VERSION, EventQuery, EventStore
+from pipeline.types import Detections, Frame
 from tests.conftest import REPO, camera_dict
 from tests.media import Actor, Scene, ScriptedDetector, write_h264, write_h265
 
@@ -195,3 +198,36 @@ def test_an_h265_camera_gets_its_clip_as_recorded_and_an_h264_copy_to_view(
     store = EventStore(out_dir / "gridsight.db")
     rows, _ = store.query_events(EventQuery())
     assert {n for n, _, _ in store.evidence_for(rows[0].event_id)} == set(evidence)
+
+
+class _LostModel(ScriptedDetector):
+    """A model runtime that fails for good from stream time ``at_s`` (a lost GPU, a broken
+    session): not an analyzer's error, which the camera pipeline would contain."""
+
+    def __init__(self, scene: Scene, at_s: float) -> None:
+        super().__init__(scene)
+        self.at_s = at_s
+
+    def detect(self, frames: Sequence[Frame]) -> list[Detections]:
+        if any(f.pts_s >= self.at_s for f in frames):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return super().detect(frames)
+
+
+def test_a_dead_inference_thread_stops_the_replay_with_its_reason_and_keeps_what_was_stored(
+    tmp_path: Path,
+) -> None:
+    """Before, the sources blocked on queues that nobody emptied and the replay never ended."""
+    video = write_h264(tmp_path / "scene.mp4", SCENE)
+    out = tmp_path / "out"
+    # keyframes every 2 s; the car's alert comes at 26 s, the model fails at 32 s
+    with pytest.raises(PipelineError, match=r"inference-\d: RuntimeError: CUDA error"):
+        replay(
+            video, config(out), "cam1", out, start_time_s=START, detector=_LostModel(SCENE, 32.0),
+            model_identity=ModelIdentity("scripted", "0" * 64), progress=False,
+        )  # fmt: skip
+    rows, _ = EventStore(out / "gridsight.db").query_events(EventQuery())
+    (row,) = rows
+    assert row.event_type == "fire_lane_occupation"
+    assert row.alerted_at == START + 26.0
+    assert row.ended_at is not None and row.report["detection"]["end_reason"] == "fault"

@@ -32,7 +32,14 @@ from pipeline.ops.workers import ProcessWorker
 from pipeline.store.repository import EventQuery, EventStore
 from tests.conftest import RtspServer, camera_dict, wait_for
 from tests.integration.test_rtsp import FAST_INGEST
-from tests.media import Actor, ColorBoxDetector, Scene, to_annexb, write_h264
+from tests.media import (
+    Actor,
+    ColorBoxDetector,
+    FailingWhenToldDetector,
+    Scene,
+    to_annexb,
+    write_h264,
+)
 
 pytestmark = pytest.mark.rtsp
 REPO = Path(__file__).resolve().parents[2]
@@ -152,6 +159,56 @@ def test_worker_processes_behind_one_api(
     assert not _children(os.getpid()) & pids  # every worker process has ended
     for row in store.query_events(EventQuery(limit=100))[0]:
         assert row.state == "ended"
+
+
+def test_a_worker_whose_model_breaks_is_replaced_and_its_events_ended(
+    make_config: Callable[..., AppConfig], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker process's inference thread dies (not an analyzer's error, which the camera
+    pipeline contains). Before, the worker went on answering health questions while its
+    cameras were never analysed again; now it says so and the coordinator replaces it."""
+    marker = tmp_path / "fail-now"
+    monkeypatch.setenv("GRIDSIGHT_TEST_FAIL", str(marker))  # the spawned workers inherit it
+    scene = Scene(
+        duration_s=4, fps=10, gop=10, actors=(Actor(box=(100, 130, 180, 180), t0=0, t1=99),)
+    )
+    clip = write_h264(tmp_path / "parked.mp4", scene)
+    rules = [{"analyzer": "illegal_parking", "min_dwell_s": 1, "confirm_s": 1, "max_gap_s": 4,
+              "cooldown_s": 0, "update_interval_s": 2}]  # fmt: skip
+    cam = camera_dict(id="cam0", url=str(clip), rules=rules) | {"loop": True, "realtime": True}
+    cfg = make_config([cam], ingest=FAST_INGEST)
+    store = EventStore(cfg.store_location())
+    coord = Coordinator(cfg, workers=1, store=store, detector_factory=FailingWhenToldDetector,
+                        cost_model=CostModel({"keyframes": CameraCost(0.03, 27)}, "test"),
+                        spawn=ProcessWorker)  # fmt: skip
+    coord.start()
+    try:
+        first = coord.placement["cam0"]
+
+        def parked() -> list[Any]:
+            return store.query_events(EventQuery(event_type="fire_lane_occupation"))[0]
+
+        assert wait_for(lambda: len(parked()) == 1, 60, 0.5)
+        assert coord.check() == []
+        marker.touch()
+        found: list[str] = []
+
+        def lost_found() -> bool:
+            found.extend(coord.check())
+            return bool(found)
+
+        assert wait_for(lost_found, 20, 0.5)
+        assert found == [first] and coord.placement["cam0"] != first
+        # ended by the failing worker itself, or else by the coordinator
+        (ended,) = parked()
+        assert ended.state == "ended", ended
+        by_worker = ended.report["detection"]["end_reason"] == "fault"
+        assert by_worker or ended.closed_reason == "worker_lost", ended
+        # the replacement analyses the camera again: the car parked there is a new event
+        assert wait_for(lambda: len(parked()) == 2, 60, 0.5)
+        assert not marker.exists()
+    finally:
+        coord.stop()
 
 
 def _free_port() -> int:
