@@ -30,6 +30,7 @@ whole trajectory when the track ends (ENDED); 高空抛物 is never closed witho
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import logging
 import math
@@ -407,7 +408,9 @@ def _linear_at(ts: list[float], vs: list[float], h: float) -> float:
     return (sv - slope * st) / n + slope * h
 
 
-def _quadratic_at(ts: list[float], vs: list[float], h: float) -> float:
+def _quadratic(ts: list[float], vs: list[float]) -> tuple[float, float, float] | None:
+    """Least-squares (a, b, c) of a t² + b t + c through the points; None with fewer than
+    three distinct times."""
     s0 = float(len(ts))
     s1 = s2 = s3 = s4 = y0 = y1 = y2 = 0.0
     for t, v in zip(ts, vs, strict=True):
@@ -422,11 +425,30 @@ def _quadratic_at(ts: list[float], vs: list[float], h: float) -> float:
     # normal equations [[s4 s3 s2] [s3 s2 s1] [s2 s1 s0]] (a, b, c) = (y2, y1, y0), Cramer
     det = s4 * (s2 * s0 - s1 * s1) - s3 * (s3 * s0 - s1 * s2) + s2 * (s3 * s1 - s2 * s2)
     if abs(det) < 1e-18:
-        return _linear_at(ts, vs, h)
+        return None
     a = (y2 * (s2 * s0 - s1 * s1) - s3 * (y1 * s0 - s1 * y0) + s2 * (y1 * s1 - s2 * y0)) / det
     b = (s4 * (y1 * s0 - s1 * y0) - y2 * (s3 * s0 - s1 * s2) + s2 * (s3 * y0 - y1 * s2)) / det
     c = (s4 * (s2 * y0 - y1 * s1) - s3 * (s3 * y0 - y1 * s2) + y2 * (s3 * s1 - s2 * s2)) / det
+    return a, b, c
+
+
+def _quadratic_at(ts: list[float], vs: list[float], h: float) -> float:
+    abc = _quadratic(ts, vs)
+    if abc is None:
+        return _linear_at(ts, vs, h)
+    a, b, c = abc
     return a * h * h + b * h + c
+
+
+def _quadratic_sq(ts: list[float], vs: list[float]) -> float:
+    """Sum of squared residuals of the least-squares quadratic in ``ts`` through ``vs`` (a
+    few dozen points: plain floats cost a tenth of np.polyfit; the same to ~1e-12 px)."""
+    abc = _quadratic(ts, vs)
+    if abc is None:  # np.polyfit's least-norm answer
+        ts_a, vs_a = np.array(ts), np.array(vs)
+        return float(np.sum((vs_a - np.polyval(np.polyfit(ts_a, vs_a, 2), ts_a)) ** 2))
+    a, b, c = abc
+    return sum((v - (a * t * t + b * t + c)) ** 2 for t, v in zip(ts, vs, strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -801,6 +823,14 @@ def _steady(points: Sequence[tuple[float, ...]], side: float) -> bool:
     path = sum(math.hypot(b[1] - a[1], b[2] - a[2]) for a, b in itertools.pairwise(p))
     net = math.hypot(p[-1][1] - p[0][1], p[-1][2] - p[0][2])
     return net >= _STEADY_SHARE * path and net >= side * (len(p) - 1)
+
+
+def _median(values: list[float]) -> float:
+    """``statistics.median`` of a few floats, the same to the bit, at a fraction of its cost
+    (asked for every pair of tracks that might be one fall)."""
+    v = sorted(values)
+    m = len(v) // 2
+    return float(v[m]) if len(v) % 2 else float((v[m - 1] + v[m]) / 2)
 
 
 def _unpruned(points: Sequence[tuple[float, ...]]) -> int:
@@ -1393,18 +1423,25 @@ class ThrowingAnalyzer:
         tr.stitched = True
         t1 = tr.points[0][0]
         best: tuple[float, _Track, int] | None = None
+        # (asked of every new track among hundreds of leaf tracks: what cannot be the
+        # answer is passed over before the curve fits)
         for other in [*self._ended, *self._tracks]:
             if other is tr or other.event_id or other.part_of or other.facade != tr.facade:
                 continue
-            head = [p for p in other.points if p[0] < t1]
+            n = bisect.bisect_left(other.points, (t1,))  # its points before this one began
+            if n < _ESTABLISHED or t1 - other.points[n - 1][0] > _STITCH_S:
+                continue
+            head = other.points[:n]
             # one still alive must have lost the object to this track (it sits on the leaf or
             # the noise it took instead), not be a fragment of the object falling beside it
-            if self._falls_beside(other.points[len(head) :], tr.points):
+            if self._falls_beside(other.points[n:], tr.points):
                 continue
-            for cut in range(len(head)):
-                piece = head[: len(head) - cut]
+            for cut in range(n):
+                piece = head[: n - cut]
                 if len(piece) < _ESTABLISHED or t1 - piece[-1][0] > _STITCH_S:
                     break
+                if best is not None and cut >= best[0]:
+                    break  # a dropped point costs a pixel: no later cut can do better
                 d = self._joint_error(piece, tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
@@ -1447,18 +1484,18 @@ class ThrowingAnalyzer:
         # established length, and still at its end (a leaf that sank a little and then swayed
         # on the spot was joined to a fall below it and gave the report its origin: 3-D
         # benchmark, office seed 777)
-        size = math.sqrt(float(statistics.median(p[3] for p in piece[-_ESTABLISHED:])))
+        size = math.sqrt(_median([p[3] for p in piece[-_ESTABLISHED:]]))
         for back in (_ESTABLISHED, _ESTABLISHED // 2):
             if piece[-1][2] - piece[-back][2] < max(2.0, size):
                 return None
         # the two pieces must make one smooth curve: a quadratic in time through the end of
         # one and the start of the other (prediction alone misses by tens of pixels when the
         # object sped up while unseen)
-        joint = np.array([p[:3] for p in [*piece[-8:], *after[:8]]], np.float64)
-        tj = joint[:, 0] - t1
-        rx = joint[:, 1] - np.polyval(np.polyfit(tj, joint[:, 1], 2), tj)
-        ry = joint[:, 2] - np.polyval(np.polyfit(tj, joint[:, 2], 2), tj)
-        d = float(np.sqrt(np.mean(rx**2 + ry**2)))
+        joint = [*piece[-8:], *after[:8]]
+        ts = [float(p[0] - t1) for p in joint]
+        sq = _quadratic_sq(ts, [float(p[1]) for p in joint])
+        sq += _quadratic_sq(ts, [float(p[2]) for p in joint])
+        d = math.sqrt(sq / len(joint))
         return d if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) else None
 
     def _same_throw(self, tr: _Track, fit: _Fit) -> str | None:
