@@ -1365,6 +1365,17 @@ class ThrowingAnalyzer:
             tr.xz = np.concatenate([tr.xz, self._grids[tr.facade].to_metres(new)])
         return tr.xz
 
+    def _may_drop(self, tr: _Track) -> bool:
+        """Whether any part of the track could pass the 3-D fit's first test (``_world``: a
+        drop on the façade of ``_ROUGH_DROP_SHARE`` of the least a release asks). Most tracks
+        that end among leaves never moved that far; their fit, asked as each ended, was a
+        fifth of the analysis's time on foliage. Without the 3-D fit, always."""
+        if not self._cameras or not self._use_3d[tr.facade]:
+            return True
+        z = self._metres(tr)[:, 1]
+        least = _ROUGH_DROP_SHARE * _MIN_DROP_FLOORS * self.facades[tr.facade].floor_height_m
+        return float(z.max() - z.min()) >= least
+
     def _may_fall(self, tr: _Track) -> bool:
         """Cheap pre-test: has the track spanned at least half the minimum fall? (Most tracks
         are people, birds and leaves moving about a floor; the full fit is for the rest.)"""
@@ -1566,6 +1577,8 @@ class ThrowingAnalyzer:
             return []
         if not tr.stitched and tr.event_id is None:
             self._stitch(tr)
+        if tr.event_id is None and not self._may_drop(tr):
+            return []
         fit = self._evaluate(tr, ended=True)
         if tr.event_id is None:
             if fit.ok and self._same_throw(tr, fit) is not None:
