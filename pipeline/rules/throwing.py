@@ -210,7 +210,7 @@ _RESUMED_AFTER_FRAMES = 3.5
 # over to another object (see size_switch).
 _SIZE_SWITCH = 6.0
 # A last point this far (px, plus the blob's size and one step) off the curve through the
-# points before it is not the object (see _unpruned).
+# points before it is not the object (see _prune).
 _PRUNE_PX = 4.0
 # Below this height above the ground (in floors) a dropped object is not 高空抛物: a 2nd-floor
 # window sill is 1.3 floors up, a 3rd-floor one 2.3.
@@ -833,26 +833,25 @@ def _median(values: list[float]) -> float:
     return float(v[m]) if len(v) % 2 else float((v[m - 1] + v[m]) / 2)
 
 
-def _unpruned(points: Sequence[tuple[float, ...]]) -> int:
-    """How many of a track's points (time, x, y, area, ...) to fit: all but the last one or
-    two where they are not the object: a swaying leaf or a noise blob taken for it in the
-    frames where the object went unseen at the end of its fall (behind a canopy, out of the
-    zone), far off the smooth curve through the points before. Only the end: inside a track
-    such points would be evidence against it."""
-    n = len(points)
+def _prune(tr: _Track) -> None:
+    """Drop the last point or two where they are not the object: a swaying leaf or a noise
+    blob taken for it in the frames where the object went unseen at the end of its fall
+    (behind a canopy, out of the zone), far off the smooth curve through the points before.
+    Only the end: inside a track such points would be evidence against it."""
+    n = len(tr.points)
     if n < _ESTABLISHED + 2:
-        return n
-    size = math.sqrt(float(statistics.median(p[3] for p in points)))
+        return
+    size = math.sqrt(float(statistics.median(p[3] for p in tr.points)))
     for _ in range(2):
-        pts = np.array([p[:3] for p in points[n - _ESTABLISHED - 1 : n]], np.float64)
+        pts = np.array([p[:3] for p in tr.points[-_ESTABLISHED - 1 :]], np.float64)
         t = pts[:-1, 0] - pts[-1, 0]
         cx, cy = np.polyfit(t, pts[:-1, 1], 2), np.polyfit(t, pts[:-1, 2], 2)
         r = float(np.hypot(np.polyval(cx, 0.0) - pts[-1, 1], np.polyval(cy, 0.0) - pts[-1, 2]))
         step = float(np.hypot(*(pts[-2, 1:3] - pts[-3, 1:3])))
         if r <= _PRUNE_PX + size + step:
-            break
-        n -= 1
-    return n
+            return
+        tr.points = tr.points[:-1]
+        tr.xz = np.zeros((0, 2))
 
 
 def _phi(x: float) -> float:
@@ -1165,27 +1164,11 @@ class ThrowingAnalyzer:
                 falling += 1
         return falling >= self.rule.max_parallel_tracks
 
-    def _evaluate(self, tr: _Track, *, ended: bool) -> _Fit:
+    def _evaluate(self, tr: _Track) -> _Fit:
         """Fit the track's final fall (a hand waving or holding the object before it is let
-        go belongs to the same track, but not to the fall), without its last points where
-        they are not the object (``_unpruned``): dropped for good once the track has ended or
-        passes, left out of this fit only while it goes on. Dropped at every test, they were
-        lost when the points after them showed they were the object after all."""
-        keep = _unpruned(tr.points)
-        if keep == len(tr.points):
-            return self._fit(tr)
-        if ended:
-            tr.points, tr.xz = tr.points[:keep], tr.xz[:keep]
-            return self._fit(tr)
-        head = replace(tr, points=tr.points[:keep], xz=self._metres(tr)[:keep])
-        fit = self._fit(head)
-        tr.foreign = head.foreign
-        if fit.ok:  # reported as fitted
-            tr.points, tr.xz = head.points, head.xz
-        return fit
-
-    def _fit(self, tr: _Track) -> _Fit:
+        go belongs to the same track, but not to the fall)."""
         grid = self._grids[tr.facade]
+        _prune(tr)
         xz = self._metres(tr)
         t = np.array([p[0] for p in tr.points], np.float64)
         # The camera's frame interval: the median is blind to dropped frames and to bursts of
@@ -1400,7 +1383,7 @@ class ThrowingAnalyzer:
             if len(tr.points) < tr.tested_at + every or not self._may_fall(tr):
                 continue
             tr.tested_at = len(tr.points)
-            fit = self._evaluate(tr, ended=False)
+            fit = self._evaluate(tr)
             tr.guide = None
             if fit.short_drop and fit.ballistic is not None:
                 camera = self._cameras[tr.facade]
@@ -1579,7 +1562,7 @@ class ThrowingAnalyzer:
             self._stitch(tr)
         if tr.event_id is None and not self._may_drop(tr):
             return []
-        fit = self._evaluate(tr, ended=True)
+        fit = self._evaluate(tr)
         if tr.event_id is None:
             if fit.ok and self._same_throw(tr, fit) is not None:
                 return []

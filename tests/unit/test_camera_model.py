@@ -648,11 +648,9 @@ def test_a_leafs_track_stitched_in_front_of_a_fall_does_not_sink_it() -> None:
     ]  # fmt: skip
     # a second and a half of the fall, seen clear of the leaves until it leaves the view
     fall = [(T0 + ts[i], float(px[i][0]), float(px[i][1]), 12.0, 0.0) for i in range(k, 42)]
-    assert a._evaluate(_Track(fall, 0), ended=True).ok  # the fall alone
-    assert not a._evaluate(_Track(leaf + fall, 0), ended=True).ok  # taken with the leaf's points
-    fit = a._evaluate(
-        _Track(leaf + fall, 0, joined=len(leaf)), ended=True
-    )  # ...which were stitched on
+    assert a._evaluate(_Track(fall, 0)).ok  # the fall alone
+    assert not a._evaluate(_Track(leaf + fall, 0)).ok  # taken with the leaf's points
+    fit = a._evaluate(_Track(leaf + fall, 0, joined=len(leaf)))  # ...which were stitched on
     assert fit.ok and fit.start >= len(leaf)
 
 
@@ -809,7 +807,7 @@ def test_a_track_among_leaves_that_cannot_pass_the_foliage_test_is_not_fitted(
     def judged(points: int, activity: float) -> str:
         fall = [(T0 + ts[i], float(px[i][0]), float(px[i][1]), 12.0, activity)
                 for i in range(25, 25 + points)]  # fmt: skip
-        return a._evaluate(_Track(fall, 0), ended=True).reason
+        return a._evaluate(_Track(fall, 0)).reason
 
     assert "in foliage" in judged(10, 0.9) and not fits  # 10 points among leaves: no fit
     assert "seen falling" in judged(10, 0.0) and len(fits) == 1  # clear of them: fitted
@@ -831,32 +829,9 @@ def test_a_leaf_clump_behind_a_stitched_piece_is_still_found() -> None:
              (3.433, 1120.5, 505.5, 16, 0.85), (3.467, 1126.5, 507.5, 8, 0.85)]  # fmt: skip
     own = [(3.733 + f / 30, x, y, area, act) for f, x, y, area, act in LEAF_CLUMP_THEN_SPECKS]
     points = [(T0 + t, x, y, float(area), act) for t, x, y, area, act in piece + own]
-    fit = a._evaluate(_Track(points, 0, joined=len(piece)), ended=True)
+    fit = a._evaluate(_Track(points, 0, joined=len(piece)))
     assert not fit.ok
     assert "leaves" in fit.reason or "foliage" in fit.reason
-
-
-def test_the_last_points_left_out_of_a_running_tracks_test_are_kept_for_its_next() -> None:
-    # A leaf's blob off the fall's curve, taken for the object as it went unseen, is left out
-    # of the fit; while the track goes on it stays (the next points may show it was the
-    # object after all: it used to be dropped at every test); once the track ends, or passes,
-    # it is dropped for good, so that what is reported is what was fitted.
-    ts, px, _ = throw_px(10, 3, 0.0)
-    a = analyzer()
-    a.observe_motion(motion(0, []))
-    fall = [(T0 + ts[i], float(px[i][0]), float(px[i][1]), 12.0, 0.0) for i in range(12, 40)]
-    leaf = (T0 + ts[40], float(px[40][0]) + 60.0, float(px[40][1]) - 40.0, 12.0, 0.0)
-    running = _Track([*fall, leaf], 0)
-    early = a._evaluate(_Track([*fall[:12], leaf], 0), ended=False)
-    assert not early.ok
-    assert a._evaluate(running, ended=False).ok
-    assert running.points == fall  # passed: the report is of the points it was fitted on
-    waiting = _Track([*fall[:12], leaf], 0)
-    a._evaluate(waiting, ended=False)
-    assert waiting.points == [*fall[:12], leaf] and len(waiting.xz) == 13
-    ended = _Track([*fall[:12], leaf], 0)
-    a._evaluate(ended, ended=True)
-    assert ended.points == fall[:12]
 
 
 def test_a_leaf_track_that_never_dropped_is_not_fitted_when_it_ends(
@@ -869,9 +844,9 @@ def test_a_leaf_track_that_never_dropped_is_not_fitted_when_it_ends(
         a, fitted = analyzer(), []
         evaluate = a._evaluate
 
-        def counted(tr: _Track, *, ended: bool) -> object:
+        def counted(tr: _Track) -> object:
             fitted.append(len(tr.points))
-            return evaluate(tr, ended=ended)
+            return evaluate(tr)
 
         monkeypatch.setattr(a, "_evaluate", counted)
         return a, fitted

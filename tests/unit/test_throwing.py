@@ -481,9 +481,9 @@ def test_a_long_lived_track_that_never_falls_is_refitted_ever_more_rarely(
     fits = []
     evaluate = a._evaluate
 
-    def counted(tr: object, *, ended: bool) -> object:
+    def counted(tr: object) -> object:
         fits.append(len(tr.points))  # type: ignore[attr-defined]
-        return evaluate(tr, ended=ended)  # type: ignore[arg-type]
+        return evaluate(tr)  # type: ignore[arg-type]
 
     monkeypatch.setattr(a, "_evaluate", counted)
     frames = [
