@@ -1435,7 +1435,7 @@ class ThrowingAnalyzer:
                 if len(piece) < _ESTABLISHED or t1 - piece[-1][0] > _STITCH_S:
                     break
                 if best is not None and cut >= best[0]:
-                    break  # a dropped point costs a pixel: no later cut can do better
+                    break  # each later cut costs more than the best's whole score
                 d = self._joint_error(piece, tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
