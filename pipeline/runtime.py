@@ -443,13 +443,10 @@ class Runtime:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         for cam in list(self.cameras.values()):
-            while not cam.source.finished.wait(0.2):
-                if self.faulted.is_set():
-                    self._drain(10.0)
-                    raise PipelineError(f"analysis stopped: {self.fault}")
+            while not self.faulted.is_set() and not cam.source.finished.wait(0.2):
                 if deadline is not None and time.monotonic() >= deadline:
                     return False
-        self._drain()
+        self._drain()  # after a fault, briefly (see _drain)
         if self.fault is not None:
             raise PipelineError(f"analysis stopped: {self.fault}")
         return True
@@ -665,11 +662,13 @@ class Runtime:
         return changes
 
     def _install(self, camera_id: str, new: _Camera | None, timeout: float) -> None:
+        refused = f"camera {camera_id!r}: analysis did not take the change"
+        if self.fault is not None:  # a dead analysis thread takes nothing: no use waiting
+            raise RuntimeError(refused)
         done = threading.Event()
-        if self.fault is None:
-            self._analysis_q.put(_Swap(camera_id, new, done))
+        self._analysis_q.put(_Swap(camera_id, new, done))
         if not done.wait(timeout):
-            raise RuntimeError(f"camera {camera_id!r}: analysis did not take the change")
+            raise RuntimeError(refused)
         if new is not None:
             self.hub.register(camera_id)
             new.thread = self._spawn(f"gridsight-src-{camera_id}", new.source.run)
@@ -679,11 +678,13 @@ class Runtime:
         camera_tamper event and resuming its rules). Returns the view state after."""
         if camera_id not in self.cameras:
             raise KeyError(camera_id)
+        refused = f"camera {camera_id!r}: analysis did not take the confirmation"
+        if self.fault is not None:  # a dead analysis thread takes nothing: no use waiting
+            raise RuntimeError(refused)
         done = threading.Event()
-        if self.fault is None:
-            self._analysis_q.put(_ConfirmView(camera_id, done))
+        self._analysis_q.put(_ConfirmView(camera_id, done))
         if not done.wait(timeout):
-            raise RuntimeError(f"camera {camera_id!r}: analysis did not take the confirmation")
+            raise RuntimeError(refused)
         return self.view_state(camera_id) or "unchecked"
 
     def live_view(self, camera_id: str) -> tuple[str, Iterator[bytes]] | None:
