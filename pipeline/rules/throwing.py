@@ -207,7 +207,7 @@ _STITCH_KEEP_S = 1.5
 # object (see _evaluate).
 _RESUMED_AFTER_FRAMES = 3.5
 # A track whose blobs change size this many times over from one frame to the next has gone
-# over to another object (see size_switch).
+# over to another object (see size_switches).
 _SIZE_SWITCH = 6.0
 # A last point this far (px, plus the blob's size and one step) off the curve through the
 # points before it is not the object (see _prune).
@@ -354,7 +354,7 @@ class _Track:
     tested_at: int = 0  # number of points when the physics test last ran
     stitched: bool = False  # looked for a track it continues (see _stitch)
     joined: int = 0  # points at its front that came from the track it continues
-    foreign: int = 0  # points at its front found to be another object's (see size_switch)
+    foreign: int = 0  # points at its front found to be another object's (see size_switches)
     guide: _Guide | None = None
 
     def predict(self, t: float) -> tuple[float, float]:
@@ -709,18 +709,11 @@ def seen_descent(
     return seen / total, (float(gaps.max()) if len(gaps) else 0.0) / total
 
 
-def size_switch(areas: Sequence[float], start: int) -> int | None:
-    """The last index after ``start`` where the blobs' size (median of three on each side)
-    changes ``_SIZE_SWITCH`` times over: the track went over to another object there. A
-    falling object's blob grows as it nears the camera and blurs as it speeds up, but
-    smoothly."""
-    hits = size_switches(areas, start)
-    return hits[-1] if hits else None
-
-
 def size_switches(areas: Sequence[float], start: int) -> list[int]:
-    """Every index after ``start`` where the blobs' size changes so (see size_switch), in
-    order."""
+    """Every index after ``start`` where the blobs' size (median of three on each side)
+    changes ``_SIZE_SWITCH`` times over, in order: the track went over to another object
+    there. A falling object's blob grows as it nears the camera and blurs as it speeds up,
+    but smoothly."""
     a = np.asarray(areas, np.float64)
     if len(a) - 3 < start + 3:
         return []

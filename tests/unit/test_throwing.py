@@ -21,7 +21,7 @@ from pipeline.rules.throwing import (
     monotonic_share,
     rise_then_fall_share,
     seen_descent,
-    size_switch,
+    size_switches,
 )
 from pipeline.types import Blobs, EventState, EventType, MotionSample
 
@@ -515,14 +515,14 @@ def test_where_a_track_went_over_to_another_object_by_its_blob_sizes() -> None:
     specks, fall = [5.0, 8.0, 4.0, 12.0, 6.0], [120.0, 130.0, 150.0, 160.0, 200.0, 260.0]
     # the object's first blob is 5; medians of three see the change from 4 to 6, and the
     # last of those (the object's second point) is where the track is tested from
-    assert size_switch(specks + fall, 0) == 6
-    assert size_switch(specks + fall, 3) == 6
-    assert size_switch(specks + fall, 4) is None  # too near the fit's start to tell
+    assert size_switches(specks + fall, 0)[-1:] == [6]
+    assert size_switches(specks + fall, 3)[-1:] == [6]
+    assert size_switches(specks + fall, 4) == []  # too near the fit's start to tell
     # a fall nearing the camera grows smoothly, its blob split now and then: no switch
     growing = [20.0 * 1.25**k for k in range(14)]
     growing[6] = 5.0
-    assert size_switch(growing, 0) is None
-    assert size_switch([5.0, 120.0], 0) is None  # too short to tell
+    assert size_switches(growing, 0) == []
+    assert size_switches([5.0, 120.0], 0) == []  # too short to tell
 
 
 def test_a_throw_rising_in_the_picture_before_it_falls_reaches_the_3d_fit() -> None:
