@@ -224,6 +224,8 @@ _HISTORY_S = 3.0
 # ...from the track's last points, which must have gone down the image by at least this many
 # times their blob's side.
 _SECOND_LOOK_DROP = 2.0
+# ...and down the image at each of its last this many steps.
+_DOWN_STEPS = 4
 # ...keeping this many ways to follow it, each frame (see _chains).
 _BEAM = 3
 # Below this height above the ground (in floors) a dropped object is not 高空抛物: a 2nd-floor
@@ -884,7 +886,10 @@ def _went_down(points: list[_Point]) -> bool:
     dx, dy = p[-1][1] - p[0][1], p[-1][2] - p[0][2]
     path = sum(math.hypot(b[1] - a[1], b[2] - a[2]) for a, b in itertools.pairwise(p))
     drop = max(_SECOND_LOOK_DROP * side, 2.0 * _GATE_BASE_PX)
-    return dy >= drop and dy >= abs(dx) and dy >= _STEADY_SHARE * path
+    # and down at each of its last steps: a falling object does; a leaf's track, hopping
+    # among the fronds' blobs and their ghosts (the same blob twice), does not
+    steps = all(b[2] - a[2] >= 1.0 for a, b in itertools.pairwise(p[-_DOWN_STEPS - 1 :]))
+    return dy >= drop and dy >= abs(dx) and dy >= _STEADY_SHARE * path and steps
 
 
 def _trim(points: list[_Point]) -> list[_Point]:
