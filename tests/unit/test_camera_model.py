@@ -338,9 +338,11 @@ def test_a_blinking_fall_short_of_its_drop_follows_its_fitted_path(
         assert len(specks) >= 3
         (d,) = reported(low, frames)
         assert d.model == "3d" and d.candidates[0].floor == 4
-    # followed from its last points instead, the track loses some of them
+    # followed from its last points instead, the track loses some of them (and the second
+    # look, once the track has ended, finds them again: left out here)
     monkeypatch.setattr(throwing._Guide, "at", lambda _self, _t: None)
     monkeypatch.setattr(throwing, "_MAX_MISSES_GUIDED", throwing._MAX_MISSES)
+    monkeypatch.setattr(throwing.ThrowingAnalyzer, "_second_look", lambda *_: [])
     assert sum(len(reported(low, frames)) for low, frames, _ in scenes) <= 6
 
 
