@@ -394,15 +394,7 @@ class _Track:
             on_path = self.guide.at(t)
             if on_path is not None:
                 return on_path
-        p = self.points[-_FIT_WINDOW:]
-        if len(p) == 1:
-            return p[-1][1], p[-1][2]
-        t_last = p[-1][0]
-        ts = [q[0] - t_last for q in p]
-        h = t - t_last
-        if len(p) >= 5:
-            return _quadratic_at(ts, [q[1] for q in p], h), _quadratic_at(ts, [q[2] for q in p], h)
-        return _linear_at(ts, [q[1] for q in p], h), _linear_at(ts, [q[2] for q in p], h)
+        return _extrapolate(self.points[-_FIT_WINDOW:], t)
 
     def descending(self) -> bool:
         """Down the image at each of its last three steps."""
@@ -876,13 +868,30 @@ def _prune(tr: _Track) -> None:
         tr.xz = np.zeros((0, 2))
 
 
+def _extrapolate(points: Sequence[_Point], t: float) -> tuple[float, float]:
+    """Where the points' object is at ``t``: least squares in time over them, constant
+    acceleration from 5 points on, constant velocity before."""
+    if len(points) == 1:
+        return points[-1][1], points[-1][2]
+    t_last = points[-1][0]
+    ts = [q[0] - t_last for q in points]
+    h = t - t_last
+    at = _quadratic_at if len(points) >= 5 else _linear_at
+    return at(ts, [q[1] for q in points], h), at(ts, [q[2] for q in points], h)
+
+
+def _side(points: Sequence[_Point]) -> float:
+    """The object's size (px): the square root of its last points' median blob area."""
+    return math.sqrt(max(_median([q[3] for q in points[-_ESTABLISHED:]]), 1.0))
+
+
 def _went_down(points: list[_Point]) -> bool:
     """Whether a track's last points (less its strays, see _trim) went steadily down the
     image: by _SECOND_LOOK_DROP blob sides, most of their path, more down than sideways."""
     p = _trim(points)[-_ESTABLISHED:]
     if len(p) < 4:
         return False
-    side = math.sqrt(max(_median([q[3] for q in p]), 1.0))
+    side = _side(p)
     dx, dy = p[-1][1] - p[0][1], p[-1][2] - p[0][2]
     path = sum(math.hypot(b[1] - a[1], b[2] - a[2]) for a, b in itertools.pairwise(p))
     drop = max(_SECOND_LOOK_DROP * side, 2.0 * _GATE_BASE_PX)
@@ -896,7 +905,7 @@ def _trim(points: list[_Point]) -> list[_Point]:
     """The points less up to three at the end that are not the object: the noise or the leaf
     the track took once it had lost the object, off the curve through the points before (or
     the same speck again)."""
-    side = math.sqrt(max(_median([q[3] for q in points[-_ESTABLISHED:]]), 1.0))
+    side = _side(points)
     for _ in range(3):
         if len(points) < 5:
             break
@@ -908,9 +917,7 @@ def _trim(points: list[_Point]) -> list[_Point]:
         ):
             points = points[:-1]  # the speck it stopped on, again: the one before is tested next
             continue
-        ts = [q[0] - last[0] for q in near]
-        at = _quadratic_at if len(near) >= 5 else _linear_at
-        px, py = at(ts, [q[1] for q in near], 0.0), at(ts, [q[2] for q in near], 0.0)
+        px, py = _extrapolate(near, last[0])
         step = math.hypot(near[-1][1] - near[-2][1], near[-1][2] - near[-2][2])
         if math.hypot(px - last[1], py - last[2]) <= _PRUNE_PX + side + 0.5 * step:
             break
@@ -928,28 +935,26 @@ def _chains(points: list[_Point], history: list[_Seen]) -> list[list[_Point]]:
     for the least misfit are kept, while the object goes unseen for at most _MAX_UNSEEN_GAP.
     One blob taken greedily spoils the curve for every frame after it: the office seed 31337
     scene 10's object, unseen for a frame, left a blob 20 px beside its path the nearest."""
-    side = math.sqrt(max(_median([q[3] for q in points[-_ESTABLISHED:]]), 1.0))
+    side = _side(points)
     beam: list[tuple[float, list[_Point]]] = [(0.0, list(points))]
     for h in history:
         if h.t <= points[-1][0] or not len(h.xy):
             continue
+        xy = h.xy.astype(np.float64)
+        misfit = _SIZE_COST * np.abs(np.sqrt(np.maximum(h.area, 1.0)) - side)
+        leafy = h.activity >= _ACTIVE
         grown: list[tuple[float, list[_Point]]] = []
         for score, chain in beam:
             grown.append((score, chain))
             last = chain[-1]
             if h.t - last[0] > _MAX_UNSEEN_GAP:
                 continue
-            near = chain[-12:]
-            ts = [q[0] - last[0] for q in near]
-            at = _quadratic_at if len(near) >= 5 else _linear_at
-            dt = h.t - last[0]
-            px, py = at(ts, [q[1] for q in near], dt), at(ts, [q[2] for q in near], dt)
+            px, py = _extrapolate(chain[-12:], h.t)
             gate = _GATE_BASE_PX + 2.0 * side + 0.25 * math.hypot(px - last[1], py - last[2])
-            xy = h.xy.astype(np.float64)
             dist = np.hypot(xy[:, 0] - px, xy[:, 1] - py)
-            reach = np.where(h.activity >= _ACTIVE, _FOLIAGE_GATE * gate, gate)
+            reach = np.where(leafy, _FOLIAGE_GATE * gate, gate)
             least = last[2] + 0.5 * (py - last[2]) if py > last[2] else last[2] - side
-            cost = dist + _SIZE_COST * np.abs(np.sqrt(np.maximum(h.area, 1.0)) - side)
+            cost = dist + misfit
             cost[(dist > reach) | (xy[:, 1] < least)] = np.inf
             for j in np.argsort(cost)[:_BEAM]:
                 if not np.isfinite(cost[j]):
@@ -1732,10 +1737,11 @@ class ThrowingAnalyzer:
         """Failed falls whose time has come, looked at again (see _second_look)."""
         if not self._second:
             return []
-        due = [s for s in self._second if now or t - s[0][-1][0] >= _SECOND_LOOK_S]
-        if not due:
-            return []
-        self._second = [s for s in self._second if s not in due]
+        due: list[tuple[list[_Point], int]] = []
+        waiting: list[tuple[list[_Point], int]] = []
+        for s in self._second:
+            (due if now or t - s[0][-1][0] >= _SECOND_LOOK_S else waiting).append(s)
+        self._second = waiting
         notices: list[EventNotice] = []
         for points, facade in due:
             if t < self._hold_until:
