@@ -22,7 +22,7 @@ grid's bottom edge).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -57,14 +57,19 @@ class CameraFit:
     rotation: NDArray[np.float64]  # 3×3, world (x, y_cv, z) → camera
     translation: NDArray[np.float64]  # 3
     out_sign: float  # the façade's outward direction along the solver's y axis
+    # world (x, d, z) → camera in one product, and the principal point: ``project`` runs tens
+    # of thousands of times in each 3-D fit (the ±1 of out_sign moves into the matrix exactly)
+    _to_camera: NDArray[np.float64] = field(init=False, repr=False, compare=False)
+    _centre_px: NDArray[np.float64] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        flip = np.array([1.0, self.out_sign, 1.0])
+        object.__setattr__(self, "_to_camera", (self.rotation * flip[None, :]).T)
+        object.__setattr__(self, "_centre_px", np.array([self.width / 2.0, self.height / 2.0]))
 
     @property
     def hfov_deg(self) -> float:
         return math.degrees(2.0 * math.atan(self.width / (2.0 * self.focal_px)))
-
-    def _cv(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
-        p = np.asarray(xdz, np.float64).reshape(-1, 3)
-        return np.stack([p[:, 0], self.out_sign * p[:, 1], p[:, 2]], axis=1)
 
     @property
     def centre(self) -> NDArray[np.float64]:
@@ -80,10 +85,11 @@ class CameraFit:
 
     def project(self, xdz: NDArray[np.float64]) -> NDArray[np.float64]:
         """(N, 3) world points → (N, 2) image pixels (points behind the camera: NaN)."""
-        cam = self._cv(xdz) @ self.rotation.T + self.translation
+        cam = np.asarray(xdz, np.float64).reshape(-1, 3) @ self._to_camera + self.translation
         z = cam[:, 2:3]
-        uv = np.where(z > 1e-6, cam[:, :2] / np.where(z > 1e-6, z, 1.0), np.nan)
-        return np.asarray(uv * self.focal_px + [self.width / 2.0, self.height / 2.0])
+        ahead = z > 1e-6
+        uv = np.where(ahead, cam[:, :2] / np.where(ahead, z, 1.0), np.nan)
+        return np.asarray(uv * self.focal_px + self._centre_px)
 
     def on_facade(self, xy_px: NDArray[np.float64], d: float = 0.0) -> NDArray[np.float64]:
         """(N, 2) pixels → (N, 3) world points where their rays meet the plane at ``d``."""

@@ -41,7 +41,7 @@ _PRIOR_SIGMA = np.array([1.0, np.inf, 1.0, np.inf, 2.0, 2.5, 2.5, 0.2, 2.0])
 # prior alone drops came a floor too low.
 # The origin's floors are reported from both (``pipeline.rules.throwing``).
 TOSS_PRIOR_MEAN = np.array([-0.3, 0.0, 0.5, 0.0, 0.0, 1.5, 0.0, 1.0, 0.0])
-_PRIORS = np.isfinite(_PRIOR_SIGMA)
+_PRIORS = np.flatnonzero(np.isfinite(_PRIOR_SIGMA))
 _MAX_POINTS = 24
 # Blob centroids have heavy tails: now and then a blob merges with the difference image's
 # ghost of the object or splits off its motion-blur streak (several pixels off, more at a
@@ -124,11 +124,72 @@ def _position(p: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.floa
     return np.asarray(out)
 
 
+def _positions(ps: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``_position`` of several parameter vectors at once: (m, 9), (n,) → (m, n, 3), the same
+    arithmetic element by element (the numerical Jacobian's nine steps in one evaluation)."""
+    tau = np.maximum(t[None, :] - ps[:, :1], 0.0)
+    b = ps[:, 8:9]
+    small = b < 1e-6
+    safe = np.where(small, 1.0, b)
+    e = np.exp(-safe * tau)
+    s = np.where(small, tau, (1.0 - e) / safe)
+    k = ps[:, 7:8] * G
+    out = ps[:, None, 1:4] + ps[:, None, 4:7] * s[:, :, None]
+    out[:, :, 2] += np.where(small, -0.5 * k * tau * tau, -k * (tau - s) / safe)
+    return np.asarray(out)
+
+
+def _forward_steps(
+    x: NDArray[np.float64], lower: NDArray[np.float64], upper: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Forward-difference steps as scipy's '2-point' Jacobian takes them: √ε·max(1, |x|),
+    signed as x (+ at 0), turned back where a bound is in the way (scipy also shortens a step
+    longer than the room on both sides; no bound interval of this model is that narrow)."""
+    sign = (x >= 0).astype(float) * 2 - 1
+    h = np.finfo(np.float64).eps ** 0.5 * sign * np.maximum(1.0, np.abs(x))
+    h[(x + h < lower) | (x + h > upper)] *= -1
+    return h
+
+
 def _velocity(p: NDArray[np.float64], t: NDArray[np.float64]) -> NDArray[np.float64]:
     _, e, s = _flight(p, t)
     out = p[4:7][None, :] * e[:, None]
     out[:, 2] += -p[7] * G * s
     return np.asarray(out)
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """The fit's residuals (pixels in units of σ, then the priors) and their Jacobian."""
+
+    t: NDArray[np.float64]
+    obs: NDArray[np.float64]  # (n, 2) px
+    camera: CameraFit
+    sigma_px: float
+    prior_mean: NDArray[np.float64]
+
+    def batch(self, ps: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The residuals of each row of parameters, (m, 9) → (m, 2n + priors)."""
+        world = _positions(ps, self.t).reshape(-1, 3)
+        proj = self.camera.project(world).reshape(len(ps), -1, 2)
+        r = ((proj - self.obs) / self.sigma_px).reshape(len(ps), -1)
+        r[~np.isfinite(r)] = 1e3  # behind the camera: hopeless
+        prior = (ps[:, _PRIORS] - self.prior_mean[_PRIORS]) / _PRIOR_SIGMA[_PRIORS]
+        return np.concatenate([r, prior], axis=1)
+
+    def residuals(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        return np.asarray(self.batch(p[None, :])[0])
+
+    def jacobian(self, p: NDArray[np.float64]) -> NDArray[np.float64]:
+        """scipy's own '2-point' Jacobian, the same numbers, but its nine evaluations of the
+        model in one: they were half of each fit's time, and a fit runs for every candidate
+        track among trees (``benchmarks/throwing_cost.py``)."""
+        h = _forward_steps(p, _LOWER, _UPPER)
+        steps = np.tile(p, (len(p), 1))
+        steps[np.diag_indices(len(p))] += h
+        rows = self.batch(np.concatenate([p[None, :], steps]))
+        jac_t = (rows[1:] - rows[0]) / ((p + h) - p)[:, None]
+        return np.asarray(jac_t.T)
 
 
 def fit_ballistic(
@@ -148,19 +209,16 @@ def fit_ballistic(
     t, obs = t_all[keep.astype(int)], obs_all[keep.astype(int)]
     first = camera.on_facade(obs[:1])[0]
 
-    def residuals(p: NDArray[np.float64]) -> NDArray[np.float64]:
-        proj = camera.project(_position(p, t))
-        r = ((proj - obs) / sigma_px).ravel()
-        r = np.where(np.isfinite(r), r, 1e3)  # behind the camera: hopeless
-        return np.concatenate([r, (p[_PRIORS] - prior_mean[_PRIORS]) / _PRIOR_SIGMA[_PRIORS]])
-
+    problem = _Problem(t, obs, camera, sigma_px, prior_mean)
+    n_res = 2 * len(t)
     best = None
     # Two starts, in the plane and thrown outward: depth is what the data constrain least.
     for vd in (0.5, 3.5):
         x0 = np.array([-0.2, first[0], 0.1, first[2] + 0.2, 0.0, vd, 0.0, 1.0, 0.1])
         x0 = np.clip(x0, _LOWER + 1e-6, _UPPER - 1e-6)
         res = least_squares(
-            residuals, x0, bounds=(_LOWER, _UPPER), method="trf", x_scale="jac",
+            problem.residuals, x0, jac=problem.jacobian, bounds=(_LOWER, _UPPER), method="trf",
+            x_scale="jac",
             loss="soft_l1", f_scale=_ROBUST_SCALE,
         )  # fmt: skip
         if best is None or res.cost < best.cost:
@@ -172,7 +230,6 @@ def fit_ballistic(
     p = np.asarray(best.x, np.float64)
     err = np.linalg.norm(camera.project(_position(p, t_all)) - obs_all, axis=1)
     err = np.where(np.isfinite(err), err, 1e3)
-    n_res = 2 * len(t)
     cov = None
     jac = np.asarray(best.jac, np.float64)
     try:

@@ -14,7 +14,7 @@ import pytest
 from numpy.typing import NDArray
 
 from pipeline.config import FacadeConfig, ZoneConfig
-from pipeline.rules import throwing
+from pipeline.rules import throwing, trajectory
 from pipeline.rules.camera_model import camera_for, fit_summary, fitting_column_widths, warnings
 from pipeline.rules.throwing import (
     ThrowingAnalyzer,
@@ -179,6 +179,31 @@ def test_ballistic_fit_recovers_an_outward_throw(out_mps: float) -> None:
     # the outward speed itself is the weakly observed direction (one camera, drag unknown):
     # it is not asserted, the release height and the acceleration are
     assert ThrowingRule(analyzer="throwing").min_g_ratio < b.mean_accel() / 9.81 < 1.2
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        [-0.3, 5.0, 0.4, 20.0, 0.2, 1.5, 0.5, 1.0, 0.8],
+        # at its bounds (release at the first sighting, no drag: steps turned back) and
+        # behind the camera for part of the flight (those residuals are constant)
+        [0.0, 5.0, -1.0, 20.0, -8.0, 8.0, 0.0, 2.5, 0.0],
+        [-2.9, 7.0, 3.99, 40.0, 0.0, 0.0, -5.0, 0.3, 11.99],
+    ],
+)
+def test_the_fits_jacobian_is_scipys_two_point_jacobian_to_the_bit(params: list[float]) -> None:
+    from scipy.optimize._numdiff import approx_derivative  # what least_squares calls
+
+    ts, px, _ = throw_px(11, 2, 2.0)
+    problem = trajectory._Problem(ts - ts[0], px, camera_for(FACADE, W, H), 1.5,
+                                  trajectory.TOSS_PRIOR_MEAN)  # fmt: skip
+    p = np.array(params)
+    # the batched model is the one-at-a-time model, element by element
+    assert np.array_equal(trajectory._positions(p[None, :], ts)[0], trajectory._position(p, ts))
+    scipy_jac = approx_derivative(
+        problem.residuals, p, method="2-point", bounds=(trajectory._LOWER, trajectory._UPPER)
+    )
+    assert np.array_equal(problem.jacobian(p), scipy_jac)
 
 
 def analyzer() -> ThrowingAnalyzer:
