@@ -415,13 +415,17 @@ class _Track:
         return math.hypot(x2 - x1, y2 - y1) / max(t2 - t1, 1e-3)
 
 
-# Prediction runs for every live track on every frame: plain-float least squares over ≤ 8
-# points costs a few µs where np.polyfit costs ~100 µs.
+# Least squares over a track's ≤ 8 recent points in plain floats (np.polyfit costs ~100 µs),
+# the sums in order, one term at a time, as _predictions makes them for all tracks at once
+# (Python 3.12's sum() of floats compensates its rounding: other numbers).
 def _linear_at(ts: list[float], vs: list[float], h: float) -> float:
     n = len(ts)
-    st, sv = sum(ts), sum(vs)
-    stt = sum(t * t for t in ts)
-    stv = sum(t * v for t, v in zip(ts, vs, strict=True))
+    st = sv = stt = stv = 0.0
+    for t, v in zip(ts, vs, strict=True):
+        st += t
+        sv += v
+        stt += t * t
+        stv += t * v
     den = n * stt - st * st
     if abs(den) < 1e-12:
         return vs[-1]
@@ -880,6 +884,67 @@ def _extrapolate(points: Sequence[_Point], t: float) -> tuple[float, float]:
     return at(ts, [q[1] for q in points], h), at(ts, [q[2] for q in points], h)
 
 
+def _predictions(tracks: Sequence[_Track], t: float) -> NDArray[np.float64]:
+    """Every track's ``predict(t)`` at once, (m, 2): ``_extrapolate``'s sums and Cramer's rule
+    done for all tracks together, point by point in the same order, so the same numbers; one
+    call per track cost half of association among trees (~100 live tracks a frame)."""
+    out = np.empty((len(tracks), 2))
+    fits: list[int] = []
+    for i, tr in enumerate(tracks):
+        on_path = tr.guide.at(t) if tr.guide is not None else None
+        if on_path is not None:
+            out[i] = on_path
+        elif len(tr.points) == 1:
+            out[i] = tr.points[0][1:3]
+        else:
+            fits.append(i)
+    if not fits:
+        return out
+    # (window, tracks) arrays, shorter windows padded in front with zeros: a zero adds nothing
+    # to any sum, exactly
+    windows = [tracks[i].points[-_FIT_WINDOW:] for i in fits]
+    sizes = np.array([len(w) for w in windows])
+    numbers = itertools.chain.from_iterable(itertools.chain.from_iterable(windows))
+    pts = np.fromiter(numbers, np.float64, count=int(sizes.sum()) * 5).reshape(-1, 5)
+    col = np.repeat(np.arange(len(fits)), sizes)
+    ends = np.cumsum(sizes)
+    row = np.arange(len(pts)) - np.repeat(ends, sizes) + _FIT_WINDOW
+    t_last = pts[ends - 1, 0]
+    ts = np.zeros((_FIT_WINDOW, len(fits)))
+    ts[row, col] = pts[:, 0] - t_last[col]
+    vs = np.zeros((2, _FIT_WINDOW, len(fits)))
+    vs[:, row, col] = pts[:, 1:3].T
+    h = t - t_last
+    n = sizes.astype(np.float64)
+    s1, s2, s3, s4 = (np.zeros(len(fits)) for _ in range(4))
+    y0, y1, y2 = (np.zeros((2, len(fits))) for _ in range(3))
+    for k in range(_FIT_WINDOW):
+        tk, vk = ts[k], vs[:, k]
+        t2 = tk * tk
+        s1 += tk
+        s2 += t2
+        s3 += t2 * tk
+        s4 += t2 * t2
+        y0 += vk
+        y1 += tk * vk
+        y2 += t2 * vk
+    # constant velocity (_linear_at: its sums are s1, s2, y0 and y1)
+    den = n * s2 - s1 * s1
+    flat = np.abs(den) < 1e-12
+    slope = (n * y1 - s1 * y0) / np.where(flat, 1.0, den)
+    linear = np.where(flat, vs[:, -1], (y0 - slope * s1) / n + slope * h)
+    # constant acceleration (_quadratic) from 5 points on, where its system is not singular
+    s0 = n
+    det = s4 * (s2 * s0 - s1 * s1) - s3 * (s3 * s0 - s1 * s2) + s2 * (s3 * s1 - s2 * s2)
+    quad = (n >= 5) & (np.abs(det) >= 1e-18)
+    d = np.where(quad, det, 1.0)
+    qa = (y2 * (s2 * s0 - s1 * s1) - s3 * (y1 * s0 - s1 * y0) + s2 * (y1 * s1 - s2 * y0)) / d
+    qb = (s4 * (y1 * s0 - s1 * y0) - y2 * (s3 * s0 - s1 * s2) + s2 * (s3 * y0 - y1 * s2)) / d
+    qc = (s4 * (s2 * y0 - y1 * s1) - s3 * (s3 * y0 - y1 * s2) + y2 * (s3 * s1 - s2 * s2)) / d
+    out[fits] = np.where(quad, qa * h * h + qb * h + qc, linear).T
+    return out
+
+
 def _side(points: Sequence[_Point]) -> float:
     """The object's size (px): the square root of its last points' median blob area."""
     return math.sqrt(max(_median([q[3] for q in points[-_ESTABLISHED:]]), 1.0))
@@ -1128,7 +1193,7 @@ class ThrowingAnalyzer:
             return (t, float(xy[0]), float(xy[1]), float(blobs.area[bi]), float(act[bi]))
 
         if len(blobs) and self._tracks:
-            preds = np.array([tr.predict(t) for tr in self._tracks], np.float64)
+            preds = _predictions(self._tracks, t)
             dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
             gates = np.array(
                 [self._gate(tr, p) for tr, p in zip(self._tracks, preds.tolist(), strict=True)]

@@ -17,6 +17,8 @@ from pipeline.rules.throwing import (
     ThrowingAnalyzer,
     ThrowingDetails,
     ThrowingRule,
+    _predictions,
+    _Track,
     _went_down,
     fit_fall,
     monotonic_share,
@@ -652,3 +654,19 @@ def test_only_a_track_going_down_at_each_of_its_last_steps_gets_a_second_look() 
     assert leaf[-1][2] - leaf[0][2] >= 30.0  # as far down, in pairs of the same blob
     assert not _went_down(leaf)
     assert not _went_down(fall[:3])  # too short to have a curve
+
+
+def test_all_tracks_are_predicted_at_once_as_each_would_predict_itself() -> None:
+    # every length a window can have (1 point, constant velocity, acceleration), a track
+    # standing still (its acceleration's system singular in x) and unevenly timed points
+    rng = np.random.default_rng(7)
+    tracks = []
+    for n in [*range(1, 13), 6, 9]:
+        ts = np.cumsum(rng.uniform(0.03, 0.09, n))
+        xs = 400 + rng.normal(0, 30, n).cumsum()
+        ys = 100 + 4.9 * ts**2 * 80 + rng.normal(0, 2, n)
+        tracks.append(_Track([(t, x, y, 9.0, 0.0) for t, x, y in zip(ts, xs, ys, strict=True)], 0))
+    tracks.append(_Track([(0.04 * i, 500.0, 300.0, 9.0, 0.0) for i in range(8)], 0))
+    for t in (tracks[0].points[-1][0] + 0.04, 1.37):
+        one_by_one = np.array([tr.predict(t) for tr in tracks])
+        assert np.array_equal(_predictions(tracks, t), one_by_one)
