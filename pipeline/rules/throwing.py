@@ -436,17 +436,30 @@ def _linear_at(ts: list[float], vs: list[float], h: float) -> float:
 def _quadratic(ts: list[float], vs: list[float]) -> tuple[float, float, float] | None:
     """Least-squares (a, b, c) of a t² + b t + c through the points; None with fewer than
     three distinct times."""
-    s0 = float(len(ts))
-    s1 = s2 = s3 = s4 = y0 = y1 = y2 = 0.0
-    for t, v in zip(ts, vs, strict=True):
+    return _solve_quadratic(_time_sums(ts), ts, vs)
+
+
+def _time_sums(ts: list[float]) -> tuple[float, float, float, float, float]:
+    """(n, Σt, Σt², Σt³, Σt⁴): the quadratic's normal matrix, shared by x and y."""
+    s1 = s2 = s3 = s4 = 0.0
+    for t in ts:
         t2 = t * t
         s1 += t
         s2 += t2
         s3 += t2 * t
         s4 += t2 * t2
+    return float(len(ts)), s1, s2, s3, s4
+
+
+def _solve_quadratic(
+    sums: tuple[float, float, float, float, float], ts: list[float], vs: list[float]
+) -> tuple[float, float, float] | None:
+    s0, s1, s2, s3, s4 = sums
+    y0 = y1 = y2 = 0.0
+    for t, v in zip(ts, vs, strict=True):
         y0 += v
         y1 += t * v
-        y2 += t2 * v
+        y2 += t * t * v
     # normal equations [[s4 s3 s2] [s3 s2 s1] [s2 s1 s0]] (a, b, c) = (y2, y1, y0), Cramer
     det = s4 * (s2 * s0 - s1 * s1) - s3 * (s3 * s0 - s1 * s2) + s2 * (s3 * s1 - s2 * s2)
     if abs(det) < 1e-18:
@@ -465,15 +478,21 @@ def _quadratic_at(ts: list[float], vs: list[float], h: float) -> float:
     return a * h * h + b * h + c
 
 
-def _quadratic_sq(ts: list[float], vs: list[float]) -> float:
-    """Sum of squared residuals of the least-squares quadratic in ``ts`` through ``vs`` (a
-    few dozen points: plain floats cost a tenth of np.polyfit; the same to ~1e-12 px)."""
-    abc = _quadratic(ts, vs)
-    if abc is None:  # np.polyfit's least-norm answer
-        ts_a, vs_a = np.array(ts), np.array(vs)
-        return float(np.sum((vs_a - np.polyval(np.polyfit(ts_a, vs_a, 2), ts_a)) ** 2))
-    a, b, c = abc
-    return sum((v - (a * t * t + b * t + c)) ** 2 for t, v in zip(ts, vs, strict=True))
+def _quadratic_sq(ts: list[float], *series: list[float]) -> float:
+    """Sum of squared residuals of the least-squares quadratics in ``ts`` through each of
+    ``series`` (x and y: the time sums made once; a few dozen points: plain floats cost a
+    tenth of np.polyfit; the same to ~1e-12 px)."""
+    sums = _time_sums(ts)
+    sq = 0.0
+    for vs in series:
+        abc = _solve_quadratic(sums, ts, vs)
+        if abc is None:  # np.polyfit's least-norm answer
+            ts_a, vs_a = np.array(ts), np.array(vs)
+            sq += float(np.sum((vs_a - np.polyval(np.polyfit(ts_a, vs_a, 2), ts_a)) ** 2))
+            continue
+        a, b, c = abc
+        sq += sum((v - (a * t * t + b * t + c)) ** 2 for t, v in zip(ts, vs, strict=True))
+    return sq
 
 
 @dataclass(frozen=True, slots=True)
@@ -1608,21 +1627,20 @@ class ThrowingAnalyzer:
             n = bisect.bisect_left(other.points, (t1,))  # its points before this one began
             if n < _ESTABLISHED or t1 - other.points[n - 1][0] > _STITCH_S:
                 continue
-            head = other.points[:n]
             # one still alive must have lost the object to this track (it sits on the leaf or
             # the noise it took instead), not be a fragment of the object falling beside it
             if self._falls_beside(other.points[n:], tr.points):
                 continue
             for cut in range(n):
-                piece = head[: n - cut]
-                if len(piece) < _ESTABLISHED or t1 - piece[-1][0] > _STITCH_S:
+                end = n - cut  # the piece is other.points[:end]
+                if end < _ESTABLISHED or t1 - other.points[end - 1][0] > _STITCH_S:
                     break
                 if best is not None and cut >= best[0]:
                     break  # each later cut costs more than the best's whole score
-                d = self._joint_error(piece, tr.points)
+                d = self._joint_error(other.points[end - _ESTABLISHED : end], tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
-                    best = (d + cut, other, len(piece))
+                    best = (d + cut, other, end)
         if best is None:
             return
         _, other, keep = best
@@ -1652,26 +1670,29 @@ class ThrowingAnalyzer:
         after: list[tuple[float, float, float, float, float]],
     ) -> float | None:
         """How far (px rms) an earlier piece and a later one are from one smooth curve, or
-        None where the earlier is no descent leading into the later."""
+        None where the earlier is no descent leading into the later (of the earlier, only
+        its last _ESTABLISHED points count)."""
         t1, _, y1, area1, _ = after[0]
-        if piece[-1][2] > y1 + 2.0:  # must go on down the image
+        y_end = piece[-1][2]
+        if y_end > y1 + 2.0:  # must go on down the image
             return None
         # and be a descent itself, by its own blob's size (a fall's first blob can be a
         # long motion-blur streak), not a leaf or a person the fall passed by: over its
         # established length, and still at its end (a leaf that sank a little and then swayed
         # on the spot was joined to a fall below it and gave the report its origin: 3-D
         # benchmark, office seed 777)
+        backs = (_ESTABLISHED, _ESTABLISHED // 2)
+        if any(y_end - piece[-back][2] < 2.0 for back in backs):
+            return None  # (the size's median is asked only of pieces that went down at all)
         size = math.sqrt(_median([p[3] for p in piece[-_ESTABLISHED:]]))
-        for back in (_ESTABLISHED, _ESTABLISHED // 2):
-            if piece[-1][2] - piece[-back][2] < max(2.0, size):
-                return None
+        if any(y_end - piece[-back][2] < size for back in backs):
+            return None
         # the two pieces must make one smooth curve: a quadratic in time through the end of
         # one and the start of the other (prediction alone misses by tens of pixels when the
         # object sped up while unseen)
         joint = [*piece[-8:], *after[:8]]
         ts = [float(p[0] - t1) for p in joint]
-        sq = _quadratic_sq(ts, [float(p[1]) for p in joint])
-        sq += _quadratic_sq(ts, [float(p[2]) for p in joint])
+        sq = _quadratic_sq(ts, [float(p[1]) for p in joint], [float(p[2]) for p in joint])
         d = math.sqrt(sq / len(joint))
         return d if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) else None
 
