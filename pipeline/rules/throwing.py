@@ -972,7 +972,16 @@ def _side(points: Sequence[_Point]) -> float:
 def _went_down(points: list[_Point]) -> bool:
     """Whether a track's last points (less its strays, see _trim) went steadily down the
     image: by _SECOND_LOOK_DROP blob sides, most of their path, more down than sideways."""
-    p = _trim(points)[-_ESTABLISHED:]
+    # Trimming (curve fits) leaves the points less at most three at the end; where no such
+    # length went down at each of its last steps by the least drop, it need not be asked (a
+    # failed track is asked this once per length over its last two seconds)
+    if not any(_may_have_gone_down(points, k) for k in range(len(points) - 3, len(points) + 1)):
+        return False
+    return _descended(_trim(points)[-_ESTABLISHED:])
+
+
+def _descended(p: list[_Point]) -> bool:
+    """_went_down's test of the points left after trimming."""
     if len(p) < 4:
         return False
     side = _side(p)
@@ -983,6 +992,16 @@ def _went_down(points: list[_Point]) -> bool:
     # among the fronds' blobs and their ghosts (the same blob twice), does not
     steps = all(b[2] - a[2] >= 1.0 for a, b in itertools.pairwise(p[-_DOWN_STEPS - 1 :]))
     return dy >= drop and dy >= abs(dx) and dy >= _STEADY_SHARE * path and steps
+
+
+def _may_have_gone_down(points: list[_Point], k: int) -> bool:
+    """Whether ``points[:k]`` passes the cheap half of _went_down's tests: at least 4 points,
+    down by ≥ 1 px at each of its last _DOWN_STEPS steps and by the least drop over its last
+    _ESTABLISHED points."""
+    if k < 4:
+        return False
+    steps = all(points[i][2] - points[i - 1][2] >= 1.0 for i in range(max(1, k - _DOWN_STEPS), k))
+    return steps and points[k - 1][2] - points[max(0, k - _ESTABLISHED)][2] >= 2.0 * _GATE_BASE_PX
 
 
 def _trim(points: list[_Point]) -> list[_Point]:
