@@ -1640,7 +1640,10 @@ class ThrowingAnalyzer:
         best: tuple[float, _Track, int] | None = None
         # (asked of every new track among hundreds of leaf tracks: what cannot be the
         # answer is passed over before the curve fits)
+        y_top = tr.points[0][2] + 2.0  # the lowest a piece may end (see _joint_error)
         for other in [*self._ended, *self._tracks]:
+            if len(other.points) < _ESTABLISHED or other.points[_ESTABLISHED - 1][0] >= t1:
+                continue  # no established piece before this track began
             if other is tr or other.event_id or other.part_of or other.facade != tr.facade:
                 continue
             n = bisect.bisect_left(other.points, (t1,))  # its points before this one began
@@ -1656,6 +1659,9 @@ class ThrowingAnalyzer:
                     break
                 if best is not None and cut >= best[0]:
                     break  # each later cut costs more than the best's whole score
+                y_end = other.points[end - 1][2]
+                if y_end > y_top or y_end - other.points[end - 4][2] < 2.0:
+                    continue  # what _joint_error would turn away first, without its call
                 d = self._joint_error(other.points[end - _ESTABLISHED : end], tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
