@@ -43,7 +43,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -338,6 +338,7 @@ class ThrowingDetails(RuleDetails):
 
 
 _Point = tuple[float, float, float, float, float]  # (time_s, x, y, area, activity)
+_Num = TypeVar("_Num", float, NDArray[np.float64])  # one track's sums, or every track's
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,16 +386,6 @@ class _Track:
     joined: int = 0  # points at its front that came from the track it continues
     foreign: int = 0  # points at its front found to be another object's (see size_switches)
     guide: _Guide | None = None
-
-    def predict(self, t: float) -> tuple[float, float]:
-        """Where the object should be at ``t``: on its guide's path, or least squares over its
-        recent points (constant acceleration from 5 points on, constant velocity before),
-        robust to one noisy blob."""
-        if self.guide is not None:
-            on_path = self.guide.at(t)
-            if on_path is not None:
-                return on_path
-        return _extrapolate(self.points[-_FIT_WINDOW:], t)
 
     def descending(self) -> bool:
         """Down the image at each of its last three steps."""
@@ -460,14 +451,22 @@ def _solve_quadratic(
         y0 += v
         y1 += t * v
         y2 += t * t * v
-    # normal equations [[s4 s3 s2] [s3 s2 s1] [s2 s1 s0]] (a, b, c) = (y2, y1, y0), Cramer
-    det = s4 * (s2 * s0 - s1 * s1) - s3 * (s3 * s0 - s1 * s2) + s2 * (s3 * s1 - s2 * s2)
+    det, a, b, c = _cramer((s0, s1, s2, s3, s4), y0, y1, y2)
     if abs(det) < 1e-18:
         return None
-    a = (y2 * (s2 * s0 - s1 * s1) - s3 * (y1 * s0 - s1 * y0) + s2 * (y1 * s1 - s2 * y0)) / det
-    b = (s4 * (y1 * s0 - s1 * y0) - y2 * (s3 * s0 - s1 * s2) + s2 * (s3 * y0 - y1 * s2)) / det
-    c = (s4 * (s2 * y0 - y1 * s1) - s3 * (s3 * y0 - y1 * s2) + y2 * (s3 * s1 - s2 * s2)) / det
-    return a, b, c
+    return a / det, b / det, c / det
+
+
+def _cramer(s: tuple[_Num, ...], y0: _Num, y1: _Num, y2: _Num) -> tuple[_Num, _Num, _Num, _Num]:
+    """Cramer's rule for the normal equations [[s4 s3 s2] [s3 s2 s1] [s2 s1 s0]] (a, b, c) =
+    (y2, y1, y0): the determinant and a, b, c times it. Plain floats or arrays (every track
+    at once, _predictions), the same arithmetic."""
+    s0, s1, s2, s3, s4 = s
+    det = s4 * (s2 * s0 - s1 * s1) - s3 * (s3 * s0 - s1 * s2) + s2 * (s3 * s1 - s2 * s2)
+    a = y2 * (s2 * s0 - s1 * s1) - s3 * (y1 * s0 - s1 * y0) + s2 * (y1 * s1 - s2 * y0)
+    b = s4 * (y1 * s0 - s1 * y0) - y2 * (s3 * s0 - s1 * s2) + s2 * (s3 * y0 - y1 * s2)
+    c = s4 * (s2 * y0 - y1 * s1) - s3 * (s3 * y0 - y1 * s2) + y2 * (s3 * s1 - s2 * s2)
+    return det, a, b, c
 
 
 def _quadratic_at(ts: list[float], vs: list[float], h: float) -> float:
@@ -904,9 +903,10 @@ def _extrapolate(points: Sequence[_Point], t: float) -> tuple[float, float]:
 
 
 def _predictions(tracks: Sequence[_Track], t: float) -> NDArray[np.float64]:
-    """Every track's ``predict(t)`` at once, (m, 2): ``_extrapolate``'s sums and Cramer's rule
-    done for all tracks together, point by point in the same order, so the same numbers; one
-    call per track cost half of association among trees (~100 live tracks a frame)."""
+    """Where each track's object should be at ``t``, (m, 2): on its guide's path, or
+    ``_extrapolate`` over its last _FIT_WINDOW points, its sums and Cramer's rule done for all
+    tracks together, point by point in the same order, so the same numbers (one call per
+    track cost half of association among trees: ~100 live tracks a frame)."""
     out = np.empty((len(tracks), 2))
     fits: list[int] = []
     for i, tr in enumerate(tracks):
@@ -953,13 +953,10 @@ def _predictions(tracks: Sequence[_Track], t: float) -> NDArray[np.float64]:
     slope = (n * y1 - s1 * y0) / np.where(flat, 1.0, den)
     linear = np.where(flat, vs[:, -1], (y0 - slope * s1) / n + slope * h)
     # constant acceleration (_quadratic) from 5 points on, where its system is not singular
-    s0 = n
-    det = s4 * (s2 * s0 - s1 * s1) - s3 * (s3 * s0 - s1 * s2) + s2 * (s3 * s1 - s2 * s2)
+    det, qa, qb, qc = _cramer((n, s1, s2, s3, s4), y0, y1, y2)
     quad = (n >= 5) & (np.abs(det) >= 1e-18)
     d = np.where(quad, det, 1.0)
-    qa = (y2 * (s2 * s0 - s1 * s1) - s3 * (y1 * s0 - s1 * y0) + s2 * (y1 * s1 - s2 * y0)) / d
-    qb = (s4 * (y1 * s0 - s1 * y0) - y2 * (s3 * s0 - s1 * s2) + s2 * (s3 * y0 - y1 * s2)) / d
-    qc = (s4 * (s2 * y0 - y1 * s1) - s3 * (s3 * y0 - y1 * s2) + y2 * (s3 * s1 - s2 * s2)) / d
+    qa, qb, qc = qa / d, qb / d, qc / d
     out[fits] = np.where(quad, qa * h * h + qb * h + qc, linear).T
     return out
 
@@ -1640,7 +1637,6 @@ class ThrowingAnalyzer:
         best: tuple[float, _Track, int] | None = None
         # (asked of every new track among hundreds of leaf tracks: what cannot be the
         # answer is passed over before the curve fits)
-        y_top = tr.points[0][2] + 2.0  # the lowest a piece may end (see _joint_error)
         for other in [*self._ended, *self._tracks]:
             if len(other.points) < _ESTABLISHED or other.points[_ESTABLISHED - 1][0] >= t1:
                 continue  # no established piece before this track began
@@ -1659,9 +1655,6 @@ class ThrowingAnalyzer:
                     break
                 if best is not None and cut >= best[0]:
                     break  # each later cut costs more than the best's whole score
-                y_end = other.points[end - 1][2]
-                if y_end > y_top or y_end - other.points[end - 4][2] < 2.0:
-                    continue  # what _joint_error would turn away first, without its call
                 d = self._joint_error(other.points[end - _ESTABLISHED : end], tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
