@@ -54,6 +54,8 @@ ACTIVITY_WARM = 100
 # plain share of them: the first seconds of a new camera are foliage's too (a falling object
 # crosses a cell in one or two samples).
 _WARM_HITS = 3
+# Blobs up to this many activity cells wide and high are looked up together (_blob_activity).
+_SPAN = 6
 
 
 def _u8(a: object) -> NDArray[np.uint8]:
@@ -512,11 +514,20 @@ class MotionExtractor:
             return np.zeros(len(boxes), np.float32)
         c = ACTIVITY_CELL
         gh, gw = near.shape
-        out = np.zeros(len(boxes), np.float32)
-        for i, (x0, y0, x1, y1) in enumerate(boxes.tolist()):
-            a, b = min(int(x0) // c, gw - 1), min(max(int(x1) - 1, 0) // c, gw - 1)
-            u, v = min(int(y0) // c, gh - 1), min(max(int(y1) - 1, 0) // c, gh - 1)
-            out[i] = float(near[u : v + 1, a : b + 1].max())
+        cells = boxes.astype(np.int64)
+        a = np.minimum(cells[:, 0] // c, gw - 1)
+        b = np.minimum(np.maximum(cells[:, 2] - 1, 0) // c, gw - 1)
+        u = np.minimum(cells[:, 1] // c, gh - 1)
+        v = np.minimum(np.maximum(cells[:, 3] - 1, 0) // c, gh - 1)
+        # A foliage frame has dozens of blobs, nearly all within a few cells: their maxima are
+        # gathered at once over a _SPAN × _SPAN window whose indices are held inside each
+        # box (repeats do not change a maximum); a bigger blob is looked at alone.
+        k = np.arange(_SPAN)
+        ys = np.minimum(u[:, None] + k, v[:, None])
+        xs = np.minimum(a[:, None] + k, b[:, None])
+        out = np.asarray(near[ys[:, :, None], xs[:, None, :]].max(axis=(1, 2)), np.float32)
+        for i in np.flatnonzero((b - a >= _SPAN) | (v - u >= _SPAN)).tolist():
+            out[i] = near[u[i] : v[i] + 1, a[i] : b[i] + 1].max()
         return out
 
     def _blobs(

@@ -138,6 +138,29 @@ def test_blobs_match_a_labelling_of_the_whole_region() -> None:
         assert sorted(got) == sorted(want)
 
 
+def test_each_blob_gets_the_highest_activity_in_and_next_to_its_box() -> None:
+    # Looked up for dozens of foliage blobs a frame at once: small boxes together, big ones
+    # alone; both must give each box's own maximum over the cells it touches, at the map's
+    # edges too.
+    ex = MotionExtractor("cam", [ZONE], scale=1.0)
+    rng = np.random.default_rng(5)
+    near = rng.random((45, 80)).astype(np.float32)
+    ex._activity_near = near
+    x0 = rng.integers(0, 330, 300)
+    y0 = rng.integers(0, 190, 300)
+    side = np.where(rng.random(300) < 0.8, rng.integers(1, 12, 300), rng.integers(12, 120, 300))
+    boxes = np.stack([x0, y0, x0 + side, y0 + rng.integers(1, 60, 300)], axis=1).astype(float)
+    got = ex._blob_activity(boxes)
+    c, (gh, gw) = 4, near.shape
+    want = [
+        near[min(y // c, gh - 1) : min(max(v - 1, 0) // c, gh - 1) + 1,
+             min(x // c, gw - 1) : min(max(u - 1, 0) // c, gw - 1) + 1].max()
+        for x, y, u, v in boxes.astype(int).tolist()
+    ]  # fmt: skip
+    assert got.dtype == np.float32 and got.tolist() == want
+    assert ex._blob_activity(np.zeros((0, 4))).shape == (0,)
+
+
 @pytest.mark.parametrize("scale", [1.0, 0.5])
 def test_registration_recovers_the_sway(scale: float) -> None:
     """The shift found, frame by frame, is the sway put in (up to the background's own
