@@ -64,6 +64,7 @@ from tests.scenes.facade_3d import (
     CLIPS,
     CLIPS_DIR,
     CONTRAST_GREY,
+    EXPOSURE_S,
     VIRTUAL_CLIPS,
     Compositor,
     Throw3D,
@@ -197,6 +198,12 @@ def main() -> int:
     p.add_argument("--lens", action="store_true",
                    help="the integrator gives the lens's field of view (hfov_deg): the posed "
                         "camera's, as a data sheet states it (within ±3 %%)")  # fmt: skip
+    p.add_argument("--night", type=float, default=None, metavar="ELECTRONS",
+                   help="at night: the picture as a camera's sensor makes it in low light "
+                        "(tests.media.LowLight: monochrome, this many photo-electrons for "
+                        "mid-grey, shot and read noise, gain, 3-D noise reduction) and the "
+                        "shutter open the whole frame interval; the scenes are the same as by "
+                        "day for the same seed")  # fmt: skip
     p.add_argument("--keep", type=Path, default=None,
                    help="keep each throw scene's video, cameras.toml and learned activity "
                         "map here, for gridsight replay")  # fmt: skip
@@ -221,7 +228,8 @@ def main() -> int:
             chosen = clip in views
             frames, fps = read_frames(clip)
             frames, fps = frames[:: args.fps_divisor], fps / args.fps_divisor
-            comp = Compositor(clip, frames, fps, occlusion=not args.no_occlusion)
+            comp = Compositor(clip, frames, fps, occlusion=not args.no_occlusion,
+                              exposure_s=1.0 / fps if args.night else EXPOSURE_S)  # fmt: skip
             h, w = frames[0].shape[:2]
             # the data sheet's lens, drawn apart from the scenes' generator (same scenes)
             sheet = np.random.default_rng([args.seed, len(rows)])
@@ -233,7 +241,7 @@ def main() -> int:
             if chosen:
                 video = render_scene(
                     comp, [], work / f"{clip.name}-learn.mp4", args.learn_s, 0, None,
-                    args.sway_px,
+                    args.sway_px, args.night,
                 )  # fmt: skip
                 _replay(video, camera_entry(clip, str(video), w, h), work, keep_activity=learned)
                 video.unlink()
@@ -245,7 +253,7 @@ def main() -> int:
                     continue
                 video = render_scene(
                     comp, [th], work / f"{clip.name}-{k}.mp4", 5.0, offset, 384 if low else None,
-                    args.sway_px,
+                    args.sway_px, args.night,
                 )  # fmt: skip
                 camera = lensed(camera_entry(clip, str(video), w, h, rng), lens, sheet)
                 reports = _replay(video, camera, work, learned)
@@ -273,7 +281,7 @@ def main() -> int:
                     continue
                 video = render_scene(
                     comp, [], work / f"{clip.name}-bg{k}.mp4", 30.0, offset,
-                    384 if k % 3 == 2 else None, args.sway_px,
+                    384 if k % 3 == 2 else None, args.sway_px, args.night,
                 )  # fmt: skip
                 camera = lensed(camera_entry(clip, str(video), w, h, rng), lens, sheet)
                 reports = _replay(video, camera, work, None if cold else learned)
@@ -394,6 +402,7 @@ def main() -> int:
         "learned_background_s": args.learn_s,
         "fps_divisor": args.fps_divisor,
         "sway_px": args.sway_px,
+        "night_electrons": args.night,
         "occlusion": not args.no_occlusion,
         "lens_given": args.lens,
         "wall_s": round(time.monotonic() - t_start, 1),

@@ -301,3 +301,52 @@ def swayed_copy(src: Path, dst: Path, sway_px: float, seed: int = 0) -> Path:
         sway = PoleSway(sway_px, float(fps), seed)
         out = [sway(np.asarray(f.to_ndarray(format="bgr24"), np.uint8)) for f in inp.decode(vs)]
     return encode_h264(dst, out, fps=fps, gop=round(2 * float(fps)), crf=20)
+
+
+# sRGB-like mid-grey (118 of 255) as linear light: what ``LowLight``'s electrons are given for
+_MID_LINEAR = (118 / 255) ** 2.2
+_TO_LINEAR = ((np.arange(256) / 255.0) ** 2.2).astype(np.float32)
+
+
+class LowLight:
+    """A camera at night, as its sensor and image processor make the picture: the IR-cut
+    filter out (monochrome); the scene's light scaled down so that a mid-grey pixel gathers
+    ``electrons`` photo-electrons in one exposure, with their shot noise (Gaussian of the
+    Poisson variance: a draw per pixel, not Poisson's cost) and the sensor's read noise; the
+    camera's gain bringing mid-grey back to ``brightness`` of the day picture's; then its
+    temporal noise reduction (3D-DNR), which blends each pixel with its last output by
+    ``dnr`` wherever the two differ by less than ``dnr_sigmas`` noise levels: a still
+    background is smoothed, a moving object that stands out from the noise is not, and one
+    that does not is blended away with it. Apply it to the whole picture, object drawn in
+    (the sensor sees both), after any sway (the noise is the sensor's, not the scene's)."""
+
+    def __init__(
+        self,
+        electrons: float,
+        seed: int = 0,
+        *,
+        read_noise_e: float = 3.0,
+        brightness: float = 0.8,
+        dnr: float = 0.6,
+        dnr_sigmas: float = 3.0,
+    ) -> None:
+        self.k = electrons / _MID_LINEAR  # electrons of a white pixel
+        self.gain = brightness**2.2 / self.k  # electrons -> linear output (white = 1)
+        self.read_var = read_noise_e**2
+        self.dnr, self.dnr_sigmas = dnr, dnr_sigmas
+        self.rng = np.random.default_rng(seed)
+        self._last: NDArray[np.float32] | None = None
+
+    def __call__(self, img: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        grey = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)
+        signal = _TO_LINEAR[grey] * np.float32(self.k)
+        sigma = np.sqrt(signal + np.float32(self.read_var))
+        noise = self.rng.standard_normal(grey.shape, dtype=np.float32)
+        out = (signal + sigma * noise) * np.float32(self.gain)
+        last = self._last
+        if last is not None and self.dnr > 0:
+            still = np.abs(out - last) < np.float32(self.dnr_sigmas * self.gain) * sigma
+            out = np.where(still, np.float32(self.dnr) * last + np.float32(1 - self.dnr) * out, out)
+        self._last = out
+        shown = np.clip(out, 0.0, 1.0) ** np.float32(1 / 2.2) * np.float32(255.0) + np.float32(0.5)
+        return np.asarray(cv2.cvtColor(shown.astype(np.uint8), cv2.COLOR_GRAY2BGR), np.uint8)

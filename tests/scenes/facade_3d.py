@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 
 from benchmarks.common import SHARED
 from pipeline.ingest.media import encode_h264
-from tests.media import PoleSway
+from tests.media import LowLight, PoleSway
 
 G = 9.81
 EXPOSURE_S = 1 / 50
@@ -266,11 +266,18 @@ class Compositor:
     """Real background frames with throws drawn in, frame by frame."""
 
     def __init__(
-        self, clip: Clip, frames: list[NDArray[np.uint8]], fps: float, occlusion: bool = True
+        self,
+        clip: Clip,
+        frames: list[NDArray[np.uint8]],
+        fps: float,
+        occlusion: bool = True,
+        exposure_s: float = EXPOSURE_S,
     ) -> None:
         """``occlusion``: objects pass behind the clip's trees (False: drawn over them, as
-        this renderer did before, for comparison)."""
+        this renderer did before, for comparison). ``exposure_s``: how long the shutter is
+        open (a camera at night keeps it open the whole frame interval: longer streaks)."""
         self.clip, self.frames, self.fps = clip, frames, fps
+        self.exposure_s = exposure_s
         h, w = frames[0].shape[:2]
         self.camera = pose_camera(clip.facade, w, h)
         self.occluders = clip.occluders if occlusion else ()
@@ -285,12 +292,13 @@ class Compositor:
 
     def draw(self, img: NDArray[np.uint8], th: Throw3D, path: tuple[Any, ...], t: float) -> None:
         ts, ps = path
-        if t < ts[0] or t - EXPOSURE_S > ts[-1]:
+        exposure = self.exposure_s
+        if t < ts[0] or t - exposure > ts[-1]:
             return
-        subs = 6
+        subs = max(6, round(6 * exposure / EXPOSURE_S))  # as densely along a longer streak
         shapes = []
         for s in range(subs):
-            tt = t - EXPOSURE_S * s / (subs - 1)
+            tt = t - exposure * s / (subs - 1)
             if tt < ts[0] or tt > ts[-1]:
                 continue
             p = ps[int(np.searchsorted(ts, tt).clip(0, len(ts) - 1))]
@@ -405,20 +413,24 @@ def camera_entry(
 
 def render_scene(
     comp: Compositor, throws: list[Throw3D], path: Path, duration_s: float, offset: int,
-    bitrate_kbps: int | None, sway_px: float = 0.0,
+    bitrate_kbps: int | None, sway_px: float = 0.0, night_e: float | None = None,
 ) -> Path:  # fmt: skip
     """The scene as a camera records it; with ``sway_px``, a camera on a pole in wind
-    (``tests.media.PoleSway``: the picture, object and all, shifted)."""
+    (``tests.media.PoleSway``: the picture, object and all, shifted); with ``night_e``, at
+    night (``tests.media.LowLight``: that many photo-electrons for mid-grey; the compositor
+    should then expose for the whole frame interval)."""
     ground = ground_z(comp.clip.facade)
     paths = [simulate(th, duration_s, ground) for th in throws]
-    sway = PoleSway(sway_px, comp.fps, seed=offset)
+    sway = PoleSway(sway_px, comp.fps, seed=offset, exposure_s=comp.exposure_s)
+    sensor = LowLight(night_e, seed=offset) if night_e else None
 
     def frames() -> Iterator[NDArray[np.uint8]]:
         for i in range(round(duration_s * comp.fps)):
             img = comp.background(i, offset)
             for th, p in zip(throws, paths, strict=True):
                 comp.draw(img, th, p, i / comp.fps)
-            yield sway(img)
+            img = sway(img)
+            yield img if sensor is None else sensor(img)
 
     fps = round(comp.fps)
     return encode_h264(path, frames(), fps=fps, gop=2 * fps, crf=23, bitrate_kbps=bitrate_kbps)

@@ -82,3 +82,28 @@ def test_a_fall_behind_a_tree_is_not_watchable() -> None:
     assert watchable(th, _office([clear] * 4), W, H)["watchable"]
     seen = watchable(th, _office([tree] * 4), W, H)
     assert not seen["watchable"] and seen["seen_drop_m"] == 0.0
+
+
+def test_a_night_camera_is_as_noisy_as_its_electrons_and_smooths_only_what_stands_still() -> None:
+    from tests.media import LowLight
+
+    grey = np.full((200, 200, 3), 118, np.uint8)
+    # no noise reduction: mid-grey gathers 100 electrons, so its noise is sqrt(100 + 9) of
+    # them, shown at 0.8 of the day's mid-grey; through the gamma, grey levels of ~0.45 × that
+    plain = LowLight(100, seed=1, dnr=0.0)
+    frames = [plain(grey.copy())[:, :, 0].astype(np.float64) for _ in range(2)]
+    mean, noise = float(np.mean(frames[1])), float(np.std(frames[1]))
+    linear = 0.8**2.2 * (118 / 255) ** 2.2  # what mid-grey is shown as, linear
+    want = 255 / 2.2 * linear ** (1 / 2.2) * (109**0.5 / 100)  # d(shown)/d(linear) x noise
+    assert abs(mean - 0.8 * 118) < 1.5 and abs(noise - want) < 0.1 * want
+    # noise reduction: a still picture settles to less noise; a bright object moving over it
+    # keeps its full contrast
+    dnr = LowLight(100, seed=1)
+    for i in range(12):
+        img = grey.copy()
+        img[10 + 15 * i : 20 + 15 * i, 95:105] = 250
+        out = dnr(img)[:, :, 0].astype(np.float64)
+    assert float(np.std(out[:, :60])) < 0.7 * noise
+    obj = out[10 + 15 * 11 : 20 + 15 * 11, 95:105]
+    bright = float(LowLight(100, seed=2)(np.full_like(grey, 250))[:, :, 0].mean())
+    assert float(np.mean(obj)) > 0.95 * bright
