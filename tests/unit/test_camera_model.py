@@ -273,6 +273,26 @@ def test_a_throw_out_towards_a_camera_below_is_not_put_a_floor_too_high() -> Non
     assert steep_report(0.0, 12).candidates[0].floor == 12
 
 
+@pytest.mark.parametrize(("x_m", "column"), [(1.5, "01"), (4.5, "02"), (16.5, "06")])
+def test_a_throw_out_towards_a_camera_below_falls_along_the_plumb_lines(
+    x_m: float, column: str
+) -> None:
+    # Thrown out at 4 m/s from floor 15, off to the side of a camera that looks steeply up,
+    # the object moves out towards the picture's side more than down its rows (an image path
+    # ~0.2 down), but it falls along the façade's converging verticals: it must be reported.
+    p, v = np.array([x_m, 0.3, 14 * 3.0 + 1.0]), np.array([0.0, 4.0, 0.0])
+    _, seen = flight(p, v, 60.0, low=9.0)
+    px = STEEP.project(seen)
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [STEEP_FACADE], [ZONE],
+                         new_id=lambda _t: next(ids))  # fmt: skip
+    notices = feed(a, px[px[:, 0] >= 0], start=2)
+    assert notices, "not reported"
+    d = notices[-1].event.details
+    assert isinstance(d, ThrowingDetails)
+    assert abs(d.candidates[0].floor - 15) <= 1 and d.candidates[0].column == column
+
+
 def test_leaf_sinking_at_its_terminal_speed_in_front_of_the_facade_is_not_a_throw() -> None:
     # a leaf 1.5 m/s terminal speed, let go 4 floors up, drifting outward on the wind
     _, px, _ = throw_px(5, 2, 1.0, terminal=1.5)
