@@ -898,7 +898,7 @@ def _plumb_descent(grid: FacadeGrid, px: NDArray[np.float64], xz: NDArray[np.flo
     "down" leans outward. An object thrown out from high up, seen steeply from below, rises
     towards the top of the picture at first and then falls along those lines, far to the
     side and little down the rows (3-D benchmark, tower seed 8642 scene 24: 70 px down the
-    rows of a 297 px path, 0.24 of it, but 0.8 of it along the plumb lines). A plumb line's
+    rows of a 297 px path, 0.24 of it, but 0.88 of it along the plumb lines). A plumb line's
     image is the same at any depth (every vertical line meets the same vanishing point), so
     the façade plane's serves points off it too; where the grid does not give one (a point
     beyond its horizon), the picture's columns do."""
