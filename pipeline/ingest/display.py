@@ -14,7 +14,7 @@ a phone's clip of a throw reached the analyzer lying on its side and was never f
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import cast
@@ -147,8 +147,11 @@ def orientation(frame: av.VideoFrame) -> tuple[int, bool]:
     """(quarter turns counter-clockwise, mirrored first) that show ``frame`` as its display
     matrix says. A mirroring matrix is a turn and a flip, which FFmpeg's rotation alone
     reads as a half turn: a picture only mirrored came out upside down."""
-    sides = cast("Iterable[SideData]", frame.side_data)  # the frame stub says keys; it is these
-    matrix = next((sd for sd in sides if sd.type == SideDataType.DISPLAYMATRIX), None)
+    # looked up by its type: iterating the container gave the side data up to PyAV 18.1.0 and
+    # gives their types from 18.1.1 on (every picture was refused: AttributeError)
+    # (the frame stub says str keys and object values; they are these)
+    sides = cast("Mapping[SideDataType, SideData]", frame.side_data)
+    matrix = sides.get(SideDataType.DISPLAYMATRIX)
     if matrix is None or len(bytes(matrix)) < 36:
         return round(frame.rotation / 90) % 4, False
     # 3 × 3 int32, row-major; a point (p, q) of the coded picture is shown at (p, q)·[[a, b],
