@@ -82,12 +82,8 @@ def main() -> int:
     if not car_photo.exists():
         print(f"skipped: {IMAGES} not found (the shared models live beside the checkout)")
         return 0
-    reader: PlateReader | _Then = PlateReader(
-        PlateDetector(args.detector) if args.detector else None
-    )
-    if args.then:
-        assert isinstance(reader, PlateReader)
-        reader = _Then(reader, PlateReader(PlateDetector(args.then)))
+    first = PlateReader(PlateDetector(args.detector) if args.detector else None)
+    reader = _Then(first, PlateReader(PlateDetector(args.then))) if args.then else first
     real: list[dict[str, Any]] = []
     for name, truth in REAL:
         img = read_bgr(IMAGES / name)
@@ -148,7 +144,7 @@ def main() -> int:
         "detector": (args.detector or PLATE_MODEL).name,
     }
     if isinstance(reader, _Then):
-        summary["then"] = args.then.name if args.then else None
+        summary["then"] = args.then.name
         summary["second_reads"] = reader.second_reads
     return publish(args.name, __doc__, summary, real=real, wrong_reads_sample=samples)
 

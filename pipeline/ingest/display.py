@@ -147,9 +147,9 @@ def orientation(frame: av.VideoFrame) -> tuple[int, bool]:
     """(quarter turns counter-clockwise, mirrored first) that show ``frame`` as its display
     matrix says. A mirroring matrix is a turn and a flip, which FFmpeg's rotation alone
     reads as a half turn: a picture only mirrored came out upside down."""
-    # looked up by its type: iterating the container gave the side data up to PyAV 18.1.0 and
-    # gives their types from 18.1.1 on (every picture was refused: AttributeError)
-    # (the frame stub says str keys and object values; they are these)
+    # Looked up by its type: iterating the container gave the side data up to PyAV 18.1.0
+    # and gives their types from 18.1.1 on (every picture was refused: AttributeError). The
+    # frame stub says str keys and object values; they are these.
     sides = cast("Mapping[SideDataType, SideData]", frame.side_data)
     matrix = sides.get(SideDataType.DISPLAYMATRIX)
     if matrix is None or len(bytes(matrix)) < 36:

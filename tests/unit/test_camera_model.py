@@ -252,13 +252,16 @@ STEEP = HandCamera(out_m=14.0, height_m=1.5, x_m=9.0, tilt_deg=52.0, f=600.0)
 STEEP_FACADE = facade_seen_by(STEEP, bottom=4, top=16, cols=6, fh=3.0, cw=3.0)
 
 
+def steep_analyzer() -> ThrowingAnalyzer:
+    ids = iter(f"ev{i}" for i in range(1, 9))
+    return ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [STEEP_FACADE], [ZONE],
+                            new_id=lambda _t: next(ids))  # fmt: skip
+
+
 def steep_report(out_mps: float, floor: int) -> ThrowingDetails:
     p, v = np.array([10.5, 0.3, (floor - 1) * 3.0 + 1.0]), np.array([0.3, out_mps, 0.0])
     _, seen = flight(p, v, 30.0, low=9.0)  # down to the grid's bottom edge
-    ids = iter(f"ev{i}" for i in range(1, 9))
-    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [STEEP_FACADE], [ZONE],
-                         new_id=lambda _t: next(ids))  # fmt: skip
-    notices = feed(a, STEEP.project(seen), start=8)
+    notices = feed(steep_analyzer(), STEEP.project(seen), start=8)
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails)
     return d
@@ -283,10 +286,7 @@ def test_a_throw_out_towards_a_camera_below_falls_along_the_plumb_lines(
     p, v = np.array([x_m, 0.3, 14 * 3.0 + 1.0]), np.array([0.0, 4.0, 0.0])
     _, seen = flight(p, v, 60.0, low=9.0)
     px = STEEP.project(seen)
-    ids = iter(f"ev{i}" for i in range(1, 9))
-    a = ThrowingAnalyzer("cam", ThrowingRule(analyzer="throwing"), [STEEP_FACADE], [ZONE],
-                         new_id=lambda _t: next(ids))  # fmt: skip
-    notices = feed(a, px[px[:, 0] >= 0], start=2)
+    notices = feed(steep_analyzer(), px[px[:, 0] >= 0], start=2)
     assert notices, "not reported"
     d = notices[-1].event.details
     assert isinstance(d, ThrowingDetails)

@@ -13,6 +13,7 @@ import pytest
 from pipeline.config import FacadeConfig, ZoneConfig
 from pipeline.rules.facade import FacadeGrid
 from pipeline.rules.throwing import (
+    _FIT_WINDOW,
     _MAX_UNSEEN_GAP,
     ThrowingAnalyzer,
     ThrowingDetails,
@@ -672,7 +673,7 @@ def test_all_tracks_are_predicted_at_once_as_each_would_predict_itself() -> None
         tracks.append(_Track([(t, x, y, 9.0, 0.0) for t, x, y in zip(ts, xs, ys, strict=True)], 0))
     tracks.append(_Track([(0.04 * i, 500.0, 300.0, 9.0, 0.0) for i in range(8)], 0))
     for t in (tracks[0].points[-1][0] + 0.04, 1.37):
-        one_by_one = np.array([_extrapolate(tr.points[-8:], t) for tr in tracks])
+        one_by_one = np.array([_extrapolate(tr.points[-_FIT_WINDOW:], t) for tr in tracks])
         assert np.array_equal(_predictions(tracks, t), one_by_one)
 
 
