@@ -56,6 +56,10 @@ def _print_issues(path: Path, exc: ConfigError) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.path is not None and args.config is not None and args.path != args.config:
+        print(f"gridsight check: two configurations given ({args.path}, {args.config})")
+        return 2
+    args.config = args.config or args.path or Path("cameras.toml")
     cfg = _load(args.config)
     if cfg is None:
         return 1
@@ -104,6 +108,12 @@ def _accelerator_line(
         line += f" — ⚠ asked for {', '.join(missing)}, not in this build: CPU instead"
     if decode.refused:
         line += f" — ⚠ decoding asked on {hwaccel}: {decode.refused}: the CPU instead"
+    telemetry = os.environ.get("ORT_DISABLE_TELEMETRY", "")
+    line += (
+        "; onnxruntime telemetry off"
+        if telemetry.strip().lower() in ("1", "true", "yes", "on")
+        else f" — ⚠ onnxruntime telemetry on (ORT_DISABLE_TELEMETRY={telemetry or 'unset'})"
+    )
     return line
 
 
@@ -476,7 +486,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("check", help="validate cameras.toml and print every problem")
-    c.add_argument("config", type=Path)
+    # `gridsight check cameras.toml`, or --config as every other command takes it (the
+    # container's smoke test and operators' scripts used the latter and got a usage error)
+    c.add_argument("path", nargs="?", type=Path, metavar="config")
+    c.add_argument("--config", type=Path, default=None)
     c.add_argument("--no-env", action="store_true", help="skip credential/file/model checks")
     c.set_defaults(func=cmd_check)
 

@@ -218,3 +218,21 @@ def test_check_command_accepts_bundled_config() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "demo_street" in proc.stdout
+
+
+def test_check_takes_the_config_as_every_other_command_does(tmp_path: Path) -> None:
+    """`gridsight check --config X` (as run, replay, serve… take it) and `check X` are one
+    command; two different files are refused rather than one silently checked."""
+    for argv in (["check", "--config", "cameras.toml"], ["check", "cameras.toml"]):
+        proc = subprocess.run([sys.executable, "-m", "pipeline.ops.cli", *argv],
+                              capture_output=True, text=True, cwd=REPO)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        assert "cameras.toml: OK" in proc.stdout
+    other = tmp_path / "other.toml"
+    other.write_text((REPO / "cameras.toml").read_text())
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipeline.ops.cli", "check", "cameras.toml", "--config", str(other)],
+        capture_output=True, text=True, cwd=REPO,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "two configurations" in proc.stdout
