@@ -99,6 +99,10 @@ def test_demo_gets_its_own_editable_copy(tmp_path: Path) -> None:
     cfg = load_config(path)
     assert cfg.cameras[0].url == "rtsp://127.0.0.1:18554/street"
     assert cfg.model.path == (REPO / "models" / "yolox_nano.onnx").resolve()
+    # the plate reader's models too (the copy lives elsewhere; relative paths found nothing)
+    for model in (cfg.model.plate_detector, cfg.model.plate_colour, cfg.model.bins_classifier):
+        assert model.is_absolute() and model.parent == (REPO / "models").resolve()
+    assert cfg.model.plate_detector.exists() and cfg.model.plate_colour.exists()
     editor = CameraFileEditor(path)
     geo = editor.camera_geometry("demo_street")
     geo["zones"][1]["name"] = "西侧人行道（改）"

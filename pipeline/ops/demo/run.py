@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from pipeline import threads
-from pipeline.config import load_config
+from pipeline.config import ModelConfig, load_config
 from pipeline.ops.demo.footage import generate
 from pipeline.store.repository import EventStore
 
@@ -56,7 +56,12 @@ def demo_config(workdir: Path, url: str) -> Path:
     doc = tomlkit.parse((REPO / "cameras.toml").read_text(encoding="utf-8"))
     model = doc["model"]
     assert isinstance(model, dict)
-    model["path"] = str((REPO / str(model["path"])).resolve())
+    # Every model file, named in the bundled file or left at its default, is found where the
+    # bundled file's own paths lead (the copy lives elsewhere): with only the detector's made
+    # absolute, the demo ran without plate reading.
+    for name, field in ModelConfig.model_fields.items():
+        if field.annotation is Path:
+            model[name] = str((REPO / str(model.get(name, field.default))).resolve())
     evidence = doc["evidence"]
     assert isinstance(evidence, dict)
     evidence["root"] = str((workdir / "evidence").resolve())
