@@ -39,6 +39,18 @@ def test_dockerfile_is_multi_stage_non_root_with_a_health_check() -> None:
     for src in re.findall(r"^COPY (?!--from)(\S+)", text, re.M):
         assert (REPO / src).exists(), f"Dockerfile copies {src}, which is not in the repository"
     assert ":latest" not in text
+    # onnxruntime's usage telemetry off for every process in the image
+    assert re.search(r"^ENV .*\bORT_DISABLE_TELEMETRY=1\b", text, re.M)
+
+
+def test_offline_build_script_parses_and_builds_this_dockerfile() -> None:
+    """deploy/build-offline.sh (a site without a registry) is valid bash and builds the same
+    Dockerfile on its own base image through PYTHON_IMAGE."""
+    script = DEPLOY / "build-offline.sh"
+    subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+    text = script.read_text()
+    assert '-f "$repo/deploy/Dockerfile"' in text and '"PYTHON_IMAGE=$base"' in text
+    assert "ARG PYTHON_IMAGE=" in (DEPLOY / "Dockerfile").read_text()
 
 
 def test_compose_wires_services_without_secrets() -> None:
