@@ -113,6 +113,7 @@ def test_image_builds_and_checks_its_config(tmp_path: Path) -> None:
     os.environ.get("GRIDSIGHT_TEST_IMAGE") != "1",
     reason="building the image without a registry takes ~10 min: GRIDSIGHT_TEST_IMAGE=1 asks for it",
 )
+@pytest.mark.timeout(3600)
 def test_image_builds_offline_and_runs_the_demo() -> None:
     """deploy/build-offline.sh: the image built from the Debian mirror, checked, and its demo
     recording the fire-lane event (ENGINE as the script takes it, podman by default)."""
