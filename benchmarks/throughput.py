@@ -10,10 +10,12 @@ one process exactly as ``gridsight run`` runs them. Three modes are measured in 
   keyframes, tracking, analyzer with static objects and plate reading, evidence clips and
   reports). ``--trial parking_vehicles N``: the same with vehicle detections only (no static
   objects, no plates), for A/B runs of what the class-agnostic path and plates cost.
-  ``parking_still`` decodes the keyframes of a still scene only every ``STILL_DECODE_S``
-  seconds (``pipeline.ingest.still``, opt-in); ``parking`` and ``parking_every_key`` decode
-  every keyframe. At f386916 (``throughput_phased_still.json``) still-scene decoding was the
-  default: there ``parking`` means it and ``parking_every_key`` every keyframe.
+  ``parking`` runs the configuration's defaults; ``parking_every_key`` decodes every keyframe
+  and ``parking_still`` a still scene's keyframes ``STILL_DECODE_S`` apart
+  (``pipeline.ingest.still``), both whatever the default. The default was still-scene decoding
+  at f386916 (``throughput_phased_still.json``) and is again since 2026-12-07; in between
+  (f9ec951..this change) ``parking`` meant every keyframe. The rule's dwell was 5 s before
+  2026-12-07 and is 20 s since (``trial_config``).
 
 A trial with N cameras *sustains real time* when every camera's demux rate stays ≥ 95 % of the
 stream's frame rate, ≤ 2 % of sampled frames are dropped for lack of analysis capacity, and —
@@ -73,9 +75,9 @@ GOP_S = 2.0
 # "<scene>~phased": each street camera starts its clip at another keyframe (see phased_clips)
 PHASED = "~phased"
 LATENCY_BOUND_S = 2.0
-# ``parking_still`` decodes a still scene's keyframes STILL_DECODE_S apart (opt-in
-# gate.still_decode_interval_s); ``parking`` and ``parking_every_key`` decode every keyframe
-# (the default, and explicitly)
+# ``parking`` runs the default gate (still-scene decoding where the rules allow it);
+# ``parking_every_key`` decodes every keyframe, ``parking_still`` a still scene's keyframes
+# STILL_DECODE_S apart (gate.still_decode_interval_s, both whatever the default)
 MODES = ("keyframe_decode", "naive", "parking")
 # 高空抛物 suite: every frame decoded (baseline: nothing else), and the throwing analyzer.
 THROWING_MODES = ("full_decode", "throwing")
@@ -213,6 +215,33 @@ def cooldown_s() -> float:
     return float(os.environ.get("GRIDSIGHT_BENCH_COOLDOWN_S", "600"))
 
 
+def parking_rule() -> dict[str, Any]:
+    """The parking rule of every parking trial."""
+    # Cool-down longer than a trial: each camera raises one event per trial (already far above
+    # the few events per camera-day of real streets), so evidence writing is measured, not
+    # made to dominate.
+    # max_gap_s 12: a still scene's keyframes may then be decoded 6 s apart (half of it, see
+    # Analyzer.max_frame_gap_s), as with the default 30 s; it was 6 s before 2026-12-06, which
+    # held every parking camera to every keyframe. Dwell 20 s (9 times shorter than the
+    # default 180 s, and the alert inside the burst trial's window): it was 5 s before
+    # 2026-12-07, an alert due before a still camera could have noticed the car (a still
+    # scene's keyframes are decoded no sparser than a quarter of the dwell: 5 s here).
+    return {
+        "analyzer": "illegal_parking", "min_dwell_s": 20, "confirm_s": 2, "max_gap_s": 12,
+        "cooldown_s": cooldown_s(), "update_interval_s": 30,
+    }  # fmt: skip
+
+
+def still_override(mode: str) -> dict[str, float]:
+    """The gate's still-scene interval where a mode names one; else the default's."""
+    base = mode.removesuffix("_per_core")
+    if base == "parking_every_key" or base == "keyframe_decode":
+        return {"still_decode_interval_s": 0.0}  # the baseline decodes every keyframe
+    if base == "parking_still":
+        return {"still_decode_interval_s": STILL_DECODE_S}
+    return {}
+
+
 def trial_config(mode: str, n: int, clip: Path, root: Path, clips: list[Path] | None = None) -> Any:
     """``clips``: street cameras take them in turn instead of ``clip`` (phased scenes)."""
     from pipeline.config import parse_config
@@ -238,16 +267,7 @@ def trial_config(mode: str, n: int, clip: Path, root: Path, clips: list[Path] | 
         "kind": "fire_lane",
         "polygon": [[0.28, 0.72], [0.99, 0.66], [0.99, 0.99], [0.33, 0.99]],
     }
-    # Cool-down longer than a trial: each camera raises one event per trial (already far above
-    # the few events per camera-day of real streets), so evidence writing is measured, not
-    # made to dominate.
-    # max_gap_s 12: a still scene's keyframes may then be decoded 6 s apart (half of it, see
-    # Analyzer.max_frame_gap_s), as with the default 30 s; it was 6 s before 2026-12-06, which
-    # held every parking camera to every keyframe.
-    rule = {
-        "analyzer": "illegal_parking", "min_dwell_s": 5, "confirm_s": 2, "max_gap_s": 12,
-        "cooldown_s": cooldown_s(), "update_interval_s": 30,
-    }  # fmt: skip
+    rule = parking_rule()
     cams = []
     for i in range(n):
         url = clips[i % len(clips)] if clips else clip
@@ -272,10 +292,7 @@ def trial_config(mode: str, n: int, clip: Path, root: Path, clips: list[Path] | 
             "ingest": {"ring_slack_s": 10},
             # the naive baseline runs the detector on every sampled frame, as its name says;
             # the keyframe baseline decodes every keyframe (no still-scene skipping)
-            "gate": {
-                "enabled": mode != "naive",
-                "still_decode_interval_s": STILL_DECODE_S if mode == "parking_still" else 0.0,
-            },
+            "gate": {"enabled": mode != "naive"} | still_override(mode),
         }
     )
 
@@ -788,6 +805,8 @@ def main() -> int:
                 "scene_timeline_s": SCENES[args.scene.removesuffix(PHASED)],
             },
             "trial_seconds": args.seconds,
+            "warmup_s": args.warmup,
+            "parking_rule": parking_rule(),
             "quick": args.quick,
             "summary": summary,
             "modes": results,

@@ -275,10 +275,10 @@ class GateConfig(Base):
     max_skip_s: float = Field(default=20.0, gt=0.0)
     # Keyframe cameras: while the zones stand still, decode a keyframe only this often; a
     # change decodes every keyframe again and recovers the skipped one where it began
-    # (pipeline.ingest.still; README "Still-scene decoding"). Opt-in (0: every keyframe):
-    # with arrivals spread it sustains more cameras, but when every camera changes in the
-    # same second (the burst trial) fewer (44 against 48, one process per core).
-    still_decode_interval_s: float = Field(default=0.0, ge=0.0, le=60.0)
+    # (pipeline.ingest.still; README "Still-scene decoding"). Never sparser than a camera's
+    # rules can use (Analyzer.max_frame_gap_s: vending none, parking a quarter of its dwell
+    # and half its max_gap_s). 0: every keyframe.
+    still_decode_interval_s: float = Field(default=6.0, ge=0.0, le=60.0)
 
 
 class IntegrityConfig(Base):
