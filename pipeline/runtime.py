@@ -366,7 +366,7 @@ class Runtime:
             watermark=watermark,
             on_luma=None if extractor is None else self._motion_hook(cam.id, extractor, watermark),
             first_epoch=first_epoch,
-            busy=lambda: pipe.awaiting_timer,
+            timer_due=lambda: pipe.timer_due_s,
         )
         return _Camera(
             cam, pipe, ring, health, source, watermark, stop, stale_epoch=first_epoch,

@@ -193,7 +193,7 @@ class StreamSource:
         watermark: Watermark | None = None,
         on_luma: LumaHook | None = None,
         first_epoch: int = 0,
-        busy: Callable[[], bool] = lambda: False,
+        timer_due: Callable[[], float] = lambda: math.inf,
     ) -> None:
         self.s = settings
         self._ring = ring
@@ -204,9 +204,9 @@ class StreamSource:
         self._rng = rng or random.Random()
         self._watermark = watermark
         self._on_luma = on_luma
-        # still-scene decoding: True while an analyzer awaits what a timer decides (an alert,
-        # an end) in a still scene (read from the analysis thread's last frame: a plain bool)
-        self._busy = busy
+        # still-scene decoding: the earliest frame time at which an analyzer's timer may decide
+        # (an alert, an end) in a still scene (read from the analysis thread's last frame)
+        self._timer_due = timer_due
         self._decoded = 0
         # epochs continue from the camera this source replaces: its clips and tracks stay apart
         self._epoch = first_epoch
@@ -397,7 +397,7 @@ class StreamSource:
                 self._health.packet(packet.is_keyframe, time_s)
                 if self.s.decode_mode == DecodeMode.KEYFRAMES and not packet.is_keyframe:
                     continue
-                if self.still is not None and not self.still.wants(time_s, self._busy()):
+                if self.still is not None and not self.still.wants(time_s, self._timer_due()):
                     self.still.hold((packet, ts))
                     continue
                 try:

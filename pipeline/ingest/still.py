@@ -8,8 +8,8 @@ every keyframe decoded (README, "Still-scene decoding"). It was opt-in from f9ec
 fewer, because that trial's 5 s dwell made every camera's alert due 2 s after its change was
 noticed; a parking rule now holds it to a quarter of its dwell. A recovered keyframe is
 marked (``Frame.recovered``): analyzers date by it but alert on the current keyframe, since it
-is analysed a GOP or more after its time; while an analyzer awaits what a timer decides (an
-alert, a stay's end: ``Analyzer.awaiting_timer``) the source decodes every keyframe.
+is analysed a GOP or more after its time; from an interval before an analyzer's timer may
+decide (an alert, a stay's end: ``Analyzer.timer_due_s``) the source decodes every keyframe.
 
 A street camera's keyframe decode is most of what it costs (68 % of a parking camera's CPU,
 py-spy on the 32-camera throughput trial), and most community cameras look at a still scene
@@ -40,6 +40,7 @@ rather than the moving cars, and a constant-bitrate camera's bytes carry no moti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -127,17 +128,18 @@ class StillDecoder(Generic[T]):
         self._unchanged = 0
         self._held.clear()
 
-    def wants(self, time_s: float, busy: bool = False) -> bool:
-        """Decode the keyframe at ``time_s``? ``busy``: an analyzer awaits what a timer decides
-        (a dwell running out, an unseen stay's gap), which must come on time, not at the
-        next decoded keyframe: decode every keyframe meanwhile."""
+    def wants(self, time_s: float, timer_due_s: float = math.inf) -> bool:
+        """Decode the keyframe at ``time_s``? ``timer_due_s``: when an analyzer's timer may
+        decide (a dwell running out, an unseen stay's gap: ``Analyzer.timer_due_s``), which
+        must come on time, not at the next decoded keyframe: every keyframe is decoded from
+        an interval before it (the due time is the analysis thread's, a little behind)."""
         if self._last_key_s is not None and time_s > self._last_key_s:
             step = time_s - self._last_key_s
             self._gop_s = step if self._gop_s == 0.0 else 0.8 * self._gop_s + 0.2 * step
         self._last_key_s = time_s
         # decode this one if skipping it would leave the next decoded keyframe too far away
         wanted = (
-            busy
+            time_s + self.s.interval_s >= timer_due_s
             or self._ref is None
             or self._last_decoded_s is None
             or self._unchanged < self.s.still_after

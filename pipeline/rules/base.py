@@ -76,10 +76,11 @@ class Analyzer(Protocol):
         ...
 
     @property
-    def awaiting_timer(self) -> bool:
-        """Whether a timer may raise an alert or end an event without the scene changing (a
-        stay confirmed, its dwell running; a stay's vehicle unseen, its gap running): a still
-        scene's keyframes are then all decoded, so the alert or the end comes on time."""
+    def timer_due_s(self) -> float:
+        """The earliest frame time at which a timer may raise an alert or end an event without
+        the scene changing (a stay's dwell running out; a stay's vehicle unseen, its gap
+        running): a still scene's keyframes are all decoded from an interval before it, so the
+        alert or the end comes on time. -math.inf: now; math.inf: no timer."""
         ...
 
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:

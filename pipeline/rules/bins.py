@@ -21,6 +21,7 @@ it must also agree before an observation counts as overflowing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
@@ -188,7 +189,7 @@ class BinAnalyzer:
         self.camera_id = camera_id
         self.rule = rule
         self.max_frame_gap_s = rule.interval_s  # it looks once per interval anyway
-        self.awaiting_timer = False  # its looks are spaced by its interval anyway
+        self.timer_due_s = math.inf  # its looks are spaced by its interval anyway
         self.rule_id = rule.id
         watched = watched_zones(zones, {ZoneKind.BIN_AREA, ZoneKind.LITTER_AREA}, rule.zones)
         self._states = {z.id: _BinState(z) for z in watched}

@@ -99,8 +99,8 @@ class CameraPipeline:
         self.classes: frozenset[int] = frozenset().union(*(a.classes for a in analyzers))
         self.decode_mode = choose_decode_mode(camera, analyzers)
         self.max_frame_gap_s = min((a.max_frame_gap_s for a in analyzers), default=math.inf)
-        # read by the camera's source thread (still-scene decoding): a plain bool
-        self.awaiting_timer = False
+        # read by the camera's source thread (still-scene decoding): a plain float
+        self.timer_due_s = math.inf
         self.skip_deblocking = (
             camera.skip_deblocking
             if camera.skip_deblocking is not None
@@ -162,7 +162,7 @@ class CameraPipeline:
         self.latest = (frame, detections)
         seen = detections
         notices.extend(self._each(lambda a: a.observe(frame, seen), frame.time_s))
-        self.awaiting_timer = any(a.awaiting_timer for a in self.analyzers)
+        self.timer_due_s = min((a.timer_due_s for a in self.analyzers), default=math.inf)
         return notices
 
     def confirm_view(self) -> list[EventNotice]:

@@ -39,6 +39,7 @@ the same plate is linked as the same vehicle back again.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from statistics import median
@@ -512,13 +513,23 @@ class ParkingAnalyzer:
         return []  # parking reasons about detected vehicles only
 
     @property
-    def awaiting_timer(self) -> bool:
-        # ...and while a stay's vehicle is unseen: sparse keyframes decided its end up to an
-        # interval after max_gap_s, and a car back at its place by then (or another one
-        # there) continued the stay: two events became one (throughput trial, phased scene,
-        # every car back 13-16 s after leaving, max_gap_s 12: 8 cameras, 4 merged)
+    def timer_due_s(self) -> float:
+        # A confirmed stay seen standing alerts when its dwell runs out: due then at the
+        # earliest (a schedule or a cool-down only puts it later), and its keyframes until
+        # then may be sparse (with every keyframe decoded through the dwell, a 20 s dwell
+        # left a phased camera sparse for a third less of the minute). Now, while a stay is
+        # unconfirmed, and while a stay's vehicle is unseen: sparse keyframes decided its end
+        # up to an interval after max_gap_s, and a car back at its place by then (or another
+        # one there) continued the stay: two events became one (throughput trial, phased
+        # scene, every car back 13-16 s after leaving, max_gap_s 12: 8 cameras, 4 merged).
         last = self._last_frame_s
-        return any(stay.event_id is None or stay.last_still_s != last for stay in self._stays)
+        due = math.inf
+        for stay in self._stays:
+            if not stay.confirmed or stay.last_still_s != last:
+                return -math.inf
+            if stay.event_id is None:
+                due = min(due, stay.last_obs_s + self.rule.min_dwell_s - stay.enforced_s)
+        return due
 
     def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
         notices = [n for stay in self._stays for n in self._end(stay, reason, None)]

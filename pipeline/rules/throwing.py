@@ -1106,7 +1106,7 @@ class ThrowingAnalyzer:
     # packets): the deblocking filter may be skipped (~20 % of decode time)
     clean_pictures = False
     max_frame_gap_s = math.inf  # decodes every frame; its keyframes are never skipped
-    awaiting_timer = False
+    timer_due_s = math.inf
 
     def __init__(
         self,

@@ -26,6 +26,7 @@ stops (each ≥ ``mobile_min_stop_s`` but shorter than ``min_dwell_s``) within
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -267,9 +268,11 @@ class VendingAnalyzer:
         return []
 
     @property
-    def awaiting_timer(self) -> bool:
-        return any(st.occupied_since is not None and st.event_id is None
-                   for st in self._states.values())  # fmt: skip
+    def timer_due_s(self) -> float:
+        # (its keyframes are never skipped: max_frame_gap_s 0)
+        waiting = any(st.occupied_since is not None and st.event_id is None
+                      for st in self._states.values())  # fmt: skip
+        return -math.inf if waiting else math.inf
 
     def close(self, time_s: float, reason: str) -> list[EventNotice]:  # noqa: ARG002
         notices = []

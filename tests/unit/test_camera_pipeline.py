@@ -29,7 +29,7 @@ class Rule:
     motion: MotionNeeds | None = None
     clean_pictures: bool = False
     max_frame_gap_s: float = float("inf")
-    awaiting_timer: bool = False
+    timer_due_s: float = float("inf")
 
     def observe(self, frame: Frame, detections: Detections) -> list[EventNotice]:
         return []

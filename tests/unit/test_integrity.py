@@ -166,7 +166,7 @@ class Recorder:
     motion = None
     clean_pictures = True
     max_frame_gap_s = 60.0
-    awaiting_timer = False
+    timer_due_s = float("inf")
 
     def __init__(self) -> None:
         self.frames: list[float] = []

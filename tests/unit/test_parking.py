@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -114,22 +115,23 @@ def test_one_event_per_stay_with_exact_times() -> None:
 def test_an_alert_falling_on_a_recovered_keyframe_comes_on_the_current_one() -> None:
     """Still-scene decoding analyses a recovered keyframe a GOP late, just before the keyframe
     that showed the change: the stay is dated by it, the alert waits for the current frame.
-    Until it alerts the analyzer says it awaits an alert (its keyframes must all be decoded)."""
+    Until it alerts the analyzer says when its dwell runs out (its keyframes must all be
+    decoded from an interval before)."""
     from dataclasses import replace
 
     a = analyzer()
     scene = parked(10, 150)
-    awaiting = [a.awaiting_timer]
+    due = [a.timer_due_s]
     for i, t in enumerate(every(2, 68)):
         assert not a.observe(frame(T0 + t, i), scene(t))
-    awaiting.append(a.awaiting_timer)  # confirmed at 14 s, dwell running
+    due.append(a.timer_due_s)  # confirmed at 14 s, dwell running: 60 s from 10 s
     late = replace(frame(T0 + 70, 40), recovered=True)
     assert a.observe(late, scene(70)) == []  # dwell 60 s reached, but on a recovered frame
     started = a.observe(frame(T0 + 72, 41), scene(72))
-    awaiting.append(a.awaiting_timer)
+    due.append(a.timer_due_s)
     assert states(started) == [("ev1", EventState.STARTED)]
     assert started[0].event.started_at == at(10) and started[0].event.alerted_at == at(72)
-    assert awaiting == [False, True, False]
+    assert due == [math.inf, at(70), math.inf]
 
 
 def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
@@ -139,13 +141,15 @@ def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
     interval late and a car back by then continued the old stay (two events became one)."""
     a = analyzer(cooldown_s=0)
     scene = parked(10, 100)  # alerts at 70 s; gone from 100 s
-    awaiting = {}
+    due = {}
     for i, t in enumerate(every(2, 140)):
         a.observe(frame(T0 + t, i), scene(t))
-        awaiting[t] = a.awaiting_timer
-    assert awaiting[20] and not awaiting[80] and not awaiting[98]  # dwell, then alerted
-    assert awaiting[100] and awaiting[108]  # unseen since 98 s, its gap running
-    assert not awaiting[110]  # ended: not seen for more than max_gap_s (10 s)
+        due[t] = a.timer_due_s
+    assert due[12] == -math.inf  # not yet confirmed: every keyframe
+    assert due[20] == at(70)  # confirmed, its dwell (60 s from 10 s) running
+    assert due[80] == due[98] == math.inf  # alerted, seen standing
+    assert due[100] == due[108] == -math.inf  # unseen since 98 s, its gap running
+    assert due[110] == math.inf  # ended: not seen for more than max_gap_s (10 s)
     # where a still scene's keyframes 6 s apart fall (102, 108, 114 s), the stay, unseen
     # since 98 s, has not ended at 108 s, and at 114 s the car is back: it went on
     b = analyzer(cooldown_s=0)
@@ -155,7 +159,7 @@ def test_a_stay_whose_vehicle_is_unseen_awaits_its_end() -> None:
 
     times = [*every(2, 100), 102]  # still decoding notices the change and decodes each one
     run(b, times, back)
-    assert b.awaiting_timer  # so the source keeps decoding every keyframe: 104, 106, ...
+    assert b.timer_due_s == -math.inf  # so the source decodes every keyframe: 104, 106, ...
     notices = run(b, every(2, 130, 104), back, len(times))
     assert [n.event.state for n in notices if n.event.state != EventState.UPDATED] == [
         EventState.ENDED

@@ -3,6 +3,8 @@ recovers when the scene changes."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
@@ -67,13 +69,15 @@ def test_changes_outside_the_zones_box_keep_the_scene_still() -> None:
     assert got == [(0, []), (1, []), (2, []), (5, []), (8, [])]
 
 
-def test_an_analyzer_awaiting_an_alert_gets_every_keyframe() -> None:
+def test_an_analyzer_awaiting_an_alert_gets_every_keyframe_from_an_interval_before() -> None:
     dec: StillDecoder[int] = StillDecoder(StillSettings(interval_s=6.0, roi=ROI))
     for i in range(6):  # still: 0, 1, 2, then every third
-        if dec.wants(i * 2.0):
+        if dec.wants(i * 2.0, timer_due_s=30.0):
             dec.changed(noisy(STILL))
-    assert not dec.wants(12.0)
-    assert dec.wants(14.0, busy=True)  # a dwell timer may run out: decode it
+    assert not dec.wants(12.0, timer_due_s=30.0)  # a dwell timer runs out at 30 s: not yet
+    assert dec.wants(14.0, timer_due_s=-math.inf)  # a timer may decide now: decode it
+    wanted = [t for t in (16.0, 18.0, 20.0, 22.0, 24.0, 26.0, 28.0, 30.0) if dec.wants(t, 30.0)]
+    assert wanted == [20.0, 24.0, 26.0, 28.0, 30.0]  # sparse, then each one from 24 s
 
 
 def test_a_longer_gop_is_not_skipped_past_the_interval() -> None:

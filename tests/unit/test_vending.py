@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -120,12 +121,12 @@ def test_an_alert_due_on_a_recovered_keyframe_comes_on_the_next_one() -> None:
     def draw(t: float) -> np.ndarray:
         return scene(t, stall=STALL if t >= 60 else None)
 
-    awaiting = [a.awaiting_timer]
+    awaiting = [a.timer_due_s == -math.inf]
     t = 0.0
-    while not a.awaiting_timer and t < 200:
+    while a.timer_due_s != -math.inf and t < 200:
         assert not a.observe(frame(t, draw(t)), Detections.empty())
         t += 2.0
-    awaiting.append(a.awaiting_timer)  # occupied, dwell running
+    awaiting.append(a.timer_due_s == -math.inf)  # occupied, dwell running
     on_recovered: list[EventNotice] = []
     on_current: list[EventNotice] = []
     while not on_current and t < 600:
@@ -135,7 +136,7 @@ def test_an_alert_due_on_a_recovered_keyframe_comes_on_the_next_one() -> None:
         t += 4.0
     assert on_recovered == []
     assert [n.event.state for n in on_current] == [EventState.STARTED]
-    awaiting.append(a.awaiting_timer)
+    awaiting.append(a.timer_due_s == -math.inf)
     assert awaiting == [False, True, False]
 
 
