@@ -225,7 +225,8 @@ def parking_rule() -> dict[str, Any]:
     # held every parking camera to every keyframe. Dwell 20 s (9 times shorter than the
     # default 180 s, and the alert inside the burst trial's window): it was 5 s before
     # 2026-12-07, an alert due before a still camera could have noticed the car (a still
-    # scene's keyframes are decoded no sparser than a quarter of the dwell: 5 s here).
+    # scene's keyframes are decoded no sparser than a third of the dwell, half max_gap_s and
+    # the gate's 6 s: 6 s here; at 300eba6..ad6a276 a quarter, 5 s: every other keyframe).
     return {
         "analyzer": "illegal_parking", "min_dwell_s": 20, "confirm_s": 2, "max_gap_s": 12,
         "cooldown_s": cooldown_s(), "update_interval_s": 30,

@@ -276,7 +276,7 @@ class GateConfig(Base):
     # Keyframe cameras: while the zones stand still, decode a keyframe only this often; a
     # change decodes every keyframe again and recovers the skipped one where it began
     # (pipeline.ingest.still; README "Still-scene decoding"). Never sparser than a camera's
-    # rules can use (Analyzer.max_frame_gap_s: vending none, parking a quarter of its dwell
+    # rules can use (Analyzer.max_frame_gap_s: vending none, parking a third of its dwell
     # and half its max_gap_s). 0: every keyframe.
     still_decode_interval_s: float = Field(default=6.0, ge=0.0, le=60.0)
 

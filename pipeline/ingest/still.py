@@ -6,7 +6,7 @@ On the phased throughput trial it sustained more parking cameras within the late
 every keyframe decoded (README, "Still-scene decoding"). It was opt-in from f9ec951 to
 2026-12-07: on the burst trial (every camera's scene changes in the same second) it sustained
 fewer, because that trial's 5 s dwell made every camera's alert due 2 s after its change was
-noticed; a parking rule now holds it to a quarter of its dwell. A recovered keyframe is
+noticed; a parking rule now holds it to a third of its dwell. A recovered keyframe is
 marked (``Frame.recovered``): analyzers date by it but alert on the current keyframe, since it
 is analysed a GOP or more after its time; from an interval before an analyzer's timer may
 decide (an alert, a stay's end: ``Analyzer.timer_due_s``) the source decodes every keyframe.

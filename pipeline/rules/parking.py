@@ -118,7 +118,7 @@ _VEHICLE_LONG_M = (2.5, 16.0)
 _VEHICLE_SHORT_M = (1.2, 5.0)
 _VEHICLE_AREA_M2 = 3.0
 # A still scene's keyframes are decoded at most min_dwell_s / this apart (Analyzer.max_frame_gap_s).
-_STILL_DWELL_SHARE = 4.0
+_STILL_DWELL_SHARE = 3.0
 # A static object's stay is dated back to its arrival, at most this many static_settle_s.
 _MAX_BACKDATE = 10.0
 UNKNOWN_VEHICLE = "vehicle"
@@ -387,8 +387,8 @@ class ParkingAnalyzer:
         self.camera_id = camera_id
         self.rule = rule
         # two looks inside max_gap_s: one missed detection does not end a stay; and a still
-        # scene's keyframes no sparser than a quarter of the dwell: an arrival is noticed up
-        # to that much late (dated right by the recovered keyframe), and its detection, plate
+        # scene's keyframes no sparser than a third of the dwell: an arrival is noticed up to
+        # that much late (dated right by the recovered keyframe), and its detection, plate
         # reading and first photo must be long done when the alert is due (the burst
         # throughput trial with a 5 s dwell: noticed 2 s before every camera's alert instead
         # of 4, the latency bound missed at 48 cameras against 56; README "Still-scene decoding")

@@ -99,7 +99,7 @@ def test_a_new_connection_starts_over() -> None:
 
 def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
     """On by default; no sparser than half a parking rule's max_gap_s (one missed look must
-    not end a stay) or a quarter of its dwell; nothing when the gate is off or asked off, or
+    not end a stay) or a third of its dwell; nothing when the gate is off or asked off, or
     for a vending rule."""
     from pipeline.config import GateConfig, parse_config
     from pipeline.rules.camera import CameraPipeline, build_analyzers
@@ -123,10 +123,10 @@ def test_a_camera_decodes_no_sparser_than_its_rules_can_use() -> None:
     on = GateConfig()  # on by default
     default = settings(parking, on)
     assert default is not None and default.interval_s == 6.0
-    # a short dwell holds it to a quarter of the dwell: the arrival's detection, plates and
+    # a short dwell holds it to a third of the dwell: the arrival's detection, plates and
     # first photo done long before the alert
     short = settings(parking | {"min_dwell_s": 12}, on)
-    assert short is not None and short.interval_s == 3.0
+    assert short is not None and short.interval_s == 4.0
     assert default.roi == pytest.approx((0.15, 0.45, 0.85, 1.0))  # the lane, padded
     quick = settings(parking | {"max_gap_s": 4}, on)
     assert quick is not None and quick.interval_s == 2.0
