@@ -114,6 +114,28 @@ def test_live_hub_drops_oldest_and_counts() -> None:
     assert batch is not None and [f.seq for f in batch] == [3]
 
 
+def test_live_hub_never_drops_a_recovered_keyframe() -> None:
+    """A still scene's change comes as two frames at once, the recovered keyframe where it
+    began and the current one: the recovered one takes no place and is never the one dropped
+    (it dates the change); the live frames after it are dropped oldest first."""
+    from dataclasses import replace
+
+    hub = FrameHub(maxlen=2)
+    hub.register("a")
+    hub.put(fr("a", 0))
+    hub.put(replace(fr("a", 1), recovered=True))
+    hub.put(fr("a", 2))  # frame 0, the recovered 1 and the current 2: room for them
+    assert hub.drops("a") == 0
+    hub.put(fr("a", 3))  # behind: the oldest live frame (0) goes
+    hub.put(fr("a", 4))  # then 2
+    assert hub.drops("a") == 2
+    seqs = []
+    while batch := hub.take_batch(1, 0.0):
+        seqs += [f.seq for f in batch]
+        hub.release(["a"])
+    assert seqs == [1, 3, 4]
+
+
 def test_hub_round_robin_is_fair() -> None:
     hub = FrameHub(maxlen=10)
     for cam in "abc":
