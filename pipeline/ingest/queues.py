@@ -62,8 +62,7 @@ class FrameHub:
                 # comes as two frames at once (the keyframe where it began, recovered, and the
                 # current one, pipeline.ingest.still), and with the keyframe after them that
                 # was a drop of the one that dates the change whenever the detector was a GOP
-                # behind (the burst throughput trial: 77 cameras failed by drops at 1.5 of 2
-                # cores). A recovered keyframe rides with the one after it.
+                # behind. A recovered keyframe rides with the one after it.
                 del q[next(i for i, f in enumerate(q) if not f.recovered)]
                 self._drops[frame.camera_id] += 1
             q.append(frame)
