@@ -200,7 +200,7 @@ def models() -> list[Path]:
 # decode modes: "keyframes" (the configuration's default), "sampled", and the A/B of still-scene
 # decoding (pipeline.ingest.still): "keyframes_every" (every keyframe, --every-keyframe) and
 # "keyframes_still" (a still scene's keyframes 6 s apart, --still). The default was still-scene
-# decoding at f9ec951 and is again since 2026-12-07 (no sparser than a quarter of a rule's dwell,
+# decoding at f9ec951 and is again since 2026-12-07 (no sparser than a third of a rule's dwell,
 # sparse through the dwell since ad6a276), so "keyframes" in results of those commits means it.
 EVERY_KEYFRAME = "keyframes_every"
 STILL = "keyframes_still"

@@ -235,10 +235,9 @@ def parking_rule() -> dict[str, Any]:
 
 def still_override(mode: str) -> dict[str, float]:
     """The gate's still-scene interval where a mode names one; else the default's."""
-    base = mode.removesuffix("_per_core")
-    if base == "parking_every_key" or base == "keyframe_decode":
+    if mode in ("parking_every_key", "keyframe_decode"):
         return {"still_decode_interval_s": 0.0}  # the baseline decodes every keyframe
-    if base == "parking_still":
+    if mode == "parking_still":
         return {"still_decode_interval_s": STILL_DECODE_S}
     return {}
 

@@ -516,8 +516,8 @@ class ParkingAnalyzer:
     def timer_due_s(self) -> float:
         # A confirmed stay seen standing alerts when its dwell runs out: due then at the
         # earliest (a schedule or a cool-down only puts it later), and its keyframes until
-        # then may be sparse (with every keyframe decoded through the dwell, a 20 s dwell
-        # left a phased camera sparse for a third less of the minute). Now, while a stay is
+        # then may be sparse (a default 180 s dwell held its camera to every keyframe for three
+        # minutes before; what it saves was not measured apart, README). Now, while a stay is
         # unconfirmed, and while a stay's vehicle is unseen: sparse keyframes decided its end
         # up to an interval after max_gap_s, and a car back at its place by then (or another
         # one there) continued the stay: two events became one (throughput trial, phased
