@@ -381,11 +381,30 @@ class _Track:
     verdict: _Fit | None = None
     part_of: str | None = None  # a second view of a throw already reported (blob fragment)
     xz: NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))  # points in metres
+    z_span: tuple[float, float] = (math.inf, -math.inf)  # lowest and highest of xz's z
     tested_at: int = 0  # number of points when the physics test last ran
     stitched: bool = False  # looked for a track it continues (see _stitch)
     joined: int = 0  # points at its front that came from the track it continues
     foreign: int = 0  # points at its front found to be another object's (see size_switches)
     guide: _Guide | None = None
+    # _stitch's piece test per end (see descents), and the point list it was made for
+    _descents: list[bool] = field(default_factory=list, repr=False, compare=False)
+    _descents_of: list[tuple[float, float, float, float, float]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def descents(self, n: int) -> list[bool]:
+        """Per end up to ``n``: whether ``points[end - _ESTABLISHED : end]`` is a descent
+        that a later piece may continue (``_descends``). _stitch asks it of every track
+        for every new one among leaves, at up to ten ends each (9,400 times a second of the
+        tower clip's foliage); a piece's answer never changes, as points are only added at
+        the end (a track given other points gets a new list, and the answers start over)."""
+        if self._descents_of is not self.points:
+            self._descents_of, self._descents = self.points, []
+        done = self._descents
+        for end in range(len(done), n + 1):
+            done.append(end >= _ESTABLISHED and _descends(self.points[end - _ESTABLISHED : end]))
+        return done
 
     def descending(self) -> bool:
         """Down the image at each of its last three steps."""
@@ -867,6 +886,37 @@ def _median(values: list[float]) -> float:
     v = sorted(values)
     m = len(v) // 2
     return float(v[m]) if len(v) % 2 else float((v[m - 1] + v[m]) / 2)
+
+
+def _descends(piece: Sequence[_Point]) -> bool:
+    """Whether a piece (its last _ESTABLISHED points) is a descent a later piece may go on
+    from: down the image by its own blob's size (a fall's first blob can be a long
+    motion-blur streak), not a leaf or a person the fall passed by: over its established
+    length, and still at its end (a leaf that sank a little and then swayed on the spot was
+    joined to a fall below it and gave the report its origin: 3-D benchmark, office seed
+    777)."""
+    y_end = piece[-1][2]
+    backs = (_ESTABLISHED, _ESTABLISHED // 2)
+    if any(y_end - piece[-back][2] < 2.0 for back in backs):
+        return False  # (the size's median is asked only of pieces that went down at all)
+    size = math.sqrt(_median([p[3] for p in piece[-_ESTABLISHED:]]))
+    return not any(y_end - piece[-back][2] < size for back in backs)
+
+
+def _curve_error(piece: Sequence[_Point], after: Sequence[_Point]) -> float | None:
+    """How far (px rms) a descending piece and a later one are from one smooth curve, or
+    None where the later does not go on down the image from it or lies off the curve."""
+    t1, _, y1, area1, _ = after[0]
+    if piece[-1][2] > y1 + 2.0:  # must go on down the image
+        return None
+    # the two pieces must make one smooth curve: a quadratic in time through the end of
+    # one and the start of the other (prediction alone misses by tens of pixels when the
+    # object sped up while unseen)
+    joint = [*piece[-8:], *after[:8]]
+    ts = [float(p[0] - t1) for p in joint]
+    sq = _quadratic_sq(ts, [float(p[1]) for p in joint], [float(p[2]) for p in joint])
+    d = math.sqrt(sq / len(joint))
+    return d if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) else None
 
 
 def _prune(tr: _Track) -> None:
@@ -1583,9 +1633,27 @@ class ThrowingAnalyzer:
     def _metres(self, tr: _Track) -> NDArray[np.float64]:
         """The track's points on the façade in metres (converted once per point)."""
         if len(tr.xz) < len(tr.points):
-            new = np.array([p[1:3] for p in tr.points[len(tr.xz) :]], np.float64)
-            tr.xz = np.concatenate([tr.xz, self._grids[tr.facade].to_metres(new)])
+            self._convert([tr])
         return tr.xz
+
+    def _convert(self, tracks: Sequence[_Track]) -> None:
+        """Every point of these tracks not yet in metres, converted: one homography a façade
+        for all of them (a call per track and frame was a twentieth of the analysis among
+        leaves), each point the same numbers alone or among others (the homography maps
+        each point by itself)."""
+        for i, grid in enumerate(self._grids):
+            due = [tr for tr in tracks if tr.facade == i and len(tr.xz) < len(tr.points)]
+            if not due:
+                continue
+            px = [p[1:3] for tr in due for p in tr.points[len(tr.xz) :]]
+            metres = grid.to_metres(np.array(px, np.float64))
+            at = 0
+            for tr in due:
+                k = len(tr.points) - len(tr.xz)
+                new, at = metres[at : at + k], at + k
+                lo, hi = tr.z_span if len(tr.xz) else (math.inf, -math.inf)
+                tr.z_span = (min(lo, float(new[:, 1].min())), max(hi, float(new[:, 1].max())))
+                tr.xz = np.concatenate([tr.xz, new])
 
     def _may_drop(self, tr: _Track) -> bool:
         """Whether any part of the track could pass the 3-D fit's first test (``_world``: a
@@ -1594,19 +1662,22 @@ class ThrowingAnalyzer:
         fifth of the analysis's time on foliage. Without the 3-D fit, always."""
         if not self._cameras or not self._use_3d[tr.facade]:
             return True
-        z = self._metres(tr)[:, 1]
+        self._metres(tr)
         least = _ROUGH_DROP_SHARE * _MIN_DROP_FLOORS * self.facades[tr.facade].floor_height_m
-        return float(z.max() - z.min()) >= least
+        return tr.z_span[1] - tr.z_span[0] >= least
 
     def _may_fall(self, tr: _Track) -> bool:
         """Cheap pre-test: has the track spanned at least half the minimum fall? (Most tracks
         are people, birds and leaves moving about a floor; the full fit is for the rest.)"""
-        z = self._metres(tr)[:, 1]
+        self._metres(tr)
         floor_h = self._grids[tr.facade].cfg.floor_height_m
-        return float(z.max() - z.min()) >= 0.5 * self.rule.min_fall_floors * floor_h
+        return tr.z_span[1] - tr.z_span[0] >= 0.5 * self.rule.min_fall_floors * floor_h
 
     def _alert(self, t: float) -> list[EventNotice]:
         notices = []
+        self._convert(
+            [tr for tr in self._tracks if len(tr.points) >= self.rule.min_points and not tr.misses]
+        )
         for tr in self._tracks:
             if tr.event_id or tr.part_of or len(tr.points) < self.rule.min_points or tr.misses:
                 continue
@@ -1670,13 +1741,16 @@ class ThrowingAnalyzer:
             # the noise it took instead), not be a fragment of the object falling beside it
             if self._falls_beside(other.points[n:], tr.points):
                 continue
+            descends = other.descents(n)
             for cut in range(n):
                 end = n - cut  # the piece is other.points[:end]
                 if end < _ESTABLISHED or t1 - other.points[end - 1][0] > _STITCH_S:
                     break
                 if best is not None and cut >= best[0]:
                     break  # each later cut costs more than the best's whole score
-                d = self._joint_error(other.points[end - _ESTABLISHED : end], tr.points)
+                if not descends[end]:
+                    continue  # (_joint_error's answer, known before the curve)
+                d = _curve_error(other.points[end - _ESTABLISHED : end], tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
                     best = (d + cut, other, end)
@@ -1711,29 +1785,7 @@ class ThrowingAnalyzer:
         """How far (px rms) an earlier piece and a later one are from one smooth curve, or
         None where the earlier is no descent leading into the later (of the earlier, only
         its last _ESTABLISHED points count)."""
-        t1, _, y1, area1, _ = after[0]
-        y_end = piece[-1][2]
-        if y_end > y1 + 2.0:  # must go on down the image
-            return None
-        # and be a descent itself, by its own blob's size (a fall's first blob can be a
-        # long motion-blur streak), not a leaf or a person the fall passed by: over its
-        # established length, and still at its end (a leaf that sank a little and then swayed
-        # on the spot was joined to a fall below it and gave the report its origin: 3-D
-        # benchmark, office seed 777)
-        backs = (_ESTABLISHED, _ESTABLISHED // 2)
-        if any(y_end - piece[-back][2] < 2.0 for back in backs):
-            return None  # (the size's median is asked only of pieces that went down at all)
-        size = math.sqrt(_median([p[3] for p in piece[-_ESTABLISHED:]]))
-        if any(y_end - piece[-back][2] < size for back in backs):
-            return None
-        # the two pieces must make one smooth curve: a quadratic in time through the end of
-        # one and the start of the other (prediction alone misses by tens of pixels when the
-        # object sped up while unseen)
-        joint = [*piece[-8:], *after[:8]]
-        ts = [float(p[0] - t1) for p in joint]
-        sq = _quadratic_sq(ts, [float(p[1]) for p in joint], [float(p[2]) for p in joint])
-        d = math.sqrt(sq / len(joint))
-        return d if d <= 3.0 + 0.5 * math.sqrt(max(area1, 1.0)) else None
+        return _curve_error(piece, after) if _descends(piece) else None
 
     def _same_throw(self, tr: _Track, fit: _Fit) -> str | None:
         """Event id of a throw already reported that this track is another view of.

@@ -19,6 +19,7 @@ from pipeline.rules.throwing import (
     ThrowingDetails,
     ThrowingRule,
     _descended,
+    _descends,
     _extrapolate,
     _may_have_gone_down,
     _predictions,
@@ -675,6 +676,39 @@ def test_all_tracks_are_predicted_at_once_as_each_would_predict_itself() -> None
     for t in (tracks[0].points[-1][0] + 0.04, 1.37):
         one_by_one = np.array([_extrapolate(tr.points[-_FIT_WINDOW:], t) for tr in tracks])
         assert np.array_equal(_predictions(tracks, t), one_by_one)
+
+
+def test_a_tracks_cached_descents_and_metres_follow_its_points() -> None:
+    """_stitch's piece test per end and the track's metres (and their height span) are kept
+    between frames: they must be what the points give, as points are added and when the
+    track is given another list (stitched or pruned)."""
+    rng = np.random.default_rng(11)
+    fall = [(i / 25, 600.0 + rng.normal(0, 2), 100.0 + 9.0 * i, 30.0, 0.0) for i in range(14)]
+    leaf = [(i / 25, 400.0 + rng.normal(0, 3), 300.0 + rng.normal(0, 3), 30.0, 0.0)
+            for i in range(14)]  # fmt: skip
+    tr = _Track(fall[:9], 0)
+    assert tr.descents(9)[8]  # a fall's piece of its first eight points is a descent
+    tr.points += fall[9:]  # points only added: the earlier answers stand, the new ones follow
+    expected = [end >= 8 and _descends(fall[end - 8 : end]) for end in range(15)]
+    assert tr.descents(14) == expected
+    tr.points = leaf[:]  # another list: every answer asked again
+    assert tr.descents(14) == [end >= 8 and _descends(leaf[end - 8 : end]) for end in range(15)]
+    assert not any(tr.descents(14))
+
+    a = analyzer()
+    a.observe_motion(sample(0, [(640.0, 300.0)]))  # the analyzer learns the frame size
+    tracks = [_Track(fall[:5], 0), _Track(leaf[:3], 0)]
+    a._convert(tracks)  # both at once
+    tracks[0].points += fall[5:]
+    for tr in tracks:
+        xz = a._metres(tr)
+        alone = a._grids[0].to_metres(np.array([p[1:3] for p in tr.points], np.float64))
+        assert np.array_equal(xz, alone)
+        assert tr.z_span == (float(alone[:, 1].min()), float(alone[:, 1].max()))
+    tracks[0].points, tracks[0].xz = fall[3:7], np.zeros((0, 2))  # as _prune and _stitch do
+    a._metres(tracks[0])  # converted again, the span with it
+    alone = a._grids[0].to_metres(np.array([p[1:3] for p in fall[3:7]], np.float64))
+    assert tracks[0].z_span == (float(alone[:, 1].min()), float(alone[:, 1].max()))
 
 
 def test_the_cheap_pretest_of_a_descent_never_turns_away_one_the_full_test_passes() -> None:
