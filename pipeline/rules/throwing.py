@@ -1301,7 +1301,10 @@ class ThrowingAnalyzer:
 
         if len(blobs) and self._tracks:
             preds = _predictions(self._tracks, t)
-            dist = np.linalg.norm(preds[:, None, :] - blobs.xy[None, :, :], axis=2)
+            # (np.linalg.norm's own arithmetic for two components, without its overhead:
+            # the same numbers at half the cost, for every track and blob of every frame)
+            d = preds[:, None, :] - blobs.xy[None, :, :]
+            dist = np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1])
             gates = np.array(
                 [self._gate(tr, p) for tr, p in zip(self._tracks, preds.tolist(), strict=True)]
             )
