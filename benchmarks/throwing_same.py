@@ -52,10 +52,15 @@ Record = dict[str, dict[str, list[Any]]]
 
 
 def video_lumas(path: Path) -> tuple[list[NDArray[np.uint8]], float]:
+    """The luma planes a 高空抛物 camera's source hands the motion stage: the Y plane (not a
+    grey conversion, which stretches the range), decoded without the deblocking filter."""
+    from pipeline.ingest.source import luma_plane
+
     with av.open(str(path)) as box:
         stream = box.streams.video[0]
+        stream.codec_context.options = {"skip_loop_filter": "all"}
         fps = float(stream.average_rate or 25)
-        return [np.asarray(f.to_ndarray(format="gray"), np.uint8) for f in box.decode(stream)], fps
+        return [luma_plane(f).copy() for f in box.decode(stream)], fps
 
 
 def record(kept: Path | None, seconds: float) -> Record:
