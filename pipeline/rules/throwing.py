@@ -389,9 +389,7 @@ class _Track:
     guide: _Guide | None = None
     # _stitch's piece test per end (see descents), and the point list it was made for
     _descents: list[bool] = field(default_factory=list, repr=False, compare=False)
-    _descents_of: list[tuple[float, float, float, float, float]] | None = field(
-        default=None, repr=False, compare=False
-    )
+    _descents_of: list[_Point] | None = field(default=None, repr=False, compare=False)
 
     def descents(self, n: int) -> list[bool]:
         """Per end up to ``n``: whether ``points[end - _ESTABLISHED : end]`` is a descent
