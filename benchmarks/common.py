@@ -96,6 +96,20 @@ def publish(name: str, method: str | None, summary: dict[str, Any], **rest: Any)
     return 0
 
 
+def commit_tree(rev: str, parent: Path) -> Path:
+    """``rev``'s pipeline, benchmarks and tests extracted into ``parent``/gridsight, with
+    ../shared beside it as here: another commit's code to run in a fresh process."""
+    tree = parent / "gridsight"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "pipeline", "benchmarks", "tests"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    (parent / "shared").symlink_to(SHARED.resolve())
+    return tree
+
+
 def rss_mb() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS"):

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, SHARED, publish
+from benchmarks.common import REPO, SHARED, commit_tree, publish
 from pipeline.config import parse_config
 from pipeline.rules import trajectory
 from pipeline.rules.camera import build_analyzers
@@ -154,14 +154,7 @@ def against(rev: str, seconds: float, rounds: int) -> dict[str, Any]:
     ).stdout.strip()
     runs: dict[str, list[dict[str, dict[str, Any]]]] = {"against": [], "here": []}
     with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "gridsight"
-        tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", commit, "pipeline", "benchmarks", "tests"],
-            check=True, capture_output=True,
-        ).stdout  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        (Path(tmp) / "shared").symlink_to(SHARED.resolve())  # beside it, as ../shared is here
+        tree = commit_tree(commit, Path(tmp))
         for _ in range(rounds):
             runs["against"].append(measured(tree, seconds))
             runs["here"].append(measured(REPO, seconds))

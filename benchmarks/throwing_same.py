@@ -45,7 +45,7 @@ from numpy.typing import NDArray
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import REPO, SHARED
+from benchmarks.common import SHARED
 
 CLIPS_DIR = SHARED / "data" / "throwing"
 Record = dict[str, dict[str, list[Any]]]
@@ -139,15 +139,10 @@ def record(kept: Path | None, seconds: float) -> Record:
 
 def recorded_by(rev: str, kept: Path | None, seconds: float, out: Path) -> None:
     """``rev``'s tree records, in a fresh process (its own code, nothing of this one's)."""
+    from benchmarks.common import commit_tree  # (this copy also runs in trees without it)
+
     with tempfile.TemporaryDirectory() as tmp:
-        tree = Path(tmp) / "gridsight"
-        tree.mkdir()
-        archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", rev, "pipeline", "benchmarks", "tests"],
-            check=True, capture_output=True,
-        ).stdout  # fmt: skip
-        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-        (Path(tmp) / "shared").symlink_to(SHARED.resolve())
+        tree = commit_tree(rev, Path(tmp))
         # this script, which REV may not have, run against REV's pipeline
         script = tree / "benchmarks" / "throwing_same.py"
         script.write_text(Path(__file__).read_text())
