@@ -1750,7 +1750,7 @@ class ThrowingAnalyzer:
                 if best is not None and cut >= best[0]:
                     break  # each later cut costs more than the best's whole score
                 if not descends[end]:
-                    continue  # (_joint_error's answer, known before the curve)
+                    continue  # no descent for a later piece to go on from
                 d = _curve_error(other.points[end - _ESTABLISHED : end], tr.points)
                 # a dropped point costs a pixel: strays go, the object's own points stay
                 if d is not None and (best is None or d + cut < best[0]):
@@ -1777,16 +1777,6 @@ class ThrowingAnalyzer:
         if len(ours) < 2:
             return False
         return rest[-1][2] - rest[0][2] >= 0.5 * max(ours[-1] - ours[0], 1.0)
-
-    @staticmethod
-    def _joint_error(
-        piece: list[tuple[float, float, float, float, float]],
-        after: list[tuple[float, float, float, float, float]],
-    ) -> float | None:
-        """How far (px rms) an earlier piece and a later one are from one smooth curve, or
-        None where the earlier is no descent leading into the later (of the earlier, only
-        its last _ESTABLISHED points count)."""
-        return _curve_error(piece, after) if _descends(piece) else None
 
     def _same_throw(self, tr: _Track, fit: _Fit) -> str | None:
         """Event id of a throw already reported that this track is another view of.

@@ -21,6 +21,8 @@ from pipeline.rules.throwing import (
     ThrowingDetails,
     ThrowingRule,
     _ballistic_checks,
+    _curve_error,
+    _descends,
     _Track,
     _World,
     fit_fall,
@@ -735,12 +737,13 @@ def test_a_leaf_that_sank_and_then_swayed_on_the_spot_is_not_joined_to_a_fall() 
     fall = pts([(1.63, 518, 100, 40), (1.67, 523, 106, 92), (1.7, 522, 108, 116),
                 (1.73, 520, 116, 188), (1.77, 521, 113, 52), (1.8, 516, 118, 4),
                 (1.83, 514, 132, 8), (1.87, 514, 132, 8)])  # fmt: skip
-    assert ThrowingAnalyzer._joint_error(leaf, fall) is None  # type: ignore[arg-type]
+    assert _curve_error(leaf, fall) is not None  # type: ignore[arg-type]
+    assert not _descends(leaf)  # type: ignore[arg-type]
     # the same start still sinking at its end is the object's
     sinking = [
         (t, x, y + 2.0 * max(0, i - 4) ** 1.5, a, act) for i, (t, x, y, a, act) in enumerate(leaf)
     ]
-    assert ThrowingAnalyzer._joint_error(sinking, fall) is not None  # type: ignore[arg-type]
+    assert _descends(sinking) and _curve_error(sinking, fall) is not None  # type: ignore[arg-type]
 
 
 def seen_at_30fps(
